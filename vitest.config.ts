@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+const packages = ['core', 'delta', 'server', 'agent', 'sim', 'cli', 'web'];
+
+export default defineConfig({
+  resolve: {
+    // Tests run against sources: `@updraft/x` resolves to packages/x/src/index.ts, no build needed.
+    alias: packages.map((name) => ({
+      find: new RegExp(`^@updraft/${name}$`),
+      replacement: `${root}packages/${name}/src/index.ts`,
+    })),
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
