@@ -1,0 +1,32 @@
+import { UpdraftError } from '@updraft/core';
+
+/** Codes raised by `@updraft/agent`. Keep in sync with docs/errors.md (checked by a test). */
+export const AGENT_ERROR_CODES = [
+  'AGENT_CONFIG_INVALID',
+  'AGENT_JOURNAL_CORRUPT',
+  'AGENT_NETWORK_ERROR',
+  'AGENT_SERVER_ERROR',
+  'AGENT_RESPONSE_INVALID',
+  'AGENT_ENVELOPE_TOO_LARGE',
+  'AGENT_PLAN_MISMATCH',
+  'AGENT_COMPONENT_UNKNOWN',
+  'AGENT_SLOT_TOO_SMALL',
+  'AGENT_DOWNLOAD_STALLED',
+  'AGENT_PAYLOAD_TOO_LONG',
+  'AGENT_PAYLOAD_TRUNCATED',
+  'AGENT_READBACK_MISMATCH',
+  'AGENT_HEALTH_CHECK_FAILED',
+  'AGENT_BOOT_REVERTED',
+  'AGENT_STATE_LOOP',
+  'AGENT_INTERNAL_ERROR',
+] as const;
+/** One agent error code. */
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+
+/** Runtime guard for {@link AgentErrorCode}. */
+export function isAgentErrorCode(value: unknown): value is AgentErrorCode {
+  return typeof value === 'string' && (AGENT_ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** Error raised by `@updraft/agent`. */
+export class AgentError extends UpdraftError<AgentErrorCode> {}
