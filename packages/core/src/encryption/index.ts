@@ -1,0 +1,11 @@
+export * from './algorithms.js';
+export type { EncryptionRecipient, RecipientKey } from './content-key.js';
+export { generateContentKey, unwrapContentKey, wrapContentKey } from './content-key.js';
+export * from './decrypt-stream.js';
+export * from './encrypt-payload.js';
+export type { EncryptionInfo, EncryptionRecipientInfo, EphemeralKey } from './encryption-info.js';
+export {
+  decodeEncryptionInfo,
+  ENCRYPTION_INFO_LIMITS,
+  encodeEncryptionInfo,
+} from './encryption-info.js';
