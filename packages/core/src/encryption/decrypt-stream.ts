@@ -22,6 +22,23 @@ function decryptionFailed(cause?: unknown): CoreError {
   );
 }
 
+/** Decodes the structure, unwraps the CEK and sets up the content decipher. */
+function openEncryptionInfo(
+  encryptionInfo: Uint8Array | EncryptionInfo,
+  recipientKey: RecipientKey,
+) {
+  const info =
+    encryptionInfo instanceof Uint8Array ? decodeEncryptionInfo(encryptionInfo) : encryptionInfo;
+  const cek = unwrapContentKey(info, recipientKey);
+  const decipher = createContentDecipher({
+    alg: info.contentAlg,
+    cek,
+    iv: info.iv,
+    protectedHeader: info.protectedHeader,
+  });
+  return { info, decipher };
+}
+
 /**
  * Opens the SUIT_Encryption_Info (decode + unwrap the CEK, so a wrong key fails before any data
  * flows) and returns a Transform that turns ciphertext into plaintext chunk by chunk, holding
@@ -43,15 +60,7 @@ export function createDecryptStream(
   recipientKey: RecipientKey,
   options: DecryptStreamOptions = {},
 ): Transform {
-  const info =
-    encryptionInfo instanceof Uint8Array ? decodeEncryptionInfo(encryptionInfo) : encryptionInfo;
-  const cek = unwrapContentKey(info, recipientKey);
-  const decipher = createContentDecipher({
-    alg: info.contentAlg,
-    cek,
-    iv: info.iv,
-    protectedHeader: info.protectedHeader,
-  });
+  const { info, decipher } = openEncryptionInfo(encryptionInfo, recipientKey);
   const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   if (!CONTENT_ALG_SPECS[info.contentAlg].aead) {
     return new Transform({
@@ -108,8 +117,7 @@ export function decryptPayload(
   recipientKey: RecipientKey,
   ciphertext?: Uint8Array,
 ): Uint8Array {
-  const info =
-    encryptionInfo instanceof Uint8Array ? decodeEncryptionInfo(encryptionInfo) : encryptionInfo;
+  const { info, decipher } = openEncryptionInfo(encryptionInfo, recipientKey);
   const data = ciphertext ?? info.ciphertext;
   if (data === null) {
     throw new CoreError(
@@ -117,13 +125,6 @@ export function decryptPayload(
       'the ciphertext is detached: pass the payload bytes',
     );
   }
-  const cek = unwrapContentKey(info, recipientKey);
-  const decipher = createContentDecipher({
-    alg: info.contentAlg,
-    cek,
-    iv: info.iv,
-    protectedHeader: info.protectedHeader,
-  });
   if (!CONTENT_ALG_SPECS[info.contentAlg].aead) {
     return Buffer.concat([decipher.update(data), decipher.final()]);
   }
