@@ -9,6 +9,7 @@ import { encode } from 'cbor2';
 import { CoreError } from '../errors.js';
 import { type EcdhCurve, KEY_ALG_SPECS, type KeyDistributionAlg } from './algorithms.js';
 import type { EphemeralKey } from './encryption-info.js';
+import { plainBytes } from './plain-bytes.js';
 
 /** The SuppPubInfo.other value fixed by draft-ietf-suit-firmware-encryption. */
 const SUIT_KDF_OTHER = new TextEncoder().encode('SUIT Payload Encryption');
@@ -24,7 +25,7 @@ export function kdfContext(alg: KeyDistributionAlg, recipientProtected: Uint8Arr
     spec.keyWrapCoseId,
     [null, null, null],
     [null, null, null],
-    [spec.kekBytes * 8, recipientProtected, SUIT_KDF_OTHER],
+    [spec.kekBytes * 8, plainBytes(recipientProtected), SUIT_KDF_OTHER],
   ]);
 }
 

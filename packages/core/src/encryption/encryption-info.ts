@@ -9,6 +9,7 @@ import {
   type KeyDistributionAlg,
   keyAlgFromCoseId,
 } from './algorithms.js';
+import { plainBytes } from './plain-bytes.js';
 
 /**
  * SUIT_Encryption_Info (draft-ietf-suit-firmware-encryption): a tagged COSE_Encrypt (tag 96) with
@@ -285,14 +286,14 @@ function encodeEphemeralKey(key: EphemeralKey): Map<number, unknown> {
     return new Map<number, unknown>([
       [K_KTY, KTY_EC2],
       [K_CRV, CRV_P256],
-      [K_X, key.x],
-      [K_Y, key.y],
+      [K_X, plainBytes(key.x)],
+      [K_Y, plainBytes(key.y ?? new Uint8Array(0))],
     ]);
   }
   return new Map<number, unknown>([
     [K_KTY, KTY_OKP],
     [K_CRV, CRV_X25519],
-    [K_X, key.x],
+    [K_X, plainBytes(key.x)],
   ]);
 }
 
@@ -316,16 +317,21 @@ export function encodeEncryptionInfo(info: EncryptionInfo): Uint8Array {
   const spec = CONTENT_ALG_SPECS[info.contentAlg];
   const unprotected = new Map<number, unknown>();
   if (!spec.aead) unprotected.set(H_ALG, spec.coseId);
-  unprotected.set(H_IV, info.iv);
+  unprotected.set(H_IV, plainBytes(info.iv));
   const recipients = info.recipients.map((r) => {
     const header = new Map<number, unknown>();
     if (r.ephemeralKey) header.set(H_EPHEMERAL_KEY, encodeEphemeralKey(r.ephemeralKey));
     else header.set(H_ALG, KEY_ALG_SPECS[r.alg].coseId);
-    if (r.kid) header.set(H_KID, r.kid);
-    return [r.protectedHeader, header, r.encryptedKey];
+    if (r.kid) header.set(H_KID, plainBytes(r.kid));
+    return [plainBytes(r.protectedHeader), header, plainBytes(r.encryptedKey)];
   });
   const bytes = encode(
-    new Tag(COSE_ENCRYPT_TAG, [info.protectedHeader, unprotected, info.ciphertext, recipients]),
+    new Tag(COSE_ENCRYPT_TAG, [
+      plainBytes(info.protectedHeader),
+      unprotected,
+      info.ciphertext === null ? null : plainBytes(info.ciphertext),
+      recipients,
+    ]),
   );
   // Default-deny on our own output too: what we emit must pass our own strict decoder.
   decodeEncryptionInfo(bytes);
