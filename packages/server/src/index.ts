@@ -1,1 +1,34 @@
-export {};
+/**
+ * `@updraft/server`: the update service. Start it with {@link startServer}; build it without
+ * listening (tests) with {@link buildServer}.
+ *
+ * @example
+ * import { loadConfig, startServer } from '@updraft/server';
+ * await startServer(loadConfig({ env: process.env }));
+ */
+
+export {
+  PERMISSIONS,
+  type Permission,
+  ROLE_PERMISSIONS,
+  ROLES,
+  type Role,
+} from './auth/permissions.js';
+export { buildServer, type ServerDeps } from './build-server.js';
+export {
+  type LoadConfigOptions,
+  loadConfig,
+  redactConfig,
+  SETTINGS,
+  type ServerConfig,
+  type Setting,
+} from './config/config.js';
+export {
+  isServerErrorCode,
+  SERVER_ERROR_CODES,
+  ServerError,
+  type ServerErrorCode,
+} from './errors.js';
+export type { UpdraftApp } from './http/app-types.js';
+export { type RunningServer, type StartServerOptions, startServer } from './main.js';
+export type { BlobInfo, BlobStore, ByteRange } from './ports/blob-store.js';

@@ -1,0 +1,22 @@
+import type { Role } from './permissions.js';
+
+/** A signed-in management user (session or API token). */
+export interface UserPrincipal {
+  readonly kind: 'user';
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly username: string;
+  readonly roles: readonly Role[];
+  readonly tokenId: string;
+}
+
+/** An authenticated device. */
+export interface DevicePrincipal {
+  readonly kind: 'device';
+  readonly tenantId: string;
+  readonly deviceId: string;
+  readonly deviceClassId: string;
+}
+
+/** Who is calling, once authentication ran. */
+export type Principal = UserPrincipal | DevicePrincipal;

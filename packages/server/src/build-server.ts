@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
+import {
+  BearerDeviceAuthenticator,
+  bearerToken,
+  type DeviceAuthenticator,
+} from './auth/device-authenticator.js';
+import { hashToken } from './auth/secrets.js';
+import { bootstrapAdmin } from './bootstrap.js';
+import type { ServerConfig } from './config/config.js';
+import { createDatabase, type DatabaseHandle } from './db/create-database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { ServerError } from './errors.js';
+import { FEATURES } from './features/features.js';
+import { installAccessControl } from './http/access-control.js';
+import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
+import { installAuditHook } from './http/audit-hook.js';
+import { installProblemHandlers } from './http/problem.js';
+import { Metrics } from './metrics/metrics.js';
+import type { BlobStore } from './ports/blob-store.js';
+import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
+import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+
+/** Replaceable parts of the server; anything absent is built from the configuration. */
+export interface ServerDeps {
+  /** An open database (tests pass one per dialect); closed with the app only if built here. */
+  readonly database?: DatabaseHandle;
+  readonly blobs?: BlobStore;
+  readonly deviceAuth?: DeviceAuthenticator;
+  readonly masterKey?: Buffer;
+  /** Where pino writes (default stdout). */
+  readonly logStream?: Writable;
+  /** Prints the one-time admin credentials (default: stdout). */
+  readonly print?: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+/** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.token',
+  '*.secret',
+  '*.privateKey',
+  '*.masterKey',
+  '*.apiKey',
+  'config.database.url',
+  'config.auth.adminPassword',
+];
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Builds the Fastify app from a configuration and optional dependencies: opens and migrates the
+ * database, creates the default tenant and first admin, prepares the blob store, installs the
+ * error handler, access control, audit, rate limits and OpenAPI, then mounts every feature.
+ * Does not listen; see `startServer`.
+ *
+ * @example
+ * const app = await buildServer(loadConfig({ overrides: { dataDir: tmp } }));
+ * const res = await app.inject({ method: 'GET', url: '/healthz' });
+ */
+export async function buildServer(
+  config: ServerConfig,
+  deps: ServerDeps = {},
+): Promise<UpdraftApp> {
+  const loggerInstance: FastifyBaseLogger = pino(
+    { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    deps.logStream ?? process.stdout,
+  );
+  const app = Fastify({
+    loggerInstance,
+    bodyLimit: config.limits.bodyBytes,
+    requestTimeout: config.limits.requestTimeoutMs,
+    trustProxy: config.trustProxy,
+    // Read x-request-id ourselves (genReqId) so an unsafe value is replaced, not trusted.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ownDatabase = deps.database === undefined;
+  const database = deps.database ?? (await createDatabase(config.database));
+  const blobsOwned = deps.blobs === undefined;
+  try {
+    await migrateToLatest(database);
+    const now = deps.now ?? (() => new Date());
+    await ensureTenant(database.db, DEFAULT_TENANT_ID, 'default', now().toISOString());
+    await bootstrapAdmin(
+      database.db,
+      config,
+      now().toISOString(),
+      deps.print ?? ((line) => process.stdout.write(`${line}\n`)),
+    );
+    const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
+    const blobs =
+      deps.blobs ??
+      new FsBlobStore({ dir: config.blobs.dir, masterKey, segmentSize: config.blobs.segmentSize });
+    await blobs.init();
+
+    const services: UpdraftServices = {
+      config,
+      db: database.db,
+      dbSupport: database.support,
+      blobs,
+      metrics: new Metrics(),
+      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db),
+      deriveKey: (purpose) => deriveKey(masterKey, purpose),
+      now,
+    };
+    app.decorate('updraft', services);
+    app.addHook('onClose', async () => {
+      if (blobsOwned) await blobs.close();
+      if (ownDatabase) await database.close();
+    });
+  } catch (error) {
+    if (ownDatabase) await database.close();
+    throw error;
+  }
+
+  installProblemHandlers(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    app.updraft.metrics.httpRequests.inc({
+      method: request.method,
+      route,
+      status: String(reply.statusCode),
+    });
+    app.updraft.metrics.httpDuration.observe(
+      { method: request.method, route },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  // Rate limits run first (before any database lookup): keyed by the bearer token's hash when
+  // there is one (per device / per token), else by the client address.
+  if (config.rateLimit.enabled) {
+    await app.register(rateLimit, {
+      global: true,
+      timeWindow: config.rateLimit.windowMs,
+      keyGenerator: (request) => {
+        const token = bearerToken(request.headers);
+        return token
+          ? `${token.startsWith('updraft_device_') ? 'dev' : 'tok'}:${hashToken(token)}`
+          : `ip:${request.ip}`;
+      },
+      max: (_request, key) =>
+        key.startsWith('dev:')
+          ? config.rateLimit.perDevice
+          : key.startsWith('tok:')
+            ? config.rateLimit.perToken
+            : config.rateLimit.anonymous,
+      errorResponseBuilder: (_request, context) =>
+        new ServerError('HTTP_RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}.`, {
+          details: { max: context.max },
+        }),
+    });
+  }
+  installAccessControl(app);
+  installAuditHook(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Updraft update service', version: '1' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'API, session or device token' },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+
+  for (const feature of FEATURES) {
+    await app.register(feature.plugin, { prefix: feature.prefix });
+  }
+  await app.ready();
+  return app as unknown as UpdraftApp;
+}

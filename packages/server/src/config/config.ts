@@ -1,0 +1,457 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Static, Type } from 'typebox';
+import { Value } from 'typebox/value';
+import { ServerError } from '../errors.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const DATABASE_KINDS = ['sqlite', 'postgres'] as const;
+
+/** The one schema every server configuration is checked against (all problems reported at once). */
+export const ServerConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1 }),
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    logLevel: Type.Enum(LOG_LEVELS),
+    trustProxy: Type.Boolean(),
+    shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    database: Type.Object(
+      {
+        kind: Type.Enum(DATABASE_KINDS),
+        sqliteFile: Type.String({ minLength: 1 }),
+        url: Type.String(),
+        schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+        poolMax: Type.Integer({ minimum: 1, maximum: 1000 }),
+      },
+      { additionalProperties: false },
+    ),
+    blobs: Type.Object(
+      {
+        dir: Type.String({ minLength: 1 }),
+        masterKeyFile: Type.String({ minLength: 1 }),
+        segmentSize: Type.Integer({ minimum: 4096, maximum: 16_777_216 }),
+      },
+      { additionalProperties: false },
+    ),
+    limits: Type.Object(
+      {
+        bodyBytes: Type.Integer({ minimum: 1024, maximum: 1_073_741_824 }),
+        requestTimeoutMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    rateLimit: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        windowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
+        perToken: Type.Integer({ minimum: 1 }),
+        perDevice: Type.Integer({ minimum: 1 }),
+        anonymous: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        sessionTtlSeconds: Type.Integer({ minimum: 60, maximum: 2_592_000 }),
+        adminUsername: Type.String({ minLength: 1, maxLength: 64 }),
+        adminPassword: Type.String({ maxLength: 256 }),
+      },
+      { additionalProperties: false },
+    ),
+    device: Type.Object(
+      {
+        pollIntervalSeconds: Type.Integer({ minimum: 5, maximum: 86_400 }),
+        downloadUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 604_800 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** A validated, frozen server configuration. Build it with {@link loadConfig}. */
+export type ServerConfig = Readonly<Static<typeof ServerConfigSchema>>;
+
+/** A deep-partial configuration, as read from a file or given by a caller. */
+export type ServerConfigInput = {
+  [K in keyof ServerConfig]?: Partial<ServerConfig[K]> | ServerConfig[K];
+};
+
+type SettingType = 'string' | 'integer' | 'boolean';
+
+/** One row per setting: where it lives, its environment variable, default and meaning. */
+export interface Setting {
+  readonly path: string;
+  readonly env: string;
+  readonly type: SettingType;
+  /** `undefined` when derived from another setting (see `doc`). */
+  readonly default: string | number | boolean | undefined;
+  readonly doc: string;
+  /** Never printed (config dumps, logs). */
+  readonly secret?: boolean;
+}
+
+/** Every setting. docs/configuration.md lists each row (checked by a test). */
+export const SETTINGS: readonly Setting[] = [
+  {
+    path: 'dataDir',
+    env: 'UPDRAFT_DATA_DIR',
+    type: 'string',
+    default: './.updraft',
+    doc: 'Data directory (SQLite file, blobs, master key).',
+  },
+  {
+    path: 'host',
+    env: 'UPDRAFT_HOST',
+    type: 'string',
+    default: '127.0.0.1',
+    doc: 'Address to listen on.',
+  },
+  {
+    path: 'port',
+    env: 'UPDRAFT_PORT',
+    type: 'integer',
+    default: 8080,
+    doc: 'TCP port (0 = any free port).',
+  },
+  {
+    path: 'logLevel',
+    env: 'UPDRAFT_LOG_LEVEL',
+    type: 'string',
+    default: 'info',
+    doc: `pino level: ${LOG_LEVELS.join(', ')}.`,
+  },
+  {
+    path: 'trustProxy',
+    env: 'UPDRAFT_TRUST_PROXY',
+    type: 'boolean',
+    default: false,
+    doc: 'Trust X-Forwarded-* (only behind your own reverse proxy).',
+  },
+  {
+    path: 'shutdownTimeoutMs',
+    env: 'UPDRAFT_SHUTDOWN_TIMEOUT_MS',
+    type: 'integer',
+    default: 10_000,
+    doc: 'Milliseconds to drain requests on SIGTERM/SIGINT before exiting.',
+  },
+  {
+    path: 'database.kind',
+    env: 'UPDRAFT_DATABASE_KIND',
+    type: 'string',
+    default: 'sqlite',
+    doc: 'sqlite (embedded) or postgres.',
+  },
+  {
+    path: 'database.sqliteFile',
+    env: 'UPDRAFT_DATABASE_SQLITE_FILE',
+    type: 'string',
+    default: undefined,
+    doc: 'SQLite file; default `<dataDir>/updraft.db`.',
+  },
+  {
+    path: 'database.url',
+    env: 'UPDRAFT_DATABASE_URL',
+    type: 'string',
+    default: '',
+    doc: 'PostgreSQL connection URL (postgres://user@host:5432/db); required when kind is postgres.',
+    secret: true,
+  },
+  {
+    path: 'database.schema',
+    env: 'UPDRAFT_DATABASE_SCHEMA',
+    type: 'string',
+    default: 'public',
+    doc: 'PostgreSQL schema (search_path) holding Updraft tables.',
+  },
+  {
+    path: 'database.poolMax',
+    env: 'UPDRAFT_DATABASE_POOL_MAX',
+    type: 'integer',
+    default: 10,
+    doc: 'PostgreSQL pool size (connections).',
+  },
+  {
+    path: 'blobs.dir',
+    env: 'UPDRAFT_BLOBS_DIR',
+    type: 'string',
+    default: undefined,
+    doc: 'Filesystem blob store directory; default `<dataDir>/blobs`.',
+  },
+  {
+    path: 'blobs.masterKeyFile',
+    env: 'UPDRAFT_BLOBS_MASTER_KEY_FILE',
+    type: 'string',
+    default: undefined,
+    doc: 'File with the 32-byte master key (base64) wrapping blob data keys; default `<dataDir>/master.key`, generated with mode 0600 on first start.',
+  },
+  {
+    path: 'blobs.segmentSize',
+    env: 'UPDRAFT_BLOBS_SEGMENT_SIZE',
+    type: 'integer',
+    default: 65_536,
+    doc: 'Encryption segment size in bytes (new blobs only).',
+  },
+  {
+    path: 'limits.bodyBytes',
+    env: 'UPDRAFT_LIMITS_BODY_BYTES',
+    type: 'integer',
+    default: 1_048_576,
+    doc: 'Largest JSON request body in bytes (routes may set their own, e.g. uploads).',
+  },
+  {
+    path: 'limits.requestTimeoutMs',
+    env: 'UPDRAFT_LIMITS_REQUEST_TIMEOUT_MS',
+    type: 'integer',
+    default: 120_000,
+    doc: 'Milliseconds before an unfinished request is dropped (0 = none).',
+  },
+  {
+    path: 'rateLimit.enabled',
+    env: 'UPDRAFT_RATE_LIMIT_ENABLED',
+    type: 'boolean',
+    default: true,
+    doc: 'Rate limiting on or off.',
+  },
+  {
+    path: 'rateLimit.windowMs',
+    env: 'UPDRAFT_RATE_LIMIT_WINDOW_MS',
+    type: 'integer',
+    default: 60_000,
+    doc: 'Rate-limit window in milliseconds.',
+  },
+  {
+    path: 'rateLimit.perToken',
+    env: 'UPDRAFT_RATE_LIMIT_PER_TOKEN',
+    type: 'integer',
+    default: 1_200,
+    doc: 'Requests per window per API/session token.',
+  },
+  {
+    path: 'rateLimit.perDevice',
+    env: 'UPDRAFT_RATE_LIMIT_PER_DEVICE',
+    type: 'integer',
+    default: 600,
+    doc: 'Requests per window per device token.',
+  },
+  {
+    path: 'rateLimit.anonymous',
+    env: 'UPDRAFT_RATE_LIMIT_ANONYMOUS',
+    type: 'integer',
+    default: 300,
+    doc: 'Requests per window per client address without a token.',
+  },
+  {
+    path: 'auth.sessionTtlSeconds',
+    env: 'UPDRAFT_AUTH_SESSION_TTL_SECONDS',
+    type: 'integer',
+    default: 43_200,
+    doc: 'Lifetime of a login session token in seconds.',
+  },
+  {
+    path: 'auth.adminUsername',
+    env: 'UPDRAFT_ADMIN_USERNAME',
+    type: 'string',
+    default: 'admin',
+    doc: 'Name of the admin account created on first start.',
+  },
+  {
+    path: 'auth.adminPassword',
+    env: 'UPDRAFT_ADMIN_PASSWORD',
+    type: 'string',
+    default: '',
+    doc: 'Password of that first admin; empty = generate one and print it once.',
+    secret: true,
+  },
+  {
+    path: 'device.pollIntervalSeconds',
+    env: 'UPDRAFT_DEVICE_POLL_INTERVAL_SECONDS',
+    type: 'integer',
+    default: 300,
+    doc: 'Poll interval (seconds) told to idle devices.',
+  },
+  {
+    path: 'device.downloadUrlTtlSeconds',
+    env: 'UPDRAFT_DEVICE_DOWNLOAD_URL_TTL_SECONDS',
+    type: 'integer',
+    default: 3_600,
+    doc: 'Lifetime of a signed download URL in seconds.',
+  },
+];
+
+/** Where {@link loadConfig} reads its layers from; all optional, nothing else is read. */
+export interface LoadConfigOptions {
+  /** JSON config file; when absent `env.UPDRAFT_CONFIG` names one (optional). */
+  file?: string;
+  /** Environment (the CLI passes `process.env`; tests pass their own). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Highest layer, e.g. CLI flags. */
+  overrides?: ServerConfigInput;
+  /** Base for relative paths; default `process.cwd()`. */
+  cwd?: string;
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1) as string] = value;
+}
+
+function getPath(source: Record<string, unknown>, dotted: string): unknown {
+  let node: unknown = source;
+  for (const part of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function mergeInto(
+  target: Record<string, unknown>,
+  layer: unknown,
+  problems: string[],
+  where: string,
+): void {
+  if (layer === undefined) return;
+  if (typeof layer !== 'object' || layer === null || Array.isArray(layer)) {
+    problems.push(`${where}: must be an object`);
+    return;
+  }
+  for (const [key, value] of Object.entries(layer)) {
+    const current = target[key];
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      typeof current === 'object' &&
+      current !== null
+    ) {
+      mergeInto(current as Record<string, unknown>, value, problems, `${where}.${key}`);
+    } else if (value !== undefined) {
+      target[key] = value;
+    }
+  }
+}
+
+function parseEnvValue(setting: Setting, raw: string, problems: string[]): unknown {
+  if (setting.type === 'string') return raw;
+  if (setting.type === 'integer') {
+    if (!/^-?\d+$/.test(raw.trim())) {
+      problems.push(`${setting.env}: must be an integer, got "${raw}"`);
+      return undefined;
+    }
+    return Number(raw.trim());
+  }
+  const lowered = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+  problems.push(`${setting.env}: must be a boolean (true/false), got "${raw}"`);
+  return undefined;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Builds the server configuration from defaults, a JSON file, `UPDRAFT_*` variables and overrides
+ * (later layers win), checks it once and returns it frozen. Every problem is reported in one
+ * `CONFIG_INVALID` error.
+ *
+ * @example
+ * const config = loadConfig({ env: process.env });
+ * await startServer(config);
+ */
+export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const draft: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    if (setting.default !== undefined) setPath(draft, setting.path, setting.default);
+    else setPath(draft, setting.path, undefined);
+  }
+
+  const file = options.file ?? env.UPDRAFT_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path.resolve(cwd, file), 'utf8'));
+    } catch (error) {
+      problems.push(`config file ${file}: ${(error as Error).message}`);
+    }
+    mergeInto(draft, parsed, problems, file);
+  }
+
+  for (const setting of SETTINGS) {
+    const raw = env[setting.env];
+    if (raw === undefined || raw === '') continue;
+    const value = parseEnvValue(setting, raw, problems);
+    if (value !== undefined) setPath(draft, setting.path, value);
+  }
+  mergeInto(draft, options.overrides, problems, 'overrides');
+
+  // Derived defaults: paths under the data directory, all made absolute once here.
+  const dataDir = typeof draft.dataDir === 'string' ? path.resolve(cwd, draft.dataDir) : undefined;
+  if (dataDir !== undefined) {
+    draft.dataDir = dataDir;
+    const derived: Array<[string, string]> = [
+      ['database.sqliteFile', 'updraft.db'],
+      ['blobs.dir', 'blobs'],
+      ['blobs.masterKeyFile', 'master.key'],
+    ];
+    for (const [key, name] of derived) {
+      const current = getPath(draft, key);
+      setPath(
+        draft,
+        key,
+        typeof current === 'string' ? path.resolve(dataDir, current) : path.join(dataDir, name),
+      );
+    }
+  }
+
+  for (const error of Value.Errors(ServerConfigSchema, draft)) {
+    if (error.keyword === 'boolean') continue; // duplicate of the additionalProperties report
+    const where = error.instancePath.slice(1).replaceAll('/', '.') || '(root)';
+    const extra =
+      error.keyword === 'additionalProperties' ? ` (${JSON.stringify(error.params)})` : '';
+    problems.push(`${where}: ${error.message}${extra}`);
+  }
+  if (
+    draft.database &&
+    getPath(draft, 'database.kind') === 'postgres' &&
+    !getPath(draft, 'database.url')
+  ) {
+    problems.push('database.url: required when database.kind is postgres (UPDRAFT_DATABASE_URL)');
+  }
+  if (problems.length > 0) {
+    throw new ServerError(
+      'CONFIG_INVALID',
+      `invalid configuration:\n  - ${problems.join('\n  - ')}`,
+      {
+        details: { problems },
+        exposable: true,
+      },
+    );
+  }
+  return deepFreeze(draft as ServerConfig);
+}
+
+/** The configuration with secrets masked, for logs and `updraft server config`. */
+export function redactConfig(config: ServerConfig): Record<string, unknown> {
+  const copy = structuredClone(config) as Record<string, unknown>;
+  for (const setting of SETTINGS) {
+    if (setting.secret && getPath(copy, setting.path)) setPath(copy, setting.path, '[redacted]');
+  }
+  return copy;
+}

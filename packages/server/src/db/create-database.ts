@@ -1,0 +1,68 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { ServerConfig } from '../config/config.js';
+import type { Database } from './database.js';
+import type { DialectSupport } from './dialect-support.js';
+
+/** An open database: the Kysely instance, what its backend supports, and how to close it. */
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly support: DialectSupport;
+  close(): Promise<void>;
+}
+
+const sqliteSupport: DialectSupport = {
+  label: 'sqlite',
+  supportsSkipLocked: false,
+  supportsConcurrentWriters: false,
+  migrationTableSchema: undefined,
+  appendOnlyStatements: (table) => [
+    `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+    `CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+  ],
+};
+
+function postgresSupport(schema: string): DialectSupport {
+  return {
+    label: 'postgres',
+    supportsSkipLocked: true,
+    supportsConcurrentWriters: true,
+    migrationTableSchema: schema,
+    appendOnlyStatements: (table) => [
+      `CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,
+      `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${table}_append_only()`,
+    ],
+  };
+}
+
+/** Opens the configured database (SQLite file or PostgreSQL pool). Run migrations next. */
+export async function createDatabase(config: ServerConfig['database']): Promise<DatabaseHandle> {
+  if (config.kind === 'sqlite') {
+    if (config.sqliteFile !== ':memory:')
+      mkdirSync(path.dirname(config.sqliteFile), { recursive: true });
+    const native = new SQLite(config.sqliteFile);
+    native.pragma('journal_mode = WAL');
+    // FULL: an acknowledged write survives power loss, not only a process kill.
+    native.pragma('synchronous = FULL');
+    native.pragma('foreign_keys = ON');
+    native.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: native }) });
+    return { db, support: sqliteSupport, close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolMax,
+    options: `-c search_path=${config.schema}`,
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(config.schema)}`.execute(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return { db, support: postgresSupport(config.schema), close: () => db.destroy() };
+}

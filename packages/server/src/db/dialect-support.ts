@@ -1,0 +1,16 @@
+/**
+ * What differs between database backends, as data. Code branches on these flags, never on a
+ * dialect name.
+ */
+export interface DialectSupport {
+  /** For logs and test names only; never branch on it. */
+  readonly label: 'sqlite' | 'postgres';
+  /** `SELECT … FOR UPDATE SKIP LOCKED` is available (work queues across replicas). */
+  readonly supportsSkipLocked: boolean;
+  /** More than one connection can write at once (SQLite serialises writers). */
+  readonly supportsConcurrentWriters: boolean;
+  /** Schema holding Kysely's migration tables, when the backend has schemas. */
+  readonly migrationTableSchema: string | undefined;
+  /** DDL statements that make `table` reject UPDATE and DELETE. */
+  appendOnlyStatements(table: string): readonly string[];
+}

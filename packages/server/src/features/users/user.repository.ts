@@ -1,0 +1,165 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Role } from '../../auth/permissions.js';
+import { newId } from '../../auth/secrets.js';
+import type { Database } from '../../db/database.js';
+
+/** A user as the API shows it (never the password hash). */
+export interface UserView {
+  readonly id: string;
+  readonly username: string;
+  readonly roles: readonly Role[];
+  readonly createdAt: string;
+  readonly disabledAt: string | null;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Inserts a user and its roles. */
+export async function createUser(
+  trx: Transaction<Database>,
+  tenantId: string,
+  input: { username: string; passwordHash: string; roles: readonly Role[] },
+  now: string,
+): Promise<UserView> {
+  const id = newId('usr');
+  await trx
+    .insertInto('users')
+    .values({
+      id,
+      tenant_id: tenantId,
+      username: input.username,
+      password_hash: input.passwordHash,
+      created_at: now,
+      disabled_at: null,
+    })
+    .execute();
+  await setUserRoles(trx, tenantId, id, input.roles);
+  return {
+    id,
+    username: input.username,
+    roles: [...input.roles],
+    createdAt: now,
+    disabledAt: null,
+  };
+}
+
+/** Replaces a user's roles. */
+export async function setUserRoles(
+  trx: Transaction<Database>,
+  tenantId: string,
+  userId: string,
+  roles: readonly Role[],
+): Promise<void> {
+  await trx
+    .deleteFrom('user_roles')
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .execute();
+  if (roles.length > 0) {
+    await trx
+      .insertInto('user_roles')
+      .values([...new Set(roles)].map((role) => ({ tenant_id: tenantId, user_id: userId, role })))
+      .execute();
+  }
+}
+
+/** The user with this name in this tenant, with its password hash (for login only). */
+export async function findUserForLogin(db: Db, tenantId: string, username: string) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'username', 'password_hash', 'disabled_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('username', '=', username)
+    .executeTakeFirst();
+}
+
+/** Roles of one user. */
+export async function rolesOf(db: Db, tenantId: string, userId: string): Promise<Role[]> {
+  const rows = await db
+    .selectFrom('user_roles')
+    .select('role')
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .orderBy('role')
+    .execute();
+  return rows.map((r) => r.role as Role);
+}
+
+/** Users of a tenant with their roles, ordered by name. */
+export async function listUsers(db: Db, tenantId: string): Promise<UserView[]> {
+  const users = await db
+    .selectFrom('users')
+    .select(['id', 'username', 'created_at', 'disabled_at'])
+    .where('tenant_id', '=', tenantId)
+    .orderBy('username')
+    .execute();
+  const roles = await db
+    .selectFrom('user_roles')
+    .select(['user_id', 'role'])
+    .where('tenant_id', '=', tenantId)
+    .orderBy('role')
+    .execute();
+  return users.map((u) => ({
+    id: u.id,
+    username: u.username,
+    roles: roles.filter((r) => r.user_id === u.id).map((r) => r.role as Role),
+    createdAt: u.created_at,
+    disabledAt: u.disabled_at,
+  }));
+}
+
+/** One user, or undefined when it is not in this tenant. */
+export async function getUser(
+  db: Db,
+  tenantId: string,
+  userId: string,
+): Promise<UserView | undefined> {
+  const u = await db
+    .selectFrom('users')
+    .select(['id', 'username', 'created_at', 'disabled_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  if (!u) return undefined;
+  return {
+    id: u.id,
+    username: u.username,
+    roles: await rolesOf(db, tenantId, u.id),
+    createdAt: u.created_at,
+    disabledAt: u.disabled_at,
+  };
+}
+
+/** Disables a user and revokes all its tokens; false when not in this tenant. */
+export async function disableUser(
+  trx: Transaction<Database>,
+  tenantId: string,
+  userId: string,
+  now: string,
+): Promise<boolean> {
+  const result = await trx
+    .updateTable('users')
+    .set({ disabled_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', userId)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
+  await trx
+    .updateTable('tokens')
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Number of users in a tenant (first-start bootstrap). */
+export async function countUsers(db: Db, tenantId: string): Promise<number> {
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,111 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bearerToken } from '../auth/device-authenticator.js';
+import { isPermission, isRouteAccess, type RouteAccess, rolesGrant } from '../auth/permissions.js';
+import type { DevicePrincipal, UserPrincipal } from '../auth/principal.js';
+import { ServerError } from '../errors.js';
+import { resolveToken } from '../features/users/token.repository.js';
+
+/** A registered route and the access it declared (read by the RBAC test). */
+export interface RouteEntry {
+  readonly method: string;
+  readonly url: string;
+  readonly permission: RouteAccess | undefined;
+}
+
+const routeTables = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/** Every route registered on `app` (HEAD twins excluded), in registration order. */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return routeTables.get(app) ?? [];
+}
+
+// Routes added by third-party plugins we mount (docs UI): public by nature.
+const PUBLIC_PREFIXES = ['/api/docs'];
+
+/**
+ * THE one place where access is checked: an onRequest hook reads the route's
+ * `config.permission`, authenticates the caller (user token or device credential) and checks the
+ * role table. A route that declares nothing is denied (default-deny).
+ */
+export function installAccessControl(app: FastifyInstance): void {
+  const routes: RouteEntry[] = [];
+  routeTables.set(app, routes);
+
+  app.addHook('onRoute', (route) => {
+    const config = (route.config ?? {}) as { permission?: unknown };
+    if (config.permission === undefined && PUBLIC_PREFIXES.some((p) => route.url.startsWith(p))) {
+      route.config = { ...(route.config ?? {}), permission: 'public' };
+    }
+    const permission = (route.config as { permission?: unknown } | undefined)?.permission;
+    if (permission !== undefined && !isRouteAccess(permission)) {
+      throw new Error(`route ${route.url}: unknown permission ${String(permission)}`);
+    }
+    for (const method of [route.method].flat()) {
+      if (
+        method === 'HEAD' &&
+        route.exposeHeadRoute !== true &&
+        routes.some((r) => r.url === route.url && r.method === 'GET')
+      )
+        continue;
+      routes.push({ method, url: route.url, permission: permission as RouteAccess | undefined });
+    }
+  });
+
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    request.principal = null;
+    if (request.is404) return;
+    const permission = request.routeOptions.config.permission;
+    if (permission === 'public') return;
+    if (permission === undefined) {
+      request.log.error(
+        { route: request.routeOptions.url },
+        'route declares no permission: denied',
+      );
+      throw new ServerError('AUTH_FORBIDDEN', 'This route is not available.');
+    }
+    if (permission === 'device') {
+      const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+      if (!device)
+        throw new ServerError('AUTH_UNAUTHENTICATED', 'A valid device credential is required.');
+      request.principal = device;
+      return;
+    }
+    const user = await authenticateUser(app, request);
+    request.principal = user;
+    if (permission === 'authenticated') return;
+    if (isPermission(permission) && rolesGrant(user.roles, permission)) return;
+    throw new ServerError('AUTH_FORBIDDEN', `Your roles do not grant ${permission}.`);
+  });
+}
+
+async function authenticateUser(
+  app: FastifyInstance,
+  request: FastifyRequest,
+): Promise<UserPrincipal> {
+  const token = bearerToken(request.headers);
+  if (!token || !(token.startsWith('updraft_api_') || token.startsWith('updraft_session_'))) {
+    throw new ServerError(
+      'AUTH_UNAUTHENTICATED',
+      'A valid bearer token is required (Authorization: Bearer …).',
+    );
+  }
+  const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
+  if (!row)
+    throw new ServerError('AUTH_UNAUTHENTICATED', 'The token is unknown, expired or revoked.');
+  return { kind: 'user', ...row };
+}
+
+/** The signed-in user of a route that requires a user permission. */
+export function userOf(request: FastifyRequest): UserPrincipal {
+  if (request.principal?.kind !== 'user')
+    throw new ServerError('AUTH_UNAUTHENTICATED', 'A signed-in user is required.');
+  return request.principal;
+}
+
+/** The device of a route declared `permission: 'device'`. */
+export function deviceOf(request: FastifyRequest): DevicePrincipal {
+  if (request.principal?.kind !== 'device')
+    throw new ServerError('AUTH_UNAUTHENTICATED', 'A device credential is required.');
+  return request.principal;
+}

@@ -1,0 +1,57 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type {
+  FastifyPluginAsyncTypebox,
+  TypeBoxTypeProvider,
+} from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { DeviceAuthenticator } from '../auth/device-authenticator.js';
+import type { RouteAccess } from '../auth/permissions.js';
+import type { Principal } from '../auth/principal.js';
+import type { ServerConfig } from '../config/config.js';
+import type { Database } from '../db/database.js';
+import type { DialectSupport } from '../db/dialect-support.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { BlobStore } from '../ports/blob-store.js';
+
+/** Shared services, decorated on the root instance and visible to every feature plugin. */
+export interface UpdraftServices {
+  readonly config: ServerConfig;
+  readonly db: Kysely<Database>;
+  readonly dbSupport: DialectSupport;
+  readonly blobs: BlobStore;
+  readonly metrics: Metrics;
+  readonly deviceAuth: DeviceAuthenticator;
+  /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
+  deriveKey(purpose: string): Buffer;
+  /** The current time; tests may freeze it. */
+  now(): Date;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readonly updraft: UpdraftServices;
+  }
+  interface FastifyRequest {
+    /** Set by the auth hook before any handler runs; `null` only on `public` routes. */
+    principal: Principal | null;
+    /** True once a handler appended its own audit entry (the central hook then adds none). */
+    auditWritten: boolean;
+  }
+  interface FastifyContextConfig {
+    /** Who may call this route. Required on every route: a route without it is denied. */
+    permission?: RouteAccess;
+  }
+}
+
+/** The Fastify instance type every feature plugin receives (TypeBox type provider). */
+export type UpdraftApp = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** A feature plugin: registered encapsulated, under its prefix. */
+export type UpdraftFeature = FastifyPluginAsyncTypebox;

@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Transaction } from 'kysely';
+import { type AuditOutcome, appendAudit } from '../audit/audit-log.js';
+import type { Database } from '../db/database.js';
+import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The change a handler records: which resource, and what changed (no secrets). */
+export interface AuditedChange<T> {
+  readonly result: T;
+  readonly resourceId: string | null;
+  readonly change?: Readonly<Record<string, unknown>>;
+}
+
+function actorOf(request: FastifyRequest) {
+  const p = request.principal;
+  if (p?.kind === 'user')
+    return { tenantId: p.tenantId, actorType: 'user' as const, actorId: p.userId };
+  if (p?.kind === 'device')
+    return { tenantId: p.tenantId, actorType: 'device' as const, actorId: p.deviceId };
+  return { tenantId: DEFAULT_TENANT_ID, actorType: 'anonymous' as const, actorId: null };
+}
+
+/**
+ * Runs `work` in one transaction and appends its audit entry inside the same transaction, so the
+ * change and its record commit together. Use it for every state-changing management call.
+ *
+ * @example
+ * const device = await audited(request, 'device.decommission', 'device', async (trx) => {
+ *   await decommissionDevice(trx, tenantId, id, now);
+ *   return { result: undefined, resourceId: id, change: { decommissioned: true } };
+ * });
+ */
+export async function audited<T>(
+  request: FastifyRequest,
+  action: string,
+  resourceType: string,
+  work: (trx: Transaction<Database>) => Promise<AuditedChange<T>>,
+  status = 200,
+): Promise<T> {
+  const { db, now } = request.server.updraft;
+  const result = await db.transaction().execute(async (trx) => {
+    const done = await work(trx);
+    await appendAudit(
+      trx,
+      {
+        ...actorOf(request),
+        action,
+        resourceType,
+        resourceId: done.resourceId,
+        change: done.change ?? null,
+        ip: request.ip,
+        outcome: 'success',
+        status,
+        requestId: request.id,
+      },
+      now().toISOString(),
+    );
+    return done.result;
+  });
+  request.auditWritten = true;
+  return result;
+}
+
+/**
+ * The safety net: after every state-changing management request that did not record its own
+ * entry (failures, denials, or a handler that forgot), append one from the route and status.
+ * Device API calls are kept by the actions feature's event history instead.
+ */
+export function installAuditHook(app: FastifyInstance): void {
+  app.decorateRequest('auditWritten', false);
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.auditWritten || !STATE_CHANGING.has(request.method) || request.is404) return;
+    if (request.routeOptions.config.permission === 'device') return;
+    const status = reply.statusCode;
+    const outcome: AuditOutcome =
+      status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    const resourceId = typeof params.id === 'string' ? params.id.slice(0, 200) : null;
+    try {
+      await appendAudit(
+        app.updraft.db,
+        {
+          ...actorOf(request),
+          action: `${request.method} ${request.routeOptions.url ?? request.url}`,
+          resourceType: null,
+          resourceId,
+          change: null,
+          ip: request.ip,
+          outcome,
+          status,
+          requestId: request.id,
+        },
+        app.updraft.now().toISOString(),
+      );
+    } catch (error) {
+      request.log.error({ err: error }, 'could not append audit entry');
+    }
+  });
+}

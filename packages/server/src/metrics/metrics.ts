@@ -1,0 +1,77 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Reads the current number of actions per state (set by the actions feature). */
+export type ActionsByStateSource = () => Promise<Readonly<Record<string, number>>>;
+
+/**
+ * The server's Prometheus metrics, one registry per app (tests run many apps in one process).
+ * Features increment the counters; `/metrics` renders {@link Metrics.registry}.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  /** Device check-ins by outcome (`action`, `idle`, `not_modified`). */
+  readonly checkIns: Counter<'outcome'>;
+  /** Payload downloads started (full or ranged). */
+  readonly downloads: Counter<'kind'>;
+  /** Payload bytes sent to devices. */
+  readonly downloadBytes: Counter;
+  /** Open and finished actions by state, read from the database at scrape time. */
+  readonly actionsByState: Gauge<'state'>;
+  private actionsSource: ActionsByStateSource | undefined;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.httpRequests = new Counter({
+      name: 'updraft_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: 'updraft_http_request_duration_seconds',
+      help: 'HTTP request duration in seconds, by method and route pattern.',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.checkIns = new Counter({
+      name: 'updraft_device_checkins_total',
+      help: 'Device check-ins, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.downloads = new Counter({
+      name: 'updraft_downloads_total',
+      help: 'Payload downloads started, by kind (full, range, head).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.downloadBytes = new Counter({
+      name: 'updraft_download_bytes_total',
+      help: 'Payload bytes sent to devices.',
+      registers,
+    });
+    const self = this;
+    this.actionsByState = new Gauge({
+      name: 'updraft_actions',
+      help: 'Actions by state.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        if (!self.actionsSource) return;
+        this.reset();
+        for (const [state, count] of Object.entries(await self.actionsSource()))
+          this.set({ state }, count);
+      },
+    });
+    if (options.defaultMetrics !== false)
+      collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
+  }
+
+  /** Lets the actions feature report counts per state at scrape time. */
+  setActionsByStateSource(source: ActionsByStateSource): void {
+    this.actionsSource = source;
+  }
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { LAYOUT_NAMES } from './device-layout.js';
+import { runPowerCutSweep, SWEEP_SCENARIOS } from './power-cut-sweep.js';
+import { ScriptedUpdater } from './scripted-updater.js';
+
+describe('power-cut sweep with the scripted updater (validates the bootloader and adapters)', () => {
+  for (const layout of LAYOUT_NAMES) {
+    for (const scenario of SWEEP_SCENARIOS) {
+      it(`never bricks: layout=${layout} scenario=${scenario}`, async () => {
+        const result = await runPowerCutSweep({
+          layout,
+          scenario,
+          application: (images) =>
+            new ScriptedUpdater({ image: images.next, version: images.newVersion }),
+          multiCutRuns: 30,
+        });
+        console.log(
+          `layout=${layout} scenario=${scenario} cleanOps=${result.cleanOps} cutPoints=${result.cutPoints} bricks=${result.bricks} multiCut=${result.multiCutRuns} endedOn=${JSON.stringify(result.endedOn)} byArea=${JSON.stringify(result.cleanOpsByArea)}`,
+        );
+        expect(result.failures.slice(0, 5)).toEqual([]);
+        expect(result.bricks).toBe(0);
+        expect(result.unverifiedBoots).toBe(0);
+        expect(result.cutPoints).toBe(result.cleanOps * 3);
+      });
+    }
+  }
+});
