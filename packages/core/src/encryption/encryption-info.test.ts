@@ -64,6 +64,28 @@ function build(
   return encode(new Tag(patch.tag ?? 96, body.slice(0, patch.length ?? 4)));
 }
 
+/** A COSE_Encrypt whose one recipient is ECDH-ES+A128KW with an EC2 ephemeral key on curve `crv`. */
+function withEphemeralKey(crv: number, x: unknown, y: unknown): Uint8Array {
+  const key = new Map<number, unknown>([
+    [1, 2],
+    [-1, crv],
+    [-2, x],
+    [-3, y],
+  ]);
+  return build({
+    recipients: [[encode(new Map([[1, -29]])), new Map([[-1, key]]), new Uint8Array(24)]],
+  });
+}
+
+/** A COSE_Encrypt whose one A128KW recipient carries an extra unprotected header `label`. */
+function kwWith(label: number, value: unknown): Uint8Array {
+  const header = new Map<number, unknown>([
+    [1, -3],
+    [label, value],
+  ]);
+  return build({ recipients: [[new Uint8Array(0), header, new Uint8Array(24)]] });
+}
+
 describe('decodeEncryptionInfo', () => {
   it('accepts the well-formed baseline used by the negative cases below', () => {
     const info = decodeEncryptionInfo(build());
@@ -140,41 +162,9 @@ describe('decodeEncryptionInfo', () => {
     ],
     [
       'a P-256 ephemeral key with a short x',
-      build({
-        recipients: [
-          [
-            encode(new Map([[1, -29]])),
-            new Map([
-              [
-                -1,
-                new Map<number, unknown>([
-                  [1, 2],
-                  [-1, 1],
-                  [-2, new Uint8Array(31)],
-                  [-3, new Uint8Array(32)],
-                ]),
-              ],
-            ]),
-            new Uint8Array(24),
-          ],
-        ],
-      }),
+      withEphemeralKey(1, new Uint8Array(31), new Uint8Array(32)),
     ],
-    [
-      'a kid that is a number',
-      build({
-        recipients: [
-          [
-            new Uint8Array(0),
-            new Map([
-              [1, -3],
-              [4, 7],
-            ]),
-            new Uint8Array(24),
-          ],
-        ],
-      }),
-    ],
+    ['a kid that is a number', kwWith(4, 7)],
     [
       'too many recipients',
       build({
@@ -271,65 +261,9 @@ describe('decodeEncryptionInfo', () => {
       'direct key agreement (ECDH-ES+HKDF-256)',
       build({ recipients: [[encode(new Map([[1, -25]])), new Map(), new Uint8Array(24)]] }),
     ],
-    [
-      'a salt in the recipient',
-      build({
-        recipients: [
-          [
-            new Uint8Array(0),
-            new Map([
-              [1, -3],
-              [-20, new Uint8Array(8)],
-            ]),
-            new Uint8Array(24),
-          ],
-        ],
-      }),
-    ],
-    [
-      'a P-384 ephemeral key',
-      build({
-        recipients: [
-          [
-            encode(new Map([[1, -29]])),
-            new Map([
-              [
-                -1,
-                new Map<number, unknown>([
-                  [1, 2],
-                  [-1, 2],
-                  [-2, new Uint8Array(48)],
-                  [-3, new Uint8Array(48)],
-                ]),
-              ],
-            ]),
-            new Uint8Array(24),
-          ],
-        ],
-      }),
-    ],
-    [
-      'a compressed P-256 ephemeral key',
-      build({
-        recipients: [
-          [
-            encode(new Map([[1, -29]])),
-            new Map([
-              [
-                -1,
-                new Map<number, unknown>([
-                  [1, 2],
-                  [-1, 1],
-                  [-2, new Uint8Array(32)],
-                  [-3, true],
-                ]),
-              ],
-            ]),
-            new Uint8Array(24),
-          ],
-        ],
-      }),
-    ],
+    ['a salt in the recipient', kwWith(-20, new Uint8Array(8))],
+    ['a P-384 ephemeral key', withEphemeralKey(2, new Uint8Array(48), new Uint8Array(48))],
+    ['a compressed P-256 ephemeral key', withEphemeralKey(1, new Uint8Array(32), true)],
   ];
   for (const [name, bytes] of unsupported) {
     it(`rejects ${name} with MANIFEST_UNSUPPORTED`, () => {
