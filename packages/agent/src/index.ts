@@ -4,6 +4,21 @@
  * The hardware and platform are reached only through the ports below; `@updraft/sim` implements
  * them for simulated devices, `adapters/file` for Linux devices with file- or block-device slots.
  */
+
+export { Agent, type RunResult, systemRandom } from './agent.js';
+export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
+export { fullJitterDelay } from './backoff.js';
 export * from './errors.js';
+export type {
+  Decryptor,
+  EnvelopeVerifier,
+  PayloadDecipher,
+  VerifiedComponent,
+  VerifiedUpdate,
+} from './install/envelope-verifier.js';
+export { SlotWriter } from './install/slot-writer.js';
+export { decodeJournal, encodeJournal, type Journal } from './journal/journal.js';
 export * from './machine/agent-states.js';
+export type { AgentDeps, Handler, Handlers } from './machine/handler-context.js';
+export { TRANSITIONS, type Transition } from './machine/transitions.js';
 export * from './ports/index.js';

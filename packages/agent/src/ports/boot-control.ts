@@ -45,6 +45,11 @@ export interface BootControl {
   /** Confirms the running trial image (`imageOk`) so it stays. Idempotent. Durable when it returns. */
   confirm(): Promise<void>;
   /**
+   * Optional: the running trial image failed its health check; make the next boot revert at once
+   * (and report why). Without it, an unconfirmed trial is reverted by the bootloader anyway.
+   */
+  reject?(): Promise<void>;
+  /**
    * Asks the platform to reboot. On real hardware it does not return; where it returns (the
    * simulator, tests, a service manager that restarts us), the agent stops its run loop at once and
    * the host starts a fresh agent after the boot.

@@ -1,0 +1,318 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
+import { fakeEnvelope } from './testing/fake-envelope.js';
+import { CLASS, image, sha256, TestDevice, VENDOR } from './testing/harness.js';
+
+let server: DeviceApiServer;
+beforeEach(async () => {
+  server = await new DeviceApiServer().start();
+});
+afterEach(async () => {
+  await server.close();
+});
+
+const NEW = image(30_001, 2);
+
+function release(over: Partial<TestRelease> = {}, seq = 2, img = NEW): TestRelease {
+  return {
+    actionId: 'act_1',
+    version: '1.1.0',
+    sequenceNumber: seq,
+    envelope: fakeEnvelope({
+      vendor: VENDOR,
+      class: CLASS,
+      sequenceNumber: seq,
+      components: [{ id: '00', image: img }],
+    }),
+    payloads: [img],
+    ...over,
+  };
+}
+
+const HAPPY = [
+  'CheckIn',
+  'VerifyManifest',
+  'Download',
+  'InstallWait',
+  'ArtifactInstall',
+  'ArtifactReboot',
+  'ArtifactVerifyReboot',
+  'ArtifactCommit',
+  'Cleanup',
+  'Idle',
+];
+
+describe('agent', () => {
+  it('polls and stays idle when the service has nothing', async () => {
+    const device = new TestDevice(server);
+    await device.runToIdle();
+    expect(device.chain()).toEqual(['CheckIn', 'Idle']);
+    expect(server.checkIns).toEqual([
+      {
+        components: [
+          { id: '00', version: '1.0.0', sequenceNumber: 1, digest: sha256(device.factory) },
+        ],
+        attributes: {},
+      },
+    ]);
+    expect(device.boot.rebootRequests).toBe(0);
+  });
+
+  it('installs a good release: download, write, trial boot, confirm, report success', async () => {
+    const device = new TestDevice(server);
+    server.offer(release());
+    await device.runToIdle();
+    expect(device.chain()).toEqual(HAPPY);
+    expect(server.statuses('act_1')).toEqual([
+      'downloading',
+      'downloaded',
+      'installing',
+      'rebooting',
+      'success',
+    ]);
+    expect(device.boot.booted).toBe('b');
+    expect(device.boot.trial).toBe(false);
+    expect(device.running().subarray(0, NEW.length)).toEqual(NEW);
+    // The active slot was never written.
+    expect(device.slots.a.writes).toBe(0);
+    const journal = await device.agent().loadJournal();
+    expect(journal.installed[0]).toMatchObject({ version: '1.1.0', sequenceNumber: 2 });
+    expect(journal.action).toBeNull();
+    // The next check-in reports the new version and does not install again.
+    await device.runToIdle();
+    expect(server.checkIns.at(-1)).toMatchObject({
+      components: [{ id: '00', version: '1.1.0', sequenceNumber: 2, digest: sha256(NEW) }],
+    });
+    expect(device.boot.rebootRequests).toBe(1);
+  });
+
+  it('reports failure with the bootloader code when the new image does not boot', async () => {
+    const device = new TestDevice(server);
+    device.boot.bootable.set('b', false);
+    server.offer(release());
+    await device.runToIdle();
+    expect(device.boot.booted).toBe('a');
+    expect(device.running().subarray(0, device.factory.length)).toEqual(device.factory);
+    expect(server.final('act_1')).toMatchObject({
+      status: 'failure',
+      code: 'BOOT_TRIAL_EXHAUSTED',
+    });
+    expect(device.chain()).toContain('ArtifactFailure');
+    const journal = await device.agent().loadJournal();
+    expect(journal.installed[0]?.sequenceNumber).toBe(1);
+  });
+
+  it('reverts a new image that fails its health check', async () => {
+    let checks = 0;
+    const device = new TestDevice(server, {
+      policy: {
+        async healthCheck() {
+          checks += 1;
+          return { ok: false, reason: 'sensor bus dead' };
+        },
+      },
+    });
+    server.offer(release());
+    await device.runToIdle();
+    expect(checks).toBe(1);
+    expect(device.chain()).toEqual([
+      'CheckIn',
+      'VerifyManifest',
+      'Download',
+      'InstallWait',
+      'ArtifactInstall',
+      'ArtifactReboot',
+      'ArtifactVerifyReboot',
+      'ArtifactRollback',
+      'ArtifactRollbackReboot',
+      'ArtifactFailure',
+      'Cleanup',
+      'Idle',
+    ]);
+    expect(device.boot.booted).toBe('a');
+    expect(device.boot.trial).toBe(false);
+    expect(server.final('act_1')).toMatchObject({
+      status: 'failure',
+      code: 'AGENT_HEALTH_CHECK_FAILED',
+    });
+  });
+
+  it('treats a health check that never answers as a failure', async () => {
+    const device = new TestDevice(server, {
+      policy: { healthCheck: () => new Promise(() => {}) },
+      options: { healthCheckTimeoutMs: 200 },
+    });
+    server.offer(release());
+    await device.runToIdle();
+    expect(device.boot.booted).toBe('a');
+    expect(server.final('act_1')?.code).toBe('AGENT_HEALTH_CHECK_FAILED');
+  });
+
+  it('downloads only, without installing, when the action says so', async () => {
+    const device = new TestDevice(server);
+    server.offer(release({ downloadOnly: true }));
+    await device.runToIdle();
+    expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded']);
+    expect(device.boot.pending).toBeNull();
+    expect(device.boot.booted).toBe('a');
+    expect(device.slots.b.data.subarray(0, NEW.length)).toEqual(NEW);
+  });
+
+  it('defers installing while canInstall() says busy, then installs', async () => {
+    let busy = 3;
+    const device = new TestDevice(server, {
+      policy: {
+        async canInstall() {
+          return busy-- > 0 ? { ok: false, reason: 'job-in-progress' } : { ok: true };
+        },
+      },
+    });
+    server.offer(release());
+    await device.runToIdle();
+    expect(device.chain().filter((s) => s === 'InstallWait')).toHaveLength(4);
+    expect(device.boot.booted).toBe('b');
+    expect(server.final('act_1')?.status).toBe('success');
+  });
+
+  it('waits for the maintenance window before installing', async () => {
+    const device = new TestDevice(server);
+    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    const start = new Date(clock.time + 3 * 3600_000).toISOString();
+    const end = new Date(clock.time + 4 * 3600_000).toISOString();
+    server.offer(release({ maintenanceWindow: { start, end } }));
+    await device.runToIdle();
+    expect(server.statuses('act_1')).toEqual([
+      'downloading',
+      'downloaded',
+      'installing',
+      'rebooting',
+      'success',
+    ]);
+    // Installed only once the clock reached the window.
+    expect(clock.time).toBeGreaterThanOrEqual(Date.parse(start));
+    expect(device.boot.booted).toBe('b');
+  });
+
+  it('acknowledges a cancel request without touching flash', async () => {
+    const device = new TestDevice(server);
+    server.offer(release({ cancelRequested: true }));
+    await device.runToIdle();
+    expect(server.statuses('act_1')).toEqual(['canceled']);
+    expect(device.slots.b.writes).toBe(0);
+  });
+
+  it('backs off with full jitter after failed check-ins, then honours the poll interval', async () => {
+    const device = new TestDevice(server, {
+      options: { backoffBaseMs: 1000, backoffCapMs: 60_000 },
+    });
+    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    server.faults.failCheckIns = 4;
+    server.pollIntervalSeconds = 120;
+    const agent = device.agent();
+    const stop = new AbortController();
+    let polls = 0;
+    device.notices.length = 0;
+    const events = device.deps().events;
+    expect(events).toBeDefined();
+    // Run the daemon loop until it has checked in successfully twice.
+    const done = agent.run({ signal: stop.signal });
+    const wait = setInterval(() => {
+      polls = server.checkIns.length;
+      if (polls >= 2) stop.abort();
+    }, 5);
+    await done;
+    clearInterval(wait);
+    // slept: 0 (first poll), then 4 backoff delays, then the poll interval.
+    const [first, ...rest] = clock.slept;
+    expect(first).toBe(0);
+    const backoffs = rest.slice(0, 4);
+    backoffs.forEach((d, i) => {
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThan(Math.min(60_000, 1000 * 2 ** (i + 1)));
+    });
+    expect(rest[4]).toBe(120_000);
+  });
+
+  it('abandons an update whose journal is written in a loop (StateLoopDetected)', async () => {
+    const device = new TestDevice(server, { options: { maxStateWrites: 12 } });
+    // A broken bootloader that never boots the pending slot: the agent would reboot forever.
+    device.boot.powerOn = () => {};
+    server.offer(release());
+    await device.runToIdle(50);
+    expect(server.final('act_1')).toMatchObject({ status: 'failure', code: 'AGENT_STATE_LOOP' });
+    expect(device.boot.pending).toBeNull();
+    expect(device.boot.booted).toBe('a');
+  });
+
+  it('starts over when the journal is corrupt', async () => {
+    const device = new TestDevice(server);
+    device.store.record = new Uint8Array([1, 2, 3]);
+    await device.runToIdle();
+    expect(device.chain()).toEqual(['CheckIn', 'Idle']);
+  });
+});
+
+describe('multi-component updates', () => {
+  const RADIO = image(9000, 3);
+  const CONFIG = image(700, 4);
+
+  function multi(): TestRelease {
+    return {
+      actionId: 'act_m',
+      version: '2.0.0',
+      sequenceNumber: 5,
+      envelope: fakeEnvelope({
+        vendor: VENDOR,
+        class: CLASS,
+        sequenceNumber: 5,
+        allOrNothing: true,
+        components: [
+          { id: '00', image: NEW },
+          { id: '01', image: RADIO },
+          { id: '02', image: CONFIG },
+        ],
+      }),
+      payloads: [NEW, RADIO, CONFIG],
+    };
+  }
+
+  it('updates every component through its own handler', async () => {
+    const device = new TestDevice(server, { components: ['01', '02'] });
+    server.offer(multi());
+    await device.runToIdle();
+    expect(server.final('act_m')?.status).toBe('success');
+    expect(device.boot.booted).toBe('b');
+    const [radio, config] = device.components;
+    expect(radio?.active.subarray(0, RADIO.length)).toEqual(RADIO);
+    expect(config?.active.subarray(0, CONFIG.length)).toEqual(CONFIG);
+    expect(radio?.committed).toBe(1);
+    const journal = await device.agent().loadJournal();
+    expect(journal.installed.map((c) => [c.id, c.sequenceNumber])).toEqual([
+      ['00', 5],
+      ['01', 5],
+      ['02', 5],
+    ]);
+  });
+
+  it('reverts every component when the main image fails (all-or-nothing)', async () => {
+    const device = new TestDevice(server, { components: ['01', '02'] });
+    device.boot.bootable.set('b', false);
+    const before = device.components.map((c) => c.active.slice());
+    server.offer(multi());
+    await device.runToIdle();
+    expect(server.final('act_m')?.status).toBe('failure');
+    expect(device.boot.booted).toBe('a');
+    expect(device.components.map((c) => c.active)).toEqual(before);
+  });
+
+  it('rejects a manifest naming a component the device does not have', async () => {
+    const device = new TestDevice(server, { components: ['01'] });
+    server.offer(multi());
+    await device.runToIdle();
+    expect(server.final('act_m')).toMatchObject({
+      status: 'rejected',
+      code: 'AGENT_COMPONENT_UNKNOWN',
+    });
+    expect(device.slots.b.writes).toBe(0);
+  });
+});

@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { BugError, isUpdraftError } from '@updraft/core';
+import { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
+import {
+  type ActionRecord,
+  decodeJournal,
+  encodeJournal,
+  initialJournal,
+  type Journal,
+} from './journal/journal.js';
+import type { AgentEvent, AgentState } from './machine/agent-states.js';
+import type { AgentDeps, HandlerContext, Handlers } from './machine/handler-context.js';
+import { HANDLERS } from './machine/handlers.js';
+import { findTransition } from './machine/transitions.js';
+import type { Logger } from './ports/logger.js';
+import type { Random } from './ports/random.js';
+import type { FeedbackStatus } from './ports/transport.js';
+
+/** How a run ended. */
+export type RunResult =
+  | { readonly halted: 'idle' }
+  | { readonly halted: 'reboot' }
+  | { readonly halted: 'stopped' };
+
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** `Math.random` and `crypto.randomUUID`, for real devices. */
+export const systemRandom: Random = { next: () => Math.random(), uuid: () => randomUUID() };
+
+/**
+ * The update agent: runs the transition table over the ports.
+ *
+ * @example
+ * const agent = new Agent(deps, { initialComponents: [{ id: '00', version: '1.0.0', sequenceNumber: 1, digest }] });
+ * await agent.run({ until: 'idle' }); // one poll (and the update it brings, up to a reboot)
+ */
+export class Agent {
+  readonly #deps: AgentDeps;
+  readonly #options: AgentOptions;
+  readonly #handlers: Handlers;
+  readonly #log: Logger;
+
+  constructor(
+    deps: AgentDeps,
+    options: Partial<AgentOptions> & Pick<AgentOptions, 'initialComponents'>,
+    handlers: Handlers = HANDLERS,
+  ) {
+    this.#deps = deps;
+    this.#options = { ...DEFAULT_AGENT_OPTIONS, ...options };
+    this.#handlers = handlers;
+    this.#log = deps.logger ?? SILENT;
+  }
+
+  /** Reads the journal (a fresh one when none or corrupt). */
+  async loadJournal(): Promise<Journal> {
+    const bytes = await this.#deps.stateStore.load();
+    if (bytes === null) return initialJournal(this.#options.initialComponents);
+    try {
+      return decodeJournal(bytes);
+    } catch (error) {
+      if (!isUpdraftError(error)) throw error;
+      // Safe: without a journal nothing gets confirmed, so a trial image is reverted by the bootloader.
+      this.#log.error({ code: error.code }, 'journal unreadable, starting over');
+      return initialJournal(this.#options.initialComponents);
+    }
+  }
+
+  /**
+   * Runs the machine from the journal's state. `until: 'idle'` returns when the agent is idle
+   * again after at least one step (one poll, or one whole update); otherwise it polls until
+   * `signal` aborts. Returns early with `halted: 'reboot'` after asking boot control to reboot.
+   * Errors that are not `UpdraftError`s (bugs, a simulated power cut) escape unchanged.
+   */
+  async run(opts: { until?: 'idle'; signal?: AbortSignal } = {}): Promise<RunResult> {
+    const journal = await this.loadJournal();
+    const ctx = this.#context(journal);
+    if (journal.action !== null) {
+      // Each restart in the middle of an update counts as a state write: a crash loop ends too.
+      journal.stateWrites += 1;
+      this.#log.info({ state: journal.state, actionId: journal.action.action.id }, 'resuming');
+      await ctx.save();
+    }
+    let steps = 0;
+    for (;;) {
+      if (opts.signal?.aborted) return { halted: 'stopped' };
+      if (opts.until === 'idle' && journal.state === 'Idle' && steps > 0) return { halted: 'idle' };
+      const event = await this.#step(ctx, journal.state);
+      // Read after the step: a runaway failure path is forced into Cleanup inside #step.
+      const from = journal.state;
+      const row = findTransition(from, event);
+      if (row === undefined) throw new BugError(`no transition from ${from} on ${event}`);
+      this.#log.debug({ from, on: event, to: row.to }, 'transition');
+      this.#deps.events?.emit({ type: 'transition', from, on: event, to: row.to });
+      journal.state = row.to;
+      steps += 1;
+      if (row.persist) {
+        journal.stateWrites += 1;
+        await ctx.save();
+        if (!ctx.halt) await ctx.flush();
+      }
+      if (ctx.halt) {
+        this.#deps.events?.emit({ type: 'halt', reason: 'reboot' });
+        return { halted: 'reboot' };
+      }
+    }
+  }
+
+  async #step(ctx: HandlerContext, state: AgentState): Promise<AgentEvent> {
+    const journal = ctx.journal;
+    const max = this.#options.maxStateWrites;
+    if (journal.action !== null && journal.stateWrites > max) {
+      const record = journal.action;
+      if (journal.stateWrites > 2 * max && state !== 'Cleanup') {
+        // The failure path itself loops: drop the update (the device runs a verified image).
+        journal.state = 'Cleanup';
+        return this.#step(ctx, 'Cleanup');
+      }
+      if (record.error?.code !== 'AGENT_STATE_LOOP' && findTransition(state, 'StateLoopDetected')) {
+        record.error = { code: 'AGENT_STATE_LOOP', message: `stuck in ${state}` };
+        return 'StateLoopDetected';
+      }
+    }
+    try {
+      return await this.#handlers[state](ctx);
+    } catch (error) {
+      if (!isUpdraftError(error)) throw error;
+      this.#log.warn({ state, code: error.code }, 'step failed');
+      if (journal.action !== null) {
+        journal.action.error ??= { code: error.code, message: error.message };
+      }
+      return 'failed';
+    }
+  }
+
+  #context(journal: Journal): HandlerContext {
+    const deps = this.#deps;
+    const log = this.#log;
+    const ctx: HandlerContext = {
+      deps,
+      options: this.#options,
+      journal,
+      log,
+      idleDelayMs: 0,
+      checkInFailures: 0,
+      halt: false,
+      etag: null,
+      action(): ActionRecord {
+        if (journal.action === null) throw new BugError('no action in progress');
+        return journal.action;
+      },
+      report(status: FeedbackStatus, extra = {}) {
+        const record = ctx.action();
+        if (record.reported.includes(status)) return;
+        record.reported.push(status);
+        journal.outbox.push({
+          actionId: record.action.id,
+          report: {
+            reportId: deps.random.uuid(),
+            status,
+            progress: extra.progress ?? null,
+            code: extra.code ?? null,
+            message: null,
+          },
+        });
+      },
+      async save() {
+        await deps.stateStore.save(encodeJournal(journal));
+      },
+      async flush() {
+        while (journal.outbox.length > 0) {
+          const entry = journal.outbox[0]!;
+          try {
+            const result = await deps.transport.sendFeedback(entry.actionId, entry.report);
+            if (result === 'conflict') {
+              log.warn({ actionId: entry.actionId, status: entry.report.status }, 'report refused');
+            }
+            deps.events?.emit({
+              type: 'report',
+              actionId: entry.actionId,
+              status: entry.report.status,
+              code: entry.report.code,
+            });
+          } catch (error) {
+            if (!isUpdraftError(error)) throw error;
+            log.warn({ code: error.code }, 'feedback not delivered, will retry');
+            return;
+          }
+          journal.outbox.shift();
+        }
+      },
+    };
+    ctx.idleDelayMs = 0;
+    return ctx;
+  }
+}

@@ -1,0 +1,59 @@
+import type { AgentOptions } from '../agent-options.js';
+import type { Decryptor, EnvelopeVerifier } from '../install/envelope-verifier.js';
+import type { ActionRecord, Journal } from '../journal/journal.js';
+import type { BootControl } from '../ports/boot-control.js';
+import type { Clock } from '../ports/clock.js';
+import type { ComponentHandler } from '../ports/component-handler.js';
+import type { EventSink } from '../ports/events.js';
+import type { Logger } from '../ports/logger.js';
+import type { Policy } from '../ports/policy.js';
+import type { Random } from '../ports/random.js';
+import type { StateStore } from '../ports/state-store.js';
+import type { FeedbackStatus, Transport } from '../ports/transport.js';
+import type { AgentEvent, AgentState } from './agent-states.js';
+
+/** The agent's collaborators: ports and the core-backed verification. */
+export interface AgentDeps {
+  readonly transport: Transport;
+  readonly bootControl: BootControl;
+  readonly stateStore: StateStore;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly verifier: EnvelopeVerifier;
+  readonly decryptor?: Decryptor;
+  /** Handlers of the non-main components (radio firmware, configuration blob, …). */
+  readonly components?: readonly ComponentHandler[];
+  readonly policy?: Policy;
+  readonly logger?: Logger;
+  readonly events?: EventSink;
+}
+
+/** What a handler sees: the ports, the journal, and a few helpers of the runner. */
+export interface HandlerContext {
+  readonly deps: AgentDeps;
+  readonly options: AgentOptions;
+  readonly journal: Journal;
+  readonly log: Logger;
+  /** The action in progress; a bug to ask for outside an update. */
+  action(): ActionRecord;
+  /** Queues a feedback report (sent after the next save, retried until accepted). */
+  report(status: FeedbackStatus, extra?: { code?: string | null; progress?: number | null }): void;
+  /** Saves the journal as it is (download checkpoints). */
+  save(): Promise<void>;
+  /** Sends queued reports now, best effort. */
+  flush(): Promise<void>;
+  /** Delay before the next check-in (poll interval or backoff). */
+  idleDelayMs: number;
+  /** Consecutive failed check-ins (backoff exponent). */
+  checkInFailures: number;
+  /** Set by a handler that asked for a reboot: the runner stops after the transition. */
+  halt: boolean;
+  /** ETag of the last check-in answer. */
+  etag: string | null;
+}
+
+/** A state's behaviour: does its I/O through ports, answers with an event. */
+export type Handler = (ctx: HandlerContext) => Promise<AgentEvent>;
+
+/** One handler per state; a missing state does not compile. */
+export type Handlers = Readonly<Record<AgentState, Handler>>;

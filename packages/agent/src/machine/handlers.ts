@@ -1,0 +1,485 @@
+import { CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
+import { fullJitterDelay } from '../backoff.js';
+import { AgentError } from '../errors.js';
+import { downloadComponent } from '../install/download-component.js';
+import { slotDigest } from '../install/slot-digest.js';
+import type { ActionRecord, PlannedComponent } from '../journal/journal.js';
+import type { ComponentHandler } from '../ports/component-handler.js';
+import type { Slot } from '../ports/slot.js';
+import type { DeviceAction } from '../ports/transport.js';
+import type { AgentEvent } from './agent-states.js';
+import type { HandlerContext, Handlers } from './handler-context.js';
+
+const FINISHED_KEPT = 16;
+// Failures worth another attempt later; anything else ends the update.
+const TRANSIENT = new Set([
+  'AGENT_NETWORK_ERROR',
+  'AGENT_SERVER_ERROR',
+  'AGENT_DOWNLOAD_STALLED',
+  'AGENT_PAYLOAD_TRUNCATED',
+]);
+
+/** The behaviour of every state (see transitions.ts for where each event leads). */
+export const HANDLERS: Handlers = {
+  Idle: async (ctx) => {
+    await ctx.deps.clock.sleep(ctx.idleDelayMs);
+    return 'tick';
+  },
+
+  CheckIn: async (ctx) => {
+    await ctx.flush();
+    try {
+      const result = await ctx.deps.transport.checkIn(
+        { components: ctx.journal.installed, attributes: ctx.options.attributes },
+        ctx.etag,
+      );
+      ctx.checkInFailures = 0;
+      if (result.status === 304) {
+        ctx.deps.events?.emit({ type: 'check-in', action: null });
+        return 'noUpdate';
+      }
+      ctx.etag = result.etag;
+      ctx.idleDelayMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+      const action = result.body.action;
+      ctx.deps.events?.emit({ type: 'check-in', action: action?.id ?? null });
+      if (action === null || ctx.journal.finished.includes(action.id)) return 'noUpdate';
+      if (action.cancelRequested) {
+        ctx.journal.outbox.push({
+          actionId: action.id,
+          report: newReport(ctx, 'canceled', null, null),
+        });
+        finish(ctx, action.id);
+        await ctx.save();
+        await ctx.flush();
+        return 'noUpdate';
+      }
+      ctx.journal.action = newActionRecord(action);
+      ctx.journal.stateWrites = 0;
+      return 'update';
+    } catch (error) {
+      if (!isUpdraftError(error)) throw error;
+      ctx.checkInFailures += 1;
+      ctx.idleDelayMs = backoff(ctx, ctx.checkInFailures);
+      ctx.log.warn({ code: error.code, delayMs: ctx.idleDelayMs }, 'check-in failed');
+      return 'failed';
+    }
+  },
+
+  VerifyManifest: async (ctx) => {
+    const record = ctx.action();
+    let envelope: Uint8Array;
+    try {
+      envelope = await ctx.deps.transport.fetchEnvelope(
+        record.action.envelopeUrl,
+        ctx.options.maxEnvelopeBytes,
+      );
+    } catch (error) {
+      return retryOrFail(ctx, error);
+    }
+    record.attempts = 0;
+    try {
+      const verified = await ctx.deps.verifier(envelope, ctx.journal.installed);
+      const status = await ctx.deps.bootControl.status();
+      const target = await ctx.deps.bootControl.updateSlot();
+      const plan: PlannedComponent[] = [];
+      for (const c of verified.components) {
+        const slot = await slotFor(ctx, c.id, target);
+        if (c.size > slot.size) {
+          throw new AgentError('AGENT_SLOT_TOO_SMALL', 'the image does not fit its slot', {
+            details: { component: c.id, size: c.size, slotSize: slot.size },
+          });
+        }
+        plan.push({
+          id: c.id,
+          version: record.action.release.version,
+          sequenceNumber: verified.sequenceNumber,
+          size: c.size,
+          digest: c.digest,
+          payloadIndex: matchPayload(record.action, c, verified.components.length, plan.length),
+          payloadSize: c.payloadSize,
+          encryption: c.encryption ? Buffer.from(c.encryption).toString('base64') : null,
+          written: 0,
+          complete: false,
+        });
+      }
+      record.plan = plan;
+      record.allOrNothing = verified.allOrNothing;
+      record.targetSlot = target.name;
+      record.previousSlot = status.booted;
+      return 'verified';
+    } catch (error) {
+      if (!isUpdraftError(error)) throw error;
+      setError(record, error);
+      return 'rejected';
+    }
+  },
+
+  Download: async (ctx) => {
+    const record = ctx.action();
+    ctx.report('downloading', { progress: 0 });
+    const plan = record.plan ?? [];
+    try {
+      for (const component of plan) {
+        if (component.complete) continue;
+        const slot = await slotFor(ctx, component.id, await targetSlot(ctx));
+        const payload = record.action.payloads[component.payloadIndex];
+        if (payload === undefined) throw new AgentError('AGENT_PLAN_MISMATCH', 'payload missing');
+        let sinceCheckpoint = 0;
+        let last = component.written;
+        await downloadComponent({
+          transport: ctx.deps.transport,
+          clock: ctx.deps.clock,
+          slot,
+          component,
+          url: payload.url,
+          payloadSize: component.payloadSize,
+          decipher: component.encryption
+            ? openDecipher(ctx, Buffer.from(component.encryption, 'base64'))
+            : null,
+          stallTimeoutMs: ctx.options.stallTimeoutMs,
+          onSector: async (written) => {
+            sinceCheckpoint += written - last;
+            last = written;
+            ctx.deps.events?.emit({
+              type: 'progress',
+              component: component.id,
+              offset: written,
+              size: component.size,
+            });
+            if (sinceCheckpoint >= ctx.options.checkpointBytes) {
+              sinceCheckpoint = 0;
+              await slot.sync?.();
+              await ctx.save();
+            }
+          },
+        });
+        record.attempts = 0;
+        await ctx.save();
+      }
+    } catch (error) {
+      return retryOrFail(ctx, error);
+    }
+    ctx.report('downloaded');
+    if (record.action.downloadOnly) {
+      finish(ctx, record.action.id);
+      return 'downloadOnly';
+    }
+    return 'downloaded';
+  },
+
+  InstallWait: async (ctx) => {
+    const record = ctx.action();
+    const window = record.action.maintenanceWindow;
+    const now = ctx.deps.clock.now();
+    if (window) {
+      const start = Date.parse(window.start);
+      const end = Date.parse(window.end);
+      if (!(now >= start && now < end)) {
+        // Wait for the window to open, but check in again at least every poll interval.
+        const wait = now < start ? Math.min(start - now, ctx.idleDelayMs) : ctx.idleDelayMs;
+        ctx.log.info({ actionId: record.action.id, waitMs: wait }, 'outside maintenance window');
+        await ctx.deps.clock.sleep(wait);
+        return 'deferred';
+      }
+    }
+    const verdict = (await ctx.deps.policy?.canInstall?.({
+      actionId: record.action.id,
+      version: record.action.release.version,
+      components: (record.plan ?? []).map((c) => c.id),
+    })) ?? { ok: true };
+    if (!verdict.ok) {
+      ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
+      await ctx.deps.clock.sleep(ctx.idleDelayMs);
+      return 'deferred';
+    }
+    return 'allowed';
+  },
+
+  ArtifactInstall: async (ctx) => {
+    const record = ctx.action();
+    ctx.report('installing');
+    const plan = record.plan ?? [];
+    const target = await targetSlot(ctx);
+    for (const component of plan) {
+      const slot = await slotFor(ctx, component.id, target);
+      if ((await slotDigest(slot, component.size)) !== component.digest) {
+        throw new AgentError(
+          'AGENT_READBACK_MISMATCH',
+          'the written image does not read back as verified',
+          { details: { component: component.id, slot: slot.name } },
+        );
+      }
+    }
+    for (const component of plan) {
+      if (component.id === ctx.options.mainComponent) continue;
+      // Recorded before acting, so a cut in the middle of apply() is reverted on failure.
+      if (!record.applied.includes(component.id)) {
+        record.applied.push(component.id);
+        await ctx.save();
+      }
+      await handlerFor(ctx, component.id).apply();
+    }
+    if (hasMain(ctx)) await ctx.deps.bootControl.markPending(target.name);
+    return 'installed';
+  },
+
+  ArtifactReboot: async (ctx) => {
+    const record = ctx.action();
+    ctx.report('rebooting');
+    if (!hasMain(ctx)) return 'rebooted';
+    const status = await ctx.deps.bootControl.status();
+    if (status.booted === record.targetSlot || status.pending !== record.targetSlot) {
+      return 'rebooted';
+    }
+    await ctx.flush();
+    ctx.halt = true;
+    await ctx.deps.bootControl.reboot();
+    return 'rebootRequested';
+  },
+
+  ArtifactVerifyReboot: async (ctx) => {
+    const record = ctx.action();
+    if (hasMain(ctx)) {
+      const status = await ctx.deps.bootControl.status();
+      if (status.booted !== record.targetSlot) {
+        if (status.pending === record.targetSlot) return 'retry';
+        record.error ??= {
+          code: status.lastFailure ?? 'AGENT_BOOT_REVERTED',
+          message: 'the bootloader did not keep the new image',
+        };
+        return 'reverted';
+      }
+      // Already confirmed: a cut fell between confirm and the next save.
+      if (!status.trial) return 'healthy';
+    }
+    const verdict = await healthCheck(ctx);
+    if (verdict.ok) return 'healthy';
+    record.error ??= { code: 'AGENT_HEALTH_CHECK_FAILED', message: verdict.reason };
+    return 'unhealthy';
+  },
+
+  ArtifactCommit: async (ctx) => {
+    const record = ctx.action();
+    if (hasMain(ctx)) await ctx.deps.bootControl.confirm();
+    for (const id of record.applied) await handlerFor(ctx, id).commit();
+    for (const c of record.plan ?? []) {
+      const installed = {
+        id: c.id,
+        version: c.version,
+        sequenceNumber: c.sequenceNumber,
+        digest: c.digest,
+      };
+      const at = ctx.journal.installed.findIndex((i) => i.id === c.id);
+      if (at >= 0) ctx.journal.installed[at] = installed;
+      else ctx.journal.installed.push(installed);
+    }
+    ctx.report('success');
+    finish(ctx, record.action.id);
+    return 'committed';
+  },
+
+  ArtifactRollback: async (ctx) => {
+    const record = ctx.action();
+    await revertApplied(ctx);
+    if (hasMain(ctx)) {
+      const status = await ctx.deps.bootControl.status();
+      if (status.booted === record.targetSlot && status.trial) {
+        // An unconfirmed trial image is dropped by the bootloader at the next boot.
+        await ctx.deps.bootControl.reject?.();
+        await ctx.flush();
+        ctx.halt = true;
+        await ctx.deps.bootControl.reboot();
+        return 'rebootRequested';
+      }
+    }
+    return 'reverted';
+  },
+
+  ArtifactRollbackReboot: async (ctx) => {
+    const record = ctx.action();
+    const status = await ctx.deps.bootControl.status();
+    if (hasMain(ctx) && status.booted === record.targetSlot && status.trial) return 'retry';
+    return 'reverted';
+  },
+
+  ArtifactFailure: async (ctx) => {
+    const record = ctx.action();
+    if (hasMain(ctx) && record.targetSlot !== null) {
+      const status = await ctx.deps.bootControl.status();
+      if (status.booted === record.targetSlot && status.trial) return 'rollback';
+      if (status.pending === record.targetSlot) await ctx.deps.bootControl.clearPending();
+    }
+    await revertApplied(ctx);
+    ctx.report('failure', { code: record.error?.code ?? 'AGENT_INTERNAL_ERROR' });
+    finish(ctx, record.action.id);
+    return 'done';
+  },
+
+  Reject: async (ctx) => {
+    const record = ctx.action();
+    ctx.report('rejected', { code: record.error?.code ?? 'AGENT_INTERNAL_ERROR' });
+    finish(ctx, record.action.id);
+    return 'done';
+  },
+
+  Cleanup: async (ctx) => {
+    ctx.journal.action = null;
+    ctx.journal.stateWrites = 0;
+    await ctx.save();
+    await ctx.flush();
+    return 'done';
+  },
+};
+
+function newActionRecord(action: DeviceAction): ActionRecord {
+  return {
+    action,
+    plan: null,
+    allOrNothing: true,
+    targetSlot: null,
+    previousSlot: null,
+    applied: [],
+    error: null,
+    reported: [],
+    attempts: 0,
+  };
+}
+
+function newReport(
+  ctx: HandlerContext,
+  status: 'canceled',
+  code: string | null,
+  progress: number | null,
+) {
+  return { reportId: ctx.deps.random.uuid(), status, progress, code, message: null };
+}
+
+function finish(ctx: HandlerContext, actionId: string): void {
+  const finished = ctx.journal.finished.filter((id) => id !== actionId);
+  finished.push(actionId);
+  ctx.journal.finished = finished.slice(-FINISHED_KEPT);
+}
+
+function setError(record: ActionRecord, error: UpdraftError): void {
+  record.error ??= { code: error.code, message: error.message };
+}
+
+function backoff(ctx: HandlerContext, attempt: number): number {
+  return fullJitterDelay(attempt, ctx.options.backoffBaseMs, ctx.options.backoffCapMs, () =>
+    ctx.deps.random.next(),
+  );
+}
+
+function clampPoll(seconds: number, ctx: HandlerContext): number {
+  if (!Number.isFinite(seconds) || seconds <= 0) return ctx.options.defaultPollIntervalMs;
+  return Math.min(Math.max(seconds, 1), 7 * 24 * 3600) * 1000;
+}
+
+// Network trouble is retried with backoff (from the checkpoint); anything else ends the update.
+async function retryOrFail(ctx: HandlerContext, error: unknown): Promise<AgentEvent> {
+  if (!isUpdraftError(error)) throw error;
+  const record = ctx.action();
+  if (TRANSIENT.has(error.code) && record.attempts + 1 < ctx.options.maxAttempts) {
+    record.attempts += 1;
+    const delay = backoff(ctx, record.attempts);
+    ctx.log.warn({ code: error.code, attempt: record.attempts, delayMs: delay }, 'will retry');
+    await ctx.save();
+    await ctx.deps.clock.sleep(delay);
+    await refreshAction(ctx);
+    return 'retry';
+  }
+  setError(record, error);
+  return 'failed';
+}
+
+// Signed URLs expire: a check-in hands out fresh ones for the same action.
+async function refreshAction(ctx: HandlerContext): Promise<void> {
+  const record = ctx.action();
+  try {
+    const result = await ctx.deps.transport.checkIn(
+      { components: ctx.journal.installed, attributes: ctx.options.attributes },
+      null,
+    );
+    if (result.status === 200 && result.body.action?.id === record.action.id) {
+      ctx.journal.action = { ...record, action: result.body.action };
+    }
+  } catch (error) {
+    if (!isUpdraftError(error)) throw error;
+  }
+}
+
+function matchPayload(
+  action: DeviceAction,
+  component: { digest: string; payloadDigest: string | null; payloadSize: number },
+  count: number,
+  index: number,
+): number {
+  const wanted = component.payloadDigest ?? component.digest;
+  let at = action.payloads.findIndex((p) => p.digest === wanted);
+  // Encrypted payloads without a stated ciphertext digest pair up by position.
+  if (at < 0 && component.payloadDigest === null && action.payloads.length === count) at = index;
+  const payload = action.payloads[at];
+  if (payload === undefined || payload.size !== component.payloadSize) {
+    throw new AgentError('AGENT_PLAN_MISMATCH', 'the action does not carry this payload', {
+      details: { digest: wanted },
+    });
+  }
+  return at;
+}
+
+function hasMain(ctx: HandlerContext): boolean {
+  return (ctx.action().plan ?? []).some((c) => c.id === ctx.options.mainComponent);
+}
+
+function handlerFor(ctx: HandlerContext, id: string): ComponentHandler {
+  const handler = ctx.deps.components?.find((h) => h.id === id);
+  if (handler === undefined) {
+    throw new AgentError('AGENT_COMPONENT_UNKNOWN', 'no handler for this component', {
+      details: { component: id },
+    });
+  }
+  return handler;
+}
+
+async function targetSlot(ctx: HandlerContext): Promise<Slot> {
+  const name = ctx.action().targetSlot;
+  return name === null ? ctx.deps.bootControl.updateSlot() : ctx.deps.bootControl.slot(name);
+}
+
+async function slotFor(ctx: HandlerContext, id: string, main: Slot): Promise<Slot> {
+  return id === ctx.options.mainComponent ? main : handlerFor(ctx, id).stagingSlot();
+}
+
+function openDecipher(ctx: HandlerContext, encryption: Uint8Array) {
+  if (!ctx.deps.decryptor) {
+    throw new CoreError('MANIFEST_UNSUPPORTED', 'encrypted payload but no device key configured');
+  }
+  return ctx.deps.decryptor.open(encryption);
+}
+
+async function revertApplied(ctx: HandlerContext): Promise<void> {
+  const record = ctx.action();
+  for (const id of [...record.applied].reverse()) await handlerFor(ctx, id).revert();
+}
+
+async function healthCheck(
+  ctx: HandlerContext,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const hook = ctx.deps.policy?.healthCheck;
+  if (!hook) return { ok: true };
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      hook.call(ctx.deps.policy).catch((error: unknown) => ({
+        ok: false as const,
+        reason: error instanceof Error ? error.message : 'health check threw',
+      })),
+      ctx.deps.clock.sleep(ctx.options.healthCheckTimeoutMs, timer.signal).then(
+        () => ({ ok: false as const, reason: 'health check timed out' }),
+        () => ({ ok: false as const, reason: 'health check aborted' }),
+      ),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}
