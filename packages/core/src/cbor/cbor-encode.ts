@@ -1,0 +1,177 @@
+import { BugError } from '../errors.js';
+import { compareBytes } from './cbor-decode.js';
+import { CborMap, CborTag, type CborValue } from './cbor-types.js';
+
+/** What {@link encodeCbor} accepts: decoded values, plus plain JS `Map`s for convenience. */
+export type CborEncodable =
+  | CborValue
+  | readonly CborEncodable[]
+  | ReadonlyMap<CborEncodable, CborEncodable>
+  | CborMap
+  | CborTag;
+
+/**
+ * Encodes with RFC 8949 core deterministic encoding (§4.2.1): shortest heads, definite lengths,
+ * map keys sorted bytewise by their encodings. The same value always gives the same bytes.
+ * Non-integer numbers, duplicate keys and unsupported JS values are programming errors (BugError).
+ *
+ * @example
+ * encodeCbor(new Map([[1, 1], [2, 0]])) // a2 01 01 02 00
+ */
+export function encodeCbor(value: CborEncodable): Uint8Array {
+  const w = new Writer();
+  writeValue(w, value, 0);
+  return w.finish();
+}
+
+/** The encoded head of a byte string of `length` bytes (the "bstr wrapper" SUIT digests cover). */
+export function bstrHeader(length: number): Uint8Array {
+  const w = new Writer(9);
+  w.head(2, length);
+  return w.finish();
+}
+
+/** The encoding of `bytes` as a CBOR byte string (head + content). */
+export function encodeBstr(bytes: Uint8Array): Uint8Array {
+  const w = new Writer(bytes.length + 9);
+  w.head(2, bytes.length);
+  w.bytes(bytes);
+  return w.finish();
+}
+
+class Writer {
+  #buf: Uint8Array;
+  #view: DataView;
+  #pos = 0;
+
+  constructor(size = 256) {
+    this.#buf = new Uint8Array(size);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  #reserve(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.#pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  head(major: number, n: number | bigint): void {
+    this.#reserve(9);
+    const m = major << 5;
+    if (typeof n === 'bigint') {
+      if (n < 0n || n > 0xffffffffffffffffn) throw new BugError(`CBOR argument out of range: ${n}`);
+      if (n <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        this.head(major, Number(n));
+        return;
+      }
+      this.#buf[this.#pos++] = m | 27;
+      this.#view.setBigUint64(this.#pos, n);
+      this.#pos += 8;
+      return;
+    }
+    if (n < 24) {
+      this.#buf[this.#pos++] = m | n;
+    } else if (n < 0x100) {
+      this.#buf[this.#pos++] = m | 24;
+      this.#buf[this.#pos++] = n;
+    } else if (n < 0x10000) {
+      this.#buf[this.#pos++] = m | 25;
+      this.#view.setUint16(this.#pos, n);
+      this.#pos += 2;
+    } else if (n < 0x100000000) {
+      this.#buf[this.#pos++] = m | 26;
+      this.#view.setUint32(this.#pos, n);
+      this.#pos += 4;
+    } else {
+      this.#buf[this.#pos++] = m | 27;
+      this.#view.setBigUint64(this.#pos, BigInt(n));
+      this.#pos += 8;
+    }
+  }
+
+  byte(b: number): void {
+    this.#reserve(1);
+    this.#buf[this.#pos++] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#reserve(b.length);
+    this.#buf.set(b, this.#pos);
+    this.#pos += b.length;
+  }
+
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#pos);
+  }
+}
+
+const utf8 = new TextEncoder();
+
+function writeValue(w: Writer, v: CborEncodable, depth: number): void {
+  if (depth > 256) throw new BugError('CBOR value nested too deeply (cycle?)');
+  switch (typeof v) {
+    case 'number':
+      if (!Number.isSafeInteger(v)) throw new BugError(`cannot encode non-integer number ${v}`);
+      if (v >= 0) w.head(0, v);
+      else w.head(1, -1 - v);
+      return;
+    case 'bigint':
+      if (v >= 0n) w.head(0, v);
+      else w.head(1, -1n - v);
+      return;
+    case 'string': {
+      const b = utf8.encode(v);
+      w.head(3, b.length);
+      w.bytes(b);
+      return;
+    }
+    case 'boolean':
+      w.byte(v ? 0xf5 : 0xf4);
+      return;
+    case 'undefined':
+      w.byte(0xf7);
+      return;
+    default:
+  }
+  if (v === null) {
+    w.byte(0xf6);
+    return;
+  }
+  if (v instanceof Uint8Array) {
+    w.head(2, v.length);
+    w.bytes(v);
+    return;
+  }
+  if (Array.isArray(v)) {
+    w.head(4, v.length);
+    for (const item of v as readonly CborEncodable[]) writeValue(w, item, depth + 1);
+    return;
+  }
+  if (v instanceof CborTag) {
+    w.head(6, v.tag);
+    writeValue(w, v.value, depth + 1);
+    return;
+  }
+  if (v instanceof CborMap || v instanceof Map) {
+    const pairs: [Uint8Array, CborEncodable][] = [];
+    const source: Iterable<readonly [CborEncodable, CborEncodable]> =
+      v instanceof CborMap ? v.entries : (v as ReadonlyMap<CborEncodable, CborEncodable>);
+    for (const [key, value] of source) pairs.push([encodeCbor(key), value]);
+    pairs.sort((a, b) => compareBytes(a[0], b[0]));
+    for (let i = 1; i < pairs.length; i++) {
+      if (compareBytes(pairs[i - 1]![0], pairs[i]![0]) === 0)
+        throw new BugError('duplicate CBOR map key');
+    }
+    w.head(5, pairs.length);
+    for (const [key, value] of pairs) {
+      w.bytes(key);
+      writeValue(w, value, depth + 1);
+    }
+    return;
+  }
+  throw new BugError(`cannot encode ${Object.prototype.toString.call(v)} as CBOR`);
+}

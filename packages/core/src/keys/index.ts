@@ -1,0 +1,3 @@
+export * from './cose-key.js';
+export * from './key-pair.js';
+export * from './key-thumbprint.js';
