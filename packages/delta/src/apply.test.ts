@@ -1,0 +1,181 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type ApplyStats,
+  apply,
+  applyMemoryBytes,
+  applyToBuffer,
+  OUTPUT_CHUNK_SIZE,
+} from './apply.js';
+import { diff } from './diff.js';
+import { DeltaError } from './errors.js';
+import { PATCH_HEADER_SIZE } from './patch-header.js';
+import { evolve, link, makeProgram, prng } from './testing/firmware-like.js';
+
+const program = makeProgram(60, 3);
+const oldImage = link(program);
+const newImage = link(evolve(program, 4));
+const patch = diff(oldImage, newImage, { transform: 'thumb2' });
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const c of it) out.push(c);
+  return out;
+}
+
+const readFrom = (image: Uint8Array) => async (offset: number, n: number) =>
+  image.slice(offset, offset + n);
+
+describe('apply', () => {
+  it('produces the new image from a patch fed in arbitrary chunks', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 997 }), async (size) => {
+        const chunks: Uint8Array[] = [];
+        for (let at = 0; at < patch.length; at += size) chunks.push(patch.slice(at, at + size));
+        const parts = await collect(apply(readFrom(oldImage), chunks));
+        expect(Buffer.concat(parts)).toEqual(Buffer.from(newImage));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('refuses a wrong base before producing any output', async () => {
+    const wrong = oldImage.slice();
+    wrong[100]! ^= 1;
+    let produced = 0;
+    const error = await errorOf(
+      (async () => {
+        for await (const c of apply(readFrom(wrong), [patch])) produced += c.length;
+      })(),
+    );
+    expect(error).toBeInstanceOf(DeltaError);
+    expect((error as DeltaError).code).toBe('DELTA_BASE_MISMATCH');
+    expect(produced).toBe(0);
+    const shorter = await errorOf(applyToBuffer(oldImage.subarray(0, oldImage.length - 1), patch));
+    expect((shorter as DeltaError).code).toBe('DELTA_OLD_READ_FAILED');
+  });
+
+  it('rejects truncated patches with DELTA_PATCH_TRUNCATED', async () => {
+    for (const cut of [
+      0,
+      10,
+      PATCH_HEADER_SIZE - 1,
+      PATCH_HEADER_SIZE,
+      PATCH_HEADER_SIZE + 7,
+      patch.length - 1,
+    ]) {
+      const error = await errorOf(applyToBuffer(oldImage, patch.subarray(0, cut)));
+      expect((error as DeltaError).code, `cut at ${cut}`).toBe('DELTA_PATCH_TRUNCATED');
+    }
+  });
+
+  it('rejects trailing bytes, a bad magic, an unknown version and a flipped header bit', async () => {
+    const trailing = Buffer.concat([patch, Uint8Array.of(0)]);
+    expect(((await errorOf(applyToBuffer(oldImage, trailing))) as DeltaError).code).toBe(
+      'DELTA_PATCH_MALFORMED',
+    );
+    const magic = patch.slice();
+    magic[0] = 0x50;
+    expect(((await errorOf(applyToBuffer(oldImage, magic))) as DeltaError).code).toBe(
+      'DELTA_PATCH_MALFORMED',
+    );
+    const version = patch.slice();
+    version[4] = 9;
+    expect(((await errorOf(applyToBuffer(oldImage, version))) as DeltaError).code).toBe(
+      'DELTA_PATCH_UNSUPPORTED',
+    );
+    const size = patch.slice();
+    size[13]! ^= 4;
+    expect(((await errorOf(applyToBuffer(oldImage, size))) as DeltaError).code).toBe(
+      'DELTA_PATCH_MALFORMED',
+    );
+  });
+
+  it('never yields a complete wrong image and throws only typed errors for mutated patches', async () => {
+    let rejected = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ at: fc.nat(), value: fc.nat(255) }), { minLength: 1, maxLength: 4 }),
+        fc.boolean(),
+        async (mutations, bodyOnly) => {
+          const bad = patch.slice();
+          for (const m of mutations) {
+            const at = bodyOnly
+              ? PATCH_HEADER_SIZE + (m.at % (bad.length - PATCH_HEADER_SIZE))
+              : m.at % bad.length;
+            bad[at] = m.value;
+          }
+          const same = bad.every((b, i) => b === patch[i]);
+          try {
+            const out = await applyToBuffer(oldImage, bad);
+            expect(out).toEqual(newImage);
+          } catch (error) {
+            expect(error).toBeInstanceOf(DeltaError);
+            expect(same).toBe(false);
+            rejected++;
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    expect(rejected).toBeGreaterThan(2500);
+  });
+
+  it('throws only typed errors for arbitrary bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (junk) => {
+        const error = await errorOf(applyToBuffer(oldImage, junk));
+        expect(error).toBeInstanceOf(DeltaError);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('wraps a failing old-image reader in DELTA_OLD_READ_FAILED', async () => {
+    const error = await errorOf(
+      collect(
+        apply(async () => {
+          throw new Error('flash read error');
+        }, [patch]),
+      ),
+    );
+    expect((error as DeltaError).code).toBe('DELTA_OLD_READ_FAILED');
+    expect((error as DeltaError).cause).toBeInstanceOf(Error);
+  });
+
+  it('uses the same bounded buffers for a 64 KiB and a 4 MiB image', async () => {
+    const run = async (size: number) => {
+      const rnd = prng(size);
+      const a = Uint8Array.from({ length: size }, () =>
+        rnd() < 0.7 ? 0 : Math.floor(rnd() * 256),
+      );
+      const b = a.slice();
+      for (let i = 0; i < 50; i++) b[Math.floor(rnd() * size)] = 0x55;
+      const p = diff(a, b, { transform: 'none', kind: 'delta' });
+      const stats: ApplyStats = { allocatedBytes: 0, largestOldRead: 0 };
+      let largestChunk = 0;
+      let total = 0;
+      for await (const c of apply(readFrom(a), [p], { stats })) {
+        largestChunk = Math.max(largestChunk, c.length);
+        total += c.length;
+      }
+      expect(total).toBe(size);
+      return { ...stats, largestChunk };
+    };
+    const small = await run(1 << 16);
+    const large = await run(1 << 22);
+    expect(large).toEqual(small);
+    expect(large.allocatedBytes).toBe(applyMemoryBytes(16));
+    expect(large.largestChunk).toBeLessThanOrEqual(OUTPUT_CHUNK_SIZE);
+    expect(large.largestOldRead).toBeLessThanOrEqual(16384);
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * The context models of a patch body: how each syntax element is turned into bits for the range
+ * coder. Encoder and decoder share this file so that they cannot drift apart; every method comes
+ * as an encode/decode pair. docs/delta-format.md, "Body coding", mirrors it.
+ */
+import { newProbs, type RangeDecoder, type RangeEncoder } from './range-coder.js';
+
+/** Largest value a number model codes (values are sizes and offsets below 2^32). */
+export const MAX_CODED_NUMBER = 0xfffffffe;
+
+/** Leading-bits tree depth of a number's mantissa: the bits after these are coded raw. */
+const MANTISSA_MODELLED_BITS = 4;
+
+/**
+ * Codes an unsigned integer v < 2^32 - 1 as x = v + 1: the bit length n of x (1..32, a 6-bit tree),
+ * then the n - 1 bits below x's leading one, the first 4 through a per-length tree, the rest raw.
+ */
+export class NumberModel {
+  private readonly lengthProbs = newProbs(64);
+  private readonly mantissaProbs = newProbs(33 << MANTISSA_MODELLED_BITS);
+
+  encode(rc: RangeEncoder, value: number): void {
+    const x = value + 1;
+    const n = bitLength(x);
+    rc.encodeTree(this.lengthProbs, 0, 6, n - 1);
+    let rest = n - 1;
+    let node = 1;
+    const base = n << MANTISSA_MODELLED_BITS;
+    while (rest > 0 && node < 1 << MANTISSA_MODELLED_BITS) {
+      rest--;
+      const bit = Math.floor(x / 2 ** rest) % 2;
+      rc.encodeBit(this.mantissaProbs, base + node, bit);
+      node = (node << 1) | bit;
+    }
+    if (rest > 0) rc.encodeDirect(x % 2 ** rest, rest);
+  }
+
+  /** Returns the value, or -1 when the coded bit length is impossible (a corrupt stream). */
+  decode(rc: RangeDecoder): number {
+    const n = rc.decodeTree(this.lengthProbs, 0, 6) + 1;
+    if (n > 32) return -1;
+    let x = 1;
+    let rest = n - 1;
+    let node = 1;
+    const base = n << MANTISSA_MODELLED_BITS;
+    while (rest > 0 && node < 1 << MANTISSA_MODELLED_BITS) {
+      rest--;
+      const bit = rc.decodeBit(this.mantissaProbs, base + node);
+      node = (node << 1) | bit;
+      x = x * 2 + bit;
+    }
+    if (rest > 0) x = x * 2 ** rest + rc.decodeDirect(rest);
+    return x - 1;
+  }
+}
+
+function bitLength(x: number): number {
+  return x >= 2 ** 31 ? 32 : 32 - Math.clz32(x);
+}
+
+/** Signed integers through a {@link NumberModel}: zigzag (0, -1, 1, -2, …). */
+export class SignedModel {
+  private readonly magnitude = new NumberModel();
+
+  encode(rc: RangeEncoder, value: number): void {
+    this.magnitude.encode(rc, value >= 0 ? value * 2 : -value * 2 - 1);
+  }
+
+  decode(rc: RangeDecoder): number {
+    const z = this.magnitude.decode(rc);
+    if (z < 0) return Number.NaN;
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+}
+
+/**
+ * Difference bytes d = (new - old) mod 256 of an approximate copy. A zero flag in the context of
+ * the output position mod 4 and whether the previous two differences were zero; a non-zero value
+ * through an 8-bit tree in the context of the position mod 4 and whether the previous difference
+ * was zero.
+ */
+export class DiffModel {
+  private readonly zeroProbs = newProbs(4 * 4 * 2);
+  private readonly valueProbs = newProbs(4 * 2 * 256);
+  private history = 0; // bit 0: previous diff non-zero, bit 1: the one before
+
+  private zeroContext(pos: number, oldByte: number): number {
+    return ((pos & 3) << 3) | (this.history << 1) | (oldByte >= 0xf0 ? 1 : 0);
+  }
+
+  encode(rc: RangeEncoder, pos: number, oldByte: number, d: number): void {
+    const ctx = this.zeroContext(pos, oldByte);
+    if (d === 0) {
+      rc.encodeBit(this.zeroProbs, ctx, 0);
+      this.history = (this.history << 1) & 3;
+      return;
+    }
+    rc.encodeBit(this.zeroProbs, ctx, 1);
+    rc.encodeTree(this.valueProbs, (((pos & 3) << 1) | (this.history & 1)) << 8, 8, d);
+    this.history = ((this.history << 1) | 1) & 3;
+  }
+
+  decode(rc: RangeDecoder, pos: number, oldByte: number): number {
+    const ctx = this.zeroContext(pos, oldByte);
+    if (rc.decodeBit(this.zeroProbs, ctx) === 0) {
+      this.history = (this.history << 1) & 3;
+      return 0;
+    }
+    const d = rc.decodeTree(this.valueProbs, (((pos & 3) << 1) | (this.history & 1)) << 8, 8);
+    this.history = ((this.history << 1) | 1) & 3;
+    return d;
+  }
+}
+
+/** Literal bytes: an 8-bit tree in the context of the previous byte's top 3 bits and pos mod 2. */
+export class LiteralModel {
+  private readonly probs = newProbs(16 * 256);
+
+  encode(rc: RangeEncoder, pos: number, prev: number, byte: number): void {
+    rc.encodeTree(this.probs, (((prev >>> 5) << 1) | (pos & 1)) << 8, 8, byte);
+  }
+
+  decode(rc: RangeDecoder, pos: number, prev: number): number {
+    return rc.decodeTree(this.probs, (((prev >>> 5) << 1) | (pos & 1)) << 8, 8);
+  }
+}
+
+/** Kinds of item inside an extra region. */
+export const ITEM_LITERAL = 0;
+export const ITEM_MATCH = 1;
+export const ITEM_REP = 2;
+
+/** Shortest window match; a repeat of the last distance may be shorter. */
+export const MIN_MATCH = 4;
+export const MIN_REP = 2;
+
+/**
+ * All models of one patch body. One instance per encode or decode; nothing is shared between
+ * patches. Sizes (probabilities of 2 bytes each) are listed in docs/delta-format.md.
+ */
+export class PatchModel {
+  readonly addLength = new NumberModel();
+  readonly extraLength = new NumberModel();
+  readonly seek = new SignedModel();
+  readonly diff = new DiffModel();
+  readonly literal = new LiteralModel();
+  readonly matchLength = new NumberModel();
+  readonly repLength = new NumberModel();
+  readonly distance = new NumberModel();
+  /** Item kind: bit "is not a literal" then bit "is a repeat", each in the context of the last item kind. */
+  private readonly itemProbs = newProbs(3 * 2);
+  private lastItem = ITEM_LITERAL;
+
+  encodeItem(rc: RangeEncoder, kind: number): void {
+    const ctx = this.lastItem * 2;
+    rc.encodeBit(this.itemProbs, ctx, kind === ITEM_LITERAL ? 0 : 1);
+    if (kind !== ITEM_LITERAL) rc.encodeBit(this.itemProbs, ctx + 1, kind === ITEM_REP ? 1 : 0);
+    this.lastItem = kind;
+  }
+
+  decodeItem(rc: RangeDecoder): number {
+    const ctx = this.lastItem * 2;
+    let kind = ITEM_LITERAL;
+    if (rc.decodeBit(this.itemProbs, ctx) === 1) {
+      kind = rc.decodeBit(this.itemProbs, ctx + 1) === 1 ? ITEM_REP : ITEM_MATCH;
+    }
+    this.lastItem = kind;
+    return kind;
+  }
+}
