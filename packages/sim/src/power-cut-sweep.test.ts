@@ -1,21 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { LAYOUT_NAMES } from './device-layout.js';
-import { runPowerCutSweep, SWEEP_SCENARIOS } from './power-cut-sweep.js';
+import { agentUnderTest, runPowerCutSweep, SWEEP_SCENARIOS } from './power-cut-sweep.js';
 import { ScriptedUpdater } from './scripted-updater.js';
 
-describe('power-cut sweep with the scripted updater (validates the bootloader and adapters)', () => {
+describe('power-cut sweep', () => {
   for (const layout of LAYOUT_NAMES) {
     for (const scenario of SWEEP_SCENARIOS) {
-      it(`never bricks: layout=${layout} scenario=${scenario}`, async () => {
+      it(`with the real agent never bricks and converges: layout=${layout} scenario=${scenario}`, async () => {
         const result = await runPowerCutSweep({
           layout,
           scenario,
-          application: (images) =>
-            new ScriptedUpdater({ image: images.next, version: images.newVersion }),
-          multiCutRuns: 30,
+          application: agentUnderTest,
+          multiCutRuns: 20,
         });
         console.log(
-          `layout=${layout} scenario=${scenario} cleanOps=${result.cleanOps} cutPoints=${result.cutPoints} bricks=${result.bricks} multiCut=${result.multiCutRuns} endedOn=${JSON.stringify(result.endedOn)} byArea=${JSON.stringify(result.cleanOpsByArea)}`,
+          `agent layout=${layout} scenario=${scenario} cleanOps=${result.cleanOps} cutPoints=${result.cutPoints} bricks=${result.bricks} multiCut=${result.multiCutRuns} endedOn=${JSON.stringify(result.endedOn)} byArea=${JSON.stringify(result.cleanOpsByArea)}`,
         );
         expect(result.failures.slice(0, 5)).toEqual([]);
         expect(result.bricks).toBe(0);
@@ -24,4 +23,16 @@ describe('power-cut sweep with the scripted updater (validates the bootloader an
       });
     }
   }
+
+  it('with the scripted updater (bootloader and adapters alone) never bricks', async () => {
+    const result = await runPowerCutSweep({
+      layout: 'ab-factory',
+      scenario: 'failing-update',
+      application: (images) =>
+        new ScriptedUpdater({ image: images.next, version: images.newVersion }),
+      multiCutRuns: 10,
+    });
+    expect(result.failures.slice(0, 5)).toEqual([]);
+    expect(result.bricks).toBe(0);
+  });
 });

@@ -1,9 +1,12 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { MemoryTransport } from './adapters/memory-transport.js';
+import { AgentApplication } from './agent-application.js';
 import { buildImage } from './build-image.js';
 import { defaultLayoutSpec, type LayoutName, type LayoutSpec } from './device-layout.js';
 import type { AppBehaviour, ImageSigningKey, TrustedImageKey } from './image-format.js';
 import { Prng } from './prng.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
+import { buildSimEnvelope, simEnvelopeVerifier } from './sim-envelope.js';
 import { CUT_MODES, type CutMode, type PlannedCut } from './sim-flash.js';
 
 /** The two updates every sweep runs. */
@@ -25,8 +28,46 @@ export interface SweepImages {
   readonly factoryVersion: string;
 }
 
+/** The application under test, with the terminal status it reported (when it reports). */
+export type SweepApplication = DeviceApplication & { outcome?(): string | null };
+
 /** Builds the application under test for one device (the real agent or the scripted updater). */
-export type SweepApplicationFactory = (images: SweepImages) => DeviceApplication;
+export type SweepApplicationFactory = (
+  images: SweepImages,
+  key: { signing: ImageSigningKey; trusted: TrustedImageKey },
+) => SweepApplication;
+
+/**
+ * The real `@updraft/agent` as the sweep's application: an in-process service offers the new
+ * image (sequence number 2) in a signed simulator envelope; the agent runs over the device's ports.
+ */
+export const agentUnderTest: SweepApplicationFactory = (images, key) => {
+  const vendor = 'acme';
+  const klass = 'sim-mcu';
+  const transport = new MemoryTransport({
+    actionId: 'act-1',
+    version: images.newVersion,
+    sequenceNumber: 2,
+    envelope: buildSimEnvelope(
+      { vendor, class: klass, sequenceNumber: 2, components: [{ id: '00', image: images.next }] },
+      key.signing,
+    ),
+    payloads: [images.next],
+  });
+  const app = new AgentApplication({
+    transport,
+    verifier: simEnvelopeVerifier({ vendor, class: klass, trustedKeys: [key.trusted] }),
+    initialComponents: [
+      {
+        id: '00',
+        version: images.oldVersion,
+        sequenceNumber: 1,
+        digest: createHash('sha256').update(images.old).digest('hex'),
+      },
+    ],
+  });
+  return Object.assign(app, { outcome: () => transport.outcome?.status ?? null });
+};
 
 /** Inputs of {@link runPowerCutSweep}. */
 export interface SweepOptions {
@@ -116,15 +157,18 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
   const expected = options.scenario === 'good-update' ? images.newVersion : images.oldVersion;
   const spec = defaultLayoutSpec(options.layout, options.layoutOverrides);
   let deviceSeed = options.seed ?? 1;
-  const makeDevice = () =>
-    new SimDevice({
+  const makeDevice = () => {
+    const application = options.application(images, key);
+    const device = new SimDevice({
       layout: spec,
       seed: deviceSeed++,
       trustedKeys: [key.trusted],
       initialImage: images.old,
       ...(options.layout === 'ab-factory' ? { factoryImage: images.factory } : {}),
-      application: options.application(images),
+      application,
     });
+    return { device, application };
+  };
 
   const failures: SweepFailure[] = [];
   const endedOn: Record<string, number> = {};
@@ -132,7 +176,7 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
   let unverifiedBoots = 0;
 
   const judge = (
-    device: SimDevice,
+    { device, application }: { device: SimDevice; application: SweepApplication },
     outcome: DeviceOutcome,
     cuts: PlannedCut[],
     strict: boolean,
@@ -146,12 +190,20 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
     if (device.boots.some((b) => b.result.ok && !b.oracleVerified))
       return fail('booted an unverified image');
     const allowed = strict ? [expected] : [images.newVersion, images.oldVersion];
-    if (!allowed.includes(version))
+    if (!allowed.includes(version)) {
       return fail(`ended on ${version}, expected ${allowed.join(' or ')}`);
+    }
+    if (application.outcome) {
+      const reported = application.outcome();
+      const want = version === images.newVersion ? 'success' : 'failure';
+      if (reported !== want)
+        return fail(`on ${version} but reported ${reported}, expected ${want}`);
+    }
   };
 
   // Clean run: counts the cut-point space.
-  const clean = makeDevice();
+  const cleanRun = makeDevice();
+  const clean = cleanRun.device;
   const start = clean.flash.counters.ops;
   const byArea: Record<string, number> = {};
   const areas = [
@@ -166,17 +218,17 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
   });
   const cleanOutcome = await clean.runUntilIdle();
   const cleanOps = clean.flash.counters.ops - start;
-  judge(clean, cleanOutcome, [], true);
+  judge(cleanRun, cleanOutcome, [], true);
 
   const modes = options.modes ?? CUT_MODES;
   const stride = Math.max(1, options.stride ?? 1);
   let cutPoints = 0;
   for (let i = 0; i < cleanOps; i += stride) {
     for (const mode of modes) {
-      const device = makeDevice();
+      const run = makeDevice();
       const cuts = [{ opIndex: start + i, mode }];
-      device.flash.planCuts(cuts);
-      judge(device, await device.runUntilIdle(), cuts, true);
+      run.device.flash.planCuts(cuts);
+      judge(run, await run.device.runUntilIdle(), cuts, true);
       cutPoints++;
     }
   }
@@ -184,7 +236,7 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
   const rng = new Prng((options.seed ?? 1) ^ 0x5eed);
   const runs = options.multiCutRuns ?? 0;
   for (let r = 0; r < runs; r++) {
-    const device = makeDevice();
+    const run = makeDevice();
     const count = 2 + rng.int(4);
     const cuts: PlannedCut[] = [];
     for (let c = 0; c < count; c++) {
@@ -193,8 +245,8 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
         mode: modes[rng.int(modes.length)] ?? 'torn',
       });
     }
-    device.flash.planCuts(cuts);
-    judge(device, await device.runUntilIdle(), cuts, false);
+    run.device.flash.planCuts(cuts);
+    judge(run, await run.device.runUntilIdle(), cuts, false);
   }
 
   return {
