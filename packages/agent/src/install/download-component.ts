@@ -116,24 +116,35 @@ async function put(
   return produced + plain.length;
 }
 
-// Races one network step against the stall timer; on timeout the request is aborted.
+// Races one network step against the stall timer; on timeout the request is aborted, and
+// whatever the aborted step throws is replaced by the stall error.
 async function withStall<T>(
   step: Promise<T>,
   job: DownloadJob,
   abort: AbortController,
 ): Promise<T> {
   const timer = new AbortController();
-  const stalled = job.clock.sleep(job.stallTimeoutMs, timer.signal).then(
+  let stalled = false;
+  const timeout = job.clock.sleep(job.stallTimeoutMs, timer.signal).then(
     () => {
+      stalled = true;
       abort.abort();
-      throw new AgentError('AGENT_DOWNLOAD_STALLED', 'no payload bytes within the stall timeout', {
-        details: { timeoutMs: job.stallTimeoutMs },
-      });
+      return step;
     },
-    () => undefined as never,
+    () => step,
   );
+  const stallError = (cause?: unknown) =>
+    new AgentError('AGENT_DOWNLOAD_STALLED', 'no payload bytes within the stall timeout', {
+      cause,
+      details: { timeoutMs: job.stallTimeoutMs },
+    });
   try {
-    return await Promise.race([step, stalled]);
+    const value = await Promise.race([step, timeout]);
+    if (stalled) throw stallError();
+    return value;
+  } catch (error) {
+    if (!stalled) throw error;
+    throw stallError(error);
   } finally {
     timer.abort();
   }

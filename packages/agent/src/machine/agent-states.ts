@@ -1,6 +1,6 @@
 /**
  * The agent's states. Artifact steps use the Mender client's names; the rest are Updraft's.
- * Keep docs/agent-state-machine.md in sync (`npm run docs:agent` regenerates it; a test checks).
+ * Keep docs/agent-state-machine.md in sync (`npx tsx packages/agent/scripts/write-state-machine-doc.ts`; a test checks).
  */
 export const AGENT_STATES = [
   'Idle',

@@ -91,7 +91,7 @@ export class HttpTransport implements Transport {
     }
     const stream = res.body;
     if (stream === null) throw new AgentError('AGENT_RESPONSE_INVALID', 'payload has no body');
-    return { start, totalSize: total, body: stream };
+    return { start, totalSize: total, body: typedErrors(stream) };
   }
 
   async sendFeedback(actionId: string, report: FeedbackReport): Promise<FeedbackResult> {
@@ -179,6 +179,15 @@ async function readLimited(
     throw new AgentError('AGENT_NETWORK_ERROR', 'connection lost while reading', { cause });
   }
   return new Uint8Array(Buffer.concat(chunks));
+}
+
+// A connection reset mid-body surfaces from fetch as a bare TypeError; the agent needs a typed one.
+async function* typedErrors(stream: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of stream) yield chunk;
+  } catch (cause) {
+    throw new AgentError('AGENT_NETWORK_ERROR', 'connection lost during the download', { cause });
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
