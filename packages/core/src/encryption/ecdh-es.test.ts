@@ -1,23 +1,15 @@
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { coseKeyToKeyObject, decodeCoseKey } from '../keys/index.js';
 import { deriveKek, importEphemeralKey, kdfContext, senderKek } from './ecdh-es.js';
 import { decodeEncryptionInfo } from './encryption-info.js';
 
 const vectorDir = new URL('../shared/vectors/suit/', new URL('../../../../', import.meta.url));
 const index = JSON.parse(readFileSync(new URL('vectors.json', vectorDir), 'utf8'));
 const receiver = index.keys['suit-enc-esdh-receiver-p256'];
-const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
-const receiverKey = createPrivateKey({
-  key: {
-    kty: 'EC',
-    crv: 'P-256',
-    x: b64u(receiver.xHex),
-    y: b64u(receiver.yHex),
-    d: b64u(receiver.dHex),
-  },
-  format: 'jwk',
-});
+// The device's key, imported from the index's COSE_Key bytes.
+const receiverKey = coseKeyToKeyObject(decodeCoseKey(Buffer.from(receiver.coseKeyHex, 'hex')));
 
 describe('ECDH-ES key derivation', () => {
   for (const id of ['enc-esdh-a128ctr', 'enc-esdh-a128gcm']) {

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { decode, Tag } from 'cbor2';
 import { describe, expect, it } from 'vitest';
 import { CoreError } from '../errors.js';
+import { coseKeyToKeyObject, decodeCoseKey } from '../keys/index.js';
 import {
   createDecryptStream,
   decodeEncryptionInfo,
@@ -18,12 +19,8 @@ const repoRoot = new URL('../../../../', import.meta.url);
 const vectorDir = new URL('../shared/vectors/suit/', repoRoot);
 
 interface KeyEntry {
-  kty: string;
-  kid?: string;
-  kHex?: string;
-  xHex?: string;
-  yHex?: string;
-  dHex?: string;
+  kty?: string;
+  coseKeyHex?: string;
 }
 interface EncVector {
   id: string;
@@ -55,24 +52,16 @@ function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-const b64u = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
-
-/** The vector's key as node would get it on a device: a KEK's bytes or a P-256 private KeyObject. */
-function keyFor(name: string): { key: KeyObject | Uint8Array; kid?: string } {
+/**
+ * The vector's key as a device holds it, imported from the index's COSE_Key bytes: a Symmetric
+ * KEK becomes a secret KeyObject, the EC2 receiver key a P-256 private KeyObject.
+ */
+function keyFor(name: string): { key: KeyObject; kid?: string } {
   const entry = index.keys[name];
-  if (!entry) throw new Error(`vectors.json has no key ${name}`);
-  if (entry.kty === 'Symmetric') return { key: Buffer.from(entry.kHex ?? '', 'hex') };
-  const key = createPrivateKey({
-    key: {
-      kty: 'EC',
-      crv: 'P-256',
-      x: b64u(entry.xHex ?? ''),
-      y: b64u(entry.yHex ?? ''),
-      d: b64u(entry.dHex ?? ''),
-    },
-    format: 'jwk',
-  });
-  return entry.kid ? { key, kid: entry.kid } : { key };
+  if (!entry?.coseKeyHex) throw new Error(`vectors.json has no COSE_Key for ${name}`);
+  const coseKey = decodeCoseKey(Buffer.from(entry.coseKeyHex, 'hex'));
+  const key = coseKeyToKeyObject(coseKey);
+  return coseKey.kid ? { key, kid: Buffer.from(coseKey.kid).toString() } : { key };
 }
 
 describe('shared SUIT encryption vectors', () => {
