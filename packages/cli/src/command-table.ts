@@ -1,0 +1,150 @@
+import type { CommandSpec, OptionSpec } from './command-spec.js';
+
+/**
+ * The `updraft` command table: one row per command. Help, parsing and dispatch are driven by
+ * these rows (run-cli.ts); each row loads its module lazily.
+ *
+ * To add a command (other packages do this too): write `commands/<group>-<name>.ts` exporting
+ * `run(ctx, args)`, add ONE row below (and, for a new group, one line in COMMAND_GROUPS), add its
+ * section to docs/cli.md. Rows are independent, so parallel edits merge cleanly.
+ */
+export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
+  keys: 'signing keys: generate, show',
+  manifest: 'SUIT manifests: create, sign, verify, inspect',
+  server: 'run the update service',
+  class: 'device classes and their trusted signing keys (update service)',
+  release: 'releases: signed envelopes and payloads (update service)',
+  device: 'devices (update service)',
+  action: 'assign releases to devices (update service)',
+};
+
+/** Options of every command that talks to the update service. */
+export const SERVICE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'server',
+    value: 'url',
+    description: 'update service URL (default: from `updraft login`)',
+    env: 'UPDRAFT_SERVER',
+  },
+  {
+    name: 'token',
+    value: 'token',
+    description: 'API or session token (default: from `updraft login`)',
+    env: 'UPDRAFT_TOKEN',
+  },
+  {
+    name: 'config',
+    value: 'file',
+    description: 'CLI config file (default: ~/.config/updraft/config.json)',
+    env: 'UPDRAFT_CLI_CONFIG',
+  },
+];
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    path: ['keys', 'generate'],
+    summary:
+      'generate a key pair: <prefix>.key (private, 0600) and <prefix>.pub; or a KEK <prefix>.kek',
+    options: [
+      {
+        name: 'alg',
+        value: 'alg',
+        description:
+          'es256/ed25519: signing; x25519: device decryption (ECDH); a128kw/a256kw: class KEK',
+        choices: ['es256', 'ed25519', 'x25519', 'a128kw', 'a256kw'],
+        required: true,
+      },
+      {
+        name: 'out',
+        short: 'o',
+        value: 'prefix',
+        description: 'output path prefix',
+        required: true,
+      },
+      { name: 'force', description: 'overwrite existing key files' },
+    ],
+    help: 'Example: updraft keys generate --alg ed25519 --out keys/release',
+    load: () => import('./commands/keys-generate.js'),
+  },
+  {
+    path: ['keys', 'show'],
+    summary: 'show a key: algorithm, kid (RFC 9679 thumbprint), COSE_Key',
+    arguments: [{ name: 'key', description: 'PEM key file (private or public)' }],
+    load: () => import('./commands/keys-show.js'),
+  },
+  {
+    path: ['encrypt'],
+    summary:
+      'encrypt a payload for class KEKs and/or device public keys (SUIT firmware encryption)',
+    arguments: [{ name: 'image', description: 'plaintext image file' }],
+    options: [
+      {
+        name: 'recipient',
+        short: 'r',
+        value: 'key',
+        description: 'KEK file (AES-KW) or P-256/X25519 public key (ECDH-ES); repeatable',
+        repeatable: true,
+        required: true,
+      },
+      {
+        name: 'out',
+        short: 'o',
+        value: 'file',
+        description: 'ciphertext output file',
+        required: true,
+      },
+      {
+        name: 'info',
+        value: 'file',
+        description: 'SUIT_Encryption_Info output file (default: <out>.info)',
+      },
+      {
+        name: 'alg',
+        value: 'alg',
+        description: 'content encryption (default A128CTR)',
+        choices: ['A128GCM', 'A256GCM', 'A128CTR', 'A256CTR'],
+      },
+    ],
+    load: () => import('./commands/encrypt.js'),
+  },
+  {
+    path: ['decrypt'],
+    summary: 'decrypt a payload with a class KEK or a device private key',
+    arguments: [{ name: 'payload', description: 'ciphertext file' }],
+    options: [
+      { name: 'info', value: 'file', description: 'SUIT_Encryption_Info file', required: true },
+      {
+        name: 'key',
+        short: 'k',
+        value: 'file',
+        description: 'KEK file or PEM private key',
+        required: true,
+      },
+      {
+        name: 'out',
+        short: 'o',
+        value: 'file',
+        description: 'plaintext output file (mode 0600)',
+        required: true,
+      },
+    ],
+    load: () => import('./commands/decrypt.js'),
+  },
+  {
+    path: ['server', 'start'],
+    summary:
+      'run the update service (embedded defaults: ./.updraft, SQLite, 127.0.0.1:8080) until Ctrl-C',
+    options: [
+      {
+        name: 'config',
+        value: 'file',
+        description: 'server config file (JSON; see docs/configuration.md)',
+        env: 'UPDRAFT_CONFIG',
+      },
+      { name: 'host', value: 'host', description: 'listen address' },
+      { name: 'port', value: 'port', description: 'listen port (0: any free port)' },
+      { name: 'data-dir', value: 'dir', description: 'data directory' },
+    ],
+    load: () => import('./commands/server-start.js'),
+  },
+];

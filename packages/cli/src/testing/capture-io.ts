@@ -1,0 +1,72 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CliIo } from '../io.js';
+import { runCli } from '../run-cli.js';
+
+/** A captured output stream. */
+export interface Captured {
+  readonly text: () => string;
+  write(chunk: string): boolean;
+  readonly isTTY: boolean;
+  readonly columns: number;
+}
+
+function capture(isTTY: boolean): Captured {
+  const chunks: string[] = [];
+  return {
+    text: () => chunks.join(''),
+    write(chunk) {
+      chunks.push(chunk);
+      return true;
+    },
+    isTTY,
+    columns: 100,
+  };
+}
+
+/** An io whose stdout/stderr are captured, for running commands in-process. */
+export function captureIo(
+  cwd: string,
+  options: { tty?: boolean; env?: Record<string, string>; stdin?: string } = {},
+): CliIo & { stdout: Captured; stderr: Captured } {
+  return {
+    stdout: capture(options.tty ?? false),
+    stderr: capture(options.tty ?? false),
+    env: options.env ?? {},
+    cwd,
+    ...(options.stdin === undefined ? {} : { stdin: [Buffer.from(options.stdin)] }),
+  };
+}
+
+/** The outcome of one in-process CLI run. */
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout parsed as JSON (throws when it is not exactly one JSON document). */
+  json<T = Record<string, unknown>>(): T;
+}
+
+/** Runs `updraft <argv>` in-process in `cwd` with captured output. */
+export async function run(
+  cwd: string,
+  argv: readonly string[],
+  options: { tty?: boolean; env?: Record<string, string>; stdin?: string } = {},
+): Promise<RunResult> {
+  const io = captureIo(cwd, options);
+  const code = await runCli(argv, io);
+  const stdout = io.stdout.text();
+  return {
+    code,
+    stdout,
+    stderr: io.stderr.text(),
+    json: <T>() => JSON.parse(stdout) as T,
+  };
+}
+
+/** A fresh temp directory; call the returned cleanup in afterEach. */
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'updraft-cli-'));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
