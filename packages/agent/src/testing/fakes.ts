@@ -93,6 +93,14 @@ export class MemoryBootControl implements BootControl {
   rebootRequests = 0;
   /** Per slot: does the image boot? (a crashing image makes the bootloader revert) */
   readonly bootable = new Map<string, boolean>();
+  /** Images the bootloader accepts (its signature check); empty = accept anything. */
+  readonly valid: Uint8Array[] = [];
+  /** Boots a trial image gets before the bootloader reverts it (MCUboot-style boot attempts). */
+  trialBoots = 3;
+  #trialLeft = 0;
+  #rejected = false;
+  /** Every slot booted, with whether its content was a valid image then. */
+  readonly bootLog: { slot: string; valid: boolean }[] = [];
 
   constructor(
     readonly slots: Record<string, MemorySlot>,
@@ -126,29 +134,45 @@ export class MemoryBootControl implements BootControl {
     this.trial = false;
     this.lastFailure = null;
   }
+  async reject(): Promise<void> {
+    this.#rejected = true;
+  }
   async reboot(): Promise<void> {
     this.rebootRequests += 1;
   }
 
   /** What the bootloader does at power-on. */
   powerOn(): void {
-    if (this.trial) {
+    if (this.trial && this.#trialLeft > 0 && !this.#rejected) {
+      // A reset during the trial (power cut) uses up one boot attempt.
+      this.#trialLeft -= 1;
+    } else if (this.trial) {
       // Unconfirmed trial image: revert to the previous slot.
       this.booted = this.booted === 'a' ? 'b' : 'a';
       this.trial = false;
-      this.lastFailure ??= null;
-      return;
-    }
-    if (this.pending !== null) {
+      this.#rejected = false;
+      this.lastFailure = 'BOOT_TRIAL_REVERTED';
+    } else if (this.pending !== null) {
       const target = this.pending;
       this.pending = null;
-      if (this.bootable.get(target) === false) {
+      if (!this.isValid(target)) {
+        this.lastFailure = 'BOOT_IMAGE_INVALID';
+      } else if (this.bootable.get(target) === false) {
         this.lastFailure = 'BOOT_TRIAL_EXHAUSTED';
-        return;
+      } else {
+        this.booted = target;
+        this.trial = true;
+        this.#trialLeft = this.trialBoots - 1;
       }
-      this.booted = target;
-      this.trial = true;
     }
+    this.bootLog.push({ slot: this.booted, valid: this.isValid(this.booted) });
+  }
+
+  /** Whether a slot starts with one of the accepted images. */
+  isValid(name: string): boolean {
+    if (this.valid.length === 0) return true;
+    const data = this.#get(name).data;
+    return this.valid.some((img) => img.every((b, i) => data[i] === b));
   }
 
   #get(name: string): MemorySlot {
@@ -219,7 +243,7 @@ export function seededRandom(seed = 42): Random {
     },
     uuid() {
       counter += 1;
-      return `00000000-0000-4000-8000-${counter.toString(16).padStart(12, '0')}`;
+      return `${seed.toString(16).padStart(8, '0')}-0000-4000-8000-${counter.toString(16).padStart(12, '0')}`;
     },
   };
 }

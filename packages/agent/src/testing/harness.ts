@@ -22,6 +22,8 @@ import {
   seededRandom,
 } from './fakes.js';
 
+let nextSeed = 1;
+
 export const VENDOR = 'acme';
 export const CLASS = 'sensor-v2';
 export const SLOT_SIZE = 64 * 1024;
@@ -64,7 +66,7 @@ export class TestDevice {
   readonly notices: AgentNotice[] = [];
   readonly clock: Clock;
   readonly factory = image(20_000, 1);
-  readonly random = seededRandom(7);
+  readonly random = seededRandom(nextSeed++);
   runs = 0;
 
   constructor(
