@@ -1,5 +1,12 @@
 import type { UpdraftFeature } from '../http/app-types.js';
+import { actionsFeature } from './actions/actions.feature.js';
+import { auditRoutes } from './audit/audit.routes.js';
+import { deviceApiFeature } from './device-api/device-api.feature.js';
+import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
+import { devicesRoutes } from './devices/devices.routes.js';
+import { releasesFeature } from './releases/releases.feature.js';
 import { systemRoutes } from './system/system.routes.js';
+import { usersRoutes } from './users/users.routes.js';
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
 export interface FeatureMount {
@@ -14,4 +21,11 @@ export interface FeatureMount {
  */
 export const FEATURES: readonly FeatureMount[] = [
   { name: 'system', plugin: systemRoutes, prefix: '' },
+  { name: 'users', plugin: usersRoutes, prefix: '/api/v1' },
+  { name: 'audit', plugin: auditRoutes, prefix: '/api/v1' },
+  { name: 'device-classes', plugin: deviceClassesRoutes, prefix: '/api/v1' },
+  { name: 'devices', plugin: devicesRoutes, prefix: '/api/v1' },
+  { name: 'releases', plugin: releasesFeature(), prefix: '/api/v1' },
+  { name: 'actions', plugin: actionsFeature, prefix: '/api/v1' },
+  { name: 'device-api', plugin: deviceApiFeature, prefix: '/api/device/v1' },
 ];

@@ -1,0 +1,50 @@
+import { Type } from 'typebox';
+import { queryAudit } from '../../audit/audit-log.js';
+import { userOf } from '../../http/access-control.js';
+import type { UpdraftFeature } from '../../http/app-types.js';
+
+const IsoTime = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
+});
+const Text = Type.String({ minLength: 1, maxLength: 200 });
+
+/** The audit log, read-only (there is no route that changes it). At `/api/v1`. */
+export const auditRoutes: UpdraftFeature = async (app) => {
+  app.get(
+    '/audit',
+    {
+      config: { permission: 'audit:read' },
+      schema: {
+        tags: ['audit'],
+        description: 'Entries newest first. Page with `before=<id of the last entry seen>`.',
+        querystring: Type.Object(
+          {
+            actor: Type.Optional(Text),
+            resourceType: Type.Optional(Text),
+            resourceId: Type.Optional(Text),
+            action: Type.Optional(Text),
+            from: Type.Optional(IsoTime),
+            to: Type.Optional(IsoTime),
+            before: Type.Optional(Text),
+            limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const items = await queryAudit(app.updraft.db, userOf(request).tenantId, {
+        limit: q.limit,
+        ...(q.actor ? { actorId: q.actor } : {}),
+        ...(q.resourceType ? { resourceType: q.resourceType } : {}),
+        ...(q.resourceId ? { resourceId: q.resourceId } : {}),
+        ...(q.action ? { action: q.action } : {}),
+        ...(q.from ? { from: new Date(q.from).toISOString() } : {}),
+        ...(q.to ? { to: new Date(q.to).toISOString() } : {}),
+        ...(q.before ? { before: q.before } : {}),
+      });
+      return { items };
+    },
+  );
+};

@@ -1,0 +1,483 @@
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
+import { hashToken, newId, newToken } from '../../auth/secrets.js';
+import type { Database } from '../../db/database.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** A device attribute value (reported by the device or set by an operator). */
+export type AttributeValue = string | number | boolean;
+
+/** Attribute names: printable, no separators used by the list filter syntax. */
+export const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A device in lists. */
+export interface DeviceSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly deviceClassId: string;
+  readonly createdAt: string;
+  readonly lastSeenAt: string | null;
+  readonly decommissionedAt: string | null;
+  readonly tags: string[];
+}
+
+/** A component as the device last reported it. */
+export interface InstalledComponent {
+  readonly id: string;
+  readonly version: string | null;
+  readonly sequenceNumber: number | null;
+  readonly digest: string | null;
+  readonly updatedAt: string;
+}
+
+/** One device with everything the platform knows about it. */
+export interface DeviceDetail extends DeviceSummary {
+  readonly attributes: {
+    readonly reported: Record<string, AttributeValue>;
+    readonly custom: Record<string, AttributeValue>;
+  };
+  readonly components: InstalledComponent[];
+}
+
+/** What a pre-registration gives. */
+export interface NewDevice {
+  readonly name: string;
+  readonly deviceClassId: string;
+  readonly attributes?: Readonly<Record<string, AttributeValue>>;
+  readonly tags?: readonly string[];
+}
+
+function encode(value: AttributeValue): { type: string; value: string } {
+  return { type: typeof value, value: String(value) };
+}
+
+function decode(type: string, value: string): AttributeValue {
+  if (type === 'number') return Number(value);
+  if (type === 'boolean') return value === 'true';
+  return value;
+}
+
+/**
+ * Inserts devices with their custom attributes, tags and one bearer token each, in bulk. Returns
+ * each device's token (shown once; only its hash is stored).
+ */
+export async function createDevices(
+  trx: Transaction<Database>,
+  tenantId: string,
+  inputs: readonly NewDevice[],
+  now: string,
+): Promise<Array<{ device: DeviceSummary; token: string }>> {
+  if (inputs.length === 0) return [];
+  const created = inputs.map((input) => ({ id: newId('dev'), token: newToken('device'), input }));
+  await trx
+    .insertInto('devices')
+    .values(
+      created.map(({ id, input }) => ({
+        id,
+        tenant_id: tenantId,
+        name: input.name,
+        device_class_id: input.deviceClassId,
+        created_at: now,
+        last_seen_at: null,
+        decommissioned_at: null,
+      })),
+    )
+    .execute();
+  await trx
+    .insertInto('device_tokens')
+    .values(
+      created.map(({ id, token }) => ({
+        id: newId('dtk'),
+        tenant_id: tenantId,
+        device_id: id,
+        token_hash: hashToken(token),
+        created_at: now,
+        revoked_at: null,
+      })),
+    )
+    .execute();
+  const attributes = created.flatMap(({ id, input }) =>
+    Object.entries(input.attributes ?? {}).map(([name, v]) => ({
+      tenant_id: tenantId,
+      device_id: id,
+      name,
+      source: 'custom',
+      ...encode(v),
+    })),
+  );
+  if (attributes.length > 0) await trx.insertInto('device_attributes').values(attributes).execute();
+  const tags = created.flatMap(({ id, input }) =>
+    [...new Set(input.tags ?? [])].map((tag) => ({ tenant_id: tenantId, device_id: id, tag })),
+  );
+  if (tags.length > 0) await trx.insertInto('device_tags').values(tags).execute();
+  return created.map(({ id, token, input }) => ({
+    token,
+    device: {
+      id,
+      name: input.name,
+      deviceClassId: input.deviceClassId,
+      createdAt: now,
+      lastSeenAt: null,
+      decommissionedAt: null,
+      tags: [...new Set(input.tags ?? [])].sort(),
+    },
+  }));
+}
+
+/** Which of `names` already exist in this tenant. */
+export async function existingDeviceNames(
+  db: Db,
+  tenantId: string,
+  names: readonly string[],
+): Promise<Set<string>> {
+  if (names.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('devices')
+    .select('name')
+    .where('tenant_id', '=', tenantId)
+    .where('name', 'in', [...names])
+    .execute();
+  return new Set(rows.map((r) => r.name));
+}
+
+/** Sort keys of {@link listDevices}. */
+export const DEVICE_SORTS = ['name', 'createdAt', 'lastSeenAt'] as const;
+export type DeviceSort = (typeof DEVICE_SORTS)[number];
+
+/** Filters, sort and page of {@link listDevices}. */
+export interface DeviceQuery {
+  readonly deviceClassId?: string;
+  /** Every tag must be present. */
+  readonly tags?: readonly string[];
+  /** Every attribute (reported or custom) must have this text value. */
+  readonly attributes?: ReadonlyArray<{ readonly name: string; readonly value: string }>;
+  /** `active` (default: both), `decommissioned`. */
+  readonly state?: 'active' | 'decommissioned';
+  /** Name prefix. */
+  readonly namePrefix?: string;
+  readonly sort: DeviceSort;
+  readonly order: 'asc' | 'desc';
+  readonly limit: number;
+  readonly offset: number;
+}
+
+function filters(tenantId: string, query: DeviceQuery) {
+  return (eb: ExpressionBuilder<Database, 'devices'>): Expression<SqlBool> => {
+    const all: Expression<SqlBool>[] = [eb('devices.tenant_id', '=', tenantId)];
+    if (query.deviceClassId) all.push(eb('devices.device_class_id', '=', query.deviceClassId));
+    if (query.state === 'active') all.push(eb('devices.decommissioned_at', 'is', null));
+    if (query.state === 'decommissioned') all.push(eb('devices.decommissioned_at', 'is not', null));
+    if (query.namePrefix) {
+      // Escape LIKE wildcards so a prefix is taken literally on both dialects.
+      const escaped = query.namePrefix.replaceAll(/[\\%_]/g, (c) => `\\${c}`);
+      all.push(sql<SqlBool>`${eb.ref('devices.name')} like ${`${escaped}%`} escape '\\'`);
+    }
+    for (const tag of query.tags ?? []) {
+      all.push(
+        eb.exists(
+          eb
+            .selectFrom('device_tags as t')
+            .select(sql`1`.as('one'))
+            .whereRef('t.device_id', '=', 'devices.id')
+            .where('t.tenant_id', '=', tenantId)
+            .where('t.tag', '=', tag),
+        ),
+      );
+    }
+    for (const attribute of query.attributes ?? []) {
+      all.push(
+        eb.exists(
+          eb
+            .selectFrom('device_attributes as a')
+            .select(sql`1`.as('one'))
+            .whereRef('a.device_id', '=', 'devices.id')
+            .where('a.tenant_id', '=', tenantId)
+            .where('a.name', '=', attribute.name)
+            .where('a.value', '=', attribute.value),
+        ),
+      );
+    }
+    return eb.and(all);
+  };
+}
+
+async function tagsOf(
+  db: Db,
+  tenantId: string,
+  deviceIds: readonly string[],
+): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>();
+  if (deviceIds.length === 0) return map;
+  const rows = await db
+    .selectFrom('device_tags')
+    .select(['device_id', 'tag'])
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', 'in', [...deviceIds])
+    .orderBy('tag')
+    .execute();
+  for (const row of rows) map.set(row.device_id, [...(map.get(row.device_id) ?? []), row.tag]);
+  return map;
+}
+
+/** One page of a tenant's devices matching `query` (set-based SQL), and the total count. */
+export async function listDevices(
+  db: Db,
+  tenantId: string,
+  query: DeviceQuery,
+): Promise<{ items: DeviceSummary[]; total: number }> {
+  const where = filters(tenantId, query);
+  const column = {
+    name: 'devices.name',
+    createdAt: 'devices.created_at',
+    lastSeenAt: 'devices.last_seen_at',
+  } as const;
+  const sortColumn = column[query.sort];
+  const rows = await db
+    .selectFrom('devices')
+    .selectAll('devices')
+    .where(where)
+    // NULLs last in both orders and on both dialects (they disagree by default).
+    .orderBy(sql`case when ${sql.ref(sortColumn)} is null then 1 else 0 end`)
+    .orderBy(sortColumn, query.order)
+    .orderBy('devices.id', query.order)
+    .limit(query.limit)
+    .offset(query.offset)
+    .execute();
+  const count = await db
+    .selectFrom('devices')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where(where)
+    .executeTakeFirstOrThrow();
+  const tags = await tagsOf(
+    db,
+    tenantId,
+    rows.map((r) => r.id),
+  );
+  return {
+    total: Number(count.n),
+    items: rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      deviceClassId: r.device_class_id,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at,
+      decommissionedAt: r.decommissioned_at,
+      tags: tags.get(r.id) ?? [],
+    })),
+  };
+}
+
+/** One device with attributes, tags and components, or undefined when not in this tenant. */
+export async function getDevice(
+  db: Db,
+  tenantId: string,
+  deviceId: string,
+): Promise<DeviceDetail | undefined> {
+  const row = await db
+    .selectFrom('devices')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deviceId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const attributes = await db
+    .selectFrom('device_attributes')
+    .select(['name', 'type', 'value', 'source'])
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .orderBy('name')
+    .execute();
+  const components = await db
+    .selectFrom('device_components')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .orderBy('component_id')
+    .execute();
+  const reported: Record<string, AttributeValue> = {};
+  const custom: Record<string, AttributeValue> = {};
+  for (const a of attributes)
+    (a.source === 'custom' ? custom : reported)[a.name] = decode(a.type, a.value);
+  return {
+    id: row.id,
+    name: row.name,
+    deviceClassId: row.device_class_id,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    decommissionedAt: row.decommissioned_at,
+    tags: (await tagsOf(db, tenantId, [deviceId])).get(deviceId) ?? [],
+    attributes: { reported, custom },
+    components: components.map((c) => ({
+      id: c.component_id,
+      version: c.version,
+      sequenceNumber: c.sequence_number === null ? null : Number(c.sequence_number),
+      digest: c.digest,
+      updatedAt: c.updated_at,
+    })),
+  };
+}
+
+async function replaceAttributes(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  source: 'custom' | 'reported',
+  values: Readonly<Record<string, AttributeValue>>,
+): Promise<void> {
+  await trx
+    .deleteFrom('device_attributes')
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .where('source', '=', source)
+    .execute();
+  const rows = Object.entries(values).map(([name, v]) => ({
+    tenant_id: tenantId,
+    device_id: deviceId,
+    name,
+    source,
+    ...encode(v),
+  }));
+  if (rows.length > 0) await trx.insertInto('device_attributes').values(rows).execute();
+}
+
+/** Merges operator-set attributes into a device's custom attributes (`null` removes one). */
+export async function updateCustomAttributes(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  changes: Readonly<Record<string, AttributeValue | null>>,
+): Promise<void> {
+  const current = await trx
+    .selectFrom('device_attributes')
+    .select(['name', 'type', 'value'])
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .where('source', '=', 'custom')
+    .execute();
+  const next: Record<string, AttributeValue> = Object.fromEntries(
+    current.map((a) => [a.name, decode(a.type, a.value)]),
+  );
+  for (const [name, value] of Object.entries(changes)) {
+    if (value === null) delete next[name];
+    else next[name] = value;
+  }
+  await replaceAttributes(trx, tenantId, deviceId, 'custom', next);
+}
+
+/** Replaces a device's tags. */
+export async function setDeviceTags(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  tags: readonly string[],
+): Promise<void> {
+  await trx
+    .deleteFrom('device_tags')
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .execute();
+  const unique = [...new Set(tags)];
+  if (unique.length > 0)
+    await trx
+      .insertInto('device_tags')
+      .values(unique.map((tag) => ({ tenant_id: tenantId, device_id: deviceId, tag })))
+      .execute();
+}
+
+/**
+ * Decommissions a device: marks it, revokes all its credentials; its history stays. False when
+ * not found in this tenant or already decommissioned.
+ */
+export async function decommissionDevice(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  now: string,
+): Promise<boolean> {
+  const result = await trx
+    .updateTable('devices')
+    .set({ decommissioned_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deviceId)
+    .where('decommissioned_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return false;
+  await trx
+    .updateTable('device_tokens')
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  return true;
+}
+
+/** A component report from a device check-in. */
+export interface ReportedComponent {
+  readonly id: string;
+  readonly version: string | null;
+  readonly sequenceNumber: number | null;
+  readonly digest: string | null;
+}
+
+/**
+ * Replaces what a device reported: its installed components and its `reported` attributes (custom
+ * attributes are untouched). Used by the device API's check-in.
+ */
+export async function setReportedState(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  report: {
+    readonly components: readonly ReportedComponent[];
+    readonly attributes: Readonly<Record<string, AttributeValue>>;
+  },
+  now: string,
+): Promise<void> {
+  await trx
+    .deleteFrom('device_components')
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .execute();
+  if (report.components.length > 0) {
+    await trx
+      .insertInto('device_components')
+      .values(
+        report.components.map((c) => ({
+          tenant_id: tenantId,
+          device_id: deviceId,
+          component_id: c.id,
+          version: c.version,
+          sequence_number: c.sequenceNumber,
+          digest: c.digest,
+          updated_at: now,
+        })),
+      )
+      .execute();
+  }
+  await replaceAttributes(trx, tenantId, deviceId, 'reported', report.attributes);
+}
+
+/** Records that devices were seen at `at` (one statement for a whole batch). */
+export async function touchLastSeen(
+  db: Db,
+  tenantId: string,
+  deviceIds: readonly string[],
+  at: string,
+): Promise<void> {
+  if (deviceIds.length === 0) return;
+  await db
+    .updateTable('devices')
+    .set({ last_seen_at: at })
+    .where('tenant_id', '=', tenantId)
+    .where('id', 'in', [...deviceIds])
+    .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
+    .execute();
+}
