@@ -1,16 +1,16 @@
 // Builds Updraft's own Ed25519 SUIT vectors (no public ones exist). Ed25519 signatures are
-// deterministic, so the bytes are reproducible: shared-vectors.test.ts checks that building again
-// gives the checked-in files. Regenerate with: npx tsx packages/core/src/suit/testdata/ed25519-vectors.ts
+// deterministic, so the bytes are reproducible: ed25519-vectors.test.ts checks that building again
+// gives the checked-in files. Regenerate with: npx tsx packages/core/src/suit/ed25519-test-vectors.ts
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createKeySigner } from '../../cose/signer.js';
-import { exportPem, publicKeyOf } from '../../keys/key-pair.js';
-import { createEnvelope, signEnvelope } from '../create-envelope.js';
-import { decodeEnvelope } from '../decode-envelope.js';
-import { classIdFromName, formatUuid, vendorIdFromDomain } from '../suit-uuid.js';
+import { createKeySigner } from '../cose/signer.js';
+import { exportPem, publicKeyOf } from '../keys/key-pair.js';
+import { createEnvelope, signEnvelope } from './create-envelope.js';
+import { decodeEnvelope } from './decode-envelope.js';
+import { classIdFromName, formatUuid, vendorIdFromDomain } from './suit-uuid.js';
 
-export const TESTDATA = new URL('./', import.meta.url);
+export const TESTDATA = new URL('./testdata/', import.meta.url);
 
 /** Published test key material (RFC 8032 §7.1 TEST 1 secret key): never use it for anything real. */
 const RFC8032_TEST1_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   writeFileSync(new URL('ed25519-test.pub.pem', TESTDATA), exportPem(publicKeyOf(testKey())));
   const index = {
     about:
-      "Updraft's own Ed25519 SUIT vectors, built by ed25519-vectors.ts with the RFC 8032 TEST 1 key (public test key).",
+      "Updraft's own Ed25519 SUIT vectors, built by ../ed25519-test-vectors.ts with the RFC 8032 TEST 1 key (public test key).",
     vendorId: formatUuid(vendorId),
     classId: formatUuid(classId),
     publicKey: 'ed25519-test.pub.pem',

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CoreError } from '../errors.js';
-import { buildEd25519Vectors, type Ed25519Vector, TESTDATA } from './testdata/ed25519-vectors.js';
+import { buildEd25519Vectors, type Ed25519Vector, TESTDATA } from './ed25519-test-vectors.js';
 import { verifyEnvelope } from './verify-envelope.js';
 
 const index: { publicKey: string; vectors: Ed25519Vector[] } = JSON.parse(

@@ -8,9 +8,6 @@ import { createKeySigner } from '../cose/signer.js';
 import { CoreError } from '../errors.js';
 import { generateSigningKeyPair, publicKeyOf } from '../keys/key-pair.js';
 import { createEnvelope, signEnvelope } from './create-envelope.js';
-import { type DeviceIdentity, type ProcessOptions, processEnvelope } from './process-envelope.js';
-import { computeBstrWrappedDigest, createDigestVerifier } from './suit-digest.js';
-import { decodeSuitReport, encodeSuitReport, reportFromError } from './suit-report.js';
 import {
   classId,
   image,
@@ -19,7 +16,10 @@ import {
   TESTDATA,
   testKey,
   vendorId,
-} from './testdata/ed25519-vectors.js';
+} from './ed25519-test-vectors.js';
+import { type DeviceIdentity, type ProcessOptions, processEnvelope } from './process-envelope.js';
+import { computeBstrWrappedDigest, createDigestVerifier } from './suit-digest.js';
+import { decodeSuitReport, encodeSuitReport, reportFromError } from './suit-report.js';
 
 const shared = new URL('../../../../../shared/vectors/suit/', import.meta.url);
 const readShared = (f: string) => new Uint8Array(readFileSync(new URL(f, shared)));
