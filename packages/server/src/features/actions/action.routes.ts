@@ -1,0 +1,158 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { UserPrincipal } from '../../auth/principal.js';
+import { ServerError } from '../../errors.js';
+import type { ChangeContext } from '../releases/release.service.js';
+import {
+  type ActionService,
+  actionsOfDevice,
+  eventsOfAction,
+  findAction,
+  toAction,
+} from './action.service.js';
+import { ACTION_STATES, type ActionState } from './action-state-machine.js';
+
+const IsoDate = Type.String({ format: 'date-time', maxLength: 40 });
+const Window = Type.Object({ start: IsoDate, end: IsoDate }, { additionalProperties: false });
+const ActionSchema = Type.Object({
+  id: Type.String(),
+  deviceId: Type.String(),
+  releaseId: Type.String(),
+  state: Type.Unsafe<ActionState>({ type: 'string', enum: [...ACTION_STATES] }),
+  cancelRequested: Type.Boolean(),
+  downloadOnly: Type.Boolean(),
+  maintenanceWindow: Type.Union([Window, Type.Null()]),
+  open: Type.Boolean(),
+  createdAt: Type.String(),
+  createdBy: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.String(),
+});
+const EventSchema = Type.Object({
+  at: Type.String(),
+  source: Type.String(),
+  status: Type.String(),
+  progress: Type.Union([Type.Integer(), Type.Null()]),
+  code: Type.Union([Type.String(), Type.Null()]),
+  message: Type.Union([Type.String(), Type.Null()]),
+  reportId: Type.Union([Type.String(), Type.Null()]),
+});
+const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+
+function context(request: FastifyRequest): ChangeContext {
+  const p = request.principal as UserPrincipal;
+  return { tenantId: p.tenantId, actorId: p.userId, ip: request.ip, requestId: request.id };
+}
+
+/** `/api/v1/actions`: assign a release to one device, cancel, read an action and its history. */
+export const actionRoutes: FastifyPluginAsyncTypebox<{ actions: ActionService }> = async (
+  app,
+  { actions },
+) => {
+  app.post(
+    '/actions',
+    {
+      config: { permission: 'actions:write' },
+      schema: {
+        summary: 'Assign a release to one device',
+        description:
+          "The release must be of the device's class and not signed by a revoked key; a device has at most one open action.",
+        tags: ['actions'],
+        body: Type.Object(
+          {
+            deviceId: Type.String({ minLength: 1, maxLength: 128 }),
+            releaseId: Type.String({ minLength: 1, maxLength: 128 }),
+            downloadOnly: Type.Optional(Type.Boolean()),
+            maintenanceWindow: Type.Optional(Type.Union([Window, Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: ActionSchema },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      if (
+        b.maintenanceWindow &&
+        !(Date.parse(b.maintenanceWindow.start) < Date.parse(b.maintenanceWindow.end))
+      ) {
+        throw new ServerError('RESOURCE_INVALID', 'maintenanceWindow.start must be before its end');
+      }
+      const action = await actions.assign(context(request), {
+        deviceId: b.deviceId,
+        releaseId: b.releaseId,
+        downloadOnly: b.downloadOnly ?? false,
+        maintenanceWindow: b.maintenanceWindow ?? null,
+      });
+      request.auditWritten = true;
+      return reply.code(201).send(action);
+    },
+  );
+
+  app.get(
+    '/actions/:id',
+    {
+      config: { permission: 'actions:read' },
+      schema: {
+        summary: 'An action with its event history',
+        tags: ['actions'],
+        params: IdParams,
+        response: {
+          200: Type.Object({ ...ActionSchema.properties, events: Type.Array(EventSchema) }),
+        },
+      },
+    },
+    async (request) => {
+      const tenantId = (request.principal as UserPrincipal).tenantId;
+      const row = await findAction(app.updraft.db, tenantId, request.params.id);
+      if (row === undefined)
+        throw new ServerError('RESOURCE_NOT_FOUND', `action ${request.params.id} not found`);
+      return { ...toAction(row), events: await eventsOfAction(app.updraft.db, tenantId, row.id) };
+    },
+  );
+
+  app.post(
+    '/actions/:id/cancel',
+    {
+      config: { permission: 'actions:write' },
+      schema: {
+        summary: 'Request cancellation (the device acknowledges)',
+        tags: ['actions'],
+        params: IdParams,
+        response: { 200: ActionSchema },
+      },
+    },
+    async (request) => {
+      const action = await actions.cancel(context(request), request.params.id);
+      request.auditWritten = true;
+      return action;
+    },
+  );
+
+  app.get(
+    '/devices/:id/actions',
+    {
+      config: { permission: 'actions:read' },
+      schema: {
+        summary: "A device's action history, newest first",
+        tags: ['actions'],
+        params: IdParams,
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+        }),
+        response: { 200: Type.Object({ items: Type.Array(ActionSchema) }) },
+      },
+    },
+    async (request) => {
+      const tenantId = (request.principal as UserPrincipal).tenantId;
+      return {
+        items: await actionsOfDevice(
+          app.updraft.db,
+          tenantId,
+          request.params.id,
+          request.query.limit,
+        ),
+      };
+    },
+  );
+};

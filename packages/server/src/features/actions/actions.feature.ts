@@ -1,0 +1,10 @@
+import type { UpdraftFeature } from '../../http/app-types.js';
+import { actionRoutes } from './action.routes.js';
+import { ActionService, countActionsByState } from './action.service.js';
+
+/** Actions (assign, cancel, history), mounted at `/api/v1`; also feeds the actions-by-state gauge. */
+export const actionsFeature: UpdraftFeature = async (app) => {
+  const { db, metrics } = app.updraft;
+  metrics.setActionsByStateSource(() => countActionsByState(db));
+  await app.register(actionRoutes, { actions: new ActionService(db, () => app.updraft.now()) });
+};

@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DevicePrincipal } from '../../auth/principal.js';
+import type { Database } from '../../db/database.js';
+import type { SignedUrl } from '../../signed-url/signed-url.js';
+import type { MaintenanceWindow } from '../actions/action.service.js';
+import type { LastSeenTracker } from './last-seen-tracker.js';
+import './device-report.table.js';
+
+/** One installed component as the device reports it. */
+export interface ReportedComponent {
+  readonly id: string;
+  readonly version?: string | null | undefined;
+  readonly sequenceNumber?: number | null | undefined;
+  readonly digest?: string | null | undefined;
+}
+
+/** The check-in request body (validated at the HTTP boundary). */
+export interface CheckInReport {
+  readonly components?: readonly ReportedComponent[] | undefined;
+  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
+}
+
+/** The open action as the device sees it (docs/device-api.md). */
+export interface DeviceAction {
+  readonly id: string;
+  readonly state: string;
+  readonly cancelRequested: boolean;
+  readonly downloadOnly: boolean;
+  readonly maintenanceWindow: MaintenanceWindow | null;
+  readonly release: {
+    readonly id: string;
+    readonly version: string;
+    readonly sequenceNumber: number;
+  };
+  readonly envelopeUrl: string;
+  readonly payloads: readonly {
+    readonly component: string;
+    readonly digest: string;
+    readonly size: number;
+    readonly url: string;
+  }[];
+}
+
+/** What the route sends: 304 (no body) or 200 with a body; both with the ETag. */
+export type CheckInAnswer =
+  | { readonly status: 304; readonly etag: string }
+  | {
+      readonly status: 200;
+      readonly etag: string;
+      readonly body: { pollIntervalSeconds: number; action: DeviceAction | null };
+    };
+
+/** Poll intervals (seconds) told to devices. */
+export interface PollIntervals {
+  readonly idle: number;
+  readonly active: number;
+}
+
+const PREFIX = '/api/device/v1';
+
+/** Canonical digest of a report: components by id, attributes by name, so order never matters. */
+export function reportDigest(report: CheckInReport): string {
+  const components = [...(report.components ?? [])]
+    .map((c) => [c.id, c.version ?? null, c.sequenceNumber ?? null, c.digest ?? null])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const attributes = Object.entries(report.attributes ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return createHash('sha256')
+    .update(JSON.stringify([components, attributes]))
+    .digest('base64url');
+}
+
+/** True when an `If-None-Match` header lists `etag` (weak comparison, as RFC 9110 asks for it). */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined || header.length > 1024) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((part) => part.trim().replace(/^W\//, '') === etag);
+}
+
+/**
+ * Device check-in. The answer depends only on the open action (its id and revision) and, while
+ * one is open, the signed-URL window; the ETag hashes exactly those, so a 304 is decided from
+ * one indexed lookup (device ⟕ last report ⟕ open action by the unique `open_key`). The device's
+ * report is written only when its digest differs from the stored one; last-seen goes to the
+ * {@link LastSeenTracker}. An idle poll therefore writes nothing.
+ */
+export class CheckInService {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly urls: SignedUrl,
+    private readonly poll: PollIntervals,
+    private readonly lastSeen: LastSeenTracker,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Records the report (if changed) and answers with the open action or 304. */
+  async checkIn(
+    device: DevicePrincipal,
+    report: CheckInReport,
+    ifNoneMatch: string | undefined,
+  ): Promise<CheckInAnswer> {
+    const nowMs = this.now().getTime();
+    const digest = reportDigest(report);
+    const state = await this.db
+      .selectFrom('devices as d')
+      .leftJoin('device_reports as r', 'r.device_id', 'd.id')
+      .leftJoin('actions as a', (j) =>
+        j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
+      )
+      .select(['r.report_digest', 'a.id as actionId', 'a.revision'])
+      .where('d.id', '=', device.deviceId)
+      .where('d.tenant_id', '=', device.tenantId)
+      .executeTakeFirst();
+    if (state?.report_digest !== digest)
+      await this.#storeReport(device, report, digest, new Date(nowMs).toISOString());
+    this.lastSeen.touch(device.tenantId, device.deviceId);
+
+    const actionId = state?.actionId ?? null;
+    const pollIntervalSeconds = actionId === null ? this.poll.idle : this.poll.active;
+    const etag = `"${createHash('sha256')
+      .update(
+        actionId === null
+          ? `v1|${pollIntervalSeconds}|none`
+          : `v1|${pollIntervalSeconds}|${actionId}|${state?.revision}|${this.urls.window(nowMs)}`,
+      )
+      .digest('base64url')
+      .slice(0, 27)}"`;
+    if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
+    const action = actionId === null ? null : await this.#deviceAction(device, actionId, nowMs);
+    return { status: 200, etag, body: { pollIntervalSeconds, action } };
+  }
+
+  async #deviceAction(
+    device: DevicePrincipal,
+    actionId: string,
+    nowMs: number,
+  ): Promise<DeviceAction | null> {
+    const row = await this.db
+      .selectFrom('actions as a')
+      .innerJoin('releases as r', 'r.id', 'a.release_id')
+      .select([
+        'a.id',
+        'a.state',
+        'a.cancel_requested',
+        'a.download_only',
+        'a.maintenance_window',
+        'r.id as releaseId',
+        'r.version',
+        'r.sequence_number',
+      ])
+      .where('a.tenant_id', '=', device.tenantId)
+      .where('a.id', '=', actionId)
+      .executeTakeFirst();
+    if (row === undefined) return null;
+    const payloads = await this.db
+      .selectFrom('release_payloads')
+      .select(['component_id', 'sha256', 'size'])
+      .where('tenant_id', '=', device.tenantId)
+      .where('release_id', '=', row.releaseId)
+      .orderBy('component_id')
+      .execute();
+    const exp = this.urls.expiryFor(nowMs);
+    return {
+      id: row.id,
+      state: row.state,
+      cancelRequested: Number(row.cancel_requested) === 1,
+      downloadOnly: Number(row.download_only) === 1,
+      maintenanceWindow:
+        row.maintenance_window === null
+          ? null
+          : (JSON.parse(row.maintenance_window) as MaintenanceWindow),
+      release: {
+        id: row.releaseId,
+        version: row.version,
+        sequenceNumber: Number(row.sequence_number),
+      },
+      envelopeUrl: `${PREFIX}/actions/${row.id}/envelope`,
+      payloads: payloads.map((p) => ({
+        component: p.component_id,
+        digest: p.sha256,
+        size: Number(p.size),
+        url: `${PREFIX}/artifacts/${p.sha256}?${this.urls.sign({ tenantId: device.tenantId, deviceId: device.deviceId, digest: p.sha256, exp })}`,
+      })),
+    };
+  }
+
+  async #storeReport(
+    device: DevicePrincipal,
+    report: CheckInReport,
+    digest: string,
+    at: string,
+  ): Promise<void> {
+    const { tenantId, deviceId } = device;
+    await this.db.transaction().execute(async (trx) => {
+      if (report.components !== undefined) {
+        await trx
+          .deleteFrom('device_components')
+          .where('tenant_id', '=', tenantId)
+          .where('device_id', '=', deviceId)
+          .execute();
+        if (report.components.length > 0) {
+          await trx
+            .insertInto('device_components')
+            .values(
+              report.components.map((c) => ({
+                tenant_id: tenantId,
+                device_id: deviceId,
+                component_id: c.id,
+                version: c.version ?? null,
+                sequence_number: c.sequenceNumber ?? null,
+                digest: c.digest ?? null,
+                updated_at: at,
+              })),
+            )
+            .execute();
+        }
+      }
+      if (report.attributes !== undefined) {
+        await trx
+          .deleteFrom('device_attributes')
+          .where('tenant_id', '=', tenantId)
+          .where('device_id', '=', deviceId)
+          .where('source', '=', 'reported')
+          .execute();
+        const entries = Object.entries(report.attributes);
+        if (entries.length > 0) {
+          await trx
+            .insertInto('device_attributes')
+            .values(
+              entries.map(([name, value]) => ({
+                tenant_id: tenantId,
+                device_id: deviceId,
+                name,
+                type: typeof value,
+                value: String(value),
+                source: 'reported',
+              })),
+            )
+            .execute();
+        }
+      }
+      await trx
+        .insertInto('device_reports')
+        .values({ device_id: deviceId, tenant_id: tenantId, report_digest: digest, updated_at: at })
+        .onConflict((oc) =>
+          oc.column('device_id').doUpdateSet({ report_digest: digest, updated_at: at }),
+        )
+        .execute();
+    });
+  }
+}

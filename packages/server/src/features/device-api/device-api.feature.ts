@@ -1,0 +1,28 @@
+import type { UpdraftFeature } from '../../http/app-types.js';
+import { SignedUrl } from '../../signed-url/signed-url.js';
+import { ActionService } from '../actions/action.service.js';
+import { CheckInService } from './check-in.service.js';
+import { deviceApiRoutes } from './device-api.routes.js';
+import { LastSeenTracker } from './last-seen-tracker.js';
+
+/** The native device API, mounted at `/api/device/v1` (docs/device-api.md). */
+export const deviceApiFeature: UpdraftFeature = async (app) => {
+  const { db, config } = app.updraft;
+  const now = () => app.updraft.now();
+  const urls = new SignedUrl(
+    app.updraft.deriveKey('download-url'),
+    config.device.downloadUrlTtlSeconds,
+  );
+  const lastSeen = new LastSeenTracker(db, now);
+  lastSeen.start();
+  app.addHook('onClose', () => lastSeen.close());
+  const idle = config.device.pollIntervalSeconds;
+  const checkIns = new CheckInService(
+    db,
+    urls,
+    { idle, active: Math.min(60, idle) },
+    lastSeen,
+    now,
+  );
+  await app.register(deviceApiRoutes, { checkIns, actions: new ActionService(db, now), urls });
+};

@@ -1,0 +1,230 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { DevicePrincipal } from '../../auth/principal.js';
+import { ServerError } from '../../errors.js';
+import type { SignedUrl } from '../../signed-url/signed-url.js';
+import type { ActionService } from '../actions/action.service.js';
+import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
+import { findEnvelope, findServablePayload } from '../releases/release.repository.js';
+import type { CheckInService } from './check-in.service.js';
+import { parseRange } from './http-range.js';
+
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const ActionId = Type.String({ pattern: '^act_[A-Za-z0-9_-]{1,64}$' });
+const Code = Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' });
+
+const CheckInBody = Type.Object(
+  {
+    components: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            id: Type.String({ pattern: '^[0-9a-f]{2,256}$' }),
+            version: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+            sequenceNumber: Type.Optional(
+              Type.Union([
+                Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+                Type.Null(),
+              ]),
+            ),
+            digest: Type.Optional(Type.Union([Sha256, Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 32 },
+      ),
+    ),
+    attributes: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,63}$' }),
+        Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]),
+        { maxProperties: 64 },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const FeedbackBody = Type.Object(
+  {
+    reportId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' }),
+    status: Type.Unsafe<FeedbackStatus>({ type: 'string', enum: [...FEEDBACK_STATUSES] }),
+    progress: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 100 }), Type.Null()])),
+    code: Type.Optional(Type.Union([Code, Type.Null()])),
+    message: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+/** Services the device API runs on. */
+export interface DeviceApiOptions {
+  readonly checkIns: CheckInService;
+  readonly actions: ActionService;
+  readonly urls: SignedUrl;
+}
+
+/**
+ * The native device API (docs/device-api.md): check-in with ETag/304, the action's envelope,
+ * payload download through signed URLs with Range and HEAD, feedback through the state machine.
+ */
+export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = async (
+  app,
+  { checkIns, actions, urls },
+) => {
+  const { metrics } = app.updraft;
+
+  app.post(
+    '/check-in',
+    {
+      config: { permission: 'device' },
+      schema: {
+        summary: 'Report installed components and attributes; get the open action',
+        tags: ['device'],
+        body: CheckInBody,
+      },
+    },
+    async (request, reply) => {
+      const device = request.principal as DevicePrincipal;
+      const ifNoneMatch = request.headers['if-none-match'];
+      const answer = await checkIns.checkIn(
+        device,
+        request.body,
+        typeof ifNoneMatch === 'string' ? ifNoneMatch : undefined,
+      );
+      reply.header('etag', answer.etag).header('cache-control', 'no-cache');
+      if (answer.status === 304) {
+        metrics.checkIns.inc({ outcome: 'not_modified' });
+        return reply.code(304).send();
+      }
+      metrics.checkIns.inc({ outcome: answer.body.action === null ? 'idle' : 'action' });
+      return answer.body;
+    },
+  );
+
+  app.get(
+    '/actions/:id/envelope',
+    {
+      config: { permission: 'device' },
+      schema: {
+        summary: "The action's signed SUIT envelope",
+        tags: ['device'],
+        params: Type.Object({ id: ActionId }),
+      },
+    },
+    async (request, reply) => {
+      const device = request.principal as DevicePrincipal;
+      const action = await app.updraft.db
+        .selectFrom('actions')
+        .select('release_id')
+        .where('tenant_id', '=', device.tenantId)
+        .where('device_id', '=', device.deviceId)
+        .where('id', '=', request.params.id)
+        .executeTakeFirst();
+      const bytes =
+        action && (await findEnvelope(app.updraft.db, device.tenantId, action.release_id));
+      if (!bytes)
+        throw new ServerError('RESOURCE_NOT_FOUND', `action ${request.params.id} not found`);
+      return reply.type('application/suit-envelope+cose').send(bytes);
+    },
+  );
+
+  app.post(
+    '/actions/:id/feedback',
+    {
+      config: { permission: 'device' },
+      schema: {
+        summary: 'Report progress or a result; replays of a reportId change nothing',
+        tags: ['device'],
+        params: Type.Object({ id: ActionId }),
+        body: FeedbackBody,
+      },
+    },
+    async (request) => {
+      const device = request.principal as DevicePrincipal;
+      const b = request.body;
+      const { action, replayed } = await actions.report(device, request.params.id, {
+        reportId: b.reportId,
+        status: b.status,
+        progress: b.progress ?? null,
+        code: b.code ?? null,
+        message: b.message ?? null,
+      });
+      return {
+        id: action.id,
+        state: action.state,
+        cancelRequested: action.cancelRequested,
+        replayed,
+      };
+    },
+  );
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/artifacts/:digest',
+    // Signed URLs carry their own authorisation (tenant, device, digest, expiry under HMAC).
+    config: { permission: 'public' },
+    schema: {
+      summary: 'Download a payload through a signed URL (Range, HEAD)',
+      tags: ['device'],
+      params: Type.Object({ digest: Type.String({ maxLength: 128 }) }),
+      querystring: Type.Object({
+        t: Type.Optional(Type.String({ maxLength: 128 })),
+        d: Type.Optional(Type.String({ maxLength: 128 })),
+        exp: Type.Optional(Type.String({ maxLength: 20 })),
+        sig: Type.Optional(Type.String({ maxLength: 128 })),
+      }),
+    },
+    handler: async (request, reply) => {
+      const { digest } = request.params as { digest: string };
+      const claims = urls.verify(
+        digest,
+        request.query as Record<string, string | undefined>,
+        app.updraft.now().getTime(),
+      );
+      // A device that also sends its credential must be the one the URL was issued to.
+      if (request.headers.authorization !== undefined) {
+        const caller = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+        if (
+          caller !== null &&
+          (caller.deviceId !== claims.deviceId || caller.tenantId !== claims.tenantId)
+        ) {
+          throw new ServerError(
+            'DEVICE_URL_INVALID',
+            'this download URL was issued to another device',
+          );
+        }
+      }
+      const payload = await findServablePayload(app.updraft.db, claims.tenantId, digest);
+      if (payload === undefined) throw new ServerError('RESOURCE_NOT_FOUND', 'no such artifact');
+      reply
+        .header('accept-ranges', 'bytes')
+        .header('etag', `"${digest}"`)
+        .header('cache-control', 'private, no-transform')
+        .type('application/octet-stream');
+      const range = parseRange(request.headers.range, payload.size);
+      if (range === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${payload.size}`);
+        throw new ServerError(
+          'DEVICE_RANGE_NOT_SATISFIABLE',
+          `the payload has ${payload.size} bytes`,
+        );
+      }
+      const start = range?.start ?? 0;
+      const end = range?.end ?? payload.size - 1;
+      const length = payload.size === 0 ? 0 : end - start + 1;
+      if (range !== null)
+        reply.code(206).header('content-range', `bytes ${start}-${end}/${payload.size}`);
+      reply.header('content-length', length);
+      if (request.method === 'HEAD') {
+        metrics.downloads.inc({ kind: 'head' });
+        return reply.send();
+      }
+      metrics.downloads.inc({ kind: range === null ? 'full' : 'range' });
+      if (length === 0) return reply.send(Buffer.alloc(0));
+      const stream = await app.updraft.blobs.read(digest, { start, end });
+      // Counted once the whole response went out (an aborted download counts nothing).
+      reply.raw.once('finish', () => metrics.downloadBytes.inc(length));
+      return reply.send(stream);
+    },
+  });
+};

@@ -1,0 +1,55 @@
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../db/database.js';
+import type { UpdraftFeature } from '../../http/app-types.js';
+import { ChunkFile } from '../uploads/chunk-file.js';
+import { DEFAULT_UPLOAD_LIMITS, uploadRoutes } from '../uploads/upload.routes.js';
+import { UploadService } from '../uploads/upload.service.js';
+import { coreEnvelopeVerifier } from './core-envelope-verifier.js';
+import type { EnvelopeVerifier } from './envelope-verifier.js';
+import { releaseRoutes } from './release.routes.js';
+import { type ClassLookup, ReleaseService } from './release.service.js';
+
+/** Device classes and their non-revoked trusted keys, read from the platform's tables. */
+export function classLookup(db: Kysely<Database>): ClassLookup {
+  return {
+    async findClass(tenantId, deviceClassId) {
+      const row = await db
+        .selectFrom('device_classes')
+        .select(['vendor_id', 'class_id'])
+        .where('tenant_id', '=', tenantId)
+        .where('id', '=', deviceClassId)
+        .executeTakeFirst();
+      return row && { vendorId: row.vendor_id.toLowerCase(), classId: row.class_id.toLowerCase() };
+    },
+    async trustedKeys(tenantId, deviceClassId) {
+      const rows = await db
+        .selectFrom('trusted_keys')
+        .select(['kid', 'public_key_pem'])
+        .where('tenant_id', '=', tenantId)
+        .where('device_class_id', '=', deviceClassId)
+        .where('revoked_at', 'is', null)
+        .execute();
+      return rows.map((r) => ({ kid: r.kid, publicKeyPem: r.public_key_pem }));
+    },
+  };
+}
+
+/**
+ * Releases and resumable uploads, mounted at `/api/v1`. `verifier` is replaceable for tests of
+ * the code above it; the server uses `@updraft/core`.
+ */
+export function releasesFeature(verifier: EnvelopeVerifier = coreEnvelopeVerifier): UpdraftFeature {
+  return async (app) => {
+    const { db, blobs, config } = app.updraft;
+    const now = () => app.updraft.now();
+    const files = new ChunkFile(path.join(config.dataDir, 'uploads'));
+    await files.init();
+    const uploads = new UploadService(db, files, DEFAULT_UPLOAD_LIMITS, now);
+    // Files of sessions whose row is gone (a crash between the two) are never read again.
+    await uploads.sweepOrphans();
+    const releases = new ReleaseService(db, blobs, uploads, classLookup(db), verifier, now);
+    await app.register(uploadRoutes, { uploads });
+    await app.register(releaseRoutes, { releases, uploads });
+  };
+}
