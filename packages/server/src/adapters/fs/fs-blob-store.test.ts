@@ -1,0 +1,113 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServerError } from '../../errors.js';
+import { runBlobStoreContract } from '../../ports/blob-store.contract.js';
+import { FsBlobStore } from './fs-blob-store.js';
+
+const SEGMENT = 4096;
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+runBlobStoreContract('FsBlobStore', {
+  blockSize: SEGMENT,
+  create: async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    const store = new FsBlobStore({ dir, masterKey: randomBytes(32), segmentSize: SEGMENT });
+    await store.init();
+    return { store, dispose: () => rm(dir, { recursive: true, force: true }) };
+  },
+});
+
+describe('FsBlobStore at rest', () => {
+  let dir: string;
+  let store: FsBlobStore;
+  const masterKey = randomBytes(32);
+  const data = Buffer.from('firmware-'.repeat(2000)); // 18,000 bytes: 5 segments
+  const digest = sha256(data);
+  const file = () => path.join(dir, 'objects', digest.slice(0, 2), digest);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    store = new FsBlobStore({ dir, masterKey, segmentSize: SEGMENT });
+    await store.init();
+    await store.put(Readable.from([data]), { digest, size: data.length });
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('keeps no plaintext on disk', async () => {
+    const stored = await readFile(file());
+    expect(stored.includes(Buffer.from('firmware-firmware'))).toBe(false);
+    expect(stored.length).toBe(80 + data.length + 5 * 16);
+  });
+
+  it('cannot be read with another master key', async () => {
+    const other = new FsBlobStore({ dir, masterKey: randomBytes(32), segmentSize: SEGMENT });
+    await expect(other.read(digest)).rejects.toMatchObject({ code: 'BLOB_CORRUPT' });
+  });
+
+  it('reports a tampered segment as BLOB_CORRUPT, and still serves ranges in untouched segments', async () => {
+    const copyDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    try {
+      const copy = new FsBlobStore({ dir: copyDir, masterKey, segmentSize: SEGMENT });
+      await copy.init();
+      await copy.put(Readable.from([data]), { digest, size: data.length });
+      const target = path.join(copyDir, 'objects', digest.slice(0, 2), digest);
+      const handle = await open(target, 'r+');
+      // Flip one byte inside segment 2's ciphertext.
+      const at = 80 + 2 * (SEGMENT + 16) + 100;
+      const one = Buffer.alloc(1);
+      await handle.read(one, 0, 1, at);
+      one[0] = (one[0] ?? 0) ^ 0x01;
+      await handle.write(one, 0, 1, at);
+      await handle.close();
+      const whole = await copy.read(digest);
+      await expect(buffer(whole)).rejects.toSatisfy(
+        (e: unknown) => e instanceof ServerError && e.code === 'BLOB_CORRUPT',
+      );
+      // A range that needs only segment 0 decrypts only segment 0.
+      expect(
+        (await buffer(await copy.read(digest, { start: 10, end: 20 }))).equals(
+          data.subarray(10, 21),
+        ),
+      ).toBe(true);
+    } finally {
+      await rm(copyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('detects a truncated blob file', async () => {
+    const copyDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    try {
+      const copy = new FsBlobStore({ dir: copyDir, masterKey, segmentSize: SEGMENT });
+      await copy.init();
+      await copy.put(Readable.from([data]), { digest, size: data.length });
+      const target = path.join(copyDir, 'objects', digest.slice(0, 2), digest);
+      const stored = await readFile(target);
+      await writeFile(target, stored.subarray(0, stored.length - 20));
+      await expect(buffer(await copy.read(digest))).rejects.toSatisfy(
+        (e: unknown) => e instanceof ServerError && e.code === 'BLOB_CORRUPT',
+      );
+    } finally {
+      await rm(copyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('removes leftovers of interrupted writes on init, and never shows them', async () => {
+    const leftover = path.join(dir, 'tmp', `${sha256(Buffer.from('partial'))}.deadbeef`);
+    await writeFile(leftover, 'partial bytes of a write killed midway');
+    expect(await store.head(sha256(Buffer.from('partial')))).toBeUndefined();
+    await store.init();
+    expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('writes blob files with owner-only permissions', async () => {
+    const handle = await open(file(), 'r');
+    const mode = (await handle.stat()).mode & 0o777;
+    await handle.close();
+    expect(mode).toBe(0o600);
+  });
+});
