@@ -9,6 +9,8 @@ export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
 export { fullJitterDelay } from './backoff.js';
 export * from './errors.js';
+export { coreDecryptor } from './install/core-decryptor.js';
+export { type CoreVerifierOptions, coreVerifier } from './install/core-verifier.js';
 export type {
   Decryptor,
   EnvelopeVerifier,

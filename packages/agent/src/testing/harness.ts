@@ -52,6 +52,9 @@ export interface TestDeviceOptions {
   components?: string[];
   options?: Partial<AgentOptions>;
   keys?: Record<string, string>;
+  verifier?: import('../install/envelope-verifier.js').EnvelopeVerifier;
+  /** Main component id (default '00'). */
+  main?: string;
 }
 
 export class TestDevice {
@@ -87,7 +90,8 @@ export class TestDevice {
       stateStore: this.store,
       clock: this.clock,
       random: this.random,
-      verifier: fakeVerifier({ vendor: VENDOR, class: CLASS }, this.opts.keys),
+      verifier:
+        this.opts.verifier ?? fakeVerifier({ vendor: VENDOR, class: CLASS }, this.opts.keys),
       decryptor: this.opts.decryptor,
       components: this.components,
       policy: this.opts.policy,
@@ -98,7 +102,12 @@ export class TestDevice {
   agent(): Agent {
     return new Agent(this.deps(), {
       initialComponents: [
-        { id: '00', version: '1.0.0', sequenceNumber: 1, digest: sha256(this.factory) },
+        {
+          id: this.opts.main ?? '00',
+          version: '1.0.0',
+          sequenceNumber: 1,
+          digest: sha256(this.factory),
+        },
         ...this.components.map((c) => ({
           id: c.id,
           version: '1.0.0',
@@ -106,6 +115,7 @@ export class TestDevice {
           digest: '',
         })),
       ],
+      mainComponent: this.opts.main ?? '00',
       backoffBaseMs: 10,
       backoffCapMs: 100,
       checkpointBytes: 2 * SECTOR,
