@@ -1,0 +1,126 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServerError } from '../errors.js';
+import { loadConfig, redactConfig, SETTINGS } from './config.js';
+
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ServerError && error.code === 'CONFIG_INVALID')
+      return error.details.problems as string[];
+    throw error;
+  }
+  throw new Error('expected CONFIG_INVALID');
+}
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-config-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('gives the embedded defaults with paths under the data directory', () => {
+    const config = loadConfig({ cwd: dir });
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(8080);
+    expect(config.dataDir).toBe(path.join(dir, '.updraft'));
+    expect(config.database).toMatchObject({
+      kind: 'sqlite',
+      sqliteFile: path.join(dir, '.updraft', 'updraft.db'),
+    });
+    expect(config.blobs.dir).toBe(path.join(dir, '.updraft', 'blobs'));
+    expect(config.blobs.masterKeyFile).toBe(path.join(dir, '.updraft', 'master.key'));
+  });
+
+  it('layers file < environment < overrides', async () => {
+    const file = path.join(dir, 'updraft.json');
+    await writeFile(
+      file,
+      JSON.stringify({ port: 9000, logLevel: 'debug', rateLimit: { perDevice: 7 } }),
+    );
+    const config = loadConfig({
+      cwd: dir,
+      env: { UPDRAFT_CONFIG: file, UPDRAFT_PORT: '9100', UPDRAFT_RATE_LIMIT_ENABLED: 'false' },
+      overrides: { port: 9200 },
+    });
+    expect(config.port).toBe(9200);
+    expect(config.logLevel).toBe('debug');
+    expect(config.rateLimit).toMatchObject({ enabled: false, perDevice: 7, perToken: 1200 });
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        cwd: dir,
+        env: {
+          UPDRAFT_PORT: 'eighty',
+          UPDRAFT_LOG_LEVEL: 'loud',
+          UPDRAFT_DATABASE_KIND: 'postgres',
+          UPDRAFT_RATE_LIMIT_ENABLED: 'maybe',
+        },
+        overrides: { limits: { bodyBytes: 1 }, extra: true } as never,
+      }),
+    );
+    expect(problems.join('\n')).toMatch(/UPDRAFT_PORT: must be an integer/);
+    expect(problems.join('\n')).toMatch(/UPDRAFT_RATE_LIMIT_ENABLED: must be a boolean/);
+    expect(problems.join('\n')).toMatch(/logLevel/);
+    expect(problems.join('\n')).toMatch(/limits\.bodyBytes/);
+    expect(problems.join('\n')).toMatch(/extra/);
+    expect(problems.join('\n')).toMatch(/database\.url: required/);
+    expect(problems.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('reports an unreadable or malformed config file', async () => {
+    const bad = path.join(dir, 'bad.json');
+    await writeFile(bad, '{ not json');
+    expect(problemsOf(() => loadConfig({ cwd: dir, file: bad }))[0]).toMatch(/bad\.json/);
+    expect(
+      problemsOf(() => loadConfig({ cwd: dir, file: path.join(dir, 'missing.json') }))[0],
+    ).toMatch(/missing\.json/);
+    await writeFile(bad, '[1,2]');
+    expect(problemsOf(() => loadConfig({ cwd: dir, file: bad }))[0]).toMatch(/must be an object/);
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = loadConfig({ cwd: dir });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.database)).toBe(true);
+    expect(() => {
+      (config.database as { kind: string }).kind = 'postgres';
+    }).toThrow();
+  });
+
+  it('masks secrets when printed', () => {
+    const config = loadConfig({
+      cwd: dir,
+      env: {
+        UPDRAFT_ADMIN_PASSWORD: 'hunter2hunter2',
+        UPDRAFT_DATABASE_URL: 'postgres://u:pw@h/db',
+      },
+    });
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toContain('hunter2');
+    expect(shown).not.toContain('pw@h');
+  });
+
+  it('has one environment variable per setting, all UPDRAFT_*', () => {
+    const envs = SETTINGS.map((s) => s.env);
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(envs.every((e) => /^UPDRAFT_[A-Z_]+$/.test(e))).toBe(true);
+  });
+
+  it('is documented: docs/configuration.md lists every setting and variable', async () => {
+    const doc = await readFile(
+      new URL('../../../../docs/configuration.md', import.meta.url),
+      'utf8',
+    );
+    const missing = SETTINGS.filter(
+      (s) => !doc.includes(`\`${s.env}\``) || !doc.includes(`\`${s.path}\``),
+    ).map((s) => s.env);
+    expect(missing).toEqual([]);
+  });
+});
