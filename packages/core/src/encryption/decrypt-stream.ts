@@ -1,10 +1,8 @@
-import type { DecipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CoreError } from '../errors.js';
-import { CONTENT_ALG_SPECS, GCM_TAG_BYTES } from './algorithms.js';
-import { createContentDecipher } from './content-cipher.js';
-import { type RecipientKey, unwrapContentKey } from './content-key.js';
-import { decodeEncryptionInfo, type EncryptionInfo } from './encryption-info.js';
+import type { RecipientKey } from './content-key.js';
+import type { EncryptionInfo } from './encryption-info.js';
+import { createPayloadDecipher, toEncryptionInfo } from './payload-decipher.js';
 
 /** Options of {@link createDecryptStream}. */
 export interface DecryptStreamOptions {
@@ -13,31 +11,6 @@ export interface DecryptStreamOptions {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
-
-function decryptionFailed(cause?: unknown): CoreError {
-  return new CoreError(
-    'MANIFEST_DECRYPTION_FAILED',
-    'the payload did not decrypt: authentication tag mismatch (tampered or truncated ciphertext)',
-    cause === undefined ? {} : { cause },
-  );
-}
-
-/** Decodes the structure, unwraps the CEK and sets up the content decipher. */
-function openEncryptionInfo(
-  encryptionInfo: Uint8Array | EncryptionInfo,
-  recipientKey: RecipientKey,
-) {
-  const info =
-    encryptionInfo instanceof Uint8Array ? decodeEncryptionInfo(encryptionInfo) : encryptionInfo;
-  const cek = unwrapContentKey(info, recipientKey);
-  const decipher = createContentDecipher({
-    alg: info.contentAlg,
-    cek,
-    iv: info.iv,
-    protectedHeader: info.protectedHeader,
-  });
-  return { info, decipher };
-}
 
 /**
  * Opens the SUIT_Encryption_Info (decode + unwrap the CEK, so a wrong key fails before any data
@@ -60,46 +33,17 @@ export function createDecryptStream(
   recipientKey: RecipientKey,
   options: DecryptStreamOptions = {},
 ): Transform {
-  const { info, decipher } = openEncryptionInfo(encryptionInfo, recipientKey);
-  const highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-  if (!CONTENT_ALG_SPECS[info.contentAlg].aead) {
-    return new Transform({
-      highWaterMark,
-      transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-        callback(null, decipher.update(chunk));
-      },
-      flush(callback: TransformCallback) {
-        callback(null, decipher.final());
-      },
-    });
-  }
-  // GCM: the last 16 bytes of the stream are the tag, so always hold back the latest 16 bytes.
-  let tail: Buffer = Buffer.alloc(0);
+  const decipher = createPayloadDecipher(encryptionInfo, recipientKey);
   return new Transform({
-    highWaterMark,
+    highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      if (chunk.length >= GCM_TAG_BYTES) {
-        const head = decipher.update(tail);
-        const body = decipher.update(chunk.subarray(0, chunk.length - GCM_TAG_BYTES));
-        tail = Buffer.from(chunk.subarray(chunk.length - GCM_TAG_BYTES));
-        callback(null, head.length === 0 ? body : Buffer.concat([head, body]));
-        return;
-      }
-      const joined = Buffer.concat([tail, chunk]);
-      const release = Math.max(0, joined.length - GCM_TAG_BYTES);
-      tail = joined.subarray(release);
-      callback(null, decipher.update(joined.subarray(0, release)));
+      callback(null, decipher.update(chunk));
     },
     flush(callback: TransformCallback) {
-      if (tail.length < GCM_TAG_BYTES) {
-        callback(decryptionFailed());
-        return;
-      }
       try {
-        (decipher as DecipherGCM).setAuthTag(tail);
         callback(null, decipher.final());
-      } catch (cause) {
-        callback(decryptionFailed(cause));
+      } catch (error) {
+        callback(error as Error);
       }
     },
   });
@@ -117,24 +61,15 @@ export function decryptPayload(
   recipientKey: RecipientKey,
   ciphertext?: Uint8Array,
 ): Uint8Array {
-  const { info, decipher } = openEncryptionInfo(encryptionInfo, recipientKey);
+  const info = toEncryptionInfo(encryptionInfo);
   const data = ciphertext ?? info.ciphertext;
+  const decipher = createPayloadDecipher(info, recipientKey);
   if (data === null) {
     throw new CoreError(
       'MANIFEST_ENCRYPTION_INFO_MALFORMED',
       'the ciphertext is detached: pass the payload bytes',
     );
   }
-  if (!CONTENT_ALG_SPECS[info.contentAlg].aead) {
-    return Buffer.concat([decipher.update(data), decipher.final()]);
-  }
-  if (data.length < GCM_TAG_BYTES) throw decryptionFailed();
-  const split = data.length - GCM_TAG_BYTES;
-  try {
-    (decipher as DecipherGCM).setAuthTag(data.subarray(split));
-    const out = decipher.update(data.subarray(0, split));
-    return Buffer.concat([out, decipher.final()]);
-  } catch (cause) {
-    throw decryptionFailed(cause);
-  }
+  const head = decipher.update(data);
+  return Buffer.concat([head, decipher.final()]);
 }

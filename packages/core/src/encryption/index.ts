@@ -9,3 +9,5 @@ export {
   ENCRYPTION_INFO_LIMITS,
   encodeEncryptionInfo,
 } from './encryption-info.js';
+export type { PayloadDecipher } from './payload-decipher.js';
+export { createPayloadDecipher } from './payload-decipher.js';
