@@ -34,7 +34,7 @@ function boot(d: SimDevice, cause: ResetCause = 'power-on'): BootResult {
 function control(d: SimDevice, result: BootResult) {
   return new SimBootControl(d.bootloader, result as Ok, () => {});
 }
-async function install(d: SimDevice, bc: SimBootControl, image: Uint8Array) {
+async function install(bc: SimBootControl, image: Uint8Array) {
   const slot = await bc.updateSlot();
   await slot.erase(0, slot.size);
   const padded = new Uint8Array(Math.ceil(image.length / 8) * 8).fill(0xff);
@@ -53,7 +53,7 @@ describe('bootloader scenarios', () => {
   it('trial-boots a pending image, keeps it once confirmed, then bumps the security counter', async () => {
     const d = device();
     const bc = control(d, boot(d));
-    await install(d, bc, img(2));
+    await install(bc, img(2));
     expect((await bc.status()).pending).toBe('b');
     const trial = boot(d, 'software');
     expect(trial).toMatchObject({ ok: true, slot: 'b', trial: true, swapType: 'test' });
@@ -66,7 +66,7 @@ describe('bootloader scenarios', () => {
 
   it('reverts a trial that ends in a software reset and reports SIM_BOOT_TRIAL_REVERTED', async () => {
     const d = device();
-    await install(d, control(d, boot(d)), img(2, 'fails-health-check'));
+    await install(control(d, boot(d)), img(2, 'fails-health-check'));
     expect(boot(d, 'software')).toMatchObject({ slot: 'b', trial: true });
     const back = boot(d, 'software');
     expect(back).toMatchObject({ ok: true, slot: 'a', trial: false });
@@ -76,7 +76,7 @@ describe('bootloader scenarios', () => {
 
   it('repeats a trial cut by power loss, up to maxTrialBoots, then reverts', async () => {
     const d = device();
-    await install(d, control(d, boot(d)), img(2));
+    await install(control(d, boot(d)), img(2));
     for (let i = 0; i < 3; i++)
       expect(boot(d, 'power-on')).toMatchObject({ slot: 'b', trial: true });
     expect(boot(d, 'power-on')).toMatchObject({ slot: 'a', trial: false });
@@ -84,7 +84,7 @@ describe('bootloader scenarios', () => {
 
   it('refuses an image whose bits flipped after it was marked pending (SIM_IMAGE_DIGEST_MISMATCH)', async () => {
     const d = device();
-    await install(d, control(d, boot(d)), img(2));
+    await install(control(d, boot(d)), img(2));
     const b = d.layout.slots[1]!;
     d.flash.flipBit(b.image.offset + 1000, 3);
     const r = boot(d, 'software');
@@ -94,7 +94,7 @@ describe('bootloader scenarios', () => {
 
   it('refuses to mark pending an image signed by an untrusted key', async () => {
     const d = device();
-    await expect(install(d, control(d, boot(d)), img(2, 'healthy', other))).rejects.toMatchObject({
+    await expect(install(control(d, boot(d)), img(2, 'healthy', other))).rejects.toMatchObject({
       code: 'SIM_IMAGE_UNTRUSTED_KEY',
     });
   });
@@ -102,11 +102,11 @@ describe('bootloader scenarios', () => {
   it('refuses a rollback below the stored security counter', async () => {
     const d = device();
     const bc = control(d, boot(d));
-    await install(d, bc, img(3));
+    await install(bc, img(3));
     await control(d, boot(d, 'software')).confirm();
     const r = boot(d, 'software'); // counter is now 3, running b
     expect(d.bootloader.securityCounter()).toBe(3);
-    await expect(install(d, control(d, r), img(2))).rejects.toMatchObject({
+    await expect(install(control(d, r), img(2))).rejects.toMatchObject({
       code: 'SIM_IMAGE_ROLLBACK',
     });
   });
@@ -125,10 +125,10 @@ describe('bootloader scenarios', () => {
 
   it('ignores trailer records of an earlier image in the same slot', async () => {
     const d = device();
-    await install(d, control(d, boot(d)), img(2));
+    await install(control(d, boot(d)), img(2));
     await control(d, boot(d, 'software')).confirm(); // b confirmed (tag of img 2)
     const onB = boot(d, 'software');
-    await install(d, control(d, onB), img(3)); // into a
+    await install(control(d, onB), img(3)); // into a
     await control(d, boot(d, 'software')).confirm(); // a confirmed
     const onA = boot(d, 'software');
     // Write a new image into b without erasing its trailer: the old IMAGE_OK names another tag.
@@ -161,7 +161,7 @@ describe('bootloader scenarios', () => {
 
   it('skips a torn trailer record and counts it as an attempt', async () => {
     const d = device();
-    await install(d, control(d, boot(d)), img(2));
+    await install(control(d, boot(d)), img(2));
     d.flash.planCuts([{ opIndex: d.flash.counters.ops + 1, mode: 'torn' }]); // COPY_DONE ok, ATTEMPT torn
     expect(() => boot(d, 'software')).toThrow('power cut');
     d.flash.powerOn();
