@@ -13,6 +13,9 @@ export interface PayloadDigests {
   readonly md5: string;
 }
 
+// Largest excess body read and dropped before the connection is cut (bytes).
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
 const SESSION_ID = /^upl_[A-Za-z0-9_-]{16,64}$/;
 
 /**
@@ -56,17 +59,17 @@ export class ChunkFile {
     try {
       await handle.truncate(ackedOffset);
       let position = ackedOffset;
+      let overflow = 0;
       for await (const chunk of body) {
         const buf = chunk as Buffer;
-        if (position - ackedOffset + buf.length > maxBytes) {
-          body.destroy();
-          throw new ServerError(
-            'UPLOAD_TOO_LARGE',
-            `chunk exceeds the ${maxBytes} bytes allowed here`,
-            {
-              details: { maxBytes },
-            },
-          );
+        if (overflow > 0 || position - ackedOffset + buf.length > maxBytes) {
+          // Read (and drop) a bounded excess so the client gets its 413 instead of a reset.
+          overflow += buf.length;
+          if (overflow > DRAIN_LIMIT) {
+            body.destroy();
+            break;
+          }
+          continue;
         }
         let written = 0;
         while (written < buf.length) {
@@ -74,6 +77,15 @@ export class ChunkFile {
           written += r.bytesWritten;
         }
         position += buf.length;
+      }
+      if (overflow > 0) {
+        throw new ServerError(
+          'UPLOAD_TOO_LARGE',
+          `chunk exceeds the ${maxBytes} bytes allowed here`,
+          {
+            details: { maxBytes },
+          },
+        );
       }
       await handle.sync();
       return position;
