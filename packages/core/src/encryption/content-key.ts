@@ -100,7 +100,7 @@ function unwrapFor(recipient: EncryptionRecipientInfo, key: NormalizedKey): Uint
   const ephemeral = importEphemeralKey(
     recipient.ephemeralKey as NonNullable<typeof recipient.ephemeralKey>,
   );
-  const kek = deriveKek(recipient.alg, recipient.protectedHeader, key.privateKey, ephemeral);
+  const kek = deriveKek(recipient.alg, recipient.protectedHeader, key.privateKey, ephemeral, true);
   return unwrapKey(kek, recipient.encryptedKey);
 }
 

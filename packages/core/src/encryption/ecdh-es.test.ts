@@ -66,6 +66,15 @@ describe('ECDH-ES key derivation', () => {
     ).toThrow(expect.objectContaining({ code: 'MANIFEST_ENCRYPTION_INFO_MALFORMED' }));
   });
 
+  it('blames a low-order X25519 ephemeral key on the structure, not on the device key', () => {
+    const device = generateKeyPairSync('x25519');
+    const zero = importEphemeralKey({ crv: 'X25519', x: new Uint8Array(32) });
+    const header = new Uint8Array([0xa1, 0x01, 0x38, 0x1c]);
+    expect(() => deriveKek('ECDH-ES+A128KW', header, device.privateKey, zero, true)).toThrow(
+      expect.objectContaining({ code: 'MANIFEST_ENCRYPTION_INFO_MALFORMED' }),
+    );
+  });
+
   it('refuses to encrypt to a key that cannot do ECDH', () => {
     const { publicKey } = generateKeyPairSync('ed25519');
     expect(() =>

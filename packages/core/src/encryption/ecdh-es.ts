@@ -64,18 +64,30 @@ export function importEphemeralKey(key: EphemeralKey): KeyObject {
   }
 }
 
-/** Derives the AES-KW key from the ECDH shared secret: HKDF-SHA-256, no salt (RFC 9053 section 5.1). */
+/**
+ * Derives the AES-KW key from the ECDH shared secret: HKDF-SHA-256, no salt (RFC 9053 section 5.1).
+ * A failed agreement is blamed on the peer key: on the device side that is the ephemeral key from
+ * the structure (an X25519 low-order point, say), so `receiving` makes it a malformed structure.
+ */
 export function deriveKek(
   alg: KeyDistributionAlg,
   recipientProtected: Uint8Array,
   privateKey: KeyObject,
   publicKey: KeyObject,
+  receiving = false,
 ): Uint8Array {
   let shared: Buffer;
   try {
     shared = diffieHellman({ privateKey, publicKey });
   } catch (cause) {
-    throw new CoreError('MANIFEST_KEY_INVALID', 'ECDH failed: the keys are not on the same curve', {
+    if (receiving) {
+      throw new CoreError(
+        'MANIFEST_ENCRYPTION_INFO_MALFORMED',
+        'ECDH with the ephemeral key failed (invalid or low-order point)',
+        { cause },
+      );
+    }
+    throw new CoreError('MANIFEST_KEY_INVALID', 'ECDH failed: the keys do not agree', {
       cause,
     });
   }
