@@ -11,6 +11,7 @@ import {
   decodeEncryptionInfo,
   decryptPayload,
   type EncryptionRecipient,
+  encodeEncryptionInfo,
   encryptPayload,
   type RecipientKey,
 } from './index.js';
@@ -287,5 +288,22 @@ describe('bad keys', () => {
         }),
       );
     }
+  });
+});
+
+describe('attached ciphertext', () => {
+  it('decrypts a COSE_Encrypt that carries its ciphertext, and refuses a detached one without payload', () => {
+    const kek = randomBytes(16);
+    const plaintext = randomBytes(300);
+    const { info, ciphertext } = encryptPayload(plaintext, {
+      contentAlg: 'A128GCM',
+      recipients: [{ kek }],
+    });
+    const attached = encodeEncryptionInfo({ ...info, ciphertext });
+    expect(decodeEncryptionInfo(attached).ciphertext).toHaveLength(ciphertext.length);
+    expect(Buffer.from(decryptPayload(attached, kek)).equals(plaintext)).toBe(true);
+    expect(() => decryptPayload(encodeEncryptionInfo(info), kek)).toThrow(
+      expect.objectContaining({ code: 'MANIFEST_ENCRYPTION_INFO_MALFORMED' }),
+    );
   });
 });
