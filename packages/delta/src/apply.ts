@@ -30,7 +30,8 @@ export const INPUT_BUFFER_SIZE = 16384;
 const HASH_READ_SIZE = 16384;
 /** Input bytes guaranteed before each unit of decoding (one unit reads at most 80 bits). */
 const INPUT_MARGIN = 32;
-const OLD_CONTEXT = 8;
+/** Old bytes read beyond a block on each side: the transform's context plus the diff model's. */
+const OLD_CONTEXT = 16;
 
 /** Options of {@link apply}. */
 export interface ApplyOptions {
@@ -52,8 +53,18 @@ export interface ApplyStats {
   largestOldRead: number;
 }
 
-/** Bytes of probability tables in a {@link PatchModel} (2 bytes per probability). */
-export const MODEL_BYTES = 2 * (5 * (64 + 33 * 16) + 32 + 2048 + 4096 + 6) + 2 * (64 + 33 * 16);
+/** Bytes of the typed arrays inside a value (models are plain objects of typed arrays). */
+function typedArrayBytes(value: unknown, seen = new Set<unknown>()): number {
+  if (ArrayBuffer.isView(value)) return value.byteLength;
+  if (typeof value !== 'object' || value === null || seen.has(value)) return 0;
+  seen.add(value);
+  let sum = 0;
+  for (const v of Object.values(value)) sum += typedArrayBytes(v, seen);
+  return sum;
+}
+
+/** Bytes of probability tables, mixer weights and small state in a {@link PatchModel}. */
+export const MODEL_BYTES = typedArrayBytes(new PatchModel());
 
 /**
  * Memory the decoder allocates for a patch with this window: the window, the input, output and
@@ -423,8 +434,11 @@ class BodyDecoder {
             if (c < this.oldBlockStart || c >= this.oldBlockEnd) return NEED_OLD;
             if (!this.haveInput()) return NEED_INPUT;
             if (this.outLength >= OUTPUT_CHUNK_SIZE) return NEED_OUTPUT;
-            const o = this.oldT[c - this.oldReadStart]!;
-            this.emit((o + model.diff.decode(rc, this.outPos, o)) & 0xff);
+            const at = c - this.oldReadStart;
+            const o = this.oldT[at]!;
+            const prev = c > 0 ? this.oldT[at - 1]! : 0;
+            const next = c + 1 < h.oldSize ? this.oldT[at + 1]! : 0;
+            this.emit((o + model.diff.decode(rc, this.outPos, prev, next)) & 0xff);
             this.cursor = c + 1;
             this.addRemaining--;
           }
@@ -490,7 +504,15 @@ class BodyDecoder {
     const data = await readOldChecked(readOld, readStart, readEnd - readStart, stats);
     this.oldRaw.set(data);
     if (this.oldT !== this.oldRaw)
-      thumb2ForwardRange(this.oldRaw, this.oldT, readStart, start, end, n);
+      // The diff model reads one byte either side of the cursor: transform those too.
+      thumb2ForwardRange(
+        this.oldRaw,
+        this.oldT,
+        readStart,
+        Math.max(0, start - 1),
+        Math.min(n, end + 1),
+        n,
+      );
     this.oldReadStart = readStart;
     this.oldBlockStart = start;
     this.oldBlockEnd = end;

@@ -367,8 +367,15 @@ function encodeBody(
     model.addLength.encode(rc, rec.addLength);
     model.extraLength.encode(rc, rec.extraLength);
     for (let i = 0; i < rec.addLength; i++) {
-      const o = old[cursor + i]!;
-      model.diff.encode(rc, out + i, o, (nw[out + i]! - o) & 0xff);
+      const c = cursor + i;
+      const o = old[c]!;
+      model.diff.encode(
+        rc,
+        out + i,
+        c > 0 ? old[c - 1]! : 0,
+        c + 1 < old.length ? old[c + 1]! : 0,
+        (nw[out + i]! - o) & 0xff,
+      );
     }
     cursor += rec.addLength;
     out += rec.addLength;

@@ -3,7 +3,14 @@
  * coder. Encoder and decoder share this file so that they cannot drift apart; every method comes
  * as an encode/decode pair. docs/delta-format.md, "Body coding", mirrors it.
  */
-import { newProbs, type RangeDecoder, type RangeEncoder } from './range-coder.js';
+import { Mixer } from './mixer.js';
+import {
+  MOVE_BITS,
+  newProbs,
+  PROB_BITS,
+  type RangeDecoder,
+  type RangeEncoder,
+} from './range-coder.js';
 
 /** Largest value a number model codes (values are sizes and offsets below 2^32). */
 export const MAX_CODED_NUMBER = 0xfffffffe;
@@ -74,42 +81,92 @@ export class SignedModel {
 }
 
 /**
- * Difference bytes d = (new - old) mod 256 of an approximate copy. A zero flag in the context of
- * the output position mod 4 and whether the previous two differences were zero; a non-zero value
- * through an 8-bit tree in the context of the position mod 4 and whether the previous difference
- * was zero.
+ * Difference bytes d = (new - old) mod 256 of an approximate copy.
+ * - a zero flag, in the context of the output position mod 4, whether each of the previous four
+ *   differences was zero, and whether the old byte is ≥ 0xF0;
+ * - for a non-zero d: a flag "d equals the last non-zero difference at the same position mod 4"
+ *   (relocated pointers and calls repeat the same change), then a flag "d equals the last non-zero
+ *   difference", then d itself through an 8-bit tree; each in the context of the position mod 4
+ *   and whether the previous difference was zero.
  */
 export class DiffModel {
-  private readonly zeroProbs = newProbs(4 * 4 * 2);
+  private readonly zeroProbs = newProbs(4 * 16 * 16);
+  private readonly zeroByNext = newProbs(4 * 4 * 256);
+  private readonly zeroByPrev = newProbs(4 * 4 * 256);
+  private readonly zeroMixer = new Mixer(3, 4);
+  private readonly sameProbs = newProbs(4 * 2 * 2);
   private readonly valueProbs = newProbs(4 * 2 * 256);
-  private history = 0; // bit 0: previous diff non-zero, bit 1: the one before
+  private readonly lastByAlignment = new Uint8Array(4);
+  private lastHit = 0;
+  private history = 0; // bit k: the difference k + 1 bytes back was non-zero
 
-  private zeroContext(pos: number, oldByte: number): number {
-    return ((pos & 3) << 3) | (this.history << 1) | (oldByte >= 0xf0 ? 1 : 0);
+  private c1 = 0;
+  private c2 = 0;
+  private c3 = 0;
+
+  /** P(d = 0) from three contexts mixed; `prev` and `next` are the old bytes around the cursor. */
+  private zeroProbability(pos: number, prev: number, next: number): number {
+    const a = pos & 3;
+    this.c1 = (((a << 4) | this.history) << 4) | (next >>> 4);
+    this.c2 = (((a << 2) | (this.history & 3)) << 8) | next;
+    this.c3 = (((a << 2) | (this.history & 3)) << 8) | prev;
+    this.zeroMixer.setInput(0, this.zeroProbs[this.c1]!);
+    this.zeroMixer.setInput(1, this.zeroByNext[this.c2]!);
+    this.zeroMixer.setInput(2, this.zeroByPrev[this.c3]!);
+    return this.zeroMixer.mix(a);
   }
 
-  encode(rc: RangeEncoder, pos: number, oldByte: number, d: number): void {
-    const ctx = this.zeroContext(pos, oldByte);
+  private updateZero(bit: number): void {
+    this.zeroMixer.update(bit);
+    adapt(this.zeroProbs, this.c1, bit);
+    adapt(this.zeroByNext, this.c2, bit);
+    adapt(this.zeroByPrev, this.c3, bit);
+  }
+
+  encode(rc: RangeEncoder, pos: number, prev: number, next: number, d: number): void {
+    rc.encodeWithProbability(this.zeroProbability(pos, prev, next), d === 0 ? 0 : 1);
+    this.updateZero(d === 0 ? 0 : 1);
     if (d === 0) {
-      rc.encodeBit(this.zeroProbs, ctx, 0);
-      this.history = (this.history << 1) & 3;
+      this.history = (this.history << 1) & 15;
       return;
     }
-    rc.encodeBit(this.zeroProbs, ctx, 1);
-    rc.encodeTree(this.valueProbs, (((pos & 3) << 1) | (this.history & 1)) << 8, 8, d);
-    this.history = ((this.history << 1) | 1) & 3;
+    const a = pos & 3;
+    const vctx = (a << 1) | (this.history & 1);
+    const byAlignment = this.lastByAlignment[a]!;
+    const hit = d === byAlignment ? 1 : 0;
+    rc.encodeBit(this.sameProbs, (vctx << 1) | this.lastHit, hit);
+    if (!hit) rc.encodeTree(this.valueProbs, vctx << 8, 8, d);
+    this.lastHit = hit;
+    this.update(a, d);
   }
 
-  decode(rc: RangeDecoder, pos: number, oldByte: number): number {
-    const ctx = this.zeroContext(pos, oldByte);
-    if (rc.decodeBit(this.zeroProbs, ctx) === 0) {
-      this.history = (this.history << 1) & 3;
+  decode(rc: RangeDecoder, pos: number, prev: number, next: number): number {
+    const zero = rc.decodeWithProbability(this.zeroProbability(pos, prev, next)) === 0;
+    this.updateZero(zero ? 0 : 1);
+    if (zero) {
+      this.history = (this.history << 1) & 15;
       return 0;
     }
-    const d = rc.decodeTree(this.valueProbs, (((pos & 3) << 1) | (this.history & 1)) << 8, 8);
-    this.history = ((this.history << 1) | 1) & 3;
+    const a = pos & 3;
+    const vctx = (a << 1) | (this.history & 1);
+    let d = this.lastByAlignment[a]!;
+    const hit = rc.decodeBit(this.sameProbs, (vctx << 1) | this.lastHit);
+    if (!hit) d = rc.decodeTree(this.valueProbs, vctx << 8, 8);
+    this.lastHit = hit;
+    this.update(a, d);
     return d;
   }
+
+  private update(alignment: number, d: number): void {
+    this.lastByAlignment[alignment] = d;
+    this.history = ((this.history << 1) | 1) & 15;
+  }
+}
+
+/** The range coder's adaptation step, for probabilities used through a mixer. */
+function adapt(probs: Uint16Array, index: number, bit: number): void {
+  const p = probs[index]!;
+  probs[index] = bit === 0 ? p + (((1 << PROB_BITS) - p) >>> MOVE_BITS) : p - (p >>> MOVE_BITS);
 }
 
 /** Literal bytes: an 8-bit tree in the context of the previous byte's top 3 bits and pos mod 2. */

@@ -6,7 +6,7 @@
 /** Probability scale: a probability is an integer in (0, 2^11) meaning P(bit = 0). */
 export const PROB_BITS = 11;
 export const PROB_INIT = 1 << (PROB_BITS - 1);
-const MOVE_BITS = 5;
+export const MOVE_BITS = 5;
 const TOP = 1 << 24;
 const TWO_32 = 2 ** 32;
 
@@ -34,6 +34,20 @@ export class RangeEncoder {
       this.low += bound;
       this.range -= bound;
       probs[index] = p - (p >>> MOVE_BITS);
+    }
+    while (this.range < TOP) {
+      this.range = this.range * 256;
+      this.shiftLow();
+    }
+  }
+
+  /** Encodes a bit with a given probability `p0` of a zero (1..2047 of 2048); no adaptation. */
+  encodeWithProbability(p0: number, bit: number): void {
+    const bound = (this.range >>> PROB_BITS) * p0;
+    if (bit === 0) this.range = bound;
+    else {
+      this.low += bound;
+      this.range -= bound;
     }
     while (this.range < TOP) {
       this.range = this.range * 256;
@@ -144,6 +158,23 @@ export class RangeDecoder {
       this.code -= bound;
       this.range -= bound;
       probs[index] = p - (p >>> MOVE_BITS);
+      bit = 1;
+    }
+    while (this.range < TOP) {
+      this.range = this.range * 256;
+      this.code = this.code * 256 + this.next();
+    }
+    return bit;
+  }
+
+  /** Decodes a bit coded with {@link RangeEncoder.encodeWithProbability}. */
+  decodeWithProbability(p0: number): number {
+    const bound = (this.range >>> PROB_BITS) * p0;
+    let bit = 0;
+    if (this.code < bound) this.range = bound;
+    else {
+      this.code -= bound;
+      this.range -= bound;
       bit = 1;
     }
     while (this.range < TOP) {
