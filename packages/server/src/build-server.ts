@@ -23,6 +23,7 @@ import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { installProblemHandlers } from './http/problem.js';
+import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
@@ -89,7 +90,6 @@ export async function buildServer(
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const ownDatabase = deps.database === undefined;
@@ -132,6 +132,7 @@ export async function buildServer(
   }
 
   installProblemHandlers(app);
+  installValidators(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -52,9 +52,10 @@ export function installAccessControl(app: FastifyInstance): void {
   });
 
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
+  // Runs as a route-level onRequest hook, appended after the rate limiter's (registered first), so
+  // floods with made-up tokens are limited before any database lookup.
+  const check = async (request: FastifyRequest) => {
     request.principal = null;
-    if (request.is404) return;
     const permission = request.routeOptions.config.permission;
     if (permission === 'public') return;
     if (permission === undefined) {
@@ -76,6 +77,9 @@ export function installAccessControl(app: FastifyInstance): void {
     if (permission === 'authenticated') return;
     if (isPermission(permission) && rolesGrant(user.roles, permission)) return;
     throw new ServerError('AUTH_FORBIDDEN', `Your roles do not grant ${permission}.`);
+  };
+  app.addHook('onRoute', (route) => {
+    route.onRequest = [...(route.onRequest ? [route.onRequest].flat() : []), check];
   });
 }
 
