@@ -4,6 +4,7 @@ import { UpdraftError } from '@updraft/core';
 export const AGENT_ERROR_CODES = [
   'AGENT_CONFIG_INVALID',
   'AGENT_JOURNAL_CORRUPT',
+  'AGENT_BOOT_STATE_INVALID',
   'AGENT_NETWORK_ERROR',
   'AGENT_SERVER_ERROR',
   'AGENT_RESPONSE_INVALID',

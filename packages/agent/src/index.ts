@@ -5,10 +5,22 @@
  * them for simulated devices, `adapters/file` for Linux devices with file- or block-device slots.
  */
 
+export { FileSlot, type FileSlotOptions } from './adapters/file/file-slot.js';
+export { FileStateStore } from './adapters/file/file-state-store.js';
+export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';
+export { HttpTransport, type HttpTransportOptions } from './adapters/http/http-transport.js';
+export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
 export { fullJitterDelay } from './backoff.js';
+export { type AgentConfig, loadAgentConfig, parseAgentConfig } from './config/agent-config.js';
 export * from './errors.js';
+export {
+  type FileDevice,
+  type FileDeviceHooks,
+  openFileDevice,
+  runFileAgent,
+} from './file-agent.js';
 export { coreDecryptor } from './install/core-decryptor.js';
 export { type CoreVerifierOptions, coreVerifier } from './install/core-verifier.js';
 export type {

@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { AgentError } from '../errors.js';
+
+/** The validated configuration of a Linux agent (`updraft agent run --config <file>`). */
+export interface AgentConfig {
+  readonly server: { readonly url: string; readonly token: string };
+  readonly device: {
+    /** UUID text. */
+    readonly vendorId: string;
+    readonly classId: string;
+    readonly attributes: Readonly<Record<string, string | number | boolean>>;
+  };
+  /** PEM files of the public keys allowed to sign firmware for this device. */
+  readonly trustedKeyFiles: readonly string[];
+  /** Raw AES key-encryption key (16 or 32 bytes) or a PEM private key for ECDH-ES; optional. */
+  readonly deviceKeyFile: string | null;
+  /** Holds the journal and the boot state. */
+  readonly stateDir: string;
+  readonly slots: {
+    readonly a: { readonly path: string; readonly size: number };
+    readonly b: { readonly path: string; readonly size: number };
+    readonly sectorSize: number;
+  };
+  readonly mainComponent: string;
+  /** What runs before the first update. */
+  readonly installed: { readonly version: string; readonly sequenceNumber: number };
+  readonly rebootCommand: readonly string[] | null;
+  readonly stallTimeoutMs: number;
+  readonly defaultPollIntervalMs: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const HEX = /^(?:[0-9a-f]{2})+$/;
+
+/**
+ * Checks a parsed config object and reports every problem at once (`AGENT_CONFIG_INVALID` with
+ * `details.problems`). Relative paths are resolved against `baseDir` (the config file's folder).
+ */
+export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
+  const problems: string[] = [];
+  const root = obj(value, 'config', problems);
+  const server = obj(root.server, 'server', problems);
+  const device = obj(root.device, 'device', problems);
+  const slots = obj(root.slots, 'slots', problems);
+  const installed = obj(root.installed ?? {}, 'installed', problems);
+  const path = (v: unknown, name: string): string => resolve(baseDir, str(v, name, problems));
+
+  const url = str(server.url, 'server.url', problems);
+  if (url && !/^https?:\/\//.test(url))
+    problems.push('server.url: must start with http:// or https://');
+  const token = str(server.token, 'server.token', problems);
+  const vendorId = str(device.vendorId, 'device.vendorId', problems);
+  const classId = str(device.classId, 'device.classId', problems);
+  for (const [name, id] of [
+    ['device.vendorId', vendorId],
+    ['device.classId', classId],
+  ] as const) {
+    if (id && !UUID.test(id)) problems.push(`${name}: must be a UUID`);
+  }
+  const attributes = obj(device.attributes ?? {}, 'device.attributes', problems);
+  for (const [k, v] of Object.entries(attributes)) {
+    if (!['string', 'number', 'boolean'].includes(typeof v)) {
+      problems.push(`device.attributes.${k}: must be a string, number or boolean`);
+    }
+  }
+  const keys = Array.isArray(root.trustedKeys) ? root.trustedKeys : [];
+  if (keys.length === 0) problems.push('trustedKeys: list at least one public key file');
+  const trustedKeyFiles = keys.map((k, i) => path(k, `trustedKeys[${i}]`));
+  const slot = (v: unknown, name: string) => {
+    const s = obj(v, name, problems);
+    return { path: path(s.path, `${name}.path`), size: int(s.size, `${name}.size`, problems, 1) };
+  };
+  const a = slot(slots.a, 'slots.a');
+  const b = slot(slots.b, 'slots.b');
+  const sectorSize = int(slots.sectorSize ?? 1024 * 1024, 'slots.sectorSize', problems, 512);
+  if (a.path === b.path) problems.push('slots: a and b must be different files');
+  const mainComponent = str(root.mainComponent ?? '814100', 'mainComponent', problems);
+  if (mainComponent && !HEX.test(mainComponent))
+    problems.push('mainComponent: must be lowercase hex');
+  const reboot = root.rebootCommand;
+  if (
+    reboot !== undefined &&
+    !(Array.isArray(reboot) && reboot.every((x) => typeof x === 'string'))
+  ) {
+    problems.push('rebootCommand: must be a list of strings');
+  }
+  const config: AgentConfig = {
+    server: { url, token },
+    device: { vendorId, classId, attributes: attributes as AgentConfig['device']['attributes'] },
+    trustedKeyFiles,
+    deviceKeyFile:
+      root.deviceKeyFile === undefined ? null : path(root.deviceKeyFile, 'deviceKeyFile'),
+    stateDir: path(root.stateDir, 'stateDir'),
+    slots: { a, b, sectorSize },
+    mainComponent,
+    installed: {
+      version: str(installed.version ?? '0.0.0', 'installed.version', problems),
+      sequenceNumber: int(installed.sequenceNumber ?? 0, 'installed.sequenceNumber', problems, 0),
+    },
+    rebootCommand: Array.isArray(reboot) ? (reboot as string[]) : null,
+    stallTimeoutMs: 1000 * int(root.stallTimeoutSeconds ?? 30, 'stallTimeoutSeconds', problems, 1),
+    defaultPollIntervalMs:
+      1000 * int(root.pollIntervalSeconds ?? 300, 'pollIntervalSeconds', problems, 1),
+  };
+  if (problems.length > 0) {
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `invalid agent config:\n  ${problems.join('\n  ')}`,
+      {
+        details: { problems },
+      },
+    );
+  }
+  return Object.freeze(config);
+}
+
+/** Reads and checks a JSON config file. */
+export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new AgentError('AGENT_CONFIG_INVALID', `cannot read ${file}`, { cause });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new AgentError('AGENT_CONFIG_INVALID', `${file} is not valid JSON`, { cause });
+  }
+  return parseAgentConfig(value, dirname(resolve(file)));
+}
+
+function obj(v: unknown, name: string, problems: string[]): Record<string, unknown> {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+  problems.push(`${name}: must be an object`);
+  return {};
+}
+
+function str(v: unknown, name: string, problems: string[]): string {
+  if (typeof v === 'string' && v.length > 0 && v.length <= 4096) return v;
+  problems.push(`${name}: must be a non-empty string`);
+  return '';
+}
+
+function int(v: unknown, name: string, problems: string[], min: number): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= min) return v;
+  problems.push(`${name}: must be an integer >= ${min}`);
+  return min;
+}

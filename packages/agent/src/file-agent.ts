@@ -1,0 +1,173 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isUpdraftError } from '@updraft/core';
+import { FileSlot } from './adapters/file/file-slot.js';
+import { FileStateStore } from './adapters/file/file-state-store.js';
+import { JsonBootControl } from './adapters/file/json-boot-control.js';
+import { HttpTransport } from './adapters/http/http-transport.js';
+import { systemClock } from './adapters/system/system-clock.js';
+import { Agent, systemRandom } from './agent.js';
+import type { AgentConfig } from './config/agent-config.js';
+import { AgentError } from './errors.js';
+import { coreDecryptor } from './install/core-decryptor.js';
+import { coreVerifier } from './install/core-verifier.js';
+import type { Clock } from './ports/clock.js';
+import type { EventSink } from './ports/events.js';
+import type { Logger } from './ports/logger.js';
+import type { Policy } from './ports/policy.js';
+
+/** A Linux device assembled from the file adapters. */
+export interface FileDevice {
+  readonly agent: Agent;
+  readonly bootControl: JsonBootControl;
+  readonly slots: readonly [FileSlot, FileSlot];
+  close(): Promise<void>;
+}
+
+/** Optional collaborators of {@link openFileDevice}. */
+export interface FileDeviceHooks {
+  readonly logger?: Logger;
+  readonly events?: EventSink;
+  readonly policy?: Policy;
+  readonly clock?: Clock;
+}
+
+/** Opens slots, boot state and journal from a config and builds the agent over them. */
+export async function openFileDevice(
+  config: AgentConfig,
+  hooks: FileDeviceHooks = {},
+): Promise<FileDevice> {
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const trusted = await Promise.all(config.trustedKeyFiles.map((f) => readPublicKey(f)));
+  const deviceKey = config.deviceKeyFile ? await readDeviceKey(config.deviceKeyFile) : null;
+  const a = await FileSlot.open({
+    name: 'a',
+    ...config.slots.a,
+    sectorSize: config.slots.sectorSize,
+  });
+  const b = await FileSlot.open({
+    name: 'b',
+    ...config.slots.b,
+    sectorSize: config.slots.sectorSize,
+  });
+  const bootControl = await JsonBootControl.open({
+    statePath: join(config.stateDir, 'boot-state.json'),
+    slots: [a, b],
+    ...(config.rebootCommand ? { rebootCommand: config.rebootCommand } : {}),
+  });
+  const agent = new Agent(
+    {
+      transport: new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
+      bootControl,
+      stateStore: new FileStateStore(join(config.stateDir, 'journal')),
+      clock: hooks.clock ?? systemClock,
+      random: systemRandom,
+      verifier: coreVerifier({
+        trust: { keys: trusted.map((key) => ({ key })) },
+        vendorId: config.device.vendorId,
+        classId: config.device.classId,
+      }),
+      ...(deviceKey ? { decryptor: coreDecryptor(deviceKey) } : {}),
+      ...(hooks.policy ? { policy: hooks.policy } : {}),
+      ...(hooks.logger ? { logger: hooks.logger } : {}),
+      ...(hooks.events ? { events: hooks.events } : {}),
+    },
+    {
+      mainComponent: config.mainComponent,
+      initialComponents: [
+        {
+          id: config.mainComponent,
+          version: config.installed.version,
+          sequenceNumber: config.installed.sequenceNumber,
+          digest: '',
+        },
+      ],
+      attributes: config.device.attributes,
+      stallTimeoutMs: config.stallTimeoutMs,
+      defaultPollIntervalMs: config.defaultPollIntervalMs,
+      // Files are fast and fsync is not: checkpoint every 4 MiB.
+      checkpointBytes: 4 * 1024 * 1024,
+    },
+  );
+  return {
+    agent,
+    bootControl,
+    slots: [a, b],
+    async close() {
+      await a.close();
+      await b.close();
+    },
+  };
+}
+
+/**
+ * The daemon: boot step, then the agent's poll loop until `signal` aborts. Without a reboot
+ * command, a reboot request is served in-process (boot step again, new run), which is how an
+ * application-level A/B update (the launcher starts the app from the booted slot) works.
+ */
+export async function runFileAgent(
+  config: AgentConfig,
+  options: FileDeviceHooks & { signal?: AbortSignal; until?: 'idle' } = {},
+): Promise<void> {
+  const device = await openFileDevice(config, options);
+  const log = options.logger;
+  try {
+    for (;;) {
+      const booted = await device.bootControl.boot();
+      log?.info({ slot: booted }, 'booted');
+      let result: Awaited<ReturnType<Agent['run']>>;
+      try {
+        result = await device.agent.run({
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.until ? { until: options.until } : {}),
+        });
+      } catch (error) {
+        // A bug escaped the agent: restart it after a pause; the journal bounds a crash loop.
+        if (options.signal?.aborted) return;
+        log?.error({ error: String(error) }, 'agent crashed, restarting');
+        await (options.clock ?? systemClock).sleep(5_000, options.signal).catch(() => {});
+        continue;
+      }
+      if (result.halted !== 'reboot') return;
+      if (config.rebootCommand) {
+        // The system is going down; wait for it (or for a stop).
+        await (options.clock ?? systemClock).sleep(10 * 60_000, options.signal).catch(() => {});
+        return;
+      }
+    }
+  } finally {
+    await device.close();
+  }
+}
+
+async function readPublicKey(file: string): Promise<KeyObject> {
+  try {
+    return createPublicKey(await readFile(file));
+  } catch (cause) {
+    if (isUpdraftError(cause)) throw cause;
+    throw new AgentError('AGENT_CONFIG_INVALID', `not a public key: ${file}`, { cause });
+  }
+}
+
+async function readDeviceKey(file: string): Promise<KeyObject | Uint8Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (cause) {
+    throw new AgentError('AGENT_CONFIG_INVALID', `cannot read the device key ${file}`, { cause });
+  }
+  if (bytes.subarray(0, 11).toString() === '-----BEGIN ') {
+    try {
+      return createPrivateKey(bytes);
+    } catch (cause) {
+      throw new AgentError('AGENT_CONFIG_INVALID', 'the device key is not a private key', {
+        cause,
+      });
+    }
+  }
+  if (bytes.length !== 16 && bytes.length !== 32) {
+    throw new AgentError('AGENT_CONFIG_INVALID', 'a raw device key must be 16 or 32 bytes');
+  }
+  return new Uint8Array(bytes);
+}
