@@ -49,6 +49,12 @@ export const DEFAULT_ENVELOPE_LIMITS: EnvelopeLimits = Object.freeze({
 
 export interface DecodeEnvelopeOptions {
   readonly limits?: Partial<EnvelopeLimits>;
+  /**
+   * Called after the envelope and its authentication wrapper are decoded and before the manifest
+   * is: verifyEnvelope/processEnvelope check signatures and the manifest digest here, so that
+   * unauthenticated bytes never reach the manifest decoder.
+   */
+  readonly beforeManifest?: (outer: Pick<SuitEnvelope, 'authentication' | 'manifestBytes'>) => void;
 }
 
 const SEVERABLE_BY_ENVELOPE_KEY: ReadonlyMap<number, SeverableMember> = new Map([
@@ -88,7 +94,7 @@ export function decodeEnvelope(
   const limits: EnvelopeLimits = options.limits
     ? { ...DEFAULT_ENVELOPE_LIMITS, ...options.limits }
     : DEFAULT_ENVELOPE_LIMITS;
-  return new EnvelopeDecoder(bytes, limits).envelope();
+  return new EnvelopeDecoder(bytes, limits).envelope(options.beforeManifest);
 }
 
 /** Decodes an encoded SUIT_Digest (`[alg, bytes]`). */
@@ -135,7 +141,7 @@ class EnvelopeDecoder {
     return decodeCbor(bytes, { limits: this.#limits, context, baseOffset: this.#offsetOf(bytes) });
   }
 
-  envelope(): SuitEnvelope {
+  envelope(beforeManifest?: DecodeEnvelopeOptions['beforeManifest']): SuitEnvelope {
     const root = this.#root;
     let value = this.cbor(root, 'envelope');
     let tagged = false;
@@ -170,6 +176,7 @@ class EnvelopeDecoder {
     if (!authBytes) this.malformed('the envelope has no authentication wrapper (2)');
     if (!manifestBytes) this.malformed('the envelope has no manifest (3)');
     const authentication = this.authentication(authBytes);
+    beforeManifest?.({ authentication, manifestBytes });
     const manifest = this.manifest(manifestBytes, severed);
     return { tagged, authentication, manifestBytes, manifest, severed, integrated };
   }

@@ -9,7 +9,7 @@ import { type DecodeEnvelopeOptions, decodeEnvelope } from './decode-envelope.js
 import type { ComponentId, SuitDigest, SuitEnvelope, SuitText } from './suit-model.js';
 import { uuidBytes } from './suit-uuid.js';
 import type { TrustInput, TrustStore } from './trust.js';
-import { type VerifiedSigner, verifyAuthentication } from './verify-envelope.js';
+import { checkSeverableDigests, type VerifiedSigner, verifySignatures } from './verify-envelope.js';
 
 /** What the device has installed in one component. */
 export interface DeviceComponent {
@@ -85,9 +85,10 @@ export interface InstallPlan {
  * The device-side SUIT processor. It checks everything before anything is installed and returns an
  * install plan, or throws a typed CoreError. Default-deny: it returns only after every check passed.
  *
- * Order: decode (MANIFEST_MALFORMED / MANIFEST_UNSUPPORTED) → signatures and policy
- * (MANIFEST_SIGNATURE_INVALID / MANIFEST_UNTRUSTED_KEY) → manifest and severable digests
- * (MANIFEST_DIGEST_MISMATCH) → every sequence it would run uses only implemented commands and
+ * Order: decode the envelope and its authentication wrapper (MANIFEST_MALFORMED /
+ * MANIFEST_UNSUPPORTED) → signatures and policy (MANIFEST_SIGNATURE_INVALID /
+ * MANIFEST_UNTRUSTED_KEY) → manifest digest (MANIFEST_DIGEST_MISMATCH) → only then decode the
+ * manifest → severable-member digests (MANIFEST_DIGEST_MISMATCH) → every sequence it would run uses only implemented commands and
  * parameters (MANIFEST_UNSUPPORTED) → shared + payload-fetch + install + validate run against the
  * device (MANIFEST_VENDOR_MISMATCH, MANIFEST_CLASS_MISMATCH, MANIFEST_CONDITION_FAILED,
  * MANIFEST_MEMBER_MISSING for severed sequences or integrated payloads that are absent,
@@ -102,8 +103,14 @@ export interface InstallPlan {
  * for (const c of plan.components) await install(c); // check each payload with createDigestVerifier
  */
 export function processEnvelope(bytes: Uint8Array, options: ProcessOptions): InstallPlan {
-  const envelope = decodeEnvelope(bytes, options);
-  const signers = verifyAuthentication(envelope, options.trust);
+  let signers: VerifiedSigner[] = [];
+  const envelope = decodeEnvelope(bytes, {
+    ...options,
+    beforeManifest: (outer) => {
+      signers = verifySignatures(outer, options.trust);
+    },
+  });
+  checkSeverableDigests(envelope);
   const m = envelope.manifest;
   const components = m.common.components;
 

@@ -52,6 +52,19 @@ export function verifyAuthentication(
   envelope: SuitEnvelope,
   trustInput: TrustInput | TrustStore,
 ): VerifiedSigner[] {
+  const signers = verifySignatures(envelope, trustInput);
+  checkSeverableDigests(envelope);
+  return signers;
+}
+
+/**
+ * The first half of {@link verifyAuthentication}: signatures, policy and the manifest digest. It needs
+ * only the authentication wrapper and the manifest bytes, so it runs before the manifest is decoded.
+ */
+export function verifySignatures(
+  envelope: Pick<SuitEnvelope, 'authentication' | 'manifestBytes'>,
+  trustInput: TrustInput | TrustStore,
+): VerifiedSigner[] {
   const trust = createTrustStore(trustInput);
   const { blocks, digest, digestBytes } = envelope.authentication;
   if (blocks.length === 0) {
@@ -135,7 +148,6 @@ export function verifyAuthentication(
       },
     );
   }
-  checkSeverableDigests(envelope);
   return signers;
 }
 
@@ -168,7 +180,8 @@ function checkBlock(
   );
 }
 
-function checkSeverableDigests(envelope: SuitEnvelope): void {
+/** Checks the severable members the envelope carries against the digests in the (verified) manifest. */
+export function checkSeverableDigests(envelope: SuitEnvelope): void {
   const m = envelope.manifest;
   const slots = {
     payloadFetch: m.payloadFetch,
@@ -218,8 +231,14 @@ export function verifyEnvelope(
   trust: TrustInput | TrustStore,
   options: DecodeEnvelopeOptions = {},
 ): EnvelopeSummary {
-  const envelope = decodeEnvelope(bytes, options);
-  const signers = verifyAuthentication(envelope, trust);
+  let signers: VerifiedSigner[] = [];
+  const envelope = decodeEnvelope(bytes, {
+    ...options,
+    beforeManifest: (outer) => {
+      signers = verifySignatures(outer, trust);
+    },
+  });
+  checkSeverableDigests(envelope);
   const m = envelope.manifest;
   const severedMembers = (
     ['payloadFetch', 'install', 'dependencyResolution', 'text', 'coswid'] as const
