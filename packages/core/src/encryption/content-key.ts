@@ -1,8 +1,9 @@
-import { type KeyObject, randomBytes } from 'node:crypto';
+import { KeyObject, randomBytes } from 'node:crypto';
 import { CoreError } from '../errors.js';
 import {
   CONTENT_ALG_SPECS,
   type ContentEncryptionAlg,
+  isKeyDistributionAlg,
   KEY_ALG_SPECS,
   type KeyDistributionAlg,
 } from './algorithms.js';
@@ -50,8 +51,14 @@ function kidBytes(kid: Uint8Array | string | undefined): Uint8Array | undefined 
   return typeof kid === 'string' ? new TextEncoder().encode(kid) : kid;
 }
 
-function secretBytes(key: KeyObject | Uint8Array): Uint8Array | undefined {
+function keyInvalid(message: string, details: Record<string, unknown> = {}): CoreError {
+  return new CoreError('MANIFEST_KEY_INVALID', message, { details });
+}
+
+/** The bytes of a symmetric key, undefined for an asymmetric KeyObject; anything else is refused. */
+function secretBytes(key: unknown): Uint8Array | undefined {
   if (key instanceof Uint8Array) return key;
+  if (!(key instanceof KeyObject)) throw keyInvalid('a key must be bytes or a node KeyObject');
   return key.type === 'secret' ? key.export() : undefined;
 }
 
@@ -64,8 +71,12 @@ type NormalizedKey =
   | { kind: 'ecdh'; privateKey: KeyObject; kid: Uint8Array | undefined };
 
 function normalizeKey(recipientKey: RecipientKey): NormalizedKey {
-  const isWrapped = !(recipientKey instanceof Uint8Array) && 'key' in recipientKey;
-  const key = isWrapped ? recipientKey.key : (recipientKey as KeyObject | Uint8Array);
+  const isWrapped =
+    typeof recipientKey === 'object' &&
+    recipientKey !== null &&
+    !(recipientKey instanceof Uint8Array) &&
+    !(recipientKey instanceof KeyObject);
+  const key: unknown = isWrapped ? recipientKey.key : recipientKey;
   const kid = isWrapped ? kidBytes(recipientKey.kid) : undefined;
   const kek = secretBytes(key);
   if (kek !== undefined) {
@@ -153,6 +164,10 @@ export function wrapContentKey(
     if (kek === undefined)
       throw new CoreError('MANIFEST_KEY_INVALID', 'a KEK must be a secret key');
     const alg: KeyDistributionAlg = recipient.alg ?? (kek.length === 32 ? 'A256KW' : 'A128KW');
+    // Callers from plain JavaScript (or a config file) can name any algorithm: check at runtime.
+    if (!isKeyDistributionAlg(alg) || KEY_ALG_SPECS[alg].ecdh) {
+      throw keyInvalid(`${String(alg)} is not a key-wrap algorithm for a KEK`);
+    }
     if (KEY_ALG_SPECS[alg].kekBytes !== kek.length) {
       throw new CoreError(
         'MANIFEST_KEY_INVALID',
@@ -170,6 +185,14 @@ export function wrapContentKey(
     };
   }
   const alg: KeyDistributionAlg = recipient.alg ?? 'ECDH-ES+A128KW';
+  if (!isKeyDistributionAlg(alg) || !KEY_ALG_SPECS[alg].ecdh) {
+    throw keyInvalid(`${String(alg)} is not an ECDH-ES algorithm for a device key`);
+  }
+  if (!(recipient.publicKey instanceof KeyObject)) {
+    throw keyInvalid(
+      'a recipient needs `kek` (bytes or a secret KeyObject) or `publicKey` (a KeyObject)',
+    );
+  }
   const protectedHeader = recipientProtectedHeader(alg);
   const { kek, ephemeralKey } = senderKek(alg, protectedHeader, recipient.publicKey);
   return {

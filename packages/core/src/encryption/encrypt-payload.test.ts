@@ -307,3 +307,63 @@ describe('attached ciphertext', () => {
     );
   });
 });
+
+describe('arguments from untyped callers', () => {
+  const kek = randomBytes(16);
+  const bad: [string, () => unknown, string][] = [
+    [
+      'an unknown content algorithm',
+      () =>
+        encryptPayload(Buffer.alloc(1), { contentAlg: 'toString' as never, recipients: [{ kek }] }),
+      'MANIFEST_UNSUPPORTED',
+    ],
+    [
+      'an unknown key-wrap algorithm',
+      () =>
+        encryptPayload(Buffer.alloc(1), {
+          contentAlg: 'A128CTR',
+          recipients: [{ kek, alg: 'A192KW' as never }],
+        }),
+      'MANIFEST_KEY_INVALID',
+    ],
+    [
+      'an ECDH algorithm for a KEK',
+      () =>
+        encryptPayload(Buffer.alloc(1), {
+          contentAlg: 'A128CTR',
+          recipients: [{ kek, alg: 'ECDH-ES+A128KW' as never }],
+        }),
+      'MANIFEST_KEY_INVALID',
+    ],
+    [
+      'a PEM string as public key',
+      () =>
+        encryptPayload(Buffer.alloc(1), {
+          contentAlg: 'A128CTR',
+          recipients: [{ publicKey: '-----BEGIN' as never }],
+        }),
+      'MANIFEST_KEY_INVALID',
+    ],
+    [
+      'a recipient with neither kek nor publicKey',
+      () => encryptPayload(Buffer.alloc(1), { contentAlg: 'A128CTR', recipients: [{} as never] }),
+      'MANIFEST_KEY_INVALID',
+    ],
+    [
+      'a string as decryption key',
+      () => {
+        const { encryptionInfo, ciphertext } = encryptPayload(Buffer.alloc(1), {
+          contentAlg: 'A128CTR',
+          recipients: [{ kek }],
+        });
+        return decryptPayload(encryptionInfo, 'secret' as never, ciphertext);
+      },
+      'MANIFEST_KEY_INVALID',
+    ],
+  ];
+  for (const [name, attempt, code] of bad) {
+    it(`answers ${name} with ${code}`, () => {
+      expect(attempt).toThrow(expect.objectContaining({ code }));
+    });
+  }
+});

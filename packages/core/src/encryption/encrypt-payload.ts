@@ -1,7 +1,11 @@
 import { type CipherGCM, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CoreError } from '../errors.js';
-import { CONTENT_ALG_SPECS, type ContentEncryptionAlg } from './algorithms.js';
+import {
+  CONTENT_ALG_SPECS,
+  type ContentEncryptionAlg,
+  isContentEncryptionAlg,
+} from './algorithms.js';
 import { createContentCipher } from './content-cipher.js';
 import { type EncryptionRecipient, generateContentKey, wrapContentKey } from './content-key.js';
 import {
@@ -32,7 +36,7 @@ export interface EncryptStreamResult {
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 
 function prepare(options: EncryptOptions) {
-  if (!CONTENT_ALG_SPECS[options.contentAlg]) {
+  if (!isContentEncryptionAlg(options.contentAlg)) {
     throw new CoreError(
       'MANIFEST_UNSUPPORTED',
       `unsupported content algorithm ${String(options.contentAlg)}`,
