@@ -10,7 +10,7 @@ describe('power-cut sweep', () => {
         const result = await runPowerCutSweep({
           layout,
           scenario,
-          application: agentUnderTest,
+          application: agentUnderTest(),
           multiCutRuns: 20,
         });
         console.log(

@@ -37,37 +37,57 @@ export type SweepApplicationFactory = (
   key: { signing: ImageSigningKey; trusted: TrustedImageKey },
 ) => SweepApplication;
 
+/** Knobs of {@link agentUnderTest}: smaller units mean more flash operations to cut. */
+export interface AgentUnderTestOptions {
+  /** Bytes per payload chunk served by the in-process service (default 512). */
+  readonly chunkSize?: number;
+  /** The agent's download checkpoint interval in bytes (default 1024). */
+  readonly checkpointBytes?: number;
+}
+
 /**
  * The real `@updraft/agent` as the sweep's application: an in-process service offers the new
  * image (sequence number 2) in a signed simulator envelope; the agent runs over the device's ports.
  */
-export const agentUnderTest: SweepApplicationFactory = (images, key) => {
-  const vendor = 'acme';
-  const klass = 'sim-mcu';
-  const transport = new MemoryTransport({
-    actionId: 'act-1',
-    version: images.newVersion,
-    sequenceNumber: 2,
-    envelope: buildSimEnvelope(
-      { vendor, class: klass, sequenceNumber: 2, components: [{ id: '00', image: images.next }] },
-      key.signing,
-    ),
-    payloads: [images.next],
-  });
-  const app = new AgentApplication({
-    transport,
-    verifier: simEnvelopeVerifier({ vendor, class: klass, trustedKeys: [key.trusted] }),
-    initialComponents: [
+export function agentUnderTest(options: AgentUnderTestOptions = {}): SweepApplicationFactory {
+  return (images, key) => {
+    const vendor = 'acme';
+    const klass = 'sim-mcu';
+    const transport = new MemoryTransport(
       {
-        id: '00',
-        version: images.oldVersion,
-        sequenceNumber: 1,
-        digest: createHash('sha256').update(images.old).digest('hex'),
+        actionId: 'act-1',
+        version: images.newVersion,
+        sequenceNumber: 2,
+        envelope: buildSimEnvelope(
+          {
+            vendor,
+            class: klass,
+            sequenceNumber: 2,
+            components: [{ id: '00', image: images.next }],
+          },
+          key.signing,
+        ),
+        payloads: [images.next],
       },
-    ],
-  });
-  return Object.assign(app, { outcome: () => transport.outcome?.status ?? null });
-};
+      {},
+      options.chunkSize ?? 512,
+    );
+    const app = new AgentApplication({
+      transport,
+      verifier: simEnvelopeVerifier({ vendor, class: klass, trustedKeys: [key.trusted] }),
+      initialComponents: [
+        {
+          id: '00',
+          version: images.oldVersion,
+          sequenceNumber: 1,
+          digest: createHash('sha256').update(images.old).digest('hex'),
+        },
+      ],
+      agentOptions: { checkpointBytes: options.checkpointBytes ?? 1024 },
+    });
+    return Object.assign(app, { outcome: () => transport.outcome?.status ?? null });
+  };
+}
 
 /** Inputs of {@link runPowerCutSweep}. */
 export interface SweepOptions {
