@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import {
   coseKeyToKeyObject,
   decodeCoseKey,
@@ -58,7 +58,7 @@ export function parsePublicKey(format: PublicKeyFormat, text: string): ParsedPub
     if ('d' in cose && cose.d)
       throw invalid('a private COSE_Key was given: upload only the public key');
     try {
-      key = createPublicKey(coseKeyToKeyObject(cose, 'public'));
+      key = coseKeyToKeyObject(cose, 'public');
     } catch (error) {
       throw invalid('COSE_Key does not describe a usable public key', error);
     }
