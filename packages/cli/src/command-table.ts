@@ -16,6 +16,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   release: 'releases: signed envelopes and payloads (update service)',
   device: 'devices (update service)',
   action: 'assign releases to devices (update service)',
+  agent: 'the device-side update agent (Linux, file- or block-device slots)',
 };
 
 /** Options of every command that talks to the update service. */
@@ -41,6 +42,22 @@ export const SERVICE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
+  {
+    path: ['agent', 'run'],
+    summary: 'run the update agent of this Linux device (file/block-device A/B slots) as a daemon',
+    options: [
+      {
+        name: 'config',
+        short: 'c',
+        value: 'file',
+        description: 'agent config JSON (docs/agent.md)',
+        required: true,
+      },
+      { name: 'once', description: 'poll once (and finish an update it brings), then exit' },
+    ],
+    help: 'Example: updraft agent run --config /etc/updraft/agent.json',
+    load: () => import('./commands/agent-run.js'),
+  },
   {
     path: ['keys', 'generate'],
     summary:
@@ -71,6 +88,102 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'show a key: algorithm, kid (RFC 9679 thumbprint), COSE_Key',
     arguments: [{ name: 'key', description: 'PEM key file (private or public)' }],
     load: () => import('./commands/keys-show.js'),
+  },
+  {
+    path: ['manifest', 'create'],
+    summary:
+      'create an unsigned SUIT envelope from a release description (docs/release-description.md)',
+    arguments: [{ name: 'release', description: 'release description (.yaml, .yml or .json)' }],
+    options: [
+      {
+        name: 'out',
+        short: 'o',
+        value: 'file',
+        description: 'output envelope file',
+        required: true,
+      },
+      {
+        name: 'payload-dir',
+        value: 'dir',
+        description: 'where encrypted images are written (default: beside --out)',
+      },
+    ],
+    load: () => import('./commands/manifest-create.js'),
+  },
+  {
+    path: ['manifest', 'sign'],
+    summary: 'sign an envelope (adds a signature; run again with another key for a second one)',
+    arguments: [{ name: 'envelope', description: 'envelope file' }],
+    options: [
+      { name: 'key', short: 'k', value: 'file', description: 'private key PEM file' },
+      {
+        name: 'signer-command',
+        value: 'cmd',
+        description:
+          'external signer: gets the bytes to sign on stdin, prints the signature on stdout',
+      },
+      {
+        name: 'alg',
+        value: 'alg',
+        description: 'algorithm of the external signer',
+        choices: ['es256', 'esp256', 'ed25519'],
+      },
+      {
+        name: 'public-key',
+        value: 'file',
+        description: "the external signer's public key (for its kid and a self-check)",
+      },
+      {
+        name: 'out',
+        short: 'o',
+        value: 'file',
+        description: 'output file (default: overwrite the envelope)',
+      },
+    ],
+    load: () => import('./commands/manifest-sign.js'),
+  },
+  {
+    path: ['manifest', 'verify'],
+    summary: 'verify an envelope and print its install plan (or the error, exit non-zero)',
+    arguments: [{ name: 'envelope', description: 'envelope file' }],
+    options: [
+      {
+        name: 'trust',
+        short: 't',
+        value: 'pub',
+        description: 'trusted public key file (repeatable)',
+        repeatable: true,
+        required: true,
+      },
+      {
+        name: 'vendor-id',
+        value: 'uuid|name',
+        description: "device's vendor-id (UUID, or vendor domain name)",
+      },
+      {
+        name: 'class-id',
+        value: 'uuid|name',
+        description: "device's class-id (UUID, or model name)",
+      },
+      {
+        name: 'installed-seq',
+        value: 'n',
+        description: 'installed sequence number (anti-rollback check)',
+      },
+      {
+        name: 'image',
+        value: 'file',
+        description: 'also check a payload file against the plan (repeatable, in component order)',
+        repeatable: true,
+      },
+    ],
+    load: () => import('./commands/manifest-verify.js'),
+  },
+  {
+    path: ['manifest', 'inspect'],
+    summary: 'show an envelope: human view and CBOR diagnostic notation (no verification)',
+    arguments: [{ name: 'envelope', description: 'envelope file' }],
+    load: () => import('./commands/manifest-inspect.js'),
   },
   {
     path: ['encrypt'],

@@ -118,9 +118,18 @@ components:
           path: 'components[1].encryption.recipients[0].alg',
           message: expect.stringMatching(/A128KW/),
         },
+        // Files are checked even for components with other problems.
+        {
+          path: 'components[0].image',
+          message: expect.stringMatching(/file not found: .*missing\.bin/),
+        },
+        {
+          path: 'components[1].encryption.recipients[0].key',
+          message: expect.stringMatching(/file not found: .*nope\.kek/),
+        },
       ]),
     );
-    expect(problems).toHaveLength(11);
+    expect(problems).toHaveLength(13);
   });
 
   it('reports missing image and key files', async () => {

@@ -84,8 +84,10 @@ export async function parseReleaseDescription(
   const raw = parseText(text, file);
   const problems: Problem[] = [];
   const baseDir = dirname(file);
-  const result = validate(raw, baseDir, problems);
-  await checkFiles(result, problems);
+  const files: FileToCheck[] = [];
+  const result = validate(raw, baseDir, problems, files);
+  // Sequential on purpose: a handful of stats, and the report keeps the description's order.
+  for (const f of files) await checkFile(f.file, f.at, problems);
   if (problems.length > 0 || result === undefined) {
     throw new CliError(
       'CLI_RELEASE_INVALID',
@@ -123,6 +125,12 @@ function parseText(text: string, file: string): unknown {
 }
 
 type Obj = Record<string, unknown>;
+
+/** A file the description names, checked for existence even when other fields are wrong. */
+interface FileToCheck {
+  readonly file: string;
+  readonly at: string;
+}
 
 function isObj(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -201,6 +209,7 @@ function validate(
   raw: unknown,
   baseDir: string,
   problems: Problem[],
+  files: FileToCheck[],
 ): ReleaseDescription | undefined {
   if (!isObj(raw)) {
     problems.push({
@@ -261,7 +270,7 @@ function validate(
   } else {
     const single = raw.components.length === 1;
     raw.components.forEach((c: unknown, i: number) => {
-      const component = validateComponent(c, `components[${i}]`, baseDir, single, problems);
+      const component = validateComponent(c, `components[${i}]`, baseDir, single, problems, files);
       if (component !== undefined) components.push(component);
     });
     const seen = new Map<string, number>();
@@ -294,6 +303,7 @@ function validateComponent(
   baseDir: string,
   single: boolean,
   problems: Problem[],
+  files: FileToCheck[],
 ): ReleaseComponent | undefined {
   if (!isObj(raw)) {
     problems.push({ path, message: 'must be a mapping with at least image' });
@@ -303,6 +313,9 @@ function validateComponent(
   const before = problems.length;
   const name = str(raw, 'name', path, problems, { max: 128 });
   const image = str(raw, 'image', path, problems, { required: true });
+  if (image !== undefined) {
+    files.push({ file: isAbsolute(image) ? image : resolve(baseDir, image), at: `${path}.image` });
+  }
 
   let id: readonly string[] | undefined;
   if (raw.id === undefined) {
@@ -370,7 +383,7 @@ function validateComponent(
 
   let encryption: ReleaseComponent['encryption'];
   if (raw.encryption !== undefined) {
-    encryption = validateEncryption(raw.encryption, `${path}.encryption`, baseDir, problems);
+    encryption = validateEncryption(raw.encryption, `${path}.encryption`, baseDir, problems, files);
   }
 
   if (problems.length > before || image === undefined || id === undefined) return undefined;
@@ -391,6 +404,7 @@ function validateEncryption(
   path: string,
   baseDir: string,
   problems: Problem[],
+  files: FileToCheck[],
 ): ReleaseComponent['encryption'] {
   if (!isObj(raw)) {
     problems.push({ path, message: 'must be a mapping with algorithm and recipients' });
@@ -421,6 +435,8 @@ function validateEncryption(
     }
     checkKeys(r, ['alg', 'key'], at, problems);
     const key = str(r, 'key', at, problems, { required: true });
+    if (key !== undefined)
+      files.push({ file: isAbsolute(key) ? key : resolve(baseDir, key), at: `${at}.key` });
     let alg: ReleaseKeyAlg | undefined;
     if ((RELEASE_KEY_ALGS as readonly unknown[]).includes(r.alg)) alg = r.alg as ReleaseKeyAlg;
     else {
@@ -442,20 +458,6 @@ function isUri(value: string): boolean {
     return url.protocol.length > 1 && !/\s/.test(value);
   } catch {
     return false;
-  }
-}
-
-async function checkFiles(
-  release: ReleaseDescription | undefined,
-  problems: Problem[],
-): Promise<void> {
-  if (release === undefined) return;
-  // Sequential on purpose: a handful of stats, and the report keeps the description's order.
-  for (const [i, c] of release.components.entries()) {
-    await checkFile(c.image, `components[${i}].image`, problems);
-    for (const [j, r] of (c.encryption?.recipients ?? []).entries()) {
-      await checkFile(r.keyFile, `components[${i}].encryption.recipients[${j}].key`, problems);
-    }
   }
 }
 
