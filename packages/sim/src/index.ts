@@ -3,9 +3,11 @@
  * the agent's ports on simulated hardware, simulated devices, and the power-cut sweep.
  */
 export * from './adapters/flash-state-store.js';
+export * from './adapters/memory-transport.js';
 export * from './adapters/sim-boot-control.js';
 export * from './adapters/sim-clock.js';
 export * from './adapters/sim-slot.js';
+export * from './agent-application.js';
 export * from './boot-decision-table.js';
 export * from './bootloader.js';
 export * from './build-image.js';
@@ -18,6 +20,8 @@ export * from './prng.js';
 export * from './record-log.js';
 export * from './scripted-updater.js';
 export * from './sim-device.js';
+export * from './sim-envelope.js';
 export * from './sim-flash.js';
+export * from './sim-fleet.js';
 export * from './slot-trailer.js';
 export * from './verify-image.js';
