@@ -10,7 +10,15 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { DeltaError, malformed } from './errors.js';
 import { PATCH_HEADER_SIZE, type PatchHeader, parsePatchHeader } from './patch-header.js';
-import { ITEM_LITERAL, ITEM_MATCH, MIN_MATCH, MIN_REP, PatchModel } from './patch-model.js';
+import {
+  ITEM_LITERAL,
+  ITEM_MATCH,
+  ITEM_OLD,
+  MIN_MATCH,
+  MIN_OLD_MATCH,
+  MIN_REP,
+  PatchModel,
+} from './patch-model.js';
 import { RangeDecoder } from './range-coder.js';
 import { Thumb2Inverse, thumb2ForwardRange } from './thumb2-transform.js';
 
@@ -362,6 +370,12 @@ class BodyDecoder {
   private matchRemaining = 0;
   private matchDistance = 0;
   private lastDistance = 0;
+  /** Old-image copies inside extra regions: reference position, pending copy. */
+  private oldRef = 0;
+  private oldCopyPosition = 0;
+  private oldCopyRemaining = 0;
+  /** Old position the next {@link BodyDecoder.loadOld} must cover. */
+  private oldWanted = 0;
 
   constructor(private readonly header: PatchHeader) {
     this.window = new Uint8Array(2 ** header.windowLog);
@@ -431,7 +445,10 @@ class BodyDecoder {
         case S_DIFF: {
           while (this.addRemaining > 0) {
             const c = this.cursor;
-            if (c < this.oldBlockStart || c >= this.oldBlockEnd) return NEED_OLD;
+            if (c < this.oldBlockStart || c >= this.oldBlockEnd) {
+              this.oldWanted = c;
+              return NEED_OLD;
+            }
             if (!this.haveInput()) return NEED_INPUT;
             if (this.outLength >= OUTPUT_CHUNK_SIZE) return NEED_OUTPUT;
             const at = c - this.oldReadStart;
@@ -442,12 +459,31 @@ class BodyDecoder {
             this.cursor = c + 1;
             this.addRemaining--;
           }
+          this.oldRef = this.cursor;
           this.state = S_EXTRA;
           break;
         }
         case S_EXTRA: {
           while (this.extraRemaining > 0) {
             if (this.outLength >= OUTPUT_CHUNK_SIZE) return NEED_OUTPUT;
+            if (this.oldCopyRemaining > 0) {
+              const q = this.oldCopyPosition;
+              if (q < this.oldBlockStart || q >= this.oldBlockEnd) {
+                this.oldWanted = q;
+                return NEED_OLD;
+              }
+              const n = Math.min(
+                this.oldCopyRemaining,
+                OUTPUT_CHUNK_SIZE - this.outLength,
+                this.oldBlockEnd - q,
+              );
+              const from = q - this.oldReadStart;
+              for (let k = 0; k < n; k++) this.emit(this.oldT[from + k]!);
+              this.oldCopyPosition += n;
+              this.oldCopyRemaining -= n;
+              this.extraRemaining -= n;
+              continue;
+            }
             if (this.matchRemaining > 0) {
               const n = Math.min(this.matchRemaining, OUTPUT_CHUNK_SIZE - this.outLength);
               const d = this.matchDistance;
@@ -463,6 +499,26 @@ class BodyDecoder {
               const prev = this.outPos > 0 ? this.window[(this.outPos - 1) & this.windowMask]! : 0;
               this.emit(model.literal.decode(rc, this.outPos, prev));
               this.extraRemaining--;
+              continue;
+            }
+            if (kind === ITEM_OLD) {
+              const length = model.oldMatchLength.decode(rc) + MIN_OLD_MATCH;
+              const position = this.oldRef + model.oldOffset.decode(rc);
+              if (
+                h.kind !== 'delta' ||
+                length < MIN_OLD_MATCH ||
+                length > this.extraRemaining ||
+                !(position >= 0 && position + length <= h.oldSize)
+              ) {
+                throw malformed('old-image copy out of range', {
+                  length,
+                  position,
+                  at: this.outPos,
+                });
+              }
+              this.oldCopyPosition = position;
+              this.oldCopyRemaining = length;
+              this.oldRef = position + length;
               continue;
             }
             let length: number;
@@ -497,7 +553,7 @@ class BodyDecoder {
   /** Reads (and transforms) the old block holding the cursor. */
   async loadOld(readOld: ReadOld, stats?: ApplyStats): Promise<void> {
     const n = this.header.oldSize;
-    const start = this.cursor - (this.cursor % OLD_BLOCK_SIZE);
+    const start = this.oldWanted - (this.oldWanted % OLD_BLOCK_SIZE);
     const end = Math.min(n, start + OLD_BLOCK_SIZE);
     const readStart = Math.max(0, start - OLD_CONTEXT);
     const readEnd = Math.min(n, end + OLD_CONTEXT);

@@ -22,8 +22,10 @@ import {
 import {
   ITEM_LITERAL,
   ITEM_MATCH,
+  ITEM_OLD,
   ITEM_REP,
   MIN_MATCH,
+  MIN_OLD_MATCH,
   MIN_REP,
   PatchModel,
 } from './patch-model.js';
@@ -35,7 +37,10 @@ import { thumb2Forward } from './thumb2-transform.js';
 export interface DiffOptions {
   /** `auto` (default) codes both kinds and keeps the smaller; `delta` or `full` forces one. */
   readonly kind?: 'auto' | PatchKind;
-  /** `auto` (default) tries both transforms on images up to 16 MiB, else guesses from content. */
+  /**
+   * `auto` (default): images that look like Thumb-2 code are coded both ways (up to 16 MiB) and
+   * the smaller kept; others use `none`.
+   */
   readonly transform?: 'auto' | PatchTransform;
   /** log2 of the decoder's window in bytes, 10..20 (default 16: 64 KiB). */
   readonly windowLog?: number;
@@ -176,16 +181,18 @@ function sha256(data: Uint8Array): Uint8Array {
 }
 
 /** Share of even positions that look like BL/B.W above which large images get the transform. */
-const THUMB2_DENSITY = 0.004;
+const THUMB2_DENSITY = 0.015;
 
 function chooseTransforms(option: 'auto' | PatchTransform, newImage: Uint8Array): PatchTransform[] {
   if (option !== 'auto') return [option];
-  if (newImage.length <= AUTO_TRANSFORM_LIMIT) return ['none', 'thumb2'];
+  // Only images that look like Thumb-2 code get the transform tried; small ones get both tried
+  // and the smaller patch kept, large ones take the transform on the density alone.
   let hits = 0;
   for (let i = 0; i + 3 < newImage.length; i += 2) {
     if ((newImage[i + 1]! & 0xf8) === 0xf0 && (newImage[i + 3]! & 0x90) === 0x90) hits++;
   }
-  return hits / (newImage.length / 2) > THUMB2_DENSITY ? ['thumb2'] : ['none'];
+  if (hits / Math.max(1, newImage.length / 2) <= THUMB2_DENSITY) return ['none'];
+  return newImage.length <= AUTO_TRANSFORM_LIMIT ? ['none', 'thumb2'] : ['thumb2'];
 }
 
 /** One bsdiff record: an approximate copy from the old image, then extra bytes, then a seek. */
@@ -349,7 +356,7 @@ function encodeBody(
   const rc = new RangeEncoder();
   const model = new PatchModel();
   const lz = new LzMatcher(nw, 2 ** windowLog, depth);
-  const state = { lastDistance: 0 };
+  const state: ExtraState = { lastDistance: 0, cursor: 0, old: undefined, sa: undefined };
   if (old === undefined) {
     encodeExtra(rc, model, lz, nw, 0, nw.length, state);
     return rc.finish();
@@ -359,6 +366,8 @@ function encodeBody(
   const sa = suffixArray(old);
   progress('index', 1, 1);
   const { initialCursor, records } = findRecords(old, nw, sa, progress);
+  state.old = old;
+  state.sa = sa;
   let cursor = initialCursor;
   let out = 0;
   model.seek.encode(rc, initialCursor);
@@ -379,6 +388,7 @@ function encodeBody(
     }
     cursor += rec.addLength;
     out += rec.addLength;
+    state.cursor = cursor;
     encodeExtra(rc, model, lz, nw, out, out + rec.extraLength, state);
     out += rec.extraLength;
     if (r + 1 < records.length) {
@@ -391,7 +401,19 @@ function encodeBody(
   return rc.finish();
 }
 
-/** LZ77-parses nw[start, end) against the window (lazy matching, repeat distance). */
+/** What the extra-region coder carries between regions. */
+interface ExtraState {
+  lastDistance: number;
+  /** Old cursor (reference of old-image copies); old image and its suffix array in a delta. */
+  cursor: number;
+  old: Uint8Array | undefined;
+  sa: Int32Array | undefined;
+}
+
+/**
+ * LZ77-parses nw[start, end) against the window (lazy matching, repeat distance) and, in a
+ * delta, against the whole old image (exact copies the approximate matching left out).
+ */
 function encodeExtra(
   rc: RangeEncoder,
   model: PatchModel,
@@ -399,10 +421,27 @@ function encodeExtra(
   nw: Uint8Array,
   start: number,
   end: number,
-  state: { lastDistance: number },
+  state: ExtraState,
 ): void {
   let p = start;
+  const found = { pos: 0, len: 0 };
   while (p < end) {
+    if (state.old !== undefined && state.sa !== undefined) {
+      searchSuffixArray(state.sa, state.old, nw, p, found);
+      const oldLen = Math.min(found.len, end - p);
+      if (oldLen >= MIN_OLD_MATCH) {
+        lz.insertUpTo(p);
+        const winLen = lz.find(p, end - p);
+        if (oldLen >= winLen + 3) {
+          model.encodeItem(rc, ITEM_OLD);
+          model.oldMatchLength.encode(rc, oldLen - MIN_OLD_MATCH);
+          model.oldOffset.encode(rc, found.pos - state.cursor);
+          state.cursor = found.pos + oldLen;
+          p += oldLen;
+          continue;
+        }
+      }
+    }
     lz.insertUpTo(p);
     const remaining = end - p;
     const rep =

@@ -186,6 +186,9 @@ export class LiteralModel {
 export const ITEM_LITERAL = 0;
 export const ITEM_MATCH = 1;
 export const ITEM_REP = 2;
+export const ITEM_OLD = 3;
+/** Shortest copy from the old image inside an extra region. */
+export const MIN_OLD_MATCH = 6;
 
 /** Shortest window match; a repeat of the last distance may be shorter. */
 export const MIN_MATCH = 4;
@@ -204,22 +207,32 @@ export class PatchModel {
   readonly matchLength = new NumberModel();
   readonly repLength = new NumberModel();
   readonly distance = new NumberModel();
-  /** Item kind: bit "is not a literal" then bit "is a repeat", each in the context of the last item kind. */
-  private readonly itemProbs = newProbs(3 * 2);
+  readonly oldMatchLength = new NumberModel();
+  /** Old-image copy position relative to the old cursor. */
+  readonly oldOffset = new SignedModel();
+  /**
+   * Item kind: bit "is not a literal", then bit "is a repeat", then bit "copies from the old
+   * image" (else from the window), each in the context of the previous item's kind.
+   */
+  private readonly itemProbs = newProbs(4 * 3);
   private lastItem = ITEM_LITERAL;
 
   encodeItem(rc: RangeEncoder, kind: number): void {
-    const ctx = this.lastItem * 2;
+    const ctx = this.lastItem * 3;
     rc.encodeBit(this.itemProbs, ctx, kind === ITEM_LITERAL ? 0 : 1);
-    if (kind !== ITEM_LITERAL) rc.encodeBit(this.itemProbs, ctx + 1, kind === ITEM_REP ? 1 : 0);
+    if (kind !== ITEM_LITERAL) {
+      rc.encodeBit(this.itemProbs, ctx + 1, kind === ITEM_REP ? 1 : 0);
+      if (kind !== ITEM_REP) rc.encodeBit(this.itemProbs, ctx + 2, kind === ITEM_OLD ? 1 : 0);
+    }
     this.lastItem = kind;
   }
 
   decodeItem(rc: RangeDecoder): number {
-    const ctx = this.lastItem * 2;
+    const ctx = this.lastItem * 3;
     let kind = ITEM_LITERAL;
     if (rc.decodeBit(this.itemProbs, ctx) === 1) {
-      kind = rc.decodeBit(this.itemProbs, ctx + 1) === 1 ? ITEM_REP : ITEM_MATCH;
+      if (rc.decodeBit(this.itemProbs, ctx + 1) === 1) kind = ITEM_REP;
+      else kind = rc.decodeBit(this.itemProbs, ctx + 2) === 1 ? ITEM_OLD : ITEM_MATCH;
     }
     this.lastItem = kind;
     return kind;
