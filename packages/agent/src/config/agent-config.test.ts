@@ -35,7 +35,9 @@ describe('parseAgentConfig', () => {
       expect.unreachable();
     } catch (error) {
       expect(error).toMatchObject({ code: 'AGENT_CONFIG_INVALID' });
-      const problems = (error as { details: { problems: string[] } }).details.problems;
+      const problems = (
+        error as { details: { problems: { path: string; message: string }[] } }
+      ).details.problems.map((p) => `${p.path}: ${p.message}`);
       expect(problems).toEqual(
         expect.arrayContaining([
           'server.url: must start with http:// or https://',

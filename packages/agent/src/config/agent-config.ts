@@ -104,11 +104,16 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
       1000 * int(root.pollIntervalSeconds ?? 300, 'pollIntervalSeconds', problems, 1),
   };
   if (problems.length > 0) {
+    // `{ path, message }` items: the CLI prints one line per problem.
+    const items = problems.map((p) => {
+      const at = p.indexOf(': ');
+      return { path: p.slice(0, at), message: p.slice(at + 2) };
+    });
     throw new AgentError(
       'AGENT_CONFIG_INVALID',
-      `invalid agent config:\n  ${problems.join('\n  ')}`,
+      `invalid agent config (${items.length} problems)`,
       {
-        details: { problems },
+        details: { problems: items },
       },
     );
   }
