@@ -23,6 +23,7 @@ const Tag = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-
 const Value = Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]);
 const Attributes = Type.Record(Type.String({ pattern: ATTRIBUTE_NAME.source }), Value, {
   maxProperties: 64,
+  additionalProperties: false,
 });
 const NewDeviceSchema = Type.Object(
   {
@@ -259,7 +260,7 @@ export const devicesRoutes: UpdraftFeature = async (app) => {
         body: Type.Record(
           Type.String({ pattern: ATTRIBUTE_NAME.source }),
           Type.Union([Value, Type.Null()]),
-          { maxProperties: 64 },
+          { maxProperties: 64, additionalProperties: false },
         ),
         response: { 200: Detail },
       },
