@@ -9,7 +9,7 @@ import { SimDevice } from './sim-device.js';
 import { imageTag, readTrailer } from './slot-trailer.js';
 
 const key = generateTestKey();
-const other = generateTestKey('other');
+const other = generateTestKey();
 const img = (seq: number, behaviour: AppBehaviour = 'healthy', k = key) =>
   buildImage({ version: `1.${seq}.0`, sequenceNumber: seq, behaviour, size: 3000, key: k.signing });
 

@@ -15,6 +15,7 @@ export * from './device-layout.js';
 export * from './errors.js';
 export * from './flash-area.js';
 export * from './image-format.js';
+export * from './image-keys.js';
 export * from './power-cut-sweep.js';
 export * from './prng.js';
 export * from './record-log.js';

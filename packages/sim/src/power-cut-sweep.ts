@@ -4,6 +4,7 @@ import { AgentApplication } from './agent-application.js';
 import { buildImage } from './build-image.js';
 import { defaultLayoutSpec, type LayoutName, type LayoutSpec } from './device-layout.js';
 import type { AppBehaviour, ImageSigningKey, TrustedImageKey } from './image-format.js';
+import { imageSigningKey, trustedImageKey } from './image-keys.js';
 import { Prng } from './prng.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
 import { buildSimEnvelope, simEnvelopeVerifier } from './sim-envelope.js';
@@ -127,14 +128,10 @@ export interface SweepResult {
   readonly endedOn: Readonly<Record<string, number>>;
 }
 
-/** A throwaway Ed25519 key pair for test images. */
-export function generateTestKey(kidText = 'sim-test-key'): {
-  signing: ImageSigningKey;
-  trusted: TrustedImageKey;
-} {
+/** A throwaway Ed25519 key pair for test images (kid = core's `keyId`). */
+export function generateTestKey(): { signing: ImageSigningKey; trusted: TrustedImageKey } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const kid = new TextEncoder().encode(kidText);
-  return { signing: { kid, privateKey }, trusted: { kid, publicKey } };
+  return { signing: imageSigningKey(privateKey), trusted: trustedImageKey(publicKey) };
 }
 
 /**

@@ -4,14 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { buildImage, parseImageVersion } from './build-image.js';
 import { SimError } from './errors.js';
 import { APP_BEHAVIOURS, type ImageSigningKey, type TrustedImageKey } from './image-format.js';
+import { imageSigningKey, trustedImageKey } from './image-keys.js';
 import { generateTestKey } from './power-cut-sweep.js';
 import { verifyImage } from './verify-image.js';
 
-const ed = generateTestKey('ed-key');
+const ed = generateTestKey();
 const ecPair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ec: { signing: ImageSigningKey; trusted: TrustedImageKey } = {
-  signing: { kid: new TextEncoder().encode('ec-key'), privateKey: ecPair.privateKey },
-  trusted: { kid: new TextEncoder().encode('ec-key'), publicKey: ecPair.publicKey },
+  signing: imageSigningKey(ecPair.privateKey),
+  trusted: trustedImageKey(ecPair.publicKey),
 };
 
 const verify = (image: Uint8Array, keys: TrustedImageKey[], min = 0) =>
@@ -110,6 +111,12 @@ describe('image format', () => {
       trustedKeys: [ed.trusted],
     });
     expect(v).toMatchObject({ ok: false, code: 'SIM_IMAGE_MALFORMED' });
+  });
+
+  it('refuses image keys of other types with SIM_CONFIG_INVALID', () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    expect(() => imageSigningKey(rsa.privateKey)).toThrow(SimError);
+    expect(() => trustedImageKey(rsa.publicKey)).toThrow(SimError);
   });
 
   it('rejects bad build inputs with SIM_CONFIG_INVALID', () => {
