@@ -1,0 +1,58 @@
+// Child-process side of bench/delta.bench.ts: applies a patch from files through the public
+// streaming `apply` and prints its time and peak RSS as JSON.
+import { spawnSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { apply } from '../../packages/delta/src/index.ts';
+
+export interface ChildResult {
+  ms: number;
+  /** RSS before the patch is opened (node + tsx + modules): the floor. */
+  rssBeforeMiB: number;
+  maxRssMiB: number;
+}
+
+/** Runs `bench/delta.bench.ts --child-apply old patch out` and parses its result. */
+export function applyChild(
+  benchFile: string,
+  oldFile: string,
+  patchFile: string,
+  outFile: string,
+): ChildResult {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', benchFile, '--child-apply', oldFile, patchFile, outFile],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (r.status !== 0) throw new Error(`apply child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+/** The child: old image by positional reads, patch streamed, output streamed to a file. */
+export async function childApply([
+  oldFile = '',
+  patchFile = '',
+  outFile = '',
+]: string[]): Promise<void> {
+  const rssBeforeMiB = process.memoryUsage().rss / 2 ** 20;
+  const old = await open(oldFile, 'r');
+  const out = createWriteStream(outFile);
+  const t0 = performance.now();
+  const readOld = async (offset: number, length: number) => {
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await old.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  };
+  for await (const chunk of apply(readOld, createReadStream(patchFile, { highWaterMark: 16384 }))) {
+    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve));
+  }
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
+  const ms = performance.now() - t0;
+  await old.close();
+  const maxRssMiB = process.resourceUsage().maxRSS / 1024;
+  console.log(JSON.stringify({ ms, rssBeforeMiB, maxRssMiB } satisfies ChildResult));
+}
