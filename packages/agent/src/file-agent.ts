@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUpdraftError } from '@updraft/core';
+import { FileComponentHandler } from './adapters/file/file-component-handler.js';
 import { FileSlot } from './adapters/file/file-slot.js';
 import { FileStateStore } from './adapters/file/file-state-store.js';
 import { JsonBootControl } from './adapters/file/json-boot-control.js';
@@ -56,6 +57,7 @@ export async function openFileDevice(
     slots: [a, b],
     ...(config.rebootCommand ? { rebootCommand: config.rebootCommand } : {}),
   });
+  const components = config.components.map((c) => new FileComponentHandler(c));
   const agent = new Agent(
     {
       transport: new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
@@ -69,6 +71,7 @@ export async function openFileDevice(
         classId: config.device.classId,
       }),
       ...(deviceKey ? { decryptor: coreDecryptor(deviceKey) } : {}),
+      components,
       ...(hooks.policy ? { policy: hooks.policy } : {}),
       ...(hooks.logger ? { logger: hooks.logger } : {}),
       ...(hooks.events ? { events: hooks.events } : {}),
@@ -82,6 +85,12 @@ export async function openFileDevice(
           sequenceNumber: config.installed.sequenceNumber,
           digest: '',
         },
+        ...config.components.map((c) => ({
+          id: c.id,
+          version: config.installed.version,
+          sequenceNumber: config.installed.sequenceNumber,
+          digest: '',
+        })),
       ],
       attributes: config.device.attributes,
       stallTimeoutMs: config.stallTimeoutMs,
@@ -97,6 +106,7 @@ export async function openFileDevice(
     async close() {
       await a.close();
       await b.close();
+      for (const c of components) await c.close();
     },
   };
 }

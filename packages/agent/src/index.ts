@@ -5,6 +5,10 @@
  * them for simulated devices, `adapters/file` for Linux devices with file- or block-device slots.
  */
 
+export {
+  FileComponentHandler,
+  type FileComponentOptions,
+} from './adapters/file/file-component-handler.js';
 export { FileSlot, type FileSlotOptions } from './adapters/file/file-slot.js';
 export { FileStateStore } from './adapters/file/file-state-store.js';
 export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';

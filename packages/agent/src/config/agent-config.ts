@@ -23,6 +23,12 @@ export interface AgentConfig {
     readonly sectorSize: number;
   };
   readonly mainComponent: string;
+  /** Other components installed as files (configuration blobs, co-processor images). */
+  readonly components: readonly {
+    readonly id: string;
+    readonly path: string;
+    readonly maxSize: number;
+  }[];
   /** What runs before the first update. */
   readonly installed: { readonly version: string; readonly sequenceNumber: number };
   readonly rebootCommand: readonly string[] | null;
@@ -78,6 +84,18 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   const mainComponent = str(root.mainComponent ?? '814100', 'mainComponent', problems);
   if (mainComponent && !HEX.test(mainComponent))
     problems.push('mainComponent: must be lowercase hex');
+  const rawComponents = root.components ?? [];
+  if (!Array.isArray(rawComponents)) problems.push('components: must be a list');
+  const components = (Array.isArray(rawComponents) ? rawComponents : []).map((c, i) => {
+    const o = obj(c, `components[${i}]`, problems);
+    const id = str(o.id, `components[${i}].id`, problems);
+    if (id && !HEX.test(id)) problems.push(`components[${i}].id: must be lowercase hex`);
+    return {
+      id,
+      path: path(o.path, `components[${i}].path`),
+      maxSize: int(o.maxSize, `components[${i}].maxSize`, problems, 1),
+    };
+  });
   const reboot = root.rebootCommand;
   if (
     reboot !== undefined &&
@@ -94,6 +112,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     stateDir: path(root.stateDir, 'stateDir'),
     slots: { a, b, sectorSize },
     mainComponent,
+    components,
     installed: {
       version: str(installed.version ?? '0.0.0', 'installed.version', problems),
       sequenceNumber: int(installed.sequenceNumber ?? 0, 'installed.sequenceNumber', problems, 0),

@@ -217,7 +217,7 @@ export const HANDLERS: Handlers = {
         record.applied.push(component.id);
         await ctx.save();
       }
-      await handlerFor(ctx, component.id).apply();
+      await handlerFor(ctx, component.id).apply({ size: component.size, digest: component.digest });
     }
     if (hasMain(ctx)) await ctx.deps.bootControl.markPending(target.name);
     return 'installed';

@@ -16,8 +16,11 @@ export interface ComponentHandler {
   readonly id: string;
   /** Where the new payload is written; never the storage the component currently runs from. */
   stagingSlot(): Promise<Slot>;
-  /** Makes the staged payload active (flash the radio from staging, swap a config file in). */
-  apply(): Promise<void>;
+  /**
+   * Makes the staged payload active (flash the radio from staging, swap a config file in).
+   * `image` is the verified image now in the staging slot (its first `size` bytes).
+   */
+  apply(image: { readonly size: number; readonly digest: string }): Promise<void>;
   /** Restores the previous content after `apply()`; a no-op when nothing was applied. */
   revert(): Promise<void>;
   /** Drops the ability to revert: the applied content is now the installed one. */

@@ -49,7 +49,14 @@ export class HttpTransport implements Transport {
     const res = await this.#fetch(`${API}/check-in`, {
       method: 'POST',
       headers,
-      body: JSON.stringify(request),
+      // The service takes a SHA-256 or null: a factory image of unknown digest is reported as null.
+      body: JSON.stringify({
+        ...request,
+        components: request.components.map((c) => ({
+          ...c,
+          digest: /^[0-9a-f]{64}$/.test(c.digest) ? c.digest : null,
+        })),
+      }),
     });
     if (res.status === 304) {
       await res.body?.cancel();
