@@ -187,6 +187,15 @@ describe('decodeEncryptionInfo', () => {
       ),
     ],
     ['trailing bytes', new Uint8Array([...build(), 0x00])],
+    // Tag 64 (a uint8 typed array) is a byte string in disguise; tag 2 a bignum posing as an int.
+    [
+      'an IV wrapped in tag 64',
+      build({ unprotected: new Map([[5, new Tag(64, new Uint8Array(12))]]) }),
+    ],
+    [
+      'an alg wrapped in tag 2',
+      build({ protected: encode(new Map([[1, new Tag(2, new Uint8Array([1]))]])) }),
+    ],
     ['a float alg', build({ protected: u8('a101fa3f800000') /* {1: 1.0} */ })],
     ['a declared 1 TB byte string', u8('d860845b000000ffffffffff')],
     ['an oversize structure', new Uint8Array(ENCRYPTION_INFO_LIMITS.maxBytes + 1)],

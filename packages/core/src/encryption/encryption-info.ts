@@ -97,6 +97,8 @@ function decodeCbor(bytes: Uint8Array, what: string): unknown {
       rejectFloats: true,
       rejectSimple: true,
       maxDepth: ENCRYPTION_INFO_LIMITS.maxDepth,
+      // Leave every tag as a Tag: no bignums, dates or typed arrays posing as ints or bstrs.
+      ignoreGlobalTags: true,
     });
   } catch (cause) {
     // cbor2 raises plain Errors/RangeErrors (truncation, duplicates, depth): all mean malformed.
