@@ -46,13 +46,15 @@ export type EncryptionRecipient =
       readonly alg?: 'ECDH-ES+A128KW' | 'ECDH-ES+A256KW';
     };
 
-function kidBytes(kid: Uint8Array | string | undefined): Uint8Array | undefined {
-  if (kid === undefined) return undefined;
-  return typeof kid === 'string' ? new TextEncoder().encode(kid) : kid;
-}
-
 function keyInvalid(message: string, details: Record<string, unknown> = {}): CoreError {
   return new CoreError('MANIFEST_KEY_INVALID', message, { details });
+}
+
+function kidBytes(kid: unknown): Uint8Array | undefined {
+  if (kid === undefined) return undefined;
+  if (typeof kid === 'string') return new TextEncoder().encode(kid);
+  if (kid instanceof Uint8Array) return kid;
+  throw keyInvalid('a kid is a string or bytes');
 }
 
 /** The bytes of a symmetric key, undefined for an asymmetric KeyObject; anything else is refused. */

@@ -345,6 +345,15 @@ describe('arguments from untyped callers', () => {
       'MANIFEST_KEY_INVALID',
     ],
     [
+      'a numeric kid',
+      () =>
+        encryptPayload(Buffer.alloc(1), {
+          contentAlg: 'A128CTR',
+          recipients: [{ kek, kid: 7 as never }],
+        }),
+      'MANIFEST_KEY_INVALID',
+    ],
+    [
       'a recipient with neither kek nor publicKey',
       () => encryptPayload(Buffer.alloc(1), { contentAlg: 'A128CTR', recipients: [{} as never] }),
       'MANIFEST_KEY_INVALID',
