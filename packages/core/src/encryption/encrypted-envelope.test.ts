@@ -4,12 +4,16 @@ import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import {
   classIdFromName,
+  coseKeyToKeyObject,
   createDecryptStream,
   createDigestCheckStream,
   createEnvelope,
   createKeySigner,
+  decodeCoseKey,
+  encodeCoseKey,
   encryptPayload,
   generateSigningKeyPair,
+  keyObjectToCoseKey,
   processEnvelope,
   signEnvelope,
   vendorIdFromDomain,
@@ -20,7 +24,13 @@ import {
 describe('an encrypted payload through a signed SUIT envelope', () => {
   const vendorId = vendorIdFromDomain('example.com');
   const classId = classIdFromName(vendorId, 'sensor-x');
-  const device = generateKeyPairSync('x25519');
+  // The device keeps its X25519 key as COSE_Key bytes; the build side knows the public half.
+  const generated = generateKeyPairSync('x25519');
+  const deviceCoseKey = encodeCoseKey(keyObjectToCoseKey(generated.privateKey));
+  const device = {
+    publicKey: generated.publicKey,
+    privateKey: coseKeyToKeyObject(decodeCoseKey(deviceCoseKey)),
+  };
   const plaintext = randomBytes(50_000);
 
   async function release(contentAlg: 'A128CTR' | 'A128GCM') {
