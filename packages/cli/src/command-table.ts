@@ -17,6 +17,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   device: 'devices (update service)',
   action: 'assign releases to devices (update service)',
   agent: 'the device-side update agent (Linux, file- or block-device slots)',
+  delta: 'binary delta patches between firmware images: create, apply, info',
 };
 
 /** Options of every command that talks to the update service. */
@@ -42,6 +43,54 @@ export const SERVICE_OPTIONS: readonly OptionSpec[] = [
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
+  {
+    path: ['delta', 'create'],
+    summary: 'make a patch from <old> to <new> (or a compressed full image when that is smaller)',
+    arguments: [
+      { name: 'old', description: 'old image file (the base the device has)' },
+      { name: 'new', description: 'new image file' },
+      { name: 'patch', description: 'patch output file' },
+    ],
+    options: [
+      {
+        name: 'kind',
+        value: 'kind',
+        description: 'auto (default), delta or full',
+        choices: ['auto', 'delta', 'full'],
+      },
+      {
+        name: 'transform',
+        value: 'transform',
+        description: 'auto (default), none or thumb2',
+        choices: ['auto', 'none', 'thumb2'],
+      },
+      {
+        name: 'window-log',
+        value: 'n',
+        description: 'decoder window 2^n bytes, 10..20 (default 16)',
+        choices: ['10', '11', '12', '13', '14', '15', '16', '17', '18', '19', '20'],
+      },
+    ],
+    help: 'Example: updraft delta create fw-1.0.bin fw-1.1.bin fw-1.0-1.1.udelta',
+    load: () => import('./commands/delta-create.js'),
+  },
+  {
+    path: ['delta', 'apply'],
+    summary: 'apply a patch to <old>, writing <out> atomically after every check passed',
+    arguments: [
+      { name: 'old', description: 'old image file' },
+      { name: 'patch', description: 'patch file' },
+      { name: 'out', description: 'new image output file' },
+    ],
+    help: 'Example: updraft delta apply fw-1.0.bin fw-1.0-1.1.udelta fw-1.1.bin',
+    load: () => import('./commands/delta-apply.js'),
+  },
+  {
+    path: ['delta', 'info'],
+    summary: 'show the header of a patch: kind, sizes, digests, decoder window',
+    arguments: [{ name: 'patch', description: 'patch file' }],
+    load: () => import('./commands/delta-info.js'),
+  },
   {
     path: ['agent', 'run'],
     summary: 'run the update agent of this Linux device (file/block-device A/B slots) as a daemon',

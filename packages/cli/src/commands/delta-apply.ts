@@ -1,0 +1,70 @@
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { apply, type ReadOld } from '@updraft/delta';
+import { createAtomicFile } from '../atomic-file.js';
+import type { CommandArgs } from '../command-args.js';
+import type { CommandContext } from '../command-context.js';
+import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { fileError } from '../read-input.js';
+import { toHex } from '../to-json.js';
+
+/**
+ * `updraft delta apply <old> <patch> <out>`: streams the patch, reads the old image by offset,
+ * writes the new image to a temp file renamed into place only after every check passed (base
+ * digest, body checksum, result digest). A wrong base or a corrupt patch exits non-zero with the
+ * `DELTA_*` code and leaves no output.
+ */
+export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
+  const oldPath = ctx.path(args.requiredString('old'));
+  const patchPath = ctx.path(args.requiredString('patch'));
+  const outPath = ctx.path(args.requiredString('out'));
+  try {
+    await stat(patchPath);
+  } catch (error) {
+    throw fileError(error, patchPath, 'patch');
+  }
+  let old: FileHandle;
+  try {
+    old = await open(oldPath, 'r');
+  } catch (error) {
+    throw fileError(error, oldPath, 'old image');
+  }
+  const readOld: ReadOld = async (offset, length) => {
+    const buf = new Uint8Array(length);
+    const { bytesRead } = await old.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  };
+  const out = createAtomicFile(outPath);
+  let progress = ctx.progress('applying', 0);
+  let header: { kind: string; newSize: number; newSha256: Uint8Array } | undefined;
+  try {
+    const chunks = apply(readOld, createReadStream(patchPath, { highWaterMark: 64 * 1024 }), {
+      onHeader: (h) => {
+        header = h;
+        progress = ctx.progress('applying', h.newSize);
+      },
+      onProgress: (done) => progress.update(done),
+    });
+    for await (const chunk of chunks) {
+      if (!out.stream.write(chunk))
+        await new Promise<void>((resolve) => out.stream.once('drain', () => resolve()));
+    }
+    await new Promise<void>((resolve, reject) =>
+      out.stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+    await out.commit();
+  } catch (error) {
+    await out.abort();
+    throw fileError(error, patchPath, 'patch');
+  } finally {
+    progress.stop();
+    await old.close();
+  }
+  const h = header!;
+  const sha256 = toHex(h.newSha256);
+  ctx.result(
+    { out: outPath, kind: h.kind, newSize: h.newSize, newSha256: sha256 },
+    `wrote ${outPath} (${h.newSize} bytes, sha256 ${sha256}, verified)`,
+  );
+  return EXIT_CODES.ok;
+}
