@@ -347,13 +347,32 @@ async function replaceAttributes(
   if (rows.length > 0) await trx.insertInto('device_attributes').values(rows).execute();
 }
 
-/** Merges operator-set attributes into a device's custom attributes (`null` removes one). */
+/** True when the device exists in this tenant (guards writes to child tables). */
+async function ownsDevice(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+): Promise<boolean> {
+  const row = await trx
+    .selectFrom('devices')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deviceId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Merges operator-set attributes into a device's custom attributes (`null` removes one). False
+ * when the device is not in this tenant (nothing written).
+ */
 export async function updateCustomAttributes(
   trx: Transaction<Database>,
   tenantId: string,
   deviceId: string,
   changes: Readonly<Record<string, AttributeValue | null>>,
-): Promise<void> {
+): Promise<boolean> {
+  if (!(await ownsDevice(trx, tenantId, deviceId))) return false;
   const current = await trx
     .selectFrom('device_attributes')
     .select(['name', 'type', 'value'])
@@ -369,15 +388,17 @@ export async function updateCustomAttributes(
     else next[name] = value;
   }
   await replaceAttributes(trx, tenantId, deviceId, 'custom', next);
+  return true;
 }
 
-/** Replaces a device's tags. */
+/** Replaces a device's tags; false when the device is not in this tenant (nothing written). */
 export async function setDeviceTags(
   trx: Transaction<Database>,
   tenantId: string,
   deviceId: string,
   tags: readonly string[],
-): Promise<void> {
+): Promise<boolean> {
+  if (!(await ownsDevice(trx, tenantId, deviceId))) return false;
   await trx
     .deleteFrom('device_tags')
     .where('tenant_id', '=', tenantId)
@@ -389,6 +410,7 @@ export async function setDeviceTags(
       .insertInto('device_tags')
       .values(unique.map((tag) => ({ tenant_id: tenantId, device_id: deviceId, tag })))
       .execute();
+  return true;
 }
 
 /**
@@ -429,7 +451,8 @@ export interface ReportedComponent {
 
 /**
  * Replaces what a device reported: its installed components and its `reported` attributes (custom
- * attributes are untouched). Used by the device API's check-in.
+ * attributes are untouched). Used by the device API's check-in. False when the device is not in
+ * this tenant (nothing written).
  */
 export async function setReportedState(
   trx: Transaction<Database>,
@@ -440,7 +463,8 @@ export async function setReportedState(
     readonly attributes: Readonly<Record<string, AttributeValue>>;
   },
   now: string,
-): Promise<void> {
+): Promise<boolean> {
+  if (!(await ownsDevice(trx, tenantId, deviceId))) return false;
   await trx
     .deleteFrom('device_components')
     .where('tenant_id', '=', tenantId)
@@ -463,6 +487,7 @@ export async function setReportedState(
       .execute();
   }
   await replaceAttributes(trx, tenantId, deviceId, 'reported', report.attributes);
+  return true;
 }
 
 /** Records that devices were seen at `at` (one statement for a whole batch). */

@@ -125,22 +125,18 @@ describeEachDialect('devices', (dialect) => {
     expect(await names('attr=site=north&attr=floor=3')).toEqual(['dev-001']);
     expect(await names('attr=site=south')).toEqual([]);
     const id = (await inject('GET', '/devices?namePrefix=bulk-07')).json().items[0].id;
-    await server.app.updraft.db
-      .transaction()
-      .execute((trx) =>
-        setReportedState(
-          trx,
-          'ten_default',
-          id,
-          {
-            components: [
-              { id: '00', version: '1.2.0', sequenceNumber: 12, digest: 'ab'.repeat(32) },
-            ],
-            attributes: { hwRevision: 'B' },
-          },
-          new Date().toISOString(),
-        ),
-      );
+    await server.app.updraft.db.transaction().execute((trx) =>
+      setReportedState(
+        trx,
+        'ten_default',
+        id,
+        {
+          components: [{ id: '00', version: '1.2.0', sequenceNumber: 12, digest: 'ab'.repeat(32) }],
+          attributes: { hwRevision: 'B' },
+        },
+        new Date().toISOString(),
+      ),
+    );
     expect(await names('attr=hwRevision=B')).toEqual(['bulk-07']);
     expect((await inject('GET', '/devices?attr=bad name=x')).json().code).toBe(
       'HTTP_VALIDATION_FAILED',

@@ -43,13 +43,20 @@ export async function createUser(
   };
 }
 
-/** Replaces a user's roles. */
+/** Replaces a user's roles; false when the user is not in this tenant (nothing written). */
 export async function setUserRoles(
   trx: Transaction<Database>,
   tenantId: string,
   userId: string,
   roles: readonly Role[],
-): Promise<void> {
+): Promise<boolean> {
+  const owned = await trx
+    .selectFrom('users')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', userId)
+    .executeTakeFirst();
+  if (!owned) return false;
   await trx
     .deleteFrom('user_roles')
     .where('tenant_id', '=', tenantId)
@@ -61,6 +68,7 @@ export async function setUserRoles(
       .values([...new Set(roles)].map((role) => ({ tenant_id: tenantId, user_id: userId, role })))
       .execute();
   }
+  return true;
 }
 
 /** The user with this name in this tenant, with its password hash (for login only). */
