@@ -12,6 +12,7 @@ import { SlotWriter, sectorFloor } from './slot-writer.js';
 /** What {@link downloadComponent} needs. */
 export interface DownloadJob {
   readonly transport: Transport;
+  /** Runs the stall timer (real time, whatever the agent's own clock is). */
   readonly clock: Clock;
   readonly slot: Slot;
   /** Mutated: `written` advances at sector checkpoints, `complete` at the end. */

@@ -18,6 +18,12 @@ export interface AgentDeps {
   readonly bootControl: BootControl;
   readonly stateStore: StateStore;
   readonly clock: Clock;
+  /**
+   * Timers raced against I/O: the download stall timeout and the health-check timeout.
+   * Default: real time (`systemClock`), because I/O takes real time even when `clock` is
+   * virtual (the simulator's clock jumps ahead on every sleep).
+   */
+  readonly timeoutClock?: Clock;
   readonly random: Random;
   readonly verifier: EnvelopeVerifier;
   readonly decryptor?: Decryptor;

@@ -1,4 +1,5 @@
 import { CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
+import { systemClock } from '../adapters/system/system-clock.js';
 import { fullJitterDelay } from '../backoff.js';
 import { AgentError } from '../errors.js';
 import { downloadComponent } from '../install/download-component.js';
@@ -128,7 +129,7 @@ export const HANDLERS: Handlers = {
         let last = component.written;
         await downloadComponent({
           transport: ctx.deps.transport,
-          clock: ctx.deps.clock,
+          clock: ctx.deps.timeoutClock ?? systemClock,
           slot,
           component,
           url: payload.url,
@@ -474,10 +475,12 @@ async function healthCheck(
         ok: false as const,
         reason: error instanceof Error ? error.message : 'health check threw',
       })),
-      ctx.deps.clock.sleep(ctx.options.healthCheckTimeoutMs, timer.signal).then(
-        () => ({ ok: false as const, reason: 'health check timed out' }),
-        () => ({ ok: false as const, reason: 'health check aborted' }),
-      ),
+      (ctx.deps.timeoutClock ?? systemClock)
+        .sleep(ctx.options.healthCheckTimeoutMs, timer.signal)
+        .then(
+          () => ({ ok: false as const, reason: 'health check timed out' }),
+          () => ({ ok: false as const, reason: 'health check aborted' }),
+        ),
     ]);
   } finally {
     timer.abort();
