@@ -4,7 +4,7 @@ import { createPayloadCipher, type EncryptOptions } from './payload-cipher.js';
 
 /** Options of {@link createEncryptStream}. */
 export interface EncryptStreamOptions extends EncryptOptions {
-  /** Stream buffer size in bytes (default 1 MiB). */
+  /** Stream buffer size in bytes (default 256 KiB). */
   readonly highWaterMark?: number;
 }
 
@@ -17,7 +17,7 @@ export interface EncryptStreamResult {
   readonly stream: Transform;
 }
 
-const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 
 /**
  * Encrypts a payload for device classes (pre-shared KEKs) and/or single devices (public keys)
