@@ -14,7 +14,7 @@ export const CLI_ERROR_CODES = [
   'CLI_NOT_LOGGED_IN',
   'CLI_SERVICE_UNREACHABLE',
   'CLI_SERVICE_ERROR',
-  'CLI_UNAVAILABLE',
+  'CLI_INTERRUPTED',
 ] as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[number];
 

@@ -24,8 +24,8 @@ export const EXIT_CODES = {
   signer: 7,
   /** The update service refused the request or could not be reached; or not logged in. */
   service: 8,
-  /** The feature is not available in this build. */
-  unavailable: 9,
+  /** Interrupted (Ctrl-C); a rerun resumes where it can (uploads). */
+  interrupted: 130,
 } as const;
 export type ExitCodeName = keyof typeof EXIT_CODES;
 export type ExitCode = (typeof EXIT_CODES)[ExitCodeName];
@@ -44,7 +44,7 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   CLI_NOT_LOGGED_IN: 'service',
   CLI_SERVICE_UNREACHABLE: 'service',
   CLI_SERVICE_ERROR: 'service',
-  CLI_UNAVAILABLE: 'unavailable',
+  CLI_INTERRUPTED: 'interrupted',
   CONFIG_INVALID: 'input',
   MANIFEST_MALFORMED: 'malformed',
   MANIFEST_UNSUPPORTED: 'malformed',

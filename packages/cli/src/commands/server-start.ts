@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
@@ -22,8 +23,11 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     overrides,
     ...(file === undefined ? {} : { file }),
   });
+  const stderr = ctx.io.stderr as Partial<Writable>;
   const server = await startServer(config, {
     handleSignals: false,
+    // One JSON document on stdout in --json mode: the service's logs go to stderr then.
+    ...(ctx.json && typeof stderr.on === 'function' ? { logStream: stderr as Writable } : {}),
     print: (line) => {
       // One JSON document in --json mode: human lines (address, one-time credentials) go to stderr.
       (ctx.json ? ctx.io.stderr : ctx.io.stdout).write(`${line}\n`);

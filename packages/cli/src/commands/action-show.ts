@@ -1,0 +1,45 @@
+import type { CommandArgs } from '../command-args.js';
+import type { CommandContext } from '../command-context.js';
+import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { seg, serviceClient, table } from '../service.js';
+
+/** An action as the service describes it. */
+export interface ActionView {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly releaseId: string;
+  readonly state: string;
+  readonly cancelRequested: boolean;
+  readonly downloadOnly: boolean;
+  readonly open: boolean;
+  readonly updatedAt: string;
+  readonly events?: ReadonlyArray<{
+    readonly at: string;
+    readonly source: string;
+    readonly status: string;
+    readonly progress: number | null;
+    readonly code: string | null;
+    readonly message: string | null;
+  }>;
+}
+
+/** One line about an action. */
+export function describeAction(a: ActionView): string {
+  return `action ${a.id}: release ${a.releaseId} → device ${a.deviceId}, state ${a.state}${a.open ? ' (open)' : ''}${a.cancelRequested ? ', cancel requested' : ''}${a.downloadOnly ? ', download only' : ''}`;
+}
+
+/** `updraft action show <id>`: the action and its event history. */
+export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
+  const api = await serviceClient(ctx, args);
+  const action = await api.json<ActionView>(`/api/v1/actions/${seg(args.requiredString('id'))}`);
+  ctx.result(action, () =>
+    [
+      describeAction(action),
+      table(
+        ['AT', 'SOURCE', 'STATUS', 'PROGRESS', 'CODE', 'MESSAGE'],
+        (action.events ?? []).map((e) => [e.at, e.source, e.status, e.progress, e.code, e.message]),
+      ),
+    ].join('\n'),
+  );
+  return EXIT_CODES.ok;
+}

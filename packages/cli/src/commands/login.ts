@@ -1,0 +1,74 @@
+import { ApiClient } from '../api-client.js';
+import { cliConfigPath, readCliConfig, writeCliConfig } from '../cli-config.js';
+import type { CommandArgs } from '../command-args.js';
+import type { CommandContext } from '../command-context.js';
+import { CliError } from '../errors.js';
+import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { optionalPath } from '../service.js';
+
+/**
+ * `updraft login --server <url> [--username <u>] [--password-stdin] | [--token <api token>]`:
+ * logs in (or checks an API token) and stores the server URL and token in the CLI config file
+ * (mode 0600). The password comes from stdin or `UPDRAFT_PASSWORD`, never from the command line.
+ */
+export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
+  const configPath = cliConfigPath(ctx.io, optionalPath(ctx, args.string('config')));
+  const stored = await readCliConfig(configPath);
+  const server = args.string('server') ?? stored.server;
+  if (server === undefined)
+    throw new CliError('CLI_USAGE', 'give --server <url> (e.g. http://127.0.0.1:8080)');
+  const givenToken = args.string('token');
+
+  let token: string;
+  let username: string;
+  let expiresAt: string | null = null;
+  if (givenToken !== undefined) {
+    const me = await new ApiClient(server, givenToken).json<{ username: string }>('/api/v1/me');
+    token = givenToken;
+    username = me.username;
+  } else {
+    username = args.string('username') ?? ctx.io.env.UPDRAFT_USERNAME ?? 'admin';
+    const password = args.flag('password-stdin')
+      ? await readStdin(ctx)
+      : ctx.io.env.UPDRAFT_PASSWORD;
+    if (password === undefined || password === '') {
+      throw new CliError(
+        'CLI_USAGE',
+        'give the password on stdin with --password-stdin, or in UPDRAFT_PASSWORD',
+      );
+    }
+    const answer = await new ApiClient(server).json<{ token: string; expiresAt: string }>(
+      '/api/v1/auth/login',
+      {
+        method: 'POST',
+        body: { username, password },
+      },
+    );
+    token = answer.token;
+    expiresAt = answer.expiresAt;
+  }
+  const api = new ApiClient(server);
+  await writeCliConfig(configPath, { server: api.baseUrl, token, username });
+  ctx.result(
+    { server: api.baseUrl, username, expiresAt, config: configPath },
+    `logged in to ${api.baseUrl} as ${username}${expiresAt === null ? '' : ` (session until ${expiresAt})`}\n  token stored in ${configPath} (mode 0600)`,
+  );
+  return EXIT_CODES.ok;
+}
+
+async function readStdin(ctx: CommandContext): Promise<string> {
+  if (ctx.io.stdin === undefined)
+    throw new CliError('CLI_USAGE', '--password-stdin: no standard input');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.io.stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    size += b.length;
+    if (size > 4096)
+      throw new CliError('CLI_USAGE', '--password-stdin: the password is longer than 4096 bytes');
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}

@@ -1,0 +1,343 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { loadConfig, type RunningServer, startServer } from '@updraft/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uploadStatePath } from './commands/release-upload.js';
+import { EXIT_CODES } from './exit-codes.js';
+import { type RunResult, run, tempDir } from './testing/capture-io.js';
+
+// The service commands against a real update service listening on 127.0.0.1, port 0.
+const PASSWORD = 'correct horse battery staple';
+let server: RunningServer;
+let dir: string;
+let cleanup: () => Promise<void>;
+let config: string;
+const image = randomBytes(2 * 1024 * 1024 + 12_345);
+
+async function cli(argv: string[], options: { stdin?: string } = {}): Promise<RunResult> {
+  return run(dir, [...argv, '--config', config], options);
+}
+
+function expectError(r: RunResult, exitCode: number, code: string): void {
+  expect(r.code, r.stderr).toBe(exitCode);
+  expect(r.stderr).toMatch(new RegExp(`^updraft: .*\\[${code}\\]\\n$`));
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  config = join(dir, 'cli', 'config.json');
+  server = await startServer(
+    loadConfig({
+      env: {},
+      cwd: dir,
+      overrides: {
+        host: '127.0.0.1',
+        port: 0,
+        dataDir: join(dir, 'data'),
+        logLevel: 'silent',
+        auth: { adminPassword: PASSWORD },
+        rateLimit: { enabled: false },
+      },
+    }),
+    { handleSignals: false, print: () => {}, logStream: new PassThrough() },
+  );
+  await writeFile(join(dir, 'app.bin'), image);
+  await writeFile(
+    join(dir, 'release.yaml'),
+    'vendor: example.com\nclass: thermostat-v2\nversion: 1.3.0\ncomponents: [{ image: app.bin, uri: "https://fw.example.com/app.bin" }]\n',
+  );
+  await run(dir, ['keys', 'generate', '--alg', 'ed25519', '--out', 'release']);
+  await run(dir, ['keys', 'generate', '--alg', 'es256', '--out', 'rogue']);
+  await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'app.suit']);
+  await run(dir, ['manifest', 'sign', 'app.suit', '--key', 'release.key']);
+  await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'rogue.suit']);
+  await run(dir, ['manifest', 'sign', 'rogue.suit', '--key', 'rogue.key']);
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  await cleanup?.();
+});
+
+describe('service commands', () => {
+  it('refuses to work before login, and refuses a wrong password', async () => {
+    expectError(await cli(['class', 'list']), EXIT_CODES.service, 'CLI_NOT_LOGGED_IN');
+    const wrong = await cli(['login', '--server', server.url, '--password-stdin', '--json'], {
+      stdin: 'nope\n',
+    });
+    expect(wrong.code).toBe(EXIT_CODES.service);
+    expect(wrong.json()).toMatchObject({
+      error: { code: 'AUTH_INVALID_CREDENTIALS', details: { status: 401 } },
+    });
+    await expect(stat(config)).rejects.toThrow();
+  });
+
+  it('logs in and stores the token in a 0600 config file', async () => {
+    const r = await cli(['login', '--server', server.url, '--password-stdin'], {
+      stdin: `${PASSWORD}\n`,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^logged in to http:\/\/127\.0\.0\.1:\d+ as admin/);
+    expect((await stat(config)).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(await readFile(config, 'utf8'));
+    expect(stored).toMatchObject({ server: server.url, username: 'admin' });
+    expect(stored.token.length).toBeGreaterThan(16);
+    expect(r.stdout).not.toContain(stored.token);
+  });
+
+  let classId: string;
+  let releaseId: string;
+  let deviceId: string;
+
+  it('creates a device class with a trusted key', async () => {
+    const created = await cli([
+      'class',
+      'create',
+      'thermostats',
+      '--vendor',
+      'example.com',
+      '--model',
+      'thermostat-v2',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    classId = created.json<{ id: string }>().id;
+    // The ids are the ones manifest create derived from the same names.
+    const inspect = (await run(dir, ['manifest', 'inspect', 'app.suit', '--json'])).json<{
+      components: Array<{ vendorId: string; classId: string }>;
+    }>();
+    expect(created.json()).toMatchObject({
+      vendorId: inspect.components[0]!.vendorId,
+      classId: inspect.components[0]!.classId,
+    });
+    const key = await cli(['class', 'add-key', 'thermostats', 'release.pub', '--json']);
+    expect(key.code, key.stderr).toBe(0);
+    const { kid } = (await run(dir, ['keys', 'show', 'release.pub', '--json'])).json<{
+      kid: string;
+    }>();
+    expect(key.json()).toMatchObject({ kid, revokedAt: null });
+    const list = await cli(['class', 'list']);
+    expect(list.stdout).toMatch(/^ID +NAME +VENDOR-ID +CLASS-ID\n.*thermostats/);
+    expectError(
+      await cli([
+        'class',
+        'create',
+        'thermostats',
+        '--vendor',
+        'example.com',
+        '--model',
+        'thermostat-v2',
+      ]),
+      EXIT_CODES.service,
+      'RESOURCE_CONFLICT',
+    );
+    expectError(await cli(['class', 'create', 'x', '--model', 'm']), EXIT_CODES.usage, 'CLI_USAGE');
+  });
+
+  it('rejects a release signed by an untrusted key and a payload that differs from the manifest', async () => {
+    expectError(
+      await cli(['release', 'upload', 'rogue.suit', '--class', 'thermostats', '-p', 'app.bin']),
+      EXIT_CODES.service,
+      'RELEASE_KEY_UNTRUSTED',
+    );
+    const other = Buffer.from(image);
+    other[100]! ^= 1;
+    await writeFile(join(dir, 'other.bin'), other);
+    expectError(
+      await cli(['release', 'upload', 'app.suit', '--class', 'thermostats', '-p', 'other.bin']),
+      EXIT_CODES.service,
+      'RELEASE_PAYLOAD_MISMATCH',
+    );
+    expect((await cli(['release', 'list', '--json'])).json()).toEqual({ items: [] });
+  });
+
+  it('resumes an interrupted upload where the service stopped, then creates the release', async () => {
+    // As after Ctrl-C or a crash: a session holding the first MiB, remembered by the CLI.
+    const stored = JSON.parse(await readFile(config, 'utf8'));
+    const auth = { authorization: `Bearer ${stored.token}` };
+    const session = await (
+      await fetch(`${server.url}/api/v1/uploads`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ size: image.length }),
+      })
+    ).json();
+    const put = await fetch(`${server.url}/api/v1/uploads/${session.id}?offset=0`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: image.subarray(0, 1024 * 1024),
+    });
+    expect(put.status).toBe(200);
+    const sha = new Uint8Array(createHash('sha256').update(image).digest());
+    const statePath = uploadStatePath(config, server.url, join(dir, 'app.bin'), image.length, sha);
+    await mkdir(dirname(statePath), { recursive: true });
+    await writeFile(statePath, JSON.stringify({ uploadId: session.id, size: image.length }));
+
+    const r = await cli([
+      'release',
+      'upload',
+      'app.suit',
+      '--class',
+      'thermostats',
+      '-p',
+      'app.bin',
+      '--chunk-mib',
+      '1',
+      '--json',
+    ]);
+    expect(r.code, r.stdout).toBe(0);
+    const out = r.json<{
+      release: { id: string; version: string };
+      uploads: Array<{ uploadId: string; resumedAt: number }>;
+    }>();
+    expect(out.uploads).toEqual([
+      expect.objectContaining({ uploadId: session.id, resumedAt: 1024 * 1024 }),
+    ]);
+    expect(out.release.version).toBe('1.3.0');
+    releaseId = out.release.id;
+    await expect(stat(statePath)).rejects.toThrow();
+
+    const shown = await cli(['release', 'show', releaseId, '--json']);
+    expect(shown.json()).toMatchObject({
+      id: releaseId,
+      sequenceNumber: 10000300000999,
+      payloads: [{ size: image.length }],
+    });
+    expect((await cli(['release', 'list', '--class', classId])).stdout).toMatch(
+      new RegExp(`${releaseId} +1\\.3\\.0 +10000300000999`),
+    );
+    expectError(
+      await cli(['release', 'upload', 'app.suit', '--class', 'thermostats', '-p', 'app.bin']),
+      EXIT_CODES.service,
+      'RELEASE_EXISTS',
+    );
+  });
+
+  it('registers, lists and shows devices', async () => {
+    const added = await cli([
+      'device',
+      'add',
+      'thermo-0001',
+      '--class',
+      'thermostats',
+      '--attr',
+      'hw=B',
+      '--attr',
+      'floor=3',
+      '--tag',
+      'lab',
+      '--json',
+    ]);
+    expect(added.code, added.stderr).toBe(0);
+    const body = added.json<{ device: { id: string }; token: string }>();
+    deviceId = body.device.id;
+    expect(body.token.length).toBeGreaterThan(16);
+    await cli(['device', 'add', 'thermo-0002', '--class', 'thermostats']);
+    const page = (await cli(['device', 'list', '--tag', 'lab', '--json'])).json<{
+      items: Array<{ name: string }>;
+      total: number;
+    }>();
+    expect(page.items.map((d) => d.name)).toEqual(['thermo-0001']);
+    expect(page.total).toBe(1);
+    const all = (
+      await cli([
+        'device',
+        'list',
+        '--class',
+        'thermostats',
+        '--order',
+        'desc',
+        '--limit',
+        '1',
+        '--json',
+      ])
+    ).json<{ items: Array<{ name: string }>; total: number }>();
+    expect(all).toMatchObject({ total: 2, items: [{ name: 'thermo-0002' }] });
+    const shown = await cli(['device', 'show', deviceId, '--json']);
+    expect(shown.json()).toMatchObject({
+      name: 'thermo-0001',
+      attributes: { custom: { hw: 'B', floor: 3 } },
+      actions: [],
+    });
+    expectError(
+      await cli(['device', 'add', 'bad name!', '--class', 'thermostats']),
+      EXIT_CODES.service,
+      'HTTP_VALIDATION_FAILED',
+    );
+    expectError(
+      await cli(['device', 'show', 'dev_nope']),
+      EXIT_CODES.service,
+      'RESOURCE_NOT_FOUND',
+    );
+  });
+
+  it('assigns a release, refuses a second open action, and cancels', async () => {
+    const assigned = await cli(['action', 'assign', deviceId, releaseId, '--json']);
+    expect(assigned.code, assigned.stderr).toBe(0);
+    const action = assigned.json<{ id: string; state: string; open: boolean }>();
+    expect(action).toMatchObject({ open: true, cancelRequested: false });
+    expectError(
+      await cli(['action', 'assign', deviceId, releaseId]),
+      EXIT_CODES.service,
+      'ACTION_ALREADY_OPEN',
+    );
+    const shown = await cli(['action', 'show', action.id]);
+    expect(shown.stdout).toMatch(
+      new RegExp(`^action ${action.id}: release ${releaseId} → device ${deviceId}`),
+    );
+    const canceled = await cli(['action', 'cancel', action.id, '--json']);
+    expect(canceled.code, canceled.stderr).toBe(0);
+    expect(canceled.json()).toMatchObject({ id: action.id, cancelRequested: true });
+    expectError(
+      await cli(['action', 'assign', deviceId, releaseId, '--window-start', 'soon']),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+  });
+
+  it('revokes a trusted key by kid', async () => {
+    const { kid } = (await run(dir, ['keys', 'show', 'release.pub', '--json'])).json<{
+      kid: string;
+    }>();
+    const r = await cli([
+      'class',
+      'revoke-key',
+      'thermostats',
+      kid,
+      '--reason',
+      'rotated',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json<{ revokedAt: string | null }>().revokedAt).not.toBeNull();
+    expectError(
+      await cli(['class', 'revoke-key', 'thermostats', 'key_nope']),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+  });
+
+  it('reports an unreachable service and a corrupted config file', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    expectError(
+      await cli(['class', 'list', '--server', `http://127.0.0.1:${port}`]),
+      EXIT_CODES.service,
+      'CLI_SERVICE_UNREACHABLE',
+    );
+    expectError(await cli(['class', 'list', '--server', 'ftp://x']), EXIT_CODES.usage, 'CLI_USAGE');
+    await writeFile(join(dir, 'broken.json'), '{ nope');
+    expectError(
+      await run(dir, ['class', 'list', '--config', 'broken.json']),
+      EXIT_CODES.input,
+      'CLI_CONFIG_INVALID',
+    );
+  });
+});

@@ -1,0 +1,75 @@
+import { ApiClient } from './api-client.js';
+import { cliConfigPath, readCliConfig } from './cli-config.js';
+import type { CommandArgs } from './command-args.js';
+import type { CommandContext } from './command-context.js';
+import { CliError } from './errors.js';
+
+/**
+ * A management-API client for a service command: `--server`/`--token` (or `UPDRAFT_SERVER`/
+ * `UPDRAFT_TOKEN`), else what `updraft login` stored. Without both: `CLI_NOT_LOGGED_IN`.
+ */
+export async function serviceClient(ctx: CommandContext, args: CommandArgs): Promise<ApiClient> {
+  const config = await readCliConfig(
+    cliConfigPath(ctx.io, optionalPath(ctx, args.string('config'))),
+  );
+  const server = args.string('server') ?? config.server;
+  const token = args.string('token') ?? config.token;
+  if (server === undefined || token === undefined) {
+    throw new CliError(
+      'CLI_NOT_LOGGED_IN',
+      'not logged in: run `updraft login --server <url>` or pass --server and --token',
+    );
+  }
+  return new ApiClient(server, token);
+}
+
+/** `--config` resolved against the working directory. */
+export function optionalPath(ctx: CommandContext, path: string | undefined): string | undefined {
+  return path === undefined ? undefined : ctx.path(path);
+}
+
+/** A device class as the service describes it. */
+export interface DeviceClassView {
+  readonly id: string;
+  readonly name: string;
+  readonly vendorId: string;
+  readonly classId: string;
+  readonly vendorName: string | null;
+  readonly modelName: string | null;
+  readonly createdAt: string;
+}
+
+/** Finds a device class by its id or its name (ids win). */
+export async function resolveClass(api: ApiClient, idOrName: string): Promise<DeviceClassView> {
+  const { items } = await api.json<{ items: DeviceClassView[] }>('/api/v1/device-classes');
+  const found = items.find((c) => c.id === idOrName) ?? items.find((c) => c.name === idOrName);
+  if (found === undefined) {
+    throw new CliError('CLI_USAGE', `no device class with id or name "${idOrName}"`, {
+      details: { class: idOrName },
+    });
+  }
+  return found;
+}
+
+/** Path segment, escaped: ids come from users and must not change the route. */
+export function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/** Fixed-width text table for human output. */
+export function table(
+  headers: readonly string[],
+  rows: ReadonlyArray<readonly (string | number | null)[]>,
+): string {
+  if (rows.length === 0) return '(none)';
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => (c ?? '').padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
