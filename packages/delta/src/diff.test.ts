@@ -121,8 +121,9 @@ describe('diff + apply', () => {
     const newImage = link(evolve(program, 12));
     const report = diffDetailed(oldImage, newImage);
     expect(report.kind).toBe('delta');
-    expect(report.fullSize).toBeDefined();
-    expect(report.patch.length).toBeLessThan(report.fullSize! / 5);
+    const full = diffDetailed(oldImage, newImage, { kind: 'full' });
+    expect(full.kind).toBe('full');
+    expect(report.patch.length).toBeLessThan(full.patch.length / 5);
   });
 
   it('falls back to a full patch when the old image does not help', async () => {

@@ -62,13 +62,17 @@ export interface DiffReport {
   readonly transform: PatchTransform;
   /** Patch size of the best `delta` candidate (undefined when not computed). */
   readonly deltaSize: number | undefined;
-  /** Patch size of the best `full` candidate: the compressed new image (undefined when not computed). */
+  /**
+   * Patch size of the best `full` candidate: the compressed new image. Undefined when not
+   * computed: `kind: 'delta'`, or `auto` on an image over 8 MiB with a delta under 1/16 of it.
+   */
   readonly fullSize: number | undefined;
 }
 
 /** Budget for trying both transforms in `auto` mode. */
 const AUTO_TRANSFORM_LIMIT = 16 << 20;
 const DEFAULT_WINDOW_LOG = 16;
+const SKIP_FULL_ABOVE = 8 << 20;
 const DEFAULT_MAX_MEMORY = 1 << 30;
 
 /**
@@ -133,7 +137,13 @@ export function diffDetailed(
       const body = encodeBody(oldT, newT, windowLog, depth, progress);
       if (body.length <= maxBodyLength(newImage.length)) candidates.push({ kind: 'delta', body });
     }
-    if (wantFull || candidates.length === 0) {
+    // Coding a large image alone takes time and rarely wins when the delta is under 1/16 of it
+    // (firmware compresses far less, unless mostly padding): `auto` skips it then.
+    const deltaTiny =
+      newImage.length > SKIP_FULL_ABOVE &&
+      candidates.length > 0 &&
+      candidates[0]!.body.length * 16 < newImage.length;
+    if ((wantFull && !(kindOption === 'auto' && deltaTiny)) || candidates.length === 0) {
       candidates.push({
         kind: 'full',
         body: encodeBody(undefined, newT, windowLog, depth, progress),
