@@ -1,4 +1,5 @@
 import type { CommandSpec, OptionSpec } from './command-spec.js';
+import { SIM_DEVICE_OPTIONS } from './commands/sim-options.js';
 
 /**
  * The `updraft` command table: one row per command. Help, parsing and dispatch are driven by
@@ -18,6 +19,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   action: 'assign releases to devices (update service)',
   agent: 'the device-side update agent (Linux, file- or block-device slots)',
   delta: 'binary delta patches between firmware images: create, apply, info',
+  sim: 'simulated devices: firmware images, one device, fleets (flash + bootloader + agent)',
 };
 
 /** Options of every command that talks to the update service. */

@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { importPem } from '@updraft/core';
+import { LAYOUT_NAMES, trustedImageKey, verifyImage } from '@updraft/sim';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../exit-codes.js';
+import { run, tempDir } from '../testing/capture-io.js';
+import { SIM_LAYOUTS } from './sim-options.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  expect((await run(dir, ['keys', 'generate', '--alg', 'ed25519', '--out', 'release'])).code).toBe(
+    0,
+  );
+});
+afterEach(() => cleanup());
+
+const image = (version: string, seq: number, behaviour = 'healthy', out = `fw-${version}.bin`) =>
+  run(dir, [
+    'sim',
+    'image',
+    '--key',
+    'release.key',
+    '--image-version',
+    version,
+    '--sequence-number',
+    String(seq),
+    '--behaviour',
+    behaviour,
+    '--size',
+    '6000',
+    '--out',
+    out,
+  ]);
+const offline = [
+  '--offline',
+  '--image',
+  'fw-1.0.0.bin',
+  '--key',
+  'release.key',
+  '--trusted-key',
+  'release.pub',
+];
+
+describe('updraft sim', () => {
+  it('keeps its layout choices in sync with @updraft/sim', () => {
+    expect([...SIM_LAYOUTS]).toEqual([...LAYOUT_NAMES]);
+  });
+
+  it('sim image writes a signed image the release key verifies', async () => {
+    const r = await image('1.0.0', 1, 'hangs');
+    expect(r.code).toBe(EXIT_CODES.ok);
+    const bytes = new Uint8Array(await readFile(join(dir, 'fw-1.0.0.bin')));
+    const pub = trustedImageKey(importPem(await readFile(join(dir, 'release.pub'))));
+    const v = verifyImage({
+      read: (o, l) => bytes.slice(o, o + l),
+      limit: bytes.length,
+      trustedKeys: [pub],
+    });
+    expect(v.ok && v.info).toMatchObject({
+      versionString: '1.0.0',
+      securityCounter: 1,
+      behaviour: 'hangs',
+    });
+  });
+
+  it('sim image refuses a bad version with a usage-class error and writes nothing', async () => {
+    const r = await image('1.x', 1);
+    expect(r.code).not.toBe(EXIT_CODES.ok);
+    await expect(readFile(join(dir, 'fw-1.x.bin'))).rejects.toThrow();
+  });
+
+  it('sim device --offline updates, trial-boots and confirms, logging each boot', async () => {
+    await image('1.0.0', 1);
+    await image('1.1.0', 2);
+    const r = await run(dir, ['sim', 'device', ...offline, '--release', 'fw-1.1.0.bin', '--json']);
+    expect(r.code).toBe(EXIT_CODES.ok);
+    const out = r.json<{ version: string; slot: string; boots: number; log: string[] }>();
+    expect(out).toMatchObject({ version: '1.1.0', slot: 'b', boots: 2 });
+    expect(out.log.join('\n')).toContain('swap=test version=1.1.0 seq=2 (trial)');
+  });
+
+  it('sim fleet --offline reverts every device from a release that crashes on boot', async () => {
+    await image('1.0.0', 1);
+    await image('1.2.0', 3, 'crash-on-boot');
+    const r = await run(dir, [
+      'sim',
+      'fleet',
+      '--devices',
+      '5',
+      ...offline,
+      '--release',
+      'fw-1.2.0.bin',
+      '--json',
+    ]);
+    expect(r.code).toBe(EXIT_CODES.ok);
+    expect(r.json()).toMatchObject({ outcomes: { idle: 5, bricked: 0 }, versions: { '1.0.0': 5 } });
+  });
+
+  it('sim device refuses an image the trusted key does not verify', async () => {
+    await image('1.0.0', 1);
+    expect((await run(dir, ['keys', 'generate', '--alg', 'ed25519', '--out', 'other'])).code).toBe(
+      0,
+    );
+    const r = await run(dir, [
+      'sim',
+      'device',
+      '--offline',
+      '--image',
+      'fw-1.0.0.bin',
+      '--trusted-key',
+      'other.pub',
+    ]);
+    expect(r.code).toBe(EXIT_CODES.usage);
+    expect(r.stderr).toContain('SIM_IMAGE_UNTRUSTED_KEY');
+  });
+
+  it('sim fleet with --server needs a token per device', async () => {
+    await image('1.0.0', 1);
+    const r = await run(dir, [
+      'sim',
+      'fleet',
+      '--devices',
+      '3',
+      '--image',
+      'fw-1.0.0.bin',
+      '--trusted-key',
+      'release.pub',
+      '--server',
+      'http://127.0.0.1:9',
+    ]);
+    expect(r.code).toBe(EXIT_CODES.usage);
+    expect(r.stderr).toContain('0 tokens for 3 devices');
+  });
+});

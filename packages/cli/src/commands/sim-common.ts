@@ -1,0 +1,171 @@
+// Shared by `updraft sim device` and `updraft sim fleet`: what a simulated device is made of,
+// read from the command line, and where its updates come from (a real service, or --offline).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { coreVerifier, HttpTransport, type Transport } from '@updraft/agent';
+import {
+  AgentApplication,
+  buildSimEnvelope,
+  type DeviceApplication,
+  defaultLayoutSpec,
+  type ImageInfo,
+  imageSigningKey,
+  LAYOUT_NAMES,
+  type LayoutSpec,
+  MemoryTransport,
+  simEnvelopeVerifier,
+  type TrustedImageKey,
+  trustedImageKey,
+  verifyImage,
+} from '@updraft/sim';
+import type { CommandArgs } from '../command-args.js';
+import type { CommandContext } from '../command-context.js';
+import { CliError } from '../errors.js';
+import { readPrivateKey, readPublicKey } from '../key-files.js';
+
+/** Largest image file the sim commands read. */
+const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/** A simulated device's hardware and firmware, from the command line. */
+export interface SimTarget {
+  readonly layout: LayoutSpec;
+  readonly trustedKeys: TrustedImageKey[];
+  readonly initialImage: Uint8Array;
+  readonly initial: ImageInfo;
+  readonly factoryImage: Uint8Array | undefined;
+}
+
+/** Reads --image, --trusted-key, --layout, --factory-image and sizes the slots to fit. */
+export async function loadSimTarget(ctx: CommandContext, args: CommandArgs): Promise<SimTarget> {
+  const trustedKeys = await Promise.all(
+    args.strings('trusted-key').map(async (f) => trustedImageKey(await readPublicKey(ctx.path(f)))),
+  );
+  const initialImage = await readImageFile(ctx, args.requiredString('image'));
+  const initial = checkImage(initialImage, trustedKeys, '--image');
+  const name = args.choice('layout', LAYOUT_NAMES) ?? 'ab-factory';
+  const factoryFile = args.string('factory-image');
+  const factoryImage =
+    name === 'ab-factory'
+      ? factoryFile
+        ? await readImageFile(ctx, factoryFile)
+        : initialImage
+      : undefined;
+  const offered = args.string('release');
+  const largest = Math.max(
+    initialImage.length,
+    factoryImage?.length ?? 0,
+    offered ? (await readImageFile(ctx, offered)).length : 0,
+  );
+  // Slots: 4 KiB sectors, enough for the largest image with room to spare.
+  const sectors = Math.max(2, Math.ceil((largest * 1.25) / 4096));
+  const layout = defaultLayoutSpec(name, { slotSectors: Array<number>(sectors).fill(4096) });
+  return { layout, trustedKeys, initialImage, initial, factoryImage };
+}
+
+/** The updater application of device `index`, and how to read what it reported. */
+export async function simApplicationFactory(
+  ctx: CommandContext,
+  args: CommandArgs,
+  target: SimTarget,
+  tokens: readonly string[],
+): Promise<(index: number) => { app: DeviceApplication; transport: Transport }> {
+  const installed = [
+    {
+      id: '00',
+      version: target.initial.versionString,
+      sequenceNumber: target.initial.securityCounter,
+      digest: createHash('sha256').update(target.initialImage).digest('hex'),
+    },
+  ];
+  if (args.flag('offline')) {
+    const release = await readImageFile(ctx, requireOption(args, 'release', '--offline'));
+    const info = checkImage(release, target.trustedKeys, '--release');
+    const key = imageSigningKey(
+      await readPrivateKey(ctx.path(requireOption(args, 'key', '--offline'))),
+    );
+    const envelope = buildSimEnvelope(
+      {
+        vendor: 'offline',
+        class: 'sim',
+        sequenceNumber: info.securityCounter,
+        components: [{ id: '00', image: release }],
+      },
+      key,
+    );
+    const verifier = simEnvelopeVerifier({
+      vendor: 'offline',
+      class: 'sim',
+      trustedKeys: target.trustedKeys,
+    });
+    return (index) => {
+      const transport = new MemoryTransport({
+        actionId: `offline-${index}`,
+        version: info.versionString,
+        sequenceNumber: info.securityCounter,
+        envelope,
+        payloads: [release],
+      });
+      return {
+        transport,
+        app: new AgentApplication({
+          transport,
+          verifier,
+          initialComponents: installed,
+          seed: index + 1,
+        }),
+      };
+    };
+  }
+  const server = requireOption(args, 'server', 'a service (or --offline)');
+  const verifier = coreVerifier({
+    trust: { keys: target.trustedKeys.map((k) => ({ key: k.publicKey })) },
+    vendorId: requireOption(args, 'vendor-id', '--server'),
+    classId: requireOption(args, 'class-id', '--server'),
+  });
+  return (index) => {
+    const token = tokens[index];
+    if (token === undefined) throw new CliError('CLI_USAGE', `no device token for device ${index}`);
+    const transport = new HttpTransport({ baseUrl: server, token });
+    return {
+      transport,
+      app: new AgentApplication({
+        transport,
+        verifier,
+        initialComponents: installed,
+        seed: index + 1,
+      }),
+    };
+  };
+}
+
+async function readImageFile(ctx: CommandContext, file: string): Promise<Uint8Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(ctx.path(file));
+  } catch (cause) {
+    throw new CliError('CLI_FILE_NOT_FOUND', `cannot read ${file}`, { cause });
+  }
+  if (bytes.length > MAX_IMAGE_BYTES)
+    throw new CliError('CLI_FILE_TOO_LARGE', `${file} is too large`);
+  return new Uint8Array(bytes);
+}
+
+function checkImage(image: Uint8Array, keys: readonly TrustedImageKey[], what: string): ImageInfo {
+  const v = verifyImage({
+    read: (o, l) => image.slice(o, o + l),
+    limit: image.length,
+    trustedKeys: keys,
+  });
+  if (!v.ok)
+    throw new CliError(
+      'CLI_USAGE',
+      `${what} is not a sim image the trusted keys verify: ${v.code}`,
+    );
+  return v.info;
+}
+
+function requireOption(args: CommandArgs, name: string, why: string): string {
+  const value = args.string(name);
+  if (value === undefined) throw new CliError('CLI_USAGE', `--${name} is required with ${why}`);
+  return value;
+}

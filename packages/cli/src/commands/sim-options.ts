@@ -1,0 +1,39 @@
+// Options of `updraft sim device` / `updraft sim fleet`, kept free of heavy imports because the
+// command table loads this file eagerly (the commands themselves load @updraft/sim lazily).
+import type { OptionSpec } from '../command-spec.js';
+
+/** Keep in sync with `LAYOUT_NAMES` of @updraft/sim (checked by sim-commands.test.ts). */
+export const SIM_LAYOUTS = ['ab-xip', 'ab-factory'] as const;
+
+/** Options shared by the simulated-device commands. */
+export const SIM_DEVICE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'image',
+    value: 'file',
+    description: 'sim image installed at manufacturing (slot a)',
+    required: true,
+  },
+  {
+    name: 'trusted-key',
+    value: 'file',
+    description: 'PEM public key the bootloader and the agent trust',
+    repeatable: true,
+    required: true,
+  },
+  {
+    name: 'layout',
+    value: 'name',
+    description: 'slot layout (default ab-factory)',
+    choices: SIM_LAYOUTS,
+  },
+  { name: 'factory-image', value: 'file', description: 'factory slot image (default: --image)' },
+  { name: 'server', value: 'url', description: 'update service URL', env: 'UPDRAFT_SERVER' },
+  { name: 'vendor-id', value: 'uuid', description: "the devices' SUIT vendor-id (with --server)" },
+  { name: 'class-id', value: 'uuid', description: "the devices' SUIT class-id (with --server)" },
+  {
+    name: 'offline',
+    description: 'no service: an in-process one offers --release, signed with --key',
+  },
+  { name: 'release', value: 'file', description: 'sim image offered in --offline mode' },
+  { name: 'key', value: 'file', description: 'PEM private key that signs the --offline envelope' },
+];
