@@ -38,6 +38,8 @@ export async function audited<T>(
   resourceType: string,
   work: (trx: Transaction<Database>) => Promise<AuditedChange<T>>,
   status = 200,
+  /** Who acted, when the request has no principal yet (login records the user logging in). */
+  actor?: { tenantId: string; actorType: 'user'; actorId: string },
 ): Promise<T> {
   const { db, now } = request.server.updraft;
   const result = await db.transaction().execute(async (trx) => {
@@ -45,7 +47,7 @@ export async function audited<T>(
     await appendAudit(
       trx,
       {
-        ...actorOf(request),
+        ...(actor ?? actorOf(request)),
         action,
         resourceType,
         resourceId: done.resourceId,

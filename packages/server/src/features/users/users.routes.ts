@@ -69,16 +69,22 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       const expiresAt = new Date(
         now.getTime() + app.updraft.config.auth.sessionTtlSeconds * 1000,
       ).toISOString();
-      request.principal = null;
-      const issued = await audited(request, 'auth.login', 'user', async (trx) => {
-        const { token } = await issueToken(
-          trx,
-          tenantId,
-          { userId: row.id, kind: 'session', name: 'login', expiresAt },
-          now.toISOString(),
-        );
-        return { result: token, resourceId: row.id, change: { session: true } };
-      });
+      const issued = await audited(
+        request,
+        'auth.login',
+        'user',
+        async (trx) => {
+          const { token } = await issueToken(
+            trx,
+            tenantId,
+            { userId: row.id, kind: 'session', name: 'login', expiresAt },
+            now.toISOString(),
+          );
+          return { result: token, resourceId: row.id, change: { session: true } };
+        },
+        200,
+        { tenantId, actorType: 'user', actorId: row.id },
+      );
       const user = await getUser(app.updraft.db, tenantId, row.id);
       if (!user)
         throw new ServerError('AUTH_INVALID_CREDENTIALS', 'Unknown user or wrong password.');
