@@ -158,13 +158,13 @@ describe('service commands', () => {
     // As after Ctrl-C or a crash: a session holding the first MiB, remembered by the CLI.
     const stored = JSON.parse(await readFile(config, 'utf8'));
     const auth = { authorization: `Bearer ${stored.token}` };
-    const session = await (
+    const session = (await (
       await fetch(`${server.url}/api/v1/uploads`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify({ size: image.length }),
       })
-    ).json();
+    ).json()) as { id: string };
     const put = await fetch(`${server.url}/api/v1/uploads/${session.id}?offset=0`, {
       method: 'PUT',
       headers: { ...auth, 'content-type': 'application/octet-stream' },

@@ -9,17 +9,10 @@ import {
 } from '@updraft/core';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
+import { coseAlgName } from '../cose-names.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { readInput } from '../read-input.js';
 import { toHex } from '../to-json.js';
-
-const ALG_NAMES: Readonly<Record<number, string>> = {
-  [-7]: 'ES256',
-  [-9]: 'ESP256',
-  [-8]: 'EdDSA',
-  [-19]: 'Ed25519',
-  5: 'HMAC 256/256',
-};
 
 /**
  * `updraft manifest inspect <envelope>`: what the envelope says (nothing is verified) and its
@@ -67,7 +60,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
 function blockJson(b: AuthenticationBlock) {
   return {
     kind: b.kind,
-    alg: ALG_NAMES[b.alg] ?? String(b.alg),
+    alg: coseAlgName(b.alg),
     kid: b.kid === undefined ? null : toHex(b.kid),
   };
 }

@@ -14,6 +14,7 @@ import {
 import { atomicWrite } from '../atomic-write.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
+import { coseAlgName } from '../cose-names.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { readPrivateKey, readPublicKey } from '../key-files.js';
@@ -26,13 +27,6 @@ const ALG_IDS = {
   esp256: COSE_ALG.ESP256,
   ed25519: COSE_ALG.EdDSA,
 } as const;
-const ALG_NAMES: Readonly<Record<number, string>> = {
-  [-7]: 'ES256',
-  [-9]: 'ESP256',
-  [-8]: 'EdDSA',
-  [-19]: 'Ed25519',
-  5: 'HMAC 256/256',
-};
 
 /**
  * `updraft manifest sign <envelope> (--key <private.key> | --signer-command <cmd> --public-key
@@ -85,7 +79,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   await atomicWrite(outPath, signed);
   const result = {
     out: outPath,
-    alg: ALG_NAMES[signer.alg] ?? String(signer.alg),
+    alg: coseAlgName(signer.alg),
     kid: toHex(signer.kid),
     signatures: before + 1,
     envelopeSize: signed.length,

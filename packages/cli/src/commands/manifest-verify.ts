@@ -15,6 +15,7 @@ import {
 } from '@updraft/core';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
+import { coseAlgName } from '../cose-names.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { readPublicKey } from '../key-files.js';
@@ -22,13 +23,6 @@ import { fileError, readInput } from '../read-input.js';
 import { toHex } from '../to-json.js';
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-const ALG_NAMES: Readonly<Record<number, string>> = {
-  [-7]: 'ES256',
-  [-9]: 'ESP256',
-  [-8]: 'EdDSA',
-  [-19]: 'Ed25519',
-  5: 'HMAC 256/256',
-};
 
 /**
  * `updraft manifest verify <envelope> --trust <pub>... [--vendor-id] [--class-id]
@@ -140,7 +134,7 @@ function planJson(
     manifestDigest: toHex(plan.manifestDigest.bytes),
     signers: plan.signers.map((s) => ({
       kid: s.kidHex,
-      alg: ALG_NAMES[s.alg] ?? String(s.alg),
+      alg: coseAlgName(s.alg),
       key: s.name ?? null,
     })),
     device: {
