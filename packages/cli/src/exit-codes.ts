@@ -24,6 +24,8 @@ export const EXIT_CODES = {
   signer: 7,
   /** The update service refused the request or could not be reached; or not logged in. */
   service: 8,
+  /** A typed error of another package without an exit code of its own (DELTA_*, AGENT_*, …). */
+  other: 10,
   /** Interrupted (Ctrl-C); a rerun resumes where it can (uploads). */
   interrupted: 130,
 } as const;
@@ -57,14 +59,14 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
 
 const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [['MANIFEST_', 'rejected']];
 
-/** The exit code for an error code (a typed error's `code`). */
+/** The exit code for a typed error's `code`; codes not in the table are `other` (10). */
 export function exitCodeForCode(code: string): ExitCode {
   const exact = EXACT[code];
   if (exact !== undefined) return EXIT_CODES[exact];
   for (const [prefix, name] of PREFIXES) {
     if (code.startsWith(prefix)) return EXIT_CODES[name];
   }
-  return EXIT_CODES.failure;
+  return EXIT_CODES.other;
 }
 
 /** The exit code for anything a command threw. */
