@@ -157,6 +157,41 @@ describe('apply', () => {
     expect((error as DeltaError).cause).toBeInstanceOf(Error);
   });
 
+  it('restarts from the beginning after an interruption (power cut) and closes the patch source', async () => {
+    const big = makeProgram(400, 21);
+    const oldBig = link(big);
+    const newBig = link(evolve(big, 22));
+    const bigPatch = diff(oldBig, newBig, { kind: 'delta' });
+    const slot = new Uint8Array(newBig.length);
+    let closed = 0;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      try {
+        for (let at = 0; at < bigPatch.length; at += 100) yield bigPatch.slice(at, at + 100);
+      } finally {
+        closed++;
+      }
+    }
+    // First attempt: power fails after the first chunk has been written to the slot.
+    let written = 0;
+    for await (const chunk of apply(readFrom(oldBig), source())) {
+      slot.set(chunk, written);
+      written += chunk.length;
+      break;
+    }
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(newBig.length);
+    expect(closed).toBe(1);
+    // The old image was only read, so the same apply simply runs again over the half-written slot.
+    written = 0;
+    for await (const chunk of apply(readFrom(oldBig), source())) {
+      slot.set(chunk, written);
+      written += chunk.length;
+    }
+    expect(written).toBe(newBig.length);
+    expect(slot).toEqual(newBig);
+    expect(closed).toBe(2);
+  });
+
   it('uses the same bounded buffers for a 64 KiB and a 1 MiB image', async () => {
     const run = async (size: number) => {
       const rnd = prng(size);
