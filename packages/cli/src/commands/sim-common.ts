@@ -69,9 +69,12 @@ export async function simApplicationFactory(
   target: SimTarget,
   tokens: readonly string[],
 ): Promise<(index: number) => { app: DeviceApplication; transport: Transport }> {
+  // The main image's SUIT component id `[h'00']`, as core names it (lowercase hex of its CBOR).
+  const main = '814100';
+  const agentOptions = { mainComponent: main, checkpointBytes: 4096 };
   const installed = [
     {
-      id: '00',
+      id: main,
       version: target.initial.versionString,
       sequenceNumber: target.initial.securityCounter,
       digest: createHash('sha256').update(target.initialImage).digest('hex'),
@@ -88,7 +91,7 @@ export async function simApplicationFactory(
         vendor: 'offline',
         class: 'sim',
         sequenceNumber: info.securityCounter,
-        components: [{ id: '00', image: release }],
+        components: [{ id: main, image: release }],
       },
       key,
     );
@@ -96,6 +99,7 @@ export async function simApplicationFactory(
       vendor: 'offline',
       class: 'sim',
       trustedKeys: target.trustedKeys,
+      mainComponent: main,
     });
     return (index) => {
       const transport = new MemoryTransport({
@@ -111,6 +115,7 @@ export async function simApplicationFactory(
           transport,
           verifier,
           initialComponents: installed,
+          agentOptions,
           seed: index + 1,
         }),
       };
@@ -132,6 +137,7 @@ export async function simApplicationFactory(
         transport,
         verifier,
         initialComponents: installed,
+        agentOptions,
         seed: index + 1,
       }),
     };
