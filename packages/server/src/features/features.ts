@@ -1,6 +1,7 @@
 import type { UpdraftFeature } from '../http/app-types.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditRoutes } from './audit/audit.routes.js';
+import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
 import { devicesRoutes } from './devices/devices.routes.js';
@@ -28,4 +29,5 @@ export const FEATURES: readonly FeatureMount[] = [
   { name: 'releases', plugin: releasesFeature(), prefix: '/api/v1' },
   { name: 'actions', plugin: actionsFeature, prefix: '/api/v1' },
   { name: 'device-api', plugin: deviceApiFeature, prefix: '/api/device/v1' },
+  { name: 'deltas', plugin: deltasFeature, prefix: '' },
 ];

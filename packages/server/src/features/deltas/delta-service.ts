@@ -1,0 +1,338 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { isUpdraftError } from '@updraft/core';
+import { DeltaError, diffDetailed } from '@updraft/delta';
+import { Counter } from 'prom-client';
+import type { DevicePrincipal } from '../../auth/principal.js';
+import type { UpdraftServices } from '../../http/app-types.js';
+import { SignedUrl } from '../../signed-url/signed-url.js';
+import {
+  type DeltaKey,
+  findDeltas,
+  findPlainPayload,
+  getDeltaBases,
+  insertQueuedDelta,
+  payloadDigestsOf,
+  recordDelivery,
+  updateDelta,
+} from './delta.repository.js';
+import type { DeltaOffer, DeltaOfferSource, OfferedPayload } from './delta-offer.js';
+import { DeltaWorker, type EnqueueOutcome } from './delta-worker.js';
+
+/** Bounds of delta creation. */
+export interface DeltaLimits {
+  /** Patches waiting to be encoded; more requests are refused until the queue drains. */
+  readonly maxQueued: number;
+  /** Largest base or target image the encoder takes (both are held in memory). */
+  readonly maxImageBytes: number;
+  /** The encoder's memory budget (`@updraft/delta`'s `maxMemoryBytes`). */
+  readonly maxMemoryBytes: number;
+  /** Wall-clock budget of one encoding; over it the patch is recorded as failed. */
+  readonly timeBudgetMs: number;
+}
+
+/** Defaults: one 64 MiB image pair fits the 1 GiB encoder budget of @updraft/delta. */
+export const DEFAULT_DELTA_LIMITS: DeltaLimits = {
+  maxQueued: 16,
+  maxImageBytes: 64 * 1024 * 1024,
+  maxMemoryBytes: 1024 * 1024 * 1024,
+  timeBudgetMs: 5 * 60 * 1000,
+};
+
+/** The slice of a pino logger the service uses. */
+export interface DeltaLogger {
+  info(fields: Record<string, unknown>, msg: string): void;
+}
+
+/** Path of the patch download route under the device API prefix. */
+export const PATCH_PATH = '/api/device/v1/deltas';
+
+/** Bytes of a blob, refusing blobs over `max` (the encoder holds both images in memory). */
+async function readBlob(
+  updraft: UpdraftServices,
+  digest: string,
+  max: number,
+): Promise<Uint8Array> {
+  const info = await updraft.blobs.head(digest);
+  if (info === undefined) throw new DeltaError('DELTA_OLD_READ_FAILED', `blob ${digest} is gone`);
+  if (info.size > max) {
+    throw new DeltaError('DELTA_INPUT_TOO_LARGE', 'image over the delta size limit', {
+      details: { size: info.size, limit: max },
+    });
+  }
+  const out = new Uint8Array(info.size);
+  let at = 0;
+  if (info.size === 0) return out;
+  for await (const chunk of await updraft.blobs.read(digest)) {
+    const bytes = chunk as Uint8Array;
+    if (at + bytes.length > out.length) throw new DeltaError('DELTA_OLD_READ_FAILED', 'blob grew');
+    out.set(bytes, at);
+    at += bytes.length;
+  }
+  return out;
+}
+
+const keyOf = (k: DeltaKey) => `${k.tenantId}|${k.baseDigest}|${k.targetDigest}`;
+
+/**
+ * Server-side deltas (docs/delta-format.md, "Delivery"): decides which check-in payloads get a
+ * patch offer, creates missing patches in a bounded background worker, serves and counts them.
+ * One per app (see {@link deltaServiceOf}).
+ */
+export class DeltaService implements DeltaOfferSource {
+  readonly urls: SignedUrl;
+  readonly worker: DeltaWorker<DeltaKey>;
+  limits: DeltaLimits;
+  readonly #updraft: UpdraftServices;
+  readonly #bytesSaved: Counter;
+  readonly #patches: Counter<'outcome'>;
+  readonly #refused: Counter;
+  #logger: DeltaLogger | null = null;
+
+  constructor(updraft: UpdraftServices, limits: DeltaLimits = DEFAULT_DELTA_LIMITS) {
+    this.#updraft = updraft;
+    this.limits = limits;
+    this.urls = new SignedUrl(
+      updraft.deriveKey('delta-url'),
+      updraft.config.device.downloadUrlTtlSeconds,
+    );
+    this.worker = new DeltaWorker<DeltaKey>({
+      maxQueued: limits.maxQueued,
+      run: (key) => this.build(key),
+      onError: (error, key) => this.#log('delta worker failed', { ...key, error: String(error) }),
+    });
+    const registers = [updraft.metrics.registry];
+    this.#bytesSaved = new Counter({
+      name: 'updraft_delta_bytes_saved_total',
+      help: 'Bytes not sent because a device downloaded a patch instead of the full payload.',
+      registers,
+    });
+    this.#patches = new Counter({
+      name: 'updraft_delta_patches_total',
+      help: 'Patch encodings finished, by outcome (ready, not_smaller, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#refused = new Counter({
+      name: 'updraft_delta_queue_refused_total',
+      help: 'Patch requests refused because the encoder queue was full.',
+      registers,
+    });
+  }
+
+  /** The offers for an action's payloads; missing patches for matching bases are enqueued. */
+  async offers(
+    device: DevicePrincipal,
+    releaseId: string,
+    payloads: readonly OfferedPayload[],
+    nowMs: number,
+  ): Promise<ReadonlyMap<string, DeltaOffer>> {
+    const offers = new Map<string, DeltaOffer>();
+    const { db } = this.#updraft;
+    const { tenantId } = device;
+    const bases = await getDeltaBases(db, tenantId, releaseId);
+    if (bases === undefined || payloads.length === 0) return offers;
+    const installed = await db
+      .selectFrom('device_components')
+      .select(['component_id', 'digest'])
+      .where('tenant_id', '=', tenantId)
+      .where('device_id', '=', device.deviceId)
+      .execute();
+    const plainTargets = new Set(
+      (await payloadDigestsOf(db, tenantId, [releaseId])).map((p) => p.sha256),
+    );
+    const named = bases.anyInstalled
+      ? null
+      : await payloadDigestsOf(db, tenantId, bases.baseReleaseIds);
+    const wanted: { payload: OfferedPayload; baseDigest: string }[] = [];
+    for (const payload of payloads) {
+      const base = installed.find((c) => c.component_id === payload.component)?.digest ?? null;
+      if (base === null || base === payload.digest || !plainTargets.has(payload.digest)) continue;
+      if (
+        named !== null &&
+        !named.some((n) => n.componentId === payload.component && n.sha256 === base)
+      )
+        continue;
+      wanted.push({ payload, baseDigest: base });
+    }
+    if (wanted.length === 0) return offers;
+    const records = await findDeltas(
+      db,
+      tenantId,
+      wanted.map((w) => ({ baseDigest: w.baseDigest, targetDigest: w.payload.digest })),
+    );
+    const exp = this.urls.expiryFor(nowMs);
+    for (const { payload, baseDigest } of wanted) {
+      const key = { tenantId, baseDigest, targetDigest: payload.digest };
+      const record = records.find(
+        (r) => r.baseDigest === baseDigest && r.targetDigest === payload.digest,
+      );
+      if (record?.state === 'ready' && record.patchDigest !== null && record.patchSize !== null) {
+        offers.set(payload.digest, {
+          baseDigest,
+          patchDigest: record.patchDigest,
+          patchSize: record.patchSize,
+          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp })}`,
+        });
+      } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
+        // A record left queued by a restart is picked up again here.
+        if (!this.worker.has(keyOf(key))) await this.request(key, payload.size);
+      }
+    }
+    return offers;
+  }
+
+  /**
+   * Asks for the patch `key` unless it exists: records it as queued and enqueues it. The base
+   * must be an unencrypted payload the tenant holds (its bytes are the device's image).
+   */
+  async request(key: DeltaKey, targetSize: number): Promise<EnqueueOutcome | 'exists' | 'no-base'> {
+    const { db } = this.#updraft;
+    if ((await findPlainPayload(db, key.tenantId, key.baseDigest)) === undefined) return 'no-base';
+    const [existing] = await findDeltas(db, key.tenantId, [key]);
+    if (existing !== undefined && existing.state !== 'queued' && existing.state !== 'building')
+      return 'exists';
+    if (this.worker.has(keyOf(key))) return 'duplicate';
+    if (this.worker.queued >= this.limits.maxQueued) {
+      this.#refused.inc();
+      return 'full';
+    }
+    await insertQueuedDelta(db, key, targetSize, this.#updraft.now().toISOString());
+    const outcome = this.worker.enqueue(keyOf(key), key);
+    if (outcome === 'full') this.#refused.inc();
+    return outcome;
+  }
+
+  /** Enqueues the patches from every named base release to `releaseId` (eager creation). */
+  async requestNamedBases(tenantId: string, releaseId: string): Promise<number> {
+    const { db } = this.#updraft;
+    const bases = await getDeltaBases(db, tenantId, releaseId);
+    if (bases === undefined) return 0;
+    const targets = await payloadDigestsOf(db, tenantId, [releaseId]);
+    const named = await payloadDigestsOf(db, tenantId, bases.baseReleaseIds);
+    let queued = 0;
+    for (const t of targets) {
+      for (const b of named) {
+        if (b.componentId !== t.componentId || b.sha256 === t.sha256) continue;
+        const key = { tenantId, baseDigest: b.sha256, targetDigest: t.sha256 };
+        if ((await this.request(key, t.size)) === 'queued') queued += 1;
+      }
+    }
+    return queued;
+  }
+
+  /** Encodes one patch and records the outcome (the worker's job). */
+  async build(key: DeltaKey): Promise<void> {
+    const { db, blobs } = this.#updraft;
+    const at = () => this.#updraft.now().toISOString();
+    await updateDelta(db, key, { state: 'building' }, at());
+    try {
+      const base = await readBlob(this.#updraft, key.baseDigest, this.limits.maxImageBytes);
+      const target = await readBlob(this.#updraft, key.targetDigest, this.limits.maxImageBytes);
+      const deadline = Date.now() + this.limits.timeBudgetMs;
+      // The encoder is synchronous: its progress callback is where the time budget is enforced.
+      const report = diffDetailed(base, target, {
+        maxMemoryBytes: this.limits.maxMemoryBytes,
+        onProgress: () => {
+          if (Date.now() > deadline)
+            throw new DeltaError(
+              'DELTA_BUDGET_EXCEEDED',
+              'delta encoding ran over its time budget',
+            );
+        },
+      });
+      if (report.kind !== 'delta' || report.patch.length >= target.length) {
+        await updateDelta(db, key, { state: 'not_smaller', patchSize: report.patch.length }, at());
+        this.#patches.inc({ outcome: 'not_smaller' });
+        this.#log('delta not smaller than the full image', { ...key, size: report.patch.length });
+        return;
+      }
+      const digest = createHash('sha256').update(report.patch).digest('hex');
+      await blobs.put(Readable.from([report.patch]), { digest, size: report.patch.length });
+      await updateDelta(
+        db,
+        key,
+        { state: 'ready', patchDigest: digest, patchSize: report.patch.length },
+        at(),
+      );
+      this.#patches.inc({ outcome: 'ready' });
+      this.#log('delta ready', { ...key, patchDigest: digest, patchSize: report.patch.length });
+    } catch (error) {
+      const code = isUpdraftError(error) ? error.code : 'HTTP_INTERNAL';
+      await updateDelta(db, key, { state: 'failed', errorCode: code }, at());
+      this.#patches.inc({ outcome: 'failed' });
+      this.#log('delta failed', { ...key, code, error: String(error) });
+    }
+  }
+
+  /**
+   * Counts a completed patch download for the device's open action (once per action and patch):
+   * bytes saved = target size − patch size.
+   */
+  async recordDownload(tenantId: string, deviceId: string, patchDigest: string): Promise<void> {
+    const { db } = this.#updraft;
+    const action = await db
+      .selectFrom('actions as a')
+      .innerJoin('release_payloads as p', (j) =>
+        j.onRef('p.release_id', '=', 'a.release_id').onRef('p.tenant_id', '=', 'a.tenant_id'),
+      )
+      .innerJoin('deltas as d', (j) =>
+        j.onRef('d.target_digest', '=', 'p.sha256').onRef('d.tenant_id', '=', 'p.tenant_id'),
+      )
+      .select(['a.id', 'a.release_id', 'd.target_size', 'd.patch_size'])
+      .where('a.tenant_id', '=', tenantId)
+      .where('a.open_key', '=', deviceId)
+      .where('d.patch_digest', '=', patchDigest)
+      .where('d.state', '=', 'ready')
+      .executeTakeFirst();
+    if (action === undefined) return;
+    const saved = Math.max(0, Number(action.target_size) - Number(action.patch_size));
+    const fresh = await recordDelivery(db, {
+      action_id: action.id,
+      patch_digest: patchDigest,
+      tenant_id: tenantId,
+      release_id: action.release_id,
+      device_id: deviceId,
+      bytes_saved: saved,
+      at: this.#updraft.now().toISOString(),
+    });
+    if (fresh) {
+      this.#bytesSaved.inc(saved);
+      this.#log('delta delivered', { actionId: action.id, patchDigest, bytesSaved: saved });
+    }
+  }
+
+  /** Where the service logs patch outcomes and deliveries (the app's pino logger). */
+  useLogger(logger: DeltaLogger): void {
+    this.#logger = logger;
+  }
+
+  #log(msg: string, fields: Record<string, unknown>): void {
+    this.#logger?.info(fields, msg);
+  }
+
+  /** Stops the worker (drops waiting jobs; their records stay `queued` and are asked for again). */
+  close(): Promise<void> {
+    return this.worker.close();
+  }
+}
+
+const services = new WeakMap<UpdraftServices, DeltaService>();
+
+/**
+ * The app's one {@link DeltaService} (created on first use): the deltas feature and the device
+ * API's check-in share it through the app's services object.
+ */
+export function deltaServiceOf(updraft: UpdraftServices): DeltaService {
+  let service = services.get(updraft);
+  if (service === undefined) {
+    service = new DeltaService(updraft);
+    services.set(updraft, service);
+  }
+  return service;
+}
+
+/** The check-in's {@link DeltaOfferSource} for this app. */
+export function deltaOffers(updraft: UpdraftServices): DeltaOfferSource {
+  return deltaServiceOf(updraft);
+}
