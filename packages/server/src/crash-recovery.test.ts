@@ -46,14 +46,14 @@ describeEachDialect('kill -9 during a burst of management changes', (dialect) =>
     });
     const headers = {
       'content-type': 'application/json',
-      authorization: `Bearer ${(await login.json()).token}`,
+      authorization: `Bearer ${((await login.json()) as { token: string }).token}`,
     };
     const cls = await fetch(`${first.url}/api/v1/device-classes`, {
       method: 'POST',
       headers,
       body: JSON.stringify({ name: 'crash', vendorName: 'example.com', modelName: 'crash' }),
     });
-    const classId = (await cls.json()).id;
+    const classId = ((await cls.json()) as { id: string }).id;
 
     const acknowledged: string[] = [];
     let stop = false;
@@ -70,7 +70,8 @@ describeEachDialect('kill -9 during a burst of management changes', (dialect) =>
               tags: [`w${w}`],
             }),
           });
-          if (res.status === 201) acknowledged.push((await res.json()).device.id);
+          if (res.status === 201)
+            acknowledged.push(((await res.json()) as { device: { id: string } }).device.id);
         } catch {
           return; // connection died with the server
         }
@@ -110,7 +111,7 @@ describeEachDialect('kill -9 during a burst of management changes', (dialect) =>
     const res = await fetch(`${second.url}/api/v1/devices?limit=1`, {
       headers: { authorization: headers.authorization },
     });
-    expect((await res.json()).total).toBe(ids.size);
+    expect(((await res.json()) as { total: number }).total).toBe(ids.size);
     expect(await second.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     // Two process starts (tsx transpiles on the fly): slow on a loaded machine.
   }, 150_000);
