@@ -156,7 +156,11 @@ describe('bootloader scenarios', () => {
   it('panics when no slot holds a bootable image and there is no factory slot', () => {
     const d = device('ab-xip');
     d.layout.slots[0]!.image.erase();
-    expect(boot(d)).toMatchObject({ ok: false, swapType: 'panic' });
+    expect(boot(d)).toMatchObject({
+      ok: false,
+      swapType: 'panic',
+      code: 'SIM_BOOT_NO_BOOTABLE_IMAGE',
+    });
   });
 
   it('skips a torn trailer record and counts it as an attempt', async () => {

@@ -44,7 +44,12 @@ export type BootResult =
       readonly securityCounter: number;
       readonly decisions: readonly SlotDecision[];
     }
-  | { readonly ok: false; readonly swapType: 'panic'; readonly decisions: readonly SlotDecision[] };
+  | {
+      readonly ok: false;
+      readonly swapType: 'panic';
+      readonly code: 'SIM_BOOT_NO_BOOTABLE_IMAGE';
+      readonly decisions: readonly SlotDecision[];
+    };
 
 /**
  * An MCUboot-like bootloader for A/B slots booted in place (direct-XIP style), optionally with a
@@ -146,7 +151,7 @@ export class Bootloader {
         };
       }
     }
-    return { ok: false, swapType: 'panic', decisions };
+    return { ok: false, swapType: 'panic', code: 'SIM_BOOT_NO_BOOTABLE_IMAGE', decisions };
   }
 
   private tagOf(slot: ImageSlot): number {
@@ -179,7 +184,11 @@ export class Bootloader {
     const { index, row } = decideSlot(facts);
     let refusal: SimErrorCode | null = null;
     if (row.swapType === 'fail' && verdict && !verdict.ok) refusal = verdict.code;
-    if (row.swapType === 'revert') refusal = 'SIM_BOOT_TRIAL_REVERTED';
+    if (row.swapType === 'revert') {
+      // The watchdog ended the trial: the application hung. Anything else: not confirmed in time.
+      refusal =
+        facts.trialFailed && resetCause === 'watchdog' ? 'SIM_APP_HUNG' : 'SIM_BOOT_TRIAL_REVERTED';
+    }
     return {
       slot: slot.name,
       facts,

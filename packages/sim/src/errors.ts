@@ -2,7 +2,6 @@ import { UpdraftError } from '@updraft/core';
 
 /** Codes raised by `@updraft/sim`. Keep in sync with docs/errors.md (checked by a test). */
 export const SIM_ERROR_CODES = [
-  'SIM_FLASH_READ_FAULT',
   'SIM_IMAGE_MALFORMED',
   'SIM_IMAGE_DIGEST_MISMATCH',
   'SIM_IMAGE_SIGNATURE_INVALID',
@@ -10,9 +9,7 @@ export const SIM_ERROR_CODES = [
   'SIM_IMAGE_ROLLBACK',
   'SIM_BOOT_NO_BOOTABLE_IMAGE',
   'SIM_BOOT_TRIAL_REVERTED',
-  'SIM_APP_CRASHED',
   'SIM_APP_HUNG',
-  'SIM_APP_HEALTH_CHECK_FAILED',
   'SIM_CONFIG_INVALID',
 ] as const;
 export type SimErrorCode = (typeof SIM_ERROR_CODES)[number];

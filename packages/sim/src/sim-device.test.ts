@@ -87,7 +87,7 @@ describe('simulated device running the real agent', () => {
 
   it.each([
     ['crash-on-boot', 'SIM_BOOT_TRIAL_REVERTED'],
-    ['hangs', 'SIM_BOOT_TRIAL_REVERTED'],
+    ['hangs', 'SIM_APP_HUNG'],
     ['fails-health-check', 'AGENT_HEALTH_CHECK_FAILED'],
   ] as const)('reverts a release whose app %s and reports %s', async (behaviour, code) => {
     const { device, transport, slotA } = agentDevice(behaviour);

@@ -124,7 +124,9 @@ export class SimDevice {
         oracleVerified: result.ok && this.oracleVerifies(result),
       });
       if (!result.ok) {
-        this.log(`boot#${this.boots.length - 1} reset=${cause} PANIC: no bootable image`);
+        this.log(
+          `boot#${this.boots.length - 1} reset=${cause} PANIC: no bootable image (${result.code})`,
+        );
         return 'bricked';
       }
       const { image } = result;
