@@ -216,6 +216,84 @@ describe('service commands', () => {
     );
   });
 
+  it('stops an upload on the stop signal and continues the same session on the next run', async () => {
+    await writeFile(join(dir, 'copy.bin'), image);
+    const stop = new AbortController();
+    stop.abort();
+    const interrupted = await run(
+      dir,
+      [
+        'release',
+        'upload',
+        'rogue.suit',
+        '--class',
+        'thermostats',
+        '-p',
+        'copy.bin',
+        '--config',
+        config,
+      ],
+      { signal: stop.signal },
+    );
+    expectError(interrupted, EXIT_CODES.interrupted, 'CLI_INTERRUPTED');
+    const sha = new Uint8Array(createHash('sha256').update(image).digest());
+    const statePath = uploadStatePath(config, server.url, join(dir, 'copy.bin'), image.length, sha);
+    const { uploadId } = JSON.parse(await readFile(statePath, 'utf8'));
+    // The next run sends the bytes into the same session; the release is then refused (rogue key).
+    const again = await cli([
+      'release',
+      'upload',
+      'rogue.suit',
+      '--class',
+      'thermostats',
+      '-p',
+      'copy.bin',
+    ]);
+    expectError(again, EXIT_CODES.service, 'RELEASE_KEY_UNTRUSTED');
+    const { token } = JSON.parse(await readFile(config, 'utf8'));
+    const session = (await (
+      await fetch(`${server.url}/api/v1/uploads/${uploadId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { offset: number; complete: boolean };
+    expect(session).toMatchObject({ offset: image.length, complete: true });
+  });
+
+  it('logs in with an API token, and refuses a bad one', async () => {
+    const { token } = JSON.parse(await readFile(config, 'utf8'));
+    const created = (await (
+      await fetch(`${server.url}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'ci' }),
+      })
+    ).json()) as { token: string };
+    const other = join(dir, 'other.json');
+    const r = await run(dir, [
+      'login',
+      '--server',
+      server.url,
+      '--token',
+      created.token,
+      '--config',
+      other,
+      '--json',
+    ]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json()).toMatchObject({ username: 'admin', expiresAt: null });
+    expect((await run(dir, ['class', 'list', '--config', other])).code).toBe(0);
+    const bad = await run(dir, [
+      'login',
+      '--server',
+      server.url,
+      '--token',
+      'nope',
+      '--config',
+      join(dir, 'bad.json'),
+    ]);
+    expectError(bad, EXIT_CODES.service, 'AUTH_UNAUTHENTICATED');
+  });
+
   it('registers, lists and shows devices', async () => {
     const added = await cli([
       'device',

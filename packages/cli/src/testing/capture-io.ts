@@ -28,7 +28,7 @@ function capture(isTTY: boolean): Captured {
 /** An io whose stdout/stderr are captured, for running commands in-process. */
 export function captureIo(
   cwd: string,
-  options: { tty?: boolean; env?: Record<string, string>; stdin?: string } = {},
+  options: RunOptions = {},
 ): CliIo & { stdout: Captured; stderr: Captured } {
   return {
     stdout: capture(options.tty ?? false),
@@ -36,7 +36,18 @@ export function captureIo(
     env: options.env ?? {},
     cwd,
     ...(options.stdin === undefined ? {} : { stdin: [Buffer.from(options.stdin)] }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
+}
+
+/** Options of an in-process run. */
+export interface RunOptions {
+  /** Pretend stdout/stderr are terminals (progress bars are drawn). */
+  readonly tty?: boolean;
+  readonly env?: Record<string, string>;
+  readonly stdin?: string;
+  /** Stands for SIGINT/SIGTERM. */
+  readonly signal?: AbortSignal;
 }
 
 /** The outcome of one in-process CLI run. */
@@ -52,7 +63,7 @@ export interface RunResult {
 export async function run(
   cwd: string,
   argv: readonly string[],
-  options: { tty?: boolean; env?: Record<string, string>; stdin?: string } = {},
+  options: RunOptions = {},
 ): Promise<RunResult> {
   const io = captureIo(cwd, options);
   const code = await runCli(argv, io);
