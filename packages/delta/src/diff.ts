@@ -213,8 +213,8 @@ interface DiffRecord {
   seek: number;
 }
 
-/** bsdiff's threshold: a new match must beat the current alignment by this many bytes. */
-const MATCH_ADVANTAGE = 8;
+/** A new match must beat the current alignment by this many bytes (bsdiff uses 8; 4 measured best on the corpus). */
+const MATCH_ADVANTAGE = 4;
 
 /**
  * Finds the records (bsdiff's scan). Returns the initial cursor and the records; empty records
@@ -442,7 +442,7 @@ function encodeExtra(
       if (oldLen >= MIN_OLD_MATCH) {
         lz.insertUpTo(p);
         const winLen = lz.find(p, end - p);
-        if (oldLen >= winLen + 3) {
+        if (oldLen > winLen) {
           model.encodeItem(rc, ITEM_OLD);
           model.oldMatchLength.encode(rc, oldLen - MIN_OLD_MATCH);
           model.oldOffset.encode(rc, found.pos - state.cursor);
