@@ -15,18 +15,28 @@ describe('server start', () => {
     const stop = new AbortController();
     const io = captureIo(dir, { signal: stop.signal, env: { UPDRAFT_LOG_LEVEL: 'silent' } });
     let url: string | undefined;
+    let onListening: () => void = () => {};
     const listening = new Promise<void>((resolve) => {
-      const write = io.stdout.write.bind(io.stdout);
-      io.stdout.write = (chunk: string) => {
-        const m = /listening on (http:\/\/\S+)/.exec(chunk);
-        if (m !== null) {
-          url = m[1];
-          resolve();
-        }
-        return write(chunk);
-      };
+      onListening = resolve;
     });
-    const exit = runCli(['server', 'start', '--port', '0', '--data-dir', join(dir, 'data')], io);
+    // Watch stdout for the address line the service prints once it listens.
+    const watched = {
+      ...io,
+      stdout: {
+        write(chunk: string) {
+          const m = /listening on (http:\/\/\S+)/.exec(chunk);
+          if (m !== null) {
+            url = m[1];
+            onListening();
+          }
+          return io.stdout.write(chunk);
+        },
+      },
+    };
+    const exit = runCli(
+      ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data')],
+      watched,
+    );
     await listening;
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
