@@ -552,6 +552,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         env: 'UPDRAFT_DEVICE_TOKEN',
       },
       { name: 'id', value: 'name', description: 'name in the log (default sim-device)' },
+      { name: 'state', value: 'file', description: "keep the device's flash in this file across runs" },
       { name: 'polls', value: 'n', description: 'boot-and-poll rounds (default 1)' },
       { name: 'poll-interval-ms', value: 'ms', description: 'pause between rounds (default 1000)' },
     ],

@@ -19,7 +19,6 @@ export * from './image-keys.js';
 export * from './power-cut-sweep.js';
 export * from './prng.js';
 export * from './record-log.js';
-export * from './scripted-updater.js';
 export * from './sim-device.js';
 export * from './sim-envelope.js';
 export * from './sim-flash.js';

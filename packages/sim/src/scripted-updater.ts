@@ -32,8 +32,8 @@ interface UpdaterJournal {
 /**
  * A minimal updater with the agent's shape (journal saved before each step, writes through the
  * Slot/BootControl/StateStore ports), used to validate the bootloader and the adapters on its
- * own. It is NOT the agent: no manifests, no network. The power-cut sweep can run with it or
- * with `@updraft/agent`.
+ * own. It is NOT the agent (no manifests, no network) and not part of the package's API: only
+ * the tests use it, to tell a bootloader bug from an agent bug when a sweep fails.
  */
 export class ScriptedUpdater implements DeviceApplication {
   constructor(

@@ -194,3 +194,29 @@ describe('attacks and faults at the flash level', () => {
     expect(slotA()).toEqual(before);
   });
 });
+
+describe('a device that lives across runs', () => {
+  it('resumes from saved flash: the confirmed update stays, nothing is provisioned again', async () => {
+    const first = agentDevice('healthy');
+    expect(await first.device.runUntilIdle()).toBe('idle');
+    const saved = first.device.flashContents();
+    const again = new SimDevice({
+      ...first.device.options,
+      application: { run: async () => {} },
+      restoreFlash: saved,
+    });
+    expect(await again.runUntilIdle()).toBe('idle');
+    expect(again.running).toMatchObject({
+      slot: 'b',
+      trial: false,
+      image: { versionString: '1.1.0' },
+    });
+  });
+
+  it('refuses saved flash of another size with SIM_CONFIG_INVALID', () => {
+    const { device } = agentDevice('healthy');
+    expect(() => new SimDevice({ ...device.options, restoreFlash: new Uint8Array(100) })).toThrow(
+      expect.objectContaining({ code: 'SIM_CONFIG_INVALID' }),
+    );
+  });
+});

@@ -8,7 +8,7 @@ import {
   SECURITY_COUNTER_RECORD,
 } from './bootloader.js';
 import { createDeviceLayout, type DeviceLayout, type LayoutSpec } from './device-layout.js';
-import { isPowerCut } from './errors.js';
+import { isPowerCut, SimError } from './errors.js';
 import type { TrustedImageKey } from './image-format.js';
 import { imageTag, TRAILER_RECORDS } from './slot-trailer.js';
 import { verifyImage } from './verify-image.js';
@@ -50,6 +50,11 @@ export interface SimDeviceOptions {
   readonly application: DeviceApplication;
   /** Called with each boot/update log line as it happens. */
   readonly onLog?: (line: string) => void;
+  /**
+   * Raw flash contents saved by {@link SimDevice.flashContents} on an earlier run: the device
+   * resumes with that flash instead of being provisioned (a device that lives across processes).
+   */
+  readonly restoreFlash?: Uint8Array;
 }
 
 /** One boot as recorded by the device (for invariant checks). */
@@ -83,7 +88,21 @@ export class SimDevice {
       trustedKeys: options.trustedKeys,
       maxTrialBoots: options.maxTrialBoots ?? 3,
     });
-    this.provision();
+    if (options.restoreFlash) {
+      if (options.restoreFlash.length !== this.layout.flash.size) {
+        throw new SimError('SIM_CONFIG_INVALID', 'saved flash does not match this layout', {
+          details: { saved: options.restoreFlash.length, expected: this.layout.flash.size },
+        });
+      }
+      this.layout.flash.provision(0, options.restoreFlash);
+    } else {
+      this.provision();
+    }
+  }
+
+  /** The raw flash contents, to pass as `restoreFlash` to a later device. */
+  flashContents(): Uint8Array {
+    return this.layout.flash.snapshot();
   }
 
   /** The flash chip (plan cuts, bad regions and bit flips on it). */

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { importPem } from '@updraft/core';
 import { LAYOUT_NAMES, trustedImageKey, verifyImage } from '@updraft/sim';
@@ -80,6 +80,36 @@ describe('updraft sim', () => {
     const out = r.json<{ version: string; slot: string; boots: number; log: string[] }>();
     expect(out).toMatchObject({ version: '1.1.0', slot: 'b', boots: 2 });
     expect(out.log.join('\n')).toContain('swap=test version=1.1.0 seq=2 (trial)');
+  });
+
+  it('sim device --state keeps the device across runs, and refuses a state file that is not one', async () => {
+    await image('1.0.0', 1);
+    await image('1.1.0', 2);
+    const args = [
+      'sim',
+      'device',
+      ...offline,
+      '--release',
+      'fw-1.1.0.bin',
+      '--state',
+      'dev.json',
+      '--json',
+    ];
+    expect((await run(dir, args)).json()).toMatchObject({ version: '1.1.0', boots: 2 });
+    const again = await run(dir, args);
+    expect(again.json()).toMatchObject({ version: '1.1.0', slot: 'b', boots: 1 });
+    await writeFile(join(dir, 'bad.json'), '{"format":"nope"}');
+    const bad = await run(dir, [
+      'sim',
+      'device',
+      ...offline,
+      '--release',
+      'fw-1.1.0.bin',
+      '--state',
+      'bad.json',
+    ]);
+    expect(bad.code).not.toBe(EXIT_CODES.ok);
+    expect(bad.stderr).toContain('not a sim device state');
   });
 
   it('sim fleet --offline reverts every device from a release that crashes on boot', async () => {
