@@ -128,7 +128,7 @@ describe('installFromDelta', () => {
   it('answers a corrupted, truncated or overlong patch with a typed error', async () => {
     for (const at of [120, Math.floor(PATCH.length / 2), PATCH.length - 3]) {
       const bad = Uint8Array.from(PATCH);
-      bad[at] ^= 0x10;
+      bad[at] = (bad[at] ?? 0) ^ 0x10;
       const { target, job } = setup({ patch: bad });
       expect(await codeOf(installFromDelta(job))).toMatch(/^DELTA_/);
       expect(sha(target.data.subarray(0, NEW.length))).not.toBe(sha(NEW));
