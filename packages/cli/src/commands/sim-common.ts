@@ -2,7 +2,7 @@
 // read from the command line, and where its updates come from (a real service, or --offline).
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { coreVerifier, HttpTransport, type Transport } from '@updraft/agent';
+import { coreVerifier, type EnvelopeVerifier, HttpTransport, type Transport } from '@updraft/agent';
 import {
   AgentApplication,
   buildSimEnvelope,
@@ -80,6 +80,16 @@ export async function simApplicationFactory(
       digest: createHash('sha256').update(target.initialImage).digest('hex'),
     },
   ];
+  const device = (transport: Transport, verifier: EnvelopeVerifier, index: number) => ({
+    transport,
+    app: new AgentApplication({
+      transport,
+      verifier,
+      initialComponents: installed,
+      agentOptions,
+      seed: index + 1,
+    }),
+  });
   if (args.flag('offline')) {
     const release = await readImageFile(ctx, requireOption(args, 'release', '--offline'));
     const info = checkImage(release, target.trustedKeys, '--release');
@@ -109,16 +119,7 @@ export async function simApplicationFactory(
         envelope,
         payloads: [release],
       });
-      return {
-        transport,
-        app: new AgentApplication({
-          transport,
-          verifier,
-          initialComponents: installed,
-          agentOptions,
-          seed: index + 1,
-        }),
-      };
+      return device(transport, verifier, index);
     };
   }
   const server = requireOption(args, 'server', 'a service (or --offline)');
@@ -130,17 +131,7 @@ export async function simApplicationFactory(
   return (index) => {
     const token = tokens[index];
     if (token === undefined) throw new CliError('CLI_USAGE', `no device token for device ${index}`);
-    const transport = new HttpTransport({ baseUrl: server, token });
-    return {
-      transport,
-      app: new AgentApplication({
-        transport,
-        verifier,
-        initialComponents: installed,
-        agentOptions,
-        seed: index + 1,
-      }),
-    };
+    return device(new HttpTransport({ baseUrl: server, token }), verifier, index);
   };
 }
 
