@@ -180,6 +180,16 @@ describe('runCli', () => {
     expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });
   });
 
+  it('prints a JSON usage error when --json is given without a command', async () => {
+    for (const argv of [['--json'], ['demo', '--json']]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(EXIT_CODES.usage);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        error: { code: 'CLI_USAGE', message: expect.stringMatching(/missing command/) },
+      });
+    }
+  });
+
   it('turns a typed error into one line with its code and mapped exit code', async () => {
     const r = await cli(['demo', 'fail', 'typed']);
     expect(r).toEqual({

@@ -36,7 +36,7 @@ export async function runCli(
     debug: beforeDashes.includes('--debug'),
   });
   try {
-    const parsed = await parse(argv, io, table);
+    const parsed = await parse(argv, io, table, ctx.json);
     if (typeof parsed === 'number') return parsed;
     const positionals = (parsed.spec.arguments ?? []).map((a) => a.name);
     const module = await parsed.spec.load();
@@ -52,6 +52,7 @@ async function parse(
   argv: readonly string[],
   io: CliIo,
   table: readonly CommandSpec[],
+  json: boolean,
 ): Promise<Selected | ExitCode> {
   let selected: Selected | undefined;
   const program = configure(new Command('updraft'), io)
@@ -107,8 +108,12 @@ async function parse(
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
       return EXIT_CODES.ok;
     }
-    // A group without its subcommand: commander printed the group's help on stderr.
-    if (error.code === 'commander.help') return EXIT_CODES.usage;
+    // A group without its subcommand: commander printed the group's help on stderr (and, in
+    // --json mode, stdout still gets its one document).
+    if (error.code === 'commander.help') {
+      if (json) throw new CliError('CLI_USAGE', 'missing command: see `updraft --help`');
+      return EXIT_CODES.usage;
+    }
     throw new CliError('CLI_USAGE', error.message.replace(/^error: /, ''), {
       details: { reason: error.code.replace(/^commander\./, '') },
     });
@@ -116,6 +121,7 @@ async function parse(
   if (selected === undefined) {
     // No command at all: show the overview.
     program.outputHelp({ error: true });
+    if (json) throw new CliError('CLI_USAGE', 'missing command: see `updraft --help`');
     return EXIT_CODES.usage;
   }
   return selected;
