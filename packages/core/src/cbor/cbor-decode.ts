@@ -51,10 +51,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * const value = decodeCbor(bytes, { context: 'envelope' });
  */
 export function decodeCbor(bytes: Uint8Array, options: CborDecodeOptions = {}): CborValue {
-  const limits = options.limits
-    ? { ...DEFAULT_CBOR_LIMITS, ...options.limits }
-    : DEFAULT_CBOR_LIMITS;
-  const decoder = new StrictDecoder(bytes, limits, options);
+  const limits = options.limits ? completeLimits(options.limits) : DEFAULT_CBOR_LIMITS;
+  const decoder = new StrictDecoder(
+    bytes,
+    limits,
+    options.requireSortedKeys ?? false,
+    options.baseOffset ?? 0,
+    options.context ?? 'CBOR',
+  );
   if (bytes.length > limits.maxBytes) {
     decoder.fail(0, `input of ${bytes.length} bytes exceeds the limit of ${limits.maxBytes}`);
   }
@@ -66,35 +70,41 @@ export function decodeCbor(bytes: Uint8Array, options: CborDecodeOptions = {}): 
   return value;
 }
 
+/** A full limits object as is (no copy on the hot path), a partial one merged with the defaults. */
+function completeLimits(limits: Partial<CborLimits>): CborLimits {
+  if (
+    limits.maxBytes !== undefined &&
+    limits.maxDepth !== undefined &&
+    limits.maxItems !== undefined &&
+    limits.maxStringLength !== undefined
+  ) {
+    return limits as CborLimits;
+  }
+  return { ...DEFAULT_CBOR_LIMITS, ...limits };
+}
+
 class StrictDecoder {
   pos = 0;
   items = 0;
-  readonly #bytes: Uint8Array;
-  readonly #view: DataView;
-  readonly #limits: CborLimits;
-  readonly #sorted: boolean;
-  readonly #base: number;
-  readonly #context: string;
 
-  constructor(bytes: Uint8Array, limits: CborLimits, options: CborDecodeOptions) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#limits = limits;
-    this.#sorted = options.requireSortedKeys ?? false;
-    this.#base = options.baseOffset ?? 0;
-    this.#context = options.context ?? 'CBOR';
-  }
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly limits: CborLimits,
+    private readonly sorted: boolean,
+    private readonly base: number,
+    private readonly context: string,
+  ) {}
 
   fail(offset: number, reason: string): never {
-    const at = this.#base + offset;
-    throw new CoreError('MANIFEST_MALFORMED', `${this.#context}: ${reason} (at byte ${at})`, {
-      details: { offset: at, reason, context: this.#context },
+    const at = this.base + offset;
+    throw new CoreError('MANIFEST_MALFORMED', `${this.context}: ${reason} (at byte ${at})`, {
+      details: { offset: at, reason, context: this.context },
     });
   }
 
   /** Reads the argument of a head whose additional information is `ai`; enforces shortest form. */
   #argument(start: number, ai: number): number | bigint {
-    const bytes = this.#bytes;
+    const bytes = this.bytes;
     if (ai < 24) return ai;
     const need = ai === 24 ? 1 : ai === 25 ? 2 : ai === 26 ? 4 : ai === 27 ? 8 : -1;
     if (need < 0) {
@@ -104,7 +114,7 @@ class StrictDecoder {
     if (this.pos + need > bytes.length) this.fail(start, 'truncated head');
     const p = this.pos;
     this.pos += need;
-    let value: number | bigint;
+    let value: number;
     let min: number;
     switch (need) {
       case 1:
@@ -112,17 +122,23 @@ class StrictDecoder {
         min = 24;
         break;
       case 2:
-        value = this.#view.getUint16(p);
+        value = (bytes[p]! << 8) | bytes[p + 1]!;
         min = 0x100;
         break;
       case 4:
-        value = this.#view.getUint32(p);
+        value =
+          bytes[p]! * 0x1000000 + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
         min = 0x10000;
         break;
       default: {
-        const big = this.#view.getBigUint64(p);
-        if (big < 0x100000000n) this.fail(start, 'non-shortest encoding of an integer or length');
-        return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+        const hi =
+          bytes[p]! * 0x1000000 + ((bytes[p + 1]! << 16) | (bytes[p + 2]! << 8) | bytes[p + 3]!);
+        const lo =
+          bytes[p + 4]! * 0x1000000 +
+          ((bytes[p + 5]! << 16) | (bytes[p + 6]! << 8) | bytes[p + 7]!);
+        if (hi === 0) this.fail(start, 'non-shortest encoding of an integer or length');
+        // Safe integers have hi < 2^21.
+        return hi < 0x200000 ? hi * 0x100000000 + lo : (BigInt(hi) << 32n) | BigInt(lo);
       }
     }
     if (value < min) this.fail(start, 'non-shortest encoding of an integer or length');
@@ -131,7 +147,7 @@ class StrictDecoder {
 
   #length(start: number, ai: number, what: string, unit: number): number {
     const n = this.#argument(start, ai);
-    const remaining = this.#bytes.length - this.pos;
+    const remaining = this.bytes.length - this.pos;
     // Every element takes at least `unit` bytes, so a declared length beyond what is left is a lie:
     // reject it before allocating anything for it.
     if (typeof n === 'bigint' || n * unit > remaining) {
@@ -141,10 +157,10 @@ class StrictDecoder {
   }
 
   item(depth: number): CborValue {
-    if (++this.items > this.#limits.maxItems) {
-      this.fail(this.pos, `more than ${this.#limits.maxItems} data items`);
+    if (++this.items > this.limits.maxItems) {
+      this.fail(this.pos, `more than ${this.limits.maxItems} data items`);
     }
-    const bytes = this.#bytes;
+    const bytes = this.bytes;
     const start = this.pos;
     if (start >= bytes.length) this.fail(start, 'unexpected end of input');
     const initial = bytes[this.pos++]!;
@@ -163,30 +179,40 @@ class StrictDecoder {
       }
       case 2: {
         const len = this.#length(start, ai, 'byte string', 1);
-        if (len > this.#limits.maxStringLength)
-          this.fail(start, `byte string longer than ${this.#limits.maxStringLength}`);
+        if (len > this.limits.maxStringLength)
+          this.fail(start, `byte string longer than ${this.limits.maxStringLength}`);
         const value = bytes.subarray(this.pos, this.pos + len);
         this.pos += len;
         return value;
       }
       case 3: {
         const len = this.#length(start, ai, 'text string', 1);
-        if (len > this.#limits.maxStringLength)
-          this.fail(start, `text string longer than ${this.#limits.maxStringLength}`);
-        const raw = bytes.subarray(this.pos, this.pos + len);
-        this.pos += len;
+        if (len > this.limits.maxStringLength)
+          this.fail(start, `text string longer than ${this.limits.maxStringLength}`);
+        const end = this.pos + len;
+        let ascii = len <= 64;
+        for (let i = this.pos; ascii && i < end; i++) if (bytes[i]! >= 0x80) ascii = false;
         let text: string;
-        try {
-          text = utf8.decode(raw);
-        } catch {
-          this.fail(start, 'text string is not valid UTF-8');
+        if (ascii) {
+          // Short ASCII (labels, URIs, language tags): cheaper than TextDecoder, same result.
+          text = String.fromCharCode.apply(
+            null,
+            bytes.subarray(this.pos, end) as unknown as number[],
+          );
+        } else {
+          try {
+            text = utf8.decode(bytes.subarray(this.pos, end));
+          } catch {
+            this.fail(start, 'text string is not valid UTF-8');
+          }
         }
+        this.pos = end;
         return text;
       }
       case 4: {
         const len = this.#length(start, ai, 'array', 1);
-        if (depth >= this.#limits.maxDepth)
-          this.fail(start, `nesting deeper than ${this.#limits.maxDepth}`);
+        if (depth >= this.limits.maxDepth)
+          this.fail(start, `nesting deeper than ${this.limits.maxDepth}`);
         const out: CborValue[] = new Array(len);
         for (let i = 0; i < len; i++) out[i] = this.item(depth + 1);
         return out;
@@ -196,8 +222,8 @@ class StrictDecoder {
       case 6: {
         const tag = this.#argument(start, ai);
         if (typeof tag === 'bigint') this.fail(start, 'tag number too large');
-        if (depth >= this.#limits.maxDepth)
-          this.fail(start, `nesting deeper than ${this.#limits.maxDepth}`);
+        if (depth >= this.limits.maxDepth)
+          this.fail(start, `nesting deeper than ${this.limits.maxDepth}`);
         return new CborTag(tag, this.item(depth + 1));
       }
       default:
@@ -207,27 +233,38 @@ class StrictDecoder {
 
   #map(start: number, ai: number, depth: number): CborMap {
     const len = this.#length(start, ai, 'map', 2);
-    if (depth >= this.#limits.maxDepth)
-      this.fail(start, `nesting deeper than ${this.#limits.maxDepth}`);
+    if (depth >= this.limits.maxDepth)
+      this.fail(start, `nesting deeper than ${this.limits.maxDepth}`);
     const entries: (readonly [CborValue, CborValue])[] = new Array(len);
-    const simpleKeys = new Set<CborSimpleKey>();
+    let simpleKeys: Set<CborSimpleKey> | undefined;
     let otherKeys: Set<string> | undefined;
     let previousKey: Uint8Array | undefined;
     for (let i = 0; i < len; i++) {
       const keyStart = this.pos;
       const key = this.item(depth + 1);
-      const keyBytes = this.#bytes.subarray(keyStart, this.pos);
       if (typeof key === 'number' || typeof key === 'string' || typeof key === 'bigint') {
-        if (simpleKeys.has(key)) this.fail(keyStart, `duplicate map key ${String(key)}`);
-        simpleKeys.add(key);
+        // Small maps (nearly all of SUIT's) check duplicates by a scan; larger ones by a set.
+        if (len <= 16) {
+          for (let j = 0; j < i; j++)
+            if (entries[j]![0] === key) this.fail(keyStart, `duplicate map key ${String(key)}`);
+        } else {
+          simpleKeys ??= new Set();
+          if (simpleKeys.has(key)) this.fail(keyStart, `duplicate map key ${String(key)}`);
+          simpleKeys.add(key);
+        }
       } else {
         otherKeys ??= new Set();
         // Shortest-form is enforced, so equal keys have equal encodings.
-        const id = Buffer.from(keyBytes).toString('latin1');
+        const id = Buffer.from(
+          this.bytes.buffer,
+          this.bytes.byteOffset + keyStart,
+          this.pos - keyStart,
+        ).toString('latin1');
         if (otherKeys.has(id)) this.fail(keyStart, 'duplicate map key');
         otherKeys.add(id);
       }
-      if (this.#sorted) {
+      if (this.sorted) {
+        const keyBytes = this.bytes.subarray(keyStart, this.pos);
         if (previousKey && compareBytes(previousKey, keyBytes) >= 0) {
           this.fail(keyStart, 'map keys are not in deterministic (bytewise) order');
         }
@@ -259,7 +296,7 @@ class StrictDecoder {
       default:
         this.fail(
           start,
-          `simple value ${ai === 24 ? (this.#bytes[this.pos] ?? '?') : ai} is not allowed`,
+          `simple value ${ai === 24 ? (this.bytes[this.pos] ?? '?') : ai} is not allowed`,
         );
     }
   }

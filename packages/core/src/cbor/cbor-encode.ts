@@ -26,10 +26,17 @@ export function encodeCbor(value: CborEncodable): Uint8Array {
 
 /** The encoded head of a byte string of `length` bytes (the "bstr wrapper" SUIT digests cover). */
 export function bstrHeader(length: number): Uint8Array {
+  // Shared, never-mutated heads for short lengths: this runs on every verification.
+  if (length < SHORT_HEADS.length) return SHORT_HEADS[length]!;
+  if (length < 0x10000) return new Uint8Array([0x59, length >> 8, length & 0xff]);
   const w = new Writer(9);
   w.head(2, length);
   return w.finish();
 }
+
+const SHORT_HEADS: readonly Uint8Array[] = Array.from({ length: 256 }, (_, n) =>
+  n < 24 ? new Uint8Array([0x40 | n]) : new Uint8Array([0x58, n]),
+);
 
 /** The encoding of `bytes` as a CBOR byte string (head + content). */
 export function encodeBstr(bytes: Uint8Array): Uint8Array {

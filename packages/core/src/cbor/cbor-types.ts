@@ -37,15 +37,11 @@ export type CborSimpleKey = number | bigint | string;
  */
 export class CborMap {
   readonly entries: readonly (readonly [CborValue, CborValue])[];
-  readonly #index: Map<CborSimpleKey, CborValue>;
+  // Built on first lookup, and only for maps large enough for a linear scan to lose.
+  #index: Map<CborSimpleKey, CborValue> | undefined;
 
   constructor(entries: readonly (readonly [CborValue, CborValue])[]) {
     this.entries = entries;
-    this.#index = new Map();
-    for (const [k, v] of entries) {
-      if (typeof k === 'number' || typeof k === 'string' || typeof k === 'bigint')
-        this.#index.set(k, v);
-    }
   }
 
   /** Builds a map from `[key, value]` pairs (order is irrelevant for encoding: it is deterministic). */
@@ -58,15 +54,39 @@ export class CborMap {
   }
 
   get(key: CborSimpleKey): CborValue | undefined {
-    return this.#index.get(key);
+    const entries = this.entries;
+    if (entries.length <= 16) {
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e[0] === key) return e[1];
+      }
+      return undefined;
+    }
+    return this.#lookup().get(key);
   }
 
   has(key: CborSimpleKey): boolean {
-    return this.#index.has(key);
+    const entries = this.entries;
+    if (entries.length <= 16) {
+      for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return true;
+      return false;
+    }
+    return this.#lookup().has(key);
   }
 
   keys(): CborValue[] {
     return this.entries.map(([k]) => k);
+  }
+
+  #lookup(): Map<CborSimpleKey, CborValue> {
+    if (!this.#index) {
+      this.#index = new Map();
+      for (const [k, v] of this.entries) {
+        if (typeof k === 'number' || typeof k === 'string' || typeof k === 'bigint')
+          this.#index.set(k, v);
+      }
+    }
+    return this.#index;
   }
 }
 

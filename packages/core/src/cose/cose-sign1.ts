@@ -1,5 +1,5 @@
 import { createHmac, verify as cryptoVerify, type KeyObject, timingSafeEqual } from 'node:crypto';
-import { encodeCbor } from '../cbor/cbor-encode.js';
+import { bstrHeader, encodeCbor } from '../cbor/cbor-encode.js';
 import { CborMap, CborTag } from '../cbor/cbor-types.js';
 import { COSE_ALG, keyFamilyOfAlg } from './cose-algorithms.js';
 import type { Signer } from './signer.js';
@@ -16,8 +16,6 @@ export const COSE_TAG = {
 /** COSE header labels used here. */
 export const COSE_HEADER = { alg: 1, crit: 2, kid: 4 } as const;
 
-const EMPTY = new Uint8Array(0);
-
 /**
  * The encoded Sig_structure / MAC_structure of a single-signer COSE object with a detached
  * payload: `[context, body_protected, external_aad = h'', payload]` (RFC 9052 §4.4, §6.3).
@@ -27,8 +25,27 @@ export function coseToBeSigned(
   protectedBytes: Uint8Array,
   payload: Uint8Array,
 ): Uint8Array {
-  return encodeCbor([context, protectedBytes, EMPTY, payload]);
+  // Hand-assembled (it runs on every verification): array(4), context text, bstr protected,
+  // empty bstr external_aad, bstr payload — the same bytes encodeCbor gives.
+  const prefix = context === 'Signature1' ? SIGNATURE1_PREFIX : MAC0_PREFIX;
+  const h1 = bstrHeader(protectedBytes.length);
+  const h2 = bstrHeader(payload.length);
+  const out = Buffer.allocUnsafe(
+    prefix.length + h1.length + protectedBytes.length + 1 + h2.length + payload.length,
+  );
+  let at = 0;
+  for (const part of [prefix, h1, protectedBytes, EMPTY_BSTR, h2, payload]) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
+
+const SIGNATURE1_PREFIX = encodeCbor(['Signature1']).subarray(0, 1 + 11);
+const MAC0_PREFIX = encodeCbor(['MAC0']);
+const EMPTY_BSTR = new Uint8Array([0x40]);
+SIGNATURE1_PREFIX[0] = 0x84;
+MAC0_PREFIX[0] = 0x84;
 
 /**
  * Verifies a raw COSE signature (ES256/ESP256: r||s; EdDSA/Ed25519) with a public key. Returns false

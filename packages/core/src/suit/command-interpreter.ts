@@ -1,7 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import { CoreError } from '../errors.js';
 import { componentIdToHex } from './component-id.js';
-import { digestEquals } from './suit-digest.js';
+import { constantTimeEqual, digestEquals } from './suit-digest.js';
 import { CONDITION, commandName, DIRECTIVE, PARAMETER_NAMES } from './suit-labels.js';
 import type {
   ComponentId,
@@ -112,7 +111,10 @@ export class CommandInterpreter {
   readonly #device: ConditionContext | undefined;
   #state: State;
   readonly #surveyOps: PayloadOperation[] = [];
-  #location: CommandLocation | undefined;
+  // Where the interpreter is; turned into a CommandLocation only when something fails.
+  #section = '';
+  #current: SuitCommand | undefined;
+  #componentIndex: number | undefined;
 
   constructor(envelope: SuitEnvelope, device?: ConditionContext) {
     this.#envelope = envelope;
@@ -156,15 +158,17 @@ export class CommandInterpreter {
   }
 
   #located(error: unknown): unknown {
-    if (!(error instanceof CoreError) || !this.#location || 'section' in error.details)
-      return error;
+    if (!(error instanceof CoreError) || !this.#current || 'section' in error.details) return error;
+    const location: CommandLocation = {
+      section: this.#section,
+      position: this.#current.position,
+      command: commandName(this.#current.code),
+      ...(this.#componentIndex !== undefined ? { componentIndex: this.#componentIndex } : {}),
+    };
     return new CoreError(
       error.code,
-      `${error.message} (${this.#location.section}, command ${this.#location.position}: ${this.#location.command})`,
-      {
-        cause: error,
-        details: { ...error.details, ...this.#location },
-      },
+      `${error.message} (${location.section}, command ${location.position}: ${location.command})`,
+      { cause: error, details: { ...error.details, ...location } },
     );
   }
 
@@ -175,7 +179,9 @@ export class CommandInterpreter {
 
   #commands(section: string, commands: readonly SuitCommand[]): void {
     for (const cmd of commands) {
-      this.#location = { section, position: cmd.position, command: commandName(cmd.code) };
+      this.#section = section;
+      this.#current = cmd;
+      this.#componentIndex = undefined;
       this.#command(section, cmd);
     }
   }
@@ -199,15 +205,7 @@ export class CommandInterpreter {
       }
       case 'parameters':
         if (this.#device) checkParameters(cmd.parameters);
-        for (const i of s.indices) {
-          const target = s.params[i]!;
-          for (const [k, v] of Object.entries(cmd.parameters)) {
-            if (k === 'others' || v === undefined) continue;
-            const key = k as keyof ParamState;
-            if (cmd.override || target[key] === undefined)
-              (target as Record<string, unknown>)[key] = v;
-          }
-        }
+        for (const i of s.indices) applyParameters(s.params[i]!, cmd.parameters, cmd.override);
         return;
       case 'try-each':
         this.#tryEach(section, cmd.sequences, cmd.noneIsOk);
@@ -222,7 +220,7 @@ export class CommandInterpreter {
         if (!this.#device) return;
         if (!SUPPORTED_CONDITIONS.has(cmd.code)) unsupported(`${commandName(cmd.code)}`);
         for (const i of s.indices) {
-          this.#location = { ...this.#location!, componentIndex: i };
+          this.#componentIndex = i;
           this.#condition(cmd.code, i);
         }
         return;
@@ -278,7 +276,8 @@ export class CommandInterpreter {
     const device = this.#device!;
     const p = this.#state.params[i]!;
     const installed = device.components[i];
-    const written = this.#state.ops.find((o) => o.componentIndex === i);
+    let written: PayloadOperation | undefined;
+    for (const o of this.#state.ops) if (o.componentIndex === i) written = o;
     switch (code) {
       case CONDITION.vendorIdentifier:
         if (!p.vendorId) malformed('condition-vendor-identifier without a vendor-id parameter');
@@ -349,18 +348,25 @@ export class CommandInterpreter {
 
   #payloadDirective(code: number, i: number): void {
     const p = this.#state.params[i]!;
-    const common = {
+    // Built by assignment (no conditional spreads): this runs for every verified envelope.
+    const op: { -readonly [K in keyof PayloadOperation]: PayloadOperation[K] } = {
+      action: code === DIRECTIVE.fetch ? 'fetch' : code === DIRECTIVE.write ? 'write' : 'copy',
       componentIndex: i,
-      ...(p.imageDigest ? { digest: p.imageDigest } : {}),
-      ...(p.imageSize !== undefined ? { size: p.imageSize } : {}),
-      ...(p.componentSlot !== undefined ? { slot: p.componentSlot } : {}),
-      ...(p.encryptionInfo ? { encryptionInfo: p.encryptionInfo } : {}),
+      integrated: false,
     };
-    let op: PayloadOperation;
+    if (p.imageDigest) op.digest = p.imageDigest;
+    if (p.imageSize !== undefined) op.size = p.imageSize;
+    if (p.componentSlot !== undefined) op.slot = p.componentSlot;
+    if (p.encryptionInfo) op.encryptionInfo = p.encryptionInfo;
     if (code === DIRECTIVE.fetch) {
       if (p.uri === undefined) malformed('directive-fetch without a uri parameter');
+      op.uri = p.uri;
       const integratedPayload = this.#envelope.integrated.get(p.uri);
-      if (p.uri.startsWith('#') && !integratedPayload) {
+      if (integratedPayload) {
+        op.integrated = true;
+        op.integratedKey = p.uri;
+        op.payload = integratedPayload;
+      } else if (p.uri.startsWith('#')) {
         throw new CoreError(
           'MANIFEST_MEMBER_MISSING',
           `the integrated payload ${p.uri} is not in the envelope`,
@@ -369,30 +375,17 @@ export class CommandInterpreter {
           },
         );
       }
-      op = integratedPayload
-        ? {
-            action: 'fetch',
-            ...common,
-            uri: p.uri,
-            integrated: true,
-            integratedKey: p.uri,
-            payload: integratedPayload,
-          }
-        : { action: 'fetch', ...common, uri: p.uri, integrated: false };
     } else if (code === DIRECTIVE.write) {
       if (!p.content) malformed('directive-write without a content parameter');
-      op = { action: 'write', ...common, integrated: true, payload: p.content };
+      op.integrated = true;
+      op.payload = p.content;
     } else {
       if (p.sourceComponent === undefined)
         malformed('directive-copy without a source-component parameter');
-      if (p.sourceComponent >= this.#state.params.length)
+      if (p.sourceComponent >= this.#state.params.length) {
         malformed(`source-component ${p.sourceComponent} is out of range`);
-      op = {
-        action: 'copy',
-        ...common,
-        integrated: false,
-        sourceComponentIndex: p.sourceComponent,
-      };
+      }
+      op.sourceComponentIndex = p.sourceComponent;
     }
     if (!this.#device) {
       this.#surveyOps.push(op);
@@ -404,6 +397,33 @@ export class CommandInterpreter {
   }
 }
 
+const PARAMETER_FIELDS = [
+  'vendorId',
+  'classId',
+  'imageDigest',
+  'imageSize',
+  'componentSlot',
+  'uri',
+  'sourceComponent',
+  'content',
+  'encryptionInfo',
+  'invokeArgs',
+  'deviceId',
+  'strictOrder',
+  'softFailure',
+  'useBefore',
+] as const satisfies readonly (keyof ParamState)[];
+
+/** override-parameters sets every given parameter; set-parameters only those not set yet. */
+function applyParameters(target: ParamState, parameters: SuitParameters, override: boolean): void {
+  const t = target as Record<string, unknown>;
+  const p = parameters as unknown as Record<string, unknown>;
+  for (const field of PARAMETER_FIELDS) {
+    const v = p[field];
+    if (v !== undefined && (override || t[field] === undefined)) t[field] = v;
+  }
+}
+
 function checkParameters(parameters: SuitParameters): void {
   for (const key of parameters.others.keys()) {
     unsupported(`parameter ${PARAMETER_NAMES.get(key) ?? key}`, { parameter: key });
@@ -412,7 +432,7 @@ function checkParameters(parameters: SuitParameters): void {
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+  return constantTimeEqual(a, b);
 }
 
 function malformed(reason: string): never {

@@ -1,5 +1,4 @@
 import { decodeCbor } from '../cbor/cbor-decode.js';
-import { encodeCbor } from '../cbor/cbor-encode.js';
 import { CoreError } from '../errors.js';
 import type { ComponentId } from './suit-model.js';
 
@@ -9,7 +8,24 @@ import type { ComponentId } from './suit-model.js';
  * `[h'00']` → "814100"; `[h'00', h'01']` → "8241004101".
  */
 export function componentIdToHex(id: ComponentId): string {
-  return Buffer.from(encodeCbor(id as Uint8Array[])).toString('hex');
+  let out = headHex(4, id.length);
+  for (const part of id) {
+    out += headHex(2, part.length);
+    for (let i = 0; i < part.length; i++) out += HEX[part[i]!]!;
+  }
+  return out;
+}
+
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, b) =>
+  b.toString(16).padStart(2, '0'),
+);
+
+function headHex(major: number, n: number): string {
+  const m = major << 5;
+  if (n < 24) return HEX[m | n]!;
+  if (n < 0x100) return HEX[m | 24]! + HEX[n]!;
+  if (n < 0x10000) return HEX[m | 25]! + n.toString(16).padStart(4, '0');
+  return HEX[m | 26]! + n.toString(16).padStart(8, '0');
 }
 
 /** Inverse of {@link componentIdToHex}; throws MANIFEST_MALFORMED for text that is not one. */

@@ -118,9 +118,10 @@ class EnvelopeDecoder {
     this.#limits = limits;
   }
 
+  // Every byte string this decoder sees is a view into the root input.
   #offsetOf(part: Uint8Array): number {
     const o = part.byteOffset - this.#root.byteOffset;
-    return part.buffer === this.#root.buffer && o >= 0 && o <= this.#root.length ? o : 0;
+    return o >= 0 && o <= this.#root.length ? o : 0;
   }
 
   malformed(reason: string, where?: Uint8Array): never {
@@ -329,54 +330,89 @@ class EnvelopeDecoder {
           this.unsupported(`manifest member ${String(key)}`, { member: String(key) });
       }
     }
-    const seqSlot = (key: number, member: SeverableMember) =>
-      this.severable(m.get(key), member, severed.get(member), (b) => this.sequence(b, 0));
-    const payloadFetch = seqSlot(MANIFEST_KEY.payloadFetch, 'payloadFetch');
-    const install = seqSlot(MANIFEST_KEY.install, 'install');
-    const dependencyResolution = seqSlot(MANIFEST_KEY.dependencyResolution, 'dependencyResolution');
-    const text = this.severable(m.get(MANIFEST_KEY.text), 'text', severed.get('text'), (b) =>
-      this.text(this.cbor(b, 'text')),
+    const payloadFetch = this.severable(
+      m.get(MANIFEST_KEY.payloadFetch),
+      'payloadFetch',
+      severed,
+      'sequence',
     );
-    const coswid = this.severable(
-      m.get(MANIFEST_KEY.coswid),
-      'coswid',
-      severed.get('coswid'),
-      (b) => this.cbor(b, 'coswid'),
+    const install = this.severable(m.get(MANIFEST_KEY.install), 'install', severed, 'sequence');
+    const dependencyResolution = this.severable(
+      m.get(MANIFEST_KEY.dependencyResolution),
+      'dependencyResolution',
+      severed,
+      'sequence',
     );
-    for (const member of severed.keys()) {
-      const slot = { payloadFetch, install, dependencyResolution, text, coswid }[member];
-      if (slot?.source !== 'envelope') {
-        this.malformed(`the envelope carries ${member} but the manifest holds no digest for it`);
-      }
-    }
-    return {
+    const text = this.severable(m.get(MANIFEST_KEY.text), 'text', severed, 'text');
+    const coswid = this.severable(m.get(MANIFEST_KEY.coswid), 'coswid', severed, 'cbor');
+    // Plain assignments, not spreads: this runs for every envelope verified.
+    const out: { -readonly [K in keyof SuitManifest]: SuitManifest[K] } = {
       version,
       sequenceNumber,
       common,
-      ...(referenceUri !== undefined ? { referenceUri } : {}),
-      ...(manifestComponentId ? { manifestComponentId } : {}),
-      ...sequences,
-      ...(payloadFetch ? { payloadFetch } : {}),
-      ...(install ? { install } : {}),
-      ...(dependencyResolution ? { dependencyResolution } : {}),
-      ...(text ? { text } : {}),
-      ...(coswid ? { coswid } : {}),
       extensions,
+    };
+    if (referenceUri !== undefined) out.referenceUri = referenceUri;
+    if (manifestComponentId) out.manifestComponentId = manifestComponentId;
+    if (sequences.validate) out.validate = sequences.validate;
+    if (sequences.load) out.load = sequences.load;
+    if (sequences.invoke) out.invoke = sequences.invoke;
+    if (payloadFetch) out.payloadFetch = payloadFetch;
+    if (install) out.install = install;
+    if (dependencyResolution) out.dependencyResolution = dependencyResolution;
+    if (text) out.text = text;
+    if (coswid) out.coswid = coswid;
+    for (const member of severed.keys()) {
+      if (out[member]?.source !== 'envelope') {
+        this.malformed(`the envelope carries ${member} but the manifest holds no digest for it`);
+      }
+    }
+    return out;
+  }
+
+  severable(
+    v: CborValue | undefined,
+    member: SeverableMember,
+    severed: ReadonlyMap<SeverableMember, Uint8Array>,
+    kind: 'sequence',
+  ): SeverableSlot<SuitCommandSequence> | undefined;
+  severable(
+    v: CborValue | undefined,
+    member: SeverableMember,
+    severed: ReadonlyMap<SeverableMember, Uint8Array>,
+    kind: 'text',
+  ): SeverableSlot<SuitText> | undefined;
+  severable(
+    v: CborValue | undefined,
+    member: SeverableMember,
+    severed: ReadonlyMap<SeverableMember, Uint8Array>,
+    kind: 'cbor',
+  ): SeverableSlot<CborValue> | undefined;
+  severable(
+    inManifest: CborValue | undefined,
+    member: SeverableMember,
+    severed: ReadonlyMap<SeverableMember, Uint8Array>,
+    kind: 'sequence' | 'text' | 'cbor',
+  ): SeverableSlot<unknown> | undefined {
+    if (inManifest === undefined) return undefined;
+    if (inManifest instanceof Uint8Array) {
+      return { source: 'inline', bytes: inManifest, value: this.#severableValue(inManifest, kind) };
+    }
+    const digest = this.digest(inManifest, 'severable member digest');
+    const inEnvelope = severed.get(member);
+    if (!inEnvelope) return { source: 'severed', digest };
+    return {
+      source: 'envelope',
+      digest,
+      bytes: inEnvelope,
+      value: this.#severableValue(inEnvelope, kind),
     };
   }
 
-  severable<T>(
-    inManifest: CborValue | undefined,
-    member: SeverableMember,
-    inEnvelope: Uint8Array | undefined,
-    decode: (bytes: Uint8Array) => T,
-  ): SeverableSlot<T> | undefined {
-    if (inManifest === undefined) return undefined;
-    if (inManifest instanceof Uint8Array)
-      return { source: 'inline', bytes: inManifest, value: decode(inManifest) };
-    const digest = this.digest(inManifest, `${member} digest`);
-    if (!inEnvelope) return { source: 'severed', digest };
-    return { source: 'envelope', digest, bytes: inEnvelope, value: decode(inEnvelope) };
+  #severableValue(bytes: Uint8Array, kind: 'sequence' | 'text' | 'cbor'): unknown {
+    if (kind === 'sequence') return this.sequence(bytes, 0);
+    if (kind === 'text') return this.text(this.cbor(bytes, 'text'));
+    return this.cbor(bytes, 'coswid');
   }
 
   common(bytes: Uint8Array): SuitCommon {
@@ -494,14 +530,19 @@ class EnvelopeDecoder {
 
   parameters(map: CborMap): SuitParameters {
     if (map.size === 0) this.malformed('an empty parameter map');
-    const out: { -readonly [K in keyof SuitParameters]: SuitParameters[K] } = { others: new Map() };
-    const others = new Map<number, CborValue>();
+    let others: Map<number, CborValue> | undefined;
+    const out: { -readonly [K in keyof SuitParameters]: SuitParameters[K] } = {
+      others: NO_PARAMETERS,
+    };
     for (const [key, v] of map.entries) {
       if (typeof key !== 'number') this.malformed('parameter keys are integers');
       switch (key) {
         case PARAMETER.vendorIdentifier:
           if (v instanceof Uint8Array) out.vendorId = this.uuid(v, 'vendor-id');
-          else others.set(key, v); // cbor-pen (tag 112): not interpreted
+          else {
+            others ??= new Map();
+            others.set(key, v); // cbor-pen (tag 112): not interpreted
+          }
           break;
         case PARAMETER.classIdentifier:
           out.classId = this.uuid(v, 'class-id');
@@ -547,10 +588,11 @@ class EnvelopeDecoder {
           out.useBefore = this.uint(v, 'use-before');
           break;
         default:
+          others ??= new Map();
           others.set(key, v);
       }
     }
-    out.others = others;
+    if (others) out.others = others;
     return out;
   }
 
@@ -597,7 +639,13 @@ class EnvelopeDecoder {
   }
 }
 
+const NO_PARAMETERS: ReadonlyMap<number, CborValue> = new Map();
+
+const TEXT_NAMES = new Map(Object.entries(TEXT_KEY).map(([name, k]) => [k as number, name]));
+const TEXT_COMPONENT_NAMES = new Map(
+  Object.entries(TEXT_COMPONENT_KEY).map(([name, k]) => [k as number, name]),
+);
+
 function nameOf(table: Record<string, number>, key: number): string {
-  for (const [name, k] of Object.entries(table)) if (k === key) return name;
-  return String(key);
+  return (table === TEXT_KEY ? TEXT_NAMES : TEXT_COMPONENT_NAMES).get(key) ?? String(key);
 }

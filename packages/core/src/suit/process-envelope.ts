@@ -3,8 +3,9 @@ import {
   assertSupportedSequence,
   CommandInterpreter,
   type ConditionContext,
+  type PayloadOperation,
 } from './command-interpreter.js';
-import { componentIdEquals, componentIdFromHex, componentIdToHex } from './component-id.js';
+import { componentIdEquals, componentIdToHex } from './component-id.js';
 import { type DecodeEnvelopeOptions, decodeEnvelope } from './decode-envelope.js';
 import type { ComponentId, SuitDigest, SuitEnvelope, SuitText } from './suit-model.js';
 import { uuidBytes } from './suit-uuid.js';
@@ -105,7 +106,7 @@ export interface InstallPlan {
 export function processEnvelope(bytes: Uint8Array, options: ProcessOptions): InstallPlan {
   let signers: VerifiedSigner[] = [];
   const envelope = decodeEnvelope(bytes, {
-    ...options,
+    ...(options.limits ? { limits: options.limits } : {}),
     beforeManifest: (outer) => {
       signers = verifySignatures(outer, options.trust);
     },
@@ -163,8 +164,7 @@ export function processEnvelope(bytes: Uint8Array, options: ProcessOptions): Ins
   const plan: InstallPlanComponent[] = [];
   for (const op of interpreter.operations) {
     const i = op.componentIndex;
-    const id = components[i]!;
-    const idHex = componentIdToHex(id);
+    const idHex = device.hex[i]!;
     const known = device.known[i];
     if (!known) {
       throw new CoreError('MANIFEST_COMPONENT_UNKNOWN', `the device has no component ${idHex}`, {
@@ -175,9 +175,7 @@ export function processEnvelope(bytes: Uint8Array, options: ProcessOptions): Ins
       throw new CoreError(
         'MANIFEST_UNSUPPORTED',
         `unsupported: component ${idHex} is written without an image digest`,
-        {
-          details: { reason: 'payload without digest', component: idHex },
-        },
+        { details: { reason: 'payload without digest', component: idHex } },
       );
     }
     if (known.sequenceNumber !== undefined && m.sequenceNumber <= known.sequenceNumber) {
@@ -193,66 +191,85 @@ export function processEnvelope(bytes: Uint8Array, options: ProcessOptions): Ins
         },
       );
     }
-    const src = op.sourceComponentIndex;
-    plan.push({
-      index: i,
-      id,
-      idHex,
-      action: op.action,
-      ...(op.slot !== undefined
-        ? { slot: op.slot }
-        : known.slot !== undefined
-          ? { slot: known.slot }
-          : {}),
-      digest: op.digest,
-      ...(op.size !== undefined ? { size: op.size } : {}),
-      ...(op.uri !== undefined ? { uri: op.uri } : {}),
-      ...(op.encryptionInfo ? { encryptionInfo: op.encryptionInfo } : {}),
-      integrated: op.integrated,
-      ...(op.payload ? { payload: op.payload } : {}),
-      ...(src !== undefined
-        ? {
-            sourceComponent: {
-              index: src,
-              id: components[src]!,
-              idHex: componentIdToHex(components[src]!),
-            },
-          }
-        : {}),
-    });
+    plan.push(planComponent(op, i, components, device.hex, known.slot));
   }
-  return {
+  const result: { -readonly [K in keyof InstallPlan]: InstallPlan[K] } = {
     sequenceNumber: m.sequenceNumber,
     manifestDigest: envelope.authentication.digest,
     signers,
     components: plan,
     invoke: m.invoke !== undefined,
-    ...(m.text?.value ? { text: m.text.value } : {}),
     envelope,
   };
+  if (m.text?.value) result.text = m.text.value;
+  return result;
+}
+
+// Assignments rather than conditional spreads: this runs for every verified envelope.
+function planComponent(
+  op: PayloadOperation,
+  i: number,
+  components: readonly ComponentId[],
+  hex: readonly string[],
+  deviceSlot: number | undefined,
+): InstallPlanComponent {
+  const c: { -readonly [K in keyof InstallPlanComponent]: InstallPlanComponent[K] } = {
+    index: i,
+    id: components[i]!,
+    idHex: hex[i]!,
+    action: op.action,
+    digest: op.digest!,
+    integrated: op.integrated,
+  };
+  const slot = op.slot ?? deviceSlot;
+  if (slot !== undefined) c.slot = slot;
+  if (op.size !== undefined) c.size = op.size;
+  if (op.uri !== undefined) c.uri = op.uri;
+  if (op.encryptionInfo) c.encryptionInfo = op.encryptionInfo;
+  if (op.payload) c.payload = op.payload;
+  const src = op.sourceComponentIndex;
+  if (src !== undefined) c.sourceComponent = { index: src, id: components[src]!, idHex: hex[src]! };
+  return c;
+}
+
+interface KnownComponent {
+  sequenceNumber?: number;
+  digest?: SuitDigest;
+  slot?: number;
 }
 
 function deviceContext(options: ProcessOptions, components: readonly ComponentId[]) {
   const d = options.device;
-  const known = components.map((id) => {
-    const entry = d.components.find((c) =>
-      componentIdEquals(typeof c.id === 'string' ? componentIdFromHex(c.id) : c.id, id),
-    );
-    if (!entry) return undefined;
-    const digest =
-      entry.digest instanceof Uint8Array ? { algorithm: -16, bytes: entry.digest } : entry.digest;
-    return {
-      ...(entry.sequenceNumber !== undefined ? { sequenceNumber: entry.sequenceNumber } : {}),
-      ...(digest ? { digest } : {}),
-      ...(entry.slot !== undefined ? { slot: entry.slot } : {}),
-    };
-  });
-  const context: ConditionContext = {
+  const hex: string[] = [];
+  const known: (KnownComponent | undefined)[] = [];
+  for (const id of components) {
+    const h = componentIdToHex(id);
+    hex.push(h);
+    let entry: DeviceComponent | undefined;
+    for (const c of d.components) {
+      if (typeof c.id === 'string' ? c.id.toLowerCase() === h : componentIdEquals(c.id, id)) {
+        entry = c;
+        break;
+      }
+    }
+    if (!entry) {
+      known.push(undefined);
+      continue;
+    }
+    const k: KnownComponent = {};
+    if (entry.sequenceNumber !== undefined) k.sequenceNumber = entry.sequenceNumber;
+    if (entry.digest)
+      k.digest =
+        entry.digest instanceof Uint8Array ? { algorithm: -16, bytes: entry.digest } : entry.digest;
+    if (entry.slot !== undefined) k.slot = entry.slot;
+    known.push(k);
+  }
+  const context: { -readonly [K in keyof ConditionContext]: ConditionContext[K] } = {
     vendorId: uuidBytes(d.vendorId),
     classId: uuidBytes(d.classId),
-    ...(d.deviceId !== undefined ? { deviceId: uuidBytes(d.deviceId) } : {}),
-    now: Math.floor((options.now ?? new Date()).getTime() / 1000),
+    now: Math.floor((options.now ? options.now.getTime() : Date.now()) / 1000),
     components: known,
   };
-  return { context, known };
+  if (d.deviceId !== undefined) context.deviceId = uuidBytes(d.deviceId);
+  return { context, known, hex };
 }

@@ -1,4 +1,4 @@
-import { createHash, type Hash, timingSafeEqual } from 'node:crypto';
+import { createHash, type Hash, hash as oneShotHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { bstrHeader } from '../cbor/cbor-encode.js';
 import { hashNameOf } from '../cose/cose-algorithms.js';
@@ -6,18 +6,22 @@ import { CoreError } from '../errors.js';
 import type { SuitDigest } from './suit-model.js';
 
 function hashFor(algorithm: number): Hash {
+  return createHash(hashNameFor(algorithm));
+}
+
+function hashNameFor(algorithm: number): 'sha256' | 'sha384' | 'sha512' {
   const name = hashNameOf(algorithm);
   if (!name) {
     throw new CoreError('MANIFEST_UNSUPPORTED', `unsupported: digest algorithm ${algorithm}`, {
       details: { reason: 'digest algorithm', algorithm },
     });
   }
-  return createHash(name);
+  return name;
 }
 
 /** SUIT_Digest of `bytes` with a COSE hash algorithm (-16 SHA-256 by default). */
 export function computeDigest(bytes: Uint8Array, algorithm = -16): SuitDigest {
-  return { algorithm, bytes: new Uint8Array(hashFor(algorithm).update(bytes).digest()) };
+  return { algorithm, bytes: oneShotHash(hashNameFor(algorithm), bytes, 'buffer') };
 }
 
 /**
@@ -25,19 +29,36 @@ export function computeDigest(bytes: Uint8Array, algorithm = -16): SuitDigest {
  * authentication wrapper and the severable-member digests cover.
  */
 export function computeBstrWrappedDigest(bytes: Uint8Array, algorithm = -16): SuitDigest {
-  const h = hashFor(algorithm);
-  h.update(bstrHeader(bytes.length));
-  h.update(bytes);
-  return { algorithm, bytes: new Uint8Array(h.digest()) };
+  const name = hashNameFor(algorithm);
+  const header = bstrHeader(bytes.length);
+  // Decoded byte strings are views into the envelope, right after their (shortest-form) head:
+  // hash that span in place instead of copying the member.
+  const start = bytes.byteOffset - header.length;
+  let wrapped: Uint8Array | undefined;
+  if (start >= 0) {
+    const candidate = new Uint8Array(bytes.buffer, start, header.length + bytes.length);
+    let same = true;
+    for (let i = 0; i < header.length; i++) if (candidate[i] !== header[i]) same = false;
+    if (same) wrapped = candidate;
+  }
+  wrapped ??= Buffer.concat([header, bytes]);
+  return { algorithm, bytes: oneShotHash(name, wrapped, 'buffer') };
 }
 
 /** Constant-time equality of two digests (algorithm and bytes). */
 export function digestEquals(a: SuitDigest, b: SuitDigest): boolean {
-  return (
-    a.algorithm === b.algorithm &&
-    a.bytes.length === b.bytes.length &&
-    timingSafeEqual(a.bytes, b.bytes)
-  );
+  return a.algorithm === b.algorithm && constantTimeEqual(a.bytes, b.bytes);
+}
+
+/**
+ * Equality whose time depends only on the lengths (as crypto.timingSafeEqual, without the native
+ * call's argument checks, which cost more than the comparison for 32-byte digests).
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 /** A streaming check of a payload against its expected digest and size. */

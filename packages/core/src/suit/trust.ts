@@ -30,6 +30,8 @@ export interface TrustInput {
 }
 
 export interface TrustEntry {
+  /** The (cached, frozen) VerifiedSigner this key becomes when a block with `alg` verifies. */
+  verified(alg: number): VerifiedSignerShape;
   readonly key: KeyObject;
   readonly kid: Uint8Array;
   readonly kidHex: string;
@@ -52,6 +54,7 @@ export class TrustStore {
   readonly entries: readonly TrustEntry[];
   readonly policy: Required<VerifierPolicy>;
   readonly #byKid: Map<string, TrustEntry[]>;
+  readonly #byFamily: Readonly<Record<TrustEntry['family'], readonly TrustEntry[]>>;
 
   constructor(input: TrustInput) {
     this.entries = input.keys.map((k) => {
@@ -66,14 +69,31 @@ export class TrustStore {
         );
       }
       const kid = k.kid ?? keyId(k.key);
-      return {
+      const kidHex = Buffer.from(kid).toString('hex');
+      const byAlg = new Map<number, VerifiedSignerShape>();
+      const entry: TrustEntry = {
         key: k.key,
         kid,
-        kidHex: Buffer.from(kid).toString('hex'),
+        kidHex,
         family,
         ...(k.role !== undefined ? { role: k.role } : {}),
         ...(k.name !== undefined ? { name: k.name } : {}),
+        verified(alg) {
+          let v = byAlg.get(alg);
+          if (!v) {
+            v = Object.freeze({
+              kid,
+              kidHex,
+              alg,
+              ...(k.role !== undefined ? { role: k.role } : {}),
+              ...(k.name !== undefined ? { name: k.name } : {}),
+            });
+            byAlg.set(alg, v);
+          }
+          return v;
+        },
       };
+      return entry;
     });
     this.#byKid = new Map();
     for (const e of this.entries) {
@@ -81,6 +101,11 @@ export class TrustStore {
       list.push(e);
       this.#byKid.set(e.kidHex, list);
     }
+    this.#byFamily = {
+      es256: this.entries.filter((e) => e.family === 'es256'),
+      ed25519: this.entries.filter((e) => e.family === 'ed25519'),
+      hmac: this.entries.filter((e) => e.family === 'hmac'),
+    };
     this.policy = Object.freeze({
       minSigners: input.policy?.minSigners ?? 1,
       requiredRoles: input.policy?.requiredRoles ?? [],
@@ -91,14 +116,25 @@ export class TrustStore {
 
   /** Trusted keys with this kid. */
   byKid(kid: Uint8Array): readonly TrustEntry[] {
-    return this.#byKid.get(Buffer.from(kid).toString('hex')) ?? [];
+    return (
+      this.#byKid.get(Buffer.from(kid.buffer, kid.byteOffset, kid.length).toString('hex')) ?? []
+    );
   }
 
   /** Trusted keys that can check a block with this COSE algorithm. */
   forAlg(alg: number): readonly TrustEntry[] {
     const family = alg === 5 ? 'hmac' : keyFamilyOfAlg(alg);
-    return this.entries.filter((e) => e.family === family);
+    return family ? this.#byFamily[family] : [];
   }
+}
+
+/** Same shape as verify-envelope's VerifiedSigner (declared here to keep the import one-way). */
+export interface VerifiedSignerShape {
+  readonly kid: Uint8Array;
+  readonly kidHex: string;
+  readonly alg: number;
+  readonly role?: string;
+  readonly name?: string;
 }
 
 const cache = new WeakMap<TrustInput, TrustStore>();

@@ -81,17 +81,19 @@ export function verifySignatures(
       unsupported++;
       continue;
     }
-    const byKid = block.kid ? candidates.filter((e) => trust.byKid(block.kid!).includes(e)) : [];
+    const named = block.kid ? trust.byKid(block.kid) : [];
+    const byKid: TrustEntry[] = [];
+    for (const e of named) if (candidates.includes(e)) byKid.push(e);
     const tryList = byKid.length > 0 ? byKid : candidates;
-    const signer = tryList.find((entry) => checkBlock(block, entry, digestBytes));
+    let signer: TrustEntry | undefined;
+    for (const entry of tryList) {
+      if (checkBlock(block, entry, digestBytes)) {
+        signer = entry;
+        break;
+      }
+    }
     if (signer) {
-      verified.set(signer, {
-        kid: signer.kid,
-        kidHex: signer.kidHex,
-        alg: block.alg,
-        ...(signer.role !== undefined ? { role: signer.role } : {}),
-        ...(signer.name !== undefined ? { name: signer.name } : {}),
-      });
+      if (!verified.has(signer)) verified.set(signer, signer.verified(block.alg));
       continue;
     }
     if (byKid.length > 0 || !block.kid) {
@@ -120,7 +122,10 @@ export function verifySignatures(
     );
   }
   const { minSigners, requiredRoles } = trust.policy;
-  const missingRoles = requiredRoles.filter((r) => !signers.some((s) => s.role === r));
+  const missingRoles =
+    requiredRoles.length === 0
+      ? requiredRoles
+      : requiredRoles.filter((r) => !signers.some((s) => s.role === r));
   if (signers.length < minSigners || missingRoles.length > 0) {
     throw new CoreError(
       'MANIFEST_UNTRUSTED_KEY',
@@ -183,14 +188,8 @@ function checkBlock(
 /** Checks the severable members the envelope carries against the digests in the (verified) manifest. */
 export function checkSeverableDigests(envelope: SuitEnvelope): void {
   const m = envelope.manifest;
-  const slots = {
-    payloadFetch: m.payloadFetch,
-    install: m.install,
-    dependencyResolution: m.dependencyResolution,
-    text: m.text,
-    coswid: m.coswid,
-  };
-  for (const [member, slot] of Object.entries(slots)) {
+  for (const member of envelope.severed.keys()) {
+    const slot = m[member];
     if (slot?.source !== 'envelope') continue;
     const expected = slot.digest!;
     if (!hashNameOf(expected.algorithm)) {
