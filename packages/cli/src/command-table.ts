@@ -276,7 +276,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'decrypt a payload with a class KEK or a device private key',
     arguments: [{ name: 'payload', description: 'ciphertext file' }],
     options: [
-      { name: 'info', value: 'file', description: 'SUIT_Encryption_Info file', required: true },
+      { name: 'info', value: 'file', description: 'SUIT_Encryption_Info file (or use --envelope)' },
+      {
+        name: 'envelope',
+        value: 'file',
+        description: "take the encryption info from this envelope's manifest",
+      },
+      {
+        name: 'component',
+        value: 'id|index',
+        description: 'which encrypted component of --envelope (hex id or index)',
+      },
       {
         name: 'key',
         short: 'k',
@@ -524,7 +534,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: 'PEM private signing key (Ed25519 or P-256)',
         required: true,
       },
-      { name: 'image-version', value: 'x.y.z', description: 'image version, e.g. 1.2.0', required: true },
+      {
+        name: 'image-version',
+        value: 'x.y.z',
+        description: 'image version, e.g. 1.2.0',
+        required: true,
+      },
       { name: 'sequence-number', value: 'n', description: 'security counter (default 0)' },
       {
         name: 'behaviour',
@@ -552,7 +567,11 @@ export const COMMANDS: readonly CommandSpec[] = [
         env: 'UPDRAFT_DEVICE_TOKEN',
       },
       { name: 'id', value: 'name', description: 'name in the log (default sim-device)' },
-      { name: 'state', value: 'file', description: "keep the device's flash in this file across runs" },
+      {
+        name: 'state',
+        value: 'file',
+        description: "keep the device's flash in this file across runs",
+      },
       { name: 'polls', value: 'n', description: 'boot-and-poll rounds (default 1)' },
       { name: 'poll-interval-ms', value: 'ms', description: 'pause between rounds (default 1000)' },
     ],

@@ -71,6 +71,67 @@ describe('manifest create', () => {
     expect(inspect.components.map((c) => c.encrypted)).toEqual([false, true]);
   });
 
+  it('writes an encrypted payload that decrypts with the encryption info taken from the envelope', async () => {
+    await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'r.suit']);
+    const r = await run(dir, [
+      'decrypt',
+      'radio.enc',
+      '--envelope',
+      'r.suit',
+      '--key',
+      'class.kek',
+      '--out',
+      'radio.out',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await readFile(join(dir, 'radio.out'))).equals(radio)).toBe(true);
+    const byId = await run(dir, [
+      'decrypt',
+      'radio.enc',
+      '--envelope',
+      'r.suit',
+      '--component',
+      '814101',
+      '--key',
+      'class.kek',
+      '--out',
+      'radio2.out',
+    ]);
+    expect(byId.code, byId.stderr).toBe(0);
+    expectOneLineError(
+      await run(dir, [
+        'decrypt',
+        'radio.enc',
+        '--envelope',
+        'r.suit',
+        '--component',
+        '814100',
+        '--key',
+        'class.kek',
+        '--out',
+        'x',
+      ]),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+    expectOneLineError(
+      await run(dir, [
+        'decrypt',
+        'radio.enc',
+        '--envelope',
+        'r.suit',
+        '--info',
+        'r.suit',
+        '--key',
+        'class.kek',
+        '--out',
+        'x',
+      ]),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+  });
+
   it('gives the same bytes for the same description (deterministic)', async () => {
     await writeFile(
       join(dir, 'plain.yaml'),
