@@ -40,8 +40,10 @@ export async function childApply([
   const old = await open(oldFile, 'r');
   const out = createWriteStream(outFile);
   const t0 = performance.now();
+  // `apply` uses what readOld returns before calling it again, so one buffer serves every read.
+  let buf = new Uint8Array(0);
   const readOld = async (offset: number, length: number) => {
-    const buf = new Uint8Array(length);
+    if (buf.length < length) buf = new Uint8Array(length);
     const { bytesRead } = await old.read(buf, 0, length, offset);
     return buf.subarray(0, bytesRead);
   };

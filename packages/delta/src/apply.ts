@@ -22,7 +22,11 @@ import {
 import { RangeDecoder } from './range-coder.js';
 import { Thumb2Inverse, thumb2ForwardRange } from './thumb2-transform.js';
 
-/** Reads `length` bytes of the old image at `offset` (e.g. from the device's active slot). */
+/**
+ * Reads `length` bytes of the old image at `offset` (e.g. from the device's active slot). `apply`
+ * is done with the returned bytes before it calls again, so the callback may return a view of one
+ * reused buffer (recommended: no allocation per read).
+ */
 export type ReadOld = (offset: number, length: number) => Promise<Uint8Array>;
 
 /** A patch as a stream of chunks (a Node readable stream, a fetch body, an array of buffers). */

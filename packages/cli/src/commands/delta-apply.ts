@@ -29,10 +29,12 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   } catch (error) {
     throw fileError(error, oldPath, 'old image');
   }
+  // apply is done with each read before the next one: one buffer serves them all.
+  let buffer = new Uint8Array(0);
   const readOld: ReadOld = async (offset, length) => {
-    const buf = new Uint8Array(length);
-    const { bytesRead } = await old.read(buf, 0, length, offset);
-    return buf.subarray(0, bytesRead);
+    if (buffer.length < length) buffer = new Uint8Array(length);
+    const { bytesRead } = await old.read(buffer, 0, length, offset);
+    return buffer.subarray(0, bytesRead);
   };
   const out = createAtomicFile(outPath);
   let progress = ctx.progress('applying', 0);

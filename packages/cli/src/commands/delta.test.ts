@@ -17,7 +17,7 @@ async function writePair(): Promise<{ oldImage: Buffer; newImage: Buffer }> {
     Buffer.from('inserted code'),
     oldImage.subarray(5000),
   ]);
-  newImage[12_000] ^= 0xff;
+  newImage[12_000] = 0xff - newImage[12_000]!;
   await writeFile(join(dir, 'old.bin'), oldImage);
   await writeFile(join(dir, 'new.bin'), newImage);
   return { oldImage, newImage };
@@ -69,7 +69,7 @@ describe('delta create / apply / info', () => {
     await run(dir, ['delta', 'create', 'old.bin', 'new.bin', 'p.udelta']);
     const patch = await readFile(join(dir, 'p.udelta'));
     const corrupt = Buffer.from(patch);
-    corrupt[corrupt.length - 3] ^= 0x40;
+    corrupt[corrupt.length - 3] = corrupt[corrupt.length - 3]! ^ 0x40;
     await writeFile(join(dir, 'corrupt.udelta'), corrupt);
     await writeFile(join(dir, 'short.udelta'), patch.subarray(0, patch.length - 10));
     const bad = await run(dir, ['delta', 'apply', 'old.bin', 'corrupt.udelta', 'out.bin']);
