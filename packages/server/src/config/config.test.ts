@@ -124,3 +124,33 @@ describe('loadConfig', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('loadConfig under arbitrary input', () => {
+  it('either returns a valid config or throws CONFIG_INVALID, for any environment and file content', async () => {
+    const fc = (await import('fast-check')).default;
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-config-fuzz-'));
+    try {
+      const file = path.join(dir, 'c.json');
+      const envNames = SETTINGS.map((s) => s.env);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.dictionary(fc.constantFrom(...envNames), fc.string({ maxLength: 20 })),
+          fc.oneof(fc.json(), fc.string({ maxLength: 40 })),
+          async (env, content) => {
+            await writeFile(file, content);
+            try {
+              const config = loadConfig({ cwd: dir, env: { ...env, UPDRAFT_CONFIG: file } });
+              expect(Object.isFrozen(config)).toBe(true);
+            } catch (error) {
+              expect(error).toBeInstanceOf(ServerError);
+              expect((error as ServerError).code).toBe('CONFIG_INVALID');
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
