@@ -13,7 +13,11 @@ import {
 } from './action.service.js';
 import { ACTION_STATES, type ActionState } from './action-state-machine.js';
 
-const IsoDate = Type.String({ format: 'date-time', maxLength: 40 });
+// RFC 3339 date-time (the server's ajv runs without the formats plugin, so a pattern checks it).
+const IsoDate = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+  maxLength: 40,
+});
 const Window = Type.Object({ start: IsoDate, end: IsoDate }, { additionalProperties: false });
 const ActionSchema = Type.Object({
   id: Type.String(),

@@ -4,7 +4,9 @@ import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { MaintenanceWindow } from '../actions/action.service.js';
+import type { DeltaOffer, DeltaOfferSource } from '../deltas/delta-offer.js';
 import type { LastSeenTracker } from './last-seen-tracker.js';
+import { preparedQuery } from './prepared-query.js';
 import './device-report.table.js';
 
 /** One installed component as the device reports it. */
@@ -39,6 +41,8 @@ export interface DeviceAction {
     readonly digest: string;
     readonly size: number;
     readonly url: string;
+    /** A patch from the device's installed image, when the deltas feature has one ready. */
+    readonly delta?: DeltaOffer;
   }[];
 }
 
@@ -70,6 +74,10 @@ export function reportDigest(report: CheckInReport): string {
     .digest('base64url');
 }
 
+function tagOf(text: string): string {
+  return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+}
+
 /** True when an `If-None-Match` header lists `etag` (weak comparison, as RFC 9110 asks for it). */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined || header.length > 1024) return false;
@@ -77,21 +85,41 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((part) => part.trim().replace(/^W\//, '') === etag);
 }
 
+// device ⟕ its last report ⟕ its open action: three index searches in one statement.
+function stateQuery(db: Kysely<Database>) {
+  return preparedQuery(db, ['deviceId', 'tenantId'], (p) =>
+    db
+      .selectFrom('devices as d')
+      .leftJoin('device_reports as r', 'r.device_id', 'd.id')
+      .leftJoin('actions as a', (j) =>
+        j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
+      )
+      .select(['r.report_digest', 'a.id as actionId', 'a.revision'])
+      .where('d.id', '=', p.deviceId)
+      .where('d.tenant_id', '=', p.tenantId),
+  );
+}
+
 /**
- * Device check-in. The answer depends only on the open action (its id and revision) and, while
- * one is open, the signed-URL window; the ETag hashes exactly those, so a 304 is decided from
- * one indexed lookup (device ⟕ last report ⟕ open action by the unique `open_key`). The device's
- * report is written only when its digest differs from the stored one; last-seen goes to the
- * {@link LastSeenTracker}. An idle poll therefore writes nothing.
+ * Device check-in. An idle device (no open action) gets a constant answer, so its 304 is decided
+ * from one indexed lookup (device ⟕ last report ⟕ open action by the unique `open_key`). With an
+ * open action the ETag hashes the whole answer, which is stable within a signed-URL window. The
+ * device's report is written only when its digest differs from the stored one; last-seen goes to
+ * the {@link LastSeenTracker}. An idle poll therefore writes nothing.
  */
 export class CheckInService {
+  readonly #state: ReturnType<typeof stateQuery>;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly urls: SignedUrl,
     private readonly poll: PollIntervals,
     private readonly lastSeen: LastSeenTracker,
     private readonly now: () => Date,
-  ) {}
+    private readonly deltas?: DeltaOfferSource,
+  ) {
+    this.#state = stateQuery(db);
+  }
 
   /** Records the report (if changed) and answers with the open action or 304. */
   async checkIn(
@@ -101,33 +129,26 @@ export class CheckInService {
   ): Promise<CheckInAnswer> {
     const nowMs = this.now().getTime();
     const digest = reportDigest(report);
-    const state = await this.db
-      .selectFrom('devices as d')
-      .leftJoin('device_reports as r', 'r.device_id', 'd.id')
-      .leftJoin('actions as a', (j) =>
-        j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
-      )
-      .select(['r.report_digest', 'a.id as actionId', 'a.revision'])
-      .where('d.id', '=', device.deviceId)
-      .where('d.tenant_id', '=', device.tenantId)
-      .executeTakeFirst();
+    const [state] = await this.#state({ deviceId: device.deviceId, tenantId: device.tenantId });
     if (state?.report_digest !== digest)
       await this.#storeReport(device, report, digest, new Date(nowMs).toISOString());
     this.lastSeen.touch(device.tenantId, device.deviceId);
 
     const actionId = state?.actionId ?? null;
     const pollIntervalSeconds = actionId === null ? this.poll.idle : this.poll.active;
-    const etag = `"${createHash('sha256')
-      .update(
-        actionId === null
-          ? `v1|${pollIntervalSeconds}|none`
-          : `v1|${pollIntervalSeconds}|${actionId}|${state?.revision}|${this.urls.window(nowMs)}`,
-      )
-      .digest('base64url')
-      .slice(0, 27)}"`;
+    if (actionId === null) {
+      // Idle: the answer is a constant, so the ETag is decided without another query.
+      const etag = tagOf(`v1|${pollIntervalSeconds}|none`);
+      if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
+      return { status: 200, etag, body: { pollIntervalSeconds, action: null } };
+    }
+    // An open action: the ETag is the hash of the whole answer (signed URLs are stable within
+    // their window, delta offers may appear once a patch is ready), so it is exact.
+    const action = await this.#deviceAction(device, actionId, nowMs);
+    const body = { pollIntervalSeconds, action };
+    const etag = tagOf(JSON.stringify(body));
     if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
-    const action = actionId === null ? null : await this.#deviceAction(device, actionId, nowMs);
-    return { status: 200, etag, body: { pollIntervalSeconds, action } };
+    return { status: 200, etag, body };
   }
 
   async #deviceAction(
@@ -160,6 +181,14 @@ export class CheckInService {
       .orderBy('component_id')
       .execute();
     const exp = this.urls.expiryFor(nowMs);
+    const listed = payloads.map((p) => ({
+      component: p.component_id,
+      digest: p.sha256,
+      size: Number(p.size),
+    }));
+    const offers =
+      (await this.deltas?.offers(device, row.releaseId, listed, nowMs)) ??
+      new Map<string, DeltaOffer>();
     return {
       id: row.id,
       state: row.state,
@@ -175,12 +204,14 @@ export class CheckInService {
         sequenceNumber: Number(row.sequence_number),
       },
       envelopeUrl: `${PREFIX}/actions/${row.id}/envelope`,
-      payloads: payloads.map((p) => ({
-        component: p.component_id,
-        digest: p.sha256,
-        size: Number(p.size),
-        url: `${PREFIX}/artifacts/${p.sha256}?${this.urls.sign({ tenantId: device.tenantId, deviceId: device.deviceId, digest: p.sha256, exp })}`,
-      })),
+      payloads: listed.map((p) => {
+        const delta = offers.get(p.digest);
+        return {
+          ...p,
+          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ tenantId: device.tenantId, deviceId: device.deviceId, digest: p.digest, exp })}`,
+          ...(delta !== undefined ? { delta } : {}),
+        };
+      }),
     };
   }
 

@@ -1,6 +1,7 @@
 import type { UpdraftFeature } from '../../http/app-types.js';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
+import { deltaOffers } from '../deltas/delta-service.js';
 import { CheckInService } from './check-in.service.js';
 import { deviceApiRoutes } from './device-api.routes.js';
 import { LastSeenTracker } from './last-seen-tracker.js';
@@ -23,6 +24,7 @@ export const deviceApiFeature: UpdraftFeature = async (app) => {
     { idle, active: Math.min(60, idle) },
     lastSeen,
     now,
+    deltaOffers(app.updraft),
   );
   await app.register(deviceApiRoutes, { checkIns, actions: new ActionService(db, now), urls });
 };

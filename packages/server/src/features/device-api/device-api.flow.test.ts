@@ -110,6 +110,15 @@ describeEachDialect('device API flow', (dialect) => {
     });
     expect(body.pollIntervalSeconds).toBe(60);
 
+    // The same answer again is a 304 for its ETag; it changes once the action moves on.
+    const actionTag = res.headers.get('etag')!;
+    res = await fetch(`${base}/api/device/v1/check-in`, {
+      method: 'POST',
+      headers: { ...device(), 'if-none-match': actionTag },
+      body: JSON.stringify(report),
+    });
+    expect(res.status).toBe(304);
+
     res = await fetch(`${base}${body.action.envelopeUrl}`, { headers: device() });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/suit-envelope+cose');
@@ -154,6 +163,13 @@ describeEachDialect('device API flow', (dialect) => {
     expect(await server.app.updraft.db.selectFrom('action_events').selectAll().execute()).toEqual(
       eventsBefore,
     );
+    res = await fetch(`${base}/api/device/v1/check-in`, {
+      method: 'POST',
+      headers: { ...device(), 'if-none-match': actionTag },
+      body: JSON.stringify(report),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { action: { state: string } }).action.state).toBe('rebooting');
     res = await feedback('success');
     expect(await json(res)).toMatchObject({ state: 'success', replayed: false });
 
