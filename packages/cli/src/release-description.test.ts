@@ -174,6 +174,8 @@ components:
       /alias/i,
     ],
     ['broken JSON', '{"vendor": ', 'release.json', /JSON/],
+    ['an unknown YAML tag', 'vendor: !shell rm -rf /\n', 'release.yaml', /YAML: .*tag/i],
+    ['several YAML documents', 'vendor: a\n---\nvendor: b\n', 'release.yaml', /YAML: .*document/i],
     ['a scalar document', '42', 'release.yaml', /mapping/],
   ])('rejects %s as CLI_RELEASE_INVALID', async (_name, text, file, pattern) => {
     const problems = await problemsOf(text, file);

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { CliError } from './errors.js';
 import type { Problem } from './render-error.js';
 
@@ -115,11 +115,15 @@ function parseText(text: string, file: string): unknown {
   }
   try {
     // Aliases are bounded: a description has no use for them beyond a few, and unbounded alias
-    // expansion is the YAML "billion laughs" attack.
-    return parseYaml(text, { maxAliasCount: 16, uniqueKeys: true, prettyErrors: true });
+    // expansion is the YAML "billion laughs" attack. Warnings (unknown tags…) are problems too,
+    // and never reach the terminal as Node warnings.
+    const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, logLevel: 'error' });
+    const first = doc.errors[0] ?? doc.warnings[0];
+    if (first !== undefined) throw invalid('YAML', first.message);
+    return doc.toJS({ maxAliasCount: 16 });
   } catch (error) {
-    // The yaml library throws YAMLParseError, but also ReferenceError for alias limits: all of
-    // them are about the user's text.
+    if (error instanceof CliError) throw error;
+    // The yaml library also throws ReferenceError for alias limits: all about the user's text.
     throw invalid('YAML', error instanceof Error ? error.message : String(error));
   }
 }
