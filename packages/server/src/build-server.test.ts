@@ -32,6 +32,17 @@ describeEachDialect('buildServer', (dialect) => {
   it('serves an OpenAPI 3 document and a browsable docs page', async () => {
     const doc = (await server.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
     expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/devices',
+        '/api/v1/device-classes/{id}/keys',
+        '/api/v1/audit',
+      ]),
+    );
+    expect(
+      doc.paths['/api/v1/devices'].post.requestBody.content['application/json'].schema.properties
+        .name,
+    ).toBeDefined();
     expect(doc.info.title).toContain('Updraft');
     const page = await server.app.inject({ method: 'GET', url: '/api/docs/' });
     expect(page.statusCode).toBe(200);
@@ -70,8 +81,8 @@ describeEachDialect('buildServer', (dialect) => {
   });
 });
 
-describe('buildServer without any configuration problem', () => {
-  it('prints a generated one-time admin password exactly once across restarts', async () => {
+describe('buildServer on first start', () => {
+  it('prints a generated one-time admin password, and never logs it', async () => {
     const first = await createTestServer('sqlite', { auth: { adminPassword: '' } });
     try {
       const line = first.printed.find((l) => l.includes('one-time password'));

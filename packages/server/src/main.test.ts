@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config/config.js';
+import { startServer } from './main.js';
+
+describe('startServer', () => {
+  it('listens on the configured address, finishes in-flight requests on close, then refuses connections', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-main-'));
+    const printed: string[] = [];
+    try {
+      const config = loadConfig({
+        overrides: { dataDir, port: 0, auth: { adminPassword: 'main-test-password' } },
+      });
+      const server = await startServer(config, {
+        handleSignals: false,
+        print: (line) => printed.push(line),
+        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+      });
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(printed.at(-1)).toBe(`Updraft server listening on ${server.url}`);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      // A slow in-flight request (login hashes with scrypt) still gets its answer during close.
+      const inflight = fetch(`${server.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ username: 'admin', password: 'main-test-password' }),
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      await server.close();
+      expect((await inflight).status).toBe(200);
+      await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+      // The data directory holds the embedded defaults.
+      const again = await startServer(config, {
+        handleSignals: false,
+        print: (line) => printed.push(line),
+        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+      });
+      expect(printed.filter((l) => l.includes('created admin account'))).toHaveLength(1);
+      await again.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
