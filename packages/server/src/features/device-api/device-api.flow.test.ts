@@ -51,6 +51,16 @@ describeEachDialect('device API flow', (dialect) => {
     expect(release).toMatchObject({ version: '1.3.0', sequenceNumber: 7, signerKids: [fleet.kid] });
     expect((release.payloads as { size: number }[])[0]?.size).toBe(payload.length);
 
+    res = await fetch(`${base}/api/v1/releases/${release.id}`, { headers: admin });
+    expect(await json(res)).toMatchObject({
+      id: release.id,
+      manifestDigest: release.manifestDigest,
+      components: [{ id: '814100', imageSize: payload.length, encrypted: false }],
+      text: { componentVersion: '1.3.0' },
+      deltaDeliveries: 0,
+      deltaBytesSaved: 0,
+    });
+
     // Idle check-in, then the same poll with its ETag: 304 and nothing written.
     const report = {
       components: [{ id: '814100', version: '1.2.0', sequenceNumber: 6 }],

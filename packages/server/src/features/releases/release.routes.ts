@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
+import { releaseDeltaSavings } from '../deltas/delta.repository.js';
 import type { UploadService } from '../uploads/upload.service.js';
 import { findEnvelope, findRelease, listReleases } from './release.repository.js';
 import type { ChangeContext, ReleaseService } from './release.service.js';
@@ -166,18 +167,27 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<{
         summary: 'A release: manifest summary, components, text, signer kids, payload digests',
         tags: ['releases'],
         params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
-        response: { 200: ReleaseSchema },
+        response: {
+          200: Type.Object({
+            ...ReleaseSchema.properties,
+            deltaDeliveries: Type.Integer(),
+            deltaBytesSaved: Type.Integer(),
+          }),
+        },
       },
     },
     async (request) => {
-      const release = await findRelease(
-        app.updraft.db,
-        (request.principal as UserPrincipal).tenantId,
-        request.params.id,
-      );
+      const tenantId = (request.principal as UserPrincipal).tenantId;
+      const release = await findRelease(app.updraft.db, tenantId, request.params.id);
       if (release === undefined)
         throw new ServerError('RESOURCE_NOT_FOUND', `release ${request.params.id} not found`);
-      return release;
+      // Bytes the deltas feature saved delivering this release (patches instead of full images).
+      const savings = await releaseDeltaSavings(app.updraft.db, tenantId, release.id);
+      return {
+        ...release,
+        deltaDeliveries: savings.deliveries,
+        deltaBytesSaved: savings.bytesSaved,
+      };
     },
   );
 
