@@ -95,3 +95,26 @@ describe('buildServer on first start', () => {
     }
   });
 });
+
+describe('readiness', () => {
+  it('answers 503 problem+json naming the part that is not ready', async () => {
+    const { FsBlobStore } = await import('./adapters/fs/fs-blob-store.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { randomBytes } = await import('node:crypto');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-ready-'));
+    const blobs = new FsBlobStore({ dir, masterKey: randomBytes(32) });
+    // The blob directory is removed under the running server: not ready.
+    const server = await createTestServer('sqlite', {}, { blobs });
+    try {
+      expect((await server.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      await rm(dir, { recursive: true, force: true });
+      const res = await server.app.inject({ method: 'GET', url: '/readyz' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ status: 503, detail: 'not ready: blobs' });
+    } finally {
+      await server.close();
+    }
+  });
+});

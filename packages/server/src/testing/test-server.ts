@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Role } from '../auth/permissions.js';
-import { buildServer } from '../build-server.js';
+import { buildServer, type ServerDeps } from '../build-server.js';
 import { loadConfig, type ServerConfig, type ServerConfigInput } from '../config/config.js';
 import { issueToken } from '../features/users/token.repository.js';
 import { createUser } from '../features/users/user.repository.js';
@@ -43,7 +43,7 @@ export interface TestServer {
 export async function createTestServer(
   dialect: Dialect,
   overrides: ServerConfigInput = {},
-  options: { now?: () => Date } = {},
+  options: Pick<ServerDeps, 'now' | 'blobs'> = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-server-'));
   const database = await openTestDatabase(dialect);
