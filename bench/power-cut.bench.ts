@@ -1,6 +1,6 @@
 // Exhaustive power-cut sweep of the real agent on simulated flash: cut points tested and bricks, per layout and scenario
 //
-// For each layout (ab-xip, ab-factory) and scenario (good-update, failing-update): one clean update
+// For each layout (ab-xip, ab-factory, swap-scratch) and scenario (good-update, failing-update): one clean update
 // counts its flash writes + erases (image, trailer, journal); then power is cut at EVERY one of them
 // — before, after, and torn inside — and the device reboots and converges. Then seeded random
 // multi-cut runs. Prints `layout=<name> scenario=<name> cutPoints=<N> bricks=<M>` per pair and
@@ -19,8 +19,15 @@ import {
 
 const multiCutRuns = Number(process.env.POWER_CUT_MULTI ?? 200);
 // ~28 KB images in 50 non-uniform sectors (48 × 512 B + 2 × 4 KiB), served in 128-byte chunks,
-// journal checkpoint every 512 bytes: many small flash operations, so many cut points.
-const layoutOverrides = { slotSectors: [...Array<number>(48).fill(512), 4096, 4096] };
+// journal checkpoint every 512 bytes: many small flash operations, so many cut points. The swap
+// layout moves whole slots through a scratch sector, so it gets 8 × 4 KiB sectors (fewer, larger
+// moves) to keep the run in minutes.
+const layoutOverridesFor = (layout: string) => ({
+  slotSectors:
+    layout === 'swap-scratch'
+      ? Array<number>(8).fill(4096)
+      : [...Array<number>(48).fill(512), 4096, 4096],
+});
 const bodySize = 28_000;
 const application = agentUnderTest({ chunkSize: 128, checkpointBytes: 512 });
 
@@ -39,7 +46,7 @@ for (const layout of LAYOUT_NAMES) {
       scenario,
       application,
       bodySize,
-      layoutOverrides,
+      layoutOverrides: layoutOverridesFor(layout),
       modes: [],
     });
     const cleanRunMs = performance.now() - t0;
@@ -49,7 +56,7 @@ for (const layout of LAYOUT_NAMES) {
       scenario,
       application,
       bodySize,
-      layoutOverrides,
+      layoutOverrides: layoutOverridesFor(layout),
       multiCutRuns,
       seed: 2026,
     });

@@ -9,6 +9,7 @@ import {
 } from '@updraft/agent';
 import { Prng } from './prng.js';
 import type { AppContext, DeviceApplication } from './sim-device.js';
+import { MAIN_COMPONENT } from './sim-envelope.js';
 
 /** What {@link AgentApplication} needs besides the device's own ports. */
 export interface AgentApplicationOptions {
@@ -50,6 +51,7 @@ export class AgentApplication implements DeviceApplication {
       },
       {
         initialComponents: this.options.initialComponents,
+        mainComponent: MAIN_COMPONENT,
         checkpointBytes: 1024,
         ...this.options.agentOptions,
       },

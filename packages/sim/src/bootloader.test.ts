@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SimBootControl } from './adapters/sim-boot-control.js';
+import { SimSwapBootControl } from './adapters/sim-swap-boot-control.js';
 import { Bootloader, type BootResult, type ResetCause } from './bootloader.js';
 import { buildImage } from './build-image.js';
 import { createDeviceLayout, defaultLayoutSpec, type LayoutName } from './device-layout.js';
@@ -185,5 +186,62 @@ describe('bootloader scenarios', () => {
     expect(new Bootloader(layout, { trustedKeys: [] }).boot('power-on')).toMatchObject({
       ok: false,
     });
+  });
+});
+
+describe('bootloader, swap-scratch layout', () => {
+  function swapDevice() {
+    return new SimDevice({
+      layout: defaultLayoutSpec('swap-scratch'),
+      trustedKeys: [key.trusted],
+      initialImage: img(1),
+      application: idle,
+    });
+  }
+  const primaryVersion = (d: SimDevice) => (boot(d, 'software') as Ok).image.versionString;
+
+  it('swaps a pending image in for a trial, and swaps it back when the trial fails', async () => {
+    const d = swapDevice();
+    const r0 = boot(d);
+    const bc = new SimSwapBootControl(d.bootloader, r0 as Ok, () => {});
+    expect(await bc.status()).toMatchObject({ booted: 'a', trial: false });
+    const target = await bc.updateSlot();
+    expect(target.name).toBe('b');
+    await target.erase(0, target.size);
+    const image = img(2, 'fails-health-check');
+    const padded = new Uint8Array(Math.ceil(image.length / 8) * 8).fill(0xff);
+    padded.set(image);
+    await target.write(0, padded);
+    await bc.markPending('b');
+    const trial = boot(d, 'software');
+    expect(trial).toMatchObject({ ok: true, slot: 'primary', trial: true, swapType: 'test' });
+    const onTrial = new SimSwapBootControl(d.bootloader, trial as Ok, () => {});
+    expect(await onTrial.status()).toMatchObject({ booted: 'b', trial: true });
+    const back = boot(d, 'software');
+    expect(back).toMatchObject({ ok: true, slot: 'primary', trial: false });
+    expect((back as Ok).image.versionString).toBe('1.1.0');
+    const after = new SimSwapBootControl(d.bootloader, back as Ok, () => {});
+    expect(await after.status()).toMatchObject({
+      booted: 'a',
+      lastFailure: 'SIM_BOOT_TRIAL_REVERTED',
+    });
+    expect(d.bootloader.completedSwaps()).toBe(2);
+  });
+
+  it('finishes a swap that a power cut interrupted, with both images whole', async () => {
+    const d = swapDevice();
+    const bc = new SimSwapBootControl(d.bootloader, boot(d) as Ok, () => {});
+    const target = await bc.updateSlot();
+    await target.erase(0, target.size);
+    const image = img(2);
+    const padded = new Uint8Array(Math.ceil(image.length / 8) * 8).fill(0xff);
+    padded.set(image);
+    await target.write(0, padded);
+    await bc.markPending('b');
+    d.flash.planCuts([{ opIndex: d.flash.counters.ops + 7, mode: 'torn' }]);
+    expect(() => boot(d, 'software')).toThrow('power cut');
+    expect(primaryVersion(d)).toBe('1.2.0');
+    expect(d.bootloader.completedSwaps()).toBe(1);
+    expect(d.boots).toHaveLength(0);
   });
 });

@@ -1,6 +1,7 @@
 import { type BootMode, decideSlot, type SlotFacts, type SwapType } from './boot-decision-table.js';
 import type { DeviceLayout, ImageSlot } from './device-layout.js';
 import type { SimErrorCode } from './errors.js';
+import type { FlashArea } from './flash-area.js';
 import type { ImageInfo, TrustedImageKey } from './image-format.js';
 import { imageTag, readTrailer, rejectionValue, TRAILER_RECORDS } from './slot-trailer.js';
 import { verifyImage } from './verify-image.js';
@@ -11,6 +12,9 @@ export type ResetCause = (typeof RESET_CAUSES)[number];
 
 /** Record type of the boot-state log: the security counter. */
 export const SECURITY_COUNTER_RECORD = 1;
+
+/** Records of the swap-status log (swap layout): tag = swap number, value = step index. */
+export const SWAP_RECORDS = { START: 1, STEP: 2, DONE: 3 } as const;
 
 /** Bootloader configuration, fixed at manufacturing. */
 export interface BootloaderOptions {
@@ -78,8 +82,22 @@ export class Bootloader {
     return max;
   }
 
+  /**
+   * Swaps finished so far (swap layout; 0 otherwise). Its parity tells which logical slot name
+   * the image in the primary slot carries.
+   */
+  completedSwaps(): number {
+    const done = new Set<number>();
+    for (const e of this.layout.swap?.status.entries() ?? []) {
+      if (e.kind === 'record' && e.type === SWAP_RECORDS.DONE) done.add(e.tag);
+    }
+    return done.size;
+  }
+
   /** Runs one boot. Flash writes in here can be cut like any other. */
   boot(resetCause: ResetCause): BootResult {
+    // An interrupted swap is finished before anything is decided: images are whole again.
+    this.resumeSwap();
     const stored = this.securityCounter();
     const decisions = this.layout.slots.map((slot) => this.decide(slot, stored, resetCause));
 
@@ -104,8 +122,15 @@ export class Bootloader {
     const chosen = candidates[0];
     const chosenImage = chosen?.d.image;
     if (chosen && chosenImage) {
-      const slot = this.layout.slots[chosen.i];
-      const { d } = chosen;
+      let slot = this.layout.slots[chosen.i];
+      let { d } = chosen;
+      if (this.layout.swap && chosen.i !== 0) {
+        // Swap layout: only the primary slot runs, so the chosen image is swapped in first.
+        if (!this.startSwap())
+          return { ok: false, swapType: 'panic', code: 'SIM_BOOT_NO_BOOTABLE_IMAGE', decisions };
+        slot = this.layout.slots[0];
+        d = { ...d, slot: slot?.name ?? 'primary' };
+      }
       const tag = slot ? this.tagOf(slot) : 0;
       const row = decideSlot(d.facts).row;
       if (row.writes.includes('copyDone') && !d.facts.copyDone) {
@@ -154,6 +179,68 @@ export class Bootloader {
     return { ok: false, swapType: 'panic', code: 'SIM_BOOT_NO_BOOTABLE_IMAGE', decisions };
   }
 
+  /** Starts a swap of primary and secondary and runs it; false when the status log is full. */
+  private startSwap(): boolean {
+    const swap = this.layout.swap;
+    if (!swap) return false;
+    const started = new Set<number>();
+    for (const e of swap.status.entries()) {
+      if (e.kind === 'record' && e.type === SWAP_RECORDS.START) started.add(e.tag);
+    }
+    const steps = 3 * (this.layout.slots[0]?.image.sectors().length ?? 0);
+    const free = swap.status.entries().filter((e) => e.kind === 'erased').length;
+    // A swap must be able to record every step; a full log means no more swaps (documented limit).
+    if (free < steps + 2) return false;
+    const n = started.size + 1;
+    swap.status.append(SWAP_RECORDS.START, n, 0);
+    this.runSwap(n, 0);
+    return true;
+  }
+
+  // Resumes the swap whose START has no DONE, from the step after the last recorded one.
+  private resumeSwap(): void {
+    const swap = this.layout.swap;
+    if (!swap) return;
+    let current = 0;
+    let next = 0;
+    const done = new Set<number>();
+    for (const e of swap.status.entries()) {
+      if (e.kind !== 'record') continue;
+      if (e.type === SWAP_RECORDS.START) {
+        current = e.tag;
+        next = 0;
+      } else if (e.type === SWAP_RECORDS.STEP && e.tag === current)
+        next = Math.max(next, e.value + 1);
+      else if (e.type === SWAP_RECORDS.DONE) done.add(e.tag);
+    }
+    if (current !== 0 && !done.has(current)) this.runSwap(current, next);
+  }
+
+  // Sector by sector: scratch ← primary, primary ← secondary, secondary ← scratch. Each step is
+  // recorded after it completes; a step redone after a cut finds its source intact, because a
+  // source is only overwritten by a later step.
+  private runSwap(n: number, from: number): void {
+    const swap = this.layout.swap;
+    const [primary, secondary] = this.layout.slots;
+    if (!swap || !primary || !secondary) return;
+    const sectors = primary.image.sectors();
+    const copy = (to: FlashArea, toOffset: number, data: Uint8Array) => {
+      to.erase(toOffset, sectorSizeAt(to, toOffset));
+      to.write(toOffset, data);
+    };
+    for (let step = from; step < 3 * sectors.length; step++) {
+      const sector = sectors[Math.floor(step / 3)];
+      if (!sector) break;
+      const { offset, size } = sector;
+      const phase = step % 3;
+      if (phase === 0) copy(swap.scratch, 0, primary.image.read(offset, size));
+      if (phase === 1) copy(primary.image, offset, secondary.image.read(offset, size));
+      if (phase === 2) copy(secondary.image, offset, swap.scratch.read(0, size));
+      swap.status.append(SWAP_RECORDS.STEP, n, step);
+    }
+    swap.status.append(SWAP_RECORDS.DONE, n, 0);
+  }
+
   private tagOf(slot: ImageSlot): number {
     return imageTag((o, l) => slot.image.read(o, l), slot.image.size);
   }
@@ -199,4 +286,9 @@ export class Bootloader {
       image: verdict?.ok ? verdict.info : null,
     };
   }
+}
+
+function sectorSizeAt(area: FlashArea, offset: number): number {
+  const s = area.sectors().find((x) => x.offset === offset);
+  return s?.size ?? area.size;
 }

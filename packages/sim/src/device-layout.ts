@@ -3,7 +3,7 @@ import { RecordLog } from './record-log.js';
 import { type ErasedValue, SimFlash, type WriteAlignment } from './sim-flash.js';
 
 /** The slot layouts the simulator models (MCUboot names in the docs). */
-export const LAYOUT_NAMES = ['ab-xip', 'ab-factory'] as const;
+export const LAYOUT_NAMES = ['ab-xip', 'ab-factory', 'swap-scratch'] as const;
 export type LayoutName = (typeof LAYOUT_NAMES)[number];
 
 /** True when `value` is a {@link LayoutName}. */
@@ -45,7 +45,16 @@ export interface DeviceLayout {
   readonly bootState: RecordLog;
   /** The agent's state store: two copies ping-ponged. */
   readonly journal: readonly [FlashArea, FlashArea];
+  /**
+   * Swap layouts only (capability): the scratch sector and the swap-status log. `slots` are then
+   * `primary` (the only one that runs) and `secondary`, sharing one trailer log.
+   */
+  readonly swap: { readonly scratch: FlashArea; readonly status: RecordLog } | null;
 }
+
+/** Size of the swap layout's shared trailer and of its swap-status log. */
+export const SWAP_TRAILER_SIZE = 4096;
+export const SWAP_STATUS_SIZE = 16384;
 
 /** A small non-uniform layout: slots of 512+512+1024+2048+4096 bytes (8 KiB), like an MCU's mixed sectors. */
 export function defaultLayoutSpec(
@@ -66,9 +75,11 @@ export function defaultLayoutSpec(
 
 /**
  * Builds the flash and its areas, in address order:
- * boot state | slot a | trailer a | slot b | trailer b | [factory] | journal 0 | journal 1.
+ * boot state | slot a | trailer a | slot b | trailer b | [factory] | journal 0 | journal 1, or for
+ * `swap-scratch`: boot state | primary | secondary | trailer | scratch | swap status | journal ×2.
  */
 export function createDeviceLayout(spec: LayoutSpec, seed = 1): DeviceLayout {
+  if (spec.name === 'swap-scratch') return createSwapLayout(spec, seed);
   const slotSize = spec.slotSectors.reduce((a, b) => a + b, 0);
   const sectors: number[] = [spec.bootStateSectorSize];
   for (let i = 0; i < 2; i++) sectors.push(...spec.slotSectors, spec.trailerSectorSize);
@@ -99,5 +110,57 @@ export function createDeviceLayout(spec: LayoutSpec, seed = 1): DeviceLayout {
     take('journal-0', spec.journalSectorSize),
     take('journal-1', spec.journalSectorSize),
   ];
-  return { spec, flash, slots, factory, bootState, journal };
+  return { spec, flash, slots, factory, bootState, journal, swap: null };
+}
+
+function createSwapLayout(spec: LayoutSpec, seed: number): DeviceLayout {
+  const slotSize = spec.slotSectors.reduce((a, b) => a + b, 0);
+  const scratchSize = Math.max(...spec.slotSectors);
+  const flash = new SimFlash(
+    {
+      sectorSizes: [
+        spec.bootStateSectorSize,
+        ...spec.slotSectors,
+        ...spec.slotSectors,
+        SWAP_TRAILER_SIZE,
+        scratchSize,
+        SWAP_STATUS_SIZE,
+        spec.journalSectorSize,
+        spec.journalSectorSize,
+      ],
+      writeAlign: spec.writeAlign,
+      erasedValue: spec.erasedValue,
+    },
+    { seed },
+  );
+  let at = 0;
+  const take = (name: string, size: number) => {
+    const area = new FlashArea(flash, name, at, size);
+    at += size;
+    return area;
+  };
+  const bootState = new RecordLog(take('boot-state', spec.bootStateSectorSize));
+  const primary = take('slot-primary', slotSize);
+  const secondary = take('slot-secondary', slotSize);
+  // Records name the image they speak about (its tag), so one log serves both slots and the
+  // facts follow an image when the swap moves it.
+  const trailer = new RecordLog(take('trailer', SWAP_TRAILER_SIZE));
+  const scratch = take('scratch', scratchSize);
+  const status = new RecordLog(take('swap-status', SWAP_STATUS_SIZE));
+  const journal: [FlashArea, FlashArea] = [
+    take('journal-0', spec.journalSectorSize),
+    take('journal-1', spec.journalSectorSize),
+  ];
+  return {
+    spec,
+    flash,
+    slots: [
+      { name: 'primary', image: primary, trailer },
+      { name: 'secondary', image: secondary, trailer },
+    ],
+    factory: null,
+    bootState,
+    journal,
+    swap: { scratch, status },
+  };
 }

@@ -7,6 +7,7 @@ export * from './adapters/memory-transport.js';
 export * from './adapters/sim-boot-control.js';
 export * from './adapters/sim-clock.js';
 export * from './adapters/sim-slot.js';
+export * from './adapters/sim-swap-boot-control.js';
 export * from './agent-application.js';
 export * from './boot-decision-table.js';
 export * from './bootloader.js';

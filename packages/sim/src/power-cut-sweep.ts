@@ -7,7 +7,7 @@ import type { AppBehaviour, ImageSigningKey, TrustedImageKey } from './image-for
 import { imageSigningKey, trustedImageKey } from './image-keys.js';
 import { Prng } from './prng.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
-import { buildSimEnvelope, simEnvelopeVerifier } from './sim-envelope.js';
+import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
 import { CUT_MODES, type CutMode, type PlannedCut } from './sim-flash.js';
 
 /** The two updates every sweep runs. */
@@ -64,7 +64,7 @@ export function agentUnderTest(options: AgentUnderTestOptions = {}): SweepApplic
             vendor,
             class: klass,
             sequenceNumber: 2,
-            components: [{ id: '00', image: images.next }],
+            components: [{ id: MAIN_COMPONENT, image: images.next }],
           },
           key.signing,
         ),
@@ -78,7 +78,7 @@ export function agentUnderTest(options: AgentUnderTestOptions = {}): SweepApplic
       verifier: simEnvelopeVerifier({ vendor, class: klass, trustedKeys: [key.trusted] }),
       initialComponents: [
         {
-          id: '00',
+          id: MAIN_COMPONENT,
           version: images.oldVersion,
           sequenceNumber: 1,
           digest: createHash('sha256').update(images.old).digest('hex'),
@@ -226,6 +226,8 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
   const areas = [
     ...clean.layout.slots.flatMap((s) => [s.image, s.trailer?.area]),
     clean.layout.bootState.area,
+    clean.layout.swap?.scratch,
+    clean.layout.swap?.status.area,
     ...clean.layout.journal,
   ].filter((a) => a !== undefined);
   clean.flash.observe((op) => {

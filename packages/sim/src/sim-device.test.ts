@@ -7,7 +7,7 @@ import { defaultLayoutSpec, type LayoutName } from './device-layout.js';
 import type { AppBehaviour } from './image-format.js';
 import { generateTestKey } from './power-cut-sweep.js';
 import { SimDevice } from './sim-device.js';
-import { buildSimEnvelope, simEnvelopeVerifier } from './sim-envelope.js';
+import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
 
 const key = generateTestKey();
 const VENDOR = 'acme';
@@ -41,7 +41,7 @@ function agentDevice(
           vendor: VENDOR,
           class: CLASS,
           sequenceNumber: 2,
-          components: [{ id: '00', image: next }],
+          components: [{ id: MAIN_COMPONENT, image: next }],
         },
         key.signing,
       ),
@@ -58,7 +58,7 @@ function agentDevice(
       verifier: simEnvelopeVerifier({ vendor: VENDOR, class: CLASS, trustedKeys: [key.trusted] }),
       initialComponents: [
         {
-          id: '00',
+          id: MAIN_COMPONENT,
           version: '1.0.0',
           sequenceNumber: 1,
           digest: createHash('sha256').update(oldImage).digest('hex'),

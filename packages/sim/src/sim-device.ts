@@ -1,6 +1,7 @@
 import { FlashStateStore } from './adapters/flash-state-store.js';
 import { SimBootControl } from './adapters/sim-boot-control.js';
 import { SimClock } from './adapters/sim-clock.js';
+import { SimSwapBootControl } from './adapters/sim-swap-boot-control.js';
 import {
   Bootloader,
   type BootResult,
@@ -16,7 +17,7 @@ import { verifyImage } from './verify-image.js';
 /** What a booted application gets: the agent's ports, backed by this device's flash. */
 export interface AppContext {
   readonly boot: Extract<BootResult, { ok: true }>;
-  readonly bootControl: SimBootControl;
+  readonly bootControl: SimBootControl | SimSwapBootControl;
   readonly stateStore: FlashStateStore;
   readonly clock: SimClock;
   /** What the image's scripted behaviour says its health check answers. */
@@ -167,9 +168,13 @@ export class SimDevice {
       let rebootRequested = false;
       const ctx: AppContext = {
         boot: result,
-        bootControl: new SimBootControl(this.bootloader, result, () => {
-          rebootRequested = true;
-        }),
+        bootControl: new (this.layout.swap ? SimSwapBootControl : SimBootControl)(
+          this.bootloader,
+          result,
+          () => {
+            rebootRequested = true;
+          },
+        ),
         stateStore: new FlashStateStore(this.layout.journal),
         clock: this.clock,
         healthy: image.behaviour === 'healthy',

@@ -3,6 +3,12 @@ import type { EnvelopeVerifier, InstalledComponent, VerifiedUpdate } from '@updr
 import { CoreError } from '@updraft/core';
 import type { ImageSigningKey, TrustedImageKey } from './image-format.js';
 
+/**
+ * SUIT component id of a device's main image `[h'00']` (lowercase hex of its CBOR), the name core
+ * and the agent give it. Simulated devices pass it to the agent explicitly.
+ */
+export const MAIN_COMPONENT = '814100';
+
 /** Upper bound of a simulator envelope. */
 export const SIM_ENVELOPE_MAX_BYTES = 64 * 1024;
 const FORMAT = 'updraft-sim-envelope/1';
@@ -53,7 +59,7 @@ export function simEnvelopeVerifier(device: {
   trustedKeys: readonly TrustedImageKey[];
   mainComponent?: string;
 }): EnvelopeVerifier {
-  const main = device.mainComponent ?? '00';
+  const main = device.mainComponent ?? MAIN_COMPONENT;
   return async (envelope: Uint8Array, installed: readonly InstalledComponent[]) => {
     if (envelope.length > SIM_ENVELOPE_MAX_BYTES) {
       throw new CoreError('MANIFEST_MALFORMED', 'envelope too large');

@@ -5,7 +5,7 @@ import { AgentApplication } from './agent-application.js';
 import { buildImage } from './build-image.js';
 import { defaultLayoutSpec } from './device-layout.js';
 import { generateTestKey } from './power-cut-sweep.js';
-import { buildSimEnvelope, simEnvelopeVerifier } from './sim-envelope.js';
+import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
 import { SimFleet } from './sim-fleet.js';
 
 const key = generateTestKey();
@@ -26,7 +26,12 @@ function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
     key: key.signing,
   });
   const envelope = buildSimEnvelope(
-    { vendor: 'acme', class: 'mcu', sequenceNumber: 2, components: [{ id: '00', image: v2 }] },
+    {
+      vendor: 'acme',
+      class: 'mcu',
+      sequenceNumber: 2,
+      components: [{ id: MAIN_COMPONENT, image: v2 }],
+    },
     key.signing,
   );
   const transports: MemoryTransport[] = [];
@@ -51,7 +56,7 @@ function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
         verifier: simEnvelopeVerifier({ vendor: 'acme', class: 'mcu', trustedKeys: [key.trusted] }),
         initialComponents: [
           {
-            id: '00',
+            id: MAIN_COMPONENT,
             version: '1.0.0',
             sequenceNumber: 1,
             digest: createHash('sha256').update(v1).digest('hex'),

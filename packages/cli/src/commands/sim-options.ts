@@ -3,7 +3,7 @@
 import type { OptionSpec } from '../command-spec.js';
 
 /** Keep in sync with `LAYOUT_NAMES` of @updraft/sim (checked by sim-commands.test.ts). */
-export const SIM_LAYOUTS = ['ab-xip', 'ab-factory'] as const;
+export const SIM_LAYOUTS = ['ab-xip', 'ab-factory', 'swap-scratch'] as const;
 
 /** Options shared by the simulated-device commands. */
 export const SIM_DEVICE_OPTIONS: readonly OptionSpec[] = [
