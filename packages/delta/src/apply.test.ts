@@ -145,6 +145,24 @@ describe('apply', () => {
     );
   });
 
+  it('refuses a new image larger than the caller allows before reading the old image', async () => {
+    let reads = 0;
+    const error = await errorOf(
+      collect(
+        apply(
+          async (o, n) => {
+            reads++;
+            return oldImage.slice(o, o + n);
+          },
+          [patch],
+          { maxNewSize: newImage.length - 1 },
+        ),
+      ),
+    );
+    expect((error as DeltaError).code).toBe('DELTA_INPUT_TOO_LARGE');
+    expect(reads).toBe(0);
+  });
+
   it('wraps a failing old-image reader in DELTA_OLD_READ_FAILED', async () => {
     const error = await errorOf(
       collect(

@@ -9,7 +9,12 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { DeltaError, malformed } from './errors.js';
-import { PATCH_HEADER_SIZE, type PatchHeader, parsePatchHeader } from './patch-header.js';
+import {
+  checkPatchMagic,
+  PATCH_HEADER_SIZE,
+  type PatchHeader,
+  parsePatchHeader,
+} from './patch-header.js';
 import {
   ITEM_LITERAL,
   ITEM_MATCH,
@@ -283,7 +288,7 @@ class PatchInput {
       this.chunkPos += take;
       n += take;
       // Fail fast on a wrong magic rather than waiting for 96 bytes.
-      if (n >= 4 && n < PATCH_HEADER_SIZE) parsePatchHeaderMagic(out);
+      if (n >= 4 && n < PATCH_HEADER_SIZE) checkPatchMagic(out);
     }
     return out.subarray(0, n);
   }
@@ -328,12 +333,6 @@ class PatchInput {
       this.ended = true;
       await this.iterator.return?.();
     }
-  }
-}
-
-function parsePatchHeaderMagic(bytes: Uint8Array): void {
-  if (bytes[0] !== 0x55 || bytes[1] !== 0x44 || bytes[2] !== 0x4c || bytes[3] !== 0x54) {
-    throw malformed('not an Updraft patch (bad magic)');
   }
 }
 

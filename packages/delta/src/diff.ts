@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { BugError } from '@updraft/core';
 import { DeltaError } from './errors.js';
 import { commonLength, LzMatcher } from './lz-matcher.js';
 import {
@@ -172,7 +173,7 @@ export function diffDetailed(
       best = { patch, kind, transform };
     }
   }
-  if (best === undefined) throw new Error('unreachable: no candidate patch');
+  if (best === undefined) throw new BugError('diff produced no candidate patch');
   return { ...best, deltaSize, fullSize };
 }
 

@@ -64,21 +64,24 @@ export function encodePatchHeader(h: PatchHeader): Uint8Array {
   return out;
 }
 
+/** Throws `DELTA_PATCH_MALFORMED` unless `bytes` (at least 4 of them) start with the magic. */
+export function checkPatchMagic(bytes: Uint8Array): void {
+  if (!PATCH_MAGIC.every((b, i) => bytes[i] === b))
+    throw malformed('not an Updraft patch (bad magic)');
+}
+
 /**
  * Parses and checks a header: magic, version, CRC, every field's range. Throws
  * `DELTA_PATCH_MALFORMED`, `DELTA_PATCH_UNSUPPORTED` or `DELTA_PATCH_TRUNCATED`.
  */
 export function parsePatchHeader(bytes: Uint8Array): PatchHeader {
   if (bytes.length < PATCH_HEADER_SIZE) {
-    if (bytes.length >= 4 && !PATCH_MAGIC.every((b, i) => bytes[i] === b)) {
-      throw malformed('not an Updraft patch (bad magic)');
-    }
+    if (bytes.length >= 4) checkPatchMagic(bytes);
     throw new DeltaError('DELTA_PATCH_TRUNCATED', 'patch is shorter than its header', {
       details: { length: bytes.length, headerSize: PATCH_HEADER_SIZE },
     });
   }
-  if (!PATCH_MAGIC.every((b, i) => bytes[i] === b))
-    throw malformed('not an Updraft patch (bad magic)');
+  checkPatchMagic(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, PATCH_HEADER_SIZE);
   const version = bytes[4]!;
   if (version !== PATCH_FORMAT_VERSION) {
