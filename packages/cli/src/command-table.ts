@@ -445,7 +445,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     path: ['release', 'show'],
     summary: 'show a release: manifest summary, components, payloads, signer kids',
-    arguments: [{ name: 'id', description: 'release id' }],
+    arguments: [{ name: 'id', description: 'release id or version' }],
     options: SERVICE_OPTIONS,
     load: () => import('./commands/release-show.js'),
   },
@@ -490,7 +490,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     path: ['device', 'show'],
     summary: 'show a device: attributes, installed components, action history',
-    arguments: [{ name: 'id', description: 'device id' }],
+    arguments: [{ name: 'id', description: 'device id or name' }],
     options: SERVICE_OPTIONS,
     load: () => import('./commands/device-show.js'),
   },
@@ -498,8 +498,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['action', 'assign'],
     summary: 'assign a release to a device',
     arguments: [
-      { name: 'device', description: 'device id' },
-      { name: 'release', description: 'release id' },
+      { name: 'device', description: 'device id or name' },
+      { name: 'release', description: 'release id or version' },
     ],
     options: [
       { name: 'download-only', description: 'download but do not install' },

@@ -369,6 +369,29 @@ describe('service commands', () => {
     const canceled = await cli(['action', 'cancel', action.id, '--json']);
     expect(canceled.code, canceled.stderr).toBe(0);
     expect(canceled.json()).toMatchObject({ id: action.id, cancelRequested: true });
+    // Names and versions work where ids do.
+    const byName = await cli([
+      'action',
+      'assign',
+      'thermo-0002',
+      '1.3.0',
+      '--download-only',
+      '--json',
+    ]);
+    expect(byName.code, byName.stderr).toBe(0);
+    expect(byName.json()).toMatchObject({ releaseId, downloadOnly: true });
+    expect((await cli(['release', 'show', '1.3.0', '--json'])).json()).toMatchObject({
+      id: releaseId,
+    });
+    expect((await cli(['device', 'show', 'thermo-0001', '--json'])).json()).toMatchObject({
+      id: deviceId,
+    });
+    expectError(
+      await cli(['action', 'assign', 'thermo-9999', releaseId]),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+    expectError(await cli(['action', 'assign', deviceId, '9.9.9']), EXIT_CODES.usage, 'CLI_USAGE');
     expectError(
       await cli(['action', 'assign', deviceId, releaseId, '--window-start', 'soon']),
       EXIT_CODES.usage,

@@ -73,3 +73,36 @@ export function table(
     )
     .join('\n');
 }
+
+/** A device id: ids are used as given, anything else is looked up as a device name. */
+export async function resolveDeviceId(api: ApiClient, idOrName: string): Promise<string> {
+  if (/^dev_/.test(idOrName)) return idOrName;
+  const page = await api.json<{ items: Array<{ id: string; name: string }> }>('/api/v1/devices', {
+    query: { namePrefix: idOrName, limit: 500 },
+  });
+  const found = page.items.find((d) => d.name === idOrName);
+  if (found === undefined)
+    throw new CliError('CLI_USAGE', `no device with id or name "${idOrName}"`);
+  return found.id;
+}
+
+/** A release id: ids are used as given, anything else is looked up as a version (must be unique). */
+export async function resolveReleaseId(api: ApiClient, idOrVersion: string): Promise<string> {
+  if (/^rel_/.test(idOrVersion)) return idOrVersion;
+  const { items } = await api.json<{ items: Array<{ id: string; version: string }> }>(
+    '/api/v1/releases',
+    {
+      query: { limit: 500 },
+    },
+  );
+  const matches = items.filter((r) => r.version === idOrVersion);
+  if (matches.length !== 1) {
+    throw new CliError(
+      'CLI_USAGE',
+      matches.length === 0
+        ? `no release with id or version "${idOrVersion}"`
+        : `version ${idOrVersion} names ${matches.length} releases: give the release id`,
+    );
+  }
+  return matches[0]!.id;
+}

@@ -2,7 +2,7 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { serviceClient } from '../service.js';
+import { resolveDeviceId, resolveReleaseId, serviceClient } from '../service.js';
 import { type ActionView, describeAction } from './action-show.js';
 
 /**
@@ -30,8 +30,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const action = await api.json<ActionView>('/api/v1/actions', {
     method: 'POST',
     body: {
-      deviceId: args.requiredString('device'),
-      releaseId: args.requiredString('release'),
+      deviceId: await resolveDeviceId(api, args.requiredString('device')),
+      releaseId: await resolveReleaseId(api, args.requiredString('release')),
       ...(args.flag('download-only') ? { downloadOnly: true } : {}),
       ...(start === undefined ? {} : { maintenanceWindow: { start, end } }),
     },

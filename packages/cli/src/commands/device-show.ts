@@ -1,7 +1,7 @@
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { seg, serviceClient, table } from '../service.js';
+import { resolveDeviceId, seg, serviceClient, table } from '../service.js';
 
 /** A device as the service lists it. */
 export interface DeviceView {
@@ -38,7 +38,7 @@ interface ActionView {
 /** `updraft device show <id>`: attributes, installed components and the action history. */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const api = await serviceClient(ctx, args);
-  const id = seg(args.requiredString('id'));
+  const id = seg(await resolveDeviceId(api, args.requiredString('id')));
   const device = await api.json<DeviceDetail>(`/api/v1/devices/${id}`);
   const { items: actions } = await api.json<{ items: ActionView[] }>(
     `/api/v1/devices/${id}/actions`,

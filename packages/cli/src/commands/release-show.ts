@@ -1,7 +1,7 @@
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { seg, serviceClient } from '../service.js';
+import { resolveReleaseId, seg, serviceClient } from '../service.js';
 
 /** A release as the service describes it. */
 export interface ReleaseView {
@@ -31,7 +31,8 @@ export interface ReleaseView {
 /** `updraft release show <id>` */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const api = await serviceClient(ctx, args);
-  const r = await api.json<ReleaseView>(`/api/v1/releases/${seg(args.requiredString('id'))}`);
+  const id = await resolveReleaseId(api, args.requiredString('id'));
+  const r = await api.json<ReleaseView>(`/api/v1/releases/${seg(id)}`);
   ctx.result(r, () =>
     [
       `release ${r.id}: version ${r.version}, sequence number ${r.sequenceNumber}`,
