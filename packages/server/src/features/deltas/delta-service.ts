@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isUpdraftError } from '@updraft/core';
-import { DeltaError, diffDetailed } from '@updraft/delta';
+import { DeltaError } from '@updraft/delta';
 import { Counter } from 'prom-client';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { UpdraftServices } from '../../http/app-types.js';
@@ -16,6 +16,7 @@ import {
   recordDelivery,
   updateDelta,
 } from './delta.repository.js';
+import { type DeltaEncoder, workerEncoder } from './delta-encoder.js';
 import type { DeltaOffer, DeltaOfferSource, OfferedPayload } from './delta-offer.js';
 import { DeltaWorker, type EnqueueOutcome } from './delta-worker.js';
 
@@ -83,6 +84,8 @@ export class DeltaService implements DeltaOfferSource {
   readonly urls: SignedUrl;
   readonly worker: DeltaWorker<DeltaKey>;
   limits: DeltaLimits;
+  /** Where patches are encoded (a worker thread; tests of the code above may swap it). */
+  encoder: DeltaEncoder = workerEncoder;
   readonly #updraft: UpdraftServices;
   readonly #bytesSaved: Counter;
   readonly #patches: Counter<'outcome'>;
@@ -229,19 +232,13 @@ export class DeltaService implements DeltaOfferSource {
     try {
       const base = await readBlob(this.#updraft, key.baseDigest, this.limits.maxImageBytes);
       const target = await readBlob(this.#updraft, key.targetDigest, this.limits.maxImageBytes);
-      const deadline = Date.now() + this.limits.timeBudgetMs;
-      // The encoder is synchronous: its progress callback is where the time budget is enforced.
-      const report = diffDetailed(base, target, {
+      const targetSize = target.length;
+      // Off the event loop; the buffers are handed over to the encoder's thread.
+      const report = await this.encoder(base, target, {
         maxMemoryBytes: this.limits.maxMemoryBytes,
-        onProgress: () => {
-          if (Date.now() > deadline)
-            throw new DeltaError(
-              'DELTA_BUDGET_EXCEEDED',
-              'delta encoding ran over its time budget',
-            );
-        },
+        timeBudgetMs: this.limits.timeBudgetMs,
       });
-      if (report.kind !== 'delta' || report.patch.length >= target.length) {
+      if (report.kind !== 'delta' || report.patch.length >= targetSize) {
         await updateDelta(db, key, { state: 'not_smaller', patchSize: report.patch.length }, at());
         this.#patches.inc({ outcome: 'not_smaller' });
         this.#log('delta not smaller than the full image', { ...key, size: report.patch.length });

@@ -239,6 +239,77 @@ describeEachDialect('deltas', (dialect) => {
     expect((await view(releases.v5)).patches).toHaveLength(1);
   });
 
+  it('records an encoding over its time budget as failed (the encoder thread is stopped)', async () => {
+    const v7 = edited(v2);
+    releases.v7 = await upload(8, '7.0.0', v7);
+    const limits = deltas.limits;
+    deltas.limits = { ...limits, timeBudgetMs: 1 };
+    try {
+      expect((await setBases(releases.v7, { bases: ['2.0.0'], anyInstalled: false })).status).toBe(
+        200,
+      );
+      await deltas.worker.idle();
+    } finally {
+      deltas.limits = limits;
+    }
+    expect((await view(releases.v7)).patches).toMatchObject([
+      { baseDigest: sha(v2), state: 'failed', errorCode: 'DELTA_BUDGET_EXCEEDED' },
+    ]);
+    await report(1, sha(v2));
+    expect((await offersFor(1, releases.v7, v7)).size).toBe(0);
+  });
+
+  it('puts the offer into the check-in answer of a device on the base, and changes its ETag', async () => {
+    const v6 = edited(v1);
+    releases.v6 = await upload(7, '6.0.0', v6);
+    expect(
+      (await setBases(releases.v6, { bases: ['1.0.0'], anyInstalled: false, eager: false })).status,
+    ).toBe(200);
+    const [onBase, elsewhere] = [fleet.devices[2]!, fleet.devices[3]!];
+    for (const d of [onBase, elsewhere]) {
+      const res = await fetch(`${base}/api/v1/actions`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ deviceId: d.id, releaseId: releases.v6 }),
+      });
+      expect(res.status).toBe(201);
+    }
+    type Answer = {
+      action: {
+        payloads: {
+          digest: string;
+          url: string;
+          delta?: { baseDigest: string; patchDigest: string; patchSize: number; url: string };
+        }[];
+      };
+    };
+    const checkIn = async (d: { token: string }, digest: string, etag?: string) =>
+      fetch(`${base}/api/device/v1/check-in`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${d.token}`,
+          'content-type': 'application/json',
+          ...(etag ? { 'if-none-match': etag } : {}),
+        },
+        body: JSON.stringify({ components: [{ id: COMPONENT, digest }] }),
+      });
+    // First check-in on the base: the patch is asked for; the full payload is offered meanwhile.
+    let res = await checkIn(onBase, sha(v1));
+    const first = (await res.json()) as Answer;
+    const etag = res.headers.get('etag')!;
+    expect(first.action.payloads[0]).not.toHaveProperty('delta');
+    await deltas.worker.idle();
+    res = await checkIn(onBase, sha(v1), etag);
+    expect(res.status).toBe(200);
+    const [payload] = ((await res.json()) as Answer).action.payloads;
+    expect(payload!.delta).toMatchObject({ baseDigest: sha(v1) });
+    const patch = Buffer.from(await (await fetch(`${base}${payload!.delta!.url}`)).arrayBuffer());
+    expect(Buffer.from(await applyToBuffer(v1, patch)).equals(v6)).toBe(true);
+    // A device on another image gets no delta.
+    res = await checkIn(elsewhere, sha(unrelated));
+    expect(((await res.json()) as Answer).action.payloads[0]).not.toHaveProperty('delta');
+  });
+
   describe('bad input changes nothing', () => {
     it('refuses unknown bases, the release itself, unknown releases and malformed bodies', async () => {
       const bases = () =>
