@@ -22,6 +22,23 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   sim: 'simulated devices: firmware images, one device, fleets (flash + bootloader + agent)',
 };
 
+/** Order of the first command words in `updraft --help` (build side, service, device side). */
+export const COMMAND_ORDER: readonly string[] = [
+  'keys',
+  'manifest',
+  'encrypt',
+  'decrypt',
+  'delta',
+  'server',
+  'login',
+  'class',
+  'release',
+  'device',
+  'action',
+  'agent',
+  'sim',
+];
+
 /** Options of every command that talks to the update service. */
 export const SERVICE_OPTIONS: readonly OptionSpec[] = [
   {

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CommandArgs } from './command-args.js';
 import { CommandContext } from './command-context.js';
 import type { CommandSpec, OptionSpec } from './command-spec.js';
-import { COMMAND_GROUPS, COMMANDS } from './command-table.js';
+import { COMMAND_GROUPS, COMMAND_ORDER, COMMANDS } from './command-table.js';
 import { CliError } from './errors.js';
 import { EXIT_CODES, type ExitCode } from './exit-codes.js';
 import type { CliIo } from './io.js';
@@ -64,7 +64,7 @@ async function parse(
     );
   addGlobalOptions(program);
 
-  for (const spec of table) {
+  for (const spec of inHelpOrder(table)) {
     let parent = program;
     spec.path.slice(0, -1).forEach((word, i) => {
       const found = parent.commands.find((c) => c.name() === word);
@@ -125,6 +125,15 @@ async function parse(
     return EXIT_CODES.usage;
   }
   return selected;
+}
+
+/** Rows sorted by COMMAND_ORDER of their first word (stable; unlisted words last). */
+function inHelpOrder(table: readonly CommandSpec[]): CommandSpec[] {
+  const rank = (spec: CommandSpec) => {
+    const i = COMMAND_ORDER.indexOf(spec.path[0] ?? '');
+    return i === -1 ? COMMAND_ORDER.length : i;
+  };
+  return [...table].sort((a, b) => rank(a) - rank(b));
 }
 
 function configure(command: Command, io: CliIo): Command {
