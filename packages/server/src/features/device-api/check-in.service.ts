@@ -5,6 +5,7 @@ import type { Database } from '../../db/database.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { MaintenanceWindow } from '../actions/action.service.js';
 import type { DeltaOffer, DeltaOfferSource } from '../deltas/delta-offer.js';
+import { setReportedState } from '../devices/device.repository.js';
 import type { LastSeenTracker } from './last-seen-tracker.js';
 import { preparedQuery } from './prepared-query.js';
 import './device-report.table.js';
@@ -223,53 +224,22 @@ export class CheckInService {
   ): Promise<void> {
     const { tenantId, deviceId } = device;
     await this.db.transaction().execute(async (trx) => {
-      if (report.components !== undefined) {
-        await trx
-          .deleteFrom('device_components')
-          .where('tenant_id', '=', tenantId)
-          .where('device_id', '=', deviceId)
-          .execute();
-        if (report.components.length > 0) {
-          await trx
-            .insertInto('device_components')
-            .values(
-              report.components.map((c) => ({
-                tenant_id: tenantId,
-                device_id: deviceId,
-                component_id: c.id,
-                version: c.version ?? null,
-                sequence_number: c.sequenceNumber ?? null,
-                digest: c.digest ?? null,
-                updated_at: at,
-              })),
-            )
-            .execute();
-        }
-      }
-      if (report.attributes !== undefined) {
-        await trx
-          .deleteFrom('device_attributes')
-          .where('tenant_id', '=', tenantId)
-          .where('device_id', '=', deviceId)
-          .where('source', '=', 'reported')
-          .execute();
-        const entries = Object.entries(report.attributes);
-        if (entries.length > 0) {
-          await trx
-            .insertInto('device_attributes')
-            .values(
-              entries.map(([name, value]) => ({
-                tenant_id: tenantId,
-                device_id: deviceId,
-                name,
-                type: typeof value,
-                value: String(value),
-                source: 'reported',
-              })),
-            )
-            .execute();
-        }
-      }
+      // A report is the device's whole state: what it omits, it does not have.
+      await setReportedState(
+        trx,
+        tenantId,
+        deviceId,
+        {
+          components: (report.components ?? []).map((c) => ({
+            id: c.id,
+            version: c.version ?? null,
+            sequenceNumber: c.sequenceNumber ?? null,
+            digest: c.digest ?? null,
+          })),
+          attributes: report.attributes ?? {},
+        },
+        at,
+      );
       await trx
         .insertInto('device_reports')
         .values({ device_id: deviceId, tenant_id: tenantId, report_digest: digest, updated_at: at })

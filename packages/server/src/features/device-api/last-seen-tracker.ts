@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
+import { touchLastSeen } from '../devices/device.repository.js';
 
 /**
  * Write-behind for `devices.last_seen_at`: check-ins only note the device in memory; a timer
@@ -55,12 +56,7 @@ export class LastSeenTracker {
     for (const [tenantId, ids] of batches) {
       const list = [...ids];
       for (let i = 0; i < list.length; i += 500) {
-        await this.db
-          .updateTable('devices')
-          .set({ last_seen_at: at })
-          .where('tenant_id', '=', tenantId)
-          .where('id', 'in', list.slice(i, i + 500))
-          .execute();
+        await touchLastSeen(this.db, tenantId, list.slice(i, i + 500), at);
       }
     }
   }
