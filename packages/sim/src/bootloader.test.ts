@@ -218,7 +218,7 @@ describe('bootloader, swap-scratch layout', () => {
     const onTrial = new SimSwapBootControl(d.bootloader, trial as Ok, () => {});
     expect(await onTrial.status()).toMatchObject({ booted: 'b', trial: true });
     const back = boot(d, 'software');
-    expect(back).toMatchObject({ ok: true, slot: 'primary', trial: false });
+    expect(back).toMatchObject({ ok: true, slot: 'primary', trial: false, swapType: 'revert' });
     expect((back as Ok).image.versionString).toBe('1.1.0');
     const after = new SimSwapBootControl(d.bootloader, back as Ok, () => {});
     expect(await after.status()).toMatchObject({

@@ -129,7 +129,12 @@ export class Bootloader {
         if (!this.startSwap())
           return { ok: false, swapType: 'panic', code: 'SIM_BOOT_NO_BOOTABLE_IMAGE', decisions };
         slot = this.layout.slots[0];
-        d = { ...d, slot: slot?.name ?? 'primary' };
+        // Swapping a confirmed image back in is MCUboot's `revert` swap.
+        d = {
+          ...d,
+          slot: slot?.name ?? 'primary',
+          swapType: d.boot === 'confirmed' ? 'revert' : d.swapType,
+        };
       }
       const tag = slot ? this.tagOf(slot) : 0;
       const row = decideSlot(d.facts).row;
