@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import { preparedQuery } from '../features/device-api/prepared-query.js';
 import type { DevicePrincipal } from './principal.js';
 import { hashToken } from './secrets.js';
 
@@ -28,21 +29,31 @@ export function bearerToken(headers: DeviceCredentialSource['headers']): string 
 
 /** Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail. */
 export class BearerDeviceAuthenticator implements DeviceAuthenticator {
-  constructor(private readonly db: Kysely<Database>) {}
+  // Compiled once: every device request runs this lookup, so skip Kysely's per-call build.
+  private readonly lookup;
+
+  constructor(db: Kysely<Database>) {
+    this.lookup = preparedQuery(db, ['tokenHash'], (p) =>
+      db
+        .selectFrom('device_tokens as t')
+        .innerJoin('devices as d', (join) =>
+          join.onRef('d.id', '=', 't.device_id').onRef('d.tenant_id', '=', 't.tenant_id'),
+        )
+        .select([
+          'd.id as deviceId',
+          'd.tenant_id as tenantId',
+          'd.device_class_id as deviceClassId',
+        ])
+        .where('t.token_hash', '=', p.tokenHash)
+        .where('t.revoked_at', 'is', null)
+        .where('d.decommissioned_at', 'is', null),
+    );
+  }
 
   async authenticate(source: DeviceCredentialSource): Promise<DevicePrincipal | null> {
     const token = bearerToken(source.headers);
     if (!token?.startsWith('updraft_device_')) return null;
-    const row = await this.db
-      .selectFrom('device_tokens as t')
-      .innerJoin('devices as d', (join) =>
-        join.onRef('d.id', '=', 't.device_id').onRef('d.tenant_id', '=', 't.tenant_id'),
-      )
-      .select(['d.id as deviceId', 'd.tenant_id as tenantId', 'd.device_class_id as deviceClassId'])
-      .where('t.token_hash', '=', hashToken(token))
-      .where('t.revoked_at', 'is', null)
-      .where('d.decommissioned_at', 'is', null)
-      .executeTakeFirst();
+    const [row] = await this.lookup({ tokenHash: hashToken(token) });
     return row ? { kind: 'device', ...row } : null;
   }
 }

@@ -1,7 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteStatement,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import type { ServerConfig } from '../config/config.js';
 import type { Database } from './database.js';
@@ -38,6 +45,38 @@ function postgresSupport(schema: string): DialectSupport {
   };
 }
 
+/** Prepared statements kept per SQL text (hot paths repeat a handful of statements). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Wraps a better-sqlite3 handle so each distinct SQL text is prepared once (a bounded LRU);
+ * preparing is most of an indexed lookup's cost. Safe because Kysely's SQLite driver runs one
+ * query at a time on its single connection, so a cached statement is never used twice at once.
+ */
+export function withStatementCache(
+  native: SqliteDatabase,
+  size = STATEMENT_CACHE_SIZE,
+): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>();
+  return {
+    close: () => {
+      cache.clear();
+      native.close();
+    },
+    prepare: (text) => {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text);
+      } else {
+        statement = native.prepare(text);
+        if (cache.size >= size) cache.delete(cache.keys().next().value as string);
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
+}
+
 /** Opens the configured database (SQLite file or PostgreSQL pool). Run migrations next. */
 export async function createDatabase(config: ServerConfig['database']): Promise<DatabaseHandle> {
   if (config.kind === 'sqlite') {
@@ -49,7 +88,9 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
     native.pragma('synchronous = FULL');
     native.pragma('foreign_keys = ON');
     native.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: native }) });
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: withStatementCache(native) }),
+    });
     return { db, support: sqliteSupport, close: () => db.destroy() };
   }
   const pool = new pg.Pool({
