@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -9,7 +10,7 @@ import {
 } from './apply.js';
 import { diff } from './diff.js';
 import { DeltaError } from './errors.js';
-import { PATCH_HEADER_SIZE } from './patch-header.js';
+import { encodePatchHeader, PATCH_FORMAT_VERSION, PATCH_HEADER_SIZE } from './patch-header.js';
 import { evolve, link, makeProgram, prng } from './testing/firmware-like.js';
 
 const program = makeProgram(60, 3);
@@ -161,6 +162,30 @@ describe('apply', () => {
     );
     expect((error as DeltaError).code).toBe('DELTA_INPUT_TOO_LARGE');
     expect(reads).toBe(0);
+  });
+
+  it('stops at once when a body is too short for the image it claims (no decoding of garbage)', async () => {
+    const body = new Uint8Array(5);
+    const header = encodePatchHeader({
+      version: PATCH_FORMAT_VERSION,
+      kind: 'full',
+      transform: 'none',
+      windowLog: 16,
+      oldSize: 0,
+      newSize: 64 << 20,
+      bodyLength: body.length,
+      bodyCrc32: crc32(body),
+      oldSha256: new Uint8Array(32),
+      newSha256: new Uint8Array(32),
+    });
+    let produced = 0;
+    const error = await errorOf(
+      (async () => {
+        for await (const c of apply(readFrom(oldImage), [header, body])) produced += c.length;
+      })(),
+    );
+    expect((error as DeltaError).code).toBe('DELTA_PATCH_MALFORMED');
+    expect(produced).toBeLessThan(1 << 16);
   });
 
   it('wraps a failing old-image reader in DELTA_OLD_READ_FAILED', async () => {

@@ -389,6 +389,9 @@ class BodyDecoder {
 
   private haveInput(): boolean {
     if (this.rc.code >= this.rc.range) throw malformed('range decoder state is invalid');
+    // A valid body is read exactly to its end: reading past it means garbage, so stop now
+    // rather than decode up to newSize bytes of it.
+    if (this.rc.overread > 0) throw malformed('body ends in the middle of a symbol');
     return this.rc.end - this.rc.pos >= INPUT_MARGIN || this.rc.inputComplete;
   }
 
