@@ -49,51 +49,55 @@ describe('FsBlobStore at rest', () => {
     await expect(other.read(digest)).rejects.toMatchObject({ code: 'BLOB_CORRUPT' });
   });
 
-  it('reports a tampered segment as BLOB_CORRUPT, and still serves ranges in untouched segments', async () => {
+  /** Runs `damage` on a fresh store holding `data`, with the path of its blob file. */
+  async function withDamagedCopy(
+    damage: (file: string) => Promise<void>,
+    check: (copy: FsBlobStore) => Promise<void>,
+  ) {
     const copyDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
     try {
       const copy = new FsBlobStore({ dir: copyDir, masterKey, segmentSize: SEGMENT });
       await copy.init();
       await copy.put(Readable.from([data]), { digest, size: data.length });
-      const target = path.join(copyDir, 'objects', digest.slice(0, 2), digest);
-      const handle = await open(target, 'r+');
-      // Flip one byte inside segment 2's ciphertext.
-      const at = 80 + 2 * (SEGMENT + 16) + 100;
-      const one = Buffer.alloc(1);
-      await handle.read(one, 0, 1, at);
-      one[0] = (one[0] ?? 0) ^ 0x01;
-      await handle.write(one, 0, 1, at);
-      await handle.close();
-      const whole = await copy.read(digest);
-      await expect(buffer(whole)).rejects.toSatisfy(
-        (e: unknown) => e instanceof ServerError && e.code === 'BLOB_CORRUPT',
-      );
-      // A range that needs only segment 0 decrypts only segment 0.
-      expect(
-        (await buffer(await copy.read(digest, { start: 10, end: 20 }))).equals(
-          data.subarray(10, 21),
-        ),
-      ).toBe(true);
+      await damage(path.join(copyDir, 'objects', digest.slice(0, 2), digest));
+      await check(copy);
     } finally {
       await rm(copyDir, { recursive: true, force: true });
     }
+  }
+  const isCorrupt = (e: unknown) => e instanceof ServerError && e.code === 'BLOB_CORRUPT';
+
+  it('reports a tampered segment as BLOB_CORRUPT, and still serves ranges in untouched segments', async () => {
+    await withDamagedCopy(
+      async (target) => {
+        const handle = await open(target, 'r+');
+        // Flip one byte inside segment 2's ciphertext.
+        const at = 80 + 2 * (SEGMENT + 16) + 100;
+        const one = Buffer.alloc(1);
+        await handle.read(one, 0, 1, at);
+        one[0] = (one[0] ?? 0) ^ 0x01;
+        await handle.write(one, 0, 1, at);
+        await handle.close();
+      },
+      async (copy) => {
+        await expect(buffer(await copy.read(digest))).rejects.toSatisfy(isCorrupt);
+        // A range that needs only segment 0 decrypts only segment 0.
+        const range = await buffer(await copy.read(digest, { start: 10, end: 20 }));
+        expect(range.equals(data.subarray(10, 21))).toBe(true);
+      },
+    );
   });
 
   it('detects a truncated blob file', async () => {
-    const copyDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
-    try {
-      const copy = new FsBlobStore({ dir: copyDir, masterKey, segmentSize: SEGMENT });
-      await copy.init();
-      await copy.put(Readable.from([data]), { digest, size: data.length });
-      const target = path.join(copyDir, 'objects', digest.slice(0, 2), digest);
-      const stored = await readFile(target);
-      await writeFile(target, stored.subarray(0, stored.length - 20));
-      await expect(buffer(await copy.read(digest))).rejects.toSatisfy(
-        (e: unknown) => e instanceof ServerError && e.code === 'BLOB_CORRUPT',
-      );
-    } finally {
-      await rm(copyDir, { recursive: true, force: true });
-    }
+    await withDamagedCopy(
+      async (target) => {
+        const stored = await readFile(target);
+        await writeFile(target, stored.subarray(0, stored.length - 20));
+      },
+      async (copy) => {
+        await expect(buffer(await copy.read(digest))).rejects.toSatisfy(isCorrupt);
+      },
+    );
   });
 
   it('removes leftovers of interrupted writes on init, and never shows them', async () => {
