@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { UpdraftFeature } from '../../http/app-types.js';
+import { getDeviceClass, trustedKeysForClass } from '../device-classes/device-class.repository.js';
 import { ChunkFile } from '../uploads/chunk-file.js';
 import { DEFAULT_UPLOAD_LIMITS, uploadRoutes } from '../uploads/upload.routes.js';
 import { UploadService } from '../uploads/upload.service.js';
@@ -10,28 +11,14 @@ import type { EnvelopeVerifier } from './envelope-verifier.js';
 import { releaseRoutes } from './release.routes.js';
 import { type ClassLookup, ReleaseService } from './release.service.js';
 
-/** Device classes and their non-revoked trusted keys, read from the platform's tables. */
+/** Device classes and their non-revoked trusted keys, from the device-classes repository. */
 export function classLookup(db: Kysely<Database>): ClassLookup {
   return {
     async findClass(tenantId, deviceClassId) {
-      const row = await db
-        .selectFrom('device_classes')
-        .select(['vendor_id', 'class_id'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', deviceClassId)
-        .executeTakeFirst();
-      return row && { vendorId: row.vendor_id.toLowerCase(), classId: row.class_id.toLowerCase() };
+      const cls = await getDeviceClass(db, tenantId, deviceClassId);
+      return cls && { vendorId: cls.vendorId.toLowerCase(), classId: cls.classId.toLowerCase() };
     },
-    async trustedKeys(tenantId, deviceClassId) {
-      const rows = await db
-        .selectFrom('trusted_keys')
-        .select(['kid', 'public_key_pem'])
-        .where('tenant_id', '=', tenantId)
-        .where('device_class_id', '=', deviceClassId)
-        .where('revoked_at', 'is', null)
-        .execute();
-      return rows.map((r) => ({ kid: r.kid, publicKeyPem: r.public_key_pem }));
-    },
+    trustedKeys: (tenantId, deviceClassId) => trustedKeysForClass(db, tenantId, deviceClassId),
   };
 }
 
