@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DeltaError, type PatchKind } from '@updraft/delta';
+import { DeltaError, diffDetailed, type PatchKind } from '@updraft/delta';
 
 /** A finished encoding: the patch and the kind the encoder chose. */
 export interface EncodeResult {
@@ -92,3 +92,19 @@ export const workerEncoder: DeltaEncoder = (base, target, budget) =>
       target.buffer as ArrayBuffer,
     ]);
   });
+
+/**
+ * Encodes on the calling thread, which it blocks: for tools and tests that serve no requests.
+ * The time budget is checked from the encoder's progress callback.
+ */
+export const inProcessEncoder: DeltaEncoder = async (base, target, budget) => {
+  const deadline = Date.now() + budget.timeBudgetMs;
+  const report = diffDetailed(base, target, {
+    maxMemoryBytes: budget.maxMemoryBytes,
+    onProgress: () => {
+      if (Date.now() > deadline)
+        throw new DeltaError('DELTA_BUDGET_EXCEEDED', 'delta encoding ran over its time budget');
+    },
+  });
+  return { patch: report.patch, kind: report.kind };
+};

@@ -10,6 +10,7 @@ import {
   seedFleet,
   signedEnvelope,
 } from '../releases/release-test-fixtures.js';
+import { inProcessEncoder, workerEncoder } from './delta-encoder.js';
 import { type DeltaService, deltaServiceOf } from './delta-service.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -28,9 +29,9 @@ describeEachDialect('deltas', (dialect) => {
   let admin: Record<string, string>;
   let fleet: Fleet;
   let deltas: DeltaService;
-  const v1 = randomBytes(150_000);
+  const v1 = randomBytes(60_000);
   const v2 = edited(v1);
-  const unrelated = randomBytes(150_000);
+  const unrelated = randomBytes(60_000);
   const releases: Record<string, string> = {};
 
   const upload = async (seq: number, version: string, payload: Buffer) => {
@@ -102,6 +103,9 @@ describeEachDialect('deltas', (dialect) => {
     admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
     fleet = await seedFleet(server.app.updraft.db, { deviceCount: 4 });
     deltas = deltaServiceOf(server.app.updraft);
+    // Most tests encode on the test's thread (the same diff, without a worker's start-up);
+    // the worker thread is exercised where it matters: the first patch and the time budget.
+    deltas.encoder = inProcessEncoder;
     releases.v1 = await upload(1, '1.0.0', v1);
     releases.v2 = await upload(2, '2.0.0', v2);
   });
@@ -110,6 +114,7 @@ describeEachDialect('deltas', (dialect) => {
   });
 
   it('creates a patch when a device on a named base checks in, once, and serves it with Range', async () => {
+    deltas.encoder = workerEncoder;
     let res = await setBases(releases.v2!, { bases: ['1.0.0'], anyInstalled: false, eager: false });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ baseReleaseIds: [releases.v1], patches: [] });
@@ -118,6 +123,7 @@ describeEachDialect('deltas', (dialect) => {
     // Not ready yet: the first ask enqueues, and the device gets the full payload meanwhile.
     expect((await offersFor(0, releases.v2!, v2)).size).toBe(0);
     await deltas.worker.idle();
+    deltas.encoder = inProcessEncoder;
     const offer = (await offersFor(0, releases.v2!, v2)).get(sha(v2));
     expect(offer).toMatchObject({ baseDigest: sha(v1) });
     expect(offer!.patchSize).toBeLessThan(v2.length / 4);
@@ -201,7 +207,7 @@ describeEachDialect('deltas', (dialect) => {
   });
 
   it('records a patch that is not smaller than the full image, and offers the full image', async () => {
-    const v4 = randomBytes(150_000);
+    const v4 = randomBytes(60_000);
     releases.v4 = await upload(4, '4.0.0', v4);
     expect((await setBases(releases.v4, { bases: ['1.0.0'], anyInstalled: false })).status).toBe(
       200,
@@ -244,6 +250,7 @@ describeEachDialect('deltas', (dialect) => {
     releases.v7 = await upload(8, '7.0.0', v7);
     const limits = deltas.limits;
     deltas.limits = { ...limits, timeBudgetMs: 1 };
+    deltas.encoder = workerEncoder;
     try {
       expect((await setBases(releases.v7, { bases: ['2.0.0'], anyInstalled: false })).status).toBe(
         200,
@@ -251,12 +258,62 @@ describeEachDialect('deltas', (dialect) => {
       await deltas.worker.idle();
     } finally {
       deltas.limits = limits;
+      deltas.encoder = inProcessEncoder;
     }
     expect((await view(releases.v7)).patches).toMatchObject([
       { baseDigest: sha(v2), state: 'failed', errorCode: 'DELTA_BUDGET_EXCEEDED' },
     ]);
     await report(1, sha(v2));
     expect((await offersFor(1, releases.v7, v7)).size).toBe(0);
+  });
+
+  it('refuses patch requests beyond the queue bound while the encoder is busy', async () => {
+    const [limits, encoder] = [deltas.limits, deltas.encoder];
+    let started = false;
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    deltas.limits = { ...limits, maxQueued: 2 };
+    deltas.encoder = async (base, target, budget) => {
+      started = true;
+      await gate;
+      return encoder(base, target, budget);
+    };
+    const key = (targetDigest: string, baseDigest = sha(v2)) => ({
+      tenantId: fleet.tenantId,
+      baseDigest,
+      targetDigest,
+    });
+    const refused = async () =>
+      Number(
+        /updraft_delta_queue_refused_total (\d+)/.exec(
+          await (await fetch(`${base}/metrics`)).text(),
+        )?.[1],
+      );
+    try {
+      const before = await refused();
+      expect(await deltas.request(key(sha(v1)), v1.length)).toBe('queued');
+      await expect.poll(() => started).toBe(true);
+      const waiting = [randomBytes(32), randomBytes(32), randomBytes(32)].map((b) =>
+        b.toString('hex'),
+      );
+      expect(await deltas.request(key(waiting[0]!), 10)).toBe('queued');
+      expect(await deltas.request(key(waiting[1]!), 10)).toBe('queued');
+      expect(await deltas.request(key(waiting[2]!), 10)).toBe('full');
+      expect(await deltas.request(key(sha(v1)), v1.length)).toBe('duplicate');
+      // No record for the refused one: the next check-in of such a device asks again.
+      expect((await deltaRows()).some((r) => r.target_digest === waiting[2])).toBe(false);
+      expect(await refused()).toBe(before + 1);
+      // A base the service does not hold is never queued.
+      expect(await deltas.request(key(sha(v1), sha(unrelated)), v1.length)).toBe('no-base');
+    } finally {
+      release();
+      await deltas.worker.idle();
+      deltas.limits = limits;
+      deltas.encoder = encoder;
+    }
+    expect((await deltaRows()).find((r) => r.target_digest === sha(v1))?.state).toBe('ready');
   });
 
   it('puts the offer into the check-in answer of a device on the base, and changes its ETag', async () => {
