@@ -27,7 +27,7 @@ export interface AgentOptions {
 
 /** Defaults for {@link AgentOptions}. */
 export const DEFAULT_AGENT_OPTIONS: Omit<AgentOptions, 'initialComponents'> = {
-  mainComponent: '00',
+  mainComponent: '814100', // [h'00'] as CBOR hex, core's name for a one-component release
   attributes: {},
   backoffBaseMs: 1_000, // 1 s
   backoffCapMs: 15 * 60_000, // 15 min

@@ -95,8 +95,8 @@ export async function openFileDevice(
       attributes: config.device.attributes,
       stallTimeoutMs: config.stallTimeoutMs,
       defaultPollIntervalMs: config.defaultPollIntervalMs,
-      // Files are fast and fsync is not: checkpoint every 4 MiB.
-      checkpointBytes: 4 * 1024 * 1024,
+      // Files are fast and fsync is not: checkpoint every few MiB (default 4).
+      checkpointBytes: config.checkpointBytes,
     },
   );
   return {

@@ -34,6 +34,8 @@ export interface AgentConfig {
   readonly rebootCommand: readonly string[] | null;
   readonly stallTimeoutMs: number;
   readonly defaultPollIntervalMs: number;
+  /** Download checkpoint interval (fsync + journal save), bytes. */
+  readonly checkpointBytes: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -121,6 +123,12 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     stallTimeoutMs: 1000 * int(root.stallTimeoutSeconds ?? 30, 'stallTimeoutSeconds', problems, 1),
     defaultPollIntervalMs:
       1000 * int(root.pollIntervalSeconds ?? 300, 'pollIntervalSeconds', problems, 1),
+    checkpointBytes: int(
+      root.checkpointBytes ?? 4 * 1024 * 1024,
+      'checkpointBytes',
+      problems,
+      4096,
+    ),
   };
   if (problems.length > 0) {
     // `{ path, message }` items: the CLI prints one line per problem.

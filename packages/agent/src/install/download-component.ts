@@ -43,18 +43,15 @@ export async function downloadComponent(job: DownloadJob): Promise<void> {
     await job.onSector(end);
   });
   const abort = new AbortController();
+  const watchdog = new StallWatchdog(job.clock, job.stallTimeoutMs, abort);
   let produced = start;
   try {
-    const response = await withStall(
-      job.transport.openPayload(job.url, start, abort.signal),
-      job,
-      abort,
-    );
+    const response = await watchdog.guard(job.transport.openPayload(job.url, start, abort.signal));
     // A server that ignores Range sends from 0: skip what we already have.
     let received = response.start;
     const iterator = response.body[Symbol.asyncIterator]();
     for (;;) {
-      const next = await withStall(iterator.next(), job, abort);
+      const next = await watchdog.guard(iterator.next());
       if (next.done) break;
       let chunk = next.value;
       if (received + chunk.length > job.payloadSize) {
@@ -81,6 +78,7 @@ export async function downloadComponent(job: DownloadJob): Promise<void> {
       produced = await put(await job.decipher.final(), produced, component.size, hash, writer);
     }
   } finally {
+    watchdog.stop();
     abort.abort();
   }
   if (produced !== component.size) {
@@ -117,36 +115,73 @@ async function put(
   return produced + plain.length;
 }
 
-// Races one network step against the stall timer; on timeout the request is aborted, and
-// whatever the aborted step throws is replaced by the stall error.
-async function withStall<T>(
-  step: Promise<T>,
-  job: DownloadJob,
-  abort: AbortController,
-): Promise<T> {
-  const timer = new AbortController();
-  let stalled = false;
-  const timeout = job.clock.sleep(job.stallTimeoutMs, timer.signal).then(
-    () => {
-      stalled = true;
-      abort.abort();
-      return step;
-    },
-    () => step,
-  );
-  const stallError = (cause?: unknown) =>
-    new AgentError('AGENT_DOWNLOAD_STALLED', 'no payload bytes within the stall timeout', {
-      cause,
-      details: { timeoutMs: job.stallTimeoutMs },
+/**
+ * One stall timer per download (not one per chunk): it fires when no network step completed for
+ * `timeoutMs`, aborts the request, and turns whatever the aborted step throws into
+ * `AGENT_DOWNLOAD_STALLED`.
+ */
+class StallWatchdog {
+  readonly #stop = new AbortController();
+  readonly #abort: AbortController;
+  #last: number;
+  #stalled = false;
+  // Settles the step in flight when the timer fires; per step, so no long-lived promise keeps
+  // references to the chunks of finished steps.
+  #onStall: (() => void) | null = null;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly timeoutMs: number,
+    abort: AbortController,
+  ) {
+    this.#abort = abort;
+    this.#last = clock.now();
+    this.#watch().then(
+      () => {
+        this.#stalled = true;
+        abort.abort();
+        this.#onStall?.();
+      },
+      () => {},
+    );
+  }
+
+  async #watch(): Promise<void> {
+    let wait = this.timeoutMs;
+    for (;;) {
+      await this.clock.sleep(wait, this.#stop.signal);
+      const idle = this.clock.now() - this.#last;
+      if (idle >= this.timeoutMs - 1) return;
+      wait = this.timeoutMs - idle;
+    }
+  }
+
+  /** Awaits one network step; progress resets the timer. */
+  async guard<T>(step: Promise<T>): Promise<T> {
+    const stalled = () =>
+      new AgentError('AGENT_DOWNLOAD_STALLED', 'no payload bytes within the stall timeout', {
+        details: { timeoutMs: this.timeoutMs },
+      });
+    if (this.#stalled) throw stalled();
+    const timeout = new Promise<never>((_, reject) => {
+      this.#onStall = () => reject(stalled());
     });
-  try {
-    const value = await Promise.race([step, timeout]);
-    if (stalled) throw stallError();
-    return value;
-  } catch (error) {
-    if (!stalled) throw error;
-    throw stallError(error);
-  } finally {
-    timer.abort();
+    // The step may reject after losing the race (aborted request): nothing else waits on it.
+    step.catch(() => {});
+    try {
+      const value = await Promise.race([step, timeout]);
+      this.#last = this.clock.now();
+      return value;
+    } catch (cause) {
+      if (!this.#stalled) throw cause;
+      throw stalled();
+    } finally {
+      this.#onStall = null;
+    }
+  }
+
+  stop(): void {
+    this.#stop.abort();
+    void this.#abort;
   }
 }

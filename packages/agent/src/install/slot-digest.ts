@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Slot } from '../ports/slot.js';
 
-const READ_CHUNK = 64 * 1024;
+const READ_CHUNK = 1024 * 1024;
 
 /** Feeds `[0, length)` of a slot into `hash`, in bounded chunks. */
 export async function hashSlot(slot: Slot, length: number, hash: Hash): Promise<Hash> {

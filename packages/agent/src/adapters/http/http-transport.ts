@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { AgentError } from '../../errors.js';
 import type {
   CheckInRequest,
@@ -24,8 +26,9 @@ export interface HttpTransportOptions {
 const API = '/api/device/v1';
 
 /**
- * The native device API (docs/device-api.md) over HTTP(S) with Node's fetch. Every answer is
- * treated as hostile: sizes are bounded, shapes are checked, problem+json codes are kept.
+ * The native device API (docs/device-api.md) over HTTP(S) with node:http (lighter than fetch on
+ * small devices: no web-stream layer, nothing to warm up). Every answer is treated as hostile:
+ * sizes are bounded, shapes are checked, problem+json codes are kept, redirects are not followed.
  */
 export class HttpTransport implements Transport {
   readonly #base: URL;
@@ -46,137 +49,144 @@ export class HttpTransport implements Transport {
   async checkIn(request: CheckInRequest, etag: string | null): Promise<CheckInResult> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (etag) headers['if-none-match'] = etag;
-    const res = await this.#fetch(`${API}/check-in`, {
-      method: 'POST',
-      headers,
-      // The service takes a SHA-256 or null: a factory image of unknown digest is reported as null.
-      body: JSON.stringify({
-        ...request,
-        components: request.components.map((c) => ({
-          ...c,
-          digest: /^[0-9a-f]{64}$/.test(c.digest) ? c.digest : null,
-        })),
-      }),
+    // The service takes a SHA-256 or null: a factory image of unknown digest is reported as null.
+    const body = JSON.stringify({
+      ...request,
+      components: request.components.map((c) => ({
+        ...c,
+        digest: /^[0-9a-f]{64}$/.test(c.digest) ? c.digest : null,
+      })),
     });
-    if (res.status === 304) {
-      await res.body?.cancel();
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    const res = await this.#send('POST', `${API}/check-in`, headers, body, signal);
+    if (res.statusCode === 304) {
+      res.resume();
       return { status: 304 };
     }
-    await expectOk(res, [200]);
-    const body = await this.#json(res);
-    if (!isCheckInBody(body)) {
+    await expectStatus(res, [200]);
+    const parsed = parseJson(await readLimited(res, this.#maxJson, 'AGENT_RESPONSE_INVALID'));
+    if (!isCheckInBody(parsed)) {
       throw new AgentError('AGENT_RESPONSE_INVALID', 'check-in answer has an unexpected shape');
     }
-    return { status: 200, etag: res.headers.get('etag'), body };
+    const tag = res.headers.etag;
+    return { status: 200, etag: typeof tag === 'string' ? tag : null, body: parsed };
   }
 
   async fetchEnvelope(url: string, maxBytes: number): Promise<Uint8Array> {
-    const res = await this.#fetch(url, { method: 'GET' });
-    await expectOk(res, [200]);
-    const bytes = await readLimited(res, maxBytes, 'AGENT_ENVELOPE_TOO_LARGE');
-    return bytes;
+    const res = await this.#send('GET', url, {}, null, AbortSignal.timeout(this.#timeoutMs));
+    await expectStatus(res, [200]);
+    return readLimited(res, maxBytes, 'AGENT_ENVELOPE_TOO_LARGE');
   }
 
   async openPayload(url: string, offset: number, signal: AbortSignal): Promise<PayloadResponse> {
     const headers: Record<string, string> = {};
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await this.#fetch(url, { method: 'GET', headers }, signal);
-    await expectOk(res, [200, 206]);
+    // No total timeout: a download is bounded by the agent's stall timer through `signal`.
+    const res = await this.#send('GET', url, headers, null, signal);
+    await expectStatus(res, [200, 206]);
     let start = 0;
     let total: number | null = null;
-    if (res.status === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
+    if (res.statusCode === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
       if (!m || Number(m[1]) !== offset) {
-        await res.body?.cancel();
+        res.destroy();
         throw new AgentError('AGENT_RESPONSE_INVALID', 'bad Content-Range on a partial answer');
       }
       start = offset;
       total = m[3] === '*' ? null : Number(m[3]);
     } else {
-      const length = res.headers.get('content-length');
-      total = length === null ? null : Number(length);
+      const length = res.headers['content-length'];
+      total = length === undefined ? null : Number(length);
     }
-    const stream = res.body;
-    if (stream === null) throw new AgentError('AGENT_RESPONSE_INVALID', 'payload has no body');
-    return { start, totalSize: total, body: typedErrors(stream) };
+    return { start, totalSize: total, body: typedErrors(res) };
   }
 
   async sendFeedback(actionId: string, report: FeedbackReport): Promise<FeedbackResult> {
-    const res = await this.#fetch(`${API}/actions/${encodeURIComponent(actionId)}/feedback`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(report),
-    });
-    if (res.status === 409) {
-      await res.body?.cancel();
+    const res = await this.#send(
+      'POST',
+      `${API}/actions/${encodeURIComponent(actionId)}/feedback`,
+      { 'content-type': 'application/json' },
+      JSON.stringify(report),
+      AbortSignal.timeout(this.#timeoutMs),
+    );
+    if (res.statusCode === 409) {
+      res.resume();
       return 'conflict';
     }
-    await expectOk(res, [200, 201, 202, 204]);
-    await res.body?.cancel();
+    await expectStatus(res, [200, 201, 202, 204]);
+    res.resume();
     return 'accepted';
   }
 
-  async #fetch(path: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
+  async #send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | null,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
     const url = new URL(path, this.#base);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new AgentError('AGENT_RESPONSE_INVALID', 'refusing a non-HTTP URL');
     }
-    const headers = new Headers(init.headers);
     // Signed URLs carry their own authorisation; the token goes to the service's origin only.
-    if (url.origin === this.#base.origin) headers.set('authorization', `Bearer ${this.#token}`);
-    // Payload downloads are bounded by the stall timer instead of a total timeout.
-    const timeout = signal ?? AbortSignal.timeout(this.#timeoutMs);
-    try {
-      return await fetch(url, { ...init, headers, signal: timeout, redirect: 'error' });
-    } catch (cause) {
-      throw new AgentError('AGENT_NETWORK_ERROR', 'update service unreachable', {
-        cause,
-        details: { host: url.host },
-      });
-    }
-  }
-
-  async #json(res: Response): Promise<unknown> {
-    const bytes = await readLimited(res, this.#maxJson, 'AGENT_RESPONSE_INVALID');
-    try {
-      return JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (cause) {
-      throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
-    }
+    const all = { ...headers };
+    if (url.origin === this.#base.origin) all.authorization = `Bearer ${this.#token}`;
+    if (body !== null) all['content-length'] = String(Buffer.byteLength(body));
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+        url,
+        { method, headers: all, signal },
+        resolve,
+      );
+      request.on('error', (cause) =>
+        reject(
+          new AgentError('AGENT_NETWORK_ERROR', 'update service unreachable', {
+            cause,
+            details: { host: url.host },
+          }),
+        ),
+      );
+      request.end(body ?? undefined);
+    });
   }
 }
 
-async function expectOk(res: Response, ok: readonly number[]): Promise<void> {
-  if (ok.includes(res.status)) return;
+async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promise<void> {
+  const status = res.statusCode ?? 0;
+  if (ok.includes(status)) return;
   let code: string | null = null;
   try {
-    const text = Buffer.from(
-      await readLimited(res, 16 * 1024, 'AGENT_RESPONSE_INVALID'),
-    ).toString();
-    const problem: unknown = JSON.parse(text);
-    if (typeof problem === 'object' && problem !== null && 'code' in problem) {
-      code = typeof problem.code === 'string' ? problem.code.slice(0, 64) : null;
-    }
+    const problem = parseJson(await readLimited(res, 16 * 1024, 'AGENT_RESPONSE_INVALID'));
+    if (isRecord(problem) && typeof problem.code === 'string') code = problem.code.slice(0, 64);
   } catch {
     // The status alone is reported when the body is not problem+json.
   }
-  throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${res.status}`, {
-    details: { status: res.status, code },
+  throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
+    details: { status, code },
   });
 }
 
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (cause) {
+    throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
+  }
+}
+
 async function readLimited(
-  res: Response,
+  res: IncomingMessage,
   max: number,
   code: 'AGENT_RESPONSE_INVALID' | 'AGENT_ENVELOPE_TOO_LARGE',
 ): Promise<Uint8Array> {
-  if (res.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
   try {
-    for await (const chunk of res.body) {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > max) {
+        res.destroy();
         throw new AgentError(code, 'answer over its size limit', { details: { limit: max } });
       }
       chunks.push(chunk);

@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeviceApiServer } from './testing/device-api-server.js';
+import { image, sha256 } from './testing/harness.js';
+
+// A real power cut for the file adapters: the agent runs in a child process that is killed with
+// SIGKILL in the middle of a download; the restarted agent resumes from its last checkpoint.
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const child = fileURLToPath(new URL('./testing/file-agent-child.ts', import.meta.url));
+const vendorId = randomUUID();
+const classId = randomUUID();
+const key = generateKeyPairSync('ed25519');
+const NEW = image(3 * 1024 * 1024, 5);
+
+let dir: string;
+let server: DeviceApiServer;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'updraft-file-agent-'));
+  server = await new DeviceApiServer().start();
+});
+afterEach(async () => {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function runChild(config: string): { done: Promise<number | null>; kill: () => void } {
+  const p = spawn(
+    process.execPath,
+    ['--conditions=updraft-source', '--import', 'tsx', child, config],
+    {
+      cwd: root,
+      stdio: 'ignore',
+    },
+  );
+  return {
+    done: new Promise((resolve) => p.on('exit', (code) => resolve(code))),
+    kill: () => p.kill('SIGKILL'),
+  };
+}
+
+describe('file-backed agent under kill -9', () => {
+  it('resumes a download interrupted by SIGKILL from its checkpoint and installs the image', async () => {
+    const envelope = await signEnvelope(
+      createEnvelope({
+        vendorId,
+        classId,
+        sequenceNumber: 2,
+        components: [
+          {
+            id: '814100',
+            digest: Buffer.from(sha256(NEW), 'hex'),
+            size: NEW.length,
+            uri: 'https://x/fw',
+          },
+        ],
+      }),
+      createKeySigner(key.privateKey),
+    );
+    server.offer({
+      actionId: 'act_k',
+      version: '1.1.0',
+      sequenceNumber: 2,
+      envelope,
+      payloads: [NEW],
+    });
+    await writeFile(
+      join(dir, 'release.pub'),
+      key.publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    const config = join(dir, 'agent.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        server: { url: server.url, token: 't' },
+        device: { vendorId, classId },
+        trustedKeys: ['release.pub'],
+        stateDir: 'state',
+        slots: {
+          a: { path: 'a.img', size: 4 << 20 },
+          b: { path: 'b.img', size: 4 << 20 },
+          sectorSize: 65536,
+        },
+        installed: { version: '1.0.0', sequenceNumber: 1 },
+        checkpointBytes: 262144,
+      }),
+    );
+    // First run: 1.5 MiB arrive, then the server goes silent and the power goes out.
+    server.faults.stallAfterBytes = 1536 * 1024;
+    server.faults.stallRequests = 1;
+    const first = runChild(config);
+    const deadline = Date.now() + 40_000;
+    let journal = '';
+    while (Date.now() < deadline) {
+      journal = await readFile(join(dir, 'state', 'journal'), 'utf8').catch(() => '');
+      if (/"written":(1[0-9]{6})/.test(journal)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.kill();
+    await first.done;
+    const checkpoint = Number(/"written":(\d+)/.exec(journal)?.[1]);
+    expect(checkpoint).toBeGreaterThanOrEqual(1024 * 1024);
+
+    // After the restart: one ranged request from the checkpoint, then the whole update.
+    expect(await runChild(config).done).toBe(0);
+    const gets = server.requests.filter((r) => r.path.includes('/artifacts/'));
+    expect(gets.map((g) => g.range)).toEqual([null, `bytes=${checkpoint}-`]);
+    expect(server.final('act_k')?.status).toBe('success');
+    const slot = await readFile(join(dir, 'b.img'));
+    expect(sha256(slot.subarray(0, NEW.length))).toBe(sha256(NEW));
+    const boot = JSON.parse(await readFile(join(dir, 'state', 'boot-state.json'), 'utf8'));
+    expect(boot).toMatchObject({ booted: 'b', trial: false, pending: null });
+  });
+});
