@@ -37,7 +37,9 @@ async function child(configPath: string): Promise<void> {
     events: {
       emit(n) {
         if (process.env.BENCH_TRACE) {
-          process.stderr.write(`${(performance.now() - started).toFixed(0)} ${JSON.stringify(n)}\n`);
+          process.stderr.write(
+            `${(performance.now() - started).toFixed(0)} ${JSON.stringify(n)}\n`,
+          );
         }
         if (n.type === 'report' && n.status === 'success') success = true;
       },
