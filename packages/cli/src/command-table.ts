@@ -213,7 +213,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     path: ['manifest', 'verify'],
     summary: 'verify an envelope and print its install plan (or the error, exit non-zero)',
-    arguments: [{ name: 'envelope', description: 'envelope file' }],
+    arguments: [
+      {
+        name: 'envelope',
+        description: 'envelope file(s): several give a status per file',
+        variadic: true,
+      },
+    ],
     options: [
       {
         name: 'trust',

@@ -7,6 +7,7 @@ import {
   decodeEnvelope,
   formatUuid,
   type InstallPlan,
+  isUpdraftError,
   processEnvelope,
   surveyComponents,
   type TrustedKey,
@@ -17,7 +18,7 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { coseAlgName } from '../cose-names.js';
 import { CliError } from '../errors.js';
-import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { EXIT_CODES, type ExitCode, exitCodeForError } from '../exit-codes.js';
 import { readPublicKey } from '../key-files.js';
 import { fileError, readInput } from '../read-input.js';
 import { toHex } from '../to-json.js';
@@ -30,17 +31,68 @@ const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$
  * processEnvelope) and prints the install plan, or the typed error with a non-zero exit.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
-  const envelopePath = ctx.path(args.requiredString('envelope'));
+  const envelopePaths = args.strings('envelope').map((p) => ctx.path(p));
+  if (envelopePaths.length === 0) throw new CliError('CLI_USAGE', 'missing required <envelope>');
   const trustPaths = args.strings('trust');
   if (trustPaths.length === 0)
     throw new CliError('CLI_USAGE', 'give at least one --trust <public key>');
   const installedSeq = args.integer('installed-seq');
   const images = args.strings('image').map((p) => ctx.path(p));
-
+  if (images.length > 0 && envelopePaths.length > 1) {
+    throw new CliError('CLI_USAGE', '--image works with one envelope at a time');
+  }
   const keys: TrustedKey[] = [];
   for (const path of trustPaths) {
     keys.push({ key: await readPublicKey(ctx.path(path), 'trusted key'), name: basename(path) });
   }
+  if (envelopePaths.length === 1) {
+    const result = await verifyOne(ctx, args, envelopePaths[0]!, keys, installedSeq, images);
+    ctx.result(result, () => humanPlan(envelopePaths[0]!, result));
+    return EXIT_CODES.ok;
+  }
+  // Several envelopes: a status per file instead of stopping at the first failure.
+  const results: VerifyResult[] = [];
+  let exitCode: ExitCode = EXIT_CODES.ok;
+  for (const file of envelopePaths) {
+    try {
+      const plan = await verifyOne(ctx, args, file, keys, installedSeq, []);
+      results.push({ file, ok: true, sequenceNumber: plan.sequenceNumber, plan });
+    } catch (error) {
+      if (!isUpdraftError(error)) throw error;
+      const code = exitCodeForError(error);
+      if (exitCode === EXIT_CODES.ok) exitCode = code;
+      results.push({
+        file,
+        ok: false,
+        error: { code: error.code, message: error.message, exitCode: code },
+      });
+    }
+  }
+  ctx.result({ results }, () =>
+    results
+      .map((r) =>
+        r.ok
+          ? `${r.file}: verified (sequence number ${r.sequenceNumber})`
+          : `${r.file}: ${r.error.message} [${r.error.code}]`,
+      )
+      .join('\n'),
+  );
+  return exitCode;
+}
+
+/** One envelope's outcome when several are verified. */
+type VerifyResult =
+  | { file: string; ok: true; sequenceNumber: number; plan: ReturnType<typeof planJson> }
+  | { file: string; ok: false; error: { code: string; message: string; exitCode: ExitCode } };
+
+async function verifyOne(
+  ctx: CommandContext,
+  args: CommandArgs,
+  envelopePath: string,
+  keys: readonly TrustedKey[],
+  installedSeq: number | undefined,
+  images: readonly string[],
+) {
   const bytes = new Uint8Array(await readInput(envelopePath, 'envelope'));
   const { device, identitySource } = deviceIdentity(bytes, args, installedSeq);
   const plan = processEnvelope(bytes, { trust: { keys }, device });
@@ -77,9 +129,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     checked.push({ file, component: step.idHex });
   }
 
-  const result = planJson(plan, device, identitySource, checked);
-  ctx.result(result, () => humanPlan(envelopePath, result));
-  return EXIT_CODES.ok;
+  return planJson(plan, device, identitySource, checked);
 }
 
 function deviceIdentity(

@@ -393,6 +393,58 @@ describe('manifest verify', () => {
     expectOneLineError(await run(dir, ['manifest', 'verify', 'r.suit', ...extra]), exitCode, code);
   });
 
+  it('verifies several envelopes with a status per file, exiting with the first failure', async () => {
+    await createSigned();
+    await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'unsigned.suit']);
+    await writeFile(join(dir, 'junk.suit'), randomBytes(50));
+    const r = await run(dir, [
+      'manifest',
+      'verify',
+      'r.suit',
+      'unsigned.suit',
+      'junk.suit',
+      'r.suit',
+      '--trust',
+      'release.pub',
+      '--json',
+    ]);
+    expect(r.code).toBe(EXIT_CODES.rejected);
+    const { results } = r.json<{ results: Array<{ ok: boolean; error?: { code: string } }> }>();
+    expect(results.map((x) => x.ok)).toEqual([true, false, false, true]);
+    expect(results.map((x) => x.error?.code)).toEqual([
+      undefined,
+      'MANIFEST_UNTRUSTED_KEY',
+      'MANIFEST_MALFORMED',
+      undefined,
+    ]);
+    const human = await run(dir, [
+      'manifest',
+      'verify',
+      'r.suit',
+      'junk.suit',
+      '--trust',
+      'release.pub',
+    ]);
+    expect(human.code).toBe(EXIT_CODES.malformed);
+    expect(human.stdout).toMatch(
+      /r\.suit: verified \(sequence number 10000300000999\)\n.*junk\.suit: .*\[MANIFEST_MALFORMED\]\n$/,
+    );
+    expectOneLineError(
+      await run(dir, [
+        'manifest',
+        'verify',
+        'r.suit',
+        'r.suit',
+        '--trust',
+        'release.pub',
+        '--image',
+        'app.bin',
+      ]),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+  });
+
   it('rejects an unsigned envelope', async () => {
     await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'u.suit']);
     expectOneLineError(
