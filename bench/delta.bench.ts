@@ -4,8 +4,9 @@
 // Needs: apt-get install bsdiff xdelta3 zstd time. Fetches the corpus (../shared/corpus) into
 // $UPDRAFT_CORPUS or /tmp/corpus if it is not there. Every patch of every tool is applied and
 // compared with new.bin byte for byte. Updraft's apply runs in a child process (streaming from
-// files through the public `apply`), which reports its time and peak RSS; a synthetic pair of
-// each size in --synthetic-mib shows that the apply's memory does not grow with the image.
+// files through the public `apply`, V8 heap capped at 64 MiB), which reports its time and peak
+// RSS; a synthetic pair of each size in --synthetic-mib shows that the apply's memory does not
+// grow with the image.
 // Writes bench/results/delta.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

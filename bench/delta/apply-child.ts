@@ -19,9 +19,13 @@ export function applyChild(
   patchFile: string,
   outFile: string,
 ): ChildResult {
+  // A device-like heap cap: V8 otherwise lets garbage (chunks already written) pile up to
+  // hundreds of MiB on a large machine before collecting it, which says nothing about what apply
+  // keeps alive. Live memory growing with the image would fail here with out-of-memory instead.
+  const heap = ['--max-old-space-size=64', '--max-semi-space-size=1'];
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', benchFile, '--child-apply', oldFile, patchFile, outFile],
+    [...heap, '--import', 'tsx', benchFile, '--child-apply', oldFile, patchFile, outFile],
     {
       encoding: 'utf8',
     },
