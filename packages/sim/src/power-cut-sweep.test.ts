@@ -28,6 +28,19 @@ describe('power-cut sweep', () => {
     }
   }
 
+  it('also holds on 0x00-erased flash with 16-byte writes (every 3rd cut point)', async () => {
+    const result = await runPowerCutSweep({
+      layout: 'ab-factory',
+      scenario: 'failing-update',
+      application: agentUnderTest(),
+      layoutOverrides: { erasedValue: 0x00, writeAlign: 16 },
+      stride: 3,
+    });
+    expect(result.failures.slice(0, 5)).toEqual([]);
+    expect(result.bricks).toBe(0);
+    expect(result.cutPoints).toBeGreaterThan(60);
+  });
+
   it('with the scripted updater (bootloader and adapters alone) never bricks', async () => {
     const result = await runPowerCutSweep({
       layout: 'ab-factory',
