@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseAgentConfig } from './config/agent-config.js';
+import { runFileAgent } from './file-agent.js';
 import { DeviceApiServer } from './testing/device-api-server.js';
 import { image, sha256 } from './testing/harness.js';
 
@@ -116,5 +118,70 @@ describe('file-backed agent under kill -9', () => {
     expect(sha256(slot.subarray(0, NEW.length))).toBe(sha256(NEW));
     const boot = JSON.parse(await readFile(join(dir, 'state', 'boot-state.json'), 'utf8'));
     expect(boot).toMatchObject({ booted: 'b', trial: false, pending: null });
+  });
+});
+
+describe('file-backed agent health check command', () => {
+  async function update(healthCheckCommand: string[]) {
+    const small = image(200_000, 8);
+    const envelope = await signEnvelope(
+      createEnvelope({
+        vendorId,
+        classId,
+        sequenceNumber: 2,
+        components: [
+          {
+            id: '814100',
+            digest: Buffer.from(sha256(small), 'hex'),
+            size: small.length,
+            uri: 'https://x/fw',
+          },
+        ],
+      }),
+      createKeySigner(key.privateKey),
+    );
+    server.offer({
+      actionId: 'act_h',
+      version: '1.1.0',
+      sequenceNumber: 2,
+      envelope,
+      payloads: [small],
+    });
+    await writeFile(
+      join(dir, 'release.pub'),
+      key.publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    const config = parseAgentConfig(
+      {
+        server: { url: server.url, token: 't' },
+        device: { vendorId, classId },
+        trustedKeys: ['release.pub'],
+        stateDir: 'state',
+        slots: {
+          a: { path: 'a.img', size: 1 << 20 },
+          b: { path: 'b.img', size: 1 << 20 },
+          sectorSize: 65536,
+        },
+        installed: { version: '1.0.0', sequenceNumber: 1 },
+        healthCheckCommand,
+        healthCheckTimeoutSeconds: 5,
+      },
+      dir,
+    );
+    await runFileAgent(config, { until: 'idle' });
+    return JSON.parse(await readFile(join(dir, 'state', 'boot-state.json'), 'utf8'));
+  }
+
+  it('keeps the new image when the command exits 0', async () => {
+    expect(await update(['true'])).toMatchObject({ booted: 'b', trial: false });
+    expect(server.final('act_h')?.status).toBe('success');
+  });
+
+  it('returns to the old image and reports AGENT_HEALTH_CHECK_FAILED when it fails', async () => {
+    expect(await update(['false'])).toMatchObject({ booted: 'a', trial: false });
+    expect(server.final('act_h')).toMatchObject({
+      status: 'failure',
+      code: 'AGENT_HEALTH_CHECK_FAILED',
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -72,7 +73,10 @@ export async function openFileDevice(
       }),
       ...(deviceKey ? { decryptor: coreDecryptor(deviceKey) } : {}),
       components,
-      ...(hooks.policy ? { policy: hooks.policy } : {}),
+      policy: {
+        ...(config.healthCheckCommand ? { healthCheck: commandHealthCheck(config) } : {}),
+        ...hooks.policy,
+      },
       ...(hooks.logger ? { logger: hooks.logger } : {}),
       ...(hooks.events ? { events: hooks.events } : {}),
     },
@@ -95,8 +99,10 @@ export async function openFileDevice(
       attributes: config.device.attributes,
       stallTimeoutMs: config.stallTimeoutMs,
       defaultPollIntervalMs: config.defaultPollIntervalMs,
-      // Files are fast and fsync is not: checkpoint every few MiB (default 4).
+      // Files are fast and fsync is not: checkpoint every few MiB (default 8).
       checkpointBytes: config.checkpointBytes,
+      // The command has its own timeout; this one only backs it up.
+      healthCheckTimeoutMs: config.healthCheckTimeoutMs + 5_000,
     },
   );
   return {
@@ -149,6 +155,24 @@ export async function runFileAgent(
   } finally {
     await device.close();
   }
+}
+
+// Runs the configured health check (no shell); exit 0 within the timeout = healthy.
+function commandHealthCheck(config: AgentConfig): NonNullable<Policy['healthCheck']> {
+  const [file, ...args] = config.healthCheckCommand ?? [];
+  return () =>
+    new Promise((resolve) => {
+      execFile(file!, args, { timeout: config.healthCheckTimeoutMs }, (error) => {
+        resolve(
+          error === null
+            ? { ok: true }
+            : {
+                ok: false,
+                reason: `health check failed: ${error.code ?? error.signal ?? 'error'}`,
+              },
+        );
+      });
+    });
 }
 
 async function readPublicKey(file: string): Promise<KeyObject> {

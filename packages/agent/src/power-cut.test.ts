@@ -71,19 +71,14 @@ async function outcome(d: TestDevice, actionId: string): Promise<Outcome> {
 function statesAtOps(d: TestDevice): AgentState[] {
   const states: AgentState[] = [];
   let state: AgentState = 'Idle';
-  let seen = 0;
-  const log = d.faults.log;
   d.notices.length = 0;
   const origTick = d.faults.tick.bind(d.faults);
   d.faults.tick = (what: string) => {
     const last = d.notices.filter((n) => n.type === 'transition').at(-1);
     if (last?.type === 'transition') state = last.to;
     states.push(state);
-    seen += 1;
     origTick(what);
   };
-  void log;
-  void seen;
   return states;
 }
 

@@ -36,6 +36,12 @@ export interface AgentConfig {
   readonly defaultPollIntervalMs: number;
   /** Download checkpoint interval (fsync + journal save), bytes. */
   readonly checkpointBytes: number;
+  /**
+   * Health check after a trial boot: this command (no shell) must exit 0 within the timeout;
+   * null = healthy once the agent runs.
+   */
+  readonly healthCheckCommand: readonly string[] | null;
+  readonly healthCheckTimeoutMs: number;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,13 +104,6 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
       maxSize: int(o.maxSize, `components[${i}].maxSize`, problems, 1),
     };
   });
-  const reboot = root.rebootCommand;
-  if (
-    reboot !== undefined &&
-    !(Array.isArray(reboot) && reboot.every((x) => typeof x === 'string'))
-  ) {
-    problems.push('rebootCommand: must be a list of strings');
-  }
   const config: AgentConfig = {
     server: { url, token },
     device: { vendorId, classId, attributes: attributes as AgentConfig['device']['attributes'] },
@@ -119,16 +118,19 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
       version: str(installed.version ?? '0.0.0', 'installed.version', problems),
       sequenceNumber: int(installed.sequenceNumber ?? 0, 'installed.sequenceNumber', problems, 0),
     },
-    rebootCommand: Array.isArray(reboot) ? (reboot as string[]) : null,
+    rebootCommand: stringList(root.rebootCommand, 'rebootCommand', problems),
     stallTimeoutMs: 1000 * int(root.stallTimeoutSeconds ?? 30, 'stallTimeoutSeconds', problems, 1),
     defaultPollIntervalMs:
       1000 * int(root.pollIntervalSeconds ?? 300, 'pollIntervalSeconds', problems, 1),
     checkpointBytes: int(
-      root.checkpointBytes ?? 4 * 1024 * 1024,
+      root.checkpointBytes ?? 8 * 1024 * 1024,
       'checkpointBytes',
       problems,
       4096,
     ),
+    healthCheckCommand: stringList(root.healthCheckCommand, 'healthCheckCommand', problems),
+    healthCheckTimeoutMs:
+      1000 * int(root.healthCheckTimeoutSeconds ?? 60, 'healthCheckTimeoutSeconds', problems, 1),
   };
   if (problems.length > 0) {
     // `{ path, message }` items: the CLI prints one line per problem.
@@ -162,6 +164,15 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     throw new AgentError('AGENT_CONFIG_INVALID', `${file} is not valid JSON`, { cause });
   }
   return parseAgentConfig(value, dirname(resolve(file)));
+}
+
+function stringList(v: unknown, name: string, problems: string[]): string[] | null {
+  if (v === undefined || v === null) return null;
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0)) {
+    return v as string[];
+  }
+  problems.push(`${name}: must be a non-empty list of strings`);
+  return null;
 }
 
 function obj(v: unknown, name: string, problems: string[]): Record<string, unknown> {
