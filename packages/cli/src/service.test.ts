@@ -421,6 +421,25 @@ describe('service commands', () => {
     );
   });
 
+  it('never sends the stored token to another server', async () => {
+    let seen: string | undefined;
+    const other = createServer((socket) => {
+      socket.once('data', (d) => {
+        seen = d.toString('latin1');
+        socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const port = (other.address() as { port: number }).port;
+    try {
+      const r = await cli(['class', 'list', '--server', `http://127.0.0.1:${port}`]);
+      expectError(r, EXIT_CODES.service, 'CLI_NOT_LOGGED_IN');
+      expect(seen).toBeUndefined();
+    } finally {
+      other.close();
+    }
+  });
+
   it('reports an unreachable service and a corrupted config file', async () => {
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
@@ -429,11 +448,15 @@ describe('service commands', () => {
       });
     });
     expectError(
-      await cli(['class', 'list', '--server', `http://127.0.0.1:${port}`]),
+      await cli(['class', 'list', '--server', `http://127.0.0.1:${port}`, '--token', 't']),
       EXIT_CODES.service,
       'CLI_SERVICE_UNREACHABLE',
     );
-    expectError(await cli(['class', 'list', '--server', 'ftp://x']), EXIT_CODES.usage, 'CLI_USAGE');
+    expectError(
+      await cli(['class', 'list', '--server', 'ftp://x', '--token', 't']),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
     await writeFile(join(dir, 'broken.json'), '{ nope');
     expectError(
       await run(dir, ['class', 'list', '--config', 'broken.json']),

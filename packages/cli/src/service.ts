@@ -13,7 +13,10 @@ export async function serviceClient(ctx: CommandContext, args: CommandArgs): Pro
     cliConfigPath(ctx.io, optionalPath(ctx, args.string('config'))),
   );
   const server = args.string('server') ?? config.server;
-  const token = args.string('token') ?? config.token;
+  // The stored token belongs to the stored server: never send it to another one.
+  const sameServer =
+    server !== undefined && config.server !== undefined && sameOrigin(server, config.server);
+  const token = args.string('token') ?? (sameServer ? config.token : undefined);
   if (server === undefined || token === undefined) {
     throw new CliError(
       'CLI_NOT_LOGGED_IN',
@@ -21,6 +24,14 @@ export async function serviceClient(ctx: CommandContext, args: CommandArgs): Pro
     );
   }
   return new ApiClient(server, token);
+}
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
 }
 
 /** `--config` resolved against the working directory. */
