@@ -201,6 +201,24 @@ describe('agent', () => {
     expect(device.slots.b.writes).toBe(0);
   });
 
+  it('honours a cancel request that arrives while the install waits, installing nothing', async () => {
+    const device = new TestDevice(server, {
+      policy: {
+        async canInstall() {
+          server.requestCancel();
+          return { ok: false, reason: 'battery-low' };
+        },
+      },
+    });
+    server.offer(release());
+    await device.runToIdle();
+    expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded', 'canceled']);
+    expect(device.chain()).toContain('Cleanup');
+    expect(device.boot.pending).toBeNull();
+    expect(device.boot.booted).toBe('a');
+    expect(device.slots.a.writes).toBe(0);
+  });
+
   it('backs off with full jitter after failed check-ins, then honours the poll interval', async () => {
     const device = new TestDevice(server, {
       options: { backoffBaseMs: 1000, backoffCapMs: 60_000 },

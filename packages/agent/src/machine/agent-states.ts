@@ -46,6 +46,7 @@ export const AGENT_EVENTS = [
   'committed',
   'rollback',
   'retry',
+  'canceled',
   'done',
   'failed',
   'StateLoopDetected',

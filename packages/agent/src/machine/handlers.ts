@@ -180,7 +180,7 @@ export const HANDLERS: Handlers = {
         const wait = now < start ? Math.min(start - now, ctx.idleDelayMs) : ctx.idleDelayMs;
         ctx.log.info({ actionId: record.action.id, waitMs: wait }, 'outside maintenance window');
         await ctx.deps.clock.sleep(wait);
-        return 'deferred';
+        return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
       }
     }
     const verdict = (await ctx.deps.policy?.canInstall?.({
@@ -191,7 +191,7 @@ export const HANDLERS: Handlers = {
     if (!verdict.ok) {
       ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
       await ctx.deps.clock.sleep(ctx.idleDelayMs);
-      return 'deferred';
+      return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
     }
     return 'allowed';
   },
@@ -386,15 +386,16 @@ async function retryOrFail(ctx: HandlerContext, error: unknown): Promise<AgentEv
     ctx.log.warn({ code: error.code, attempt: record.attempts, delayMs: delay }, 'will retry');
     await ctx.save();
     await ctx.deps.clock.sleep(delay);
-    await refreshAction(ctx);
+    if (await refreshAction(ctx)) return cancel(ctx);
     return 'retry';
   }
   setError(record, error);
   return 'failed';
 }
 
-// Signed URLs expire: a check-in hands out fresh ones for the same action.
-async function refreshAction(ctx: HandlerContext): Promise<void> {
+// Signed URLs expire: a check-in hands out fresh ones for the same action, and tells whether the
+// operator asked to cancel it. Returns true when a cancel was requested.
+async function refreshAction(ctx: HandlerContext): Promise<boolean> {
   const record = ctx.action();
   try {
     const result = await ctx.deps.transport.checkIn(
@@ -403,10 +404,20 @@ async function refreshAction(ctx: HandlerContext): Promise<void> {
     );
     if (result.status === 200 && result.body.action?.id === record.action.id) {
       ctx.journal.action = { ...record, action: result.body.action };
+      return result.body.action.cancelRequested;
     }
   } catch (error) {
     if (!isUpdraftError(error)) throw error;
   }
+  return false;
+}
+
+// Nothing is installed yet (the only states that cancel): acknowledge and drop the action.
+function cancel(ctx: HandlerContext): AgentEvent {
+  const record = ctx.action();
+  ctx.report('canceled');
+  finish(ctx, record.action.id);
+  return 'canceled';
 }
 
 function matchPayload(

@@ -12,7 +12,8 @@ export interface Transition {
   readonly persist: boolean;
 }
 
-// Rows grouped by source state. An update is a chain of persisted steps; idle polling is not
+// Rows grouped by source state. A cancel request is honoured only before anything is installed
+// (VerifyManifest, Download, InstallWait); after that the update runs to its end. An update is a chain of persisted steps; idle polling is not
 // persisted (a cut while idle simply polls again). Every state except Idle has a `failed` row, and
 // every state that persists has a `StateLoopDetected` row (the table test checks both).
 /** The agent's whole behaviour as data; docs/agent-state-machine.md is generated from it. */
@@ -26,17 +27,20 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'VerifyManifest', on: 'verified', to: 'Download', persist: true },
   { from: 'VerifyManifest', on: 'rejected', to: 'Reject', persist: true },
   { from: 'VerifyManifest', on: 'retry', to: 'VerifyManifest', persist: true },
+  { from: 'VerifyManifest', on: 'canceled', to: 'Cleanup', persist: true },
   { from: 'VerifyManifest', on: 'failed', to: 'ArtifactFailure', persist: true },
   { from: 'VerifyManifest', on: 'StateLoopDetected', to: 'ArtifactFailure', persist: true },
 
   { from: 'Download', on: 'downloaded', to: 'InstallWait', persist: true },
   { from: 'Download', on: 'downloadOnly', to: 'Cleanup', persist: true },
   { from: 'Download', on: 'retry', to: 'Download', persist: true },
+  { from: 'Download', on: 'canceled', to: 'Cleanup', persist: true },
   { from: 'Download', on: 'failed', to: 'ArtifactFailure', persist: true },
   { from: 'Download', on: 'StateLoopDetected', to: 'ArtifactFailure', persist: true },
 
   { from: 'InstallWait', on: 'allowed', to: 'ArtifactInstall', persist: true },
   { from: 'InstallWait', on: 'deferred', to: 'InstallWait', persist: false },
+  { from: 'InstallWait', on: 'canceled', to: 'Cleanup', persist: true },
   { from: 'InstallWait', on: 'failed', to: 'ArtifactFailure', persist: true },
   { from: 'InstallWait', on: 'StateLoopDetected', to: 'ArtifactFailure', persist: true },
 

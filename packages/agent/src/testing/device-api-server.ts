@@ -83,6 +83,11 @@ export class DeviceApiServer {
     this.#release = release;
   }
 
+  /** The operator asks to cancel the open action. */
+  requestCancel(): void {
+    if (this.#release) this.#release = { ...this.#release, cancelRequested: true };
+  }
+
   /** Statuses reported for an action, in order. */
   statuses(actionId: string): string[] {
     return this.feedback.filter((f) => f.actionId === actionId).map((f) => f.report.status);
