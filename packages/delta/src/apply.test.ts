@@ -257,7 +257,7 @@ describe('apply', () => {
     const small = await run(1 << 16);
     const large = await run(1 << 20);
     expect(large).toEqual(small);
-    expect(large.allocatedBytes).toBe(applyMemoryBytes(16));
+    expect(large.allocatedBytes).toBe(applyMemoryBytes(12));
     expect(large.largestChunk).toBeLessThanOrEqual(OUTPUT_CHUNK_SIZE);
     expect(large.largestOldRead).toBeLessThanOrEqual(16384);
   });

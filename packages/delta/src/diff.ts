@@ -43,7 +43,10 @@ export interface DiffOptions {
    * the smaller kept; others use `none`.
    */
   readonly transform?: 'auto' | PatchTransform;
-  /** log2 of the decoder's window in bytes, 10..20 (default 16: 64 KiB). */
+  /**
+   * log2 of the decoder's window in bytes, 10..20 (default 12: 4 KiB; on the corpus 16 saves
+   * only 0.1 %, since most matches come from the old image).
+   */
   readonly windowLog?: number;
   /** Encoder memory budget in bytes (default 1 GiB); over it, `DELTA_BUDGET_EXCEEDED`. */
   readonly maxMemoryBytes?: number;
@@ -72,7 +75,7 @@ export interface DiffReport {
 
 /** Budget for trying both transforms in `auto` mode. */
 const AUTO_TRANSFORM_LIMIT = 16 << 20;
-const DEFAULT_WINDOW_LOG = 16;
+const DEFAULT_WINDOW_LOG = 12;
 const SKIP_FULL_ABOVE = 8 << 20;
 const DEFAULT_MAX_MEMORY = 1 << 30;
 
