@@ -81,6 +81,7 @@ describe('service commands', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^logged in to http:\/\/127\.0\.0\.1:\d+ as admin/);
+    expect(r.stderr).toBe('');
     expect((await stat(config)).mode & 0o777).toBe(0o600);
     const stored = JSON.parse(await readFile(config, 'utf8'));
     expect(stored).toMatchObject({ server: server.url, username: 'admin' });
@@ -419,6 +420,21 @@ describe('service commands', () => {
       EXIT_CODES.usage,
       'CLI_USAGE',
     );
+  });
+
+  it('warns before sending credentials over plain HTTP to another host', async () => {
+    // Port 9 is one fetch refuses at once, so nothing leaves the machine.
+    const r = await run(dir, [
+      'login',
+      '--server',
+      'http://192.0.2.1:9',
+      '--token',
+      't',
+      '--config',
+      join(dir, 'w.json'),
+    ]);
+    expect(r.stderr).toMatch(/^updraft: warning: http:\/\/192\.0\.2\.1:9 is plain HTTP/);
+    expect(r.code).toBe(EXIT_CODES.service);
   });
 
   it('never sends the stored token to another server', async () => {

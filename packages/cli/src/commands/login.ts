@@ -18,6 +18,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   if (server === undefined)
     throw new CliError('CLI_USAGE', 'give --server <url> (e.g. http://127.0.0.1:8080)');
   const givenToken = args.string('token');
+  warnIfPlainHttp(ctx, server);
 
   let token: string;
   let username: string;
@@ -71,4 +72,20 @@ async function readStdin(ctx: CommandContext): Promise<string> {
   return Buffer.concat(chunks)
     .toString('utf8')
     .replace(/\r?\n$/, '');
+}
+
+// Credentials over plain HTTP are readable on the network; loopback (the embedded default) is fine.
+function warnIfPlainHttp(ctx: CommandContext, server: string): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return; // ApiClient reports the bad URL.
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && !loopback) {
+    ctx.note(
+      `updraft: warning: ${url.origin} is plain HTTP: the password and token cross the network unencrypted`,
+    );
+  }
 }
