@@ -14,10 +14,16 @@ describe('startServer', () => {
       const config = loadConfig({
         overrides: { dataDir, port: 0, auth: { adminPassword: 'main-test-password' } },
       });
+      const logs: string[] = [];
       const server = await startServer(config, {
         handleSignals: false,
         print: (line) => printed.push(line),
-        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+        logStream: new Writable({
+          write: (chunk, _e, cb) => {
+            logs.push(String(chunk));
+            cb();
+          },
+        }),
       });
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(printed.at(-1)).toBe(`Updraft server listening on ${server.url}`);
@@ -28,7 +34,12 @@ describe('startServer', () => {
         headers: { 'content-type': 'application/json', connection: 'close' },
         body: JSON.stringify({ username: 'admin', password: 'main-test-password' }),
       });
-      await new Promise((r) => setTimeout(r, 20));
+      // Close only once the server has received it (Fastify logs each incoming request).
+      while (
+        !logs.some((l) => l.includes('incoming request') && l.includes('/api/v1/auth/login'))
+      ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
       await server.close();
       expect((await inflight).status).toBe(200);
       await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
