@@ -22,6 +22,8 @@ export type RunResult =
   | { readonly halted: 'reboot' }
   | { readonly halted: 'stopped' };
 
+const OUTBOX_MAX = 64;
+
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** `Math.random` and `crypto.randomUUID`, for real devices. */
@@ -152,6 +154,8 @@ export class Agent {
         const record = ctx.action();
         if (record.reported.includes(status)) return;
         record.reported.push(status);
+        // Bounded: a device offline for months must not grow its journal without end.
+        if (journal.outbox.length >= OUTBOX_MAX) journal.outbox.shift();
         journal.outbox.push({
           actionId: record.action.id,
           report: {
