@@ -79,7 +79,9 @@ export function installAccessControl(app: FastifyInstance): void {
     throw new ServerError('AUTH_FORBIDDEN', `Your roles do not grant ${permission}.`);
   };
   app.addHook('onRoute', (route) => {
-    route.onRequest = [...(route.onRequest ? [route.onRequest].flat() : []), check];
+    const hooks = route.onRequest ? [route.onRequest].flat() : [];
+    // HEAD twins of GET routes are built from the GET's (already extended) options: add it once.
+    if (!hooks.includes(check)) route.onRequest = [...hooks, check];
   });
 }
 
