@@ -250,6 +250,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: 'also check a payload file against the plan (repeatable, in component order)',
         repeatable: true,
       },
+      {
+        name: 'decrypt-key',
+        value: 'file',
+        description:
+          'KEK or device private key: --image files of encrypted components are ciphertext',
+      },
     ],
     load: () => import('./commands/manifest-verify.js'),
   },

@@ -1,7 +1,10 @@
+import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import {
   classIdFromName,
+  createDecryptStream,
   createDigestVerifier,
   type DeviceIdentity,
   decodeEnvelope,
@@ -19,7 +22,7 @@ import type { CommandContext } from '../command-context.js';
 import { coseAlgName } from '../cose-names.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode, exitCodeForError } from '../exit-codes.js';
-import { readPublicKey } from '../key-files.js';
+import { readKeyFile, readPublicKey } from '../key-files.js';
 import { fileError, readInput } from '../read-input.js';
 import { toHex } from '../to-json.js';
 
@@ -46,7 +49,20 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     keys.push({ key: await readPublicKey(ctx.path(path), 'trusted key'), name: basename(path) });
   }
   if (envelopePaths.length === 1) {
-    const result = await verifyOne(ctx, args, envelopePaths[0]!, keys, installedSeq, images);
+    const keyPath = args.string('decrypt-key');
+    const keyFile =
+      keyPath === undefined ? undefined : await readKeyFile(ctx.path(keyPath), 'decryption key');
+    const decryptKey =
+      keyFile === undefined ? undefined : keyFile.kind === 'kek' ? keyFile.bytes : keyFile.key;
+    const result = await verifyOne(
+      ctx,
+      args,
+      envelopePaths[0]!,
+      keys,
+      installedSeq,
+      images,
+      decryptKey,
+    );
     ctx.result(result, () => humanPlan(envelopePaths[0]!, result));
     return EXIT_CODES.ok;
   }
@@ -92,6 +108,7 @@ async function verifyOne(
   keys: readonly TrustedKey[],
   installedSeq: number | undefined,
   images: readonly string[],
+  decryptKey?: KeyObject | Uint8Array,
 ) {
   const bytes = new Uint8Array(await readInput(envelopePath, 'envelope'));
   const { device, identitySource } = deviceIdentity(bytes, args, installedSeq);
@@ -108,10 +125,19 @@ async function verifyOne(
     const step = plan.components[i]!;
     const verifier = createDigestVerifier(step.digest, step.size);
     const progress = ctx.progress(`checking ${basename(file)}`, step.size ?? 0);
-    try {
-      for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-        verifier.update(chunk as Buffer);
+    const sink = async (chunks: AsyncIterable<Buffer>) => {
+      for await (const chunk of chunks) {
+        verifier.update(chunk);
         progress.update(verifier.bytesSeen);
+      }
+    };
+    try {
+      const source = createReadStream(file, { highWaterMark: 1024 * 1024 });
+      // An encrypted component's payload is checked as the device will: decrypted, then digested.
+      if (step.encryptionInfo !== undefined && decryptKey !== undefined) {
+        await pipeline(source, createDecryptStream(step.encryptionInfo, decryptKey), sink);
+      } else {
+        await pipeline(source, sink);
       }
     } catch (error) {
       throw fileError(error, file, 'image');

@@ -393,6 +393,34 @@ describe('manifest verify', () => {
     expectOneLineError(await run(dir, ['manifest', 'verify', 'r.suit', ...extra]), exitCode, code);
   });
 
+  it('checks an encrypted payload as the device will: decrypted with --decrypt-key, then digested', async () => {
+    await createSigned();
+    const base = [
+      'manifest',
+      'verify',
+      'r.suit',
+      '--trust',
+      'release.pub',
+      '--image',
+      'app.bin',
+      '--image',
+      'radio.enc',
+    ];
+    const r = await run(dir, [...base, '--decrypt-key', 'class.kek', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json<{ imagesChecked: unknown[] }>().imagesChecked).toHaveLength(2);
+    // Without the key the ciphertext is taken for the image and does not match.
+    expectOneLineError(await run(dir, base), EXIT_CODES.rejected, 'MANIFEST_DIGEST_MISMATCH');
+    const ciphertext = await readFile(join(dir, 'radio.enc'));
+    ciphertext[7]! ^= 0x10;
+    await writeFile(join(dir, 'radio.enc'), ciphertext);
+    expectOneLineError(
+      await run(dir, [...base, '--decrypt-key', 'class.kek']),
+      EXIT_CODES.crypto,
+      'MANIFEST_DECRYPTION_FAILED',
+    );
+  });
+
   it('verifies several envelopes with a status per file, exiting with the first failure', async () => {
     await createSigned();
     await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'unsigned.suit']);
