@@ -70,6 +70,8 @@ describe('agent', () => {
       'rebooting',
       'success',
     ]);
+    // Progress at each checkpoint (every 2 sectors of the 30 001-byte image), rising, below 100.
+    expect(server.progress('act_1')).toEqual([0, 27, 54, 81]);
     expect(device.boot.booted).toBe('b');
     expect(device.boot.trial).toBe(false);
     expect(device.running().subarray(0, NEW.length)).toEqual(NEW);

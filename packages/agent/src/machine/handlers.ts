@@ -117,8 +117,14 @@ export const HANDLERS: Handlers = {
 
   Download: async (ctx) => {
     const record = ctx.action();
-    ctx.report('downloading', { progress: 0 });
+    if (!record.reported.includes('downloading')) {
+      ctx.report('downloading', { progress: 0 });
+      // Tell the service now, not after the download: it is the start of a long step.
+      await ctx.save();
+      await ctx.flush();
+    }
     const plan = record.plan ?? [];
+    const total = plan.reduce((sum, c) => sum + c.size, 0);
     try {
       for (const component of plan) {
         if (component.complete) continue;
@@ -151,6 +157,8 @@ export const HANDLERS: Handlers = {
               sinceCheckpoint = 0;
               await slot.sync?.();
               await ctx.save();
+              const done = plan.reduce((sum, c) => sum + (c.complete ? c.size : c.written), 0);
+              await sendProgress(ctx, Math.min(99, Math.floor((100 * done) / Math.max(1, total))));
             }
           },
         });
@@ -410,6 +418,22 @@ async function refreshAction(ctx: HandlerContext): Promise<boolean> {
     if (!isUpdraftError(error)) throw error;
   }
   return false;
+}
+
+// Progress is informative: sent once, outside the outbox, and never worth failing a download for.
+async function sendProgress(ctx: HandlerContext, progress: number): Promise<void> {
+  const record = ctx.action();
+  try {
+    await ctx.deps.transport.sendFeedback(record.action.id, {
+      reportId: ctx.deps.random.uuid(),
+      status: 'downloading',
+      progress,
+      code: null,
+      message: null,
+    });
+  } catch (error) {
+    if (!isUpdraftError(error)) throw error;
+  }
 }
 
 // Nothing is installed yet (the only states that cancel): acknowledge and drop the action.

@@ -88,9 +88,17 @@ export class DeviceApiServer {
     if (this.#release) this.#release = { ...this.#release, cancelRequested: true };
   }
 
-  /** Statuses reported for an action, in order. */
+  /** Statuses reported for an action, in order; progress updates of one status count once. */
   statuses(actionId: string): string[] {
-    return this.feedback.filter((f) => f.actionId === actionId).map((f) => f.report.status);
+    const all = this.feedback.filter((f) => f.actionId === actionId).map((f) => f.report.status);
+    return all.filter((status, i) => i === 0 || all[i - 1] !== status);
+  }
+
+  /** The progress values reported while downloading. */
+  progress(actionId: string): (number | null)[] {
+    return this.feedback
+      .filter((f) => f.actionId === actionId && f.report.status === 'downloading')
+      .map((f) => f.report.progress);
   }
 
   /** The final report of an action. */
