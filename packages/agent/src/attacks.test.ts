@@ -40,6 +40,18 @@ function offer(envelope: Uint8Array, payload: Uint8Array = NEW): void {
   server.offer(r);
 }
 
+/** Offers NEW encrypted (AES-KW + A128GCM) for a fresh class KEK, which it returns. */
+function offerEncrypted(): Uint8Array {
+  const kek = randomBytes(16);
+  const enc = encryptPayload(NEW, { contentAlg: 'A128GCM', recipients: [{ kek }] });
+  const encryption = { info: enc.encryptionInfo, payloadSize: enc.ciphertext.length };
+  offer(
+    fakeEnvelope(manifest({ components: [{ id: '00', image: NEW, encryption }] })),
+    enc.ciphertext,
+  );
+  return kek;
+}
+
 async function attacked(
   expected: { status: 'rejected' | 'failure'; code: string },
   opts: TestDeviceOptions = {},
@@ -138,22 +150,7 @@ describe('attacks against the agent', () => {
   });
 
   it('refuses to decrypt with the wrong device key (core code), writing nothing', async () => {
-    const kek = randomBytes(16);
-    const enc = encryptPayload(NEW, { contentAlg: 'A128GCM', recipients: [{ kek }] });
-    offer(
-      fakeEnvelope(
-        manifest({
-          components: [
-            {
-              id: '00',
-              image: NEW,
-              encryption: { info: enc.encryptionInfo, payloadSize: enc.ciphertext.length },
-            },
-          ],
-        }),
-      ),
-      enc.ciphertext,
-    );
+    offerEncrypted();
     const device = await attacked(
       { status: 'failure', code: 'MANIFEST_KEY_UNWRAP_FAILED' },
       { decryptor: coreDecryptor(randomBytes(16)) },
@@ -162,22 +159,7 @@ describe('attacks against the agent', () => {
   });
 
   it('installs an encrypted payload with the right device key', async () => {
-    const kek = randomBytes(16);
-    const enc = encryptPayload(NEW, { contentAlg: 'A128GCM', recipients: [{ kek }] });
-    offer(
-      fakeEnvelope(
-        manifest({
-          components: [
-            {
-              id: '00',
-              image: NEW,
-              encryption: { info: enc.encryptionInfo, payloadSize: enc.ciphertext.length },
-            },
-          ],
-        }),
-      ),
-      enc.ciphertext,
-    );
+    const kek = offerEncrypted();
     const device = new TestDevice(server, { decryptor: coreDecryptor(kek) });
     await device.runToIdle();
     expect(server.final('act_x')?.status).toBe('success');

@@ -32,6 +32,45 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Offers `img` as a signed one-component release, and writes the key the device trusts. */
+async function offerSigned(actionId: string, img: Uint8Array): Promise<void> {
+  const envelope = await signEnvelope(
+    createEnvelope({
+      vendorId,
+      classId,
+      sequenceNumber: 2,
+      components: [
+        {
+          id: '814100',
+          digest: Buffer.from(sha256(img), 'hex'),
+          size: img.length,
+          uri: 'https://x/fw',
+        },
+      ],
+    }),
+    createKeySigner(key.privateKey),
+  );
+  server.offer({ actionId, version: '1.1.0', sequenceNumber: 2, envelope, payloads: [img] });
+  await writeFile(join(dir, 'release.pub'), key.publicKey.export({ type: 'spki', format: 'pem' }));
+}
+
+/** The agent config of a device with two slots of `slotSize` bytes in the test folder. */
+function deviceConfig(slotSize: number, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    server: { url: server.url, token: 't' },
+    device: { vendorId, classId },
+    trustedKeys: ['release.pub'],
+    stateDir: 'state',
+    slots: {
+      a: { path: 'a.img', size: slotSize },
+      b: { path: 'b.img', size: slotSize },
+      sectorSize: 65536,
+    },
+    installed: { version: '1.0.0', sequenceNumber: 1 },
+    ...extra,
+  };
+}
+
 function runChild(config: string): { done: Promise<number | null>; kill: () => void } {
   const p = spawn(
     process.execPath,
@@ -49,50 +88,9 @@ function runChild(config: string): { done: Promise<number | null>; kill: () => v
 
 describe('file-backed agent under kill -9', () => {
   it('resumes a download interrupted by SIGKILL from its checkpoint and installs the image', async () => {
-    const envelope = await signEnvelope(
-      createEnvelope({
-        vendorId,
-        classId,
-        sequenceNumber: 2,
-        components: [
-          {
-            id: '814100',
-            digest: Buffer.from(sha256(NEW), 'hex'),
-            size: NEW.length,
-            uri: 'https://x/fw',
-          },
-        ],
-      }),
-      createKeySigner(key.privateKey),
-    );
-    server.offer({
-      actionId: 'act_k',
-      version: '1.1.0',
-      sequenceNumber: 2,
-      envelope,
-      payloads: [NEW],
-    });
-    await writeFile(
-      join(dir, 'release.pub'),
-      key.publicKey.export({ type: 'spki', format: 'pem' }),
-    );
+    await offerSigned('act_k', NEW);
     const config = join(dir, 'agent.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        server: { url: server.url, token: 't' },
-        device: { vendorId, classId },
-        trustedKeys: ['release.pub'],
-        stateDir: 'state',
-        slots: {
-          a: { path: 'a.img', size: 4 << 20 },
-          b: { path: 'b.img', size: 4 << 20 },
-          sectorSize: 65536,
-        },
-        installed: { version: '1.0.0', sequenceNumber: 1 },
-        checkpointBytes: 262144,
-      }),
-    );
+    await writeFile(config, JSON.stringify(deviceConfig(4 << 20, { checkpointBytes: 262144 })));
     // First run: 1.5 MiB arrive, then the server goes silent and the power goes out.
     server.faults.stallAfterBytes = 1536 * 1024;
     server.faults.stallRequests = 1;
@@ -124,48 +122,9 @@ describe('file-backed agent under kill -9', () => {
 describe('file-backed agent health check command', () => {
   async function update(healthCheckCommand: string[]) {
     const small = image(200_000, 8);
-    const envelope = await signEnvelope(
-      createEnvelope({
-        vendorId,
-        classId,
-        sequenceNumber: 2,
-        components: [
-          {
-            id: '814100',
-            digest: Buffer.from(sha256(small), 'hex'),
-            size: small.length,
-            uri: 'https://x/fw',
-          },
-        ],
-      }),
-      createKeySigner(key.privateKey),
-    );
-    server.offer({
-      actionId: 'act_h',
-      version: '1.1.0',
-      sequenceNumber: 2,
-      envelope,
-      payloads: [small],
-    });
-    await writeFile(
-      join(dir, 'release.pub'),
-      key.publicKey.export({ type: 'spki', format: 'pem' }),
-    );
+    await offerSigned('act_h', small);
     const config = parseAgentConfig(
-      {
-        server: { url: server.url, token: 't' },
-        device: { vendorId, classId },
-        trustedKeys: ['release.pub'],
-        stateDir: 'state',
-        slots: {
-          a: { path: 'a.img', size: 1 << 20 },
-          b: { path: 'b.img', size: 1 << 20 },
-          sectorSize: 65536,
-        },
-        installed: { version: '1.0.0', sequenceNumber: 1 },
-        healthCheckCommand,
-        healthCheckTimeoutSeconds: 5,
-      },
+      deviceConfig(1 << 20, { healthCheckCommand, healthCheckTimeoutSeconds: 5 }),
       dir,
     );
     await runFileAgent(config, { until: 'idle' });
