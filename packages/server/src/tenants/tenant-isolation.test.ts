@@ -12,6 +12,7 @@ import {
   decommissionDevice,
   getDevice,
   listDevices,
+  rotateDeviceToken,
   setDeviceTags,
   setReportedState,
   updateCustomAttributes,
@@ -87,6 +88,7 @@ describeEachDialect('tenant isolation', (dialect) => {
       ['PATCH', `/devices/${ids.device}/attributes`, { x: 2 }],
       ['PUT', `/devices/${ids.device}/tags`, { tags: [] }],
       ['POST', `/devices/${ids.device}/decommission`],
+      ['POST', `/devices/${ids.device}/token`],
       ['POST', '/devices', { name: 'sneaky', deviceClassId: ids.class }],
     ];
     for (const [method, url, payload] of calls) {
@@ -151,6 +153,7 @@ describeEachDialect('tenant isolation', (dialect) => {
         await revokeTrustedKey(trx, A, ids.class as string, ids.key as string, null, null, now),
       ).toBe(false);
       expect(await decommissionDevice(trx, A, ids.device as string, now)).toBe(false);
+      expect(await rotateDeviceToken(trx, A, ids.device as string, now)).toBeUndefined();
       expect(await updateCustomAttributes(trx, A, ids.device as string, { x: 99, y: 1 })).toBe(
         false,
       );
@@ -183,6 +186,12 @@ describeEachDialect('tenant isolation', (dialect) => {
       disabledAt: null,
       roles: ['admin'],
     });
+    const tokenRows = await db
+      .selectFrom('device_tokens')
+      .select('revoked_at')
+      .where('device_id', '=', ids.device as string)
+      .execute();
+    expect(tokenRows.map((t) => t.revoked_at)).toEqual([null]);
     // No row of any child table was written under tenant A for B's resources.
     for (const table of ['device_attributes', 'device_tags', 'device_components'] as const) {
       const rows = await db

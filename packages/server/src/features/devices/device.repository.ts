@@ -414,6 +414,46 @@ export async function setDeviceTags(
 }
 
 /**
+ * Revokes a device's tokens and issues a new one (returned once). Undefined when the device is not
+ * in this tenant or is decommissioned.
+ */
+export async function rotateDeviceToken(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  now: string,
+): Promise<string | undefined> {
+  const device = await trx
+    .selectFrom('devices')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deviceId)
+    .where('decommissioned_at', 'is', null)
+    .executeTakeFirst();
+  if (!device) return undefined;
+  await trx
+    .updateTable('device_tokens')
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  const token = newToken('device');
+  await trx
+    .insertInto('device_tokens')
+    .values({
+      id: newId('dtk'),
+      tenant_id: tenantId,
+      device_id: deviceId,
+      token_hash: hashToken(token),
+      created_at: now,
+      revoked_at: null,
+    })
+    .execute();
+  return token;
+}
+
+/**
  * Decommissions a device: marks it, revokes all its credentials; its history stays. False when
  * not found in this tenant or already decommissioned.
  */

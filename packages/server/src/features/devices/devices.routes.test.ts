@@ -191,6 +191,18 @@ describeEachDialect('devices', (dialect) => {
     expect(badCreate.json().code).toBe('HTTP_VALIDATION_FAILED');
   });
 
+  it('rotates a device token: the old one stops working, the new one works', async () => {
+    const { device, token } = (
+      await inject('POST', '/devices', { name: 'rotating', deviceClassId: classId })
+    ).json();
+    const res = await inject('POST', `/devices/${device.id}/token`);
+    expect(res.statusCode).toBe(200);
+    const fresh = res.json().token;
+    expect(fresh).toMatch(/^updraft_device_/);
+    expect(await authenticate(token)).toBeNull();
+    expect((await authenticate(fresh))?.deviceId).toBe(device.id);
+  });
+
   it('decommissions: credentials revoked, history kept, second time a conflict', async () => {
     const res = await inject('POST', '/devices', { name: 'to-retire', deviceClassId: classId });
     const { device, token } = res.json();

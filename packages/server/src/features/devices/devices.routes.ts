@@ -13,6 +13,7 @@ import {
   getDevice,
   listDevices,
   type NewDevice,
+  rotateDeviceToken,
   setDeviceTags,
   updateCustomAttributes,
 } from './device.repository.js';
@@ -302,6 +303,36 @@ export const devicesRoutes: UpdraftFeature = async (app) => {
         };
       });
       return requireDevice(app, tenantId, device.id);
+    },
+  );
+
+  app.post(
+    '/devices/:id/token',
+    {
+      config: { permission: 'devices:write' },
+      schema: {
+        tags: ['devices'],
+        description:
+          'Revokes the device’s current token and issues a new one, shown only in this response.',
+        params: Type.Object({ id: Id }),
+        response: { 200: Type.Object({ token: Type.String() }) },
+      },
+    },
+    async (request) => {
+      const { tenantId } = userOf(request);
+      const device = await requireDevice(app, tenantId, request.params.id);
+      const token = await audited(request, 'device.rotate-token', 'device', async (trx) => {
+        const issued = await rotateDeviceToken(
+          trx,
+          tenantId,
+          device.id,
+          app.updraft.now().toISOString(),
+        );
+        if (!issued)
+          throw new ServerError('RESOURCE_CONFLICT', `device ${device.id} is decommissioned`);
+        return { result: issued, resourceId: device.id, change: { tokenRotated: true } };
+      });
+      return { token };
     },
   );
 
