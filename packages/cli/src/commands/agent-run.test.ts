@@ -74,7 +74,7 @@ describe('agent run', () => {
       {
         auth: 'Bearer device-secret-token',
         body: {
-          components: [{ id: '814100', version: '1.0.0', sequenceNumber: 4, digest: '' }],
+          components: [{ id: '814100', version: '1.0.0', sequenceNumber: 4, digest: null }],
           attributes: { hw: 'B' },
         },
       },
