@@ -211,7 +211,7 @@ async function benchDialect(
       database:
         dialect === 'sqlite'
           ? { kind: 'sqlite', sqliteFile: join(dir, 'updraft.db') }
-          : { kind: 'postgres', url: PG_URL, schema, poolMax: 16 },
+          : { kind: 'postgres', url: PG_URL, schema, poolMax: Number(arg('pool-max', '16')) },
       auth: { adminPassword: 'bench-admin-password-0123' },
       // Per-device limits stay on (production default); 10,000 devices keep each far below it.
     },
