@@ -171,3 +171,18 @@ export async function countUsers(db: Db, tenantId: string): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** Enabled users holding the `admin` role in a tenant (a tenant must keep at least one). */
+export async function countActiveAdmins(db: Db, tenantId: string): Promise<number> {
+  const row = await db
+    .selectFrom('user_roles as r')
+    .innerJoin('users as u', (join) =>
+      join.onRef('u.id', '=', 'r.user_id').onRef('u.tenant_id', '=', 'r.tenant_id'),
+    )
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('r.tenant_id', '=', tenantId)
+    .where('r.role', '=', 'admin')
+    .where('u.disabled_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

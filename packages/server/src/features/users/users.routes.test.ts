@@ -118,6 +118,42 @@ describeEachDialect('users, login and tokens', (dialect) => {
     ).toBe(401);
   });
 
+  it('refuses to leave the tenant without an enabled admin', async () => {
+    const solo = await createTestServer(dialect);
+    try {
+      const { token, userId } = await solo.tokenFor(['admin']);
+      const auth = { authorization: `Bearer ${token}` };
+      const admins = (
+        await solo.app.inject({ method: 'GET', url: '/api/v1/users', headers: auth })
+      ).json().items;
+      const bootstrap = admins.find((u: { username: string }) => u.username === 'admin').id;
+      // Two admins: one may go.
+      expect(
+        (
+          await solo.app.inject({
+            method: 'DELETE',
+            url: `/api/v1/users/${bootstrap}`,
+            headers: auth,
+          })
+        ).statusCode,
+      ).toBe(204);
+      // The last one cannot lose its role, and nothing changes.
+      const demote = await solo.app.inject({
+        method: 'PUT',
+        url: `/api/v1/users/${userId}/roles`,
+        headers: auth,
+        payload: { roles: ['support'] },
+      });
+      expect(demote.statusCode).toBe(409);
+      expect(demote.json().code).toBe('RESOURCE_CONFLICT');
+      expect(
+        (await solo.app.inject({ method: 'GET', url: '/api/v1/me', headers: auth })).json().roles,
+      ).toEqual(['admin']);
+    } finally {
+      await solo.close();
+    }
+  });
+
   it('issues an API token shown once, stored only as a hash, and revocable', async () => {
     const headers = await server.adminHeaders();
     const res = await server.app.inject({

@@ -1,6 +1,8 @@
+import type { Transaction } from 'kysely';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../auth/permissions.js';
 import { hashPassword, verifyPassword } from '../../auth/secrets.js';
+import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import type { UpdraftFeature } from '../../http/app-types.js';
@@ -8,6 +10,7 @@ import { audited } from '../../http/audit-hook.js';
 import { DEFAULT_TENANT_ID } from '../../tenants/tenant.repository.js';
 import { issueToken, listTokens, revokeToken } from './token.repository.js';
 import {
+  countActiveAdmins,
   createUser,
   disableUser,
   findUserForLogin,
@@ -38,6 +41,13 @@ const TokenSchema = Type.Object({
 
 // Used when the user does not exist, so a login costs the same either way (no user enumeration).
 const DUMMY_HASH = await hashPassword('updraft-dummy-password');
+
+/** Fails (rolling the change back) when it would leave the tenant without an enabled admin. */
+async function keepAnAdmin(trx: Transaction<Database>, tenantId: string): Promise<void> {
+  if ((await countActiveAdmins(trx, tenantId)) === 0) {
+    throw new ServerError('RESOURCE_CONFLICT', 'this change would leave no enabled admin');
+  }
+}
 
 /** Login, users, roles and the caller's own API tokens. Mounted at `/api/v1`. */
 export const usersRoutes: UpdraftFeature = async (app) => {
@@ -203,6 +213,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       if (!before) throw new ServerError('RESOURCE_NOT_FOUND', `no user ${id}`);
       await audited(request, 'user.set-roles', 'user', async (trx) => {
         await setUserRoles(trx, tenantId, id, request.body.roles as Role[]);
+        await keepAnAdmin(trx, tenantId);
         return {
           result: undefined,
           resourceId: id,
@@ -227,6 +238,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
         throw new ServerError('RESOURCE_CONFLICT', 'you cannot disable yourself');
       await audited(request, 'user.disable', 'user', async (trx) => {
         const done = await disableUser(trx, me.tenantId, id, app.updraft.now().toISOString());
+        await keepAnAdmin(trx, me.tenantId);
         if (!done) throw new ServerError('RESOURCE_NOT_FOUND', `no active user ${id}`);
         return {
           result: undefined,
