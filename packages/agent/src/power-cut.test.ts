@@ -162,6 +162,45 @@ describe.each(['good', 'crash-on-boot', 'unhealthy'] as const)(
   },
 );
 
+describe('seeded random multi-cut runs', () => {
+  it('converge after two or three power cuts at random points of one update', async () => {
+    let seed = 20261122;
+    const random = (n: number) => {
+      seed = (seed * 48271) % 2147483647;
+      return 1 + (seed % n);
+    };
+    const clean = device('good');
+    await clean.device.runToIdle();
+    const ops = clean.device.faults.ops;
+    let happened = 0;
+    for (let run = 0; run < 12; run++) {
+      const scenario = (['good', 'crash-on-boot', 'unhealthy'] as const)[run % 3]!;
+      const d = device(scenario);
+      const cuts = 2 + (run % 2);
+      let done = false;
+      for (let c = 0; c <= cuts && !done; c++) {
+        // The next cut falls somewhere in the rest of the update (or never, on the last pass).
+        d.device.faults.cutAt =
+          c < cuts ? d.device.faults.ops + random(ops) : Number.POSITIVE_INFINITY;
+        try {
+          await d.device.runToIdle();
+          done = true;
+        } catch (error) {
+          if ((error as Error).name !== 'PowerCut') throw error;
+          happened += 1;
+          d.device.boot.powerOn();
+        }
+      }
+      if (!done) await d.device.runToIdle();
+      expect(await outcome(d.device, d.actionId), `run ${run}`).toEqual(EXPECTED[scenario]);
+      expect(
+        d.device.boot.bootLog.every((b) => b.valid),
+        `run ${run}`,
+      ).toBe(true);
+    }
+  });
+});
+
 describe('named fault scenarios', () => {
   // Cut at the first durable operation made while in `state`; the agent must resume there.
   async function killedIn(state: AgentState, scenario: Scenario) {
