@@ -198,6 +198,8 @@ describe('seeded random multi-cut runs', () => {
         `run ${run}`,
       ).toBe(true);
     }
+    // Most planned cuts land inside the update (a late one may fall after its end).
+    expect(happened).toBeGreaterThan(12);
   });
 });
 
