@@ -244,12 +244,37 @@ describeEachDialect('device API flow', (dialect) => {
         }),
       });
       const release = await json(res);
+      const window = { start: '2026-12-01T01:00:00.000Z', end: '2026-12-01T03:00:00.000Z' };
       res = await fetch(`${base}/api/v1/actions`, {
         method: 'POST',
         headers: admin,
-        body: JSON.stringify({ deviceId: fleet.devices[1]!.id, releaseId: release.id }),
+        body: JSON.stringify({
+          deviceId: fleet.devices[1]!.id,
+          releaseId: release.id,
+          maintenanceWindow: { start: window.end, end: window.start },
+        }),
+      });
+      expect(res.status).toBe(422);
+      expect((await json(res)).code).toBe('RESOURCE_INVALID');
+      res = await fetch(`${base}/api/v1/actions`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({
+          deviceId: fleet.devices[1]!.id,
+          releaseId: release.id,
+          maintenanceWindow: window,
+        }),
       });
       const action = await json(res);
+      expect(action).toMatchObject({ maintenanceWindow: window, state: 'assigned' });
+      res = await fetch(`${base}/api/device/v1/check-in`, {
+        method: 'POST',
+        headers: device(1),
+        body: '{}',
+      });
+      expect(
+        ((await res.json()) as { action: { maintenanceWindow: unknown } }).action.maintenanceWindow,
+      ).toEqual(window);
       // One open action per device.
       res = await fetch(`${base}/api/v1/actions`, {
         method: 'POST',
