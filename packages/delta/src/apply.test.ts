@@ -54,6 +54,22 @@ describe('apply', () => {
     );
   });
 
+  it('can hand out views of one buffer (no allocation per chunk) that are valid until the next chunk', async () => {
+    const big = makeProgram(400, 31);
+    const oldBig = link(big);
+    const newBig = link(evolve(big, 32));
+    const bigPatch = diff(oldBig, newBig, { transform: 'thumb2', kind: 'delta' });
+    const buffers = new Set<ArrayBufferLike>();
+    const copies: Uint8Array[] = [];
+    for await (const c of apply(readFrom(oldBig), [bigPatch], { reuseOutput: true })) {
+      buffers.add(c.buffer);
+      copies.push(c.slice());
+    }
+    expect(copies.length).toBeGreaterThan(2);
+    expect(buffers.size).toBe(2); // the shared buffer, and the last chunk (a copy, held back)
+    expect(Buffer.concat(copies)).toEqual(Buffer.from(newBig));
+  });
+
   it('refuses a wrong base before producing any output', async () => {
     const wrong = oldImage.slice();
     wrong[100]! ^= 1;

@@ -60,6 +60,11 @@ export interface ApplyOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Filled in as apply runs: what it allocated and the largest read it made. */
   readonly stats?: ApplyStats;
+  /**
+   * Yield views of one internal buffer instead of fresh copies: no allocation per chunk, but each
+   * chunk is valid only until the consumer asks for the next one (write it out first).
+   */
+  readonly reuseOutput?: boolean;
 }
 
 /** Measurements of one apply run (for tests and benchmarks). */
@@ -138,7 +143,7 @@ export async function* apply(
       } else if (need === NEED_OLD) {
         await decoder.loadOld(readOld, stats);
       } else if (need === NEED_OUTPUT) {
-        const chunk = decoder.takeOutput(false);
+        const chunk = decoder.takeOutput(false, options.reuseOutput === true);
         hash.update(chunk);
         produced += chunk.length;
         yield chunk;
@@ -147,7 +152,7 @@ export async function* apply(
         break;
       }
     }
-    const last = decoder.takeOutput(true);
+    const last = decoder.takeOutput(true, false);
     hash.update(last);
     produced += last.length;
     if (decoder.rc.overread > 0) throw malformed('body ends in the middle of a symbol');
@@ -359,6 +364,8 @@ class BodyDecoder {
   private outLength = 0;
   /** Image offset of out[0]. */
   private outBase = 0;
+  /** Leading bytes of `out` handed to the consumer and not yet dropped. */
+  private handedOut = 0;
   private outPos = 0;
   private readonly inverse: Thumb2Inverse | undefined;
   private readonly oldRaw = new Uint8Array(OLD_BLOCK_SIZE + 2 * OLD_CONTEXT);
@@ -403,6 +410,7 @@ class BodyDecoder {
 
   /** Runs until it needs something; returns what. */
   run(): number {
+    this.compact();
     const h = this.header;
     const rc = this.rc;
     const model = this.model;
@@ -580,15 +588,29 @@ class BodyDecoder {
     this.oldBlockEnd = end;
   }
 
-  /** Restores (inverse transform) and hands out the finished output bytes. */
-  takeOutput(atEnd: boolean): Uint8Array {
+  /**
+   * Restores (inverse transform) and hands out the finished output bytes: a copy, or with `view`
+   * a view of the buffer whose compaction waits until the decoder runs again.
+   */
+  takeOutput(atEnd: boolean, view: boolean): Uint8Array {
+    this.compact();
     const final = this.inverse
       ? this.inverse.restore(this.out, this.outBase, this.outLength, atEnd)
       : this.outLength;
+    this.handedOut = final;
+    if (view) return this.out.subarray(0, final);
     const chunk = this.out.slice(0, final);
-    this.out.copyWithin(0, final, this.outLength);
-    this.outLength -= final;
-    this.outBase += final;
+    this.compact();
     return chunk;
+  }
+
+  /** Drops the bytes last handed out, moving the not-yet-final tail to the front. */
+  private compact(): void {
+    const n = this.handedOut;
+    if (n === 0) return;
+    this.out.copyWithin(0, n, this.outLength);
+    this.outLength -= n;
+    this.outBase += n;
+    this.handedOut = 0;
   }
 }
