@@ -7,7 +7,7 @@ import type { ActionService } from '../actions/action.service.js';
 import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
 import { findEnvelope, findServablePayload } from '../releases/release.repository.js';
 import type { CheckInService } from './check-in.service.js';
-import { parseRange } from './http-range.js';
+import { sendBlob } from './send-blob.js';
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const ActionId = Type.String({ pattern: '^act_[A-Za-z0-9_-]{1,64}$' });
@@ -196,35 +196,11 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
       }
       const payload = await findServablePayload(app.updraft.db, claims.tenantId, digest);
       if (payload === undefined) throw new ServerError('RESOURCE_NOT_FOUND', 'no such artifact');
-      reply
-        .header('accept-ranges', 'bytes')
-        .header('etag', `"${digest}"`)
-        .header('cache-control', 'private, no-transform')
-        .type('application/octet-stream');
-      const range = parseRange(request.headers.range, payload.size);
-      if (range === 'unsatisfiable') {
-        reply.header('content-range', `bytes */${payload.size}`);
-        throw new ServerError(
-          'DEVICE_RANGE_NOT_SATISFIABLE',
-          `the payload has ${payload.size} bytes`,
-        );
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? payload.size - 1;
-      const length = payload.size === 0 ? 0 : end - start + 1;
-      if (range !== null)
-        reply.code(206).header('content-range', `bytes ${start}-${end}/${payload.size}`);
-      reply.header('content-length', length);
-      if (request.method === 'HEAD') {
-        metrics.downloads.inc({ kind: 'head' });
-        return reply.send();
-      }
-      metrics.downloads.inc({ kind: range === null ? 'full' : 'range' });
-      if (length === 0) return reply.send(Buffer.alloc(0));
-      const stream = await app.updraft.blobs.read(digest, { start, end });
-      // Counted once the whole response went out (an aborted download counts nothing).
-      reply.raw.once('finish', () => metrics.downloadBytes.inc(length));
-      return reply.send(stream);
+      // Counted once the whole response went out (an aborted download counts no bytes).
+      return sendBlob(request, reply, app.updraft.blobs, { digest, size: payload.size }, (sent) => {
+        metrics.downloads.inc({ kind: sent.kind });
+        metrics.downloadBytes.inc(sent.length);
+      });
     },
   });
 };
