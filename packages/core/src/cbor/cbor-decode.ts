@@ -190,21 +190,11 @@ class StrictDecoder {
         if (len > this.limits.maxStringLength)
           this.fail(start, `text string longer than ${this.limits.maxStringLength}`);
         const end = this.pos + len;
-        let ascii = len <= 64;
-        for (let i = this.pos; ascii && i < end; i++) if (bytes[i]! >= 0x80) ascii = false;
         let text: string;
-        if (ascii) {
-          // Short ASCII (labels, URIs, language tags): cheaper than TextDecoder, same result.
-          text = String.fromCharCode.apply(
-            null,
-            bytes.subarray(this.pos, end) as unknown as number[],
-          );
-        } else {
-          try {
-            text = utf8.decode(bytes.subarray(this.pos, end));
-          } catch {
-            this.fail(start, 'text string is not valid UTF-8');
-          }
+        try {
+          text = utf8.decode(bytes.subarray(this.pos, end));
+        } catch {
+          this.fail(start, 'text string is not valid UTF-8');
         }
         this.pos = end;
         return text;
@@ -235,7 +225,7 @@ class StrictDecoder {
     const len = this.#length(start, ai, 'map', 2);
     if (depth >= this.limits.maxDepth)
       this.fail(start, `nesting deeper than ${this.limits.maxDepth}`);
-    const entries: (readonly [CborValue, CborValue])[] = new Array(len);
+    const flat: CborValue[] = new Array(2 * len);
     let simpleKeys: Set<CborSimpleKey> | undefined;
     let otherKeys: Set<string> | undefined;
     let previousKey: Uint8Array | undefined;
@@ -245,8 +235,9 @@ class StrictDecoder {
       if (typeof key === 'number' || typeof key === 'string' || typeof key === 'bigint') {
         // Small maps (nearly all of SUIT's) check duplicates by a scan; larger ones by a set.
         if (len <= 16) {
-          for (let j = 0; j < i; j++)
-            if (entries[j]![0] === key) this.fail(keyStart, `duplicate map key ${String(key)}`);
+          for (let j = 0; j < 2 * i; j += 2) {
+            if (flat[j] === key) this.fail(keyStart, `duplicate map key ${String(key)}`);
+          }
         } else {
           simpleKeys ??= new Set();
           if (simpleKeys.has(key)) this.fail(keyStart, `duplicate map key ${String(key)}`);
@@ -270,9 +261,10 @@ class StrictDecoder {
         }
         previousKey = keyBytes;
       }
-      entries[i] = [key, this.item(depth + 1)];
+      flat[2 * i] = key;
+      flat[2 * i + 1] = this.item(depth + 1);
     }
-    return new CborMap(entries);
+    return CborMap.fromFlat(flat);
   }
 
   #simple(start: number, ai: number): CborValue {

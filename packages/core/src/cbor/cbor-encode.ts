@@ -165,9 +165,12 @@ function writeValue(w: Writer, v: CborEncodable, depth: number): void {
   }
   if (v instanceof CborMap || v instanceof Map) {
     const pairs: [Uint8Array, CborEncodable][] = [];
-    const source: Iterable<readonly [CborEncodable, CborEncodable]> =
-      v instanceof CborMap ? v.entries : (v as ReadonlyMap<CborEncodable, CborEncodable>);
-    for (const [key, value] of source) pairs.push([encodeCbor(key), value]);
+    if (v instanceof CborMap) {
+      for (let i = 0; i < v.size; i++) pairs.push([encodeCbor(v.keyAt(i)), v.valueAt(i)]);
+    } else {
+      for (const [key, value] of v as ReadonlyMap<CborEncodable, CborEncodable>)
+        pairs.push([encodeCbor(key), value]);
+    }
     pairs.sort((a, b) => compareBytes(a[0], b[0]));
     for (let i = 1; i < pairs.length; i++) {
       if (compareBytes(pairs[i - 1]![0], pairs[i]![0]) === 0)

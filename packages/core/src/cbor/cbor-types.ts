@@ -31,17 +31,33 @@ export class CborTag {
 export type CborSimpleKey = number | bigint | string;
 
 /**
- * A decoded CBOR map: entries in their encoded order, with O(1) lookup for integer and text keys.
+ * A decoded CBOR map: entries in their encoded order, with lookup for integer and text keys.
  * Keys of other types (byte strings, arrays — SUIT text maps use component identifiers as keys)
- * are kept in `entries`.
+ * are reachable through `entries` / `keyAt`. Stored flat (k0, v0, k1, v1, …): decoding makes one
+ * array per map instead of one per entry.
  */
+const FROM_FLAT: readonly (readonly [CborValue, CborValue])[] = [];
+let pendingFlat: CborValue[] | undefined;
+
 export class CborMap {
-  readonly entries: readonly (readonly [CborValue, CborValue])[];
+  readonly #flat: readonly CborValue[];
+  #entries: readonly (readonly [CborValue, CborValue])[] | undefined;
   // Built on first lookup, and only for maps large enough for a linear scan to lose.
   #index: Map<CborSimpleKey, CborValue> | undefined;
 
   constructor(entries: readonly (readonly [CborValue, CborValue])[]) {
-    this.entries = entries;
+    if (entries === FROM_FLAT) {
+      this.#flat = pendingFlat!;
+      pendingFlat = undefined;
+      return;
+    }
+    const flat: CborValue[] = new Array(entries.length * 2);
+    for (let i = 0; i < entries.length; i++) {
+      flat[2 * i] = entries[i]![0];
+      flat[2 * i + 1] = entries[i]![1];
+    }
+    this.#flat = flat;
+    this.#entries = entries;
   }
 
   /** Builds a map from `[key, value]` pairs (order is irrelevant for encoding: it is deterministic). */
@@ -49,41 +65,67 @@ export class CborMap {
     return new CborMap(entries);
   }
 
+  /** A map over a flat `k0, v0, k1, v1, …` array (taken, not copied). */
+  static fromFlat(flat: CborValue[]): CborMap {
+    pendingFlat = flat;
+    return new CborMap(FROM_FLAT);
+  }
+
   get size(): number {
-    return this.entries.length;
+    return this.#flat.length >> 1;
+  }
+
+  /** The key of entry `i` (encoded order). */
+  keyAt(i: number): CborValue {
+    return this.#flat[2 * i];
+  }
+
+  /** The value of entry `i` (encoded order). */
+  valueAt(i: number): CborValue {
+    return this.#flat[2 * i + 1];
+  }
+
+  /** `[key, value]` pairs in encoded order. */
+  get entries(): readonly (readonly [CborValue, CborValue])[] {
+    if (!this.#entries) {
+      const out: [CborValue, CborValue][] = [];
+      for (let i = 0; i < this.#flat.length; i += 2) out.push([this.#flat[i], this.#flat[i + 1]]);
+      this.#entries = out;
+    }
+    return this.#entries;
   }
 
   get(key: CborSimpleKey): CborValue | undefined {
-    const entries = this.entries;
-    if (entries.length <= 16) {
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e[0] === key) return e[1];
-      }
+    const flat = this.#flat;
+    if (flat.length <= 32) {
+      for (let i = 0; i < flat.length; i += 2) if (flat[i] === key) return flat[i + 1];
       return undefined;
     }
     return this.#lookup().get(key);
   }
 
   has(key: CborSimpleKey): boolean {
-    const entries = this.entries;
-    if (entries.length <= 16) {
-      for (let i = 0; i < entries.length; i++) if (entries[i]![0] === key) return true;
+    const flat = this.#flat;
+    if (flat.length <= 32) {
+      for (let i = 0; i < flat.length; i += 2) if (flat[i] === key) return true;
       return false;
     }
     return this.#lookup().has(key);
   }
 
   keys(): CborValue[] {
-    return this.entries.map(([k]) => k);
+    const out: CborValue[] = [];
+    for (let i = 0; i < this.#flat.length; i += 2) out.push(this.#flat[i]);
+    return out;
   }
 
   #lookup(): Map<CborSimpleKey, CborValue> {
     if (!this.#index) {
       this.#index = new Map();
-      for (const [k, v] of this.entries) {
+      for (let i = 0; i < this.#flat.length; i += 2) {
+        const k = this.#flat[i];
         if (typeof k === 'number' || typeof k === 'string' || typeof k === 'bigint')
-          this.#index.set(k, v);
+          this.#index.set(k, this.#flat[i + 1]);
       }
     }
     return this.#index;

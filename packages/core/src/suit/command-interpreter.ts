@@ -11,6 +11,30 @@ import type {
   SuitParameters,
 } from './suit-model.js';
 
+// Every field present from the start: one object shape for all components (fast property access).
+function emptyParams(n: number): ParamState[] {
+  const out: ParamState[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({
+      vendorId: undefined,
+      classId: undefined,
+      imageDigest: undefined,
+      imageSize: undefined,
+      componentSlot: undefined,
+      uri: undefined,
+      sourceComponent: undefined,
+      content: undefined,
+      encryptionInfo: undefined,
+      invokeArgs: undefined,
+      deviceId: undefined,
+      strictOrder: undefined,
+      softFailure: undefined,
+      useBefore: undefined,
+    });
+  }
+  return out;
+}
+
 /** Mutable per-component parameter state while sequences run. */
 type ParamState = { -readonly [K in Exclude<keyof SuitParameters, 'others'>]?: SuitParameters[K] };
 
@@ -121,7 +145,7 @@ export class CommandInterpreter {
     this.#device = device;
     const n = envelope.manifest.common.components.length;
     this.#state = {
-      params: Array.from({ length: n }, () => ({})),
+      params: emptyParams(n),
       indices: [0],
       ops: [],
       vendorChecked: false,
@@ -397,35 +421,41 @@ export class CommandInterpreter {
   }
 }
 
-const PARAMETER_FIELDS = [
-  'vendorId',
-  'classId',
-  'imageDigest',
-  'imageSize',
-  'componentSlot',
-  'uri',
-  'sourceComponent',
-  'content',
-  'encryptionInfo',
-  'invokeArgs',
-  'deviceId',
-  'strictOrder',
-  'softFailure',
-  'useBefore',
-] as const satisfies readonly (keyof ParamState)[];
-
-/** override-parameters sets every given parameter; set-parameters only those not set yet. */
-function applyParameters(target: ParamState, parameters: SuitParameters, override: boolean): void {
-  const t = target as Record<string, unknown>;
-  const p = parameters as unknown as Record<string, unknown>;
-  for (const field of PARAMETER_FIELDS) {
-    const v = p[field];
-    if (v !== undefined && (override || t[field] === undefined)) t[field] = v;
+/**
+ * override-parameters sets every given parameter; set-parameters only those not set yet.
+ * Spelled out field by field: named property access stays fast where a loop over field names
+ * (keyed access) was the interpreter's main cost.
+ */
+function applyParameters(t: ParamState, p: SuitParameters, override: boolean): void {
+  if (p.vendorId !== undefined && (override || t.vendorId === undefined)) t.vendorId = p.vendorId;
+  if (p.classId !== undefined && (override || t.classId === undefined)) t.classId = p.classId;
+  if (p.imageDigest !== undefined && (override || t.imageDigest === undefined))
+    t.imageDigest = p.imageDigest;
+  if (p.imageSize !== undefined && (override || t.imageSize === undefined))
+    t.imageSize = p.imageSize;
+  if (p.componentSlot !== undefined && (override || t.componentSlot === undefined))
+    t.componentSlot = p.componentSlot;
+  if (p.uri !== undefined && (override || t.uri === undefined)) t.uri = p.uri;
+  if (p.sourceComponent !== undefined && (override || t.sourceComponent === undefined)) {
+    t.sourceComponent = p.sourceComponent;
   }
+  if (p.content !== undefined && (override || t.content === undefined)) t.content = p.content;
+  if (p.encryptionInfo !== undefined && (override || t.encryptionInfo === undefined))
+    t.encryptionInfo = p.encryptionInfo;
+  if (p.invokeArgs !== undefined && (override || t.invokeArgs === undefined))
+    t.invokeArgs = p.invokeArgs;
+  if (p.deviceId !== undefined && (override || t.deviceId === undefined)) t.deviceId = p.deviceId;
+  if (p.strictOrder !== undefined && (override || t.strictOrder === undefined))
+    t.strictOrder = p.strictOrder;
+  if (p.softFailure !== undefined && (override || t.softFailure === undefined))
+    t.softFailure = p.softFailure;
+  if (p.useBefore !== undefined && (override || t.useBefore === undefined))
+    t.useBefore = p.useBefore;
 }
 
 function checkParameters(parameters: SuitParameters): void {
-  for (const key of parameters.others.keys()) {
+  if (parameters.others.size > 0) {
+    const key = parameters.others.keys().next().value as number;
     unsupported(`parameter ${PARAMETER_NAMES.get(key) ?? key}`, { parameter: key });
   }
   if (parameters.softFailure === true) unsupported('parameter soft-failure = true');

@@ -113,14 +113,17 @@ class EnvelopeDecoder {
   readonly #root: Uint8Array;
   readonly #limits: EnvelopeLimits;
 
+  readonly #rootOffset: number;
+
   constructor(root: Uint8Array, limits: EnvelopeLimits) {
     this.#root = root;
+    this.#rootOffset = root.byteOffset;
     this.#limits = limits;
   }
 
   // Every byte string this decoder sees is a view into the root input.
   #offsetOf(part: Uint8Array): number {
-    const o = part.byteOffset - this.#root.byteOffset;
+    const o = part.byteOffset - this.#rootOffset;
     return o >= 0 && o <= this.#root.length ? o : 0;
   }
 
@@ -155,19 +158,23 @@ class EnvelopeDecoder {
     if (!(value instanceof CborMap)) this.malformed('the envelope is not a map');
     let authBytes: Uint8Array | undefined;
     let manifestBytes: Uint8Array | undefined;
-    const severed = new Map<SeverableMember, Uint8Array>();
-    const integrated = new Map<string | number, Uint8Array>();
-    for (const [key, member] of value.entries) {
+    let severed: Map<SeverableMember, Uint8Array> | undefined;
+    let integrated: Map<string | number, Uint8Array> | undefined;
+    for (let e = 0; e < value.size; e++) {
+      const key = value.keyAt(e);
+      const member = value.valueAt(e);
       if (key === ENVELOPE_KEY.authenticationWrapper)
         authBytes = this.bstr(member, 'authentication-wrapper');
       else if (key === ENVELOPE_KEY.manifest) manifestBytes = this.bstr(member, 'manifest');
       else if (typeof key === 'number' && SEVERABLE_BY_ENVELOPE_KEY.has(key)) {
+        severed ??= new Map();
         severed.set(
           SEVERABLE_BY_ENVELOPE_KEY.get(key)!,
-          this.bstr(member, `envelope member ${key}`),
+          this.bstr(member, 'severable envelope member'),
         );
       } else if (typeof key === 'string' || (typeof key === 'number' && (key < 0 || key >= 24))) {
-        integrated.set(key, this.bstr(member, `integrated payload ${String(key)}`));
+        integrated ??= new Map();
+        integrated.set(key, this.bstr(member, 'integrated payload'));
       } else if (key === ENVELOPE_KEY.delegation) {
         this.unsupported('delegation chains (envelope member 1)', { member: 1 });
       } else {
@@ -178,8 +185,15 @@ class EnvelopeDecoder {
     if (!manifestBytes) this.malformed('the envelope has no manifest (3)');
     const authentication = this.authentication(authBytes);
     beforeManifest?.({ authentication, manifestBytes });
-    const manifest = this.manifest(manifestBytes, severed);
-    return { tagged, authentication, manifestBytes, manifest, severed, integrated };
+    const manifest = this.manifest(manifestBytes, severed ?? NONE);
+    return {
+      tagged,
+      authentication,
+      manifestBytes,
+      manifest,
+      severed: severed ?? NONE,
+      integrated: integrated ?? NONE,
+    };
   }
 
   bstr(v: CborValue | undefined, what: string): Uint8Array {
@@ -224,7 +238,7 @@ class EnvelopeDecoder {
     const digest = this.digest(this.cbor(digestBytes, 'SUIT_Digest'), 'SUIT_Digest');
     const blocks = wrapper
       .slice(1)
-      .map((b, i) => this.authBlock(this.bstr(b, `authentication block ${i + 1}`), digestBytes));
+      .map((b) => this.authBlock(this.bstr(b, 'authentication block'), digestBytes));
     return { digest, digestBytes, blocks };
   }
 
@@ -261,7 +275,8 @@ class EnvelopeDecoder {
         this.malformed('the COSE payload is not the SUIT_Digest', bytes);
     }
     const signature = this.bstr(parts[3], kind === 'sign1' ? 'COSE signature' : 'COSE tag');
-    for (const [label] of prot.entries) {
+    for (let e = 0; e < prot.size; e++) {
+      const label = prot.keyAt(e);
       if (typeof label !== 'number' && typeof label !== 'string')
         this.malformed('COSE header labels are integers or text', bytes);
       if (unprot.has(label))
@@ -290,11 +305,13 @@ class EnvelopeDecoder {
     const commonBytes = m.get(MANIFEST_KEY.common);
     if (commonBytes === undefined) this.malformed('the manifest has no common section');
     const common = this.common(this.bstr(commonBytes, 'common'));
-    const extensions = new Map<number, CborValue>();
+    let extensions: Map<number, CborValue> | undefined;
     let referenceUri: string | undefined;
     let manifestComponentId: ComponentId | undefined;
     const sequences: Partial<Record<'validate' | 'load' | 'invoke', SuitCommandSequence>> = {};
-    for (const [key, v] of m.entries) {
+    for (let e = 0; e < m.size; e++) {
+      const key = m.keyAt(e);
+      const v = m.valueAt(e);
       switch (key) {
         case MANIFEST_KEY.version:
         case MANIFEST_KEY.sequenceNumber:
@@ -324,6 +341,7 @@ class EnvelopeDecoder {
         case MANIFEST_KEY.setVersion:
         case MANIFEST_KEY.uninstall:
         case MANIFEST_KEY.candidateVerification:
+          extensions ??= new Map();
           extensions.set(key, v);
           break;
         default:
@@ -350,7 +368,7 @@ class EnvelopeDecoder {
       version,
       sequenceNumber,
       common,
-      extensions,
+      extensions: extensions ?? NONE,
     };
     if (referenceUri !== undefined) out.referenceUri = referenceUri;
     if (manifestComponentId) out.manifestComponentId = manifestComponentId;
@@ -420,13 +438,16 @@ class EnvelopeDecoder {
     let components: ComponentId[] = [];
     let dependencies: CborValue | undefined;
     let sharedSequence: SuitCommandSequence | undefined;
-    for (const [key, v] of c.entries) {
+    for (let e = 0; e < c.size; e++) {
+      const key = c.keyAt(e);
+      const v = c.valueAt(e);
       if (key === COMMON_KEY.components) {
         const list = this.array(v, 'components');
         if (list.length === 0) this.malformed('components must not be empty');
         if (list.length > this.#limits.maxComponents)
           this.malformed(`more than ${this.#limits.maxComponents} components`);
-        components = list.map((id, i) => this.componentId(id, `component ${i}`));
+        components = [];
+        for (const id of list) components.push(this.componentId(id, 'component id'));
       } else if (key === COMMON_KEY.dependencies) {
         dependencies = this.map(v, 'dependencies');
       } else if (key === COMMON_KEY.sharedSequence) {
@@ -443,7 +464,10 @@ class EnvelopeDecoder {
   }
 
   componentId(v: CborValue | undefined, what: string): ComponentId {
-    return this.array(v, what).map((part) => this.bstr(part, `${what} element`));
+    const list = this.array(v, what);
+    const id: Uint8Array[] = [];
+    for (const part of list) id.push(this.bstr(part, 'component id element'));
+    return id;
   }
 
   sequence(bytes: Uint8Array, depth: number): SuitCommandSequence {
@@ -457,13 +481,13 @@ class EnvelopeDecoder {
     if (list.length === 0 || list.length % 2 !== 0) {
       this.malformed('a command sequence is a non-empty list of (command, argument) pairs', bytes);
     }
-    const commands: SuitCommand[] = [];
+    const commands: SuitCommand[] = new Array(list.length / 2);
     for (let i = 0; i < list.length; i += 2) {
       const code = list[i];
       const arg = list[i + 1]!;
       const position = i / 2;
       if (typeof code !== 'number') this.malformed(`command ${position} is not an integer`, bytes);
-      commands.push(this.command(code, arg, position, depth, bytes));
+      commands[position] = this.command(code, arg, position, depth, bytes);
     }
     return { bytes, commands };
   }
@@ -483,7 +507,7 @@ class EnvelopeDecoder {
           kind: 'set-component-index',
           code,
           position,
-          index: arg.map((x) => this.uint(x, 'component index')),
+          index: this.uintList(arg),
         };
       }
       return {
@@ -528,13 +552,21 @@ class EnvelopeDecoder {
     return { kind: 'other', code, position, argument: arg };
   }
 
+  uintList(list: readonly CborValue[]): number[] {
+    const out: number[] = [];
+    for (const x of list) out.push(this.uint(x, 'component index'));
+    return out;
+  }
+
   parameters(map: CborMap): SuitParameters {
     if (map.size === 0) this.malformed('an empty parameter map');
     let others: Map<number, CborValue> | undefined;
     const out: { -readonly [K in keyof SuitParameters]: SuitParameters[K] } = {
       others: NO_PARAMETERS,
     };
-    for (const [key, v] of map.entries) {
+    for (let e = 0; e < map.size; e++) {
+      const key = map.keyAt(e);
+      const v = map.valueAt(e);
       if (typeof key !== 'number') this.malformed('parameter keys are integers');
       switch (key) {
         case PARAMETER.vendorIdentifier:
@@ -605,10 +637,15 @@ class EnvelopeDecoder {
   text(value: CborValue): SuitText {
     const map = this.map(value, 'text');
     const languages = new Map<string, SuitTextEntry>();
-    const isLanguageMap = map.size > 0 && map.entries.every(([k]) => typeof k === 'string');
+    let isLanguageMap = map.size > 0;
+    for (let e = 0; e < map.size; e++) if (typeof map.keyAt(e) !== 'string') isLanguageMap = false;
     if (isLanguageMap) {
-      for (const [lang, entry] of map.entries)
-        languages.set(lang as string, this.textEntry(this.map(entry, `text ${String(lang)}`)));
+      for (let e = 0; e < map.size; e++) {
+        languages.set(
+          map.keyAt(e) as string,
+          this.textEntry(this.map(map.valueAt(e), 'text language')),
+        );
+      }
     } else {
       languages.set('', this.textEntry(map));
     }
@@ -618,16 +655,22 @@ class EnvelopeDecoder {
   textEntry(map: CborMap): SuitTextEntry {
     const fields: Record<string, string> = {};
     const components: { id: ComponentId; fields: Record<string, string> }[] = [];
-    for (const [key, v] of map.entries) {
+    for (let e = 0; e < map.size; e++) {
+      const key = map.keyAt(e);
+      const v = map.valueAt(e);
       if (typeof key === 'number') {
-        if (typeof v !== 'string') this.malformed(`text field ${key} must be text`);
+        if (typeof v !== 'string') this.malformed('text fields must be text');
         fields[nameOf(TEXT_KEY, key)] = v;
       } else if (Array.isArray(key)) {
         const id = this.componentId(key, 'text component id');
         const cf: Record<string, string> = {};
-        for (const [ck, cv] of this.map(v, 'component text').entries) {
-          if (typeof ck !== 'number' || typeof cv !== 'string')
+        const cm = this.map(v, 'component text');
+        for (let c = 0; c < cm.size; c++) {
+          const ck = cm.keyAt(c);
+          const cv = cm.valueAt(c);
+          if (typeof ck !== 'number' || typeof cv !== 'string') {
             this.malformed('component text fields are integer => text');
+          }
           cf[nameOf(TEXT_COMPONENT_KEY, ck)] = cv;
         }
         components.push({ id, fields: cf });
@@ -639,7 +682,9 @@ class EnvelopeDecoder {
   }
 }
 
+// Shared empty maps (never mutated): most envelopes have no extension, severed or integrated member.
 const NO_PARAMETERS: ReadonlyMap<number, CborValue> = new Map();
+const NONE: ReadonlyMap<never, never> = new Map<never, never>();
 
 const TEXT_NAMES = new Map(Object.entries(TEXT_KEY).map(([name, k]) => [k as number, name]));
 const TEXT_COMPONENT_NAMES = new Map(

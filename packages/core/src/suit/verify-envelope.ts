@@ -75,7 +75,8 @@ export function verifySignatures(
   const verified = new Map<TrustEntry, VerifiedSigner>();
   let unsupported = 0;
   let unknownKid = 0;
-  for (const [i, block] of blocks.entries()) {
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i]!;
     const candidates = trust.forAlg(block.alg);
     if (candidates.length === 0 && !isKnownAlg(block.alg)) {
       unsupported++;
@@ -188,6 +189,7 @@ function checkBlock(
 /** Checks the severable members the envelope carries against the digests in the (verified) manifest. */
 export function checkSeverableDigests(envelope: SuitEnvelope): void {
   const m = envelope.manifest;
+  if (envelope.severed.size === 0) return;
   for (const member of envelope.severed.keys()) {
     const slot = m[member];
     if (slot?.source !== 'envelope') continue;
