@@ -13,6 +13,8 @@ export interface EncodeResult {
 export interface EncodeBudget {
   readonly maxMemoryBytes: number;
   readonly timeBudgetMs: number;
+  /** Aborts the encoding (server shutdown); it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** Encodes a patch from `base` to `target` (the buffers may be transferred away). */
@@ -45,6 +47,7 @@ function workerSource(): { code: string | URL; eval: boolean } {
  */
 export const workerEncoder: DeltaEncoder = (base, target, budget) =>
   new Promise<EncodeResult>((resolve, reject) => {
+    if (budget.signal?.aborted) return reject(budget.signal.reason);
     const source = workerSource();
     const worker = new Worker(source.code, {
       eval: source.eval,
@@ -84,6 +87,9 @@ export const workerEncoder: DeltaEncoder = (base, target, budget) =>
         }),
     );
     worker.once('error', (error) => finish(() => reject(error)));
+    budget.signal?.addEventListener('abort', () => finish(() => reject(budget.signal?.reason)), {
+      once: true,
+    });
     worker.once('exit', (code) =>
       finish(() => reject(new Error(`delta encoder exited with code ${code}`))),
     );

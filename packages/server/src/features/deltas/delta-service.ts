@@ -91,6 +91,7 @@ export class DeltaService implements DeltaOfferSource {
   readonly #patches: Counter<'outcome'>;
   readonly #refused: Counter;
   #logger: DeltaLogger | null = null;
+  readonly #closing = new AbortController();
 
   constructor(updraft: UpdraftServices, limits: DeltaLimits = DEFAULT_DELTA_LIMITS) {
     this.#updraft = updraft;
@@ -237,6 +238,7 @@ export class DeltaService implements DeltaOfferSource {
       const report = await this.encoder(base, target, {
         maxMemoryBytes: this.limits.maxMemoryBytes,
         timeBudgetMs: this.limits.timeBudgetMs,
+        signal: this.#closing.signal,
       });
       if (report.kind !== 'delta' || report.patch.length >= targetSize) {
         await updateDelta(db, key, { state: 'not_smaller', patchSize: report.patch.length }, at());
@@ -255,6 +257,8 @@ export class DeltaService implements DeltaOfferSource {
       this.#patches.inc({ outcome: 'ready' });
       this.#log('delta ready', { ...key, patchDigest: digest, patchSize: report.patch.length });
     } catch (error) {
+      // Stopped by shutdown: the record stays `building` and is asked for again after a restart.
+      if (this.#closing.signal.aborted) return;
       const code = isUpdraftError(error) ? error.code : 'HTTP_INTERNAL';
       await updateDelta(db, key, { state: 'failed', errorCode: code }, at());
       this.#patches.inc({ outcome: 'failed' });
@@ -310,6 +314,7 @@ export class DeltaService implements DeltaOfferSource {
 
   /** Stops the worker (drops waiting jobs; their records stay `queued` and are asked for again). */
   close(): Promise<void> {
+    this.#closing.abort(new Error('the server is closing'));
     return this.worker.close();
   }
 }
