@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
 import { fakeEnvelope } from './testing/fake-envelope.js';
+import { RealClock } from './testing/fakes.js';
 import { CLASS, image, sha256, TestDevice, VENDOR } from './testing/harness.js';
 
 let server: DeviceApiServer;
@@ -251,6 +252,18 @@ describe('agent', () => {
       expect(d).toBeLessThan(Math.min(60_000, 1000 * 2 ** (i + 1)));
     });
     expect(rest[4]).toBe(120_000);
+  });
+
+  it('stops promptly when asked while waiting for the next poll', async () => {
+    const device = new TestDevice(server, { clock: new RealClock() });
+    server.pollIntervalSeconds = 3600;
+    const stop = new AbortController();
+    const running = device.agent().run({ signal: stop.signal });
+    while (server.checkIns.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const asked = Date.now();
+    stop.abort();
+    expect(await running).toEqual({ halted: 'stopped' });
+    expect(Date.now() - asked).toBeLessThan(1000);
   });
 
   it('abandons an update whose journal is written in a loop (StateLoopDetected)', async () => {

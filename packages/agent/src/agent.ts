@@ -75,7 +75,7 @@ export class Agent {
    */
   async run(opts: { until?: 'idle'; signal?: AbortSignal } = {}): Promise<RunResult> {
     const journal = await this.loadJournal();
-    const ctx = this.#context(journal);
+    const ctx = this.#context(journal, opts.signal);
     if (journal.action !== null) {
       // Each restart in the middle of an update counts as a state write: a crash loop ends too.
       journal.stateWrites += 1;
@@ -134,7 +134,7 @@ export class Agent {
     }
   }
 
-  #context(journal: Journal): HandlerContext {
+  #context(journal: Journal, signal: AbortSignal | undefined): HandlerContext {
     const deps = this.#deps;
     const log = this.#log;
     const ctx: HandlerContext = {
@@ -146,6 +146,7 @@ export class Agent {
       checkInFailures: 0,
       halt: false,
       etag: null,
+      signal,
       action(): ActionRecord {
         if (journal.action === null) throw new BugError('no action in progress');
         return journal.action;

@@ -104,6 +104,8 @@ describe('file-backed agent under kill -9', () => {
     }
     first.kill();
     await first.done;
+    // The last checkpoint before the kill is where the next run must resume.
+    journal = await readFile(join(dir, 'state', 'journal'), 'utf8');
     const checkpoint = Number(/"written":(\d+)/.exec(journal)?.[1]);
     expect(checkpoint).toBeGreaterThanOrEqual(1024 * 1024);
 

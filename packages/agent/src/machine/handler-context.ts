@@ -56,6 +56,8 @@ export interface HandlerContext {
   halt: boolean;
   /** ETag of the last check-in answer. */
   etag: string | null;
+  /** Aborts long waits (idle polling, deferred installs) when the daemon stops. */
+  readonly signal: AbortSignal | undefined;
 }
 
 /** A state's behaviour: does its I/O through ports, answers with an event. */

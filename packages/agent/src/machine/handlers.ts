@@ -23,7 +23,8 @@ const TRANSIENT = new Set([
 /** The behaviour of every state (see transitions.ts for where each event leads). */
 export const HANDLERS: Handlers = {
   Idle: async (ctx) => {
-    await ctx.deps.clock.sleep(ctx.idleDelayMs);
+    // A stop request ends the wait; the run loop then returns before the next step.
+    await ctx.deps.clock.sleep(ctx.idleDelayMs, ctx.signal).catch(() => {});
     return 'tick';
   },
 

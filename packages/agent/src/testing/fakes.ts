@@ -198,18 +198,17 @@ export class MemoryStateStore implements StateStore {
 }
 
 /**
- * A clock whose waits return at once and advance time. Timers raced against I/O (they come with
- * an abort signal: stall and health-check timeouts) run in real time, or they would always win.
+ * A clock whose waits return at once and advance time. The agent's timers raced against I/O
+ * (stall, health check) run on its `timeoutClock`, which tests leave on real time.
  */
 export class FakeClock implements Clock {
   time = Date.parse('2026-11-22T00:00:00Z');
   slept: number[] = [];
-  readonly #real = new RealClock();
   now(): number {
     return this.time;
   }
   async sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (signal) return this.#real.sleep(ms, signal);
+    if (signal?.aborted) throw signal.reason;
     this.slept.push(ms);
     this.time += ms;
   }
