@@ -140,9 +140,13 @@ export class CommandInterpreter {
   #current: SuitCommand | undefined;
   #componentIndex: number | undefined;
 
-  constructor(envelope: SuitEnvelope, device?: ConditionContext) {
+  readonly #surveyChoice: number;
+
+  /** `surveyChoice` (survey mode only): which alternative every try-each takes. */
+  constructor(envelope: SuitEnvelope, device?: ConditionContext, surveyChoice = 0) {
     this.#envelope = envelope;
     this.#device = device;
+    this.#surveyChoice = surveyChoice;
     const n = envelope.manifest.common.components.length;
     this.#state = {
       params: emptyParams(n),
@@ -268,15 +272,10 @@ export class CommandInterpreter {
 
   #tryEach(section: string, sequences: readonly SuitCommandSequence[], noneIsOk: boolean): void {
     if (!this.#device) {
-      // Survey: explore every alternative on its own copy of the state, keep the first one's state.
-      const start = this.#state;
-      let first: State | undefined;
-      for (const seq of sequences) {
-        this.#state = cloneState(start);
-        this.#commands(section, seq.commands);
-        first ??= this.#state;
-      }
-      this.#state = first ?? start;
+      // Survey: every try-each takes alternative `surveyChoice` (or its last one), so running the
+      // survey once per choice visits every alternative together with what follows it.
+      const seq = sequences[Math.min(this.#surveyChoice, sequences.length - 1)]!;
+      this.#commands(section, seq.commands);
       return;
     }
     let lastFailure: CoreError | undefined;
@@ -531,23 +530,45 @@ export interface ComponentSurvey {
  */
 export function surveyComponents(envelope: SuitEnvelope): ComponentSurvey[] {
   const m = envelope.manifest;
-  const it = new CommandInterpreter(envelope);
-  const tolerant = (section: string, seq: SuitCommandSequence | undefined) => {
-    if (!seq) return;
-    try {
-      it.run(section, seq);
-    } catch (error) {
-      if (!(error instanceof CoreError)) throw error;
-      // A survey describes what it can; the device's processor is the judge.
+  const sequences: [string, SuitCommandSequence | undefined][] = [
+    ['payload-fetch', m.payloadFetch?.value],
+    ['install', m.install?.value],
+    ['validate', m.validate],
+  ];
+  if (!sequences.some(([, seq]) => seq))
+    sequences.push(['shared-sequence', { bytes: new Uint8Array(0), commands: [] }]);
+  const width = Math.min(
+    8,
+    Math.max(
+      1,
+      ...sequences.map(([, seq]) => (seq ? tryEachWidth(seq) : 1)),
+      tryEachWidth(m.common.sharedSequence),
+    ),
+  );
+  let first: CommandInterpreter | undefined;
+  const operations: PayloadOperation[] = [];
+  const seen = new Set<string>();
+  for (let choice = 0; choice < width; choice++) {
+    const it = new CommandInterpreter(envelope, undefined, choice);
+    for (const [section, seq] of sequences) {
+      if (!seq) continue;
+      try {
+        it.run(section, seq);
+      } catch (error) {
+        if (!(error instanceof CoreError)) throw error;
+        // A survey describes what it can; the device's processor is the judge.
+      }
     }
-  };
-  if (!m.payloadFetch?.value && !m.install?.value && !m.validate)
-    tolerant('shared-sequence', { bytes: new Uint8Array(0), commands: [] });
-  tolerant('payload-fetch', m.payloadFetch?.value);
-  tolerant('install', m.install?.value);
-  tolerant('validate', m.validate);
+    first ??= it;
+    for (const op of it.operations) {
+      const key = `${op.componentIndex}|${op.action}|${op.uri ?? ''}|${op.digest ? Buffer.from(op.digest.bytes).toString('hex') : ''}|${op.slot ?? ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      operations.push(op);
+    }
+  }
   return m.common.components.map((id, index) => {
-    const p = it.parameters(index);
+    const p = first!.parameters(index);
     return {
       index,
       id,
@@ -557,7 +578,21 @@ export function surveyComponents(envelope: SuitEnvelope): ComponentSurvey[] {
       ...(p.imageDigest ? { imageDigest: p.imageDigest } : {}),
       ...(p.imageSize !== undefined ? { imageSize: p.imageSize } : {}),
       ...(p.uri !== undefined ? { uri: p.uri } : {}),
-      payloads: it.operations.filter((o) => o.componentIndex === index),
+      payloads: operations.filter((o) => o.componentIndex === index),
     };
   });
+}
+
+/** The most alternatives any try-each in `seq` (or nested in it) offers. */
+function tryEachWidth(seq: SuitCommandSequence | undefined): number {
+  let width = 1;
+  for (const cmd of seq?.commands ?? []) {
+    if (cmd.kind === 'try-each') {
+      width = Math.max(width, cmd.sequences.length);
+      for (const s of cmd.sequences) width = Math.max(width, tryEachWidth(s));
+    } else if (cmd.kind === 'run-sequence') {
+      width = Math.max(width, tryEachWidth(cmd.sequence));
+    }
+  }
+  return width;
 }

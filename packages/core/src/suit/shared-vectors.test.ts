@@ -120,6 +120,22 @@ describe('shared SUIT vectors (../shared/vectors/suit/vectors.json)', () => {
     }
   });
 
+  it('lists both images of the A/B example in the summary (every try-each alternative)', () => {
+    const summary = verifyEnvelope(read('mspec-example3.cbor'), {
+      keys: [{ key: keyFor('suit-example-p256') }],
+    });
+    const payloads = summary.components[0]!.payloads.map((p) => [
+      p.uri,
+      p.slot,
+      p.size,
+      Buffer.from(p.digest!.bytes).toString('hex').slice(0, 8),
+    ]);
+    expect(payloads).toEqual([
+      ['http://example.com/file1.bin', 0, 34768, '00112233'],
+      ['http://example.com/file2.bin', 1, 76834, '01234567'],
+    ]);
+  });
+
   it('reports the text of example 2 in its language', () => {
     const summary = verifyEnvelope(read('mspec-example2-full.cbor'), {
       keys: [{ key: keyFor('suit-example-p256') }],
