@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import { audited } from '../../http/audit-hook.js';
-import { parseRange } from '../device-api/http-range.js';
+import { sendBlob } from '../device-api/send-blob.js';
 import '../releases/release.table.js';
 import {
   deltasForTargets,
@@ -199,30 +199,11 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
       if (patch === undefined || patch.patchSize === null)
         throw new ServerError('RESOURCE_NOT_FOUND', 'no such patch');
       const size = patch.patchSize;
-      reply
-        .header('accept-ranges', 'bytes')
-        .header('etag', `"${digest}"`)
-        .header('cache-control', 'private, no-transform')
-        .type('application/octet-stream');
-      const range = parseRange(request.headers.range, size);
-      if (range === 'unsatisfiable') {
-        reply.header('content-range', `bytes */${size}`);
-        throw new ServerError('DEVICE_RANGE_NOT_SATISFIABLE', `the patch has ${size} bytes`);
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? size - 1;
-      const length = end - start + 1;
-      if (range !== null) reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
-      reply.header('content-length', length);
-      if (request.method === 'HEAD') {
-        metrics.downloads.inc({ kind: 'head' });
-        return reply.send();
-      }
-      metrics.downloads.inc({ kind: range === null ? 'delta' : 'delta_range' });
-      const stream = await app.updraft.blobs.read(digest, { start, end });
-      reply.raw.once('finish', () => {
-        metrics.downloadBytes.inc(length);
-        if (end === size - 1) {
+      return sendBlob(request, reply, app.updraft.blobs, { digest, size }, (answer) => {
+        metrics.downloads.inc({ kind: answer.kind === 'head' ? 'head' : `delta_${answer.kind}` });
+        metrics.downloadBytes.inc(answer.length);
+        // A body that reached the last byte completes a device's patch download.
+        if (answer.kind !== 'head' && answer.toEnd) {
           deltas
             .recordDownload(claims.tenantId, claims.deviceId, digest)
             .catch((error: unknown) =>
@@ -230,7 +211,6 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
             );
         }
       });
-      return reply.send(stream);
     },
   });
 };
