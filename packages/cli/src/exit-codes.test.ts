@@ -16,6 +16,9 @@ describe('exit codes', () => {
     ['CLI_NOT_LOGGED_IN', EXIT_CODES.service],
     ['CLI_INTERRUPTED', EXIT_CODES.interrupted],
     ['DELTA_BASE_MISMATCH', EXIT_CODES.other],
+    ['AGENT_CONFIG_INVALID', EXIT_CODES.input],
+    ['SIM_CONFIG_INVALID', EXIT_CODES.input],
+    ['SIM_IMAGE_SIGNATURE_INVALID', EXIT_CODES.rejected],
   ])('maps %s to %i', (code, exit) => {
     expect(exitCodeForCode(code)).toBe(exit);
   });
@@ -26,7 +29,7 @@ describe('exit codes', () => {
     );
     expect(exitCodeForError(new CoreError('MANIFEST_ROLLBACK', 'x'))).toBe(EXIT_CODES.rejected);
     expect(exitCodeForError(new CliError('CLI_USAGE', 'x'))).toBe(EXIT_CODES.usage);
-    expect(exitCodeForError(new UpdraftError('AGENT_CONFIG_INVALID', 'x'))).toBe(EXIT_CODES.other);
+    expect(exitCodeForError(new UpdraftError('AGENT_DOWNLOAD_STALLED', 'x'))).toBe(EXIT_CODES.other);
     expect(exitCodeForError(new BugError('x'))).toBe(EXIT_CODES.failure);
     expect(exitCodeForError(new TypeError('x'))).toBe(EXIT_CODES.failure);
     expect(exitCodeForError('a string')).toBe(EXIT_CODES.failure);

@@ -55,9 +55,15 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   MANIFEST_DECRYPTION_FAILED: 'crypto',
   MANIFEST_KEY_UNWRAP_FAILED: 'crypto',
   MANIFEST_RECIPIENT_NOT_FOUND: 'crypto',
+  SIM_CONFIG_INVALID: 'input',
+  AGENT_CONFIG_INVALID: 'input',
+  AGENT_BOOT_STATE_INVALID: 'input',
 };
 
-const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [['MANIFEST_', 'rejected']];
+const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [
+  ['MANIFEST_', 'rejected'],
+  ['SIM_IMAGE_', 'rejected'],
+];
 
 /** The exit code for a typed error's `code`; codes not in the table are `other` (10). */
 export function exitCodeForCode(code: string): ExitCode {
