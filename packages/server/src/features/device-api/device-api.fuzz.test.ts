@@ -4,7 +4,7 @@ import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import { type Fleet, seedFleet, snapshot } from '../releases/release-test-fixtures.js';
 
-const RUNS = 150;
+const RUNS = 100;
 
 // Hostile bodies, headers and URLs at the device API: every answer is a typed 2xx/3xx/4xx (never a
 // 5xx), and every refusal leaves the database and the blob store as they were.
