@@ -285,6 +285,17 @@ class EnvelopeDecoder {
     if (prot.has(COSE_HEADER.crit) || unprot.has(COSE_HEADER.crit)) {
       this.unsupported('COSE critical headers (crit)');
     }
+    // Only alg (protected) and kid are understood; any other header is rejected rather than
+    // ignored, so no byte of a block can change without the block being refused.
+    for (let e = 0; e < prot.size; e++) {
+      const label = prot.keyAt(e);
+      if (label !== COSE_HEADER.alg && label !== COSE_HEADER.kid)
+        this.unsupported(`COSE protected header ${String(label)}`);
+    }
+    for (let e = 0; e < unprot.size; e++) {
+      if (unprot.keyAt(e) !== COSE_HEADER.kid)
+        this.unsupported(`COSE unprotected header ${String(unprot.keyAt(e))}`);
+    }
     const alg = prot.get(COSE_HEADER.alg);
     if (typeof alg !== 'number')
       this.malformed('the COSE protected header has no integer alg', bytes);

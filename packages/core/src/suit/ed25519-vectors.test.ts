@@ -32,6 +32,31 @@ describe("Updraft's Ed25519 vectors (testdata/ed25519-vectors.json)", () => {
     });
   }
 
+  it('catch a changed byte anywhere in the envelope with a typed error', () => {
+    const bytes = new Uint8Array(readFileSync(new URL('ed25519-single.cbor', TESTDATA)));
+    const codes = new Set<string>();
+    for (let i = 0; i < bytes.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const changed = new Uint8Array(bytes);
+        changed[i]! ^= bit;
+        try {
+          verifyEnvelope(changed, { keys: [{ key }] });
+          expect.fail(`byte ${i} ^ ${bit} still verifies`);
+        } catch (error) {
+          if (!(error instanceof CoreError)) throw error;
+          codes.add(error.code);
+        }
+      }
+    }
+    expect([...codes].sort()).toEqual([
+      'MANIFEST_DIGEST_MISMATCH',
+      'MANIFEST_MALFORMED',
+      'MANIFEST_SIGNATURE_INVALID',
+      'MANIFEST_UNSUPPORTED',
+      'MANIFEST_UNTRUSTED_KEY',
+    ]);
+  });
+
   it('are reproduced byte for byte by the builder (deterministic CBOR + Ed25519)', async () => {
     for (const [vector, bytes] of await buildEd25519Vectors()) {
       expect(

@@ -82,10 +82,24 @@ export function verifySignatures(
       unsupported++;
       continue;
     }
-    const named = block.kid ? trust.byKid(block.kid) : [];
-    const byKid: TrustEntry[] = [];
-    for (const e of named) if (candidates.includes(e)) byKid.push(e);
-    const tryList = byKid.length > 0 ? byKid : candidates;
+    // A kid selects the trusted key(s) it names and nothing else: a block whose kid no trusted
+    // key has is from an untrusted signer (so a changed kid byte is caught too). Blocks without a
+    // kid (the published SUIT examples) are tried against every key of the algorithm's family.
+    if (candidates.length === 0) {
+      // No trusted key of this algorithm's family: the signer cannot be a trusted one.
+      unknownKid++;
+      continue;
+    }
+    let tryList: readonly TrustEntry[] = candidates;
+    if (block.kid) {
+      const byKid: TrustEntry[] = [];
+      for (const e of trust.byKid(block.kid)) if (candidates.includes(e)) byKid.push(e);
+      if (byKid.length === 0) {
+        unknownKid++;
+        continue;
+      }
+      tryList = byKid;
+    }
     let signer: TrustEntry | undefined;
     for (const entry of tryList) {
       if (checkBlock(block, entry, digestBytes)) {
@@ -97,20 +111,17 @@ export function verifySignatures(
       if (!verified.has(signer)) verified.set(signer, signer.verified(block.alg));
       continue;
     }
-    if (byKid.length > 0 || !block.kid) {
-      throw new CoreError(
-        'MANIFEST_SIGNATURE_INVALID',
-        `authentication block ${i + 1} does not verify`,
-        {
-          details: {
-            block: i + 1,
-            alg: block.alg,
-            kid: block.kid ? Buffer.from(block.kid).toString('hex') : null,
-          },
+    throw new CoreError(
+      'MANIFEST_SIGNATURE_INVALID',
+      `authentication block ${i + 1} does not verify`,
+      {
+        details: {
+          block: i + 1,
+          alg: block.alg,
+          kid: block.kid ? Buffer.from(block.kid).toString('hex') : null,
         },
-      );
-    }
-    unknownKid++;
+      },
+    );
   }
   const signers = [...verified.values()];
   if (signers.length === 0 && unsupported > 0 && unknownKid === 0) {
