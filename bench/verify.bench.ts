@@ -1,6 +1,6 @@
 // Envelope verification (decode + digest + signature + processor checks) vs bare node:crypto verify of the same signature, ES256 and EdDSA.
 //
-// Run: npm run build && npx tsx bench/verify.bench.ts [--rounds 41] [--ms 60]
+// Run: npm run bench:verify (builds core, then npx tsx bench/verify.bench.ts [--rounds 41] [--ms 60])
 // It measures the built package (packages/core/dist), the code `npm start` and the CLI run.
 // Each round measures the baseline and Updraft back to back for a short slice (alternating which
 // goes first), so both see the same machine load; the result is the median of the per-round
