@@ -26,7 +26,9 @@ describe('startServer', () => {
         }),
       });
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(printed.at(-1)).toBe(`Updraft server listening on ${server.url}`);
+      expect(printed).toContain(`Updraft server listening on ${server.url}`);
+      expect(printed.join('\n')).toContain(`${server.url}/api/docs`);
+      expect(printed.join('\n')).toContain(`updraft login --server ${server.url} --username admin`);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       // A slow in-flight request (login hashes with scrypt) still gets its answer during close.
       const inflight = fetch(`${server.url}/api/v1/auth/login`, {

@@ -34,8 +34,14 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  (options.print ?? ((line: string) => process.stdout.write(`${line}\n`)))(
-    `Updraft server listening on ${url}`,
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // Where to go next: a new user's first question after `npm start`.
+  print(`Updraft server listening on ${url}`);
+  print(
+    `  API:     ${url}/api/v1   (OpenAPI: ${url}/api/openapi.json, browsable: ${url}/api/docs)`,
+  );
+  print(
+    `  Log in:  npx updraft login --server ${url} --username ${config.auth.adminUsername} --password-stdin`,
   );
 
   let closing: Promise<void> | undefined;
