@@ -7,7 +7,7 @@ import { createCoseSign1 } from '../cose/cose-sign1.js';
 import { createKeySigner } from '../cose/signer.js';
 import { CoreError } from '../errors.js';
 import { generateSigningKeyPair, publicKeyOf } from '../keys/key-pair.js';
-import { createEnvelope, signEnvelope } from './create-envelope.js';
+import { createEnvelope, severEnvelope, signEnvelope } from './create-envelope.js';
 import {
   classId,
   image,
@@ -20,6 +20,7 @@ import {
 import { type DeviceIdentity, type ProcessOptions, processEnvelope } from './process-envelope.js';
 import { computeBstrWrappedDigest, createDigestVerifier } from './suit-digest.js';
 import { decodeSuitReport, encodeSuitReport, reportFromError } from './suit-report.js';
+import { verifyEnvelope } from './verify-envelope.js';
 
 const shared = new URL('../../../../../shared/vectors/suit/', import.meta.url);
 const readShared = (f: string) => new Uint8Array(readFileSync(new URL(f, shared)));
@@ -325,6 +326,20 @@ describe('processEnvelope', () => {
     );
   });
 
+  it('rejects malformed SUIT reports with MANIFEST_MALFORMED', () => {
+    for (const hex of [
+      'a0',
+      '80',
+      'a2186380038004f5',
+      'a3186381824100004180036004f5',
+      'a3186381822040038004a305000680070d',
+    ]) {
+      expect(codeOf(() => decodeSuitReport(Buffer.from(hex, 'hex'))).code, hex).toBe(
+        'MANIFEST_MALFORMED',
+      );
+    }
+  });
+
   it('builds a SUIT report naming the failed command', () => {
     let error: CoreError | undefined;
     try {
@@ -384,6 +399,21 @@ describe('createEnvelope', () => {
       ],
     };
     expect(Buffer.from(createEnvelope(description)).equals(createEnvelope(description))).toBe(true);
+  });
+
+  it('severs the text without breaking the signature', () => {
+    const severed = severEnvelope(readTestdata('ed25519-single.cbor'), ['text']);
+    const summary = verifyEnvelope(severed, edTrust);
+    expect(summary.severedMembers).toEqual(['text']);
+    expect(summary.text).toBeUndefined();
+    expect(processEnvelope(severed, { trust: edTrust, device }).components).toHaveLength(1);
+  });
+
+  it('refuses to sign an envelope whose manifest does not match its digest', async () => {
+    const tampered = new Uint8Array(readShared('neg-example0-manifest-seq-tampered.cbor'));
+    await expect(signEnvelope(tampered, createKeySigner(testKey()))).rejects.toMatchObject({
+      code: 'MANIFEST_DIGEST_MISMATCH',
+    });
   });
 
   it('keeps earlier signatures when another is added', async () => {
