@@ -43,6 +43,7 @@ export const DEFAULT_DELTA_LIMITS: DeltaLimits = {
 /** The slice of a pino logger the service uses. */
 export interface DeltaLogger {
   info(fields: Record<string, unknown>, msg: string): void;
+  warn?(fields: Record<string, unknown>, msg: string): void;
 }
 
 /** Path of the patch download route under the device API prefix. */
@@ -124,8 +125,25 @@ export class DeltaService implements DeltaOfferSource {
     });
   }
 
-  /** The offers for an action's payloads; missing patches for matching bases are enqueued. */
+  /**
+   * The offers for an action's payloads; missing patches for matching bases are enqueued. Deltas
+   * are an optimisation: if this fails the check-in goes on without offers (full payloads).
+   */
   async offers(
+    device: DevicePrincipal,
+    releaseId: string,
+    payloads: readonly OfferedPayload[],
+    nowMs: number,
+  ): Promise<ReadonlyMap<string, DeltaOffer>> {
+    try {
+      return await this.#offers(device, releaseId, payloads, nowMs);
+    } catch (error) {
+      this.#logger?.warn?.({ err: error, releaseId }, 'delta offers failed; full payloads only');
+      return new Map();
+    }
+  }
+
+  async #offers(
     device: DevicePrincipal,
     releaseId: string,
     payloads: readonly OfferedPayload[],

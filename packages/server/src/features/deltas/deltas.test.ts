@@ -316,6 +316,31 @@ describeEachDialect('deltas', (dialect) => {
     expect((await deltaRows()).find((r) => r.target_digest === sha(v1))?.state).toBe('ready');
   });
 
+  it('answers without offers when looking them up fails (deltas only ever save bytes)', async () => {
+    const db = server.app.updraft.db;
+    const row = await db
+      .selectFrom('release_delta_bases')
+      .selectAll()
+      .where('release_id', '=', releases.v2!)
+      .executeTakeFirstOrThrow();
+    await db
+      .updateTable('release_delta_bases')
+      .set({ base_release_ids: '{not json' })
+      .where('release_id', '=', releases.v2!)
+      .execute();
+    try {
+      await report(0, sha(v1));
+      expect((await offersFor(0, releases.v2!, v2)).size).toBe(0);
+    } finally {
+      await db
+        .updateTable('release_delta_bases')
+        .set({ base_release_ids: row.base_release_ids })
+        .where('release_id', '=', releases.v2!)
+        .execute();
+    }
+    expect((await offersFor(0, releases.v2!, v2)).size).toBe(1);
+  });
+
   it('puts the offer into the check-in answer of a device on the base, and changes its ETag', async () => {
     const v6 = edited(v1);
     releases.v6 = await upload(7, '6.0.0', v6);
