@@ -30,15 +30,17 @@ export class CborTag {
 /** A map key that can be looked up directly (integers and text). */
 export type CborSimpleKey = number | bigint | string;
 
+const FROM_FLAT: readonly (readonly [CborValue, CborValue])[] = [];
+// fromFlat hands its array to the constructor through this slot (decoding is synchronous, so
+// nothing can interleave), which keeps the public constructor's signature plain.
+let pendingFlat: CborValue[] | undefined;
+
 /**
  * A decoded CBOR map: entries in their encoded order, with lookup for integer and text keys.
  * Keys of other types (byte strings, arrays — SUIT text maps use component identifiers as keys)
  * are reachable through `entries` / `keyAt`. Stored flat (k0, v0, k1, v1, …): decoding makes one
  * array per map instead of one per entry.
  */
-const FROM_FLAT: readonly (readonly [CborValue, CborValue])[] = [];
-let pendingFlat: CborValue[] | undefined;
-
 export class CborMap {
   readonly #flat: readonly CborValue[];
   #entries: readonly (readonly [CborValue, CborValue])[] | undefined;

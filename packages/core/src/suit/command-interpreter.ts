@@ -150,7 +150,7 @@ export class CommandInterpreter {
     const n = envelope.manifest.common.components.length;
     this.#state = {
       params: emptyParams(n),
-      indices: [0],
+      indices: n > 0 ? [0] : [],
       ops: [],
       vendorChecked: false,
       classChecked: false,
@@ -201,7 +201,8 @@ export class CommandInterpreter {
   }
 
   #sequence(section: string, seq: SuitCommandSequence): void {
-    this.#state.indices = [0];
+    // The component index starts at 0; a manifest without components has none to act on.
+    this.#state.indices = this.#state.params.length > 0 ? [0] : [];
     this.#commands(section, seq.commands);
   }
 

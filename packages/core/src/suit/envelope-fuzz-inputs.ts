@@ -6,7 +6,7 @@ import { createPublicKey, createSecretKey, sign } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { bstrHeader, encodeCbor } from '../cbor/cbor-encode.js';
-import { CborMap, CborTag } from '../cbor/cbor-types.js';
+import { CborMap, CborTag, type CborValue } from '../cbor/cbor-types.js';
 import { coseToBeSigned } from '../cose/cose-sign1.js';
 import { CoreError } from '../errors.js';
 import { publicKeyOf } from '../keys/key-pair.js';
@@ -144,6 +144,107 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   ),
 );
 
+// Structure-aware inputs: well-formed, signed manifests made of random commands and parameters
+// (known and unknown codes, right and wrong argument types, nested try-each / run-sequence), so
+// the processor's logic — not just the decoder — meets every combination.
+const parameterEntry: fc.Arbitrary<[CborValue, CborValue]> = fc.oneof(
+  fc.tuple(
+    fc.constantFrom(1, 2, 24),
+    fc.oneof(fc.constant(vendorId), fc.constant(classId), fc.uint8Array({ maxLength: 20 })),
+  ),
+  fc.tuple(
+    fc.constant(3),
+    fc.oneof(fc.constant(encodeCbor([-16, new Uint8Array(32)])), fc.uint8Array({ maxLength: 40 })),
+  ),
+  fc.tuple(
+    fc.constantFrom(4, 5, 12, 13, 14, 22, 26, 27, 28),
+    fc.oneof(fc.nat(4), fc.boolean(), fc.integer()),
+  ),
+  fc.tuple(fc.constantFrom(18, 19, 23), fc.uint8Array({ maxLength: 16 })),
+  fc.tuple(
+    fc.constant(21),
+    fc.oneof(fc.constantFrom('#x', 'https://cdn.example/a'), fc.string({ maxLength: 8 })),
+  ),
+  fc.tuple(fc.integer({ min: -3, max: 40 }), fc.oneof(fc.nat(), fc.uint8Array({ maxLength: 4 }))),
+);
+
+const { sequence: commandSequence } = fc.letrec<{ sequence: Uint8Array; command: CborValue[] }>(
+  (tie) => ({
+    command: fc.oneof(
+      { depthSize: 'small' },
+      fc
+        .tuple(fc.constantFrom(1, 2, 3, 4, 5, 6, 14, 24, 25, 26), fc.nat(15))
+        .map((c) => [...c] as CborValue[]),
+      fc
+        .tuple(
+          fc.constant(12),
+          fc.oneof(
+            fc.nat(4),
+            fc.constant(true),
+            fc.array(fc.nat(4), { minLength: 1, maxLength: 3 }),
+          ),
+        )
+        .map((c) => [...c] as CborValue[]),
+      fc
+        .tuple(
+          fc.constantFrom(19, 20),
+          fc.uniqueArray(parameterEntry, { minLength: 1, maxLength: 4, selector: ([k]) => k }),
+        )
+        .map(([code, entries]) => [code, new CborMap(entries)] as CborValue[]),
+      fc
+        .tuple(fc.array(tie('sequence'), { minLength: 1, maxLength: 3 }), fc.boolean())
+        .map(([seqs, none]) => [15, none ? [...seqs, null] : seqs] as CborValue[]),
+      tie('sequence').map((seq) => [32, seq] as CborValue[]),
+      fc
+        .tuple(fc.constantFrom(11, 18, 21, 22, 23, 29, 31, 33), fc.nat(15))
+        .map((c) => [...c] as CborValue[]),
+      fc
+        .tuple(
+          fc.integer({ min: -5, max: 60 }),
+          fc.oneof(fc.nat(), fc.constant(null), fc.uint8Array({ maxLength: 4 })),
+        )
+        .map((c) => [...c] as CborValue[]),
+    ),
+    sequence: fc
+      .array(tie('command'), { minLength: 1, maxLength: 6 })
+      .map((cmds) => encodeCbor(cmds.flat())),
+  }),
+);
+
+const generatedEnvelope: fc.Arbitrary<Uint8Array> = fc
+  .record({
+    components: fc.array(
+      fc.array(fc.uint8Array({ minLength: 1, maxLength: 2 }), { minLength: 1, maxLength: 2 }),
+      { maxLength: 3 },
+    ),
+    shared: fc.option(commandSequence, { nil: undefined }),
+    members: fc.array(fc.tuple(fc.constantFrom(7, 8, 9, 16, 20), commandSequence), {
+      maxLength: 3,
+    }),
+    sequenceNumber: fc.nat(3),
+    integrated: fc.boolean(),
+  })
+  .map(({ components, shared, members, sequenceNumber, integrated }) => {
+    const common: [CborValue, CborValue][] = [];
+    if (components.length > 0) common.push([2, components]);
+    if (shared) common.push([4, shared]);
+    const seen = new Set<number>();
+    const entries: [CborValue, CborValue][] = [
+      [1, 1],
+      [2, sequenceNumber],
+      [3, encodeCbor(new CborMap(common))],
+    ];
+    for (const [key, seq] of members) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      entries.push([key, seq]);
+    }
+    const extra = integrated
+      ? [Buffer.concat([encodeCbor('#x'), encodeCbor(new Uint8Array([1, 2, 3]))])]
+      : [];
+    return signedAround(encodeCbor(new CborMap(entries)), extra);
+  });
+
 export const envelopeFuzzInput: fc.Arbitrary<Uint8Array> = fc.oneof(
   {
     arbitrary: fc
@@ -157,6 +258,7 @@ export const envelopeFuzzInput: fc.Arbitrary<Uint8Array> = fc.oneof(
       .map(([m, ms]) => signedAround(ms.reduce((b, f) => f(b), m))),
     weight: 4,
   },
+  { arbitrary: generatedEnvelope, weight: 4 },
   { arbitrary: fc.uint8Array({ maxLength: 300 }), weight: 1 },
   {
     arbitrary: fc

@@ -61,6 +61,22 @@ describe('envelope fuzz', () => {
     expect((error as CoreError).details.reason).toMatch(/exceeds the limit/);
   });
 
+  it('handles a signed manifest without components (found by the structure-aware inputs)', () => {
+    const shared = encodeCbor([20, CborMap.of([1, new Uint8Array(16)]), 1, 15]);
+    const manifest = encodeCbor(
+      new CborMap([
+        [1, 1],
+        [2, 1],
+        [3, encodeCbor(CborMap.of([4, shared]))],
+        [20, encodeCbor([21, 15])],
+      ]),
+    );
+    expect(() =>
+      processEnvelope(signedAround(manifest), { trust: fuzzTrust, device: fuzzDevices[0]! }),
+    ).toThrow(expect.objectContaining({ code: 'MANIFEST_VENDOR_MISMATCH' }));
+    expect(verifyEnvelope(signedAround(manifest), fuzzTrust).components).toEqual([]);
+  });
+
   it('rejects command sequences nested deeper than the limit', () => {
     let seq = encodeCbor([14, 0]);
     for (let i = 0; i < 12; i++) seq = encodeCbor([32, seq]);
