@@ -12,6 +12,7 @@ import {
 } from '../releases/release-test-fixtures.js';
 import { inProcessEncoder, workerEncoder } from './delta-encoder.js';
 import { type DeltaService, deltaServiceOf } from './delta-service.js';
+import { forgetDeltasOf } from './forget-deltas.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const COMPONENT = componentHex(0);
@@ -390,6 +391,36 @@ describeEachDialect('deltas', (dialect) => {
     // A device on another image gets no delta.
     res = await checkIn(elsewhere, sha(unrelated));
     expect(((await res.json()) as Answer).action.payloads[0]).not.toHaveProperty('delta');
+  });
+
+  it("forgets a deleted release's patches and their blobs, and keeps a live release's", async () => {
+    const { db, blobs } = server.app.updraft;
+    const patchesOf = async (target: Buffer) =>
+      (await deltaRows()).filter((r) => r.target_digest === sha(target));
+    const v3 = releases.v3!;
+    const v3Rows = await db
+      .selectFrom('deltas')
+      .selectAll()
+      .where('target_digest', 'in', (eb) =>
+        eb.selectFrom('release_payloads').select('sha256').where('release_id', '=', v3),
+      )
+      .execute();
+    expect(v3Rows.length).toBe(2);
+    // Still live: nothing goes.
+    const targets = v3Rows.map((r) => r.target_digest);
+    expect(await forgetDeltasOf(db, blobs, fleet.tenantId, [targets[0]!])).toBe(0);
+    const res = await fetch(`${base}/api/v1/releases/${v3}`, {
+      method: 'DELETE',
+      headers: { authorization: admin.authorization! },
+    });
+    expect(res.status).toBe(204);
+    expect(await forgetDeltasOf(db, blobs, fleet.tenantId, [targets[0]!])).toBe(2);
+    for (const r of v3Rows) expect(await blobs.head(r.patch_digest!)).toBeUndefined();
+    expect((await deltaRows()).some((r) => r.target_digest === targets[0])).toBe(false);
+    // Other releases' patches are untouched.
+    expect((await patchesOf(v2)).map((r) => r.state)).toEqual(['ready']);
+    const kept = (await patchesOf(v2))[0]!.patch_digest!;
+    expect(await blobs.head(kept)).toBeDefined();
   });
 
   describe('bad input changes nothing', () => {
