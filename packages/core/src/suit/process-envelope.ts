@@ -33,7 +33,7 @@ export interface DeviceIdentity {
   readonly components: readonly DeviceComponent[];
 }
 
-export interface ProcessOptions extends DecodeEnvelopeOptions {
+export interface ProcessOptions extends Pick<DecodeEnvelopeOptions, 'limits'> {
   readonly trust: TrustInput | TrustStore;
   readonly device: DeviceIdentity;
   /** Current time for condition-use-before (default: the system clock). */

@@ -241,7 +241,7 @@ export function checkSeverableDigests(envelope: SuitEnvelope): void {
 export function verifyEnvelope(
   bytes: Uint8Array,
   trust: TrustInput | TrustStore,
-  options: DecodeEnvelopeOptions = {},
+  options: Pick<DecodeEnvelopeOptions, 'limits'> = {},
 ): EnvelopeSummary {
   let signers: VerifiedSigner[] = [];
   const envelope = decodeEnvelope(bytes, {
