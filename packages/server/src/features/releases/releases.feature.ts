@@ -22,6 +22,9 @@ export function classLookup(db: Kysely<Database>): ClassLookup {
   };
 }
 
+/** An upload session untouched this long (ms) is abandoned and removed: 24 hours. */
+export const UPLOAD_SESSION_MAX_AGE_MS = 24 * 3_600_000;
+
 /**
  * Releases and resumable uploads, mounted at `/api/v1`. `verifier` is replaceable for tests of
  * the code above it; the server uses `@updraft/core`.
@@ -33,8 +36,18 @@ export function releasesFeature(verifier: EnvelopeVerifier = coreEnvelopeVerifie
     const files = new ChunkFile(path.join(config.dataDir, 'uploads'));
     await files.init();
     const uploads = new UploadService(db, files, DEFAULT_UPLOAD_LIMITS, now);
-    // Files of sessions whose row is gone (a crash between the two) are never read again.
-    await uploads.sweepOrphans();
+    // Files of sessions whose row is gone (a crash between the two) are never read again;
+    // sessions untouched for a day are abandoned. Checked at start and then hourly.
+    const sweep = async () => {
+      await uploads.expireStale(UPLOAD_SESSION_MAX_AGE_MS);
+      await uploads.sweepOrphans();
+    };
+    await sweep();
+    const timer = setInterval(() => {
+      sweep().catch((error: unknown) => app.log.error({ err: error }, 'upload sweep failed'));
+    }, 3_600_000);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
     const releases = new ReleaseService(db, blobs, uploads, classLookup(db), verifier, now);
     await app.register(uploadRoutes, { uploads });
     await app.register(releaseRoutes, { releases, uploads });

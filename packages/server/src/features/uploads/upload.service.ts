@@ -155,6 +155,28 @@ export class UploadService {
     await this.files.remove(id);
   }
 
+  /**
+   * Drops sessions untouched for `maxAgeMs` (abandoned uploads), rows first, then their files;
+   * returns how many went. Bounds the disk that half-finished uploads can hold.
+   */
+  async expireStale(maxAgeMs: number): Promise<number> {
+    const cutoff = new Date(this.now().getTime() - maxAgeMs).toISOString();
+    const stale = await this.db
+      .selectFrom('upload_sessions')
+      .select('id')
+      .where('updated_at', '<', cutoff)
+      .execute();
+    for (const { id } of stale) {
+      await this.db
+        .deleteFrom('upload_sessions')
+        .where('id', '=', id)
+        .where('updated_at', '<', cutoff)
+        .execute();
+      await this.files.remove(id);
+    }
+    return stale.length;
+  }
+
   /** Deletes files that no session row names (left by a crash between the two). */
   async sweepOrphans(): Promise<number> {
     const ids = await this.files.list();
