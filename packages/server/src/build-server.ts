@@ -10,9 +10,9 @@ import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
 import {
   BearerDeviceAuthenticator,
   bearerToken,
+  bearerTokenHash,
   type DeviceAuthenticator,
 } from './auth/device-authenticator.js';
-import { hashToken } from './auth/secrets.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import type { ServerConfig } from './config/config.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
@@ -133,10 +133,12 @@ export async function buildServer(
 
   installProblemHandlers(app);
   installValidators(app);
-  app.addHook('onSend', async (request, reply) => {
+  // Callback-style (not async) hooks: they run on every request, and a promise per hook shows.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     app.updraft.metrics.httpRequests.inc({
       method: request.method,
@@ -147,6 +149,7 @@ export async function buildServer(
       { method: request.method, route },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   // Rate limits run first (before any database lookup): keyed by the bearer token's hash when
@@ -158,7 +161,7 @@ export async function buildServer(
       keyGenerator: (request) => {
         const token = bearerToken(request.headers);
         return token
-          ? `${token.startsWith('updraft_device_') ? 'dev' : 'tok'}:${hashToken(token)}`
+          ? `${token.startsWith('updraft_device_') ? 'dev' : 'tok'}:${bearerTokenHash(request.headers)}`
           : `ip:${request.ip}`;
       },
       max: (_request, key) =>

@@ -27,6 +27,42 @@ export function bearerToken(headers: DeviceCredentialSource['headers']): string 
   return match?.[1];
 }
 
+// Hashes by headers object: the rate limiter and the authenticator of one request share one hash.
+const tokenHashes = new WeakMap<object, string>();
+
+/** SHA-256 of the request's bearer token (see {@link hashToken}), computed once per headers object. */
+export function bearerTokenHash(headers: DeviceCredentialSource['headers']): string | undefined {
+  const known = tokenHashes.get(headers);
+  if (known !== undefined) return known;
+  const token = bearerToken(headers);
+  if (token === undefined) return undefined;
+  const hash = hashToken(token);
+  tokenHashes.set(headers, hash);
+  return hash;
+}
+
+/** A device's check-in state, read in the same statement as its credential. */
+export interface PrefetchedCheckInState {
+  /** Digest of the device's last stored report, `null` before its first. */
+  readonly reportDigest: string | null;
+  /** The device's open action, if any. */
+  readonly actionId: string | null;
+}
+
+// Kept beside the principal (not in it) so principals stay plain {kind, tenantId, deviceId, ...}.
+const checkInStates = new WeakMap<DevicePrincipal, PrefetchedCheckInState>();
+
+/**
+ * The check-in state an authenticator read together with this principal's credential, so an idle
+ * check-in costs one indexed statement; `undefined` when the authenticator did not (the caller
+ * then reads it itself). Valid for the request that authenticated only.
+ */
+export function prefetchedCheckInState(
+  principal: DevicePrincipal,
+): PrefetchedCheckInState | undefined {
+  return checkInStates.get(principal);
+}
+
 /** Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail. */
 export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   // Compiled once: every device request runs this lookup, so skip Kysely's per-call build.
@@ -39,10 +75,17 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
         .innerJoin('devices as d', (join) =>
           join.onRef('d.id', '=', 't.device_id').onRef('d.tenant_id', '=', 't.tenant_id'),
         )
+        // The device's check-in state rides along (by its primary key and the unique open_key).
+        .leftJoin('device_reports as r', 'r.device_id', 'd.id')
+        .leftJoin('actions as a', (j) =>
+          j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
+        )
         .select([
           'd.id as deviceId',
           'd.tenant_id as tenantId',
           'd.device_class_id as deviceClassId',
+          'r.report_digest as reportDigest',
+          'a.id as actionId',
         ])
         .where('t.token_hash', '=', p.tokenHash)
         .where('t.revoked_at', 'is', null)
@@ -53,7 +96,18 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   async authenticate(source: DeviceCredentialSource): Promise<DevicePrincipal | null> {
     const token = bearerToken(source.headers);
     if (!token?.startsWith('updraft_device_')) return null;
-    const [row] = await this.lookup({ tokenHash: hashToken(token) });
-    return row ? { kind: 'device', ...row } : null;
+    const [row] = await this.lookup({ tokenHash: bearerTokenHash(source.headers) });
+    if (!row) return null;
+    const principal: DevicePrincipal = {
+      kind: 'device',
+      deviceId: row.deviceId,
+      tenantId: row.tenantId,
+      deviceClassId: row.deviceClassId,
+    };
+    checkInStates.set(principal, {
+      reportDigest: row.reportDigest ?? null,
+      actionId: row.actionId ?? null,
+    });
+    return principal;
   }
 }

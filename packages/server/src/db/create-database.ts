@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -77,6 +78,34 @@ export function withStatementCache(
   };
 }
 
+// SQL texts run often enough to keep parsed and planned on each PostgreSQL connection.
+const namedStatements = new Map<string, string>();
+
+/**
+ * Marks a SQL text as hot: on PostgreSQL each pooled connection parses it once as a named
+ * prepared statement and afterwards only binds and executes it (SQLite prepares every text once
+ * anyway, see {@link withStatementCache}). Only for a fixed set of texts built at start-up (a
+ * connection keeps every statement it prepared).
+ */
+export function markHotStatement(text: string): void {
+  if (!namedStatements.has(text))
+    namedStatements.set(
+      text,
+      `updraft_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
+    );
+}
+
+type QueryFn = (...args: unknown[]) => unknown;
+
+function useNamedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as QueryFn;
+  (client as unknown as { query: QueryFn }).query = (...args) => {
+    const [text, values] = args;
+    const name = typeof text === 'string' ? namedStatements.get(text) : undefined;
+    return name === undefined || args.length !== 2 ? query(...args) : query({ name, text, values });
+  };
+}
+
 /** Opens the configured database (SQLite file or PostgreSQL pool). Run migrations next. */
 export async function createDatabase(config: ServerConfig['database']): Promise<DatabaseHandle> {
   if (config.kind === 'sqlite') {
@@ -98,6 +127,7 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
     max: config.poolMax,
     options: `-c search_path=${config.schema}`,
   });
+  pool.on('connect', useNamedStatements);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(config.schema)}`.execute(db);

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Transaction } from 'kysely';
 import { type AuditOutcome, appendAudit } from '../audit/audit-log.js';
 import type { Database } from '../db/database.js';
@@ -72,32 +72,46 @@ export async function audited<T>(
  */
 export function installAuditHook(app: FastifyInstance): void {
   app.decorateRequest('auditWritten', false);
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.auditWritten || !STATE_CHANGING.has(request.method) || request.is404) return;
-    if (request.routeOptions.config.permission === 'device') return;
-    const status = reply.statusCode;
-    const outcome: AuditOutcome =
-      status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
-    const params = (request.params ?? {}) as Record<string, unknown>;
-    const resourceId = typeof params.id === 'string' ? params.id.slice(0, 200) : null;
-    try {
-      await appendAudit(
-        app.updraft.db,
-        {
-          ...actorOf(request),
-          action: `${request.method} ${request.routeOptions.url ?? request.url}`,
-          resourceType: null,
-          resourceId,
-          change: null,
-          ip: request.ip,
-          outcome,
-          status,
-          requestId: request.id,
-        },
-        app.updraft.now().toISOString(),
-      );
-    } catch (error) {
-      request.log.error({ err: error }, 'could not append audit entry');
-    }
+  // Callback-style so the common case (reads, device calls) returns without allocating a promise.
+  app.addHook('onResponse', (request, reply, done) => {
+    if (
+      request.auditWritten ||
+      !STATE_CHANGING.has(request.method) ||
+      request.is404 ||
+      request.routeOptions.config.permission === 'device'
+    )
+      return done();
+    appendFallbackEntry(app, request, reply).then(() => done(), done);
   });
+}
+
+async function appendFallbackEntry(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  const status = reply.statusCode;
+  const outcome: AuditOutcome =
+    status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  const resourceId = typeof params.id === 'string' ? params.id.slice(0, 200) : null;
+  try {
+    await appendAudit(
+      app.updraft.db,
+      {
+        ...actorOf(request),
+        action: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        resourceType: null,
+        resourceId,
+        change: null,
+        ip: request.ip,
+        outcome,
+        status,
+        requestId: request.id,
+      },
+      app.updraft.now().toISOString(),
+    );
+  } catch (error) {
+    request.log.error({ err: error }, 'could not append audit entry');
+  }
 }

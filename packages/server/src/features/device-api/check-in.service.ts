@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { prefetchedCheckInState } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
@@ -95,7 +96,7 @@ function stateQuery(db: Kysely<Database>) {
       .leftJoin('actions as a', (j) =>
         j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
       )
-      .select(['r.report_digest', 'a.id as actionId', 'a.revision'])
+      .select(['r.report_digest', 'a.id as actionId'])
       .where('d.id', '=', p.deviceId)
       .where('d.tenant_id', '=', p.tenantId),
   );
@@ -130,8 +131,14 @@ export class CheckInService {
   ): Promise<CheckInAnswer> {
     const nowMs = this.now().getTime();
     const digest = reportDigest(report);
-    const [state] = await this.#state({ deviceId: device.deviceId, tenantId: device.tenantId });
-    if (state?.report_digest !== digest)
+    // Read with the credential when the authenticator did (one statement per idle poll).
+    const state =
+      prefetchedCheckInState(device) ??
+      (await this.#state({ deviceId: device.deviceId, tenantId: device.tenantId })).map((r) => ({
+        reportDigest: r.report_digest,
+        actionId: r.actionId,
+      }))[0];
+    if (state?.reportDigest !== digest)
       await this.#storeReport(device, report, digest, new Date(nowMs).toISOString());
     this.lastSeen.touch(device.tenantId, device.deviceId);
 

@@ -1,11 +1,12 @@
 import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import { markHotStatement } from '../../db/create-database.js';
 
 /**
  * A query built and compiled once, run many times with new parameter values: the hot device
  * paths skip Kysely's per-call building and compiling (most of an indexed lookup's cost).
  * `build` receives placeholder values; each placeholder in the compiled parameters is replaced
  * by the matching argument on every run. Dialect-neutral: the SQL is compiled by the db's own
- * dialect.
+ * dialect; on PostgreSQL the statement is also kept prepared per connection.
  *
  * @example
  * const byId = preparedQuery(db, ['id'], (p) => db.selectFrom('devices').selectAll().where('id', '=', p.id));
@@ -21,6 +22,7 @@ export function preparedQuery<K extends string, Row, DB>(
   ) as Record<K, string>;
   const byPlaceholder = new Map<unknown, K>(keys.map((k) => [placeholders[k], k]));
   const compiled = build(placeholders).compile();
+  markHotStatement(compiled.sql);
   const slots = compiled.parameters.map((p) => byPlaceholder.get(p));
   const missing = keys.filter((k) => !slots.includes(k));
   if (missing.length > 0)
