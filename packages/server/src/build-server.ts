@@ -138,17 +138,28 @@ export async function buildServer(
     reply.header('x-request-id', request.id);
     done(null, payload);
   });
+  // Labelled children cached by label values (bounded: methods × route patterns × statuses), so
+  // a request skips prom-client's per-call label hashing.
+  const { metrics } = app.updraft;
+  const counters = new Map<string, { inc(): void }>();
+  const durations = new Map<string, { observe(value: number): void }>();
   app.addHook('onResponse', (request, reply, done) => {
+    const method = request.method;
     const route = request.routeOptions.url ?? 'unmatched';
-    app.updraft.metrics.httpRequests.inc({
-      method: request.method,
-      route,
-      status: String(reply.statusCode),
-    });
-    app.updraft.metrics.httpDuration.observe(
-      { method: request.method, route },
-      reply.elapsedTime / 1000,
-    );
+    const status = reply.statusCode;
+    const key = `${method} ${route}`;
+    let counter = counters.get(`${key} ${status}`);
+    if (counter === undefined) {
+      counter = metrics.httpRequests.labels({ method, route, status: String(status) });
+      counters.set(`${key} ${status}`, counter);
+    }
+    counter.inc();
+    let duration = durations.get(key);
+    if (duration === undefined) {
+      duration = metrics.httpDuration.labels({ method, route });
+      durations.set(key, duration);
+    }
+    duration.observe(reply.elapsedTime / 1000);
     done();
   });
 

@@ -80,6 +80,17 @@ function tagOf(text: string): string {
   return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
 }
 
+// The idle answer depends on the poll interval alone: its tag is computed once per interval.
+const idleTags = new Map<number, string>();
+function idleTag(pollIntervalSeconds: number): string {
+  let tag = idleTags.get(pollIntervalSeconds);
+  if (tag === undefined) {
+    tag = tagOf(`v1|${pollIntervalSeconds}|none`);
+    idleTags.set(pollIntervalSeconds, tag);
+  }
+  return tag;
+}
+
 /** True when an `If-None-Match` header lists `etag` (weak comparison, as RFC 9110 asks for it). */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined || header.length > 1024) return false;
@@ -146,7 +157,7 @@ export class CheckInService {
     const pollIntervalSeconds = actionId === null ? this.poll.idle : this.poll.active;
     if (actionId === null) {
       // Idle: the answer is a constant, so the ETag is decided without another query.
-      const etag = tagOf(`v1|${pollIntervalSeconds}|none`);
+      const etag = idleTag(pollIntervalSeconds);
       if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
       return { status: 200, etag, body: { pollIntervalSeconds, action: null } };
     }
