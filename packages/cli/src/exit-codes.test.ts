@@ -29,7 +29,9 @@ describe('exit codes', () => {
     );
     expect(exitCodeForError(new CoreError('MANIFEST_ROLLBACK', 'x'))).toBe(EXIT_CODES.rejected);
     expect(exitCodeForError(new CliError('CLI_USAGE', 'x'))).toBe(EXIT_CODES.usage);
-    expect(exitCodeForError(new UpdraftError('AGENT_DOWNLOAD_STALLED', 'x'))).toBe(EXIT_CODES.other);
+    expect(exitCodeForError(new UpdraftError('AGENT_DOWNLOAD_STALLED', 'x'))).toBe(
+      EXIT_CODES.other,
+    );
     expect(exitCodeForError(new BugError('x'))).toBe(EXIT_CODES.failure);
     expect(exitCodeForError(new TypeError('x'))).toBe(EXIT_CODES.failure);
     expect(exitCodeForError('a string')).toBe(EXIT_CODES.failure);
