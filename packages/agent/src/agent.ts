@@ -164,7 +164,7 @@ export class Agent {
             status,
             progress: extra.progress ?? null,
             code: extra.code ?? null,
-            message: null,
+            message: extra.message ?? null,
           },
         });
       },

@@ -43,7 +43,10 @@ export interface HandlerContext {
   /** The action in progress; a bug to ask for outside an update. */
   action(): ActionRecord;
   /** Queues a feedback report (sent after the next save, retried until accepted). */
-  report(status: FeedbackStatus, extra?: { code?: string | null; progress?: number | null }): void;
+  report(
+    status: FeedbackStatus,
+    extra?: { code?: string | null; progress?: number | null; message?: string | null },
+  ): void;
   /** Saves the journal as it is (download checkpoints). */
   save(): Promise<void>;
   /** Sends queued reports now, best effort. */

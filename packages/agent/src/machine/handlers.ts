@@ -1,6 +1,7 @@
 import { CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
 import { systemClock } from '../adapters/system/system-clock.js';
 import { fullJitterDelay } from '../backoff.js';
+import { installWithDelta } from '../delta/install-with-delta.js';
 import { AgentError } from '../errors.js';
 import { downloadComponent } from '../install/download-component.js';
 import { slotDigest } from '../install/slot-digest.js';
@@ -125,6 +126,7 @@ export const HANDLERS: Handlers = {
       await ctx.flush();
     }
     const plan = record.plan ?? [];
+    const fallbacks: string[] = [];
     const total = plan.reduce((sum, c) => sum + c.size, 0);
     try {
       for (const component of plan) {
@@ -132,6 +134,15 @@ export const HANDLERS: Handlers = {
         const slot = await slotFor(ctx, component.id, await targetSlot(ctx));
         const payload = record.action.payloads[component.payloadIndex];
         if (payload === undefined) throw new AgentError('AGENT_PLAN_MISMATCH', 'payload missing');
+        // A delta offer is tried first; any typed failure falls through to the full payload.
+        const viaDelta = await installWithDelta(ctx, component, slot, payload);
+        if (!viaDelta.used && viaDelta.fallback !== null)
+          fallbacks.push(`${component.id}:${viaDelta.fallback}`);
+        if (viaDelta.used) {
+          record.attempts = 0;
+          await ctx.save();
+          continue;
+        }
         let sinceCheckpoint = 0;
         let last = component.written;
         await downloadComponent({
@@ -169,7 +180,10 @@ export const HANDLERS: Handlers = {
     } catch (error) {
       return retryOrFail(ctx, error);
     }
-    ctx.report('downloaded');
+    ctx.report(
+      'downloaded',
+      fallbacks.length > 0 ? { message: `delta fallback ${fallbacks.join(',')}` } : {},
+    );
     if (record.action.downloadOnly) {
       finish(ctx, record.action.id);
       return 'downloadOnly';
