@@ -4,6 +4,7 @@ import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import type { BlobStore } from '../../ports/blob-store.js';
+import { forgetDeltasOf } from '../deltas/forget-deltas.js';
 import type { UploadService } from '../uploads/upload.service.js';
 import type { EnvelopeVerifier } from './envelope-verifier.js';
 import { matchPayloads, type UploadedPayload } from './match-payloads.js';
@@ -249,6 +250,13 @@ export class ReleaseService {
     for (const p of release.payloads) {
       if (!(await blobStillUsed(this.db, p.sha256, releaseId))) await this.blobs.delete(p.sha256);
     }
+    // Cached patches to payloads no live release delivers any more go too.
+    await forgetDeltasOf(
+      this.db,
+      this.blobs,
+      ctx.tenantId,
+      release.payloads.map((p) => p.sha256),
+    );
   }
 }
 
