@@ -45,14 +45,19 @@ export async function downloadComponent(job: DownloadJob): Promise<void> {
   const abort = new AbortController();
   const watchdog = new StallWatchdog(job.clock, job.stallTimeoutMs, abort);
   let produced = start;
+  let iterator: AsyncIterator<Uint8Array> | undefined;
+  let drained = false;
   try {
     const response = await watchdog.guard(job.transport.openPayload(job.url, start, abort.signal));
     // A server that ignores Range sends from 0: skip what we already have.
     let received = response.start;
-    const iterator = response.body[Symbol.asyncIterator]();
+    iterator = response.body[Symbol.asyncIterator]();
     for (;;) {
       const next = await watchdog.guard(iterator.next());
-      if (next.done) break;
+      if (next.done) {
+        drained = true;
+        break;
+      }
       let chunk = next.value;
       if (received + chunk.length > job.payloadSize) {
         await iterator.return?.();
@@ -79,6 +84,9 @@ export async function downloadComponent(job: DownloadJob): Promise<void> {
     }
   } finally {
     watchdog.stop();
+    // Release an abandoned body before aborting: a response destroyed by the abort while nobody
+    // iterates it would emit an 'error' that no one listens to (an uncaught exception).
+    if (iterator && !drained) await iterator.return?.()?.catch(() => undefined);
     abort.abort();
   }
   if (produced !== component.size) {
