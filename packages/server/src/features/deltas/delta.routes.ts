@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import { audited } from '../../http/audit-hook.js';
+import { signedBlobRouteSchema } from '../../signed-url/signed-blob-route-schema.js';
 import { sendBlob } from '../device-api/send-blob.js';
 import '../releases/release.table.js';
 import {
@@ -181,17 +182,7 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
     url: '/deltas/:digest',
     // Signed URLs carry their own authorisation (tenant, device, digest, expiry under HMAC).
     config: { permission: 'public' },
-    schema: {
-      summary: 'Download a delta patch through a signed URL (Range, HEAD)',
-      tags: ['device'],
-      params: Type.Object({ digest: Type.String({ maxLength: 128 }) }),
-      querystring: Type.Object({
-        t: Type.Optional(Type.String({ maxLength: 128 })),
-        d: Type.Optional(Type.String({ maxLength: 128 })),
-        exp: Type.Optional(Type.String({ maxLength: 20 })),
-        sig: Type.Optional(Type.String({ maxLength: 128 })),
-      }),
-    },
+    schema: signedBlobRouteSchema('Download a delta patch through a signed URL (Range, HEAD)'),
     handler: async (request, reply) => {
       const { digest } = request.params;
       const claims = deltas.urls.verify(digest, request.query, app.updraft.now().getTime());

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
+import { signedBlobRouteSchema } from '../../signed-url/signed-blob-route-schema.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { ActionService } from '../actions/action.service.js';
 import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
@@ -163,17 +164,7 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
     url: '/artifacts/:digest',
     // Signed URLs carry their own authorisation (tenant, device, digest, expiry under HMAC).
     config: { permission: 'public' },
-    schema: {
-      summary: 'Download a payload through a signed URL (Range, HEAD)',
-      tags: ['device'],
-      params: Type.Object({ digest: Type.String({ maxLength: 128 }) }),
-      querystring: Type.Object({
-        t: Type.Optional(Type.String({ maxLength: 128 })),
-        d: Type.Optional(Type.String({ maxLength: 128 })),
-        exp: Type.Optional(Type.String({ maxLength: 20 })),
-        sig: Type.Optional(Type.String({ maxLength: 128 })),
-      }),
-    },
+    schema: signedBlobRouteSchema('Download a payload through a signed URL (Range, HEAD)'),
     handler: async (request, reply) => {
       const { digest } = request.params as { digest: string };
       const claims = urls.verify(
