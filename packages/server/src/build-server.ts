@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -9,20 +8,20 @@ import { pino } from 'pino';
 import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
 import {
   BearerDeviceAuthenticator,
-  bearerToken,
-  bearerTokenHash,
   type DeviceAuthenticator,
 } from './auth/device-authenticator.js';
+import { DeviceSessionCache } from './auth/device-session-cache.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import type { ServerConfig } from './config/config.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { ServerError } from './errors.js';
 import { FEATURES } from './features/features.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { installProblemHandlers } from './http/problem.js';
+import { installRateLimits } from './http/rate-limit.js';
+import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
 import type { BlobStore } from './ports/blob-store.js';
@@ -81,6 +80,9 @@ export async function buildServer(
   );
   const app = Fastify({
     loggerInstance,
+    // One line per request (see UpdraftLogController); request loggers built only when used.
+    logController: new UpdraftLogController('/api/device/'),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: config.limits.bodyBytes,
     requestTimeout: config.limits.requestTimeoutMs,
     trustProxy: config.trustProxy,
@@ -97,6 +99,7 @@ export async function buildServer(
   const blobsOwned = deps.blobs === undefined;
   try {
     await migrateToLatest(database);
+    await database.deviceChanges.start();
     const now = deps.now ?? (() => new Date());
     await ensureTenant(database.db, DEFAULT_TENANT_ID, 'default', now().toISOString());
     await bootstrapAdmin(
@@ -117,7 +120,16 @@ export async function buildServer(
       dbSupport: database.support,
       blobs,
       metrics: new Metrics(),
-      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db),
+      deviceAuth:
+        deps.deviceAuth ??
+        new BearerDeviceAuthenticator(
+          database.db,
+          new DeviceSessionCache(database.deviceChanges, {
+            maxEntries: config.device.sessionCacheEntries,
+            maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
+          }),
+        ),
+      deviceChanges: database.deviceChanges,
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
     };
@@ -163,30 +175,8 @@ export async function buildServer(
     done();
   });
 
-  // Rate limits run first (before any database lookup): keyed by the bearer token's hash when
-  // there is one (per device / per token), else by the client address.
-  if (config.rateLimit.enabled) {
-    await app.register(rateLimit, {
-      global: true,
-      timeWindow: config.rateLimit.windowMs,
-      keyGenerator: (request) => {
-        const token = bearerToken(request.headers);
-        return token
-          ? `${token.startsWith('updraft_device_') ? 'dev' : 'tok'}:${bearerTokenHash(request.headers)}`
-          : `ip:${request.ip}`;
-      },
-      max: (_request, key) =>
-        key.startsWith('dev:')
-          ? config.rateLimit.perDevice
-          : key.startsWith('tok:')
-            ? config.rateLimit.perToken
-            : config.rateLimit.anonymous,
-      errorResponseBuilder: (_request, context) =>
-        new ServerError('HTTP_RATE_LIMITED', `Rate limit exceeded; retry in ${context.after}.`, {
-          details: { max: context.max },
-        }),
-    });
-  }
+  // Rate limits run first (global onRequest hooks precede the routes' access check).
+  installRateLimits(app, config.rateLimit);
   installAccessControl(app);
   installAuditHook(app);
 

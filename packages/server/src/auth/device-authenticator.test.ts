@@ -5,24 +5,7 @@ import {
   openTestDatabase,
   type TestDatabase,
 } from '../testing/test-database.js';
-import {
-  BearerDeviceAuthenticator,
-  bearerTokenHash,
-  prefetchedCheckInState,
-} from './device-authenticator.js';
-import { hashToken } from './secrets.js';
-
-it('hashes the bearer token once per headers object and ignores a missing one', () => {
-  const headers = { authorization: `Bearer updraft_device_${'a'.repeat(43)}` };
-  const first = bearerTokenHash(headers);
-  expect(first).toBe(hashToken(`updraft_device_${'a'.repeat(43)}`));
-  expect(bearerTokenHash(headers)).toBe(first);
-  expect(bearerTokenHash({ authorization: `Bearer updraft_device_${'b'.repeat(43)}` })).not.toBe(
-    first,
-  );
-  expect(bearerTokenHash({})).toBeUndefined();
-  expect(bearerTokenHash({ authorization: 'Basic abc' })).toBeUndefined();
-});
+import { BearerDeviceAuthenticator, prefetchedCheckInState } from './device-authenticator.js';
 
 describeEachDialect('BearerDeviceAuthenticator', (dialect) => {
   let t: TestDatabase;

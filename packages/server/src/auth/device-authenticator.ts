@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { preparedQuery } from '../features/device-api/prepared-query.js';
+import type { DeviceSessionCache } from './device-session-cache.js';
 import type { DevicePrincipal } from './principal.js';
 import { hashToken } from './secrets.js';
 
@@ -27,20 +28,6 @@ export function bearerToken(headers: DeviceCredentialSource['headers']): string 
   return match?.[1];
 }
 
-// Hashes by headers object: the rate limiter and the authenticator of one request share one hash.
-const tokenHashes = new WeakMap<object, string>();
-
-/** SHA-256 of the request's bearer token (see {@link hashToken}), computed once per headers object. */
-export function bearerTokenHash(headers: DeviceCredentialSource['headers']): string | undefined {
-  const known = tokenHashes.get(headers);
-  if (known !== undefined) return known;
-  const token = bearerToken(headers);
-  if (token === undefined) return undefined;
-  const hash = hashToken(token);
-  tokenHashes.set(headers, hash);
-  return hash;
-}
-
 /** A device's check-in state, read in the same statement as its credential. */
 export interface PrefetchedCheckInState {
   /** Digest of the device's last stored report, `null` before its first. */
@@ -53,9 +40,10 @@ export interface PrefetchedCheckInState {
 const checkInStates = new WeakMap<DevicePrincipal, PrefetchedCheckInState>();
 
 /**
- * The check-in state an authenticator read together with this principal's credential, so an idle
- * check-in costs one indexed statement; `undefined` when the authenticator did not (the caller
- * then reads it itself). Valid for the request that authenticated only.
+ * The check-in state an authenticator read (or had cached) together with this principal's
+ * credential, so an idle check-in costs at most one indexed statement; `undefined` when the
+ * authenticator did not (the caller then reads it itself). Valid for the request that
+ * authenticated only.
  */
 export function prefetchedCheckInState(
   principal: DevicePrincipal,
@@ -63,12 +51,18 @@ export function prefetchedCheckInState(
   return checkInStates.get(principal);
 }
 
-/** Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail. */
+/**
+ * Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail.
+ * With a {@link DeviceSessionCache} a known token costs no database round trip.
+ */
 export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   // Compiled once: every device request runs this lookup, so skip Kysely's per-call build.
   private readonly lookup;
 
-  constructor(db: Kysely<Database>) {
+  constructor(
+    db: Kysely<Database>,
+    private readonly sessions?: DeviceSessionCache,
+  ) {
     this.lookup = preparedQuery(db, ['tokenHash'], (p) =>
       db
         .selectFrom('device_tokens as t')
@@ -96,7 +90,14 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   async authenticate(source: DeviceCredentialSource): Promise<DevicePrincipal | null> {
     const token = bearerToken(source.headers);
     if (!token?.startsWith('updraft_device_')) return null;
-    const [row] = await this.lookup({ tokenHash: bearerTokenHash(source.headers) });
+    // The cache is keyed by the token itself (process memory only): a hit needs no hashing.
+    const cached = this.sessions?.get(token);
+    if (cached !== undefined) {
+      checkInStates.set(cached.principal, cached.state);
+      return cached.principal;
+    }
+    const generation = this.sessions?.generation ?? 0;
+    const [row] = await this.lookup({ tokenHash: hashToken(token) });
     if (!row) return null;
     const principal: DevicePrincipal = {
       kind: 'device',
@@ -104,10 +105,9 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
       tenantId: row.tenantId,
       deviceClassId: row.deviceClassId,
     };
-    checkInStates.set(principal, {
-      reportDigest: row.reportDigest ?? null,
-      actionId: row.actionId ?? null,
-    });
+    const state = { reportDigest: row.reportDigest ?? null, actionId: row.actionId ?? null };
+    checkInStates.set(principal, state);
+    this.sessions?.store(token, { principal, state }, generation);
     return principal;
   }
 }

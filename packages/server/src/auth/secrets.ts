@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /** Token kinds; the prefix lets a log reader (and the rate limiter) tell them apart. */
 export const TOKEN_KINDS = ['api', 'session', 'device'] as const;
@@ -16,7 +16,7 @@ export function newToken(kind: TokenKind): string {
 
 /** SHA-256 hex of a token. Enough for 256-bit random secrets (no dictionary to attack). */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 // scrypt cost: N=2^15, r=8, p=1 (≈32 MiB, tens of ms): OWASP's minimum for interactive logins.

@@ -63,6 +63,8 @@ export const ServerConfigSchema = Type.Object(
       {
         pollIntervalSeconds: Type.Integer({ minimum: 5, maximum: 86_400 }),
         downloadUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 604_800 }),
+        sessionCacheEntries: Type.Integer({ minimum: 0, maximum: 100_000_000 }),
+        sessionCacheMaxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
       },
       { additionalProperties: false },
     ),
@@ -240,7 +242,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_RATE_LIMIT_ANONYMOUS',
     type: 'integer',
     default: 300,
-    doc: 'Requests per window per client address without a token.',
+    doc: 'Requests per window per client address without a token; also the failed authentications (401) an address may cause per window before all its requests are refused until the window turns.',
   },
   {
     path: 'auth.sessionTtlSeconds',
@@ -277,6 +279,20 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 3_600,
     doc: 'Lifetime of a signed download URL in seconds.',
+  },
+  {
+    path: 'device.sessionCacheEntries',
+    env: 'UPDRAFT_DEVICE_SESSION_CACHE_ENTRIES',
+    type: 'integer',
+    default: 100_000,
+    doc: 'Device sessions (credential → device, open action, last report) kept in memory per process, about 0.5 KiB each, so an idle check-in needs no database round trip; 0 turns the cache off. Size it to the fleet.',
+  },
+  {
+    path: 'device.sessionCacheMaxAgeSeconds',
+    env: 'UPDRAFT_DEVICE_SESSION_CACHE_MAX_AGE_SECONDS',
+    type: 'integer',
+    default: 900,
+    doc: 'A cached device session is read again after this many seconds. Changes through Updraft (and, on PostgreSQL, any SQL change) reach every replica at once; this bounds only changes made to a SQLite file by another process.',
   },
 ];
 

@@ -13,12 +13,20 @@ import {
 import pg from 'pg';
 import type { ServerConfig } from '../config/config.js';
 import type { Database } from './database.js';
+import {
+  type DeviceChangeFeed,
+  PostgresDeviceChangeFeed,
+  postgresDeviceChangeTriggers,
+  SqliteDeviceChangeFeed,
+} from './device-changes.js';
 import type { DialectSupport } from './dialect-support.js';
 
 /** An open database: the Kysely instance, what its backend supports, and how to close it. */
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
   readonly support: DialectSupport;
+  /** Device changes as the database announces them (start it after migrations). */
+  readonly deviceChanges: DeviceChangeFeed;
   close(): Promise<void>;
 }
 
@@ -31,6 +39,8 @@ const sqliteSupport: DialectSupport = {
     `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
     `CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
   ],
+  // SQLite has one process: its feed installs temporary triggers on its own connection.
+  deviceChangeTriggerStatements: () => [],
 };
 
 function postgresSupport(schema: string): DialectSupport {
@@ -43,6 +53,7 @@ function postgresSupport(schema: string): DialectSupport {
       `CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,
       `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${table}_append_only()`,
     ],
+    deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
   };
 }
 
@@ -120,7 +131,16 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(native) }),
     });
-    return { db, support: sqliteSupport, close: () => db.destroy() };
+    const deviceChanges = new SqliteDeviceChangeFeed(native);
+    return {
+      db,
+      support: sqliteSupport,
+      deviceChanges,
+      close: async () => {
+        await deviceChanges.close();
+        await db.destroy();
+      },
+    };
   }
   const pool = new pg.Pool({
     connectionString: config.url,
@@ -135,5 +155,14 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
     await db.destroy();
     throw error;
   }
-  return { db, support: postgresSupport(config.schema), close: () => db.destroy() };
+  const deviceChanges = new PostgresDeviceChangeFeed(config.url, config.schema, pool);
+  return {
+    db,
+    support: postgresSupport(config.schema),
+    deviceChanges,
+    close: async () => {
+      await deviceChanges.close();
+      await db.destroy();
+    },
+  };
 }

@@ -13,4 +13,9 @@ export interface DialectSupport {
   readonly migrationTableSchema: string | undefined;
   /** DDL statements that make `table` reject UPDATE and DELETE. */
   appendOnlyStatements(table: string): readonly string[];
+  /**
+   * DDL for persistent triggers announcing device changes to every replica (see
+   * `device-changes.ts`); empty where the feed installs per-connection triggers itself.
+   */
+  deviceChangeTriggerStatements(): readonly string[];
 }

@@ -10,6 +10,7 @@ import type { RouteAccess } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { ServerConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
+import type { DeviceChangeFeed } from '../db/device-changes.js';
 import type { DialectSupport } from '../db/dialect-support.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -22,6 +23,8 @@ export interface UpdraftServices {
   readonly blobs: BlobStore;
   readonly metrics: Metrics;
   readonly deviceAuth: DeviceAuthenticator;
+  /** Device changes from every replica; write paths announce theirs after commit. */
+  readonly deviceChanges: DeviceChangeFeed;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
   deriveKey(purpose: string): Buffer;
   /** The current time; tests may freeze it. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../testing/test-database.js';
@@ -141,5 +142,27 @@ describeEachDialect('rate limits', (dialect) => {
           .statusCode,
       );
     expect(codes).toEqual([401, 401, 429]);
+  });
+
+  it('refuses an address that keeps failing authentication, whatever token it tries next', async () => {
+    const attempt = (remoteAddress: string) =>
+      server.app.inject({
+        method: 'POST',
+        url: '/api/device/v1/check-in',
+        remoteAddress,
+        headers: {
+          authorization: `Bearer updraft_device_${randomBytes(32).toString('base64url')}`,
+          'content-type': 'application/json',
+        },
+        payload: {},
+      });
+    const codes = [];
+    for (let i = 0; i < 6; i++) codes.push((await attempt('192.0.2.7')).statusCode);
+    // anonymous = 4: the fifth failure crosses it; each made-up token alone would be under budget.
+    expect(codes).toEqual([401, 401, 401, 401, 401, 429]);
+    const refused = await attempt('192.0.2.7');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.json()).toMatchObject({ code: 'HTTP_RATE_LIMITED' });
+    expect((await attempt('192.0.2.8')).statusCode).toBe(401);
   });
 });

@@ -72,6 +72,7 @@ export async function openTestDatabase(dialect: Dialect): Promise<TestDatabase> 
     };
     const handle = await createDatabase(config);
     await migrateToLatest(handle);
+    await handle.deviceChanges.start();
     return {
       dialect,
       handle,
@@ -92,6 +93,7 @@ export async function openTestDatabase(dialect: Dialect): Promise<TestDatabase> 
   };
   const handle = await createDatabase(config);
   await migrateToLatest(handle);
+  await handle.deviceChanges.start();
   return {
     dialect,
     handle,

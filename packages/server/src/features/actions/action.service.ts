@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { appendAudit } from '../../audit/audit-log.js';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import { findRelease } from '../releases/release.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
@@ -171,6 +172,8 @@ export class ActionService {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly now: () => Date,
+    /** Told after each commit that opens or closes a device's action (read-your-writes). */
+    private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
   ) {}
 
   /** Assigns a release to one device (the device's class must match the release's). */
@@ -185,7 +188,7 @@ export class ActionService {
   ): Promise<Action> {
     const at = this.now().toISOString();
     try {
-      return await this.db.transaction().execute(async (trx) => {
+      const action = await this.db.transaction().execute(async (trx) => {
         const device = await trx
           .selectFrom('devices')
           .select(['id', 'device_class_id', 'decommissioned_at'])
@@ -273,6 +276,8 @@ export class ActionService {
         );
         return toAction(row);
       });
+      this.changes.announce(ctx.tenantId, action.deviceId);
+      return action;
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new ServerError(
@@ -333,7 +338,7 @@ export class ActionService {
   ): Promise<ReportOutcome> {
     const at = this.now().toISOString();
     try {
-      return await this.db.transaction().execute(async (trx) => {
+      const outcome = await this.db.transaction().execute(async (trx) => {
         const row = await trx
           .selectFrom('actions')
           .selectAll()
@@ -373,6 +378,9 @@ export class ActionService {
         });
         return { action: toAction(updated), replayed: false };
       });
+      // The device's next check-in (often right away) must see its action closed.
+      if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
+      return outcome;
     } catch (error) {
       // Two copies of one report raced: the loser sees the winner's event and is a replay.
       if (isUniqueViolation(error)) {

@@ -4,7 +4,9 @@ import { ActionService, countActionsByState } from './action.service.js';
 
 /** Actions (assign, cancel, history), mounted at `/api/v1`; also feeds the actions-by-state gauge. */
 export const actionsFeature: UpdraftFeature = async (app) => {
-  const { db, metrics } = app.updraft;
+  const { db, metrics, deviceChanges } = app.updraft;
   metrics.setActionsByStateSource(() => countActionsByState(db));
-  await app.register(actionRoutes, { actions: new ActionService(db, () => app.updraft.now()) });
+  await app.register(actionRoutes, {
+    actions: new ActionService(db, () => app.updraft.now(), deviceChanges),
+  });
 };

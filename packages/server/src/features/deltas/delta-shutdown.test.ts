@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../releases/release-test-fixtures.js';
+import { type Fleet, seedFleet, uploadRelease } from '../releases/release-test-fixtures.js';
 import { workerEncoder } from './delta-encoder.js';
 import { deltaServiceOf } from './delta-service.js';
 
@@ -37,19 +37,7 @@ describeEachDialect('delta worker shutdown', (dialect) => {
       [1, old],
       [2, next],
     ] as const) {
-      const envelope = await signedEnvelope(fleet, fleet.key, seq, [image], `${seq}.0.0`);
-      const res = await server.app.inject({
-        method: 'POST',
-        url: '/api/v1/releases',
-        headers: admin,
-        payload: {
-          deviceClassId: fleet.deviceClassId,
-          envelope: Buffer.from(envelope).toString('base64'),
-          payloads: [{ data: image.toString('base64') }],
-        },
-      });
-      expect(res.statusCode).toBe(201);
-      ids.push(res.json<{ id: string }>().id);
+      ids.push(await uploadRelease(server.app, admin, fleet, seq, [image], `${seq}.0.0`));
     }
     const res = await server.app.inject({
       method: 'PUT',

@@ -28,6 +28,7 @@ describeEachDialect('CheckInService', (dialect) => {
       { idle: 300, active: 60 },
       new LastSeenTracker(t.handle.db, now, 60_000),
       now,
+      t.handle.deviceChanges,
     );
   });
   afterAll(() => t?.dispose());

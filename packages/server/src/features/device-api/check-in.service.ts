@@ -1,8 +1,12 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { prefetchedCheckInState } from '../../auth/device-authenticator.js';
+import {
+  type PrefetchedCheckInState,
+  prefetchedCheckInState,
+} from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
+import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { MaintenanceWindow } from '../actions/action.service.js';
 import type { DeltaOffer, DeltaOfferSource } from '../deltas/delta-offer.js';
@@ -65,19 +69,25 @@ export interface PollIntervals {
 
 const PREFIX = '/api/device/v1';
 
-/** Canonical digest of a report: components by id, attributes by name, so order never matters. */
+const byFirst = (a: readonly unknown[], b: readonly unknown[]) =>
+  (a[0] as string) < (b[0] as string) ? -1 : (a[0] as string) > (b[0] as string) ? 1 : 0;
+
+/**
+ * Canonical digest of a report: components by id, attributes by name (code-point order), so
+ * order never matters. Runs on every check-in, hence plain loops and a one-shot hash.
+ */
 export function reportDigest(report: CheckInReport): string {
-  const components = [...(report.components ?? [])]
-    .map((c) => [c.id, c.version ?? null, c.sequenceNumber ?? null, c.digest ?? null])
-    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
-  const attributes = Object.entries(report.attributes ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  return createHash('sha256')
-    .update(JSON.stringify([components, attributes]))
-    .digest('base64url');
+  const components: unknown[][] = [];
+  for (const c of report.components ?? [])
+    components.push([c.id, c.version ?? null, c.sequenceNumber ?? null, c.digest ?? null]);
+  if (components.length > 1) components.sort(byFirst);
+  const attributes = report.attributes === undefined ? [] : Object.entries(report.attributes);
+  if (attributes.length > 1) attributes.sort(byFirst);
+  return hash('sha256', JSON.stringify([components, attributes]), 'base64url');
 }
 
 function tagOf(text: string): string {
-  return `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+  return `"${hash('sha256', text, 'base64url').slice(0, 27)}"`;
 }
 
 // The idle answer depends on the poll interval alone: its tag is computed once per interval.
@@ -129,26 +139,32 @@ export class CheckInService {
     private readonly poll: PollIntervals,
     private readonly lastSeen: LastSeenTracker,
     private readonly now: () => Date,
+    private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
     private readonly deltas?: DeltaOfferSource,
   ) {
     this.#state = stateQuery(db);
   }
 
-  /** Records the report (if changed) and answers with the open action or 304. */
+  /**
+   * Records the report (if changed) and answers with the open action or 304. `rawBody`, the
+   * report's JSON text when the caller has it, lets a byte-identical repeat skip the digest.
+   */
   async checkIn(
     device: DevicePrincipal,
     report: CheckInReport,
     ifNoneMatch: string | undefined,
+    rawBody?: string,
   ): Promise<CheckInAnswer> {
     const nowMs = this.now().getTime();
-    const digest = reportDigest(report);
-    // Read with the credential when the authenticator did (one statement per idle poll).
+    // Read with the credential when the authenticator did (none or one statement per idle poll).
+    const prefetched = prefetchedCheckInState(device);
     const state =
-      prefetchedCheckInState(device) ??
+      prefetched ??
       (await this.#state({ deviceId: device.deviceId, tenantId: device.tenantId })).map((r) => ({
         reportDigest: r.report_digest,
         actionId: r.actionId,
       }))[0];
+    const digest = this.#digest(prefetched, report, rawBody);
     if (state?.reportDigest !== digest)
       await this.#storeReport(device, report, digest, new Date(nowMs).toISOString());
     this.lastSeen.touch(device.tenantId, device.deviceId);
@@ -168,6 +184,22 @@ export class CheckInService {
     const etag = tagOf(JSON.stringify(body));
     if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
     return { status: 200, etag, body };
+  }
+
+  // The last raw report and its digest, per cached device session (gone with the session).
+  readonly #lastReports = new WeakMap<PrefetchedCheckInState, { raw: string; digest: string }>();
+
+  #digest(
+    session: PrefetchedCheckInState | undefined,
+    report: CheckInReport,
+    raw: string | undefined,
+  ): string {
+    if (session === undefined || raw === undefined) return reportDigest(report);
+    const last = this.#lastReports.get(session);
+    if (last !== undefined && last.raw === raw) return last.digest;
+    const digest = reportDigest(report);
+    this.#lastReports.set(session, { raw, digest });
+    return digest;
   }
 
   async #deviceAction(
@@ -266,5 +298,7 @@ export class CheckInService {
         )
         .execute();
     });
+    // The stored digest changed: a cached session must not skip the next (different) report.
+    this.changes.announce(tenantId, deviceId);
   }
 }

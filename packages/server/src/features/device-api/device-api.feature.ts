@@ -8,7 +8,7 @@ import { LastSeenTracker } from './last-seen-tracker.js';
 
 /** The native device API, mounted at `/api/device/v1` (docs/device-api.md). */
 export const deviceApiFeature: UpdraftFeature = async (app) => {
-  const { db, config } = app.updraft;
+  const { db, config, deviceChanges } = app.updraft;
   const now = () => app.updraft.now();
   const urls = new SignedUrl(
     app.updraft.deriveKey('download-url'),
@@ -24,7 +24,12 @@ export const deviceApiFeature: UpdraftFeature = async (app) => {
     { idle, active: Math.min(60, idle) },
     lastSeen,
     now,
+    deviceChanges,
     deltaOffers(app.updraft),
   );
-  await app.register(deviceApiRoutes, { checkIns, actions: new ActionService(db, now), urls });
+  await app.register(deviceApiRoutes, {
+    checkIns,
+    actions: new ActionService(db, now, deviceChanges),
+    urls,
+  });
 };

@@ -73,6 +73,14 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
   { checkIns, actions, urls },
 ) => {
   const { metrics } = app.updraft;
+  // JSON bodies are kept raw too: a device repeating its last report byte for byte is recognised
+  // without canonicalising and hashing it again (see CheckInService).
+  const rawBodies = new WeakMap<object, string>();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    rawBodies.set(request, body as string);
+    parseJson(request, body as string, done);
+  });
 
   app.post(
     '/check-in',
@@ -91,6 +99,7 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
         device,
         request.body,
         typeof ifNoneMatch === 'string' ? ifNoneMatch : undefined,
+        rawBodies.get(request),
       );
       reply.header('etag', answer.etag).header('cache-control', 'no-cache');
       if (answer.status === 304) {

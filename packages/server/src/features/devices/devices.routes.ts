@@ -332,6 +332,8 @@ export const devicesRoutes: UpdraftFeature = async (app) => {
           throw new ServerError('RESOURCE_CONFLICT', `device ${device.id} is decommissioned`);
         return { result: issued, resourceId: device.id, change: { tokenRotated: true } };
       });
+      // The old token must fail from this answer on (other replicas: their triggers' NOTIFY).
+      app.updraft.deviceChanges.announce(tenantId, device.id);
       return { token };
     },
   );
@@ -370,6 +372,7 @@ export const devicesRoutes: UpdraftFeature = async (app) => {
           change: { decommissioned: true, credentialsRevoked: true },
         };
       });
+      app.updraft.deviceChanges.announce(tenantId, device.id);
       return requireDevice(app, tenantId, device.id);
     },
   );

@@ -160,6 +160,31 @@ export async function signedEnvelope(
   return signEnvelope(unsigned, createKeySigner(signer.privateKey));
 }
 
+/** Signs a release of `fleet`'s class and uploads it inline through the API; returns its id. */
+export async function uploadRelease(
+  app: { inject: (o: object) => Promise<{ statusCode: number; body: string }> },
+  headers: Record<string, string>,
+  fleet: Fleet,
+  sequenceNumber: number,
+  payloads: readonly Buffer[],
+  version = '1.0.0',
+): Promise<string> {
+  const envelope = await signedEnvelope(fleet, fleet.key, sequenceNumber, payloads, version);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/releases',
+    headers: { ...headers, 'content-type': 'application/json' },
+    payload: {
+      deviceClassId: fleet.deviceClassId,
+      envelope: Buffer.from(envelope).toString('base64'),
+      payloads: payloads.map((p) => ({ data: p.toString('base64') })),
+    },
+  });
+  if (res.statusCode !== 201)
+    throw new Error(`release upload answered ${res.statusCode}: ${res.body}`);
+  return (JSON.parse(res.body) as { id: string }).id;
+}
+
 /** Hex component id of component `i` (`[h'0i']`). */
 export function componentHex(i: number): string {
   return `8141${i.toString(16).padStart(2, '0')}`;

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import type { DeviceChange, DeviceChangeFeed } from '../db/device-changes.js';
+import { type DeviceSession, DeviceSessionCache } from './device-session-cache.js';
+
+// A hand-driven feed: the unit under test is the cache's bookkeeping, not the delivery.
+class ManualFeed implements DeviceChangeFeed {
+  live = true;
+  readonly #listeners = new Set<(change: DeviceChange) => void>();
+  subscribe(listener: (change: DeviceChange) => void) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  announce(tenantId: string, deviceId: string) {
+    this.emit({ tenantId, deviceId });
+  }
+  emit(change: DeviceChange) {
+    for (const l of this.#listeners) l(change);
+  }
+  async start() {}
+  async settled() {}
+  async close() {}
+}
+
+const session = (deviceId: string, actionId: string | null = null): DeviceSession => ({
+  principal: { kind: 'device', tenantId: 'ten_a', deviceId, deviceClassId: 'cls_1' },
+  state: { reportDigest: 'd1', actionId },
+});
+
+function setup(options: { maxEntries?: number; maxAgeMs?: number } = {}) {
+  const feed = new ManualFeed();
+  let now = 0;
+  const cache = new DeviceSessionCache(feed, {
+    maxEntries: options.maxEntries ?? 100,
+    maxAgeMs: options.maxAgeMs ?? 60_000,
+    clock: () => now,
+  });
+  return { feed, cache, advance: (ms: number) => (now += ms) };
+}
+
+describe('DeviceSessionCache', () => {
+  it('returns a stored session until its device changes, then reads again', () => {
+    const { cache, feed } = setup();
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    cache.store('tok-2', session('dev_2'), cache.generation);
+    expect(cache.get('tok-1')?.principal.deviceId).toBe('dev_1');
+    feed.emit({ tenantId: 'ten_a', deviceId: 'dev_1' });
+    expect(cache.get('tok-1')).toBeUndefined();
+    expect(cache.get('tok-2')?.principal.deviceId).toBe('dev_2');
+    // Same device id in another tenant is another device.
+    feed.emit({ tenantId: 'ten_b', deviceId: 'dev_2' });
+    expect(cache.get('tok-2')).toBeDefined();
+  });
+
+  it('drops every credential of a changed device (two tokens of one device)', () => {
+    const { cache, feed } = setup();
+    cache.store('tok-old', session('dev_1'), cache.generation);
+    cache.store('tok-new', session('dev_1'), cache.generation);
+    feed.announce('ten_a', 'dev_1');
+    expect(cache.get('tok-old')).toBeUndefined();
+    expect(cache.get('tok-new')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('drops everything when the feed reports that changes may have been missed', () => {
+    const { cache, feed } = setup();
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    cache.store('tok-2', session('dev_2'), cache.generation);
+    feed.emit(null);
+    expect(cache.size).toBe(0);
+  });
+
+  it('keeps nothing read while a change arrived (the read may predate it)', () => {
+    const { cache, feed } = setup();
+    const before = cache.generation;
+    feed.announce('ten_a', 'dev_other'); // any change: the guard is global
+    cache.store('tok-1', session('dev_1'), before);
+    expect(cache.get('tok-1')).toBeUndefined();
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    expect(cache.get('tok-1')).toBeDefined();
+  });
+
+  it('trusts and keeps nothing while the feed is not live', () => {
+    const { cache, feed } = setup();
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    feed.live = false;
+    expect(cache.get('tok-1')).toBeUndefined();
+    cache.store('tok-2', session('dev_2'), cache.generation);
+    expect(cache.size).toBe(0);
+    feed.live = true;
+    expect(cache.get('tok-1')).toBeUndefined(); // dropped, not resurrected
+  });
+
+  it('reads a session again once it is older than maxAge', () => {
+    const { cache, advance } = setup({ maxAgeMs: 1_000 });
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    advance(1_000);
+    expect(cache.get('tok-1')).toBeDefined();
+    advance(1);
+    expect(cache.get('tok-1')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('is bounded: the oldest stored session goes first; 0 entries turns it off', () => {
+    const { cache, feed } = setup({ maxEntries: 2 });
+    cache.store('tok-1', session('dev_1'), cache.generation);
+    cache.store('tok-2', session('dev_2'), cache.generation);
+    cache.store('tok-3', session('dev_3'), cache.generation);
+    expect(cache.size).toBe(2);
+    expect(cache.get('tok-1')).toBeUndefined();
+    expect(cache.get('tok-3')).toBeDefined();
+    // The evicted device's index entry went too: its change must not touch the others.
+    feed.announce('ten_a', 'dev_1');
+    expect(cache.size).toBe(2);
+    const off = setup({ maxEntries: 0 }).cache;
+    off.store('tok-1', session('dev_1'), off.generation);
+    expect(off.get('tok-1')).toBeUndefined();
+  });
+
+  it('replaces a credential stored twice without leaking its index entry', () => {
+    const { cache, feed } = setup();
+    cache.store('tok-1', session('dev_1', null), cache.generation);
+    cache.store('tok-1', session('dev_1', 'act_1'), cache.generation);
+    expect(cache.size).toBe(1);
+    expect(cache.get('tok-1')?.state.actionId).toBe('act_1');
+    feed.announce('ten_a', 'dev_1');
+    expect(cache.size).toBe(0);
+  });
+});

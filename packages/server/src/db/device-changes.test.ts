@@ -1,0 +1,230 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Fleet, seedFleet } from '../features/releases/release-test-fixtures.js';
+import {
+  describeEachDialect,
+  openTestDatabase,
+  TEST_POSTGRES_URL,
+  type TestDatabase,
+} from '../testing/test-database.js';
+import { createDatabase, type DatabaseHandle } from './create-database.js';
+import type { DeviceChange } from './device-changes.js';
+import { PostgresDeviceChangeFeed } from './device-changes.js';
+
+// The database announces device changes itself (triggers), whichever code or SQL wrote them.
+describeEachDialect('device change feed', (dialect) => {
+  let t: TestDatabase;
+  let fleet: Fleet;
+  const seen: DeviceChange[] = [];
+  beforeAll(async () => {
+    t = await openTestDatabase(dialect);
+    fleet = await seedFleet(t.handle.db, { deviceCount: 3 });
+    t.handle.deviceChanges.subscribe((c) => seen.push(c));
+  });
+  afterAll(() => t?.dispose());
+
+  /** Runs `write`, waits until its notifications arrived, returns the changes it caused. */
+  const changesOf = async (write: () => Promise<unknown>) => {
+    await t.handle.deviceChanges.settled();
+    seen.length = 0;
+    await write();
+    await t.handle.deviceChanges.settled();
+    return [...seen];
+  };
+  const dev = (i: number) => ({ tenantId: fleet.tenantId, deviceId: fleet.devices[i]!.id });
+  const at = () => new Date().toISOString();
+
+  it('is live once started', () => {
+    expect(t.handle.deviceChanges.live).toBe(true);
+  });
+
+  it('announces a revoked token, a decommission and a class change', async () => {
+    const db = t.handle.db;
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('device_tokens')
+          .set({ revoked_at: at() })
+          .where('device_id', '=', fleet.devices[0]!.id)
+          .execute(),
+      ),
+    ).toEqual([dev(0)]);
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('devices')
+          .set({ decommissioned_at: at() })
+          .where('id', '=', fleet.devices[1]!.id)
+          .execute(),
+      ),
+    ).toEqual([dev(1)]);
+  });
+
+  it('announces an action opening and closing, and a new report digest', async () => {
+    const db = t.handle.db;
+    const deviceId = fleet.devices[2]!.id;
+    const release = await db
+      .insertInto('releases')
+      .values({
+        id: 'rel_feed',
+        tenant_id: fleet.tenantId,
+        device_class_id: fleet.deviceClassId,
+        version: '1.0.0',
+        sequence_number: 1,
+        manifest_digest: 'x',
+        signer_kids: '[]',
+        components: '[]',
+        text: null,
+        envelope: '',
+        envelope_size: 0,
+        created_at: at(),
+        created_by: null,
+        deleted_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const action = {
+      id: 'act_feed',
+      tenant_id: fleet.tenantId,
+      device_id: deviceId,
+      release_id: release.id,
+      state: 'assigned',
+      cancel_requested: 0,
+      download_only: 0,
+      maintenance_window: null,
+      open_key: deviceId,
+      revision: 1,
+      created_at: at(),
+      created_by: null,
+      updated_at: at(),
+    };
+    expect(await changesOf(() => db.insertInto('actions').values(action).execute())).toEqual([
+      dev(2),
+    ]);
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('actions')
+          .set({ state: 'succeeded', open_key: null })
+          .where('id', '=', 'act_feed')
+          .execute(),
+      ),
+    ).toEqual([dev(2)]);
+    const report = (digest: string) =>
+      db
+        .insertInto('device_reports')
+        .values({
+          device_id: deviceId,
+          tenant_id: fleet.tenantId,
+          report_digest: digest,
+          updated_at: at(),
+        })
+        .onConflict((oc) => oc.column('device_id').doUpdateSet({ report_digest: digest }))
+        .execute();
+    expect(await changesOf(() => report('r1'))).toEqual([dev(2)]);
+    expect(await changesOf(() => report('r2'))).toEqual([dev(2)]);
+  });
+
+  it('stays quiet for writes that do not change a session (last seen, attributes)', async () => {
+    const db = t.handle.db;
+    expect(
+      await changesOf(async () => {
+        await db
+          .updateTable('devices')
+          .set({ last_seen_at: at() })
+          .where('tenant_id', '=', fleet.tenantId)
+          .execute();
+        await db
+          .updateTable('devices')
+          .set({ name: 'renamed' })
+          .where('id', '=', fleet.devices[2]!.id)
+          .execute();
+      }),
+    ).toEqual([]);
+  });
+
+  it('announces nothing for a rolled-back change (PostgreSQL) or at most a harmless extra drop', async () => {
+    const changes = await changesOf(() =>
+      t.handle.db
+        .transaction()
+        .execute(async (trx) => {
+          await trx
+            .updateTable('device_tokens')
+            .set({ revoked_at: at() })
+            .where('device_id', '=', fleet.devices[2]!.id)
+            .execute();
+          throw new Error('roll back');
+        })
+        .catch(() => undefined),
+    );
+    // SQLite's trigger fires inside the statement (before the rollback): an extra drop, never a
+    // missed one. PostgreSQL notifies on commit only.
+    expect(changes.length).toBeLessThanOrEqual(1);
+    if (t.handle.support.supportsConcurrentWriters) expect(changes).toEqual([]);
+  });
+});
+
+// Other connections' SQL, and (PostgreSQL) a lost LISTEN connection.
+describeEachDialect('device change feed across connections', (dialect) => {
+  let t: TestDatabase;
+  let other: DatabaseHandle;
+  let fleet: Fleet;
+  beforeAll(async () => {
+    t = await openTestDatabase(dialect);
+    fleet = await seedFleet(t.handle.db, { deviceCount: 1 });
+    // A second handle on the same database: another replica (SQLite: another connection).
+    other = await createDatabase(t.config);
+    await other.deviceChanges.start();
+  });
+  afterAll(async () => {
+    await other?.close();
+    await t?.dispose();
+  });
+
+  it('reaches every replica on PostgreSQL; on SQLite only the writing connection hears it', async () => {
+    const heard: DeviceChange[] = [];
+    t.handle.deviceChanges.subscribe((c) => heard.push(c));
+    await other.db
+      .updateTable('device_tokens')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('device_id', '=', fleet.devices[0]!.id)
+      .execute();
+    await t.handle.deviceChanges.settled();
+    if (t.handle.support.supportsConcurrentWriters)
+      expect(heard).toContainEqual({ tenantId: fleet.tenantId, deviceId: fleet.devices[0]!.id });
+    // SQLite is single-process by design (docs/configuration.md): another connection's writes
+    // are bounded by device.sessionCacheMaxAgeSeconds instead.
+    else expect(heard).toEqual([]);
+  });
+
+  // PostgreSQL only (SQLite's feed lives on the database connection itself).
+  if (dialect === 'postgres')
+    it('on PostgreSQL, goes not-live when its connection dies, tells listeners, and reconnects', async () => {
+      const feed = t.handle.deviceChanges as PostgresDeviceChangeFeed;
+      expect(feed).toBeInstanceOf(PostgresDeviceChangeFeed);
+      const heard: DeviceChange[] = [];
+      feed.subscribe((c) => heard.push(c));
+      const pid = feed.listenerProcessId;
+      expect(pid).toBeTypeOf('number');
+      const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await admin.connect();
+      try {
+        await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      } finally {
+        await admin.end();
+      }
+      await expect.poll(() => heard.includes(null), { timeout: 5_000 }).toBe(true);
+      await expect
+        .poll(() => feed.live && feed.listenerProcessId !== pid, { timeout: 10_000 })
+        .toBe(true);
+      // Live again: a change is heard.
+      heard.length = 0;
+      await t.handle.db
+        .updateTable('devices')
+        .set({ decommissioned_at: new Date().toISOString() })
+        .where('id', '=', fleet.devices[0]!.id)
+        .execute();
+      await feed.settled();
+      expect(heard).toContainEqual({ tenantId: fleet.tenantId, deviceId: fleet.devices[0]!.id });
+    });
+});

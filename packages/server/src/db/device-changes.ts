@@ -1,0 +1,280 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+
+/**
+ * A device whose credentials or check-in state changed (token revoked or rotated, device
+ * decommissioned, open action assigned or closed, reported state changed); `null` means anything
+ * may have changed (e.g. notifications may have been missed) and every cached device is stale.
+ */
+export type DeviceChange = { readonly tenantId: string; readonly deviceId: string } | null;
+
+/**
+ * Tells this process about device changes, wherever they were written. The database itself
+ * announces them, so no write path can forget: on PostgreSQL triggers `pg_notify` every replica
+ * (delivered on commit; changes made with plain SQL count too); on SQLite, a single-process
+ * backend, temporary triggers on this process's connection call back into it. A write path also
+ * calls {@link announce} after its commit, so the process that made a change sees it at once
+ * (PostgreSQL delivers its own notifications a moment after the commit).
+ */
+export interface DeviceChangeFeed {
+  /** True while every committed change reaches this process (PostgreSQL: LISTEN connection up). */
+  readonly live: boolean;
+  /** Calls `listener` for every change; returns the unsubscribe function. */
+  subscribe(listener: (change: DeviceChange) => void): () => void;
+  /** Announces a change this process just committed (read-your-writes; see above). */
+  announce(tenantId: string, deviceId: string): void;
+  /** Starts listening. Run after migrations (the triggers need the tables). Idempotent. */
+  start(): Promise<void>;
+  /** Resolves once every change committed before the call has reached the listeners. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Shared by both backends: the listener set. */
+abstract class ListenerSet {
+  readonly #listeners = new Set<(change: DeviceChange) => void>();
+
+  subscribe(listener: (change: DeviceChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  announce(tenantId: string, deviceId: string): void {
+    this.emit({ tenantId, deviceId });
+  }
+
+  protected emit(change: DeviceChange): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+}
+
+/** Rows whose change alters a device's credentials or check-in state, and how to find the device. */
+const WATCHED = [
+  // table, device id column, SQLite trigger events (each: event and an optional WHEN)
+  {
+    table: 'devices',
+    device: 'id',
+    events: ['UPDATE OF decommissioned_at, device_class_id, tenant_id', 'DELETE'],
+  },
+  { table: 'device_tokens', device: 'device_id', events: ['UPDATE', 'DELETE'] },
+  {
+    table: 'actions',
+    device: 'device_id',
+    events: ['INSERT', 'UPDATE OF open_key', 'DELETE'],
+  },
+  {
+    table: 'device_reports',
+    device: 'device_id',
+    events: ['INSERT', 'UPDATE OF report_digest', 'DELETE'],
+  },
+] as const;
+
+// The SQLite callback and the PostgreSQL trigger function share this name.
+const TRIGGER_FUNCTION = 'updraft_device_changed';
+
+/**
+ * SQLite: temporary triggers (they live on this process's connection only, so the database file
+ * stays usable with the sqlite3 shell) call a function registered on the same connection. They
+ * fire inside the writing statement; Kysely's SQLite driver runs one statement at a time, so no
+ * read can slip in between the trigger and the commit.
+ */
+export class SqliteDeviceChangeFeed extends ListenerSet implements DeviceChangeFeed {
+  readonly live = true;
+  #started = false;
+
+  constructor(private readonly native: BetterSqlite3.Database) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.native.function(TRIGGER_FUNCTION, { deterministic: false }, (tenantId, deviceId) => {
+      if (typeof tenantId === 'string' && typeof deviceId === 'string')
+        this.emit({ tenantId, deviceId });
+      return null;
+    });
+    for (const { table, device, events } of WATCHED) {
+      for (const event of events) {
+        const row = event === 'DELETE' ? 'OLD' : 'NEW';
+        const name = `${table}_${event.split(' ')[0]!.toLowerCase()}_device_changed`;
+        this.native
+          .prepare(
+            `CREATE TEMP TRIGGER IF NOT EXISTS ${name} AFTER ${event} ON main.${table} ` +
+              `BEGIN SELECT ${TRIGGER_FUNCTION}(${row}.tenant_id, ${row}.${device}); END`,
+          )
+          .run();
+      }
+    }
+    this.#started = true;
+  }
+
+  async settled(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/** The NOTIFY channel of one schema (channel names are database-wide; schemas share a database). */
+export function deviceChangeChannel(schema: string): string {
+  return `updraft_devices_${createHash('md5').update(schema).digest('hex')}`;
+}
+
+/**
+ * DDL (PostgreSQL) for the triggers that notify {@link deviceChangeChannel} on every watched
+ * change. Run by a migration in the schema's search path.
+ */
+export function postgresDeviceChangeTriggers(): string[] {
+  const statements = [
+    `CREATE OR REPLACE FUNCTION ${TRIGGER_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE row jsonb;
+BEGIN
+  IF TG_OP = 'DELETE' THEN row := to_jsonb(OLD); ELSE row := to_jsonb(NEW); END IF;
+  PERFORM pg_notify('updraft_devices_' || md5(TG_TABLE_SCHEMA),
+    json_build_array(row ->> 'tenant_id', row ->> TG_ARGV[0])::text);
+  RETURN NULL;
+END $$`,
+  ];
+  for (const { table, device, events } of WATCHED) {
+    const ops = events.join(' OR ');
+    statements.push(
+      `CREATE TRIGGER ${table}_device_changed AFTER ${ops} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${device}')`,
+    );
+  }
+  return statements;
+}
+
+const SETTLE_TIMEOUT_MS = 2_000;
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
+
+/**
+ * PostgreSQL: one dedicated connection per process LISTENs on the schema's channel. While it is
+ * down the feed is not live (callers must not trust what they cached) and it reconnects with
+ * backoff; on every (re)connect it reports `null`, since changes may have been missed.
+ */
+export class PostgresDeviceChangeFeed extends ListenerSet implements DeviceChangeFeed {
+  readonly #channel: string;
+  #client: pg.Client | undefined;
+  #closed = false;
+  #starting: Promise<void> | undefined;
+  #attempt = 0;
+  #retry: NodeJS.Timeout | undefined;
+  readonly #waiters = new Map<string, () => void>();
+
+  constructor(
+    private readonly url: string,
+    private readonly schema: string,
+    private readonly pool: pg.Pool,
+  ) {
+    super();
+    this.#channel = deviceChangeChannel(schema);
+  }
+
+  get live(): boolean {
+    return this.#client !== undefined;
+  }
+
+  start(): Promise<void> {
+    this.#starting ??= this.#connect();
+    return this.#starting;
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return;
+    const client = new pg.Client({
+      connectionString: this.url,
+      application_name: `updraft-device-changes:${this.schema}`.slice(0, 63),
+    });
+    client.on('notification', (message) => this.#onNotification(message.payload));
+    client.on('error', () => this.#lost(client));
+    client.on('end', () => this.#lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.#channel}"`);
+    } catch {
+      await client.end().catch(() => undefined);
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.#client = client;
+    this.#attempt = 0;
+    this.emit(null); // whatever changed while nobody listened
+  }
+
+  #lost(client: pg.Client): void {
+    if (this.#client !== client) return;
+    this.#client = undefined;
+    this.emit(null);
+    for (const resolve of this.#waiters.values()) resolve();
+    this.#waiters.clear();
+    void client.end().catch(() => undefined);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#retry !== undefined) return;
+    const delay = RECONNECT_DELAYS_MS[Math.min(this.#attempt++, RECONNECT_DELAYS_MS.length - 1)];
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#connect();
+    }, delay);
+    this.#retry.unref();
+  }
+
+  #onNotification(payload: string | undefined): void {
+    if (payload === undefined) return;
+    if (payload.startsWith('settled ')) {
+      const id = payload.slice('settled '.length);
+      this.#waiters.get(id)?.();
+      this.#waiters.delete(id);
+      return;
+    }
+    try {
+      const [tenantId, deviceId] = JSON.parse(payload) as unknown[];
+      if (typeof tenantId === 'string' && typeof deviceId === 'string') {
+        this.emit({ tenantId, deviceId });
+        return;
+      }
+    } catch {
+      // fall through: an unreadable payload means we cannot tell which device changed
+    }
+    this.emit(null);
+  }
+
+  /** Sends a marker through the channel and waits for it: notifications arrive in commit order. */
+  async settled(): Promise<void> {
+    const client = this.#client;
+    if (client === undefined) return; // not live: nothing is trusted from the cache anyway
+    const id = randomUUID();
+    const arrived = new Promise<boolean>((resolve) => {
+      this.#waiters.set(id, () => resolve(true));
+      setTimeout(() => resolve(false), SETTLE_TIMEOUT_MS).unref();
+    });
+    const sent = await this.pool
+      .query('SELECT pg_notify($1, $2)', [this.#channel, `settled ${id}`])
+      .then(() => true)
+      .catch(() => false);
+    if (!sent || !(await arrived)) {
+      // The listener is not hearing the channel: treat it as lost (flush, reconnect).
+      this.#waiters.delete(id);
+      this.#lost(client);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retry !== undefined) clearTimeout(this.#retry);
+    const client = this.#client;
+    this.#client = undefined;
+    await this.#starting?.catch(() => undefined);
+    await client?.end().catch(() => undefined);
+  }
+
+  /** The listening backend's process id (tests terminate it to simulate a lost connection). */
+  get listenerProcessId(): number | undefined {
+    return (this.#client as unknown as { processID?: number } | undefined)?.processID;
+  }
+}
