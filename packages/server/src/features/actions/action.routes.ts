@@ -19,7 +19,8 @@ const IsoDate = Type.String({
   maxLength: 40,
 });
 const Window = Type.Object({ start: IsoDate, end: IsoDate }, { additionalProperties: false });
-const ActionSchema = Type.Object({
+/** An action as the API shows it (also inside a device's view). */
+export const ActionSchema = Type.Object({
   id: Type.String(),
   deviceId: Type.String(),
   releaseId: Type.String(),

@@ -3,7 +3,10 @@ import { Type } from 'typebox';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import { audited } from '../../http/audit-hook.js';
-import { signedBlobRouteSchema } from '../../signed-url/signed-blob-route-schema.js';
+import {
+  signedBlobRouteSchema,
+  verifySignedBlobRequest,
+} from '../../signed-url/signed-blob-route.js';
 import { sendBlob } from '../device-api/send-blob.js';
 import '../releases/release.table.js';
 import {
@@ -185,7 +188,12 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
     schema: signedBlobRouteSchema('Download a delta patch through a signed URL (Range, HEAD)'),
     handler: async (request, reply) => {
       const { digest } = request.params;
-      const claims = deltas.urls.verify(digest, request.query, app.updraft.now().getTime());
+      const claims = await verifySignedBlobRequest(
+        deltas.urls,
+        app.updraft.deviceAuth,
+        request,
+        app.updraft.now().getTime(),
+      );
       const patch = await findReadyPatch(app.updraft.db, claims.tenantId, digest);
       if (patch === undefined || patch.patchSize === null)
         throw new ServerError('RESOURCE_NOT_FOUND', 'no such patch');

@@ -155,6 +155,17 @@ describeEachDialect('deltas', (dialect) => {
     expect(res.status).toBe(403);
     res = await fetch(`${base}${offer!.url.replace(offer!.patchDigest, sha(v1))}`);
     expect(res.status).toBe(403);
+    // Device 0's URL with device 1's credential: refused (its own credential is fine).
+    res = await fetch(`${base}${offer!.url}`, {
+      headers: { authorization: `Bearer ${fleet.devices[1]!.token}` },
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { code: string }).code).toBe('DEVICE_URL_INVALID');
+    res = await fetch(`${base}${offer!.url}`, {
+      headers: { authorization: `Bearer ${fleet.devices[0]!.token}` },
+    });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
   });
 
   it('counts bytes saved once per action, in the release view and the metrics', async () => {

@@ -2,7 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
-import { signedBlobRouteSchema } from '../../signed-url/signed-blob-route-schema.js';
+import {
+  signedBlobRouteSchema,
+  verifySignedBlobRequest,
+} from '../../signed-url/signed-blob-route.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { ActionService } from '../actions/action.service.js';
 import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
@@ -182,24 +185,12 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
     schema: signedBlobRouteSchema('Download a payload through a signed URL (Range, HEAD)'),
     handler: async (request, reply) => {
       const { digest } = request.params as { digest: string };
-      const claims = urls.verify(
-        digest,
-        request.query as Record<string, string | undefined>,
+      const claims = await verifySignedBlobRequest(
+        urls,
+        app.updraft.deviceAuth,
+        request,
         app.updraft.now().getTime(),
       );
-      // A device that also sends its credential must be the one the URL was issued to.
-      if (request.headers.authorization !== undefined) {
-        const caller = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
-        if (
-          caller !== null &&
-          (caller.deviceId !== claims.deviceId || caller.tenantId !== claims.tenantId)
-        ) {
-          throw new ServerError(
-            'DEVICE_URL_INVALID',
-            'this download URL was issued to another device',
-          );
-        }
-      }
       const payload = await findServablePayload(app.updraft.db, claims.tenantId, digest);
       if (payload === undefined) throw new ServerError('RESOURCE_NOT_FOUND', 'no such artifact');
       // Counted once the whole response went out (an aborted download counts no bytes).

@@ -163,6 +163,71 @@ describeEachDialect('devices', (dialect) => {
     }
   });
 
+  it('shows its recent actions to roles that may read actions, and only to them', async () => {
+    const id = (await inject('GET', '/devices?namePrefix=bulk-07')).json().items[0].id;
+    const device = (await inject('GET', `/devices/${id}`)).json();
+    const db = server.app.updraft.db;
+    const at = new Date().toISOString();
+    await db
+      .insertInto('releases')
+      .values({
+        id: 'rel_view',
+        tenant_id: 'ten_default',
+        device_class_id: device.deviceClassId,
+        version: '1.0.0',
+        sequence_number: 1,
+        manifest_digest: 'x',
+        signer_kids: '[]',
+        components: '[]',
+        text: null,
+        envelope: '',
+        envelope_size: 0,
+        created_at: at,
+        created_by: null,
+        deleted_at: null,
+      })
+      .execute();
+    await db
+      .insertInto('actions')
+      .values({
+        id: 'act_view',
+        tenant_id: 'ten_default',
+        device_id: id,
+        release_id: 'rel_view',
+        state: 'failure',
+        cancel_requested: 0,
+        download_only: 0,
+        maintenance_window: null,
+        open_key: null,
+        revision: 3,
+        created_at: at,
+        created_by: null,
+        updated_at: at,
+      })
+      .execute();
+    expect((await inject('GET', `/devices/${id}`)).json().actions).toEqual([
+      expect.objectContaining({
+        id: 'act_view',
+        releaseId: 'rel_view',
+        state: 'failure',
+        open: false,
+      }),
+    ]);
+    for (const [role, sees] of [
+      ['support', true],
+      ['deployment-admin', false],
+    ] as const) {
+      const { token } = await server.tokenFor([role]);
+      const res = await server.app.inject({
+        method: 'GET',
+        url: `/api/v1/devices/${id}`,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.statusCode).toBe(200);
+      expect('actions' in res.json()).toBe(sees);
+    }
+  });
+
   it('merges custom attributes and replaces tags', async () => {
     const id = (await inject('GET', '/devices?namePrefix=dev-001')).json().items[0].id;
     const patched = await inject('PATCH', `/devices/${id}/attributes`, {

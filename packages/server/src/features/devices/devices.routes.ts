@@ -1,8 +1,11 @@
 import { Type } from 'typebox';
+import { rolesGrant } from '../../auth/permissions.js';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import type { UpdraftApp, UpdraftFeature } from '../../http/app-types.js';
 import { audited } from '../../http/audit-hook.js';
+import { ActionSchema } from '../actions/action.routes.js';
+import { actionsOfDevice } from '../actions/action.service.js';
 import { getDeviceClass } from '../device-classes/device-class.repository.js';
 import {
   ATTRIBUTE_NAME,
@@ -61,6 +64,8 @@ const Detail = Type.Object({
   ),
 });
 const MAX_BULK = 1000;
+/** Actions shown inside a device's view. */
+const RECENT_ACTIONS = 20;
 
 async function requireDevice(app: UpdraftApp, tenantId: string, id: string) {
   const device = await getDevice(app.updraft.db, tenantId, id);
@@ -244,9 +249,31 @@ export const devicesRoutes: UpdraftFeature = async (app) => {
     '/devices/:id',
     {
       config: { permission: 'devices:read' },
-      schema: { tags: ['devices'], params: Type.Object({ id: Id }), response: { 200: Detail } },
+      schema: {
+        tags: ['devices'],
+        description: `The device with its attributes, installed components, last seen and, for callers allowed to read actions, its ${RECENT_ACTIONS} most recent actions (all of them: GET /devices/{id}/actions).`,
+        params: Type.Object({ id: Id }),
+        response: {
+          200: Type.Object({
+            ...Detail.properties,
+            actions: Type.Optional(Type.Array(ActionSchema)),
+          }),
+        },
+      },
     },
-    async (request) => requireDevice(app, userOf(request).tenantId, request.params.id),
+    async (request) => {
+      const user = userOf(request);
+      const device = await requireDevice(app, user.tenantId, request.params.id);
+      // Field-level least privilege: action history only for roles that may read actions.
+      if (!rolesGrant(user.roles, 'actions:read')) return device;
+      const actions = await actionsOfDevice(
+        app.updraft.db,
+        user.tenantId,
+        device.id,
+        RECENT_ACTIONS,
+      );
+      return { ...device, actions };
+    },
   );
 
   app.patch(

@@ -1,0 +1,49 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { DeviceAuthenticator } from '../auth/device-authenticator.js';
+import { ServerError } from '../errors.js';
+import type { SignedUrl, SignedUrlClaims } from './signed-url.js';
+
+/**
+ * Route schema of a download through a signed URL (payloads and delta patches): the artifact's
+ * digest in the path and the signature's claims (`t`, `d`, `exp`, `sig`) in the query. The
+ * handler verifies them with {@link verifySignedBlobRequest}; the schema only bounds their sizes.
+ */
+export function signedBlobRouteSchema(summary: string) {
+  return {
+    summary,
+    tags: ['device'],
+    params: Type.Object({ digest: Type.String({ maxLength: 128 }) }),
+    querystring: Type.Object({
+      t: Type.Optional(Type.String({ maxLength: 128 })),
+      d: Type.Optional(Type.String({ maxLength: 128 })),
+      exp: Type.Optional(Type.String({ maxLength: 20 })),
+      sig: Type.Optional(Type.String({ maxLength: 128 })),
+    }),
+  };
+}
+
+/**
+ * The claims of a signed-URL download, once verified: signature and expiry (see
+ * {@link SignedUrl.verify}), and — when the caller also sends a device credential — that it is
+ * the device the URL was issued to (a leaked URL is not a way to act as another device).
+ */
+export async function verifySignedBlobRequest(
+  urls: SignedUrl,
+  deviceAuth: DeviceAuthenticator,
+  request: FastifyRequest,
+  nowMs: number,
+): Promise<SignedUrlClaims> {
+  const { digest } = request.params as { digest: string };
+  const claims = urls.verify(digest, request.query as Record<string, string | undefined>, nowMs);
+  if (request.headers.authorization !== undefined) {
+    const caller = await deviceAuth.authenticate({ headers: request.headers });
+    if (
+      caller !== null &&
+      (caller.deviceId !== claims.deviceId || caller.tenantId !== claims.tenantId)
+    ) {
+      throw new ServerError('DEVICE_URL_INVALID', 'this download URL was issued to another device');
+    }
+  }
+  return claims;
+}
