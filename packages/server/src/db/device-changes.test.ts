@@ -1,6 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Fleet, seedFleet } from '../features/releases/release-test-fixtures.js';
+import {
+  type Fleet,
+  insertReleaseAndAction,
+  seedFleet,
+} from '../features/releases/release-test-fixtures.js';
 import {
   describeEachDialect,
   openTestDatabase,
@@ -63,44 +67,21 @@ describeEachDialect('device change feed', (dialect) => {
   it('announces an action opening and closing, and a new report digest', async () => {
     const db = t.handle.db;
     const deviceId = fleet.devices[2]!.id;
-    const release = await db
-      .insertInto('releases')
-      .values({
-        id: 'rel_feed',
-        tenant_id: fleet.tenantId,
-        device_class_id: fleet.deviceClassId,
-        version: '1.0.0',
-        sequence_number: 1,
-        manifest_digest: 'x',
-        signer_kids: '[]',
-        components: '[]',
-        text: null,
-        envelope: '',
-        envelope_size: 0,
-        created_at: at(),
-        created_by: null,
-        deleted_at: null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const action = {
-      id: 'act_feed',
-      tenant_id: fleet.tenantId,
-      device_id: deviceId,
-      release_id: release.id,
-      state: 'assigned',
-      cancel_requested: 0,
-      download_only: 0,
-      maintenance_window: null,
-      open_key: deviceId,
-      revision: 1,
-      created_at: at(),
-      created_by: null,
-      updated_at: at(),
-    };
-    expect(await changesOf(() => db.insertInto('actions').values(action).execute())).toEqual([
-      dev(2),
-    ]);
+    expect(
+      await changesOf(() =>
+        insertReleaseAndAction(
+          db,
+          {
+            tenantId: fleet.tenantId,
+            deviceClassId: fleet.deviceClassId,
+            deviceId,
+            releaseId: 'rel_feed',
+            actionId: 'act_feed',
+          },
+          { state: 'assigned', open: true },
+        ),
+      ),
+    ).toEqual([dev(2)]);
     expect(
       await changesOf(() =>
         db

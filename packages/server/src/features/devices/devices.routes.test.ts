@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import { insertReleaseAndAction } from '../releases/release-test-fixtures.js';
 import { setReportedState, touchLastSeen } from './device.repository.js';
 
 describeEachDialect('devices', (dialect) => {
@@ -166,45 +167,17 @@ describeEachDialect('devices', (dialect) => {
   it('shows its recent actions to roles that may read actions, and only to them', async () => {
     const id = (await inject('GET', '/devices?namePrefix=bulk-07')).json().items[0].id;
     const device = (await inject('GET', `/devices/${id}`)).json();
-    const db = server.app.updraft.db;
-    const at = new Date().toISOString();
-    await db
-      .insertInto('releases')
-      .values({
-        id: 'rel_view',
-        tenant_id: 'ten_default',
-        device_class_id: device.deviceClassId,
-        version: '1.0.0',
-        sequence_number: 1,
-        manifest_digest: 'x',
-        signer_kids: '[]',
-        components: '[]',
-        text: null,
-        envelope: '',
-        envelope_size: 0,
-        created_at: at,
-        created_by: null,
-        deleted_at: null,
-      })
-      .execute();
-    await db
-      .insertInto('actions')
-      .values({
-        id: 'act_view',
-        tenant_id: 'ten_default',
-        device_id: id,
-        release_id: 'rel_view',
-        state: 'failure',
-        cancel_requested: 0,
-        download_only: 0,
-        maintenance_window: null,
-        open_key: null,
-        revision: 3,
-        created_at: at,
-        created_by: null,
-        updated_at: at,
-      })
-      .execute();
+    await insertReleaseAndAction(
+      server.app.updraft.db,
+      {
+        tenantId: 'ten_default',
+        deviceClassId: device.deviceClassId,
+        deviceId: id,
+        releaseId: 'rel_view',
+        actionId: 'act_view',
+      },
+      { state: 'failure', open: false },
+    );
     expect((await inject('GET', `/devices/${id}`)).json().actions).toEqual([
       expect.objectContaining({
         id: 'act_view',

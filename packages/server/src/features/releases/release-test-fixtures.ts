@@ -185,6 +185,61 @@ export async function uploadRelease(
   return (JSON.parse(res.body) as { id: string }).id;
 }
 
+/**
+ * A release row and one action of it, written straight into the tables (no envelope, no
+ * payloads): for tests about rows that merely point at a release and an action.
+ */
+export async function insertReleaseAndAction(
+  db: Kysely<Database>,
+  ids: {
+    tenantId: string;
+    deviceClassId: string;
+    deviceId: string;
+    releaseId: string;
+    actionId: string;
+  },
+  action: { state: string; open: boolean },
+): Promise<void> {
+  const at = new Date().toISOString();
+  await db
+    .insertInto('releases')
+    .values({
+      id: ids.releaseId,
+      tenant_id: ids.tenantId,
+      device_class_id: ids.deviceClassId,
+      version: '1.0.0',
+      sequence_number: 1,
+      manifest_digest: 'x',
+      signer_kids: '[]',
+      components: '[]',
+      text: null,
+      envelope: '',
+      envelope_size: 0,
+      created_at: at,
+      created_by: null,
+      deleted_at: null,
+    })
+    .execute();
+  await db
+    .insertInto('actions')
+    .values({
+      id: ids.actionId,
+      tenant_id: ids.tenantId,
+      device_id: ids.deviceId,
+      release_id: ids.releaseId,
+      state: action.state,
+      cancel_requested: 0,
+      download_only: 0,
+      maintenance_window: null,
+      open_key: action.open ? ids.deviceId : null,
+      revision: 1,
+      created_at: at,
+      created_by: null,
+      updated_at: at,
+    })
+    .execute();
+}
+
 /** Hex component id of component `i` (`[h'0i']`). */
 export function componentHex(i: number): string {
   return `8141${i.toString(16).padStart(2, '0')}`;
