@@ -1,3 +1,5 @@
+import type { FeedbackStatus } from '@updraft/core';
+
 /**
  * The agent's view of the update service's native device API (docs/device-api.md).
  * The agent ships an HTTP implementation (`HttpTransport`); the simulator may plug in its own.
@@ -76,19 +78,8 @@ export interface PayloadResponse {
   readonly body: AsyncIterable<Uint8Array>;
 }
 
-/** Feedback statuses, in the order an action normally goes through them (docs/device-api.md). */
-export const FEEDBACK_STATUSES = [
-  'downloading',
-  'downloaded',
-  'installing',
-  'rebooting',
-  'success',
-  'failure',
-  'rejected',
-  'canceled',
-] as const;
-/** One feedback status. */
-export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
+// Defined once in core for the agent and the service.
+export { FEEDBACK_STATUSES, type FeedbackStatus } from '@updraft/core';
 
 /** One feedback report. */
 export interface FeedbackReport {

@@ -1,3 +1,5 @@
+import { FEEDBACK_STATUSES, type FeedbackStatus } from '@updraft/core';
+
 /**
  * The action state machine, hawkBit's shape: an action carries a deployment (a release for one
  * device); the device sends feedback (execution status, progress, result code); the server may
@@ -25,18 +27,9 @@ export function isActionState(value: unknown): value is ActionState {
   return typeof value === 'string' && (ACTION_STATES as readonly string[]).includes(value);
 }
 
-/** Statuses a device may report (every state except the server-set `assigned`). */
-export const FEEDBACK_STATUSES = [
-  'downloading',
-  'downloaded',
-  'installing',
-  'rebooting',
-  'success',
-  'failure',
-  'rejected',
-  'canceled',
-] as const;
-export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
+// Statuses a device may report (every state except the server-set `assigned`): defined in core,
+// shared with the agent.
+export { FEEDBACK_STATUSES, type FeedbackStatus } from '@updraft/core';
 
 /** Runtime guard for {@link FeedbackStatus}. */
 export function isFeedbackStatus(value: unknown): value is FeedbackStatus {
