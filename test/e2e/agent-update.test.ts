@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   AgentError,
   coreVerifier,
@@ -22,12 +20,12 @@ import {
   SimFleet,
 } from '@updraft/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SpawnedService, startService } from './service-fixture.js';
 
 // The real update service, spawned as `updraft server start` over loopback, and devices running
 // the real agent: simulated MCUs (@updraft/sim: flash, MCUboot-like bootloader) and a file-backed
 // Linux device. Only public entry points are imported.
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = '814100';
 const CONFIG = '814101';
 const vendorId = randomUUID();
@@ -37,27 +35,14 @@ const imageKey = generateTestKey();
 const layout = defaultLayoutSpec('ab-factory', { slotSectors: new Array(16).fill(4096) });
 
 let dir: string;
-let server: ChildProcess;
+let service: SpawnedService;
 let base: string;
-let admin: Record<string, string>;
 let deviceClassId: string;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-async function api<T = Record<string, unknown>>(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<T> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: admin,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const api = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) =>
+  service.api<T>(method, path, body);
 
 async function newDevice(name: string): Promise<{ id: string; token: string }> {
   const r = await api<{ device: { id: string }; token: string }>('POST', '/api/v1/devices', {
@@ -108,57 +93,12 @@ async function action(
   return api('GET', `/api/v1/actions/${id}`);
 }
 
-async function downloads(kind: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const m = new RegExp(`^updraft_downloads_total\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
-}
+const downloads = (kind: string) => service.metric(`updraft_downloads_total{kind="${kind}"}`);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-agent-'));
-  const password = randomBytes(12).toString('hex');
-  server = spawn(
-    process.execPath,
-    [
-      '--conditions=updraft-source',
-      '--import',
-      'tsx',
-      join(root, 'packages/cli/src/bin.ts'),
-      'server',
-      'start',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--data-dir',
-      join(dir, 'server'),
-    ],
-    {
-      cwd: root,
-      env: { ...process.env, UPDRAFT_ADMIN_PASSWORD: password },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 50_000);
-    server.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-  });
-  const login = await fetch(`${base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  const { token } = (await login.json()) as { token: string };
-  admin = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  service = await startService();
+  base = service.base;
   deviceClassId = (
     await api<{ id: string }>('POST', '/api/v1/device-classes', {
       name: 'gateway',
@@ -173,9 +113,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  server?.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  if (server && server.exitCode === null) server.kill('SIGKILL');
+  await service?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
