@@ -114,21 +114,19 @@ export async function buildServer(
       new FsBlobStore({ dir: config.blobs.dir, masterKey, segmentSize: config.blobs.segmentSize });
     await blobs.init();
 
+    const metrics = new Metrics();
+    const sessions = new DeviceSessionCache(database.deviceChanges, {
+      maxEntries: config.device.sessionCacheEntries,
+      maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
+    });
+    metrics.setSessionCacheSource(() => sessions);
     const services: UpdraftServices = {
       config,
       db: database.db,
       dbSupport: database.support,
       blobs,
-      metrics: new Metrics(),
-      deviceAuth:
-        deps.deviceAuth ??
-        new BearerDeviceAuthenticator(
-          database.db,
-          new DeviceSessionCache(database.deviceChanges, {
-            maxEntries: config.device.sessionCacheEntries,
-            maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
-          }),
-        ),
+      metrics,
+      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
       deviceChanges: database.deviceChanges,
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,

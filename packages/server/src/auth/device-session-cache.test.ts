@@ -69,13 +69,36 @@ describe('DeviceSessionCache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('keeps nothing read while a change arrived (the read may predate it)', () => {
+  it('keeps nothing read while its device changed (the read may predate the change)', () => {
     const { cache, feed } = setup();
     const before = cache.generation;
-    feed.announce('ten_a', 'dev_other'); // any change: the guard is global
+    feed.announce('ten_a', 'dev_other'); // another device: no reason to refuse
     cache.store('tok-1', session('dev_1'), before);
+    expect(cache.get('tok-1')).toBeDefined();
+    const again = cache.generation;
+    feed.announce('ten_a', 'dev_2');
+    cache.store('tok-2', session('dev_2'), again);
+    expect(cache.get('tok-2')).toBeUndefined();
+    // A flush refuses every load that started before it.
+    const beforeFlush = cache.generation;
+    feed.emit(null);
+    cache.store('tok-3', session('dev_3'), beforeFlush);
+    expect(cache.get('tok-3')).toBeUndefined();
+    cache.store('tok-3', session('dev_3'), cache.generation);
+    expect(cache.get('tok-3')).toBeDefined();
+  });
+
+  it('refuses a load older than the changes it no longer remembers', () => {
+    const { cache, feed } = setup({ maxEntries: 20_000 });
+    const start = cache.generation;
+    feed.announce('ten_a', 'dev_1'); // dev_1 changed after the load started…
+    for (let i = 0; i < 10_000; i++) feed.announce('ten_a', `dev_x${i}`); // …and was forgotten
+    cache.store('tok-1', session('dev_1'), start);
     expect(cache.get('tok-1')).toBeUndefined();
-    cache.store('tok-1', session('dev_1'), cache.generation);
+    // A load that started after the forgotten change is fine.
+    const later = cache.generation;
+    feed.announce('ten_a', 'dev_y');
+    cache.store('tok-1', session('dev_1'), later);
     expect(cache.get('tok-1')).toBeDefined();
   });
 

@@ -25,6 +25,9 @@ interface Entry {
 
 const deviceKey = (tenantId: string, deviceId: string) => `${tenantId}\u0000${deviceId}`;
 
+/** Devices whose latest change generation is remembered (a load lasts milliseconds). */
+const TRACKED_CHANGES = 10_000;
+
 /**
  * Device sessions by credential (the bearer token itself: kept in process memory only, never
  * logged; a hit then costs no hashing), so an idle check-in needs no database round trip. Kept
@@ -32,14 +35,22 @@ const deviceKey = (tenantId: string, deviceId: string) => `${tenantId}\u0000${de
  * stored report drops its session, on every replica. Never trusted while the feed is not live.
  *
  * A load races with changes: callers take {@link generation} before reading the database and
- * pass it to {@link store}, which keeps nothing if any change arrived in between (it may have
- * been read before or after that change).
+ * pass it to {@link store}, which keeps nothing if a change of that device arrived in between (the
+ * row may have been read before or after it). The latest changes are remembered per device (a
+ * bounded map); a load older than anything forgotten, or than a flush, is refused outright.
  */
 export class DeviceSessionCache {
   readonly #entries = new Map<string, Entry>();
   readonly #tokensOfDevice = new Map<string, Set<string>>();
   readonly #clock: () => number;
   #generation = 0;
+  /** Generation of each device's latest change, for the latest {@link TRACKED_CHANGES} devices. */
+  readonly #changedAt = new Map<string, number>();
+  /** A load that started before this generation is refused (a flush, or a forgotten change). */
+  #floor = 0;
+  /** Lookups answered from the cache / not (for /metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(
     private readonly feed: DeviceChangeFeed,
@@ -61,27 +72,40 @@ export class DeviceSessionCache {
     return this.#entries.size;
   }
 
+  /** True while the feed is live (what is cached can be trusted). */
+  get live(): boolean {
+    return this.feed.live;
+  }
+
   /** The cached session for a credential, or `undefined` (then read the database). */
   get(credential: string): DeviceSession | undefined {
     const entry = this.#entries.get(credential);
-    if (entry === undefined) return undefined;
-    if (!this.feed.live || this.#clock() - entry.loadedAt > this.options.maxAgeMs) {
-      this.#drop(credential, entry);
+    if (entry === undefined) {
+      this.misses++;
       return undefined;
     }
+    if (!this.feed.live || this.#clock() - entry.loadedAt > this.options.maxAgeMs) {
+      this.#drop(credential, entry);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
     return entry.session;
   }
 
-  /** Keeps a session read from the database, unless a change arrived since `generation`. */
+  /** Keeps a session read from the database, unless its device changed since `generation`. */
   store(credential: string, session: DeviceSession, generation: number): void {
-    if (generation !== this.#generation || !this.feed.live || this.options.maxEntries <= 0) return;
+    if (!this.feed.live || this.options.maxEntries <= 0) return;
+    const key = deviceKey(session.principal.tenantId, session.principal.deviceId);
+    if (generation !== this.#generation) {
+      if (generation < this.#floor || (this.#changedAt.get(key) ?? 0) > generation) return;
+    }
     const existing = this.#entries.get(credential);
     if (existing !== undefined) this.#drop(credential, existing);
     if (this.#entries.size >= this.options.maxEntries) {
       const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];
       this.#drop(oldestKey, oldest);
     }
-    const key = deviceKey(session.principal.tenantId, session.principal.deviceId);
     this.#entries.set(credential, { session, deviceKey: key, loadedAt: this.#clock() });
     let tokens = this.#tokensOfDevice.get(key);
     if (tokens === undefined) {
@@ -95,6 +119,16 @@ export class DeviceSessionCache {
   invalidate(tenantId: string, deviceId: string): void {
     this.#generation++;
     const key = deviceKey(tenantId, deviceId);
+    this.#changedAt.delete(key); // re-inserted last: the map stays in generation order
+    this.#changedAt.set(key, this.#generation);
+    if (this.#changedAt.size > TRACKED_CHANGES) {
+      const [oldestKey, oldestGeneration] = this.#changedAt.entries().next().value as [
+        string,
+        number,
+      ];
+      this.#changedAt.delete(oldestKey);
+      this.#floor = Math.max(this.#floor, oldestGeneration);
+    }
     const tokens = this.#tokensOfDevice.get(key);
     if (tokens === undefined) return;
     for (const token of tokens) this.#entries.delete(token);
@@ -104,6 +138,8 @@ export class DeviceSessionCache {
   /** Drops everything. */
   clear(): void {
     this.#generation++;
+    this.#floor = this.#generation;
+    this.#changedAt.clear();
     this.#entries.clear();
     this.#tokensOfDevice.clear();
   }

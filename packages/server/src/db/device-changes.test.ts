@@ -82,6 +82,16 @@ describeEachDialect('device change feed', (dialect) => {
         ),
       ),
     ).toEqual([dev(2)]);
+    // Progress (open_key written but unchanged, as the service does): nothing a session holds.
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('actions')
+          .set({ state: 'downloading', open_key: deviceId })
+          .where('id', '=', 'act_feed')
+          .execute(),
+      ),
+    ).toEqual([]);
     expect(
       await changesOf(() =>
         db

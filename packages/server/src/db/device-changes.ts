@@ -49,26 +49,41 @@ abstract class ListenerSet {
   }
 }
 
-/** Rows whose change alters a device's credentials or check-in state, and how to find the device. */
-const WATCHED = [
-  // table, device id column, SQLite trigger events (each: event and an optional WHEN)
+/** A row change that alters a device's credentials or check-in state. */
+interface WatchedChange {
+  readonly table: string;
+  /** The column holding the device id. */
+  readonly device: string;
+  readonly event: 'INSERT' | 'UPDATE' | 'DELETE';
+  /** UPDATE only: the columns whose change counts (fires only when one of them changed value). */
+  readonly columns?: readonly string[];
+}
+
+const WATCHED: readonly WatchedChange[] = [
   {
     table: 'devices',
     device: 'id',
-    events: ['UPDATE OF decommissioned_at, device_class_id, tenant_id', 'DELETE'],
+    event: 'UPDATE',
+    columns: ['decommissioned_at', 'device_class_id', 'tenant_id'],
   },
-  { table: 'device_tokens', device: 'device_id', events: ['UPDATE', 'DELETE'] },
-  {
-    table: 'actions',
-    device: 'device_id',
-    events: ['INSERT', 'UPDATE OF open_key', 'DELETE'],
-  },
-  {
-    table: 'device_reports',
-    device: 'device_id',
-    events: ['INSERT', 'UPDATE OF report_digest', 'DELETE'],
-  },
-] as const;
+  { table: 'devices', device: 'id', event: 'DELETE' },
+  { table: 'device_tokens', device: 'device_id', event: 'UPDATE' },
+  { table: 'device_tokens', device: 'device_id', event: 'DELETE' },
+  // An action opens or closes (progress reports leave open_key as it is: no notification).
+  { table: 'actions', device: 'device_id', event: 'INSERT' },
+  { table: 'actions', device: 'device_id', event: 'UPDATE', columns: ['open_key'] },
+  { table: 'actions', device: 'device_id', event: 'DELETE' },
+  { table: 'device_reports', device: 'device_id', event: 'INSERT' },
+  { table: 'device_reports', device: 'device_id', event: 'UPDATE', columns: ['report_digest'] },
+  { table: 'device_reports', device: 'device_id', event: 'DELETE' },
+];
+
+/** A trigger's `AFTER …` clause and its `WHEN (…)` (or ''); `distinct` is the dialect's IS DISTINCT FROM. */
+function triggerClauses(w: WatchedChange, distinct: string): { after: string; when: string } {
+  if (w.columns === undefined) return { after: `AFTER ${w.event}`, when: '' };
+  const changed = w.columns.map((c) => `OLD.${c} ${distinct} NEW.${c}`).join(' OR ');
+  return { after: `AFTER UPDATE OF ${w.columns.join(', ')}`, when: `WHEN (${changed})` };
+}
 
 // The SQLite callback and the PostgreSQL trigger function share this name.
 const TRIGGER_FUNCTION = 'updraft_device_changed';
@@ -94,17 +109,16 @@ export class SqliteDeviceChangeFeed extends ListenerSet implements DeviceChangeF
         this.emit({ tenantId, deviceId });
       return null;
     });
-    for (const { table, device, events } of WATCHED) {
-      for (const event of events) {
-        const row = event === 'DELETE' ? 'OLD' : 'NEW';
-        const name = `${table}_${event.split(' ')[0]!.toLowerCase()}_device_changed`;
-        this.native
-          .prepare(
-            `CREATE TEMP TRIGGER IF NOT EXISTS ${name} AFTER ${event} ON main.${table} ` +
-              `BEGIN SELECT ${TRIGGER_FUNCTION}(${row}.tenant_id, ${row}.${device}); END`,
-          )
-          .run();
-      }
+    for (const w of WATCHED) {
+      const row = w.event === 'DELETE' ? 'OLD' : 'NEW';
+      const { after, when } = triggerClauses(w, 'IS NOT');
+      this.native
+        .prepare(
+          `CREATE TEMP TRIGGER IF NOT EXISTS ${w.table}_${w.event.toLowerCase()}_device_changed ` +
+            `${after} ON main.${w.table} ${when} ` +
+            `BEGIN SELECT ${TRIGGER_FUNCTION}(${row}.tenant_id, ${row}.${w.device}); END`,
+        )
+        .run();
     }
     this.#started = true;
   }
@@ -134,10 +148,11 @@ BEGIN
   RETURN NULL;
 END $$`,
   ];
-  for (const { table, device, events } of WATCHED) {
-    const ops = events.join(' OR ');
+  for (const w of WATCHED) {
+    const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
     statements.push(
-      `CREATE TRIGGER ${table}_device_changed AFTER ${ops} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${device}')`,
+      `CREATE TRIGGER ${w.table}_${w.event.toLowerCase()}_device_changed ${after} ON ${w.table} ` +
+        `FOR EACH ROW ${when} EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${w.device}')`,
     );
   }
   return statements;

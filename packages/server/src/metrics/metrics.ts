@@ -1,5 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+/** Counts of the device session cache (see auth/device-session-cache.ts). */
+export interface SessionCacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  readonly size: number;
+  readonly live: boolean;
+}
+
 /** Reads the current number of actions per state (set by the actions feature). */
 export type ActionsByStateSource = () => Promise<Readonly<Record<string, number>>>;
 
@@ -20,6 +28,7 @@ export class Metrics {
   /** Open and finished actions by state, read from the database at scrape time. */
   readonly actionsByState: Gauge<'state'>;
   private actionsSource: ActionsByStateSource | undefined;
+  private sessionCacheSource: (() => SessionCacheStats) | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -66,8 +75,45 @@ export class Metrics {
           this.set({ state }, count);
       },
     });
+    // Read at scrape time from plain integers (the idle check-in path stays free of prom-client).
+    new Counter({
+      name: 'updraft_device_session_cache_lookups_total',
+      help: 'Device credential lookups answered from the session cache (hit) or the database (miss).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const stats = self.sessionCacheSource?.();
+        if (!stats) return;
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
+    });
+    new Gauge({
+      name: 'updraft_device_session_cache_entries',
+      help: 'Device sessions cached in this process.',
+      registers,
+      collect() {
+        const stats = self.sessionCacheSource?.();
+        if (stats) this.set(stats.size);
+      },
+    });
+    new Gauge({
+      name: 'updraft_device_change_feed_live',
+      help: '1 while this process hears every device change (PostgreSQL: LISTEN connection up).',
+      registers,
+      collect() {
+        const stats = self.sessionCacheSource?.();
+        if (stats) this.set(stats.live ? 1 : 0);
+      },
+    });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
+  }
+
+  /** Lets the device session cache report its counts at scrape time. */
+  setSessionCacheSource(source: () => SessionCacheStats): void {
+    this.sessionCacheSource = source;
   }
 
   /** Lets the actions feature report counts per state at scrape time. */

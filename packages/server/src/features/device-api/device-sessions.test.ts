@@ -54,9 +54,26 @@ describeEachDialect('device sessions', (dialect) => {
       ...(payload ? { payload } : {}),
     });
 
+  const metric = async (sample: string) => {
+    const text = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+  };
+
   it('serves an idle poll without reading the credential from the database', async () => {
     const { id, token } = fleet.devices[0]!;
+    const hits = (await metric('updraft_device_session_cache_lookups_total{result="hit"}')) ?? 0;
     const etag = await pollIdle(server.app, token);
+    // Its stored report dropped the session; once that change has arrived everywhere, one poll
+    // fills the cache and the next is a hit.
+    await server.app.updraft.deviceChanges.settled();
+    for (let i = 0; i < 2; i++)
+      expect((await checkIn(server.app, token, etag)).statusCode).toBe(304);
+    expect(
+      await metric('updraft_device_session_cache_lookups_total{result="hit"}'),
+    ).toBeGreaterThan(hits);
+    expect(await metric('updraft_device_session_cache_entries')).toBeGreaterThan(0);
+    expect(await metric('updraft_device_change_feed_live')).toBe(1);
     // Plain SQL through a second connection: PostgreSQL's triggers tell every replica; a SQLite
     // file is owned by one process, whose triggers do not see another connection's writes — so a
     // still-valid answer proves the cached session (and the documented SQLite bound).
