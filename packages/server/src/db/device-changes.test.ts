@@ -38,8 +38,16 @@ describeEachDialect('device change feed', (dialect) => {
   const dev = (i: number) => ({ tenantId: fleet.tenantId, deviceId: fleet.devices[i]!.id });
   const at = () => new Date().toISOString();
 
-  it('is live once started', () => {
+  it('is live once started, not before', async () => {
     expect(t.handle.deviceChanges.live).toBe(true);
+    const fresh = await createDatabase(t.config);
+    try {
+      expect(fresh.deviceChanges.live).toBe(false);
+      await fresh.deviceChanges.start();
+      expect(fresh.deviceChanges.live).toBe(true);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('announces a revoked token, a decommission and a class change', async () => {

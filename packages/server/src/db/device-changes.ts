@@ -95,8 +95,12 @@ const TRIGGER_FUNCTION = 'updraft_device_changed';
  * read can slip in between the trigger and the commit.
  */
 export class SqliteDeviceChangeFeed extends ListenerSet implements DeviceChangeFeed {
-  readonly live = true;
   #started = false;
+
+  /** Live once its triggers are installed (before that nothing would tell of a change). */
+  get live(): boolean {
+    return this.#started;
+  }
 
   constructor(private readonly native: BetterSqlite3.Database) {
     super();
