@@ -64,7 +64,7 @@ const WATCHED: readonly WatchedChange[] = [
     table: 'devices',
     device: 'id',
     event: 'UPDATE',
-    columns: ['decommissioned_at', 'device_class_id', 'tenant_id'],
+    columns: ['decommissioned_at', 'device_class_id'],
   },
   { table: 'devices', device: 'id', event: 'DELETE' },
   { table: 'device_tokens', device: 'device_id', event: 'UPDATE' },
