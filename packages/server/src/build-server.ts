@@ -81,7 +81,7 @@ export async function buildServer(
   const app = Fastify({
     loggerInstance,
     // One line per request (see UpdraftLogController); request loggers built only when used.
-    logController: new UpdraftLogController('/api/device/'),
+    logController: new UpdraftLogController(['/api/device/', '/healthz', '/readyz', '/metrics']),
     childLoggerFactory: lazyChildLogger,
     bodyLimit: config.limits.bodyBytes,
     requestTimeout: config.limits.requestTimeoutMs,

@@ -40,7 +40,7 @@ describe('request log', () => {
     expect(server.logs.join('')).not.toContain('limit=5');
   });
 
-  it('keeps successful device polls at debug, out of the default info log', async () => {
+  it('keeps successful device polls, probes and scrapes at debug, out of the default info log', async () => {
     const poll = () =>
       server.app.inject({
         method: 'POST',
@@ -54,6 +54,9 @@ describe('request log', () => {
     server.logs.length = 0;
     const res = await poll();
     expect(res.statusCode).toBe(200);
+    // Probes and scrapes are as frequent: quiet too.
+    for (const url of ['/healthz', '/readyz', '/metrics'])
+      expect((await server.app.inject({ method: 'GET', url })).statusCode).toBe(200);
     expect(completed(server.logs)).toEqual([]);
     server.app.log.level = 'debug';
     try {

@@ -84,10 +84,11 @@ function pathOf(request: FastifyRequest): string {
 /**
  * Fastify's request log lines, ours: one line per answered request (no "incoming request"
  * line), with method, path (never the query), address, status and time; 5xx at error,
- * everything else at info except successful device API calls (a fleet's polls) at debug.
+ * everything else at info except successful high-volume calls — the device API (a fleet's polls),
+ * health probes and metric scrapes, named by path prefix — at debug.
  */
 export class UpdraftLogController extends LogController {
-  constructor(private readonly deviceApiPrefix: string) {
+  constructor(private readonly quietPrefixes: readonly string[]) {
     super();
   }
 
@@ -102,7 +103,7 @@ export class UpdraftLogController extends LogController {
     const level =
       error || status >= 500
         ? 'error'
-        : status < 400 && request.url.startsWith(this.deviceApiPrefix)
+        : status < 400 && this.quietPrefixes.some((p) => request.url.startsWith(p))
           ? 'debug'
           : 'info';
     if (!(request.log as unknown as Logger).isLevelEnabled(level)) return;
