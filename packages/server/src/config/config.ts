@@ -192,8 +192,8 @@ export const SETTINGS: readonly Setting[] = [
     path: 'blobs.segmentSize',
     env: 'UPDRAFT_BLOBS_SEGMENT_SIZE',
     type: 'integer',
-    default: 65_536,
-    doc: 'Encryption segment size in bytes (new blobs only).',
+    default: 1_048_576,
+    doc: 'Encryption segment size in bytes (new blobs only; each blob records its own). A Range read decrypts whole segments; larger segments cost fewer cipher set-ups per byte (64 KiB segments downloaded 4× slower than 1 MiB).',
   },
   {
     path: 'limits.bodyBytes',

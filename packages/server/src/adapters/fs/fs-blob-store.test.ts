@@ -22,6 +22,32 @@ runBlobStoreContract('FsBlobStore', {
   },
 });
 
+describe('FsBlobStore reads in 1 MiB batches of segments', () => {
+  it('returns exact bytes for ranges within, across and at the edges of batches', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    try {
+      for (const segmentSize of [SEGMENT, 1_048_576, 3_000_000]) {
+        const store = new FsBlobStore({ dir, masterKey: randomBytes(32), segmentSize });
+        await store.init();
+        const data = randomBytes(2 * 1_048_576 + 700_007);
+        const digest = sha256(data);
+        await store.put(Readable.from([data]), { digest, size: data.length });
+        const MiB = 1_048_576;
+        const edges = [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB - 1, 2 * MiB, data.length - 1];
+        for (const start of edges)
+          for (const end of edges.filter((e) => e >= start)) {
+            const got = await buffer(await store.read(digest, { start, end }));
+            expect(got.equals(data.subarray(start, end + 1))).toBe(true);
+          }
+        expect((await buffer(await store.read(digest))).equals(data)).toBe(true);
+        await store.delete(digest);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('FsBlobStore at rest', () => {
   let dir: string;
   let store: FsBlobStore;

