@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
+import { PlaintextCachingBlobStore } from './adapters/plaintext-cache/plaintext-cache.js';
 import {
   BearerDeviceAuthenticator,
   type DeviceAuthenticator,
@@ -109,9 +110,13 @@ export async function buildServer(
       deps.print ?? ((line) => process.stdout.write(`${line}\n`)),
     );
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
-    const blobs =
+    const stored =
       deps.blobs ??
       new FsBlobStore({ dir: config.blobs.dir, masterKey, segmentSize: config.blobs.segmentSize });
+    const blobs =
+      config.blobs.plaintextCacheBytes > 0
+        ? new PlaintextCachingBlobStore(stored, config.blobs.plaintextCacheBytes)
+        : stored;
     await blobs.init();
 
     const metrics = new Metrics();

@@ -31,6 +31,7 @@ export const ServerConfigSchema = Type.Object(
         dir: Type.String({ minLength: 1 }),
         masterKeyFile: Type.String({ minLength: 1 }),
         segmentSize: Type.Integer({ minimum: 4096, maximum: 16_777_216 }),
+        plaintextCacheBytes: Type.Integer({ minimum: 0, maximum: 1_099_511_627_776 }),
       },
       { additionalProperties: false },
     ),
@@ -194,6 +195,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 1_048_576,
     doc: 'Encryption segment size in bytes (new blobs only; each blob records its own). A Range read decrypts whole segments; larger segments cost fewer cipher set-ups per byte (64 KiB segments downloaded 4× slower than 1 MiB).',
+  },
+  {
+    path: 'blobs.plaintextCacheBytes',
+    env: 'UPDRAFT_BLOBS_PLAINTEXT_CACHE_BYTES',
+    type: 'integer',
+    default: 268_435_456,
+    doc: 'Memory for recently downloaded payloads kept decrypted (a rollout sends one image to many devices: it is decrypted once, not per download); payloads over a quarter of it are never kept; 0 turns it off. The store on disk stays encrypted.',
   },
   {
     path: 'limits.bodyBytes',

@@ -1,0 +1,141 @@
+import { Readable } from 'node:stream';
+import { ServerError } from '../../errors.js';
+import type { BlobInfo, BlobStore, ByteRange } from '../../ports/blob-store.js';
+
+/** Chunk size of answers served from memory (the socket takes them one at a time). */
+const CHUNK_BYTES = 1_048_576;
+
+/**
+ * A {@link BlobStore} decorator keeping recently read blobs decrypted in memory, bounded by
+ * `maxBytes` (least recently read go first; a blob larger than a quarter of it is never kept).
+ * A rollout sends one image to many devices: the first download decrypts and verifies it (and
+ * streams it as it goes), the following ones are served from memory — without it every download decrypts every byte
+ * again (and every decrypted MiB is a fresh buffer for the garbage collector). The store itself
+ * stays encrypted at rest; plaintext lives only in this process's memory, as it does anyway
+ * while a download streams. Blobs are immutable (content-addressed), so a cached copy is never
+ * stale; `delete` drops it.
+ */
+export class PlaintextCachingBlobStore implements BlobStore {
+  readonly #entries = new Map<string, Buffer>();
+  /** Blobs being kept by the read that streams them now (one per blob: bounded memory). */
+  readonly #filling = new Set<string>();
+  #bytes = 0;
+
+  constructor(
+    private readonly inner: BlobStore,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Bytes of plaintext held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+
+  close(): Promise<void> {
+    this.#entries.clear();
+    this.#bytes = 0;
+    return this.inner.close();
+  }
+
+  put(source: Readable | AsyncIterable<Uint8Array>, expected: BlobInfo): Promise<BlobInfo> {
+    return this.inner.put(source, expected);
+  }
+
+  head(digest: string): Promise<BlobInfo | undefined> {
+    const cached = this.#entries.get(digest);
+    return cached ? Promise.resolve({ digest, size: cached.length }) : this.inner.head(digest);
+  }
+
+  ready(): Promise<boolean> {
+    return this.inner.ready();
+  }
+
+  async delete(digest: string): Promise<boolean> {
+    this.#drop(digest);
+    return this.inner.delete(digest);
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const plain = this.#entries.get(digest);
+    if (plain === undefined) return this.#readThrough(digest, range);
+    // Most recently read last: eviction takes from the front.
+    this.#entries.delete(digest);
+    this.#entries.set(digest, plain);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? plain.length - 1;
+    if (
+      range &&
+      (!Number.isSafeInteger(start) ||
+        !Number.isSafeInteger(end) ||
+        start < 0 ||
+        end < start ||
+        end >= plain.length)
+    ) {
+      throw new ServerError(
+        'BLOB_RANGE_INVALID',
+        `range ${start}-${end} is outside a blob of ${plain.length} bytes`,
+        { details: { size: plain.length } },
+      );
+    }
+    return Readable.from(chunks(plain, start, end + 1), { objectMode: false });
+  }
+
+  /**
+   * A miss streams from the store as before (no wait for the whole blob). One whole-blob read
+   * at a time also keeps what it streamed — once its last segment verified — for the next ones.
+   */
+  async #readThrough(digest: string, range?: ByteRange): Promise<Readable> {
+    const source = await this.inner.read(digest, range);
+    const info = await this.inner.head(digest);
+    const whole =
+      info !== undefined &&
+      (range === undefined || (range.start === 0 && range.end === info.size - 1));
+    if (!whole || info.size === 0 || info.size > this.maxBytes / 4 || this.#filling.has(digest))
+      return source;
+    this.#filling.add(digest);
+    const keep = (plain: Buffer) => this.#keep(digest, plain);
+    const done = () => this.#filling.delete(digest);
+    async function* filling(): AsyncGenerator<Buffer> {
+      const parts: Buffer[] = [];
+      let complete = false;
+      try {
+        for await (const chunk of source) {
+          parts.push(chunk as Buffer);
+          yield chunk as Buffer;
+        }
+        complete = true;
+      } finally {
+        done();
+        if (complete) keep(Buffer.concat(parts));
+      }
+    }
+    return Readable.from(filling(), { objectMode: false });
+  }
+
+  #keep(digest: string, plain: Buffer): void {
+    this.#drop(digest);
+    for (const [oldest, bytes] of this.#entries) {
+      if (this.#bytes + plain.length <= this.maxBytes) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= bytes.length;
+    }
+    this.#entries.set(digest, plain);
+    this.#bytes += plain.length;
+  }
+
+  #drop(digest: string): void {
+    const cached = this.#entries.get(digest);
+    if (cached === undefined) return;
+    this.#entries.delete(digest);
+    this.#bytes -= cached.length;
+  }
+}
+
+function* chunks(plain: Buffer, from: number, to: number): Generator<Buffer> {
+  for (let at = from; at < to; at += CHUNK_BYTES)
+    yield plain.subarray(at, Math.min(to, at + CHUNK_BYTES));
+}
