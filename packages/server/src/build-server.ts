@@ -113,10 +113,11 @@ export async function buildServer(
     const stored =
       deps.blobs ??
       new FsBlobStore({ dir: config.blobs.dir, masterKey, segmentSize: config.blobs.segmentSize });
-    const blobs =
+    const plaintextCache =
       config.blobs.plaintextCacheBytes > 0
         ? new PlaintextCachingBlobStore(stored, config.blobs.plaintextCacheBytes)
-        : stored;
+        : undefined;
+    const blobs = plaintextCache ?? stored;
     await blobs.init();
 
     const metrics = new Metrics();
@@ -125,6 +126,7 @@ export async function buildServer(
       maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
     });
     metrics.setSessionCacheSource(() => sessions);
+    if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
     const services: UpdraftServices = {
       config,
       db: database.db,

@@ -29,6 +29,9 @@ export class Metrics {
   readonly actionsByState: Gauge<'state'>;
   private actionsSource: ActionsByStateSource | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
+  private plaintextCacheSource:
+    | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
+    | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -107,6 +110,28 @@ export class Metrics {
         if (stats) this.set(stats.live ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'updraft_blob_plaintext_cache_bytes',
+      help: 'Bytes of decrypted payloads held in memory for repeated downloads.',
+      registers,
+      collect() {
+        const stats = self.plaintextCacheSource?.();
+        if (stats) this.set(stats.bytes);
+      },
+    });
+    new Counter({
+      name: 'updraft_blob_plaintext_cache_reads_total',
+      help: 'Payload reads answered from decrypted memory (hit) or by decrypting the store (miss).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const stats = self.plaintextCacheSource?.();
+        if (!stats) return;
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
+    });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
   }
@@ -114,6 +139,13 @@ export class Metrics {
   /** Lets the device session cache report its counts at scrape time. */
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
+  }
+
+  /** Lets the plaintext cache of the blob store report its counts at scrape time. */
+  setPlaintextCacheSource(
+    source: () => { readonly bytes: number; readonly hits: number; readonly misses: number },
+  ): void {
+    this.plaintextCacheSource = source;
   }
 
   /** Lets the actions feature report counts per state at scrape time. */

@@ -77,6 +77,7 @@ describe('PlaintextCachingBlobStore', () => {
     const part = await buffer(await store.read(digest, { start: 4095, end: 12_288 }));
     expect(part.equals(data.subarray(4095, 12_289))).toBe(true);
     expect(reads).toBe(3);
+    expect([store.hits, store.misses]).toEqual([6, 3]);
     await expect(store.read(digest, { start: 10, end: 50_000 })).rejects.toMatchObject({
       code: 'BLOB_RANGE_INVALID',
     });

@@ -20,6 +20,9 @@ export class PlaintextCachingBlobStore implements BlobStore {
   /** Blobs being kept by the read that streams them now (one per blob: bounded memory). */
   readonly #filling = new Set<string>();
   #bytes = 0;
+  /** Reads answered from memory / from the store (for /metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(
     private readonly inner: BlobStore,
@@ -61,7 +64,11 @@ export class PlaintextCachingBlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const plain = this.#entries.get(digest);
-    if (plain === undefined) return this.#readThrough(digest, range);
+    if (plain === undefined) {
+      this.misses++;
+      return this.#readThrough(digest, range);
+    }
+    this.hits++;
     // Most recently read last: eviction takes from the front.
     this.#entries.delete(digest);
     this.#entries.set(digest, plain);

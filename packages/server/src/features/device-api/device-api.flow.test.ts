@@ -229,6 +229,9 @@ describeEachDialect('device API flow', (dialect) => {
     expect(text).toMatch(/updraft_downloads_total\{kind="range"\} [1-9]/);
     expect(text).toMatch(/updraft_download_bytes_total [1-9]/);
     expect(text).toMatch(/updraft_actions\{state="success"\} 1/);
+    // The payload was downloaded whole once: decrypted, and kept for the next download.
+    expect(text).toMatch(/updraft_blob_plaintext_cache_bytes [1-9]/);
+    expect(text).toMatch(/updraft_blob_plaintext_cache_reads_total\{result="miss"\} [1-9]/);
   });
 
   describe('cancellation', () => {
