@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { ServerError } from '../errors.js';
 
 /** What a stored blob is: its SHA-256 (lowercase hex) and plaintext size in bytes. */
 export interface BlobInfo {
@@ -45,4 +46,28 @@ export interface BlobStore {
 /** True for a lowercase hex SHA-256 digest (also the only shape a blob key may take). */
 export function isSha256Hex(value: unknown): value is string {
   return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
+}
+
+/**
+ * The inclusive range a read covers (the whole blob when none is given); `BLOB_RANGE_INVALID`
+ * unless `0 ≤ start ≤ end < size`. Every adapter checks ranges the same way.
+ */
+export function rangeWithin(range: ByteRange | undefined, size: number): ByteRange {
+  const start = range?.start ?? 0;
+  const end = range?.end ?? size - 1;
+  if (
+    range &&
+    (!Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end < start ||
+      end >= size)
+  ) {
+    throw new ServerError(
+      'BLOB_RANGE_INVALID',
+      `range ${start}-${end} is outside a blob of ${size} bytes`,
+      { details: { size } },
+    );
+  }
+  return { start, end };
 }

@@ -19,6 +19,7 @@ import {
   type BlobStore,
   type ByteRange,
   isSha256Hex,
+  rangeWithin,
 } from '../../ports/blob-store.js';
 
 /*
@@ -301,22 +302,13 @@ export class FsBlobStore implements BlobStore {
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const { handle, header } = await this.openBlob(digest);
     const { size, segmentSize, dataKey } = header;
-    const start = range?.start ?? 0;
-    const end = range?.end ?? size - 1;
-    if (
-      range &&
-      (!Number.isSafeInteger(start) ||
-        !Number.isSafeInteger(end) ||
-        start < 0 ||
-        end < start ||
-        end >= size)
-    ) {
+    let start: number;
+    let end: number;
+    try {
+      ({ start, end } = rangeWithin(range, size));
+    } catch (error) {
       await handle.close();
-      throw new ServerError(
-        'BLOB_RANGE_INVALID',
-        `range ${start}-${end} is outside a blob of ${size} bytes`,
-        { details: { size } },
-      );
+      throw error;
     }
     const digestBytes = Buffer.from(digest, 'hex');
     const total = segmentCount(size, segmentSize);

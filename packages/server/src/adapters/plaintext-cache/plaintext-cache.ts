@@ -1,6 +1,10 @@
 import { Readable } from 'node:stream';
-import { ServerError } from '../../errors.js';
-import type { BlobInfo, BlobStore, ByteRange } from '../../ports/blob-store.js';
+import {
+  type BlobInfo,
+  type BlobStore,
+  type ByteRange,
+  rangeWithin,
+} from '../../ports/blob-store.js';
 
 /** Chunk size of answers served from memory (the socket takes them one at a time). */
 const CHUNK_BYTES = 1_048_576;
@@ -72,22 +76,7 @@ export class PlaintextCachingBlobStore implements BlobStore {
     // Most recently read last: eviction takes from the front.
     this.#entries.delete(digest);
     this.#entries.set(digest, plain);
-    const start = range?.start ?? 0;
-    const end = range?.end ?? plain.length - 1;
-    if (
-      range &&
-      (!Number.isSafeInteger(start) ||
-        !Number.isSafeInteger(end) ||
-        start < 0 ||
-        end < start ||
-        end >= plain.length)
-    ) {
-      throw new ServerError(
-        'BLOB_RANGE_INVALID',
-        `range ${start}-${end} is outside a blob of ${plain.length} bytes`,
-        { details: { size: plain.length } },
-      );
-    }
+    const { start, end } = rangeWithin(range, plain.length);
     return Readable.from(chunks(plain, start, end + 1), { objectMode: false });
   }
 
