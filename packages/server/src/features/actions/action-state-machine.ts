@@ -8,18 +8,8 @@ import { FEEDBACK_STATUSES, type FeedbackStatus } from '@updraft/core';
  * Transitions are data (one table); anything not in the table is an illegal transition.
  */
 
-/** Every state an action can be in. `assigned` is the initial state. */
-export const ACTION_STATES = [
-  'assigned',
-  'downloading',
-  'downloaded',
-  'installing',
-  'rebooting',
-  'success',
-  'failure',
-  'rejected',
-  'canceled',
-] as const;
+/** Every state an action can be in: `assigned` (initial, set by the server), then what devices report. */
+export const ACTION_STATES = ['assigned', ...FEEDBACK_STATUSES] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
 
 /** Runtime guard for {@link ActionState}. */
