@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { insertReleaseAndAction } from '../packages/server/src/features/releases/release-test-fixtures.ts';
 import { buildServer, loadConfig, type UpdraftApp } from '../packages/server/src/index.ts';
 
 const run = promisify(execFile);
@@ -142,25 +143,17 @@ async function seed(app: UpdraftApp, payload: Buffer): Promise<string> {
       revoked_at: null,
     })
     .execute();
-  await db
-    .insertInto('releases')
-    .values({
-      id: 'rel_dl',
-      tenant_id: TENANT,
-      device_class_id: 'cls_dl',
-      version: '1.0.0',
-      sequence_number: 1,
-      manifest_digest: '',
-      signer_kids: '[]',
-      components: '[]',
-      text: null,
-      envelope: '',
-      envelope_size: 0,
-      created_at: at,
-      created_by: null,
-      deleted_at: null,
-    })
-    .execute();
+  await insertReleaseAndAction(
+    db,
+    {
+      tenantId: TENANT,
+      deviceClassId: 'cls_dl',
+      deviceId: 'dev_dl',
+      releaseId: 'rel_dl',
+      actionId: 'act_dl',
+    },
+    { state: 'assigned', open: true },
+  );
   await db
     .insertInto('release_payloads')
     .values({
@@ -171,24 +164,6 @@ async function seed(app: UpdraftApp, payload: Buffer): Promise<string> {
       sha1: '',
       md5: '',
       size: payload.length,
-    })
-    .execute();
-  await db
-    .insertInto('actions')
-    .values({
-      id: 'act_dl',
-      tenant_id: TENANT,
-      device_id: 'dev_dl',
-      release_id: 'rel_dl',
-      state: 'assigned',
-      cancel_requested: 0,
-      download_only: 0,
-      maintenance_window: null,
-      open_key: 'dev_dl',
-      revision: 1,
-      created_at: at,
-      created_by: null,
-      updated_at: at,
     })
     .execute();
   // The device's check-in hands out the signed URL, as in production.

@@ -431,13 +431,7 @@ export async function rotateDeviceToken(
     .where('decommissioned_at', 'is', null)
     .executeTakeFirst();
   if (!device) return undefined;
-  await trx
-    .updateTable('device_tokens')
-    .set({ revoked_at: now })
-    .where('tenant_id', '=', tenantId)
-    .where('device_id', '=', deviceId)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await revokeDeviceTokens(trx, tenantId, deviceId, now);
   const token = newToken('device');
   await trx
     .insertInto('device_tokens')
@@ -451,6 +445,22 @@ export async function rotateDeviceToken(
     })
     .execute();
   return token;
+}
+
+/** Revokes every live token of a device (rotation and decommission). */
+async function revokeDeviceTokens(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceId: string,
+  now: string,
+): Promise<void> {
+  await trx
+    .updateTable('device_tokens')
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /**
@@ -471,13 +481,7 @@ export async function decommissionDevice(
     .where('decommissioned_at', 'is', null)
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) return false;
-  await trx
-    .updateTable('device_tokens')
-    .set({ revoked_at: now })
-    .where('tenant_id', '=', tenantId)
-    .where('device_id', '=', deviceId)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await revokeDeviceTokens(trx, tenantId, deviceId, now);
   return true;
 }
 
