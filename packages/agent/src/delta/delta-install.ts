@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isUpdraftError } from '@updraft/core';
+import { type DeltaOffer, isUpdraftError } from '@updraft/core';
 import { apply, DeltaError, type PatchHeader } from '@updraft/delta';
 import { AgentError } from '../errors.js';
 import { SlotWriter } from '../install/slot-writer.js';
@@ -7,23 +7,11 @@ import type { Clock } from '../ports/clock.js';
 import type { Slot } from '../ports/slot.js';
 import type { Transport } from '../ports/transport.js';
 
-/**
- * A check-in payload's `delta` (docs/device-api.md): a patch from the image the device runs
- * (`baseDigest`) to the payload. Only a transport encoding: the result is checked against the
- * signed manifest's digest and size, never against anything the server says.
- */
-export interface DeltaOfferRef {
-  readonly baseDigest: string;
-  readonly patchDigest: string;
-  readonly patchSize: number;
-  readonly url: string;
-}
-
 const HEX64 = /^[0-9a-f]{64}$/;
 const MAX_URL = 4096;
 
 /** The payload's delta offer when it is well-formed, else null (network input: hostile). */
-export function deltaOfferOf(payload: unknown): DeltaOfferRef | null {
+export function deltaOfferOf(payload: unknown): DeltaOffer | null {
   if (typeof payload !== 'object' || payload === null) return null;
   const d = (payload as { delta?: unknown }).delta;
   if (typeof d !== 'object' || d === null) return null;
@@ -48,7 +36,7 @@ export interface DeltaJob {
   readonly target: Slot;
   /** The new image, from the signed manifest. */
   readonly image: { readonly size: number; readonly digest: string };
-  readonly offer: DeltaOfferRef;
+  readonly offer: DeltaOffer;
   /** Reconnections (Range resume) of the patch download within one apply. */
   readonly maxReconnects?: number;
   /** Progress: slot bytes written so far (not a resume point: a cut restarts the apply). */

@@ -1,4 +1,4 @@
-import type { FeedbackStatus } from '@updraft/core';
+import type { CheckInRequest, CheckInResponse, FeedbackReport } from '@updraft/core';
 
 /**
  * The agent's view of the update service's native device API (docs/device-api.md).
@@ -19,55 +19,10 @@ export interface Transport {
   sendFeedback(actionId: string, report: FeedbackReport): Promise<FeedbackResult>;
 }
 
-/** What the device reports at check-in. */
-export interface CheckInRequest {
-  readonly components: readonly InstalledComponent[];
-  readonly attributes: Readonly<Record<string, string | number | boolean>>;
-}
-
-/** One installed component as reported at check-in. */
-export interface InstalledComponent {
-  /** SUIT component identifier, lowercase hex of its CBOR encoding. */
-  readonly id: string;
-  readonly version: string;
-  readonly sequenceNumber: number;
-  /** SHA-256 hex of the installed image. */
-  readonly digest: string;
-}
-
 /** Result of a check-in: 304 (nothing changed) or 200 with the answer. */
 export type CheckInResult =
   | { readonly status: 304 }
   | { readonly status: 200; readonly etag: string | null; readonly body: CheckInResponse };
-
-/** Body of a 200 check-in answer. */
-export interface CheckInResponse {
-  readonly pollIntervalSeconds: number;
-  readonly action: DeviceAction | null;
-}
-
-/** An open action for this device. */
-export interface DeviceAction {
-  readonly id: string;
-  readonly state: string;
-  readonly cancelRequested: boolean;
-  readonly downloadOnly: boolean;
-  readonly maintenanceWindow: { readonly start: string; readonly end: string } | null;
-  readonly release: {
-    readonly id: string;
-    readonly version: string;
-    readonly sequenceNumber: number;
-  };
-  readonly envelopeUrl: string;
-  readonly payloads: readonly PayloadRef[];
-}
-
-/** A payload of the release as served (the digest is of the served bytes). */
-export interface PayloadRef {
-  readonly digest: string;
-  readonly size: number;
-  readonly url: string;
-}
 
 /** An open payload download. */
 export interface PayloadResponse {
@@ -78,17 +33,18 @@ export interface PayloadResponse {
   readonly body: AsyncIterable<Uint8Array>;
 }
 
-// Defined once in core for the agent and the service.
-export { FEEDBACK_STATUSES, type FeedbackStatus } from '@updraft/core';
-
-/** One feedback report. */
-export interface FeedbackReport {
-  readonly reportId: string;
-  readonly status: FeedbackStatus;
-  readonly progress: number | null;
-  readonly code: string | null;
-  readonly message: string | null;
-}
+// The wire types are defined once in core, for the agent, the service and the CLI.
+export {
+  type CheckInRequest,
+  type CheckInResponse,
+  type DeltaOffer,
+  type DeviceAction,
+  FEEDBACK_STATUSES,
+  type FeedbackReport,
+  type FeedbackStatus,
+  type InstalledComponent,
+  type PayloadRef,
+} from '@updraft/core';
 
 /** How the service took a report: `accepted` (200), or `conflict` (409: illegal transition). */
 export type FeedbackResult = 'accepted' | 'conflict';

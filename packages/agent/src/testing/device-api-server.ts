@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { componentIdToHex } from '@updraft/core';
 import type { DeviceAction, FeedbackReport } from '../ports/transport.js';
 
 /** Misbehaviours of the test service. */
@@ -117,9 +118,15 @@ export class DeviceApiServer {
       maintenanceWindow: r.maintenanceWindow ?? null,
       release: { id: `rel_${r.version}`, version: r.version, sequenceNumber: r.sequenceNumber },
       envelopeUrl: `/api/device/v1/actions/${r.actionId}/envelope`,
-      payloads: r.payloads.map((p) => {
+      payloads: r.payloads.map((p, i) => {
         const digest = createHash('sha256').update(p).digest('hex');
-        return { digest, size: p.length, url: `/api/device/v1/artifacts/${digest}?sig=test` };
+        const component = componentIdToHex([Uint8Array.of(i)]);
+        return {
+          component,
+          digest,
+          size: p.length,
+          url: `/api/device/v1/artifacts/${digest}?sig=test`,
+        };
       }),
     };
   }

@@ -1,18 +1,18 @@
 /**
  * The device API's shared vocabulary (docs/device-api.md): what the agent sends and the service
- * accepts, defined once for both sides.
+ * accepts, defined once for the service, the agent and the CLI.
  */
-
-/** Feedback statuses a device may report, in the order an action normally goes through them. */
-export const FEEDBACK_STATUSES = [
-  'downloading',
-  'downloaded',
-  'installing',
-  'rebooting',
-  'success',
-  'failure',
-  'rejected',
-  'canceled',
-] as const;
-/** One feedback status. */
-export type FeedbackStatus = (typeof FEEDBACK_STATUSES)[number];
+export type {
+  CheckInReport,
+  CheckInRequest,
+  CheckInResponse,
+  DeltaOffer,
+  DeviceAction,
+  DeviceAttributeValue,
+  InstalledComponent,
+  MaintenanceWindow,
+  PayloadRef,
+  ReportedComponent,
+} from './check-in.js';
+export type { FeedbackAnswer, FeedbackReport } from './feedback.js';
+export { FEEDBACK_STATUSES, type FeedbackStatus } from './feedback-statuses.js';

@@ -9,6 +9,7 @@ import type {
   Transport,
 } from '@updraft/agent';
 import { AgentError } from '@updraft/agent';
+import { componentIdToHex } from '@updraft/core';
 import { Prng } from '../prng.js';
 
 /** One release offered by a {@link MemoryTransport}. */
@@ -114,6 +115,7 @@ export class MemoryTransport implements Transport {
       release: { id: `rel-${r.version}`, version: r.version, sequenceNumber: r.sequenceNumber },
       envelopeUrl: `/actions/${r.actionId}/envelope`,
       payloads: r.payloads.map((p, i) => ({
+        component: componentIdToHex([Uint8Array.of(i)]),
         digest: createHash('sha256').update(p).digest('hex'),
         size: p.length,
         url: `/actions/${r.actionId}/payloads/${i}`,

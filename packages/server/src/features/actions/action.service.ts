@@ -1,3 +1,4 @@
+import type { FeedbackReport, MaintenanceWindow } from '@updraft/core';
 import type { Kysely, Transaction } from 'kysely';
 import { appendAudit } from '../../audit/audit-log.js';
 import { newId } from '../../auth/secrets.js';
@@ -11,17 +12,13 @@ import type { ActionEventTable, ActionTable } from './action.table.js';
 import {
   type ActionState,
   canRequestCancel,
-  type FeedbackStatus,
   isTerminal,
   nextActionState,
 } from './action-state-machine.js';
 import './action.table.js';
 
-/** A maintenance window: install only between `start` and `end` (ISO 8601). */
-export interface MaintenanceWindow {
-  readonly start: string;
-  readonly end: string;
-}
+/** A maintenance window: the device API's wire type. */
+export type { MaintenanceWindow } from '@updraft/core';
 
 /** An action as the management API shows it. */
 export interface Action {
@@ -49,14 +46,8 @@ export interface ActionEvent {
   readonly reportId: string | null;
 }
 
-/** A device report after boundary validation. */
-export interface DeviceReport {
-  readonly reportId: string;
-  readonly status: FeedbackStatus;
-  readonly progress: number | null;
-  readonly code: string | null;
-  readonly message: string | null;
-}
+/** A device report after boundary validation: the device API's wire type. */
+export type DeviceReport = FeedbackReport;
 
 /** Outcome of a device report: `replayed` when its reportId was already recorded. */
 export interface ReportOutcome {

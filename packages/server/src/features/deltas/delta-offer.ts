@@ -1,17 +1,8 @@
+import type { DeltaOffer } from '@updraft/core';
 import type { DevicePrincipal } from '../../auth/principal.js';
 
-/**
- * The optional `delta` of a check-in payload entry (docs/device-api.md, "Delta delivery"): a patch
- * that turns the device's installed image (`baseDigest`) into this payload. A transport encoding
- * only: the device still verifies the release's signed envelope and the rebuilt image's digest.
- */
-export interface DeltaOffer {
-  readonly baseDigest: string;
-  readonly patchDigest: string;
-  readonly patchSize: number;
-  /** Signed URL, like the payload's own. */
-  readonly url: string;
-}
+/** The optional `delta` of a check-in payload entry: the device API's wire type, from core. */
+export type { DeltaOffer } from '@updraft/core';
 
 /** One payload of the action as the check-in lists it. */
 export interface OfferedPayload {

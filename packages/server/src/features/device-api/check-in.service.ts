@@ -1,4 +1,11 @@
 import { hash } from 'node:crypto';
+import type {
+  CheckInReport,
+  CheckInResponse,
+  DeltaOffer,
+  DeviceAction,
+  MaintenanceWindow,
+} from '@updraft/core';
 import type { Kysely } from 'kysely';
 import {
   type PrefetchedCheckInState,
@@ -8,49 +15,11 @@ import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
-import type { MaintenanceWindow } from '../actions/action.service.js';
-import type { DeltaOffer, DeltaOfferSource } from '../deltas/delta-offer.js';
+import type { DeltaOfferSource } from '../deltas/delta-offer.js';
 import { setReportedState } from '../devices/device.repository.js';
 import type { LastSeenTracker } from './last-seen-tracker.js';
 import { preparedQuery } from './prepared-query.js';
 import './device-report.table.js';
-
-/** One installed component as the device reports it. */
-export interface ReportedComponent {
-  readonly id: string;
-  readonly version?: string | null | undefined;
-  readonly sequenceNumber?: number | null | undefined;
-  readonly digest?: string | null | undefined;
-}
-
-/** The check-in request body (validated at the HTTP boundary). */
-export interface CheckInReport {
-  readonly components?: readonly ReportedComponent[] | undefined;
-  readonly attributes?: Readonly<Record<string, string | number | boolean>> | undefined;
-}
-
-/** The open action as the device sees it (docs/device-api.md). */
-export interface DeviceAction {
-  readonly id: string;
-  readonly state: string;
-  readonly cancelRequested: boolean;
-  readonly downloadOnly: boolean;
-  readonly maintenanceWindow: MaintenanceWindow | null;
-  readonly release: {
-    readonly id: string;
-    readonly version: string;
-    readonly sequenceNumber: number;
-  };
-  readonly envelopeUrl: string;
-  readonly payloads: readonly {
-    readonly component: string;
-    readonly digest: string;
-    readonly size: number;
-    readonly url: string;
-    /** A patch from the device's installed image, when the deltas feature has one ready. */
-    readonly delta?: DeltaOffer;
-  }[];
-}
 
 /** What the route sends: 304 (no body) or 200 with a body; both with the ETag. */
 export type CheckInAnswer =
@@ -58,7 +27,7 @@ export type CheckInAnswer =
   | {
       readonly status: 200;
       readonly etag: string;
-      readonly body: { pollIntervalSeconds: number; action: DeviceAction | null };
+      readonly body: CheckInResponse;
     };
 
 /** Poll intervals (seconds) told to devices. */

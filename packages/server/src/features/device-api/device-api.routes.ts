@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FeedbackAnswer } from '@updraft/core';
 import { Type } from 'typebox';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
@@ -168,12 +169,13 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
         code: b.code ?? null,
         message: b.message ?? null,
       });
-      return {
+      const answer: FeedbackAnswer = {
         id: action.id,
         state: action.state,
         cancelRequested: action.cancelRequested,
         replayed,
       };
+      return answer;
     },
   );
 
