@@ -175,6 +175,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: 'dir',
         description: 'where encrypted images are written (default: beside --out)',
       },
+      { name: 'force', description: 'overwrite an existing envelope and encrypted payloads' },
     ],
     load: () => import('./commands/manifest-create.js'),
   },
@@ -418,7 +419,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'class', description: 'class id or name' },
       {
         name: 'key',
-        description: 'public key PEM file (a private key file is reduced to its public half)',
+        description:
+          'public key file: PEM (SPKI) or COSE_Key (CBOR or hex); a private key is refused',
       },
     ],
     options: SERVICE_OPTIONS,
@@ -429,7 +431,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "revoke a class's trusted key: its releases can no longer be assigned",
     arguments: [
       { name: 'class', description: 'class id or name' },
-      { name: 'key', description: 'key id or kid (hex)' },
+      {
+        name: 'key',
+        description: 'key id, kid (hex), or the public key file given to add-key',
+      },
     ],
     options: [
       { name: 'reason', value: 'text', description: 'why (kept in the audit log)' },
@@ -475,8 +480,44 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['release', 'show'],
     summary: 'show a release: manifest summary, components, payloads, signer kids',
     arguments: [{ name: 'id', description: 'release id or version' }],
-    options: SERVICE_OPTIONS,
+    options: [
+      {
+        name: 'class',
+        value: 'class',
+        description: 'look the version up in this device class (id or name)',
+      },
+      ...SERVICE_OPTIONS,
+    ],
     load: () => import('./commands/release-show.js'),
+  },
+  {
+    path: ['release', 'delta-bases'],
+    summary:
+      'name the earlier releases (or any installed image) the service makes delta patches from',
+    help: 'Example: updraft release delta-bases 1.3.0 --class thermostats 1.1.0 1.2.0',
+    arguments: [
+      { name: 'release', description: 'release id or version' },
+      {
+        name: 'bases',
+        description: 'earlier releases of the same class (ids or versions)',
+        required: false,
+        variadic: true,
+      },
+    ],
+    options: [
+      {
+        name: 'any-installed',
+        description: 'any installed image the service holds as a payload is a base',
+      },
+      {
+        name: 'class',
+        value: 'class',
+        description: 'look the release version up in this device class (id or name)',
+      },
+      { name: 'lazy', description: 'make patches when a device running a base checks in, not now' },
+      ...SERVICE_OPTIONS,
+    ],
+    load: () => import('./commands/release-delta-bases.js'),
   },
   {
     path: ['device', 'add'],
@@ -528,7 +569,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'assign a release to a device',
     arguments: [
       { name: 'device', description: 'device id or name' },
-      { name: 'release', description: 'release id or version' },
+      { name: 'release', description: "release id, or a version of the device's class" },
     ],
     options: [
       { name: 'download-only', description: 'download but do not install' },

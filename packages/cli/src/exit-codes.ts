@@ -40,6 +40,7 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   CLI_FILE_EXISTS: 'input',
   CLI_FILE_TOO_LARGE: 'input',
   CLI_KEY_INVALID: 'input',
+  CLI_KEY_PRIVATE: 'input',
   CLI_RELEASE_INVALID: 'input',
   CLI_CONFIG_INVALID: 'input',
   CLI_SIGNER_FAILED: 'signer',

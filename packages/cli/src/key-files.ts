@@ -1,7 +1,17 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { type EncryptionRecipient, importPem, isUpdraftError, keyId } from '@updraft/core';
+import {
+  type CoseKey,
+  coseKeyToKeyObject,
+  decodeCoseKey,
+  type EncryptionRecipient,
+  importPem,
+  isUpdraftError,
+  keyId,
+  signingAlgOf,
+} from '@updraft/core';
 import { CliError } from './errors.js';
 import { readInput } from './read-input.js';
+import { toHex } from './to-json.js';
 
 /** Largest key file read (PEM keys and KEK files are a few hundred bytes). */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -53,6 +63,76 @@ export async function readPublicKey(path: string, what = 'public key'): Promise<
   const file = await readKeyFile(path, what);
   if (file.kind !== 'asymmetric') throw invalidKey(path, 'expected a PEM public key');
   return file.key.type === 'public' ? file.key : createPublicKey(file.key);
+}
+
+/** A release-signing public key read from a file, as the service is given it. */
+export interface TrustedKeyFile {
+  readonly key: KeyObject;
+  /** RFC 9679 thumbprint (hex): the kid the service computes for the same key. */
+  readonly kid: string;
+  /** How the key is sent to the service (`POST /device-classes/{id}/keys`). */
+  readonly format: 'pem' | 'cose_key';
+  /** SPKI PEM, or the COSE_Key as hex. */
+  readonly text: string;
+}
+
+/**
+ * Reads a release-signing public key for `class add-key` and `class revoke-key`: a PEM (SPKI)
+ * public key, or a COSE_Key (CBOR bytes or their hex, as `keys show` prints it). A private key
+ * is refused with `CLI_KEY_PRIVATE` (it belongs on the build machine, never beside the service);
+ * anything that is not an ES256 or Ed25519 public key is `CLI_KEY_INVALID`.
+ */
+export async function readTrustedKeyFile(path: string): Promise<TrustedKeyFile> {
+  const bytes = await readInput(path, 'public key', MAX_KEY_FILE_BYTES);
+  const text = bytes.toString('utf8');
+  if (text.includes('-----BEGIN')) {
+    if (/PRIVATE KEY-----/.test(text)) throw privateKey(path);
+    let key: KeyObject;
+    try {
+      key = importPem(text);
+    } catch (error) {
+      throw invalidKey(path, isUpdraftError(error) ? error.message : 'unreadable PEM', error);
+    }
+    return trustedKey(path, key, 'pem', key.export({ type: 'spki', format: 'pem' }).toString());
+  }
+  const hex = text.trim();
+  const cbor = new Uint8Array(/^(?:[0-9a-fA-F]{2})+$/.test(hex) ? Buffer.from(hex, 'hex') : bytes);
+  let cose: CoseKey;
+  try {
+    cose = decodeCoseKey(cbor);
+  } catch (error) {
+    throw invalidKey(path, 'neither a PEM public key nor a COSE_Key', error);
+  }
+  if (cose.kty === 'Symmetric') throw invalidKey(path, 'a symmetric key cannot verify signatures');
+  if (cose.d !== undefined) throw privateKey(path);
+  let key: KeyObject;
+  try {
+    key = coseKeyToKeyObject(cose, 'public');
+  } catch (error) {
+    throw invalidKey(path, isUpdraftError(error) ? error.message : 'unusable COSE_Key', error);
+  }
+  return trustedKey(path, key, 'cose_key', toHex(cbor));
+}
+
+function trustedKey(
+  path: string,
+  key: KeyObject,
+  format: TrustedKeyFile['format'],
+  text: string,
+): TrustedKeyFile {
+  if (key.type !== 'public') throw privateKey(path);
+  if (signingAlgOf(key) === undefined) {
+    throw invalidKey(path, 'not a release-signing key (ES256 on P-256, or Ed25519)');
+  }
+  return { key, kid: toHex(keyId(key)), format, text };
+}
+
+function privateKey(path: string): CliError {
+  return new CliError(
+    'CLI_KEY_PRIVATE',
+    `${path} is a private key: give its public key file (e.g. the .pub that \`updraft keys generate\` wrote); the private key stays on the build machine`,
+    { details: { path } },
+  );
 }
 
 function invalidKey(path: string, reason: string, cause?: unknown): CliError {

@@ -1,3 +1,4 @@
+import type { DeviceClassView, DeviceSummary, Release } from '@updraft/server';
 import { ApiClient } from './api-client.js';
 import { cliConfigPath, readCliConfig } from './cli-config.js';
 import type { CommandArgs } from './command-args.js';
@@ -39,17 +40,6 @@ export function optionalPath(ctx: CommandContext, path: string | undefined): str
   return path === undefined ? undefined : ctx.path(path);
 }
 
-/** A device class as the service describes it. */
-export interface DeviceClassView {
-  readonly id: string;
-  readonly name: string;
-  readonly vendorId: string;
-  readonly classId: string;
-  readonly vendorName: string | null;
-  readonly modelName: string | null;
-  readonly createdAt: string;
-}
-
 /** Finds a device class by its id or its name (ids win). */
 export async function resolveClass(api: ApiClient, idOrName: string): Promise<DeviceClassView> {
   const { items } = await api.json<{ items: DeviceClassView[] }>('/api/v1/device-classes');
@@ -85,34 +75,61 @@ export function table(
     .join('\n');
 }
 
+/** The service's device classes, by id: lists show class names, not ids. */
+export async function classNames(api: ApiClient): Promise<ReadonlyMap<string, string>> {
+  const { items } = await api.json<{ items: DeviceClassView[] }>('/api/v1/device-classes');
+  return new Map(items.map((c) => [c.id, c.name]));
+}
+
 /** A device id: ids are used as given, anything else is looked up as a device name. */
 export async function resolveDeviceId(api: ApiClient, idOrName: string): Promise<string> {
   if (/^dev_/.test(idOrName)) return idOrName;
-  const page = await api.json<{ items: Array<{ id: string; name: string }> }>('/api/v1/devices', {
-    query: { namePrefix: idOrName, limit: 500 },
-  });
-  const found = page.items.find((d) => d.name === idOrName);
-  if (found === undefined)
-    throw new CliError('CLI_USAGE', `no device with id or name "${idOrName}"`);
-  return found.id;
+  return (await findDeviceByName(api, idOrName)).id;
 }
 
-/** A release id: ids are used as given, anything else is looked up as a version (must be unique). */
-export async function resolveReleaseId(api: ApiClient, idOrVersion: string): Promise<string> {
+/** A device by its id or its name. */
+export async function resolveDevice(api: ApiClient, idOrName: string): Promise<DeviceSummary> {
+  if (/^dev_/.test(idOrName)) return api.json<DeviceSummary>(`/api/v1/devices/${seg(idOrName)}`);
+  return findDeviceByName(api, idOrName);
+}
+
+async function findDeviceByName(api: ApiClient, name: string): Promise<DeviceSummary> {
+  const page = await api.json<{ items: DeviceSummary[] }>('/api/v1/devices', {
+    query: { namePrefix: name, limit: 500 },
+  });
+  const found = page.items.find((d) => d.name === name);
+  if (found === undefined) throw new CliError('CLI_USAGE', `no device with id or name "${name}"`);
+  return found;
+}
+
+/**
+ * A release id: ids are used as given, anything else is looked up as a version, within
+ * `deviceClassId` when given (two classes may both have a 1.1.0). The version must then name
+ * exactly one release.
+ */
+export async function resolveReleaseId(
+  api: ApiClient,
+  idOrVersion: string,
+  deviceClassId?: string,
+): Promise<string> {
   if (/^rel_/.test(idOrVersion)) return idOrVersion;
-  const { items } = await api.json<{ items: Array<{ id: string; version: string }> }>(
-    '/api/v1/releases',
-    {
-      query: { limit: 500 },
-    },
-  );
+  const { items } = await api.json<{ items: Release[] }>('/api/v1/releases', {
+    query: { deviceClassId, limit: 500 },
+  });
   const matches = items.filter((r) => r.version === idOrVersion);
   if (matches.length !== 1) {
+    const where = deviceClassId === undefined ? '' : ` in class ${deviceClassId}`;
     throw new CliError(
       'CLI_USAGE',
       matches.length === 0
-        ? `no release with id or version "${idOrVersion}"`
-        : `version ${idOrVersion} names ${matches.length} releases: give the release id`,
+        ? `no release with id or version "${idOrVersion}"${where}`
+        : `version ${idOrVersion} names ${matches.length} releases: give the release id or --class`,
+      {
+        details: {
+          release: idOrVersion,
+          ...(deviceClassId === undefined ? {} : { deviceClassId }),
+        },
+      },
     );
   }
   return matches[0]!.id;

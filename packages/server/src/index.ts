@@ -29,6 +29,27 @@ export {
   ServerError,
   type ServerErrorCode,
 } from './errors.js';
+// What the management API answers (`/api/v1`), for clients such as the CLI (`import type` only).
+export type {
+  Action,
+  ActionEvent,
+} from './features/actions/action.service.js';
+export type { DeltaBases, DeltaRecord } from './features/deltas/delta.repository.js';
+export type {
+  DeviceClassView,
+  TrustedKeyView,
+} from './features/device-classes/device-class.repository.js';
+export type {
+  AttributeValue,
+  DeviceDetail,
+  DeviceSummary,
+} from './features/devices/device.repository.js';
+export type {
+  Release,
+  ReleaseComponent,
+  ReleasePayload,
+} from './features/releases/release.repository.js';
+export type { UploadSession } from './features/uploads/upload.service.js';
 export type { UpdraftApp } from './http/app-types.js';
 export { type RunningServer, type StartServerOptions, startServer } from './main.js';
 export type { BlobInfo, BlobStore, ByteRange } from './ports/blob-store.js';

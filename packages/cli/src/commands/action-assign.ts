@@ -2,7 +2,7 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { resolveDeviceId, resolveReleaseId, serviceClient } from '../service.js';
+import { resolveDevice, resolveReleaseId, serviceClient } from '../service.js';
 import { type ActionView, describeAction } from './action-show.js';
 
 /**
@@ -27,11 +27,18 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     }
   }
   const api = await serviceClient(ctx, args);
+  const device = await resolveDevice(api, args.requiredString('device'));
+  // A version is looked up among the device's class's releases: two classes may both have 1.1.0.
+  const releaseId = await resolveReleaseId(
+    api,
+    args.requiredString('release'),
+    device.deviceClassId,
+  );
   const action = await api.json<ActionView>('/api/v1/actions', {
     method: 'POST',
     body: {
-      deviceId: await resolveDeviceId(api, args.requiredString('device')),
-      releaseId: await resolveReleaseId(api, args.requiredString('release')),
+      deviceId: device.id,
+      releaseId,
       ...(args.flag('download-only') ? { downloadOnly: true } : {}),
       ...(start === undefined ? {} : { maintenanceWindow: { start, end } }),
     },

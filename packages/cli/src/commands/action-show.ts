@@ -1,27 +1,11 @@
+import type { Action, ActionEvent } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { seg, serviceClient, table } from '../service.js';
 
-/** An action as the service describes it. */
-export interface ActionView {
-  readonly id: string;
-  readonly deviceId: string;
-  readonly releaseId: string;
-  readonly state: string;
-  readonly cancelRequested: boolean;
-  readonly downloadOnly: boolean;
-  readonly open: boolean;
-  readonly updatedAt: string;
-  readonly events?: ReadonlyArray<{
-    readonly at: string;
-    readonly source: string;
-    readonly status: string;
-    readonly progress: number | null;
-    readonly code: string | null;
-    readonly message: string | null;
-  }>;
-}
+/** An action as the service describes it (`GET /actions/{id}` adds its history). */
+export type ActionView = Action & { readonly events?: readonly ActionEvent[] };
 
 /** One line about an action. */
 export function describeAction(a: ActionView): string {

@@ -1,8 +1,9 @@
+import type { DeviceClassView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { type DeviceClassView, serviceClient } from '../service.js';
+import { serviceClient } from '../service.js';
 
 /**
  * `updraft class create <name> (--vendor <domain> | --vendor-id <uuid>) (--model <name> |

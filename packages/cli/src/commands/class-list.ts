@@ -1,7 +1,8 @@
+import type { DeviceClassView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { type DeviceClassView, serviceClient, table } from '../service.js';
+import { serviceClient, table } from '../service.js';
 
 /** `updraft class list` */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {

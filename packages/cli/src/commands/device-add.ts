@@ -1,9 +1,9 @@
+import type { DeviceSummary } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { resolveClass, serviceClient } from '../service.js';
-import type { DeviceView } from './device-show.js';
 
 /**
  * `updraft device add <name> --class <class> [--attr key=value]... [--tag <tag>]...`: pre-registers
@@ -19,7 +19,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const tags = args.strings('tag');
   const api = await serviceClient(ctx, args);
   const cls = await resolveClass(api, args.requiredString('class'));
-  const created = await api.json<{ device: DeviceView; token: string }>('/api/v1/devices', {
+  const created = await api.json<{ device: DeviceSummary; token: string }>('/api/v1/devices', {
     method: 'POST',
     body: {
       name: args.requiredString('name'),

@@ -1,8 +1,8 @@
+import type { DeviceSummary } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { resolveClass, serviceClient, table } from '../service.js';
-import type { DeviceView } from './device-show.js';
+import { classNames, resolveClass, serviceClient, table } from '../service.js';
 
 /**
  * `updraft device list [--class] [--tag]... [--attr key=value]... [--name-prefix] [--sort]
@@ -25,16 +25,23 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   set('offset', args.integer('offset'));
   const search = query.toString();
   const page = await api.json<{
-    items: DeviceView[];
+    items: DeviceSummary[];
     total: number;
     limit: number;
     offset: number;
   }>(`/api/v1/devices${search === '' ? '' : `?${search}`}`);
+  const names = await classNames(api);
   ctx.result(page, () =>
     [
       table(
         ['ID', 'NAME', 'CLASS', 'LAST SEEN', 'TAGS'],
-        page.items.map((d) => [d.id, d.name, d.deviceClassId, d.lastSeenAt, d.tags.join(',')]),
+        page.items.map((d) => [
+          d.id,
+          d.name,
+          names.get(d.deviceClassId) ?? d.deviceClassId,
+          d.lastSeenAt,
+          d.tags.join(','),
+        ]),
       ),
       `(${page.items.length} of ${page.total}, offset ${page.offset})`,
     ].join('\n'),

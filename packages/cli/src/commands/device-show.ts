@@ -1,51 +1,19 @@
+import type { Action, DeviceDetail } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { resolveDeviceId, seg, serviceClient, table } from '../service.js';
-
-/** A device as the service lists it. */
-export interface DeviceView {
-  readonly id: string;
-  readonly name: string;
-  readonly deviceClassId: string;
-  readonly createdAt: string;
-  readonly lastSeenAt: string | null;
-  readonly decommissionedAt: string | null;
-  readonly tags: readonly string[];
-}
-
-interface DeviceDetail extends DeviceView {
-  readonly attributes: {
-    readonly reported: Record<string, unknown>;
-    readonly custom: Record<string, unknown>;
-  };
-  readonly components: ReadonlyArray<{
-    readonly id: string;
-    readonly version: string | null;
-    readonly sequenceNumber: number | null;
-    readonly digest: string | null;
-    readonly updatedAt: string;
-  }>;
-}
-
-interface ActionView {
-  readonly id: string;
-  readonly releaseId: string;
-  readonly state: string;
-  readonly updatedAt: string;
-}
+import { classNames, resolveDeviceId, seg, serviceClient, table } from '../service.js';
 
 /** `updraft device show <id>`: attributes, installed components and the action history. */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const api = await serviceClient(ctx, args);
   const id = seg(await resolveDeviceId(api, args.requiredString('id')));
   const device = await api.json<DeviceDetail>(`/api/v1/devices/${id}`);
-  const { items: actions } = await api.json<{ items: ActionView[] }>(
-    `/api/v1/devices/${id}/actions`,
-  );
+  const { items: actions } = await api.json<{ items: Action[] }>(`/api/v1/devices/${id}/actions`);
+  const className = (await classNames(api)).get(device.deviceClassId);
   ctx.result({ ...device, actions }, () =>
     [
-      `device ${device.name} (${device.id}), class ${device.deviceClassId}`,
+      `device ${device.name} (${device.id}), class ${className ?? '?'} (${device.deviceClassId})`,
       `  last seen ${device.lastSeenAt ?? 'never'}${device.decommissionedAt === null ? '' : `, decommissioned ${device.decommissionedAt}`}`,
       `  tags ${device.tags.length === 0 ? '-' : device.tags.join(', ')}`,
       `  attributes ${JSON.stringify({ ...device.attributes.reported, ...device.attributes.custom })}`,

@@ -47,8 +47,10 @@ interface CreatedComponent {
 }
 
 /**
- * `updraft manifest create <release.yaml|json> --out <file> [--payload-dir <dir>]`: an unsigned
- * SUIT envelope from a release description (docs/release-description.md).
+ * `updraft manifest create <release.yaml|json> --out <file> [--payload-dir <dir>] [--force]`: an
+ * unsigned SUIT envelope from a release description (docs/release-description.md). Existing
+ * outputs (the envelope, encrypted payloads) are refused without `--force`, before anything is
+ * written.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const descriptionPath = ctx.path(args.requiredString('release'));
@@ -68,17 +70,22 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
       ? parseUuid(release.class.id)
       : classIdFromName(vendorId, release.class.name);
   const sequenceNumber = resolveSequenceNumber(release, descriptionPath);
+  const force = args.flag('force');
+  const payloadPaths = release.components.map((c) =>
+    c.encryption === undefined ? undefined : join(payloadDir, payloadFileName(c)),
+  );
+  if (!force) await refuseExisting([outPath, ...payloadPaths]);
 
   const components: ComponentDescription[] = [];
   const created: CreatedComponent[] = [];
-  for (const component of release.components) {
+  for (const [index, component] of release.components.entries()) {
     const { sha256, size } = await hashFile(ctx, component.image, `image ${component.name}`);
     const uri = component.uri ?? component.image.split(/[\\/]/).at(-1)!;
     let encryptionInfo: Uint8Array | undefined;
     let payload: string | undefined;
     if (component.encryption !== undefined) {
       await mkdir(payloadDir, { recursive: true });
-      payload = join(payloadDir, `${component.name.replace(/[^A-Za-z0-9._-]/g, '_')}.enc`);
+      payload = payloadPaths[index]!;
       encryptionInfo = await encryptImage(ctx, component, payload, size);
     }
     components.push({
@@ -116,7 +123,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     components,
     text: { en: suitText(release, components) },
   });
-  await atomicWrite(outPath, envelope);
+  // `overwrite: force` closes the race with a file created since the check above.
+  await atomicWrite(outPath, envelope, { overwrite: force });
 
   const result = {
     out: outPath,
@@ -142,6 +150,30 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     ].join('\n'),
   );
   return EXIT_CODES.ok;
+}
+
+/** The encrypted payload's file name: the component's name, made safe for a path. */
+function payloadFileName(component: ReleaseComponent): string {
+  return `${component.name.replace(/[^A-Za-z0-9._-]/g, '_')}.enc`;
+}
+
+/** `CLI_FILE_EXISTS` for the first of `paths` that exists (like `atomicWrite` without overwrite). */
+async function refuseExisting(paths: ReadonlyArray<string | undefined>): Promise<void> {
+  for (const path of paths) {
+    if (path === undefined) continue;
+    const exists = await stat(path).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw fileError(error, path, 'output file');
+      },
+    );
+    if (exists) {
+      throw new CliError('CLI_FILE_EXISTS', `refusing to overwrite ${path} (use --force)`, {
+        details: { path },
+      });
+    }
+  }
 }
 
 function resolveSequenceNumber(release: ReleaseDescription, file: string): number {

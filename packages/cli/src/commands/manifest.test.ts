@@ -144,6 +144,34 @@ describe('manifest create', () => {
     );
   });
 
+  it('refuses to overwrite an existing envelope or encrypted payload without --force', async () => {
+    expect((await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'r.suit'])).code).toBe(
+      0,
+    );
+    const first = await readFile(join(dir, 'r.suit'));
+    const payload = await readFile(join(dir, 'radio.enc'));
+    await writeFile(join(dir, 'app.bin'), randomBytes(40_000));
+    const again = await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'r.suit']);
+    expectOneLineError(again, EXIT_CODES.input, 'CLI_FILE_EXISTS');
+    expect(again.stderr).toContain(join(dir, 'r.suit'));
+    expect(await readFile(join(dir, 'r.suit'))).toEqual(first);
+    // A new envelope name, but the encrypted payload beside it exists: still nothing written.
+    const other = await run(dir, ['manifest', 'create', 'release.yaml', '--out', 's.suit']);
+    expectOneLineError(other, EXIT_CODES.input, 'CLI_FILE_EXISTS');
+    await expect(readFile(join(dir, 's.suit'))).rejects.toThrow();
+    expect(await readFile(join(dir, 'radio.enc'))).toEqual(payload);
+    const forced = await run(dir, [
+      'manifest',
+      'create',
+      'release.yaml',
+      '--out',
+      'r.suit',
+      '--force',
+    ]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(join(dir, 'r.suit'))).not.toEqual(first);
+  });
+
   it('reports every problem of a bad description with paths, and writes nothing', async () => {
     await writeFile(
       join(dir, 'bad.yaml'),
@@ -423,7 +451,8 @@ describe('manifest verify', () => {
 
   it('verifies several envelopes with a status per file, exiting with the first failure', async () => {
     await createSigned();
-    await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'unsigned.suit']);
+    // --force: the encrypted payload beside it was written by createSigned.
+    await run(dir, ['manifest', 'create', 'release.yaml', '--out', 'unsigned.suit', '--force']);
     await writeFile(join(dir, 'junk.suit'), randomBytes(50));
     const r = await run(dir, [
       'manifest',

@@ -1,8 +1,8 @@
+import type { Release } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { resolveClass, serviceClient, table } from '../service.js';
-import type { ReleaseView } from './release-show.js';
+import { classNames, resolveClass, serviceClient, table } from '../service.js';
 
 /** `updraft release list [--class <class>] [--limit <n>]`, newest first. */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
@@ -10,9 +10,10 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const className = args.string('class');
   const deviceClassId =
     className === undefined ? undefined : (await resolveClass(api, className)).id;
-  const { items } = await api.json<{ items: ReleaseView[] }>('/api/v1/releases', {
+  const { items } = await api.json<{ items: Release[] }>('/api/v1/releases', {
     query: { deviceClassId, limit: args.integer('limit', 500) },
   });
+  const names = await classNames(api);
   ctx.result({ items }, () =>
     table(
       ['ID', 'VERSION', 'SEQUENCE', 'CLASS', 'COMPONENTS', 'CREATED'],
@@ -20,7 +21,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
         r.id,
         r.version,
         r.sequenceNumber,
-        r.deviceClassId,
+        names.get(r.deviceClassId) ?? r.deviceClassId,
         r.components.length,
         r.createdAt,
       ]),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { decodeEnvelope, surveyComponents } from '@updraft/core';
+import type { Release, UploadSession } from '@updraft/server';
 import type { ApiClient } from '../api-client.js';
 import { atomicWrite } from '../atomic-write.js';
 import { cliConfigPath } from '../cli-config.js';
@@ -12,17 +13,9 @@ import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { hashFile } from '../hash-file.js';
 import { fileError, readInput } from '../read-input.js';
 import { optionalPath, resolveClass, seg, serviceClient } from '../service.js';
-import type { ReleaseView } from './release-show.js';
 
 /** Default chunk size of resumable uploads (the service accepts up to 16 MiB per chunk). */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
-
-interface UploadSession {
-  readonly id: string;
-  readonly size: number;
-  readonly offset: number;
-  readonly complete: boolean;
-}
 
 interface PayloadArg {
   readonly file: string;
@@ -84,7 +77,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   }
 
   const version = args.string('release-version');
-  const release = await api.json<ReleaseView>('/api/v1/releases', {
+  const release = await api.json<Release>('/api/v1/releases', {
     method: 'POST',
     body: {
       deviceClassId: cls.id,
