@@ -400,6 +400,165 @@ describe('service commands', () => {
     );
   });
 
+  it("resolves a version within the device's class, and lists show class names", async () => {
+    // A second class with its own 1.3.0: the version alone no longer names one release.
+    await writeFile(
+      join(dir, 'v3.yaml'),
+      'vendor: example.com\nclass: thermostat-v3\nversion: 1.3.0\ncomponents: [{ image: app.bin, uri: "https://fw.example.com/app.bin" }]\n',
+    );
+    expect((await run(dir, ['manifest', 'create', 'v3.yaml', '--out', 'v3.suit'])).code).toBe(0);
+    expect((await run(dir, ['manifest', 'sign', 'v3.suit', '--key', 'release.key'])).code).toBe(0);
+    const v3 = await cli([
+      'class',
+      'create',
+      'thermostats-v3',
+      '--vendor',
+      'example.com',
+      '--model',
+      'thermostat-v3',
+      '--json',
+    ]);
+    const v3ClassId = v3.json<{ id: string }>().id;
+    expect((await cli(['class', 'add-key', 'thermostats-v3', 'release.pub'])).code).toBe(0);
+    const upload = await cli([
+      'release',
+      'upload',
+      'v3.suit',
+      '--class',
+      'thermostats-v3',
+      '-p',
+      'app.bin',
+      '--json',
+    ]);
+    expect(upload.code, upload.stderr).toBe(0);
+    const v3ReleaseId = upload.json<{ release: { id: string } }>().release.id;
+    expect((await cli(['device', 'add', 'thermo-v3-0001', '--class', v3ClassId])).code).toBe(0);
+
+    const assigned = await cli(['action', 'assign', 'thermo-v3-0001', '1.3.0', '--json']);
+    expect(assigned.code, assigned.stderr).toBe(0);
+    expect(assigned.json()).toMatchObject({ releaseId: v3ReleaseId });
+
+    expectError(await cli(['release', 'show', '1.3.0']), EXIT_CODES.usage, 'CLI_USAGE');
+    const shown = await cli(['release', 'show', '1.3.0', '--class', 'thermostats-v3']);
+    expect(shown.stdout).toMatch(
+      new RegExp(`^release ${v3ReleaseId}: .*\\n  class thermostats-v3 \\(${v3ClassId}\\)`),
+    );
+
+    const releases = (await cli(['release', 'list'])).stdout;
+    expect(releases).toMatch(new RegExp(`${v3ReleaseId} +1\\.3\\.0 +\\d+ +thermostats-v3 `));
+    expect(releases).toMatch(new RegExp(`${releaseId} +1\\.3\\.0 +\\d+ +thermostats `));
+    expect(releases).not.toContain(classId);
+    const devices = (await cli(['device', 'list'])).stdout;
+    expect(devices).toMatch(/thermo-0001 +thermostats /);
+    expect(devices).toMatch(/thermo-v3-0001 +thermostats-v3 /);
+    expect(devices).not.toContain(v3ClassId);
+  });
+
+  it('names the delta bases of a release', async () => {
+    const next = Buffer.from(image);
+    next.write('a newer build', 1000);
+    await writeFile(join(dir, 'app-1.4.bin'), next);
+    await writeFile(
+      join(dir, 'r14.yaml'),
+      'vendor: example.com\nclass: thermostat-v2\nversion: 1.4.0\ncomponents: [{ image: app-1.4.bin, uri: "https://fw.example.com/app.bin" }]\n',
+    );
+    await run(dir, ['manifest', 'create', 'r14.yaml', '--out', 'r14.suit']);
+    await run(dir, ['manifest', 'sign', 'r14.suit', '--key', 'release.key']);
+    const upload = await cli([
+      'release',
+      'upload',
+      'r14.suit',
+      '--class',
+      'thermostats',
+      '-p',
+      'app-1.4.bin',
+      '--json',
+    ]);
+    expect(upload.code, upload.stderr).toBe(0);
+    const r14 = upload.json<{ release: { id: string } }>().release.id;
+
+    // --lazy: nothing is encoded until a device running 1.3.0 checks in.
+    const lazy = await cli([
+      'release',
+      'delta-bases',
+      '1.4.0',
+      '1.3.0',
+      '--class',
+      'thermostats',
+      '--lazy',
+      '--json',
+    ]);
+    expect(lazy.code, lazy.stderr).toBe(0);
+    expect(lazy.json()).toEqual({
+      releaseId: r14,
+      anyInstalled: false,
+      baseReleaseIds: [releaseId],
+      patches: [],
+      deliveries: 0,
+      bytesSaved: 0,
+    });
+    // The version is resolved by the service within the release's class (thermostats-v3 has a
+    // 1.3.0 too); the same call without --lazy queues the patch at once.
+    const eager = await cli(['release', 'delta-bases', r14, releaseId, '--json']);
+    expect(eager.json()).toMatchObject({
+      baseReleaseIds: [releaseId],
+      patches: [{ targetDigest: createHash('sha256').update(next).digest('hex') }],
+    });
+    const any = await cli(['release', 'delta-bases', '1.4.0', '--any-installed', '--lazy']);
+    expect(any.code, any.stderr).toBe(0);
+    expect(any.stdout).toMatch(
+      new RegExp(`^release ${r14}: delta bases none; any installed image: yes\\n`),
+    );
+
+    expectError(await cli(['release', 'delta-bases', '1.4.0']), EXIT_CODES.usage, 'CLI_USAGE');
+    const unknown = await cli(['release', 'delta-bases', '1.4.0', '9.9.9', '--json']);
+    expect(unknown.code).toBe(EXIT_CODES.service);
+    expect(unknown.json()).toMatchObject({ error: { code: 'RESOURCE_INVALID' } });
+    expect((await cli(['release', 'show', '1.4.0', '--json'])).code).toBe(0);
+  });
+
+  it('refuses a private key file for a class, and takes a COSE_Key file', async () => {
+    expectError(
+      await cli(['class', 'add-key', 'thermostats', 'rogue.key']),
+      EXIT_CODES.input,
+      'CLI_KEY_PRIVATE',
+    );
+    expectError(
+      await cli(['class', 'revoke-key', 'thermostats', 'release.key']),
+      EXIT_CODES.input,
+      'CLI_KEY_PRIVATE',
+    );
+    const keys = await cli(['class', 'add-key', 'thermostats', 'release.pub']);
+    expectError(keys, EXIT_CODES.service, 'RESOURCE_CONFLICT');
+    // The COSE_Key as `keys show` prints it (hex), then the same key as raw CBOR bytes.
+    const { kid, coseKey } = (await run(dir, ['keys', 'show', 'rogue.pub', '--json'])).json<{
+      kid: string;
+      coseKey: string;
+    }>();
+    await writeFile(join(dir, 'rogue.cose.hex'), `${coseKey}\n`);
+    await writeFile(join(dir, 'rogue.cose'), Buffer.from(coseKey, 'hex'));
+    const added = await cli(['class', 'add-key', 'thermostats', 'rogue.cose.hex', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.json()).toMatchObject({ kid, format: 'cose_key', revokedAt: null });
+    const revoked = await cli(['class', 'revoke-key', 'thermostats', 'rogue.cose', '--json']);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.json()).toMatchObject({ kid, revokedAt: expect.any(String) });
+    expectError(
+      await cli(['class', 'revoke-key', 'thermostats-v3', 'rogue.cose']),
+      EXIT_CODES.usage,
+      'CLI_USAGE',
+    );
+  });
+
+  it('revokes a trusted key by the public key file it was added with', async () => {
+    const { kid } = (await run(dir, ['keys', 'show', 'release.pub', '--json'])).json<{
+      kid: string;
+    }>();
+    const r = await cli(['class', 'revoke-key', 'thermostats-v3', 'release.pub', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ kid, revokedAt: expect.any(String) });
+  });
+
   it('revokes a trusted key by kid', async () => {
     const { kid } = (await run(dir, ['keys', 'show', 'release.pub', '--json'])).json<{
       kid: string;

@@ -38,8 +38,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   });
   ctx.result(view, () =>
     [
-      `release ${view.releaseId}: delta bases ${view.baseReleaseIds.join(', ') || '-'}` +
-        `${view.anyInstalled ? ', and any installed image' : ''}`,
+      `release ${view.releaseId}: delta bases ${view.baseReleaseIds.join(', ') || 'none'}; ` +
+        `any installed image: ${view.anyInstalled ? 'yes' : 'no'}`,
       `  ${view.patches.length} patch(es), ${view.deliveries} delivered, ${view.bytesSaved} bytes saved`,
       table(
         ['BASE', 'TARGET', 'STATE', 'PATCH SIZE', 'TARGET SIZE'],
