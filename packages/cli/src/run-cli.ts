@@ -1,3 +1,4 @@
+import { BugError } from '@updraft/core';
 import { Command, CommanderError, Option } from 'commander';
 import { CommandArgs } from './command-args.js';
 import { CommandContext } from './command-context.js';
@@ -94,9 +95,12 @@ async function parse(
         values[arg.name] = actionArgs[i] as string | string[] | undefined;
       });
       const opts = leaf.opts() as Record<string, string | string[] | boolean | undefined>;
-      for (const opt of spec.options ?? [])
-        values[opt.name] =
-          opts[leaf.options.find((o) => o.long === `--${opt.name}`)!.attributeName()];
+      for (const opt of spec.options ?? []) {
+        // Every option of the row was added to `leaf` above.
+        const option = leaf.options.find((o) => o.long === `--${opt.name}`);
+        if (option === undefined) throw new BugError(`option --${opt.name} was not registered`);
+        values[opt.name] = opts[option.attributeName()];
+      }
       selected = { spec, values };
     });
   }

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
+import { BugError } from '@updraft/core';
 import { apply, type ReadOld } from '@updraft/delta';
 import { createAtomicFile } from '../atomic-file.js';
 import type { CommandArgs } from '../command-args.js';
@@ -62,7 +63,9 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     progress.stop();
     await old.close();
   }
-  const h = header!;
+  // apply() calls onHeader before the first output byte, and a patch always has a header.
+  if (header === undefined) throw new BugError('delta apply finished without reading a header');
+  const h = header;
   const sha256 = toHex(h.newSha256);
   ctx.result(
     { out: outPath, kind: h.kind, newSize: h.newSize, newSha256: sha256 },
