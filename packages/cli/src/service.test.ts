@@ -400,7 +400,10 @@ describe('service commands', () => {
     );
   });
 
-  it("resolves a version within the device's class, and lists show class names", async () => {
+  let v3ClassId: string;
+  let v3ReleaseId: string;
+
+  it("resolves a version within the device's class (two classes have 1.3.0)", async () => {
     // A second class with its own 1.3.0: the version alone no longer names one release.
     await writeFile(
       join(dir, 'v3.yaml'),
@@ -418,7 +421,7 @@ describe('service commands', () => {
       'thermostat-v3',
       '--json',
     ]);
-    const v3ClassId = v3.json<{ id: string }>().id;
+    v3ClassId = v3.json<{ id: string }>().id;
     expect((await cli(['class', 'add-key', 'thermostats-v3', 'release.pub'])).code).toBe(0);
     const upload = await cli([
       'release',
@@ -431,7 +434,7 @@ describe('service commands', () => {
       '--json',
     ]);
     expect(upload.code, upload.stderr).toBe(0);
-    const v3ReleaseId = upload.json<{ release: { id: string } }>().release.id;
+    v3ReleaseId = upload.json<{ release: { id: string } }>().release.id;
     expect((await cli(['device', 'add', 'thermo-v3-0001', '--class', v3ClassId])).code).toBe(0);
 
     const assigned = await cli(['action', 'assign', 'thermo-v3-0001', '1.3.0', '--json']);
@@ -443,7 +446,9 @@ describe('service commands', () => {
     expect(shown.stdout).toMatch(
       new RegExp(`^release ${v3ReleaseId}: .*\\n  class thermostats-v3 \\(${v3ClassId}\\)`),
     );
+  });
 
+  it('shows class names, not ids, in device and release lists', async () => {
     const releases = (await cli(['release', 'list'])).stdout;
     expect(releases).toMatch(new RegExp(`${v3ReleaseId} +1\\.3\\.0 +\\d+ +thermostats-v3 `));
     expect(releases).toMatch(new RegExp(`${releaseId} +1\\.3\\.0 +\\d+ +thermostats `));
