@@ -3,6 +3,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { encodeCoseKey, importPem, keyObjectToCoseKey } from '@updraft/core';
 import { loadConfig, type RunningServer, startServer } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadStatePath } from './commands/release-upload.js';
@@ -530,6 +531,16 @@ describe('service commands', () => {
     );
     expectError(
       await cli(['class', 'revoke-key', 'thermostats', 'release.key']),
+      EXIT_CODES.input,
+      'CLI_KEY_PRIVATE',
+    );
+    // A COSE_Key with its private part (d) is refused the same way.
+    const privateCose = encodeCoseKey(
+      keyObjectToCoseKey(importPem(await readFile(join(dir, 'rogue.key')))),
+    );
+    await writeFile(join(dir, 'rogue-private.cose'), privateCose);
+    expectError(
+      await cli(['class', 'add-key', 'thermostats', 'rogue-private.cose']),
       EXIT_CODES.input,
       'CLI_KEY_PRIVATE',
     );
