@@ -520,6 +520,20 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./commands/release-delta-bases.js'),
   },
   {
+    path: ['release', 'deltas'],
+    summary: "show a release's delta bases, cached patches and the bytes deltas saved",
+    arguments: [{ name: 'release', description: 'release id or version' }],
+    options: [
+      {
+        name: 'class',
+        value: 'class',
+        description: 'look the version up in this device class (id or name)',
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    load: () => import('./commands/release-deltas.js'),
+  },
+  {
     path: ['device', 'add'],
     summary: 'pre-register a device (prints its device token once)',
     arguments: [{ name: 'name', description: 'device name (letters, digits, . _ : @ -)' }],

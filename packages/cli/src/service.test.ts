@@ -458,6 +458,11 @@ describe('service commands', () => {
     expect(devices).toMatch(/thermo-0001 +thermostats /);
     expect(devices).toMatch(/thermo-v3-0001 +thermostats-v3 /);
     expect(devices).not.toContain(v3ClassId);
+    expect((await cli(['device', 'show', 'thermo-v3-0001'])).stdout).toMatch(
+      new RegExp(
+        `^device thermo-v3-0001 \\(dev_\\S+\\), class thermostats-v3 \\(${v3ClassId}\\)\\n`,
+      ),
+    );
   });
 
   it('names the delta bases of a release', async () => {
@@ -516,6 +521,8 @@ describe('service commands', () => {
       new RegExp(`^release ${r14}: delta bases none; any installed image: yes\\n`),
     );
 
+    const shown = await cli(['release', 'deltas', '1.4.0', '--json']);
+    expect(shown.json()).toMatchObject({ releaseId: r14, anyInstalled: true, baseReleaseIds: [] });
     expectError(await cli(['release', 'delta-bases', '1.4.0']), EXIT_CODES.usage, 'CLI_USAGE');
     const unknown = await cli(['release', 'delta-bases', '1.4.0', '9.9.9', '--json']);
     expect(unknown.code).toBe(EXIT_CODES.service);

@@ -36,22 +36,25 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     method: 'PUT',
     body: { bases, anyInstalled, ...(args.flag('lazy') ? { eager: false } : {}) },
   });
-  ctx.result(view, () =>
-    [
-      `release ${view.releaseId}: delta bases ${view.baseReleaseIds.join(', ') || 'none'}; ` +
-        `any installed image: ${view.anyInstalled ? 'yes' : 'no'}`,
-      `  ${view.patches.length} patch(es), ${view.deliveries} delivered, ${view.bytesSaved} bytes saved`,
-      table(
-        ['BASE', 'TARGET', 'STATE', 'PATCH SIZE', 'TARGET SIZE'],
-        view.patches.map((p) => [
-          p.baseDigest.slice(0, 12),
-          p.targetDigest.slice(0, 12),
-          p.state,
-          p.patchSize,
-          p.targetSize,
-        ]),
-      ),
-    ].join('\n'),
-  );
+  ctx.result(view, () => describeDeltas(view));
   return EXIT_CODES.ok;
+}
+
+/** Human view of a release's delta bases, patches and savings. */
+export function describeDeltas(view: ReleaseDeltas): string {
+  return [
+    `release ${view.releaseId}: delta bases ${view.baseReleaseIds.join(', ') || 'none'}; ` +
+      `any installed image: ${view.anyInstalled ? 'yes' : 'no'}`,
+    `  ${view.patches.length} patch(es), ${view.deliveries} delivered, ${view.bytesSaved} bytes saved`,
+    table(
+      ['BASE', 'TARGET', 'STATE', 'PATCH SIZE', 'TARGET SIZE'],
+      view.patches.map((p) => [
+        p.baseDigest.slice(0, 12),
+        p.targetDigest.slice(0, 12),
+        p.state,
+        p.patchSize,
+        p.targetSize,
+      ]),
+    ),
+  ].join('\n');
 }
