@@ -39,6 +39,13 @@ export const COMMAND_ORDER: readonly string[] = [
   'sim',
 ];
 
+/** `--class` of the release commands that take a version: two classes may both have a 1.1.0. */
+const RELEASE_CLASS_OPTION: OptionSpec = {
+  name: 'class',
+  value: 'class',
+  description: 'look a release version up in this device class (id or name)',
+};
+
 /** Options of every command that talks to the update service. */
 export const SERVICE_OPTIONS: readonly OptionSpec[] = [
   {
@@ -480,14 +487,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['release', 'show'],
     summary: 'show a release: manifest summary, components, payloads, signer kids',
     arguments: [{ name: 'id', description: 'release id or version' }],
-    options: [
-      {
-        name: 'class',
-        value: 'class',
-        description: 'look the version up in this device class (id or name)',
-      },
-      ...SERVICE_OPTIONS,
-    ],
+    options: [RELEASE_CLASS_OPTION, ...SERVICE_OPTIONS],
     load: () => import('./commands/release-show.js'),
   },
   {
@@ -509,11 +509,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         name: 'any-installed',
         description: 'any installed image the service holds as a payload is a base',
       },
-      {
-        name: 'class',
-        value: 'class',
-        description: 'look the release version up in this device class (id or name)',
-      },
+      RELEASE_CLASS_OPTION,
       { name: 'lazy', description: 'make patches when a device running a base checks in, not now' },
       ...SERVICE_OPTIONS,
     ],
@@ -523,14 +519,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     path: ['release', 'deltas'],
     summary: "show a release's delta bases, cached patches and the bytes deltas saved",
     arguments: [{ name: 'release', description: 'release id or version' }],
-    options: [
-      {
-        name: 'class',
-        value: 'class',
-        description: 'look the version up in this device class (id or name)',
-      },
-      ...SERVICE_OPTIONS,
-    ],
+    options: [RELEASE_CLASS_OPTION, ...SERVICE_OPTIONS],
     load: () => import('./commands/release-deltas.js'),
   },
   {
