@@ -14,6 +14,7 @@ export * from './bootloader.js';
 export * from './build-image.js';
 export * from './device-layout.js';
 export * from './errors.js';
+export * from './firmware-body.js';
 export * from './flash-area.js';
 export * from './image-format.js';
 export * from './image-keys.js';

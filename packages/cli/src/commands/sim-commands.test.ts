@@ -66,6 +66,32 @@ describe('updraft sim', () => {
     });
   });
 
+  it('sim image builds firmware-like images: a delta between consecutive versions is a small fraction of one', async () => {
+    const build = (version: string, seq: number) =>
+      run(dir, [
+        'sim',
+        'image',
+        '--key',
+        'release.key',
+        '--image-version',
+        version,
+        '--sequence-number',
+        String(seq),
+        '--size',
+        String(64 * 1024),
+        '--out',
+        `big-${version}.bin`,
+      ]);
+    expect((await build('2.0.0', 5)).code).toBe(EXIT_CODES.ok);
+    expect((await build('2.0.1', 6)).code).toBe(EXIT_CODES.ok);
+    const made = await run(dir, ['delta', 'create', 'big-2.0.0.bin', 'big-2.0.1.bin', 'p.delta']);
+    expect(made.code, made.stderr).toBe(EXIT_CODES.ok);
+    const patch = await readFile(join(dir, 'p.delta'));
+    const next = await readFile(join(dir, 'big-2.0.1.bin'));
+    // Random filler made this ratio ~100 %; firmware-like builds of one product share most bytes.
+    expect(patch.length / next.length).toBeLessThan(0.2);
+  });
+
   it('sim image refuses a bad version with a usage-class error and writes nothing', async () => {
     const r = await image('1.x', 1);
     expect(r.code).not.toBe(EXIT_CODES.ok);
