@@ -2,8 +2,10 @@
  * `@updraft/sim`: a strict NOR-flash model with fault injection, an MCUboot-like bootloader,
  * the agent's ports on simulated hardware, simulated devices, and the power-cut sweep.
  */
+export * from './adapters/bounded-clock.js';
 export * from './adapters/flash-state-store.js';
 export * from './adapters/memory-transport.js';
+export * from './adapters/paced-transport.js';
 export * from './adapters/sim-boot-control.js';
 export * from './adapters/sim-clock.js';
 export * from './adapters/sim-slot.js';

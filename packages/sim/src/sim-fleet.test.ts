@@ -72,7 +72,7 @@ describe('SimFleet', () => {
   it('updates every device of a fleet to a good release', async () => {
     const { f, transports } = fleet(60, 'healthy');
     const round = await f.runRound();
-    expect(round.outcomes).toEqual({ idle: 60, bricked: 0, 'boot-limit': 0 });
+    expect(round.outcomes).toEqual({ idle: 60, bricked: 0, 'boot-limit': 0, stopped: 0 });
     expect(round.versions).toEqual({ '1.1.0': 60 });
     expect(transports.every((t) => t.outcome?.status === 'success')).toBe(true);
     expect(new Set(f.devices.map((d) => d.id)).size).toBe(60);
@@ -87,6 +87,8 @@ describe('SimFleet', () => {
   });
 
   it('refuses an empty or absurd fleet size', () => {
-    expect(() => fleet(0, 'healthy')).toThrow(RangeError);
+    expect(() => fleet(0, 'healthy')).toThrow(
+      expect.objectContaining({ code: 'SIM_CONFIG_INVALID' }),
+    );
   });
 });

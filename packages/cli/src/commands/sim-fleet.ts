@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { MAX_FLEET_DEVICES, SimFleet } from '@updraft/sim';
+import { MAX_FLEET_DEVICES, SimClock, SimError, type SimErrorCode, SimFleet } from '@updraft/sim';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { loadSimTarget, simApplicationFactory } from './sim-common.js';
+import { loadSimTarget, serverClock, serverFailure, simApplicationFactory } from './sim-common.js';
 
 /**
  * `updraft sim fleet --devices N --image <file> --trusted-key <pem> (--server <url> --tokens-file <f> --vendor-id <uuid> --class-id <uuid> | --offline --release <file> --key <pem>)`:
@@ -23,7 +23,10 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
       `--tokens-file has ${tokens.length} tokens for ${devices} devices`,
     );
   }
-  const make = await simApplicationFactory(ctx, args, target, tokens);
+  const online = !args.flag('offline');
+  const clock = online ? serverClock(ctx, args) : null;
+  const make = await simApplicationFactory(ctx, args, target, tokens, clock ?? new SimClock());
+  const apps = Array.from({ length: devices }, (_, index) => make(index));
   const showLog = args.flag('log');
   const fleet = new SimFleet({
     devices,
@@ -31,18 +34,35 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     trustedKeys: target.trustedKeys,
     initialImage: target.initialImage,
     ...(target.factoryImage ? { factoryImage: target.factoryImage } : {}),
-    application: (index) => make(index).app,
+    application: (index) => apps[index]!.app,
+    ...(clock ? { clock: () => clock } : {}),
     concurrency: args.integer('concurrency', 10_000) ?? 64,
     ...(showLog ? { onLog: (line: string) => ctx.note(line) } : {}),
   });
   const round = await fleet.runRound();
-  ctx.result(round, () => {
+  // Service failures per code (a refused token, an unreachable service, endless 429s).
+  const failures: Record<string, number> = {};
+  fleet.devices.forEach((device, index) => {
+    const paced = apps[index]?.paced;
+    const failure = paced ? serverFailure(device.stopped?.cause ?? paced.lastFailure) : null;
+    if (failure) failures[failure.code] = (failures[failure.code] ?? 0) + 1;
+  });
+  const requests = apps.reduce((n, a) => n + (a.paced?.requests ?? 0), 0);
+  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+  if (failed === devices) {
+    const [code] = Object.keys(failures);
+    throw new SimError(code as SimErrorCode, `every device failed: ${code}`, {
+      details: { ...round, failures, requests },
+    });
+  }
+  ctx.result({ ...round, failures, ...(online ? { requests } : {}) }, () => {
     const versions = Object.entries(round.versions)
       .map(([v, n]) => `${v}: ${n}`)
       .join(', ');
-    return `${devices} devices in ${round.ms} ms, ${round.boots} boots — idle ${round.outcomes.idle}, bricked ${round.outcomes.bricked}, boot-limit ${round.outcomes['boot-limit']} — running ${versions}`;
+    return `${devices} devices in ${round.ms} ms, ${round.boots} boots — idle ${round.outcomes.idle}, bricked ${round.outcomes.bricked}, boot-limit ${round.outcomes['boot-limit']}, stopped ${round.outcomes.stopped}${failed > 0 ? ` — service failures ${JSON.stringify(failures)}` : ''} — running ${versions}`;
   });
-  return round.outcomes.bricked > 0 ? EXIT_CODES.failure : EXIT_CODES.ok;
+  if (round.outcomes.bricked > 0) return EXIT_CODES.failure;
+  return failed > 0 ? EXIT_CODES.service : EXIT_CODES.ok;
 }
 
 async function readTokens(path: string): Promise<string[]> {
