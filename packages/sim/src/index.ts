@@ -23,8 +23,9 @@ export * from './image-keys.js';
 export * from './power-cut-sweep.js';
 export * from './prng.js';
 export * from './record-log.js';
+export * from './release-envelope.js';
 export * from './sim-device.js';
-export * from './sim-envelope.js';
+
 export * from './sim-flash.js';
 export * from './sim-fleet.js';
 export * from './slot-trailer.js';

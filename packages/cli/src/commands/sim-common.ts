@@ -14,17 +14,18 @@ import { isUpdraftError } from '@updraft/core';
 import {
   AgentApplication,
   BoundedClock,
-  buildSimEnvelope,
+  buildReleaseEnvelope,
   type DeviceApplication,
   defaultLayoutSpec,
   type ImageInfo,
   imageSigningKey,
   LAYOUT_NAMES,
   type LayoutSpec,
+  MAIN_COMPONENT,
   MemoryTransport,
   PacedTransport,
+  releaseVerifier,
   SimError,
-  simEnvelopeVerifier,
   statusOf,
   type TrustedImageKey,
   trustedImageKey,
@@ -137,8 +138,7 @@ export async function simApplicationFactory(
   tokens: readonly string[],
   clock: Clock,
 ): Promise<(index: number) => SimApplication> {
-  // The main image's SUIT component id `[h'00']`, as core names it (lowercase hex of its CBOR).
-  const main = '814100';
+  const main = MAIN_COMPONENT;
   const agentOptions = { mainComponent: main, checkpointBytes: 4096 };
   const installed = [
     {
@@ -170,21 +170,16 @@ export async function simApplicationFactory(
     const key = imageSigningKey(
       await readPrivateKey(ctx.path(requireOption(args, 'key', '--offline'))),
     );
-    const envelope = buildSimEnvelope(
-      {
-        vendor: 'offline',
-        class: 'sim',
-        sequenceNumber: info.securityCounter,
-        components: [{ id: main, image: release }],
-      },
+    // A real SUIT envelope, built and signed by core, checked by the agent's production verifier.
+    const ids = {
+      ...(args.string('vendor-id') ? { vendorId: args.string('vendor-id') } : {}),
+      ...(args.string('class-id') ? { classId: args.string('class-id') } : {}),
+    };
+    const envelope = await buildReleaseEnvelope(
+      { ...ids, sequenceNumber: info.securityCounter, components: [{ id: main, image: release }] },
       key,
     );
-    const verifier = simEnvelopeVerifier({
-      vendor: 'offline',
-      class: 'sim',
-      trustedKeys: target.trustedKeys,
-      mainComponent: main,
-    });
+    const verifier = releaseVerifier({ ...ids, trustedKeys: target.trustedKeys });
     return (index) => {
       const transport = new MemoryTransport({
         actionId: `offline-${index}`,
