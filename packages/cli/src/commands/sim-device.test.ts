@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -310,6 +310,43 @@ describe('sim device against a real service', () => {
     );
     expect(human.code).toBe(EXIT_CODES.service);
     expect(human.stderr).toContain('could not be reached [SIM_SERVER_UNREACHABLE]');
+  });
+});
+
+describe('sim fleet against a real service', () => {
+  it('updates the devices it can and counts a refused token as a service failure (exit 8)', async () => {
+    const { token, actionId } = await deviceWithAction(open);
+    await writeFile(join(dir, 'tokens.txt'), `${token}\nbogus\n`);
+    open.requests = 0;
+    const r = await run(
+      dir,
+      [
+        'sim',
+        'fleet',
+        '--image',
+        'fw-1.0.0.bin',
+        '--trusted-key',
+        'release.pub',
+        '--server',
+        open.server.url,
+        '--tokens-file',
+        'tokens.txt',
+        '--vendor-id',
+        vendorId,
+        '--class-id',
+        classId,
+        '--json',
+      ],
+      { clock: new SimClock(Date.now()) },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.service);
+    expect(r.json()).toMatchObject({
+      versions: { '1.1.0': 1, '1.0.0': 1 },
+      outcomes: { idle: 1, stopped: 1 },
+      failures: { SIM_SERVER_AUTH_REJECTED: 1 },
+    });
+    const action = await open.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(action.state).toBe('success');
   });
 });
 
