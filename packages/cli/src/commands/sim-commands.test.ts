@@ -17,7 +17,13 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const image = (version: string, seq: number, behaviour = 'healthy', out = `fw-${version}.bin`) =>
+const image = (
+  version: string,
+  seq: number,
+  behaviour = 'healthy',
+  out = `fw-${version}.bin`,
+  size = 6000,
+) =>
   run(dir, [
     'sim',
     'image',
@@ -30,7 +36,7 @@ const image = (version: string, seq: number, behaviour = 'healthy', out = `fw-${
     '--behaviour',
     behaviour,
     '--size',
-    '6000',
+    String(size),
     '--out',
     out,
   ]);
@@ -68,20 +74,7 @@ describe('updraft sim', () => {
 
   it('sim image builds firmware-like images: a delta between consecutive versions is a small fraction of one', async () => {
     const build = (version: string, seq: number) =>
-      run(dir, [
-        'sim',
-        'image',
-        '--key',
-        'release.key',
-        '--image-version',
-        version,
-        '--sequence-number',
-        String(seq),
-        '--size',
-        String(64 * 1024),
-        '--out',
-        `big-${version}.bin`,
-      ]);
+      image(version, seq, 'healthy', `big-${version}.bin`, 64 * 1024);
     expect((await build('2.0.0', 5)).code).toBe(EXIT_CODES.ok);
     expect((await build('2.0.1', 6)).code).toBe(EXIT_CODES.ok);
     const made = await run(dir, ['delta', 'create', 'big-2.0.0.bin', 'big-2.0.1.bin', 'p.delta']);
