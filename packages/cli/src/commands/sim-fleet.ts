@@ -42,16 +42,22 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const round = await fleet.runRound();
   // Service failures per code (a refused token, an unreachable service, endless 429s).
   const failures: Record<string, number> = {};
+  let incomplete = 0;
   fleet.devices.forEach((device, index) => {
     const paced = apps[index]?.paced;
     const failure = paced ? serverFailure(device.stopped?.cause ?? paced.lastFailure) : null;
     if (failure) failures[failure.code] = (failures[failure.code] ?? 0) + 1;
+    else if (device.stopped) incomplete += 1;
   });
+  if (ctx.io.signal?.aborted) throw new CliError('CLI_INTERRUPTED', 'interrupted');
   const requests = apps.reduce((n, a) => n + (a.paced?.requests ?? 0), 0);
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   if (failed === devices) {
-    const [code] = Object.keys(failures);
-    throw new SimError(code as SimErrorCode, `every device failed: ${code}`, {
+    // Every device failed: the (most common) code is the command's error.
+    const [code] = Object.entries(failures).sort((a, b) => b[1] - a[1])[0] ?? [
+      'SIM_SERVER_UNREACHABLE',
+    ];
+    throw new SimError(code as SimErrorCode, `every device failed (${JSON.stringify(failures)})`, {
       details: { ...round, failures, requests },
     });
   }
@@ -62,7 +68,9 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     return `${devices} devices in ${round.ms} ms, ${round.boots} boots — idle ${round.outcomes.idle}, bricked ${round.outcomes.bricked}, boot-limit ${round.outcomes['boot-limit']}, stopped ${round.outcomes.stopped}${failed > 0 ? ` — service failures ${JSON.stringify(failures)}` : ''} — running ${versions}`;
   });
   if (round.outcomes.bricked > 0) return EXIT_CODES.failure;
-  return failed > 0 ? EXIT_CODES.service : EXIT_CODES.ok;
+  if (failed > 0) return EXIT_CODES.service;
+  // Stopped by --timeout/--max-requests before idle (SIM_RUN_INCOMPLETE for one device).
+  return incomplete > 0 ? EXIT_CODES.other : EXIT_CODES.ok;
 }
 
 async function readTokens(path: string): Promise<string[]> {
