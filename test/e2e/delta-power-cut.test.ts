@@ -11,13 +11,14 @@ import { diff } from '@updraft/delta';
 import {
   AgentApplication,
   buildImage,
-  buildSimEnvelope,
+  buildReleaseEnvelope,
   CUT_MODES,
   defaultLayoutSpec,
   generateTestKey,
+  MAIN_COMPONENT,
   MemoryTransport,
+  releaseVerifier,
   SimDevice,
-  simEnvelopeVerifier,
 } from '@updraft/sim';
 import { describe, expect, it } from 'vitest';
 
@@ -36,21 +37,21 @@ const OLD = buildImage({
   size: BODY,
   key: key.signing,
 });
-// buildImage seeds its filler with (sequence number, version); this version gives sequence
-// number 2 the same seed as 1.0.0/1, so the new image differs from the old only in its header
-// and signature: a small firmware change, as a delta is meant for.
-const SAME_FILLER = (() => {
-  const g = 0x9e3779b1;
-  const x = ((2 * g) ^ (1 * g) ^ (1 << 24)) >>> 0;
-  return `${x >>> 24}.${(x >>> 16) & 0xff}.${x & 0xffff}`;
-})();
+// Sim images are firmware-like: builds of one product share most bytes, so the new image
+// differs from the old in its header, signature and a few short runs, as a delta is meant for.
+const NEW_VERSION = '1.1.0';
 const NEW = buildImage({
-  version: SAME_FILLER,
+  version: NEW_VERSION,
   sequenceNumber: 2,
   behaviour: 'healthy',
   size: BODY,
   key: key.signing,
 });
+// A SUIT envelope built and signed by core, checked by the agent's production verifier.
+const ENVELOPE = await buildReleaseEnvelope(
+  { sequenceNumber: 2, components: [{ id: MAIN_COMPONENT, image: NEW }] },
+  key.signing,
+);
 const PATCH = diff(OLD, NEW);
 const PATCH_URL = '/api/device/v1/deltas/p';
 
@@ -70,17 +71,9 @@ class DeltaTransport implements Transport {
     this.inner = new MemoryTransport(
       {
         actionId: 'act-delta',
-        version: SAME_FILLER,
+        version: NEW_VERSION,
         sequenceNumber: 2,
-        envelope: buildSimEnvelope(
-          {
-            vendor: 'acme',
-            class: 'sim-mcu',
-            sequenceNumber: 2,
-            components: [{ id: '00', image: NEW }],
-          },
-          key.signing,
-        ),
+        envelope: ENVELOPE,
         payloads: [NEW],
       },
       {},
@@ -144,13 +137,11 @@ function device(patch = PATCH, baseDigest?: string) {
     initialImage: OLD,
     application: new AgentApplication({
       transport,
-      verifier: simEnvelopeVerifier({
-        vendor: 'acme',
-        class: 'sim-mcu',
-        trustedKeys: [key.trusted],
-      }),
-      initialComponents: [{ id: '00', version: '1.0.0', sequenceNumber: 1, digest: sha(OLD) }],
-      agentOptions: { mainComponent: '00' },
+      verifier: releaseVerifier({ trustedKeys: [key.trusted] }),
+      initialComponents: [
+        { id: MAIN_COMPONENT, version: '1.0.0', sequenceNumber: 1, digest: sha(OLD) },
+      ],
+      agentOptions: { mainComponent: MAIN_COMPONENT },
     }),
   });
   return { sim, transport };
@@ -158,7 +149,7 @@ function device(patch = PATCH, baseDigest?: string) {
 
 function expectUpdated(d: ReturnType<typeof device>, outcome: string) {
   expect(outcome).toBe('idle');
-  expect(d.sim.running?.image.versionString).toBe(SAME_FILLER);
+  expect(d.sim.running?.image.versionString).toBe(NEW_VERSION);
   expect(d.sim.boots.every((b) => !b.result.ok || b.oracleVerified)).toBe(true);
   expect(d.transport.inner.outcome?.status).toBe('success');
 }
@@ -202,7 +193,7 @@ describe('delta update on a simulated device', () => {
     const d = device(bad);
     expectUpdated(d, await d.sim.runUntilIdle());
     expect(d.transport.fullRequests).toBeGreaterThan(0);
-    expect(d.transport.downloaded[0]?.message).toMatch(/^delta fallback 00:DELTA_/);
+    expect(d.transport.downloaded[0]?.message).toMatch(/^delta fallback 814100:DELTA_/);
   });
 
   it('falls back to the full image when its installed image is not the offered base', async () => {
@@ -210,6 +201,6 @@ describe('delta update on a simulated device', () => {
     expectUpdated(d, await d.sim.runUntilIdle());
     expect(d.transport.patchRequests).toBe(0);
     expect(d.transport.fullRequests).toBeGreaterThan(0);
-    expect(d.transport.downloaded[0]?.message).toBe('delta fallback 00:DELTA_BASE_MISMATCH');
+    expect(d.transport.downloaded[0]?.message).toBe('delta fallback 814100:DELTA_BASE_MISMATCH');
   });
 });

@@ -64,6 +64,7 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
 const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [
   ['MANIFEST_', 'rejected'],
   ['SIM_IMAGE_', 'rejected'],
+  ['SIM_SERVER_', 'service'],
 ];
 
 /** The exit code for a typed error's `code`; codes not in the table are `other` (10). */

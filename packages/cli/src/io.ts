@@ -21,6 +21,16 @@ export interface CliIo {
   readonly cwd: string;
   /** Aborted when the process is asked to stop (SIGINT/SIGTERM); long-running commands end on it. */
   readonly signal?: AbortSignal;
+  /** Time for commands that wait (simulated devices polling a service); real time when absent. */
+  readonly clock?: CliClock;
+}
+
+/** Wall-clock time and timers, injected so tests can run hours of polling without waiting. */
+export interface CliClock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Resolves after `ms` milliseconds, or rejects with the signal's reason when aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** The real process's io; used only by bin.ts. */

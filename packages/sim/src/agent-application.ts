@@ -8,8 +8,8 @@ import {
   type Transport,
 } from '@updraft/agent';
 import { Prng } from './prng.js';
+import { MAIN_COMPONENT } from './release-envelope.js';
 import type { AppContext, DeviceApplication } from './sim-device.js';
-import { MAIN_COMPONENT } from './sim-envelope.js';
 
 /** What {@link AgentApplication} needs besides the device's own ports. */
 export interface AgentApplicationOptions {

@@ -1,6 +1,7 @@
 import { createHash, sign } from 'node:crypto';
 import { BugError } from '@updraft/core';
 import { SimError } from './errors.js';
+import { firmwareBody } from './firmware-body.js';
 import {
   APP_BEHAVIOURS,
   APP_DESCRIPTOR_MAGIC,
@@ -17,7 +18,6 @@ import {
   TLV_PROT_INFO_MAGIC,
   TLV_TYPES,
 } from './image-format.js';
-import { Prng } from './prng.js';
 
 /** Inputs of {@link buildImage}. */
 export interface BuildImageOptions {
@@ -31,6 +31,11 @@ export interface BuildImageOptions {
   readonly key: ImageSigningKey;
   readonly loadAddr?: number;
   readonly flags?: number;
+  /**
+   * The product the image is a build of (default 1): builds of one seed share most of their
+   * body, like successive releases of one firmware, so deltas between them are small.
+   */
+  readonly seed?: number;
 }
 
 /** Parses "major.minor.revision[+build]". */
@@ -49,7 +54,8 @@ export function parseImageVersion(text: string): ImageVersion {
 }
 
 /**
- * Builds a signed test firmware image whose body scripts the application's behaviour.
+ * Builds a signed test firmware image whose body scripts the application's behaviour; the rest
+ * of the body is firmware-like bytes (see {@link firmwareBody}).
  *
  * @example
  * const image = buildImage({ version: '1.1.0', sequenceNumber: 2, behaviour: 'healthy', size: 4096, key });
@@ -84,13 +90,11 @@ export function buildImage(options: BuildImageOptions): Uint8Array {
   h.setUint16(22, version.revision, true);
   h.setUint32(24, version.build, true);
 
-  // Filler is seeded by version and sequence number so that two builds differ in content.
-  const body = new Prng(
-    (sequenceNumber * 0x9e3779b1) ^
-      (version.major << 24) ^
-      (version.minor << 16) ^
-      version.revision,
-  ).fill(new Uint8Array(size));
+  // Firmware-like bytes: the product's base image with this build's few changes.
+  const body = firmwareBody(size, {
+    seed: options.seed ?? 1,
+    variant: `${version.major}.${version.minor}.${version.revision}+${version.build}/${sequenceNumber}`,
+  });
   const b = new DataView(body.buffer);
   b.setUint32(0, APP_DESCRIPTOR_MAGIC, true);
   b.setUint8(4, behaviourCode);

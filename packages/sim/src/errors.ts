@@ -11,6 +11,10 @@ export const SIM_ERROR_CODES = [
   'SIM_BOOT_TRIAL_REVERTED',
   'SIM_APP_HUNG',
   'SIM_CONFIG_INVALID',
+  'SIM_SERVER_AUTH_REJECTED',
+  'SIM_SERVER_UNREACHABLE',
+  'SIM_SERVER_RATE_LIMITED',
+  'SIM_RUN_INCOMPLETE',
 ] as const;
 export type SimErrorCode = (typeof SIM_ERROR_CODES)[number];
 
@@ -41,4 +45,28 @@ export class PowerCut extends Error {
 /** True when `value` is a {@link PowerCut} signal. */
 export function isPowerCut(value: unknown): value is PowerCut {
   return value instanceof PowerCut;
+}
+
+/** Why a device's run was stopped from outside (see {@link RunStopped}). */
+export const STOP_REASONS = ['deadline', 'request-budget', 'interrupted', 'refused'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/**
+ * The device's run was stopped from outside: its deadline or request budget ran out, the user
+ * interrupted it, or the service refused it in a way waiting does not fix (a rejected token).
+ * Like {@link PowerCut} it is a signal, not an `UpdraftError`: it escapes the agent unchanged
+ * and `SimDevice.runUntilIdle` ends with outcome `stopped`; the journal keeps where it was.
+ */
+export class RunStopped extends Error {
+  readonly reason: StopReason;
+  constructor(reason: StopReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RunStopped';
+    this.reason = reason;
+  }
+}
+
+/** True when `value` is a {@link RunStopped} signal. */
+export function isRunStopped(value: unknown): value is RunStopped {
+  return value instanceof RunStopped;
 }

@@ -6,8 +6,8 @@ import { defaultLayoutSpec, type LayoutName, type LayoutSpec } from './device-la
 import type { AppBehaviour, ImageSigningKey, TrustedImageKey } from './image-format.js';
 import { imageSigningKey, trustedImageKey } from './image-keys.js';
 import { Prng } from './prng.js';
+import { buildReleaseEnvelope, MAIN_COMPONENT, releaseVerifier } from './release-envelope.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
-import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
 import { CUT_MODES, type CutMode, type PlannedCut } from './sim-flash.js';
 
 /** The two updates every sweep runs. */
@@ -24,6 +24,8 @@ export interface SweepImages {
   readonly old: Uint8Array;
   readonly next: Uint8Array;
   readonly factory: Uint8Array;
+  /** The SUIT envelope (built and signed by core) that offers `next` with sequence number 2. */
+  readonly nextEnvelope: Uint8Array;
   readonly oldVersion: string;
   readonly newVersion: string;
   readonly factoryVersion: string;
@@ -48,26 +50,17 @@ export interface AgentUnderTestOptions {
 
 /**
  * The real `@updraft/agent` as the sweep's application: an in-process service offers the new
- * image (sequence number 2) in a signed simulator envelope; the agent runs over the device's ports.
+ * image (sequence number 2) in a SUIT envelope signed by core, which the agent's production
+ * verifier (core's SUIT processor) checks; the agent runs over the device's ports.
  */
 export function agentUnderTest(options: AgentUnderTestOptions = {}): SweepApplicationFactory {
   return (images, key) => {
-    const vendor = 'acme';
-    const klass = 'sim-mcu';
     const transport = new MemoryTransport(
       {
         actionId: 'act-1',
         version: images.newVersion,
         sequenceNumber: 2,
-        envelope: buildSimEnvelope(
-          {
-            vendor,
-            class: klass,
-            sequenceNumber: 2,
-            components: [{ id: MAIN_COMPONENT, image: images.next }],
-          },
-          key.signing,
-        ),
+        envelope: images.nextEnvelope,
         payloads: [images.next],
       },
       {},
@@ -75,7 +68,7 @@ export function agentUnderTest(options: AgentUnderTestOptions = {}): SweepApplic
     );
     const app = new AgentApplication({
       transport,
-      verifier: simEnvelopeVerifier({ vendor, class: klass, trustedKeys: [key.trusted] }),
+      verifier: releaseVerifier({ trustedKeys: [key.trusted] }),
       initialComponents: [
         {
           id: MAIN_COMPONENT,
@@ -145,6 +138,13 @@ export function generateTestKey(): { signing: ImageSigningKey; trusted: TrustedI
 export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResult> {
   const key = options.key ?? generateTestKey();
   const bodySize = options.bodySize ?? 6000;
+  const next = buildImage({
+    version: '1.1.0',
+    sequenceNumber: 2,
+    behaviour: NEW_BEHAVIOUR[options.scenario],
+    size: bodySize - 100,
+    key: key.signing,
+  });
   const images: SweepImages = {
     old: buildImage({
       version: '1.0.0',
@@ -153,13 +153,11 @@ export async function runPowerCutSweep(options: SweepOptions): Promise<SweepResu
       size: bodySize,
       key: key.signing,
     }),
-    next: buildImage({
-      version: '1.1.0',
-      sequenceNumber: 2,
-      behaviour: NEW_BEHAVIOUR[options.scenario],
-      size: bodySize - 100,
-      key: key.signing,
-    }),
+    next,
+    nextEnvelope: await buildReleaseEnvelope(
+      { sequenceNumber: 2, components: [{ id: MAIN_COMPONENT, image: next }] },
+      key.signing,
+    ),
     factory: buildImage({
       version: '0.9.0',
       sequenceNumber: 0,

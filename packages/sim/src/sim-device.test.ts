@@ -4,14 +4,12 @@ import { MemoryTransport, type WireFaults } from './adapters/memory-transport.js
 import { AgentApplication } from './agent-application.js';
 import { buildImage } from './build-image.js';
 import { defaultLayoutSpec, type LayoutName } from './device-layout.js';
-import type { AppBehaviour } from './image-format.js';
+import { APP_BEHAVIOURS, type AppBehaviour } from './image-format.js';
 import { generateTestKey } from './power-cut-sweep.js';
+import { buildReleaseEnvelope, MAIN_COMPONENT, releaseVerifier } from './release-envelope.js';
 import { SimDevice } from './sim-device.js';
-import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
 
 const key = generateTestKey();
-const VENDOR = 'acme';
-const CLASS = 'sim-mcu';
 const oldImage = buildImage({
   version: '1.0.0',
   sequenceNumber: 1,
@@ -20,31 +18,39 @@ const oldImage = buildImage({
   key: key.signing,
 });
 
+// Release 1.1.0 for each scripted behaviour, in a SUIT envelope signed by core.
+const releases = new Map(
+  await Promise.all(
+    APP_BEHAVIOURS.map(async (behaviour) => {
+      const image = buildImage({
+        version: '1.1.0',
+        sequenceNumber: 2,
+        behaviour,
+        size: 5200,
+        key: key.signing,
+      });
+      const envelope = await buildReleaseEnvelope(
+        { sequenceNumber: 2, components: [{ id: MAIN_COMPONENT, image }] },
+        key.signing,
+      );
+      return [behaviour, { image, envelope }] as const;
+    }),
+  ),
+);
+
 function agentDevice(
   behaviour: AppBehaviour,
   opts: { layout?: LayoutName; wire?: WireFaults } = {},
 ) {
-  const next = buildImage({
-    version: '1.1.0',
-    sequenceNumber: 2,
-    behaviour,
-    size: 5200,
-    key: key.signing,
-  });
+  const release = releases.get(behaviour);
+  if (!release) throw new Error(`no release for ${behaviour}`);
+  const next = release.image;
   const transport = new MemoryTransport(
     {
       actionId: 'act-1',
       version: '1.1.0',
       sequenceNumber: 2,
-      envelope: buildSimEnvelope(
-        {
-          vendor: VENDOR,
-          class: CLASS,
-          sequenceNumber: 2,
-          components: [{ id: MAIN_COMPONENT, image: next }],
-        },
-        key.signing,
-      ),
+      envelope: release.envelope,
       payloads: [next],
     },
     opts.wire,
@@ -55,7 +61,7 @@ function agentDevice(
     initialImage: oldImage,
     application: new AgentApplication({
       transport,
-      verifier: simEnvelopeVerifier({ vendor: VENDOR, class: CLASS, trustedKeys: [key.trusted] }),
+      verifier: releaseVerifier({ trustedKeys: [key.trusted] }),
       initialComponents: [
         {
           id: MAIN_COMPONENT,

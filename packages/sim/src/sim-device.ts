@@ -1,3 +1,4 @@
+import type { Clock } from '@updraft/agent';
 import { FlashStateStore } from './adapters/flash-state-store.js';
 import { SimBootControl } from './adapters/sim-boot-control.js';
 import { SimClock } from './adapters/sim-clock.js';
@@ -9,7 +10,7 @@ import {
   SECURITY_COUNTER_RECORD,
 } from './bootloader.js';
 import { createDeviceLayout, type DeviceLayout, type LayoutSpec } from './device-layout.js';
-import { isPowerCut, SimError } from './errors.js';
+import { isPowerCut, isRunStopped, type RunStopped, SimError } from './errors.js';
 import type { TrustedImageKey } from './image-format.js';
 import { imageTag, TRAILER_RECORDS } from './slot-trailer.js';
 import { verifyImage } from './verify-image.js';
@@ -19,7 +20,7 @@ export interface AppContext {
   readonly boot: Extract<BootResult, { ok: true }>;
   readonly bootControl: SimBootControl | SimSwapBootControl;
   readonly stateStore: FlashStateStore;
-  readonly clock: SimClock;
+  readonly clock: Clock;
   /** What the image's scripted behaviour says its health check answers. */
   readonly healthy: boolean;
   readonly log: (line: string) => void;
@@ -34,7 +35,7 @@ export interface DeviceApplication {
 }
 
 /** How one run of {@link SimDevice.runUntilIdle} ended. */
-export const DEVICE_OUTCOMES = ['idle', 'bricked', 'boot-limit'] as const;
+export const DEVICE_OUTCOMES = ['idle', 'bricked', 'boot-limit', 'stopped'] as const;
 export type DeviceOutcome = (typeof DEVICE_OUTCOMES)[number];
 
 /** Configuration of a simulated device. */
@@ -56,6 +57,12 @@ export interface SimDeviceOptions {
    * resumes with that flash instead of being provisioned (a device that lives across processes).
    */
   readonly restoreFlash?: Uint8Array;
+  /**
+   * The device's time (default: a virtual {@link SimClock} whose sleeps return at once, for
+   * in-process services). A device that talks to a real service needs real time: pass a
+   * `BoundedClock` over the system clock (its deadline ends the run with outcome `stopped`).
+   */
+  readonly clock?: Clock;
 }
 
 /** One boot as recorded by the device (for invariant checks). */
@@ -77,13 +84,16 @@ export class SimDevice {
   readonly id: string;
   readonly layout: DeviceLayout;
   readonly bootloader: Bootloader;
-  readonly clock = new SimClock();
+  readonly clock: Clock;
   readonly boots: BootRecord[] = [];
+  /** Why the last run ended with outcome `stopped`, else null. */
+  stopped: RunStopped | null = null;
   readonly logLines: string[] = [];
   private nextCause: ResetCause = 'power-on';
 
   constructor(readonly options: SimDeviceOptions) {
     this.id = options.id ?? 'device';
+    this.clock = options.clock ?? new SimClock();
     this.layout = createDeviceLayout(options.layout, options.seed ?? 1);
     this.bootloader = new Bootloader(this.layout, {
       trustedKeys: options.trustedKeys,
@@ -120,9 +130,11 @@ export class SimDevice {
 
   /**
    * Boots and runs the application until it goes idle (no reboot requested), the device bricks
-   * (no verified image), or `maxBoots` boots happened.
+   * (no verified image), `maxBoots` boots happened, or the run was stopped from outside
+   * ({@link RunStopped}: deadline, request budget, interrupt; see {@link SimDevice.stopped}).
    */
   async runUntilIdle(maxBoots = 50): Promise<DeviceOutcome> {
+    this.stopped = null;
     for (let n = 0; n < maxBoots; n++) {
       const cause = this.nextCause;
       this.nextCause = 'power-on';
@@ -183,6 +195,11 @@ export class SimDevice {
       try {
         await this.options.application.run(ctx);
       } catch (error) {
+        if (isRunStopped(error)) {
+          this.stopped = error;
+          this.log(`run stopped (${error.reason}): ${error.message}`);
+          return 'stopped';
+        }
         if (!isPowerCut(error)) throw error;
       }
       // An application may swallow the PowerCut; the dead flash still tells the truth.

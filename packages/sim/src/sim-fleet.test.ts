@@ -5,7 +5,7 @@ import { AgentApplication } from './agent-application.js';
 import { buildImage } from './build-image.js';
 import { defaultLayoutSpec } from './device-layout.js';
 import { generateTestKey } from './power-cut-sweep.js';
-import { buildSimEnvelope, MAIN_COMPONENT, simEnvelopeVerifier } from './sim-envelope.js';
+import { buildReleaseEnvelope, MAIN_COMPONENT, releaseVerifier } from './release-envelope.js';
 import { SimFleet } from './sim-fleet.js';
 
 const key = generateTestKey();
@@ -17,7 +17,7 @@ const v1 = buildImage({
   key: key.signing,
 });
 
-function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
+async function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
   const v2 = buildImage({
     version: '1.1.0',
     sequenceNumber: 2,
@@ -25,13 +25,8 @@ function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
     size: 2100,
     key: key.signing,
   });
-  const envelope = buildSimEnvelope(
-    {
-      vendor: 'acme',
-      class: 'mcu',
-      sequenceNumber: 2,
-      components: [{ id: MAIN_COMPONENT, image: v2 }],
-    },
+  const envelope = await buildReleaseEnvelope(
+    { sequenceNumber: 2, components: [{ id: MAIN_COMPONENT, image: v2 }] },
     key.signing,
   );
   const transports: MemoryTransport[] = [];
@@ -53,7 +48,7 @@ function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
       return new AgentApplication({
         transport,
         seed: index + 1,
-        verifier: simEnvelopeVerifier({ vendor: 'acme', class: 'mcu', trustedKeys: [key.trusted] }),
+        verifier: releaseVerifier({ trustedKeys: [key.trusted] }),
         initialComponents: [
           {
             id: MAIN_COMPONENT,
@@ -70,23 +65,23 @@ function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
 
 describe('SimFleet', () => {
   it('updates every device of a fleet to a good release', async () => {
-    const { f, transports } = fleet(60, 'healthy');
+    const { f, transports } = await fleet(60, 'healthy');
     const round = await f.runRound();
-    expect(round.outcomes).toEqual({ idle: 60, bricked: 0, 'boot-limit': 0 });
+    expect(round.outcomes).toEqual({ idle: 60, bricked: 0, 'boot-limit': 0, stopped: 0 });
     expect(round.versions).toEqual({ '1.1.0': 60 });
     expect(transports.every((t) => t.outcome?.status === 'success')).toBe(true);
     expect(new Set(f.devices.map((d) => d.id)).size).toBe(60);
   });
 
   it('reverts every device from a release that crashes on boot, each reporting why', async () => {
-    const { f, transports } = fleet(50, 'crash-on-boot');
+    const { f, transports } = await fleet(50, 'crash-on-boot');
     const round = await f.runRound();
     expect(round.versions).toEqual({ '1.0.0': 50 });
     expect(transports.every((t) => t.outcome?.code === 'SIM_BOOT_TRIAL_REVERTED')).toBe(true);
     expect(f.devices[0]?.logLines.join('\n')).toContain('app crashed at boot');
   });
 
-  it('refuses an empty or absurd fleet size', () => {
-    expect(() => fleet(0, 'healthy')).toThrow(RangeError);
+  it('refuses an empty or absurd fleet size', async () => {
+    await expect(fleet(0, 'healthy')).rejects.toMatchObject({ code: 'SIM_CONFIG_INVALID' });
   });
 });

@@ -1,4 +1,6 @@
+import type { Clock } from '@updraft/agent';
 import type { LayoutSpec } from './device-layout.js';
+import { SimError } from './errors.js';
 import type { TrustedImageKey } from './image-format.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
 
@@ -16,6 +18,8 @@ export interface SimFleetOptions {
   readonly seed?: number;
   readonly idPrefix?: string;
   readonly onLog?: (line: string) => void;
+  /** The clock of device `index` (default: each its own virtual clock; see SimDeviceOptions). */
+  readonly clock?: (index: number) => Clock;
 }
 
 /** What one round of a fleet did. */
@@ -44,7 +48,7 @@ export class SimFleet {
       options.devices < 1 ||
       options.devices > MAX_FLEET_DEVICES
     ) {
-      throw new RangeError(`fleet size must be 1..${MAX_FLEET_DEVICES}`);
+      throw new SimError('SIM_CONFIG_INVALID', `fleet size must be 1..${MAX_FLEET_DEVICES}`);
     }
     this.concurrency = Math.max(1, options.concurrency ?? 64);
     const prefix = options.idPrefix ?? 'sim';
@@ -59,6 +63,7 @@ export class SimFleet {
         ...(options.factoryImage ? { factoryImage: options.factoryImage } : {}),
         application: options.application(index, id),
         ...(options.onLog ? { onLog: options.onLog } : {}),
+        ...(options.clock ? { clock: options.clock(index) } : {}),
       });
     });
   }
@@ -66,7 +71,12 @@ export class SimFleet {
   /** Boots every device and runs it until idle (or bricked, or out of boots). */
   async runRound(maxBoots = 50): Promise<FleetRound> {
     const started = Date.now();
-    const outcomes: Record<DeviceOutcome, number> = { idle: 0, bricked: 0, 'boot-limit': 0 };
+    const outcomes: Record<DeviceOutcome, number> = {
+      idle: 0,
+      bricked: 0,
+      'boot-limit': 0,
+      stopped: 0,
+    };
     let next = 0;
     const worker = async () => {
       while (next < this.devices.length) {

@@ -17,7 +17,13 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const image = (version: string, seq: number, behaviour = 'healthy', out = `fw-${version}.bin`) =>
+const image = (
+  version: string,
+  seq: number,
+  behaviour = 'healthy',
+  out = `fw-${version}.bin`,
+  size = 6000,
+) =>
   run(dir, [
     'sim',
     'image',
@@ -30,7 +36,7 @@ const image = (version: string, seq: number, behaviour = 'healthy', out = `fw-${
     '--behaviour',
     behaviour,
     '--size',
-    '6000',
+    String(size),
     '--out',
     out,
   ]);
@@ -64,6 +70,19 @@ describe('updraft sim', () => {
       securityCounter: 1,
       behaviour: 'hangs',
     });
+  });
+
+  it('sim image builds firmware-like images: a delta between consecutive versions is a small fraction of one', async () => {
+    const build = (version: string, seq: number) =>
+      image(version, seq, 'healthy', `big-${version}.bin`, 64 * 1024);
+    expect((await build('2.0.0', 5)).code).toBe(EXIT_CODES.ok);
+    expect((await build('2.0.1', 6)).code).toBe(EXIT_CODES.ok);
+    const made = await run(dir, ['delta', 'create', 'big-2.0.0.bin', 'big-2.0.1.bin', 'p.delta']);
+    expect(made.code, made.stderr).toBe(EXIT_CODES.ok);
+    const patch = await readFile(join(dir, 'p.delta'));
+    const next = await readFile(join(dir, 'big-2.0.1.bin'));
+    // Random filler made this ratio ~100 %; firmware-like builds of one product share most bytes.
+    expect(patch.length / next.length).toBeLessThan(0.2);
   });
 
   it('sim image refuses a bad version with a usage-class error and writes nothing', async () => {

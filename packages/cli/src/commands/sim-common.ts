@@ -2,18 +2,31 @@
 // read from the command line, and where its updates come from (a real service, or --offline).
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { coreVerifier, type EnvelopeVerifier, HttpTransport, type Transport } from '@updraft/agent';
+import {
+  type Clock,
+  coreVerifier,
+  type EnvelopeVerifier,
+  HttpTransport,
+  systemClock,
+  type Transport,
+} from '@updraft/agent';
+import { isUpdraftError } from '@updraft/core';
 import {
   AgentApplication,
-  buildSimEnvelope,
+  BoundedClock,
+  buildReleaseEnvelope,
   type DeviceApplication,
   defaultLayoutSpec,
   type ImageInfo,
   imageSigningKey,
   LAYOUT_NAMES,
   type LayoutSpec,
+  MAIN_COMPONENT,
   MemoryTransport,
-  simEnvelopeVerifier,
+  PacedTransport,
+  releaseVerifier,
+  SimError,
+  statusOf,
   type TrustedImageKey,
   trustedImageKey,
   verifyImage,
@@ -62,15 +75,70 @@ export async function loadSimTarget(ctx: CommandContext, args: CommandArgs): Pro
   return { layout, trustedKeys, initialImage, initial, factoryImage };
 }
 
+/** One simulated device's updater, and its transport (paced when it talks to a real service). */
+export interface SimApplication {
+  readonly app: DeviceApplication;
+  readonly transport: Transport;
+  /** Set with --server: counts requests and keeps the last failure. */
+  readonly paced: PacedTransport | null;
+}
+
+/**
+ * The clock of devices that talk to a real service: real time (the io's clock in tests), ending
+ * the run at `--timeout` seconds or on Ctrl-C. Offline devices keep their virtual clocks.
+ */
+export function serverClock(ctx: CommandContext, args: CommandArgs): Clock {
+  const inner = ctx.io.clock ?? systemClock;
+  const timeout = args.integer('timeout', 30 * 24 * 3600);
+  return new BoundedClock(inner, {
+    ...(timeout === undefined ? {} : { deadline: inner.now() + timeout * 1000 }),
+    ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+  });
+}
+
+/**
+ * What a transport failure means for a simulated device, as a typed error; null when waiting
+ * may fix it. The one place where the sim commands map the transport's failures to codes.
+ */
+export function serverFailure(error: unknown): SimError | null {
+  if (!isUpdraftError(error)) return null;
+  const status = statusOf(error);
+  const details = { status: status ?? null, cause: error.code };
+  if (status === 401 || status === 403 || error.code === 'AGENT_AUTH_REJECTED') {
+    return new SimError(
+      'SIM_SERVER_AUTH_REJECTED',
+      `the update service refused the device token (${status ?? error.code})`,
+      { cause: error, details },
+    );
+  }
+  if (error.code === 'AGENT_NETWORK_ERROR' || error.code === 'AGENT_SERVER_UNREACHABLE') {
+    return new SimError('SIM_SERVER_UNREACHABLE', 'the update service could not be reached', {
+      cause: error,
+      details,
+    });
+  }
+  if (status === 429 || status === 503) {
+    return new SimError(
+      'SIM_SERVER_RATE_LIMITED',
+      `the update service kept answering ${status} (rate limited); the device gave up`,
+      { cause: error, details },
+    );
+  }
+  return null;
+}
+
+const isAuthRejection = (error: unknown) =>
+  serverFailure(error)?.code === 'SIM_SERVER_AUTH_REJECTED';
+
 /** The updater application of device `index`, and how to read what it reported. */
 export async function simApplicationFactory(
   ctx: CommandContext,
   args: CommandArgs,
   target: SimTarget,
   tokens: readonly string[],
-): Promise<(index: number) => { app: DeviceApplication; transport: Transport }> {
-  // The main image's SUIT component id `[h'00']`, as core names it (lowercase hex of its CBOR).
-  const main = '814100';
+  clock: Clock,
+): Promise<(index: number) => SimApplication> {
+  const main = MAIN_COMPONENT;
   const agentOptions = { mainComponent: main, checkpointBytes: 4096 };
   const installed = [
     {
@@ -80,8 +148,14 @@ export async function simApplicationFactory(
       digest: createHash('sha256').update(target.initialImage).digest('hex'),
     },
   ];
-  const device = (transport: Transport, verifier: EnvelopeVerifier, index: number) => ({
+  const device = (
+    transport: Transport,
+    verifier: EnvelopeVerifier,
+    index: number,
+    paced: PacedTransport | null = null,
+  ) => ({
     transport,
+    paced,
     app: new AgentApplication({
       transport,
       verifier,
@@ -96,21 +170,16 @@ export async function simApplicationFactory(
     const key = imageSigningKey(
       await readPrivateKey(ctx.path(requireOption(args, 'key', '--offline'))),
     );
-    const envelope = buildSimEnvelope(
-      {
-        vendor: 'offline',
-        class: 'sim',
-        sequenceNumber: info.securityCounter,
-        components: [{ id: main, image: release }],
-      },
+    // A real SUIT envelope, built and signed by core, checked by the agent's production verifier.
+    const ids = {
+      ...(args.string('vendor-id') ? { vendorId: args.string('vendor-id') } : {}),
+      ...(args.string('class-id') ? { classId: args.string('class-id') } : {}),
+    };
+    const envelope = await buildReleaseEnvelope(
+      { ...ids, sequenceNumber: info.securityCounter, components: [{ id: main, image: release }] },
       key,
     );
-    const verifier = simEnvelopeVerifier({
-      vendor: 'offline',
-      class: 'sim',
-      trustedKeys: target.trustedKeys,
-      mainComponent: main,
-    });
+    const verifier = releaseVerifier({ ...ids, trustedKeys: target.trustedKeys });
     return (index) => {
       const transport = new MemoryTransport({
         actionId: `offline-${index}`,
@@ -128,10 +197,16 @@ export async function simApplicationFactory(
     vendorId: requireOption(args, 'vendor-id', '--server'),
     classId: requireOption(args, 'class-id', '--server'),
   });
+  const maxRequests = args.integer('max-requests', 1_000_000_000);
   return (index) => {
     const token = tokens[index];
     if (token === undefined) throw new CliError('CLI_USAGE', `no device token for device ${index}`);
-    return device(new HttpTransport({ baseUrl: server, token }), verifier, index);
+    const paced = new PacedTransport(new HttpTransport({ baseUrl: server, token }), {
+      clock,
+      stopOn: isAuthRejection,
+      ...(maxRequests === undefined ? {} : { maxRequests }),
+    });
+    return device(paced, verifier, index, paced);
   };
 }
 

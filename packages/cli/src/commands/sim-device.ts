@@ -1,22 +1,46 @@
 import { readFile } from 'node:fs/promises';
-import { isLayoutName, type LayoutSpec, SimDevice } from '@updraft/sim';
+import { decodeJournal } from '@updraft/agent';
+import {
+  type DeviceOutcome,
+  FlashStateStore,
+  isLayoutName,
+  isRunStopped,
+  type LayoutSpec,
+  type RunStopped,
+  SimClock,
+  SimDevice,
+  SimError,
+} from '@updraft/sim';
 import { atomicWrite } from '../atomic-write.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { loadSimTarget, simApplicationFactory } from './sim-common.js';
+import { loadSimTarget, serverClock, serverFailure, simApplicationFactory } from './sim-common.js';
 
 /**
  * `updraft sim device --image <file> --trusted-key <pem> (--server <url> --token <t> --vendor-id <uuid> --class-id <uuid> | --offline --release <file> --key <pem>) [--polls N]`:
  * one simulated microcontroller (flash, MCUboot-like bootloader, the real agent) that checks in,
  * updates, trial-boots and confirms or reverts, printing its boot/update log on stderr.
+ * Against a service the device lives in real time, paced (at most one check-in a second, no
+ * request while a 429's Retry-After runs) and bounded by `--timeout` / `--max-requests`; a
+ * refused token, an unreachable service or endless 429s end it with an error, not "idle".
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const target = await loadSimTarget(ctx, args);
   const token = args.string('token');
-  const make = await simApplicationFactory(ctx, args, target, token ? [token] : []);
-  const { app, transport } = make(0);
+  const online = !args.flag('offline');
+  // A device that talks to a real service lives in real time (the virtual clock of an offline
+  // device once made ~974,000 check-ins in minutes waiting for a maintenance window).
+  const clock = online ? serverClock(ctx, args) : null;
+  const make = await simApplicationFactory(
+    ctx,
+    args,
+    target,
+    token ? [token] : [],
+    clock ?? new SimClock(),
+  );
+  const { app, transport, paced } = make(0);
   const log: string[] = [];
   const stateFile = args.string('state');
   const saved = stateFile ? await readState(ctx.path(stateFile)) : null;
@@ -27,6 +51,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     trustedKeys: target.trustedKeys,
     initialImage: target.initialImage,
     ...(target.factoryImage ? { factoryImage: target.factoryImage } : {}),
+    ...(clock ? { clock } : {}),
     application: app,
     onLog: (line) => {
       log.push(line);
@@ -34,11 +59,22 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     },
   });
   const polls = args.integer('polls', 10_000) ?? 1;
-  let outcome = 'idle';
+  const interval = args.integer('poll-interval-ms', 3_600_000) ?? 1000;
+  let outcome: DeviceOutcome = 'idle';
+  let stop: RunStopped | null = null;
   for (let i = 0; i < polls && outcome === 'idle'; i++) {
-    if (i > 0)
-      await new Promise((r) => setTimeout(r, args.integer('poll-interval-ms', 3_600_000) ?? 1000));
+    if (i > 0) {
+      try {
+        await (clock ?? realSleep).sleep(interval);
+      } catch (error) {
+        if (!isRunStopped(error)) throw error;
+        outcome = 'stopped';
+        stop = error;
+        break;
+      }
+    }
     outcome = await device.runUntilIdle();
+    stop = device.stopped;
   }
   if (stateFile) {
     const state = {
@@ -49,20 +85,61 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     await atomicWrite(ctx.path(stateFile), JSON.stringify(state), { mode: 0o644, overwrite: true });
   }
   const running = device.running;
+  const summary = {
+    id: device.id,
+    outcome,
+    slot: running?.slot ?? null,
+    version: running?.image.versionString ?? null,
+    boots: device.boots.length,
+    ...(paced ? { requests: paced.requests, rateLimited: paced.rateLimited } : {}),
+  };
+  // Failures of the service (a refused token, a dead server, endless 429s) are errors, not idle.
+  const failure = paced ? serverFailure(stop?.cause ?? paced.lastFailure) : null;
+  if (failure) throw withDetails(failure, summary);
+  if (stop) {
+    if (stop.reason === 'interrupted') throw new CliError('CLI_INTERRUPTED', 'interrupted');
+    const agent = await agentState(device);
+    throw new SimError(
+      'SIM_RUN_INCOMPLETE',
+      `stopped (${stop.reason}) after ${paced?.requests ?? 0} requests with the agent in ${agent.state}${agent.waiting}`,
+      { details: { ...summary, reason: stop.reason, agentState: agent.state } },
+    );
+  }
   const last = 'outcome' in transport ? (transport as { outcome: unknown }).outcome : undefined;
   ctx.result(
-    {
-      id: device.id,
-      outcome,
-      slot: running?.slot ?? null,
-      version: running?.image.versionString ?? null,
-      boots: device.boots.length,
-      ...(last !== undefined ? { report: last } : {}),
-      log,
-    },
+    { ...summary, ...(last !== undefined ? { report: last } : {}), log },
     `${device.id}: ${outcome}, running ${running?.image.versionString ?? 'nothing'} from slot ${running?.slot ?? '-'} after ${device.boots.length} boot(s)`,
   );
   return outcome === 'bricked' ? EXIT_CODES.failure : EXIT_CODES.ok;
+}
+
+const realSleep = { sleep: (ms: number) => new Promise((r) => setTimeout(r, ms)) };
+
+function withDetails(error: SimError, details: Record<string, unknown>): SimError {
+  return new SimError(error.code, error.message, {
+    cause: error.cause,
+    details: { ...error.details, ...details },
+  });
+}
+
+/** Where the agent stopped, from its journal in the device's flash (for the message). */
+async function agentState(device: SimDevice): Promise<{ state: string; waiting: string }> {
+  const bytes = await new FlashStateStore(device.layout.journal).load();
+  if (bytes === null) return { state: 'Idle', waiting: '' };
+  let journal: ReturnType<typeof decodeJournal>;
+  try {
+    journal = decodeJournal(bytes);
+  } catch {
+    return { state: 'an unreadable journal', waiting: '' };
+  }
+  const window = journal.action?.action.maintenanceWindow;
+  return {
+    state: journal.state,
+    waiting:
+      journal.state === 'InstallWait' && window
+        ? ` (waiting for the maintenance window ${window.start} – ${window.end})`
+        : '',
+  };
 }
 
 const STATE_FORMAT = 'updraft-sim-state/1';

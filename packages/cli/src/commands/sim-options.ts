@@ -36,4 +36,14 @@ export const SIM_DEVICE_OPTIONS: readonly OptionSpec[] = [
   },
   { name: 'release', value: 'file', description: 'sim image offered in --offline mode' },
   { name: 'key', value: 'file', description: 'PEM private key that signs the --offline envelope' },
+  {
+    name: 'timeout',
+    value: 's',
+    description: 'with --server: stop after this many seconds (default: no limit)',
+  },
+  {
+    name: 'max-requests',
+    value: 'n',
+    description: 'with --server: most requests per device (default: no limit)',
+  },
 ];

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CliIo } from '../io.js';
+import type { CliClock, CliIo } from '../io.js';
 import { runCli } from '../run-cli.js';
 
 /** A captured output stream. */
@@ -37,6 +37,7 @@ export function captureIo(
     cwd,
     ...(options.stdin === undefined ? {} : { stdin: [Buffer.from(options.stdin)] }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   };
 }
 
@@ -48,6 +49,8 @@ export interface RunOptions {
   readonly stdin?: string;
   /** Stands for SIGINT/SIGTERM. */
   readonly signal?: AbortSignal;
+  /** Virtual time for commands that wait (`sim device` against a service). */
+  readonly clock?: CliClock;
 }
 
 /** The outcome of one in-process CLI run. */

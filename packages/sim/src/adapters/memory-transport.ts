@@ -9,7 +9,7 @@ import type {
   Transport,
 } from '@updraft/agent';
 import { AgentError } from '@updraft/agent';
-import { componentIdToHex } from '@updraft/core';
+import { BugError, componentIdToHex } from '@updraft/core';
 import { Prng } from '../prng.js';
 
 /** One release offered by a {@link MemoryTransport}. */
@@ -105,7 +105,8 @@ export class MemoryTransport implements Transport {
 
   private action(): DeviceAction {
     const r = this.release;
-    if (!r) throw new AgentError('AGENT_SERVER_ERROR', 'no release');
+    // Callers check for a release first: reaching here without one is a bug of this class.
+    if (!r) throw new BugError('MemoryTransport.action() without a release');
     return {
       id: r.actionId,
       state: 'assigned',

@@ -1,0 +1,355 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createEnvelope, createKeySigner, importPem, signEnvelope } from '@updraft/core';
+import { loadConfig, type RunningServer, startServer } from '@updraft/server';
+import { SimClock } from '@updraft/sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../exit-codes.js';
+import { type RunResult, run, tempDir } from '../testing/capture-io.js';
+
+// `updraft sim device` against a real update service listening on 127.0.0.1. The device's time
+// is an injected virtual clock that starts now (io.clock): hours of polling run at once, and a
+// bound on the requests the service saw is a bound on the device's rate, not on this machine's speed.
+
+const PASSWORD = 'correct horse battery staple';
+const MINUTE = 60_000;
+const vendorId = randomUUID();
+const classId = randomUUID();
+
+let dir: string;
+let cleanup: () => Promise<void>;
+
+interface Service {
+  readonly server: RunningServer;
+  /** Requests the service received since the last reset (the device's, during a sim run). */
+  requests: number;
+  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T>;
+  deviceClassId: string;
+  /** The 1.1.0 release, uploaded on first use. */
+  releaseId?: string;
+}
+
+type ConfigOverrides = NonNullable<NonNullable<Parameters<typeof loadConfig>[0]>['overrides']>;
+
+async function startService(overrides: ConfigOverrides = {}): Promise<Service> {
+  const server = await startServer(
+    loadConfig({
+      env: {},
+      cwd: dir,
+      overrides: {
+        host: '127.0.0.1',
+        port: 0,
+        dataDir: join(dir, `data-${randomUUID()}`),
+        logLevel: 'silent',
+        auth: { adminPassword: PASSWORD },
+        rateLimit: { enabled: false },
+        ...overrides,
+      },
+    }),
+    { handleSignals: false, print: () => {}, logStream: new PassThrough() },
+  );
+  let token = '';
+  const service: Service = {
+    server,
+    requests: 0,
+    deviceClassId: '',
+    async api<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return JSON.parse(text) as T;
+    },
+  };
+  token = (
+    await service.api<{ token: string }>('POST', '/api/v1/auth/login', {
+      username: 'admin',
+      password: PASSWORD,
+    })
+  ).token;
+  service.deviceClassId = (
+    await service.api<{ id: string }>('POST', '/api/v1/device-classes', {
+      name: 'sim-mcu',
+      vendorId,
+      classId,
+    })
+  ).id;
+  await service.api('POST', `/api/v1/device-classes/${service.deviceClassId}/keys`, {
+    format: 'pem',
+    key: await readFile(join(dir, 'release.pub'), 'utf8'),
+  });
+  server.app.server.on('request', () => {
+    service.requests += 1;
+  });
+  return service;
+}
+
+/** A device on 1.0.0 with an action to 1.1.0 (optionally in a maintenance window). */
+async function deviceWithAction(
+  service: Service,
+  window?: { start: Date; end: Date },
+): Promise<{ token: string; actionId: string }> {
+  service.releaseId ??= await uploadRelease(service);
+  const device = await service.api<{ device: { id: string }; token: string }>(
+    'POST',
+    '/api/v1/devices',
+    { name: `mcu-${randomUUID().slice(0, 8)}`, deviceClassId: service.deviceClassId },
+  );
+  const action = await service.api<{ id: string }>('POST', '/api/v1/actions', {
+    deviceId: device.device.id,
+    releaseId: service.releaseId,
+    ...(window
+      ? { maintenanceWindow: { start: window.start.toISOString(), end: window.end.toISOString() } }
+      : {}),
+  });
+  return { token: device.token, actionId: action.id };
+}
+
+async function uploadRelease(service: Service): Promise<string> {
+  const image = new Uint8Array(await readFile(join(dir, 'fw-1.1.0.bin')));
+  const unsigned = createEnvelope({
+    vendorId,
+    classId,
+    sequenceNumber: 2,
+    components: [
+      {
+        id: '814100',
+        digest: new Uint8Array(createHash('sha256').update(image).digest()),
+        size: image.length,
+        uri: 'https://fw.example/1.1.0.bin',
+      },
+    ],
+  });
+  const key = importPem(await readFile(join(dir, 'release.key')));
+  const envelope = await signEnvelope(unsigned, createKeySigner(key));
+  const release = await service.api<{ id: string }>('POST', '/api/v1/releases', {
+    deviceClassId: service.deviceClassId,
+    version: '1.1.0',
+    envelope: Buffer.from(envelope).toString('base64'),
+    payloads: [{ data: Buffer.from(image).toString('base64') }],
+  });
+  return release.id;
+}
+
+/** Runs `updraft sim device` against `service` in virtual time; counts the requests it made. */
+async function simDevice(
+  service: Service | string,
+  token: string,
+  extra: string[] = ['--json'],
+): Promise<RunResult & { requests: number }> {
+  const url = typeof service === 'string' ? service : service.server.url;
+  if (typeof service !== 'string') service.requests = 0;
+  const r = await run(
+    dir,
+    [
+      'sim',
+      'device',
+      '--image',
+      'fw-1.0.0.bin',
+      '--trusted-key',
+      'release.pub',
+      '--server',
+      url,
+      '--token',
+      token,
+      '--vendor-id',
+      vendorId,
+      '--class-id',
+      classId,
+      ...extra,
+    ],
+    { clock: new SimClock(Date.now()) },
+  );
+  return Object.assign(r, { requests: typeof service === 'string' ? 0 : service.requests });
+}
+
+const image = (version: string, seq: number) =>
+  run(dir, [
+    'sim',
+    'image',
+    '--key',
+    'release.key',
+    '--image-version',
+    version,
+    '--sequence-number',
+    String(seq),
+    '--size',
+    String(16 * 1024),
+    '--out',
+    `fw-${version}.bin`,
+  ]);
+
+let open: Service;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  expect((await run(dir, ['keys', 'generate', '--alg', 'ed25519', '--out', 'release'])).code).toBe(
+    0,
+  );
+  expect((await image('1.0.0', 1)).code).toBe(0);
+  expect((await image('1.1.0', 2)).code).toBe(0);
+  open = await startService();
+}, 120_000);
+
+afterAll(async () => {
+  await open?.server.close();
+  await cleanup?.();
+});
+
+describe('sim device against a real service', () => {
+  it('waits for a maintenance window at the poll interval, then installs and reports success', async () => {
+    const now = Date.now();
+    const { token, actionId } = await deviceWithAction(open, {
+      start: new Date(now + 30 * MINUTE),
+      end: new Date(now + 90 * MINUTE),
+    });
+    const r = await simDevice(open, token);
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.ok);
+    expect(r.json()).toMatchObject({ outcome: 'idle', version: '1.1.0', slot: 'b' });
+    // The service's active poll interval is 60 s: 30 minutes of waiting is about 30 check-ins,
+    // plus the update's own requests (envelope, payload, reports). A virtual clock that started
+    // long before the window made ~974,000.
+    expect(r.requests).toBeLessThanOrEqual(30 + 25);
+    const action = await open.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(action.state).toBe('success');
+  });
+
+  it('stops at --timeout while waiting for a window, with the agent state and its reports delivered', async () => {
+    const now = Date.now();
+    const { token, actionId } = await deviceWithAction(open, {
+      start: new Date(now + 120 * MINUTE),
+      end: new Date(now + 180 * MINUTE),
+    });
+    const r = await simDevice(open, token, [
+      '--json',
+      '--timeout',
+      '600',
+      '--state',
+      'waiting.json',
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.other);
+    const { error } = r.json<{ error: { code: string; message: string; details: object } }>();
+    expect(error.code).toBe('SIM_RUN_INCOMPLETE');
+    expect(error.message).toContain('InstallWait');
+    expect(error.details).toMatchObject({ reason: 'deadline', version: '1.0.0' });
+    // Ten minutes at one check-in a minute, plus the download's requests.
+    expect(r.requests).toBeLessThanOrEqual(10 + 20);
+    const action = await open.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(action.state).toBe('downloaded');
+    await expect(readFile(join(dir, 'waiting.json'))).resolves.toBeDefined();
+  });
+
+  it('obeys 429 answers: holds its requests, gives up at --timeout and exits with a service error', async () => {
+    const limited = await startService({
+      // The counters' window is aligned to wall-clock time: an hour makes a turn during the
+      // run (which would let four more requests through) unlikely, and the bound allows for one.
+      rateLimit: {
+        enabled: true,
+        windowMs: 3_600_000,
+        perDevice: 4,
+        perToken: 1000,
+        anonymous: 1000,
+      },
+    });
+    try {
+      const { token } = await deviceWithAction(limited);
+      const r = await simDevice(limited, token, ['--json', '--timeout', '1800']);
+      expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.service);
+      const { error } = r.json<{ error: { code: string; details: { rateLimited: number } } }>();
+      expect(error.code).toBe('SIM_SERVER_RATE_LIMITED');
+      expect(error.details.rateLimited).toBeGreaterThan(0);
+      // Four requests pass (eight if the window turned); after the first 429 every request
+      // waits out the 60 s hold (no Retry-After reaches the device), so 30 minutes allow 30 more.
+      expect(r.requests).toBeLessThanOrEqual(2 * 4 + 1 + 30);
+    } finally {
+      await limited.server.close();
+    }
+  });
+
+  it('stops at --max-requests with a clear status', async () => {
+    const { token } = await deviceWithAction(open, {
+      start: new Date(Date.now() + 120 * MINUTE),
+      end: new Date(Date.now() + 180 * MINUTE),
+    });
+    const r = await simDevice(open, token, ['--json', '--max-requests', '12']);
+    expect(r.code).toBe(EXIT_CODES.other);
+    expect(r.json()).toMatchObject({
+      error: { code: 'SIM_RUN_INCOMPLETE', details: { reason: 'request-budget', requests: 12 } },
+    });
+    expect(r.requests).toBe(12);
+  });
+
+  it('exits with SIM_SERVER_AUTH_REJECTED (exit 8) for a token the service refuses, after one request', async () => {
+    const r = await simDevice(open, 'bogus');
+    expect(r.code).toBe(EXIT_CODES.service);
+    expect(r.json()).toMatchObject({
+      error: { code: 'SIM_SERVER_AUTH_REJECTED', details: { status: 401, outcome: 'stopped' } },
+    });
+    expect(r.requests).toBe(1);
+  });
+
+  it('exits with SIM_SERVER_UNREACHABLE (exit 8) when nothing listens at --server', async () => {
+    const port = await closedPort();
+    const r = await simDevice(`http://127.0.0.1:${port}`, 'updraft_device_x');
+    expect(r.code).toBe(EXIT_CODES.service);
+    expect(r.json()).toMatchObject({ error: { code: 'SIM_SERVER_UNREACHABLE' } });
+    const human = await simDevice(`http://127.0.0.1:${port}`, 'x', []);
+    expect(human.code).toBe(EXIT_CODES.service);
+    expect(human.stderr).toContain('could not be reached [SIM_SERVER_UNREACHABLE]');
+  });
+});
+
+describe('sim fleet against a real service', () => {
+  it('updates the devices it can and counts a refused token as a service failure (exit 8)', async () => {
+    const { token, actionId } = await deviceWithAction(open);
+    await writeFile(join(dir, 'tokens.txt'), `${token}\nbogus\n`);
+    open.requests = 0;
+    const r = await run(
+      dir,
+      [
+        'sim',
+        'fleet',
+        '--image',
+        'fw-1.0.0.bin',
+        '--trusted-key',
+        'release.pub',
+        '--server',
+        open.server.url,
+        '--tokens-file',
+        'tokens.txt',
+        '--vendor-id',
+        vendorId,
+        '--class-id',
+        classId,
+        '--json',
+      ],
+      { clock: new SimClock(Date.now()) },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.service);
+    expect(r.json()).toMatchObject({
+      versions: { '1.1.0': 1, '1.0.0': 1 },
+      outcomes: { idle: 1, stopped: 1 },
+      failures: { SIM_SERVER_AUTH_REJECTED: 1 },
+    });
+    const action = await open.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(action.state).toBe('success');
+  });
+});
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
