@@ -1,8 +1,8 @@
 // Test support (not exported from the package): the inputs of the envelope fuzz test and of
-// bench/fuzz-manifest.bench.ts — the shared SUIT vectors and Updraft's own ones, mutated (bit
+// bench/fuzz-manifest.bench.ts — the published SUIT vectors and Updraft's own ones, mutated (bit
 // flips, truncations, insertions, deletions, length-field rewrites, overwrites), mutated manifests
 // re-signed so they get past the signature check, and random bytes.
-import { createPublicKey, createSecretKey, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { bstrHeader, encodeCbor } from '../cbor/cbor-encode.js';
@@ -14,14 +14,12 @@ import { decodeEnvelope } from './decode-envelope.js';
 import { classId, TESTDATA, testKey, vendorId } from './ed25519-test-vectors.js';
 import { processEnvelope } from './process-envelope.js';
 import { computeBstrWrappedDigest } from './suit-digest.js';
+import { suitVectors } from './suit-vectors.js';
 import { TrustStore } from './trust.js';
 import { verifyEnvelope } from './verify-envelope.js';
 
-const sharedDir = new URL('../../../../../shared/vectors/suit/', import.meta.url);
 const seeds: Uint8Array[] = [
-  ...readdirSync(sharedDir)
-    .filter((f) => f.endsWith('.cbor') && !f.startsWith('enc-info'))
-    .map((f) => new Uint8Array(readFileSync(new URL(f, sharedDir)))),
+  ...suitVectors.index.envelopes.map((v) => suitVectors.read(v.file)),
   ...readdirSync(TESTDATA)
     .filter((f) => f.endsWith('.cbor'))
     .map((f) => new Uint8Array(readFileSync(new URL(f, TESTDATA)))),
@@ -30,13 +28,9 @@ const seeds: Uint8Array[] = [
 const edKey = testKey();
 export const fuzzTrust = new TrustStore({
   keys: [
-    { key: createPublicKey(readFileSync(new URL('keys/suit-example-p256-pub.pem', sharedDir))) },
-    {
-      key: createPublicKey(
-        readFileSync(new URL('keys/suit-enc-dependency-outer-signer-p256-pub.pem', sharedDir)),
-      ),
-    },
-    { key: createSecretKey(Buffer.alloc(32, 0x61)) },
+    { key: suitVectors.key('example-p256') },
+    { key: suitVectors.key('enc-dependency-signer-p256') },
+    { key: suitVectors.key('enc-hmac256') },
     { key: publicKeyOf(edKey) },
   ],
 });
