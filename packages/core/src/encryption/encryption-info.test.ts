@@ -195,6 +195,7 @@ describe('decodeEncryptionInfo', () => {
       build({ protected: encode(new Map([[1, tagged(2, new Uint8Array([1]))]])) }),
     ],
     ['a float alg', build({ protected: u8('a101fa3f800000') /* {1: 1.0} */ })],
+    ['a kid that is CBOR undefined', kwWith(4, undefined)],
     ['a declared 1 TB byte string', u8('d860845b000000ffffffffff')],
     ['an oversize structure', new Uint8Array(ENCRYPTION_INFO_LIMITS.maxBytes + 1)],
     ['deep nesting', u8(`d86084${'81'.repeat(100)}00`)],

@@ -211,8 +211,8 @@ function decodeRecipient(value: CborValue, index: number): EncryptionRecipientIn
   if (encryptedKey.length !== 24 && encryptedKey.length !== 40) {
     throw malformed(`${what} wrapped key must be 24 or 40 bytes`, { length: encryptedKey.length });
   }
-  const kidRaw = unprotected.get(H_KID);
-  const kid = kidRaw === undefined ? undefined : asBytes(kidRaw, `${what} kid`);
+  // `has`, not `get() === undefined`: a kid encoded as CBOR undefined is malformed, not absent.
+  const kid = unprotected.has(H_KID) ? asBytes(unprotected.get(H_KID), `${what} kid`) : undefined;
   if (spec.ecdh) {
     if (protectedHeader.length === 0) {
       // The KDF context binds the recipient protected header, which must carry the algorithm.
