@@ -12,6 +12,7 @@ import {
   decodeEncryptionInfo,
   decryptPayload,
   encodeEncryptionInfo,
+  unwrapContentKey,
 } from './index.js';
 
 const { index, read } = suitVectors;
@@ -51,6 +52,11 @@ describe('SUIT encryption vectors', () => {
         expect(info.ciphertext).toBeNull();
         expect(info.recipients).toHaveLength(1);
         expect(info.recipients[0]?.alg).toBe(vector.expect.keyDistribution);
+      });
+
+      it('unwraps the content-encryption key the index states', () => {
+        const cek = unwrapContentKey(decodeEncryptionInfo(infoBytes), keyFor(vector.decryptWith));
+        expect(Buffer.from(cek).toString('hex')).toBe(vector.expect.cek);
       });
 
       it('decrypts one-shot to the stated plaintext', () => {
