@@ -1,8 +1,8 @@
 import { access, copyFile, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { atomicWriteFile, syncDirectory } from '@updraft/core/fs';
 import type { ComponentHandler } from '../../ports/component-handler.js';
 import type { Slot } from '../../ports/slot.js';
-import { atomicWriteFile, syncDirectory } from './atomic-write.js';
 import { FileSlot } from './file-slot.js';
 
 /** Where a {@link FileComponentHandler} keeps its files. */
