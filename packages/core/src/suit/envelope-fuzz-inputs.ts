@@ -262,27 +262,44 @@ export const envelopeFuzzInput: fc.Arbitrary<Uint8Array> = fc.oneof(
   },
 );
 
+/** The entry points one fuzz input runs through. */
+export const FUZZ_ENTRY_POINTS = ['decodeEnvelope', 'processEnvelope', 'verifyEnvelope'] as const;
+export type FuzzEntryPoint = (typeof FUZZ_ENTRY_POINTS)[number];
+
+/** What one entry point made of an input: `'accepted'` (a result) or the CoreError's code. */
+export type FuzzOutcome = 'accepted' | CoreError['code'];
+
 /**
  * Runs the entry points; anything but a CoreError (or success) fails the property. decodeEnvelope
  * reaches the manifest decoder even for unauthenticated bytes; verifyEnvelope (a prefix of
  * processEnvelope plus the survey) runs on every third input to keep signature checks affordable.
+ * Returns each entry point's outcome, so a caller can check that inputs were really run and what
+ * they came to.
  */
-export function exerciseEnvelope(bytes: Uint8Array): void {
-  const entryPoints: (() => unknown)[] = [
-    () => decodeEnvelope(bytes),
-    () =>
-      processEnvelope(bytes, {
-        trust: fuzzTrust,
-        device: fuzzDevices[bytes.length % 2]!,
-        now: new Date(0),
-      }),
+export function exerciseEnvelope(bytes: Uint8Array): Partial<Record<FuzzEntryPoint, FuzzOutcome>> {
+  const entryPoints: [FuzzEntryPoint, () => unknown][] = [
+    ['decodeEnvelope', () => decodeEnvelope(bytes)],
+    [
+      'processEnvelope',
+      () =>
+        processEnvelope(bytes, {
+          trust: fuzzTrust,
+          device: fuzzDevices[bytes.length % 2]!,
+          now: new Date(0),
+        }),
+    ],
   ];
-  if (bytes.length % 3 === 0) entryPoints.push(() => verifyEnvelope(bytes, fuzzTrust));
-  for (const fn of entryPoints) {
+  if (bytes.length % 3 === 0)
+    entryPoints.push(['verifyEnvelope', () => verifyEnvelope(bytes, fuzzTrust)]);
+  const outcomes: Partial<Record<FuzzEntryPoint, FuzzOutcome>> = {};
+  for (const [name, fn] of entryPoints) {
     try {
       fn();
+      outcomes[name] = 'accepted';
     } catch (error) {
       if (!(error instanceof CoreError)) throw error;
+      outcomes[name] = error.code;
     }
   }
+  return outcomes;
 }
