@@ -4,6 +4,7 @@
 // in one place. Where the files come from: testdata/suit-vectors/PROVENANCE.md.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { BugError } from '../errors.js';
 import { type CoseKey, coseKeyToKeyObject, decodeCoseKey } from '../keys/cose-key.js';
 import type { SeverableMember } from './suit-labels.js';
 
@@ -81,7 +82,7 @@ const index = JSON.parse(readFileSync(new URL('index.json', dir), 'utf8')) as Su
 
 function keyEntry(name: string): SuitVectorKey {
   const entry = index.keys[name];
-  if (!entry) throw new Error(`the SUIT vector index has no key named ${name}`);
+  if (!entry) throw new BugError(`the SUIT vector index has no key named ${name}`);
   return entry;
 }
 
