@@ -1,8 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { type AtomicWriteOptions, moveIntoPlace } from './atomic-write.js';
-import { syncDirectory } from './sync-directory.js';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { type AtomicWriteOptions, publishTempFile } from './atomic-write.js';
 import { tempPathFor } from './temp-path.js';
 
 /** A file being written through a stream; it appears at its path only on `commit()`. */
@@ -34,19 +32,14 @@ export function createAtomicFile(path: string, options: AtomicWriteOptions = {})
   return {
     stream,
     async commit() {
+      let handle: FileHandle;
       try {
-        const handle = await open(temp, 'r+');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await moveIntoPlace(temp, path, options.exclusive ?? false);
+        handle = await open(temp, 'r+');
       } catch (error) {
         await unlink(temp).catch(() => {});
         throw error;
       }
-      await syncDirectory(dirname(path));
+      await publishTempFile(handle, temp, path, options.exclusive ?? false);
     },
     async abort() {
       // Wait for the stream to close: its file may still be opening, and would outlive the unlink.

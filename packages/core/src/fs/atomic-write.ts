@@ -1,4 +1,4 @@
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDirectory } from './sync-directory.js';
 import { tempPathFor } from './temp-path.js';
@@ -35,26 +35,41 @@ export async function atomicWriteFile(
   const temp = tempPathFor(path);
   const handle = await open(temp, 'wx', options.mode ?? 0o600);
   try {
+    await handle.writeFile(data);
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await publishTempFile(handle, temp, path, options.exclusive ?? false);
+}
+
+/**
+ * The common end of every atomic write: fsync the temp file behind `handle` and close it, rename
+ * it over `path` (or link it, when `exclusive`), fsync the directory. On failure the temp file is
+ * removed and `path` is untouched.
+ */
+export async function publishTempFile(
+  handle: FileHandle,
+  temp: string,
+  path: string,
+  exclusive: boolean,
+): Promise<void> {
+  try {
     try {
-      await handle.writeFile(data);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await moveIntoPlace(temp, path, options.exclusive ?? false);
+    if (exclusive) {
+      await link(temp, path);
+      await unlink(temp);
+    } else {
+      await rename(temp, path);
+    }
   } catch (error) {
     await unlink(temp).catch(() => {});
     throw error;
   }
   await syncDirectory(dirname(path));
-}
-
-/** Renames `temp` over `path`, or (exclusive) links it to `path` and drops the temp name. */
-export async function moveIntoPlace(temp: string, path: string, exclusive: boolean): Promise<void> {
-  if (!exclusive) {
-    await rename(temp, path);
-    return;
-  }
-  await link(temp, path);
-  await unlink(temp);
 }
