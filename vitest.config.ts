@@ -7,10 +7,14 @@ const packages = ['core', 'delta', 'server', 'agent', 'sim', 'cli', 'web'];
 export default defineConfig({
   resolve: {
     // Tests run against sources: `@updraft/x` resolves to packages/x/src/index.ts, no build needed.
-    alias: packages.map((name) => ({
-      find: new RegExp(`^@updraft/${name}$`),
-      replacement: `${root}packages/${name}/src/index.ts`,
-    })),
+    // Subpath exports (package.json `exports`) are listed here as well.
+    alias: [
+      ...packages.map((name) => ({
+        find: new RegExp(`^@updraft/${name}$`),
+        replacement: `${root}packages/${name}/src/index.ts`,
+      })),
+      { find: /^@updraft\/core\/fs$/, replacement: `${root}packages/core/src/fs/index.ts` },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],

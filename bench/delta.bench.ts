@@ -1,7 +1,8 @@
 // Delta patch size, encode/apply time and apply peak RSS on real firmware pairs: Updraft vs bsdiff 4.3, xdelta3 -9 -S djw, zstd -19 --long=27 --patch-from
 //
 // Run: npx tsx bench/delta.bench.ts [--pairs a,b] [--no-synthetic] [--synthetic-mib 4,64]
-// Needs: apt-get install bsdiff xdelta3 zstd time. Fetches the corpus (../shared/corpus) into
+// Needs: apt-get install bsdiff xdelta3 zstd time. Fetches the corpus (pinned in
+// packages/delta/corpus/pairs.tsv, by packages/delta/corpus/fetch-corpus.sh) into
 // $UPDRAFT_CORPUS or /tmp/corpus if it is not there. Every patch of every tool is applied and
 // compared with new.bin byte for byte. Updraft's apply runs in a child process (streaming from
 // files through the public `apply`, V8 heap capped at 64 MiB), which reports its time and peak
@@ -29,7 +30,7 @@ import { syntheticPair } from './delta/synthetic-pair.ts';
 const self = fileURLToPath(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const corpus = process.env.UPDRAFT_CORPUS ?? '/tmp/corpus';
-const fetchScript = join(root, '../shared/corpus/fetch-corpus.sh');
+const fetchScript = join(root, 'packages/delta/corpus/fetch-corpus.sh');
 
 function arg(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);

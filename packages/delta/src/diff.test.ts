@@ -1,3 +1,4 @@
+import { BugError } from '@updraft/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyToBuffer } from './apply.js';
@@ -152,5 +153,14 @@ describe('diff + apply', () => {
       expect.objectContaining({ code: 'DELTA_BUDGET_EXCEEDED' }),
     );
     expect(() => diff(image, image, { maxMemoryBytes: 1000 })).toThrow(DeltaError);
+  });
+});
+
+describe('diff options', () => {
+  it('treats a windowLog outside 10..20 as a caller bug (BugError), not a typed input error', () => {
+    const image = new Uint8Array(64);
+    for (const windowLog of [9, 21, 16.5]) {
+      expect(() => diff(image, image, { windowLog })).toThrow(BugError);
+    }
   });
 });

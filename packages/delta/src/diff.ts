@@ -106,7 +106,8 @@ export function diffDetailed(
   }
   const windowLog = options.windowLog ?? DEFAULT_WINDOW_LOG;
   if (!Number.isInteger(windowLog) || windowLog < MIN_WINDOW_LOG || windowLog > MAX_WINDOW_LOG) {
-    throw new RangeError(`windowLog must be an integer in ${MIN_WINDOW_LOG}..${MAX_WINDOW_LOG}`);
+    // Callers validate user input (the CLI offers only 10..20); anything else is our bug.
+    throw new BugError(`windowLog must be an integer in ${MIN_WINDOW_LOG}..${MAX_WINDOW_LOG}`);
   }
   const kindOption = options.kind ?? 'auto';
   const wantDelta = kindOption !== 'full';

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createDecryptStream, decodeEnvelope, surveyComponents } from '@updraft/core';
-import { createAtomicFile } from '../atomic-file.js';
+import { createAtomicFile } from '@updraft/core/fs';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
@@ -35,7 +35,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const progress = ctx.progress('decrypting', total);
   const input = new MeteredStream(progress);
   const metered = new MeteredStream({ update() {}, stop() {} });
-  const out = createAtomicFile(outPath, 0o600);
+  const out = createAtomicFile(outPath, { mode: 0o600 });
   try {
     await pipeline(
       createReadStream(payloadPath, { highWaterMark: 1024 * 1024 }),

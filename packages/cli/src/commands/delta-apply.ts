@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { BugError } from '@updraft/core';
+import { createAtomicFile } from '@updraft/core/fs';
 import { apply, type ReadOld } from '@updraft/delta';
-import { createAtomicFile } from '../atomic-file.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
@@ -37,7 +37,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     const { bytesRead } = await old.read(buffer, 0, length, offset);
     return buffer.subarray(0, bytesRead);
   };
-  const out = createAtomicFile(outPath);
+  const out = createAtomicFile(outPath, { mode: 0o644 });
   let progress = ctx.progress('applying', 0);
   let header: { kind: string; newSize: number; newSha256: Uint8Array } | undefined;
   try {

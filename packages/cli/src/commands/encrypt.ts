@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { CONTENT_ENCRYPTION_ALGS, createEncryptStream } from '@updraft/core';
-import { createAtomicFile } from '../atomic-file.js';
+import { createAtomicFile } from '@updraft/core/fs';
 import { atomicWrite } from '../atomic-write.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
@@ -37,7 +37,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const progress = ctx.progress('encrypting', total);
   const metered = new MeteredStream(progress);
   const ciphertext = new MeteredStream({ update() {}, stop() {} });
-  const out = createAtomicFile(outPath);
+  const out = createAtomicFile(outPath, { mode: 0o644 });
   try {
     await pipeline(
       createReadStream(imagePath, { highWaterMark: 1024 * 1024 }),

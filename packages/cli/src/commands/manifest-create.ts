@@ -14,7 +14,7 @@ import {
   sequenceNumberFromVersion,
   vendorIdFromDomain,
 } from '@updraft/core';
-import { createAtomicFile } from '../atomic-file.js';
+import { createAtomicFile } from '@updraft/core/fs';
 import { atomicWrite } from '../atomic-write.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
@@ -241,7 +241,7 @@ async function encryptImage(
     recipients,
   });
   const progress = ctx.progress(`encrypting ${component.name}`, size);
-  const out = createAtomicFile(payloadPath);
+  const out = createAtomicFile(payloadPath, { mode: 0o644 });
   try {
     await pipeline(
       createReadStream(component.image, { highWaterMark: 1024 * 1024 }),

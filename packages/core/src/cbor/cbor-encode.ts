@@ -10,17 +10,29 @@ export type CborEncodable =
   | CborMap
   | CborTag;
 
+/** How {@link encodeCbor} orders map entries. */
+export interface CborEncodeOptions {
+  /**
+   * `'deterministic'` (the default) sorts keys bytewise by their encodings (RFC 8949 §4.2.1).
+   * `'as-given'` keeps each map's own order (a `Map`'s insertion order, a `CborMap`'s encoded
+   * order): for reproducing a published example that is not deterministically encoded, such as
+   * the COSE headers of draft-ietf-suit-firmware-encryption (ephemeral key before kid).
+   */
+  readonly mapOrder?: 'deterministic' | 'as-given';
+}
+
 /**
  * Encodes with RFC 8949 core deterministic encoding (§4.2.1): shortest heads, definite lengths,
- * map keys sorted bytewise by their encodings. The same value always gives the same bytes.
- * Non-integer numbers, duplicate keys and unsupported JS values are programming errors (BugError).
+ * map keys sorted bytewise by their encodings (unless `mapOrder: 'as-given'`). The same value
+ * always gives the same bytes. Non-integer numbers, duplicate keys and unsupported JS values are
+ * programming errors (BugError).
  *
  * @example
  * encodeCbor(new Map([[1, 1], [2, 0]])) // a2 01 01 02 00
  */
-export function encodeCbor(value: CborEncodable): Uint8Array {
+export function encodeCbor(value: CborEncodable, options: CborEncodeOptions = {}): Uint8Array {
   const w = new Writer();
-  writeValue(w, value, 0);
+  writeValue(w, value, 0, options.mapOrder !== 'as-given');
   return w.finish();
 }
 
@@ -118,7 +130,7 @@ class Writer {
 
 const utf8 = new TextEncoder();
 
-function writeValue(w: Writer, v: CborEncodable, depth: number): void {
+function writeValue(w: Writer, v: CborEncodable, depth: number, sortKeys: boolean): void {
   if (depth > 256) throw new BugError('CBOR value nested too deeply (cycle?)');
   switch (typeof v) {
     case 'number':
@@ -155,12 +167,12 @@ function writeValue(w: Writer, v: CborEncodable, depth: number): void {
   }
   if (Array.isArray(v)) {
     w.head(4, v.length);
-    for (const item of v as readonly CborEncodable[]) writeValue(w, item, depth + 1);
+    for (const item of v as readonly CborEncodable[]) writeValue(w, item, depth + 1, sortKeys);
     return;
   }
   if (v instanceof CborTag) {
     w.head(6, v.tag);
-    writeValue(w, v.value, depth + 1);
+    writeValue(w, v.value, depth + 1, sortKeys);
     return;
   }
   if (v instanceof CborMap || v instanceof Map) {
@@ -171,15 +183,16 @@ function writeValue(w: Writer, v: CborEncodable, depth: number): void {
       for (const [key, value] of v as ReadonlyMap<CborEncodable, CborEncodable>)
         pairs.push([encodeCbor(key), value]);
     }
-    pairs.sort((a, b) => compareBytes(a[0], b[0]));
-    for (let i = 1; i < pairs.length; i++) {
-      if (compareBytes(pairs[i - 1]![0], pairs[i]![0]) === 0)
+    const sorted = sortKeys ? pairs : [...pairs];
+    sorted.sort((a, b) => compareBytes(a[0], b[0]));
+    for (let i = 1; i < sorted.length; i++) {
+      if (compareBytes(sorted[i - 1]![0], sorted[i]![0]) === 0)
         throw new BugError('duplicate CBOR map key');
     }
     w.head(5, pairs.length);
     for (const [key, value] of pairs) {
       w.bytes(key);
-      writeValue(w, value, depth + 1);
+      writeValue(w, value, depth + 1, sortKeys);
     }
     return;
   }

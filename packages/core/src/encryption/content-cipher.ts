@@ -7,16 +7,15 @@ import {
   type Decipher,
   type DecipherGCM,
 } from 'node:crypto';
-import { encode } from 'cbor2';
+import { encodeCbor } from '../cbor/cbor-encode.js';
 import { CONTENT_ALG_SPECS, type ContentEncryptionAlg } from './algorithms.js';
-import { plainBytes } from './plain-bytes.js';
 
 /**
  * The AEAD additional data: Enc_structure ["Encrypt", protected, external_aad = h''] (RFC 9052
  * section 5.3); the draft fixes external_aad to a zero-length byte string.
  */
 export function encStructure(protectedHeader: Uint8Array): Uint8Array {
-  return encode(['Encrypt', plainBytes(protectedHeader), new Uint8Array(0)]);
+  return encodeCbor(['Encrypt', protectedHeader, new Uint8Array(0)]);
 }
 
 interface CipherParams {

@@ -1,21 +1,13 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CORE_ERROR_CODES, CoreError } from '../errors.js';
-import { coseKeyToKeyObject, decodeCoseKey } from '../keys/index.js';
+import { suitVectors } from '../suit/suit-vectors.js';
 import { decryptPayload } from './index.js';
 
-const vectorDir = new URL('../shared/vectors/suit/', new URL('../../../../', import.meta.url));
-const index = JSON.parse(readFileSync(new URL('vectors.json', vectorDir), 'utf8')) as {
-  keys: Record<string, { coseKeyHex: string }>;
-  encryptionVectors: { infoFile: string; payloadFile: string; decryptKey: string }[];
-};
-const cases = index.encryptionVectors.map((v) => ({
-  info: new Uint8Array(readFileSync(new URL(v.infoFile, vectorDir))),
-  payload: new Uint8Array(readFileSync(new URL(v.payloadFile, vectorDir))),
-  key: coseKeyToKeyObject(
-    decodeCoseKey(Buffer.from(index.keys[v.decryptKey]?.coseKeyHex ?? '', 'hex')),
-  ),
+const cases = suitVectors.index.encryptedPayloads.map((v) => ({
+  info: suitVectors.read(v.info),
+  payload: suitVectors.read(v.payload),
+  key: suitVectors.key(v.decryptWith),
 }));
 
 describe('decryptPayload fuzz', () => {

@@ -5,11 +5,10 @@ import {
   hkdfSync,
   type KeyObject,
 } from 'node:crypto';
-import { encode } from 'cbor2';
+import { encodeCbor } from '../cbor/cbor-encode.js';
 import { CoreError } from '../errors.js';
 import { type EcdhCurve, KEY_ALG_SPECS, type KeyDistributionAlg } from './algorithms.js';
 import type { EphemeralKey } from './encryption-info.js';
-import { plainBytes } from './plain-bytes.js';
 
 /** The SuppPubInfo.other value fixed by draft-ietf-suit-firmware-encryption. */
 const SUIT_KDF_OTHER = new TextEncoder().encode('SUIT Payload Encryption');
@@ -21,11 +20,11 @@ const SUIT_KDF_OTHER = new TextEncoder().encode('SUIT Payload Encryption');
  */
 export function kdfContext(alg: KeyDistributionAlg, recipientProtected: Uint8Array): Uint8Array {
   const spec = KEY_ALG_SPECS[alg];
-  return encode([
+  return encodeCbor([
     spec.keyWrapCoseId,
     [null, null, null],
     [null, null, null],
-    [spec.kekBytes * 8, plainBytes(recipientProtected), SUIT_KDF_OTHER],
+    [spec.kekBytes * 8, recipientProtected, SUIT_KDF_OTHER],
   ]);
 }
 

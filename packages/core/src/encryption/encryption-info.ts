@@ -1,4 +1,6 @@
-import { decode, encode, Tag } from 'cbor2';
+import { decodeCbor } from '../cbor/cbor-decode.js';
+import { encodeCbor } from '../cbor/cbor-encode.js';
+import { CborMap, CborTag, type CborValue } from '../cbor/cbor-types.js';
 import { CoreError } from '../errors.js';
 import {
   CONTENT_ALG_SPECS,
@@ -9,7 +11,6 @@ import {
   type KeyDistributionAlg,
   keyAlgFromCoseId,
 } from './algorithms.js';
-import { plainBytes } from './plain-bytes.js';
 
 /**
  * SUIT_Encryption_Info (draft-ietf-suit-firmware-encryption): a tagged COSE_Encrypt (tag 96) with
@@ -52,13 +53,14 @@ export const ENCRYPTION_INFO_LIMITS = Object.freeze({
   maxBytes: 64 * 1024,
   /** Most recipients in one structure (one per device class or device). */
   maxRecipients: 256,
-  /** Deepest CBOR nesting as cbor2 counts it (an ECDH-ES structure needs 9). */
+  /** Deepest CBOR nesting of arrays, maps and tags (an ECDH-ES structure needs 6). */
   maxDepth: 16,
 });
 
 const COSE_ENCRYPT_TAG = 96;
 const COSE_ENCRYPT0_TAG = 16;
 const EMPTY = new Uint8Array(0);
+const EMPTY_MAP = new CborMap([]);
 
 // COSE header labels (RFC 9052 section 3.1, RFC 9053 section 6.4).
 const H_ALG = 1;
@@ -77,8 +79,6 @@ const KTY_EC2 = 2;
 const CRV_P256 = 1;
 const CRV_X25519 = 4;
 
-type CborMap = Map<unknown, unknown>;
-
 function malformed(message: string, details: Record<string, unknown> = {}): CoreError {
   return new CoreError('MANIFEST_ENCRYPTION_INFO_MALFORMED', message, { details });
 }
@@ -87,40 +87,40 @@ function unsupported(message: string, details: Record<string, unknown> = {}): Co
   return new CoreError('MANIFEST_UNSUPPORTED', message, { details });
 }
 
-function decodeCbor(bytes: Uint8Array, what: string): unknown {
+/**
+ * Decodes with the project's strict codec (definite lengths, shortest form, no duplicate keys, no
+ * floats; tags stay tags, so no bignum or typed array poses as an int or a bstr). Its
+ * MANIFEST_MALFORMED becomes this structure's own code, with the same reason and offset.
+ */
+function decodeStrict(bytes: Uint8Array, what: string): CborValue {
   try {
-    return decode(bytes, {
-      preferMap: true,
-      rejectDuplicateKeys: true,
-      rejectStreaming: true,
-      rejectUndefined: true,
-      rejectFloats: true,
-      rejectSimple: true,
-      maxDepth: ENCRYPTION_INFO_LIMITS.maxDepth,
-      // Leave every tag as a Tag: no bignums, dates or typed arrays posing as ints or bstrs.
-      ignoreGlobalTags: true,
+    return decodeCbor(bytes, {
+      context: what,
+      limits: {
+        maxBytes: ENCRYPTION_INFO_LIMITS.maxBytes,
+        maxDepth: ENCRYPTION_INFO_LIMITS.maxDepth,
+      },
     });
   } catch (cause) {
-    // cbor2 raises plain Errors/RangeErrors (truncation, duplicates, depth): all mean malformed.
-    throw new CoreError(
-      'MANIFEST_ENCRYPTION_INFO_MALFORMED',
-      `${what} is not valid CBOR: ${cause instanceof Error ? cause.message : String(cause)}`,
-      { cause },
-    );
+    if (!(cause instanceof CoreError)) throw cause;
+    throw new CoreError('MANIFEST_ENCRYPTION_INFO_MALFORMED', cause.message, {
+      cause,
+      details: cause.details,
+    });
   }
 }
 
-function asBytes(value: unknown, what: string): Uint8Array {
+function asBytes(value: CborValue | undefined, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw malformed(`${what} must be a byte string`);
   return value;
 }
 
-function asMap(value: unknown, what: string): CborMap {
-  if (!(value instanceof Map)) throw malformed(`${what} must be a map`);
+function asMap(value: CborValue | undefined, what: string): CborMap {
+  if (!(value instanceof CborMap)) throw malformed(`${what} must be a map`);
   return value;
 }
 
-function asInt(value: unknown, what: string): number {
+function asInt(value: CborValue | undefined, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
     throw malformed(`${what} must be an integer`);
   }
@@ -129,8 +129,8 @@ function asInt(value: unknown, what: string): number {
 
 /** Decodes a serialized header map: a zero-length bstr means an empty map (RFC 9052 section 3). */
 function decodeProtected(bytes: Uint8Array, what: string): CborMap {
-  if (bytes.length === 0) return new Map();
-  return asMap(decodeCbor(bytes, what), what);
+  if (bytes.length === 0) return EMPTY_MAP;
+  return asMap(decodeStrict(bytes, what), what);
 }
 
 function checkLabels(map: CborMap, allowed: readonly number[], what: string): void {
@@ -146,7 +146,12 @@ function checkLabels(map: CborMap, allowed: readonly number[], what: string): vo
 }
 
 /** Reads a header that must appear in exactly one of the protected and unprotected maps. */
-function oneOf(protectedMap: CborMap, unprotected: CborMap, label: number, what: string): unknown {
+function oneOf(
+  protectedMap: CborMap,
+  unprotected: CborMap,
+  label: number,
+  what: string,
+): CborValue | undefined {
   const inProtected = protectedMap.has(label);
   const inUnprotected = unprotected.has(label);
   if (inProtected && inUnprotected) {
@@ -155,7 +160,7 @@ function oneOf(protectedMap: CborMap, unprotected: CborMap, label: number, what:
   return inProtected ? protectedMap.get(label) : unprotected.get(label);
 }
 
-function decodeEphemeralKey(value: unknown): EphemeralKey {
+function decodeEphemeralKey(value: CborValue | undefined): EphemeralKey {
   const key = asMap(value, 'ephemeral key');
   for (const label of key.keys()) {
     if (![K_KTY, K_CRV, K_X, K_Y].includes(label as number)) {
@@ -182,12 +187,12 @@ function decodeEphemeralKey(value: unknown): EphemeralKey {
   throw unsupported(`ephemeral key type ${kty} / curve ${crv} is not supported`, { kty, crv });
 }
 
-function decodeRecipient(value: unknown, index: number): EncryptionRecipientInfo {
+function decodeRecipient(value: CborValue, index: number): EncryptionRecipientInfo {
   const what = `recipient ${index}`;
   if (!Array.isArray(value) || value.length !== 3) {
     throw malformed(`${what} must be a COSE_recipient array of 3`);
   }
-  const [protectedRaw, unprotectedRaw, encryptedKeyRaw] = value as [unknown, unknown, unknown];
+  const [protectedRaw, unprotectedRaw, encryptedKeyRaw] = value as readonly CborValue[];
   const protectedHeader = asBytes(protectedRaw, `${what} protected header`);
   const protectedMap = decodeProtected(protectedHeader, `${what} protected header`);
   const unprotected = asMap(unprotectedRaw, `${what} unprotected header`);
@@ -206,8 +211,8 @@ function decodeRecipient(value: unknown, index: number): EncryptionRecipientInfo
   if (encryptedKey.length !== 24 && encryptedKey.length !== 40) {
     throw malformed(`${what} wrapped key must be 24 or 40 bytes`, { length: encryptedKey.length });
   }
-  const kidRaw = unprotected.get(H_KID);
-  const kid = kidRaw === undefined ? undefined : asBytes(kidRaw, `${what} kid`);
+  // `has`, not `get() === undefined`: a kid encoded as CBOR undefined is malformed, not absent.
+  const kid = unprotected.has(H_KID) ? asBytes(unprotected.get(H_KID), `${what} kid`) : undefined;
   if (spec.ecdh) {
     if (protectedHeader.length === 0) {
       // The KDF context binds the recipient protected header, which must carry the algorithm.
@@ -242,17 +247,18 @@ export function decodeEncryptionInfo(bytes: Uint8Array): EncryptionInfo {
       limit: ENCRYPTION_INFO_LIMITS.maxBytes,
     });
   }
-  const top = decodeCbor(bytes, 'SUIT_Encryption_Info');
-  if (!(top instanceof Tag)) throw malformed('SUIT_Encryption_Info must be a tagged COSE_Encrypt');
+  const top = decodeStrict(bytes, 'SUIT_Encryption_Info');
+  if (!(top instanceof CborTag))
+    throw malformed('SUIT_Encryption_Info must be a tagged COSE_Encrypt');
   if (top.tag === COSE_ENCRYPT0_TAG) {
     throw unsupported('COSE_Encrypt0 (a pre-shared CEK without recipients) is not supported');
   }
   if (top.tag !== COSE_ENCRYPT_TAG) throw malformed(`unexpected tag ${String(top.tag)}`);
-  const body = top.contents;
+  const body = top.value;
   if (!Array.isArray(body) || body.length !== 4) {
     throw malformed('COSE_Encrypt must be an array of 4');
   }
-  const [protectedRaw, unprotectedRaw, ciphertextRaw, recipientsRaw] = body as unknown[];
+  const [protectedRaw, unprotectedRaw, ciphertextRaw, recipientsRaw] = body as readonly CborValue[];
   const protectedHeader = asBytes(protectedRaw, 'protected header');
   const protectedMap = decodeProtected(protectedHeader, 'protected header');
   const unprotected = asMap(unprotectedRaw, 'unprotected header');
@@ -283,57 +289,50 @@ export function decodeEncryptionInfo(bytes: Uint8Array): EncryptionInfo {
   return { contentAlg, protectedHeader, iv, ciphertext, recipients };
 }
 
-function encodeEphemeralKey(key: EphemeralKey): Map<number, unknown> {
+function encodeEphemeralKey(key: EphemeralKey): CborMap {
   if (key.crv === 'P-256') {
-    return new Map<number, unknown>([
-      [K_KTY, KTY_EC2],
-      [K_CRV, CRV_P256],
-      [K_X, plainBytes(key.x)],
-      [K_Y, plainBytes(key.y ?? new Uint8Array(0))],
-    ]);
+    return CborMap.of([K_KTY, KTY_EC2], [K_CRV, CRV_P256], [K_X, key.x], [K_Y, key.y ?? EMPTY]);
   }
-  return new Map<number, unknown>([
-    [K_KTY, KTY_OKP],
-    [K_CRV, CRV_X25519],
-    [K_X, plainBytes(key.x)],
-  ]);
+  return CborMap.of([K_KTY, KTY_OKP], [K_CRV, CRV_X25519], [K_X, key.x]);
 }
 
 /** The serialized protected header for a content algorithm (empty for non-AEAD, per the draft). */
 export function contentProtectedHeader(alg: ContentEncryptionAlg): Uint8Array {
   const spec = CONTENT_ALG_SPECS[alg];
-  return spec.aead ? encode(new Map([[H_ALG, spec.coseId]])) : EMPTY;
+  return spec.aead ? encodeCbor(CborMap.of([H_ALG, spec.coseId])) : EMPTY;
 }
 
 /** The serialized recipient protected header (the algorithm for ECDH-ES, empty for AES-KW). */
 export function recipientProtectedHeader(alg: KeyDistributionAlg): Uint8Array {
   const spec = KEY_ALG_SPECS[alg];
-  return spec.ecdh ? encode(new Map([[H_ALG, spec.coseId]])) : EMPTY;
+  return spec.ecdh ? encodeCbor(CborMap.of([H_ALG, spec.coseId])) : EMPTY;
 }
 
 /**
  * Encodes a SUIT_Encryption_Info (COSE_Encrypt, tag 96). Decoding the result gives `info` back.
- * Header maps are written in the order of the draft's examples (alg, then IV / kid).
+ * Header maps are written in the order of the draft's examples (alg, then IV / kid; the ephemeral
+ * key before the kid), which is not the deterministic order: the encoder keeps the given order.
  */
 export function encodeEncryptionInfo(info: EncryptionInfo): Uint8Array {
   const spec = CONTENT_ALG_SPECS[info.contentAlg];
-  const unprotected = new Map<number, unknown>();
-  if (!spec.aead) unprotected.set(H_ALG, spec.coseId);
-  unprotected.set(H_IV, plainBytes(info.iv));
+  const unprotected: [CborValue, CborValue][] = [];
+  if (!spec.aead) unprotected.push([H_ALG, spec.coseId]);
+  unprotected.push([H_IV, info.iv]);
   const recipients = info.recipients.map((r) => {
-    const header = new Map<number, unknown>();
-    if (r.ephemeralKey) header.set(H_EPHEMERAL_KEY, encodeEphemeralKey(r.ephemeralKey));
-    else header.set(H_ALG, KEY_ALG_SPECS[r.alg].coseId);
-    if (r.kid) header.set(H_KID, plainBytes(r.kid));
-    return [plainBytes(r.protectedHeader), header, plainBytes(r.encryptedKey)];
+    const header: [CborValue, CborValue][] = [];
+    if (r.ephemeralKey) header.push([H_EPHEMERAL_KEY, encodeEphemeralKey(r.ephemeralKey)]);
+    else header.push([H_ALG, KEY_ALG_SPECS[r.alg].coseId]);
+    if (r.kid) header.push([H_KID, r.kid]);
+    return [r.protectedHeader, new CborMap(header), r.encryptedKey];
   });
-  const bytes = encode(
-    new Tag(COSE_ENCRYPT_TAG, [
-      plainBytes(info.protectedHeader),
-      unprotected,
-      info.ciphertext === null ? null : plainBytes(info.ciphertext),
+  const bytes = encodeCbor(
+    new CborTag(COSE_ENCRYPT_TAG, [
+      info.protectedHeader,
+      new CborMap(unprotected),
+      info.ciphertext,
       recipients,
     ]),
+    { mapOrder: 'as-given' },
   );
   // Default-deny on our own output too: what we emit must pass our own strict decoder.
   decodeEncryptionInfo(bytes);

@@ -1,10 +1,10 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COSE_ALG } from '../cose/cose-algorithms.js';
 import { coseToBeSigned, verifyCoseSignature } from '../cose/cose-sign1.js';
 import { createExternalSigner, createKeySigner } from '../cose/signer.js';
 import { CoreError } from '../errors.js';
+import { suitVectors } from '../suit/suit-vectors.js';
 import {
   coseKeyToKeyObject,
   decodeCoseKey,
@@ -22,10 +22,7 @@ import {
 import { coseKeyThumbprint, keyId } from './key-thumbprint.js';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
-const shared = new URL('../../../../../shared/vectors/suit/', import.meta.url);
-const index = JSON.parse(readFileSync(new URL('vectors.json', shared), 'utf8')) as {
-  keys: Record<string, { coseKeyHex: string; pem?: string }>;
-};
+const published = suitVectors.index.keys;
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -66,20 +63,20 @@ describe('keys', () => {
     });
   }
 
-  it('turns the shared vectors COSE_Keys into KeyObjects (EC2 public and private, Symmetric)', () => {
-    const pub = coseKeyToKeyObject(decodeCoseKey(hex(index.keys['suit-example-p256']!.coseKeyHex)));
+  it('turns the published test COSE_Keys into KeyObjects (EC2 public and private, Symmetric)', () => {
+    const pub = coseKeyToKeyObject(decodeCoseKey(hex(published['example-p256']!.coseKey)));
     expect(pub.type).toBe('public');
     expect(pub.export({ format: 'pem', type: 'spki' })).toBe(
-      createPublicKey(readFileSync(new URL(index.keys['suit-example-p256']!.pem!, shared))).export({
+      createPublicKey(Buffer.from(suitVectors.read(published['example-p256']!.pem!))).export({
         format: 'pem',
         type: 'spki',
       }),
     );
-    const receiver = decodeCoseKey(hex(index.keys['suit-enc-esdh-receiver-p256']!.coseKeyHex));
+    const receiver = decodeCoseKey(hex(published['enc-esdh-receiver-p256']!.coseKey));
     expect(Buffer.from(receiver.kid!).toString()).toBe('kid-2');
     expect(coseKeyToKeyObject(receiver).type).toBe('private');
     expect(coseKeyToKeyObject(receiver, 'public').type).toBe('public');
-    const kek = decodeCoseKey(hex(index.keys['suit-enc-a128kw-kek']!.coseKeyHex));
+    const kek = decodeCoseKey(hex(published['enc-a128kw-kek']!.coseKey));
     const secret = coseKeyToKeyObject(kek);
     expect(secret.type).toBe('secret');
     expect(secret.symmetricKeySize).toBe(16);

@@ -1,8 +1,8 @@
 // Test support (not exported from the package): the inputs of the envelope fuzz test and of
-// bench/fuzz-manifest.bench.ts — the shared SUIT vectors and Updraft's own ones, mutated (bit
+// bench/fuzz-manifest.bench.ts — the published SUIT vectors and Updraft's own ones, mutated (bit
 // flips, truncations, insertions, deletions, length-field rewrites, overwrites), mutated manifests
 // re-signed so they get past the signature check, and random bytes.
-import { createPublicKey, createSecretKey, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { bstrHeader, encodeCbor } from '../cbor/cbor-encode.js';
@@ -14,14 +14,12 @@ import { decodeEnvelope } from './decode-envelope.js';
 import { classId, TESTDATA, testKey, vendorId } from './ed25519-test-vectors.js';
 import { processEnvelope } from './process-envelope.js';
 import { computeBstrWrappedDigest } from './suit-digest.js';
+import { suitVectors } from './suit-vectors.js';
 import { TrustStore } from './trust.js';
 import { verifyEnvelope } from './verify-envelope.js';
 
-const sharedDir = new URL('../../../../../shared/vectors/suit/', import.meta.url);
 const seeds: Uint8Array[] = [
-  ...readdirSync(sharedDir)
-    .filter((f) => f.endsWith('.cbor') && !f.startsWith('enc-info'))
-    .map((f) => new Uint8Array(readFileSync(new URL(f, sharedDir)))),
+  ...suitVectors.index.envelopes.map((v) => suitVectors.read(v.file)),
   ...readdirSync(TESTDATA)
     .filter((f) => f.endsWith('.cbor'))
     .map((f) => new Uint8Array(readFileSync(new URL(f, TESTDATA)))),
@@ -30,13 +28,9 @@ const seeds: Uint8Array[] = [
 const edKey = testKey();
 export const fuzzTrust = new TrustStore({
   keys: [
-    { key: createPublicKey(readFileSync(new URL('keys/suit-example-p256-pub.pem', sharedDir))) },
-    {
-      key: createPublicKey(
-        readFileSync(new URL('keys/suit-enc-dependency-outer-signer-p256-pub.pem', sharedDir)),
-      ),
-    },
-    { key: createSecretKey(Buffer.alloc(32, 0x61)) },
+    { key: suitVectors.key('example-p256') },
+    { key: suitVectors.key('enc-dependency-signer-p256') },
+    { key: suitVectors.key('enc-hmac256') },
     { key: publicKeyOf(edKey) },
   ],
 });
@@ -268,27 +262,44 @@ export const envelopeFuzzInput: fc.Arbitrary<Uint8Array> = fc.oneof(
   },
 );
 
+/** The entry points one fuzz input runs through. */
+export const FUZZ_ENTRY_POINTS = ['decodeEnvelope', 'processEnvelope', 'verifyEnvelope'] as const;
+export type FuzzEntryPoint = (typeof FUZZ_ENTRY_POINTS)[number];
+
+/** What one entry point made of an input: `'accepted'` (a result) or the CoreError's code. */
+export type FuzzOutcome = 'accepted' | CoreError['code'];
+
 /**
  * Runs the entry points; anything but a CoreError (or success) fails the property. decodeEnvelope
  * reaches the manifest decoder even for unauthenticated bytes; verifyEnvelope (a prefix of
  * processEnvelope plus the survey) runs on every third input to keep signature checks affordable.
+ * Returns each entry point's outcome, so a caller can check that inputs were really run and what
+ * they came to.
  */
-export function exerciseEnvelope(bytes: Uint8Array): void {
-  const entryPoints: (() => unknown)[] = [
-    () => decodeEnvelope(bytes),
-    () =>
-      processEnvelope(bytes, {
-        trust: fuzzTrust,
-        device: fuzzDevices[bytes.length % 2]!,
-        now: new Date(0),
-      }),
+export function exerciseEnvelope(bytes: Uint8Array): Partial<Record<FuzzEntryPoint, FuzzOutcome>> {
+  const entryPoints: [FuzzEntryPoint, () => unknown][] = [
+    ['decodeEnvelope', () => decodeEnvelope(bytes)],
+    [
+      'processEnvelope',
+      () =>
+        processEnvelope(bytes, {
+          trust: fuzzTrust,
+          device: fuzzDevices[bytes.length % 2]!,
+          now: new Date(0),
+        }),
+    ],
   ];
-  if (bytes.length % 3 === 0) entryPoints.push(() => verifyEnvelope(bytes, fuzzTrust));
-  for (const fn of entryPoints) {
+  if (bytes.length % 3 === 0)
+    entryPoints.push(['verifyEnvelope', () => verifyEnvelope(bytes, fuzzTrust)]);
+  const outcomes: Partial<Record<FuzzEntryPoint, FuzzOutcome>> = {};
+  for (const [name, fn] of entryPoints) {
     try {
       fn();
+      outcomes[name] = 'accepted';
     } catch (error) {
       if (!(error instanceof CoreError)) throw error;
+      outcomes[name] = error.code;
     }
   }
+  return outcomes;
 }

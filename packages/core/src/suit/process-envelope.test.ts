@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encodeCbor } from '../cbor/cbor-encode.js';
@@ -20,12 +20,12 @@ import {
 import { type DeviceIdentity, type ProcessOptions, processEnvelope } from './process-envelope.js';
 import { computeBstrWrappedDigest, createDigestVerifier } from './suit-digest.js';
 import { decodeSuitReport, encodeSuitReport, reportFromError } from './suit-report.js';
+import { suitVectors } from './suit-vectors.js';
 import { verifyEnvelope } from './verify-envelope.js';
 
-const shared = new URL('../../../../../shared/vectors/suit/', import.meta.url);
-const readShared = (f: string) => new Uint8Array(readFileSync(new URL(f, shared)));
+const readPublished = suitVectors.read;
 const readTestdata = (f: string) => new Uint8Array(readFileSync(new URL(f, TESTDATA)));
-const exampleKey = createPublicKey(readFileSync(new URL('keys/suit-example-p256-pub.pem', shared)));
+const exampleKey = suitVectors.key('example-p256');
 const edPublic = publicKeyOf(testKey());
 
 const device: DeviceIdentity = {
@@ -209,14 +209,14 @@ describe('processEnvelope', () => {
   });
 
   it('picks the A/B image for the slot the device installs into (try-each)', () => {
-    const slot1 = processEnvelope(readShared('mspec-example3.cbor'), {
+    const slot1 = processEnvelope(readPublished('mspec-example3.cbor'), {
       trust: { keys: [{ key: exampleKey }] },
       device: arm,
     });
     expect(slot1.components.map((c) => [c.uri, c.slot, c.size])).toEqual([
       ['http://example.com/file2.bin', 1, 76834],
     ]);
-    const slot0 = processEnvelope(readShared('mspec-example3.cbor'), {
+    const slot0 = processEnvelope(readPublished('mspec-example3.cbor'), {
       trust: { keys: [{ key: exampleKey }] },
       device: { ...arm, components: [{ id: '814100', slot: 0 }] },
     });
@@ -226,7 +226,7 @@ describe('processEnvelope', () => {
   });
 
   it('plans fetch to external storage then copy (example 4)', () => {
-    const plan = processEnvelope(readShared('mspec-example4.cbor'), {
+    const plan = processEnvelope(readPublished('mspec-example4.cbor'), {
       trust: { keys: [{ key: exampleKey }] },
       device: arm,
     });
@@ -240,7 +240,7 @@ describe('processEnvelope', () => {
 
   it('reports a severed install sequence as missing', () => {
     const result = codeOf(() =>
-      processEnvelope(readShared('mspec-example2-severed.cbor'), {
+      processEnvelope(readPublished('mspec-example2-severed.cbor'), {
         trust: { keys: [{ key: exampleKey }] },
         device: arm,
       }),
@@ -250,7 +250,7 @@ describe('processEnvelope', () => {
       details: { member: 'install' },
     });
     expect(
-      processEnvelope(readShared('mspec-example2-full.cbor'), {
+      processEnvelope(readPublished('mspec-example2-full.cbor'), {
         trust: { keys: [{ key: exampleKey }] },
         device: arm,
       }).components,
@@ -260,7 +260,7 @@ describe('processEnvelope', () => {
   it('rejects commands from extensions it does not implement (update management)', () => {
     expect(
       codeOf(() =>
-        processEnvelope(readShared('libcsuit-expU2-update-mgmt.cbor'), {
+        processEnvelope(readPublished('libcsuit-expU2-update-mgmt.cbor'), {
           trust: { keys: [{ key: exampleKey }] },
           device: arm,
         }),
@@ -410,7 +410,7 @@ describe('createEnvelope', () => {
   });
 
   it('refuses to sign an envelope whose manifest does not match its digest', async () => {
-    const tampered = new Uint8Array(readShared('neg-example0-manifest-seq-tampered.cbor'));
+    const tampered = new Uint8Array(readPublished('neg-example0-manifest-seq-tampered.cbor'));
     await expect(signEnvelope(tampered, createKeySigner(testKey()))).rejects.toMatchObject({
       code: 'MANIFEST_DIGEST_MISMATCH',
     });

@@ -1,8 +1,8 @@
-import { access, copyFile, readFile, rename, unlink } from 'node:fs/promises';
+import { access, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { atomicWriteFile, syncDirectory } from '@updraft/core/fs';
 import type { ComponentHandler } from '../../ports/component-handler.js';
 import type { Slot } from '../../ports/slot.js';
-import { atomicWriteFile, syncDirectory } from './atomic-write.js';
 import { FileSlot } from './file-slot.js';
 
 /** Where a {@link FileComponentHandler} keeps its files. */
@@ -45,12 +45,11 @@ export class FileComponentHandler implements ComponentHandler {
     const previous = `${path}.previous`;
     // Keep the running content once; a repeated apply must not overwrite it with the new one.
     if (!(await exists(previous))) {
-      if (await exists(path)) {
-        await copyFile(path, `${previous}.tmp`);
-        await rename(`${previous}.tmp`, previous);
-      } else {
-        await atomicWriteFile(previous, new Uint8Array(0));
-      }
+      // Synced before it is renamed into place (a bare copy + rename could leave an empty file).
+      const running = (await exists(path))
+        ? new Uint8Array(await readFile(path))
+        : new Uint8Array(0);
+      await atomicWriteFile(previous, running);
       await syncDirectory(dirname(path));
     }
     const staging = await this.stagingSlot();

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { atomicWriteFile } from '@updraft/core/fs';
 import type { StateStore } from '../../ports/state-store.js';
-import { atomicWriteFile } from './atomic-write.js';
 
 /** The agent's journal in one file, replaced atomically (temp file + fsync + rename). */
 export class FileStateStore implements StateStore {

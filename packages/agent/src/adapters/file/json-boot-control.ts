@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { BugError } from '@updraft/core';
+import { atomicWriteFile } from '@updraft/core/fs';
 import { AgentError } from '../../errors.js';
 import type { BootControl, BootStatus } from '../../ports/boot-control.js';
 import type { Slot } from '../../ports/slot.js';
-import { atomicWriteFile } from './atomic-write.js';
 
 /** The persisted A/B boot state (the role U-Boot's environment plays on a real board). */
 interface BootState {

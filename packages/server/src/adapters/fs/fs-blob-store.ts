@@ -13,6 +13,7 @@ import {
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BugError } from '@updraft/core';
+import { syncDirectory } from '@updraft/core/fs';
 import { ServerError } from '../../errors.js';
 import {
   type BlobInfo,
@@ -87,15 +88,6 @@ function corrupt(digest: string, why: string, cause?: unknown): ServerError {
     details: { digest },
     cause,
   });
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Filesystem blob store: content-addressed, encrypted at rest in segments, atomic writes. */
@@ -232,7 +224,7 @@ export class FsBlobStore implements BlobStore {
       await mkdir(path.dirname(finalPath), { recursive: true, mode: 0o700 });
       // rename is atomic: readers see the old state (absent) or the complete, synced file.
       await rename(temp, finalPath);
-      await syncDir(path.dirname(finalPath));
+      await syncDirectory(path.dirname(finalPath));
       return { digest: expected.digest, size: expected.size };
     } catch (error) {
       await handle.close().catch(() => undefined);
@@ -368,7 +360,7 @@ export class FsBlobStore implements BlobStore {
     const file = this.pathOf(digest);
     try {
       await unlink(file);
-      await syncDir(path.dirname(file));
+      await syncDirectory(path.dirname(file));
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
