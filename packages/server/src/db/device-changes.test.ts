@@ -1,10 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  type Fleet,
-  insertReleaseAndAction,
-  seedFleet,
-} from '../features/releases/release-test-fixtures.js';
+import { type Fleet, insertReleaseAndAction, seedFleet } from '../testing/release-fixtures.js';
 import {
   describeEachDialect,
   openTestDatabase,

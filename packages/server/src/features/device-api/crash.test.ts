@@ -6,13 +6,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServerConfig } from '../../config/config.js';
 import { issueToken } from '../../features/users/token.repository.js';
 import { createUser } from '../../features/users/user.repository.js';
+import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { type SpawnedServer, spawnServer } from '../../testing/spawn-server.js';
 import {
   describeEachDialect,
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../releases/release-test-fixtures.js';
 
 function envFor(db: ServerConfig['database'], dataDir: string): Record<string, string> {
   return {

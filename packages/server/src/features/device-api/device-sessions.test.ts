@@ -4,10 +4,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildServer } from '../../build-server.js';
 import { createDatabase, type DatabaseHandle } from '../../db/create-database.js';
 import type { UpdraftApp } from '../../http/app-types.js';
+import { type Fleet, seedFleet, uploadRelease } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import { ActionService } from '../actions/action.service.js';
-import { type Fleet, seedFleet, uploadRelease } from '../releases/release-test-fixtures.js';
 
 // Idle check-ins are answered from cached device sessions. These tests prove the cache is used
 // and that every change through the API shows on the very next poll, on this replica and (on

@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachDialect } from '../testing/test-database.js';
-import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
+import { describeEachDialect } from '../../testing/test-database.js';
+import {
+  createTestServer,
+  TEST_ADMIN_PASSWORD,
+  type TestServer,
+} from '../../testing/test-server.js';
 
 describeEachDialect('audit log', (dialect) => {
   let server: TestServer;
@@ -128,7 +132,7 @@ describeEachDialect('audit log', (dialect) => {
   });
 
   it('offers no route that changes the log, and the database refuses UPDATE and DELETE', async () => {
-    const writeRoutes = (await import('../http/access-control.js'))
+    const writeRoutes = (await import('../../http/access-control.js'))
       .registeredRoutes(server.app)
       .filter((r) => r.url.startsWith('/api/v1/audit'));
     expect(writeRoutes.map((r) => r.method)).toEqual(['GET']);
