@@ -48,6 +48,8 @@ export interface ServerDeps {
   /** Prints the one-time admin credentials (default: stdout). */
   readonly print?: (line: string) => void;
   readonly now?: () => Date;
+  /** The device session cache's clock, in ms (default `performance.now`; tests step it). */
+  readonly sessionClock?: () => number;
   /** Where delta patches are encoded (default: a worker thread per encoding). */
   readonly deltaEncoder?: DeltaEncoder;
   /** Bounds of delta creation (default {@link DEFAULT_DELTA_LIMITS}). */
@@ -135,6 +137,7 @@ export async function buildServer(
     const sessions = new DeviceSessionCache(database.deviceChanges, {
       maxEntries: config.device.sessionCacheEntries,
       maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
+      ...(deps.sessionClock ? { clock: deps.sessionClock } : {}),
     });
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
