@@ -129,6 +129,15 @@ describeEachDialect('audit log', (dialect) => {
         })
       ).statusCode,
     ).toBe(400);
+    // Well-formed but impossible dates are a 400 too, never a 500.
+    for (const bad of ['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T25:00:00Z']) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: `/api/v1/audit?to=${bad}`,
+        headers: auditor,
+      });
+      expect([res.statusCode, res.json().code]).toEqual([400, 'HTTP_VALIDATION_FAILED']);
+    }
   });
 
   it('offers no route that changes the log, and the database refuses UPDATE and DELETE', async () => {
