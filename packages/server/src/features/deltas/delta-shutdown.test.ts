@@ -17,7 +17,7 @@ describeEachDialect('delta worker shutdown', (dialect) => {
   const encoding = new Promise<EncodeBudget>((resolve) => {
     started = resolve;
   });
-  let settled: 'pending' | 'aborted' | 'finished' = 'pending';
+  let settled: 'pending' | 'aborted' = 'pending';
 
   beforeAll(async () => {
     server = await createTestServer(
