@@ -28,7 +28,7 @@ export interface UpdraftServices {
   readonly deviceChanges: DeviceChangeFeed;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
   deriveKey(purpose: string): Buffer;
-  /** The current time; tests may freeze it. */
+  /** The current time (`ServerDeps.now`; tests inject a fixed clock). */
   now(): Date;
 }
 
