@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { insertReleaseAndAction } from '../packages/server/src/features/releases/release-test-fixtures.ts';
 import { buildServer, loadConfig, type UpdraftApp } from '../packages/server/src/index.ts';
+import { insertReleaseAndAction } from '../packages/server/src/testing/release-fixtures.ts';
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;

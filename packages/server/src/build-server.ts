@@ -16,7 +16,13 @@ import { bootstrapAdmin } from './bootstrap.js';
 import type { ServerConfig } from './config/config.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
 import { migrateToLatest } from './db/migrate.js';
-import { FEATURES } from './features/features.js';
+import {
+  DEFAULT_DELTA_LIMITS,
+  type DeltaLimits,
+  DeltaService,
+} from './features/deltas/delta.service.js';
+import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
+import { type FeatureWiring, featureMounts } from './features/features.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
@@ -27,6 +33,7 @@ import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
+import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
@@ -41,6 +48,12 @@ export interface ServerDeps {
   /** Prints the one-time admin credentials (default: stdout). */
   readonly print?: (line: string) => void;
   readonly now?: () => Date;
+  /** The device session cache's clock, in ms (default `performance.now`; tests step it). */
+  readonly sessionClock?: () => number;
+  /** Where delta patches are encoded (default: a worker thread per encoding). */
+  readonly deltaEncoder?: DeltaEncoder;
+  /** Bounds of delta creation (default {@link DEFAULT_DELTA_LIMITS}). */
+  readonly deltaLimits?: DeltaLimits;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -124,6 +137,7 @@ export async function buildServer(
     const sessions = new DeviceSessionCache(database.deviceChanges, {
       maxEntries: config.device.sessionCacheEntries,
       maxAgeMs: config.device.sessionCacheMaxAgeSeconds * 1000,
+      ...(deps.sessionClock ? { clock: deps.sessionClock } : {}),
     });
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
@@ -139,7 +153,22 @@ export async function buildServer(
       now,
     };
     app.decorate('updraft', services);
+    const wiring: FeatureWiring = {
+      deltas: new DeltaService({
+        db: database.db,
+        blobs,
+        metrics,
+        urls: new SignedUrl(deriveKey(masterKey, 'delta-url'), config.device.downloadUrlTtlSeconds),
+        now,
+        encoder: deps.deltaEncoder ?? workerEncoder,
+        limits: deps.deltaLimits ?? DEFAULT_DELTA_LIMITS,
+        logger: loggerInstance,
+      }),
+    };
+    app.decorate('wiring', wiring);
     app.addHook('onClose', async () => {
+      // Before the database goes: a running encoding stops and leaves its record `building`.
+      await wiring.deltas.close();
       if (blobsOwned) await blobs.close();
       if (ownDatabase) await database.close();
     });
@@ -199,9 +228,7 @@ export async function buildServer(
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
-  for (const feature of FEATURES) {
-    await app.register(feature.plugin, { prefix: feature.prefix });
-  }
+  for (const feature of featureMounts(app.wiring)) await feature.register(app);
   await app.ready();
   return app as unknown as UpdraftApp;
 }

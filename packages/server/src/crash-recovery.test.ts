@@ -57,6 +57,12 @@ describeEachDialect('kill -9 during a burst of management changes', (dialect) =>
 
     const acknowledged: string[] = [];
     let stop = false;
+    // The kill lands once 40 registrations were acknowledged (an event, not a poll); should the
+    // workers all stop first, the test fails at once with the server's output.
+    let fortieth: () => void = () => {};
+    const reached = new Promise<void>((resolve) => {
+      fortieth = resolve;
+    });
     const worker = async (w: number) => {
       for (let i = 0; !stop; i++) {
         try {
@@ -70,15 +76,22 @@ describeEachDialect('kill -9 during a burst of management changes', (dialect) =>
               tags: [`w${w}`],
             }),
           });
-          if (res.status === 201)
-            acknowledged.push(((await res.json()) as { device: { id: string } }).device.id);
-        } catch {
+          if (res.status !== 201) throw new Error(`registration answered ${res.status}`);
+          acknowledged.push(((await res.json()) as { device: { id: string } }).device.id);
+          if (acknowledged.length === 40) fortieth();
+        } catch (error) {
+          if (!stop && acknowledged.length < 40) throw error;
           return; // connection died with the server
         }
       }
     };
     const workers = Array.from({ length: 8 }, (_, w) => worker(w));
-    while (acknowledged.length < 40) await new Promise((r) => setTimeout(r, 5));
+    await Promise.race([
+      reached,
+      Promise.all(workers).then(() => {
+        throw new Error(`the burst ended after ${acknowledged.length} devices:\n${first.output()}`);
+      }),
+    ]);
     const killed = await first.kill('SIGKILL');
     stop = true;
     await Promise.all(workers);

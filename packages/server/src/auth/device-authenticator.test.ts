@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Fleet, seedFleet } from '../features/releases/release-test-fixtures.js';
+import { type Fleet, seedFleet } from '../testing/release-fixtures.js';
 import {
   describeEachDialect,
   openTestDatabase,

@@ -1,25 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DeviceChange, DeviceChangeFeed } from '../db/device-changes.js';
+import { InMemoryDeviceChangeFeed } from '../testing/in-memory-device-change-feed.js';
 import { type DeviceSession, DeviceSessionCache } from './device-session-cache.js';
-
-// A hand-driven feed: the unit under test is the cache's bookkeeping, not the delivery.
-class ManualFeed implements DeviceChangeFeed {
-  live = true;
-  readonly #listeners = new Set<(change: DeviceChange) => void>();
-  subscribe(listener: (change: DeviceChange) => void) {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  announce(tenantId: string, deviceId: string) {
-    this.emit({ tenantId, deviceId });
-  }
-  emit(change: DeviceChange) {
-    for (const l of this.#listeners) l(change);
-  }
-  async start() {}
-  async settled() {}
-  async close() {}
-}
 
 const session = (deviceId: string, actionId: string | null = null): DeviceSession => ({
   principal: { kind: 'device', tenantId: 'ten_a', deviceId, deviceClassId: 'cls_1' },
@@ -27,7 +8,9 @@ const session = (deviceId: string, actionId: string | null = null): DeviceSessio
 });
 
 function setup(options: { maxEntries?: number; maxAgeMs?: number } = {}) {
-  const feed = new ManualFeed();
+  // A hand-driven feed: the unit under test is the cache's bookkeeping, not the delivery.
+  const feed = new InMemoryDeviceChangeFeed();
+  feed.setLive(true);
   let now = 0;
   const cache = new DeviceSessionCache(feed, {
     maxEntries: options.maxEntries ?? 100,
@@ -43,11 +26,11 @@ describe('DeviceSessionCache', () => {
     cache.store('tok-1', session('dev_1'), cache.generation);
     cache.store('tok-2', session('dev_2'), cache.generation);
     expect(cache.get('tok-1')?.principal.deviceId).toBe('dev_1');
-    feed.emit({ tenantId: 'ten_a', deviceId: 'dev_1' });
+    feed.record('ten_a', 'dev_1');
     expect(cache.get('tok-1')).toBeUndefined();
     expect(cache.get('tok-2')?.principal.deviceId).toBe('dev_2');
     // Same device id in another tenant is another device.
-    feed.emit({ tenantId: 'ten_b', deviceId: 'dev_2' });
+    feed.record('ten_b', 'dev_2');
     expect(cache.get('tok-2')).toBeDefined();
   });
 
@@ -65,7 +48,7 @@ describe('DeviceSessionCache', () => {
     const { cache, feed } = setup();
     cache.store('tok-1', session('dev_1'), cache.generation);
     cache.store('tok-2', session('dev_2'), cache.generation);
-    feed.emit(null);
+    feed.lost();
     expect(cache.size).toBe(0);
   });
 
@@ -81,7 +64,7 @@ describe('DeviceSessionCache', () => {
     expect(cache.get('tok-2')).toBeUndefined();
     // A flush refuses every load that started before it.
     const beforeFlush = cache.generation;
-    feed.emit(null);
+    feed.lost();
     cache.store('tok-3', session('dev_3'), beforeFlush);
     expect(cache.get('tok-3')).toBeUndefined();
     cache.store('tok-3', session('dev_3'), cache.generation);
@@ -105,11 +88,11 @@ describe('DeviceSessionCache', () => {
   it('trusts and keeps nothing while the feed is not live', () => {
     const { cache, feed } = setup();
     cache.store('tok-1', session('dev_1'), cache.generation);
-    feed.live = false;
+    feed.setLive(false);
     expect(cache.get('tok-1')).toBeUndefined();
     cache.store('tok-2', session('dev_2'), cache.generation);
     expect(cache.size).toBe(0);
-    feed.live = true;
+    feed.setLive(true);
     expect(cache.get('tok-1')).toBeUndefined(); // dropped, not resurrected
   });
 

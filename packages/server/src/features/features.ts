@@ -1,33 +1,54 @@
-import type { UpdraftFeature } from '../http/app-types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { UpdraftApp } from '../http/app-types.js';
 import { actionsFeature } from './actions/actions.feature.js';
-import { auditRoutes } from './audit/audit.routes.js';
+import { auditFeature } from './audit/audit.feature.js';
+import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
-import { devicesRoutes } from './devices/devices.routes.js';
+import { devicesFeature } from './devices/devices.feature.js';
 import { releasesFeature } from './releases/releases.feature.js';
-import { systemRoutes } from './system/system.routes.js';
+import { systemFeature } from './system/system.feature.js';
 import { usersRoutes } from './users/users.routes.js';
+
+/** Services more than one feature uses, built once in `build-server.ts` and passed in. */
+export interface FeatureWiring {
+  /** Deltas: the deltas feature's routes and the device API's check-in offers share it. */
+  readonly deltas: DeltaService;
+}
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
 export interface FeatureMount {
   readonly name: string;
-  readonly plugin: UpdraftFeature;
   readonly prefix: string;
+  /** Registers the plugin with its options under {@link prefix}. */
+  register(app: UpdraftApp): Promise<unknown>;
+}
+
+function mount<O extends Record<string, unknown>>(
+  name: string,
+  prefix: string,
+  plugin: FastifyPluginAsyncTypebox<O>,
+  options: O,
+): FeatureMount {
+  return { name, prefix, register: async (app) => app.register(plugin, { ...options, prefix }) };
 }
 
 /**
- * Every feature the server mounts, in order. Add one line per feature (see docs/server.md).
- * Management features go under `/api/v1`, device-facing ones under `/api/device/v1`.
+ * Every feature the server mounts, in order, with what each is given. Add one line per feature
+ * (see docs/server.md). Management features go under `/api/v1`, device-facing ones under
+ * `/api/device/v1`.
  */
-export const FEATURES: readonly FeatureMount[] = [
-  { name: 'system', plugin: systemRoutes, prefix: '' },
-  { name: 'users', plugin: usersRoutes, prefix: '/api/v1' },
-  { name: 'audit', plugin: auditRoutes, prefix: '/api/v1' },
-  { name: 'device-classes', plugin: deviceClassesRoutes, prefix: '/api/v1' },
-  { name: 'devices', plugin: devicesRoutes, prefix: '/api/v1' },
-  { name: 'releases', plugin: releasesFeature(), prefix: '/api/v1' },
-  { name: 'actions', plugin: actionsFeature, prefix: '/api/v1' },
-  { name: 'device-api', plugin: deviceApiFeature, prefix: '/api/device/v1' },
-  { name: 'deltas', plugin: deltasFeature, prefix: '' },
-];
+export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
+  return [
+    mount('system', '', systemFeature, {}),
+    mount('users', '/api/v1', usersRoutes, {}),
+    mount('audit', '/api/v1', auditFeature, {}),
+    mount('device-classes', '/api/v1', deviceClassesRoutes, {}),
+    mount('devices', '/api/v1', devicesFeature, {}),
+    mount('releases', '/api/v1', releasesFeature(), {}),
+    mount('actions', '/api/v1', actionsFeature, {}),
+    mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas }),
+    mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
+  ];
+}

@@ -12,6 +12,7 @@ import type { ServerConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import type { DeviceChangeFeed } from '../db/device-changes.js';
 import type { DialectSupport } from '../db/dialect-support.js';
+import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
 
@@ -27,13 +28,18 @@ export interface UpdraftServices {
   readonly deviceChanges: DeviceChangeFeed;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
   deriveKey(purpose: string): Buffer;
-  /** The current time; tests may freeze it. */
+  /** The current time (`ServerDeps.now`; tests inject a fixed clock). */
   now(): Date;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     readonly updraft: UpdraftServices;
+    /**
+     * The services shared between features, as `build-server.ts` wired them. Features get theirs
+     * as plugin options; this handle is for tests and introspection.
+     */
+    readonly wiring: FeatureWiring;
   }
   interface FastifyRequest {
     /** Set by the auth hook before any handler runs; `null` only on `public` routes. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Transaction } from 'kysely';
-import { type AuditOutcome, appendAudit } from '../audit/audit-log.js';
 import type { Database } from '../db/database.js';
+import { type AuditOutcome, appendAudit } from '../features/audit/audit.repository.js';
 import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -114,4 +114,22 @@ async function appendFallbackEntry(
   } catch (error) {
     request.log.error({ err: error }, 'could not append audit entry');
   }
+}
+
+/**
+ * A unit of audited work as a service receives it: runs `work` in one transaction with the audit
+ * entry the route chose (see {@link auditedBy}), so services stay free of HTTP types.
+ */
+export type AuditedRun = <T>(
+  work: (trx: Transaction<Database>) => Promise<AuditedChange<T>>,
+  status?: number,
+) => Promise<T>;
+
+/** {@link audited} for one request, action and resource type, as an {@link AuditedRun}. */
+export function auditedBy(
+  request: FastifyRequest,
+  action: string,
+  resourceType: string,
+): AuditedRun {
+  return (work, status) => audited(request, action, resourceType, work, status);
 }

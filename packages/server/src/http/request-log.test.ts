@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Fleet, seedFleet } from '../features/releases/release-test-fixtures.js';
+import { type Fleet, seedFleet } from '../testing/release-fixtures.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
 
 const completed = (logs: string[]) =>

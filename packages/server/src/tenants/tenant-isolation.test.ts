@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { queryAudit } from '../audit/audit-log.js';
+import { queryAudit } from '../features/audit/audit.repository.js';
 import {
   getDeviceClass,
   getTrustedKey,

@@ -43,7 +43,7 @@ export interface TestServer {
 export async function createTestServer(
   dialect: Dialect,
   overrides: ServerConfigInput = {},
-  options: Pick<ServerDeps, 'now' | 'blobs'> = {},
+  options: Pick<ServerDeps, 'now' | 'blobs' | 'deltaEncoder' | 'deltaLimits' | 'sessionClock'> = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-server-'));
   const database = await openTestDatabase(dialect);

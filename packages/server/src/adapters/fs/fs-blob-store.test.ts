@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
-import { runBlobStoreContract } from '../../ports/blob-store.contract.js';
+import { runBlobStoreContract } from '../../testing/blob-store.contract.js';
 import { FsBlobStore } from './fs-blob-store.js';
 
 const SEGMENT = 4096;

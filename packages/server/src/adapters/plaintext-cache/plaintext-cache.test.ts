@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
-import { runBlobStoreContract } from '../../ports/blob-store.contract.js';
 import type { BlobStore, ByteRange } from '../../ports/blob-store.js';
+import { runBlobStoreContract } from '../../testing/blob-store.contract.js';
 import { FsBlobStore } from '../fs/fs-blob-store.js';
 import { PlaintextCachingBlobStore } from './plaintext-cache.js';
 

@@ -4,13 +4,7 @@ import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
 import type { ChangeContext } from '../releases/release.service.js';
-import {
-  type ActionService,
-  actionsOfDevice,
-  eventsOfAction,
-  findAction,
-  toAction,
-} from './action.service.js';
+import { type ActionService, eventsOfAction, findAction, toAction } from './action.service.js';
 import { ACTION_STATES, type ActionState } from './action-state-machine.js';
 
 // RFC 3339 date-time (the server's ajv runs without the formats plugin, so a pattern checks it).
@@ -131,33 +125,6 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ actions: ActionService }>
       const action = await actions.cancel(context(request), request.params.id);
       request.auditWritten = true;
       return action;
-    },
-  );
-
-  app.get(
-    '/devices/:id/actions',
-    {
-      config: { permission: 'actions:read' },
-      schema: {
-        summary: "A device's action history, newest first",
-        tags: ['actions'],
-        params: IdParams,
-        querystring: Type.Object({
-          limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-        }),
-        response: { 200: Type.Object({ items: Type.Array(ActionSchema) }) },
-      },
-    },
-    async (request) => {
-      const tenantId = (request.principal as UserPrincipal).tenantId;
-      return {
-        items: await actionsOfDevice(
-          app.updraft.db,
-          tenantId,
-          request.params.id,
-          request.query.limit,
-        ),
-      };
     },
   );
 };

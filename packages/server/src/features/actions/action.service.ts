@@ -1,10 +1,10 @@
 import type { FeedbackReport, MaintenanceWindow } from '@updraft/core';
 import type { Kysely, Transaction } from 'kysely';
-import { appendAudit } from '../../audit/audit-log.js';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
+import { appendAudit } from '../audit/audit.repository.js';
 import { findRelease } from '../releases/release.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import { isUniqueViolation } from '../releases/release.service.js';

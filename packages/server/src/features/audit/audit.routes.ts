@@ -1,7 +1,7 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { queryAudit } from '../../audit/audit-log.js';
 import { userOf } from '../../http/access-control.js';
-import type { UpdraftFeature } from '../../http/app-types.js';
+import type { AuditService } from './audit.service.js';
 
 const IsoTime = Type.String({
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
@@ -9,7 +9,10 @@ const IsoTime = Type.String({
 const Text = Type.String({ minLength: 1, maxLength: 200 });
 
 /** The audit log, read-only (there is no route that changes it). At `/api/v1`. */
-export const auditRoutes: UpdraftFeature = async (app) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = async (
+  app,
+  { audit },
+) => {
   app.get(
     '/audit',
     {
@@ -32,19 +35,6 @@ export const auditRoutes: UpdraftFeature = async (app) => {
         ),
       },
     },
-    async (request) => {
-      const q = request.query;
-      const items = await queryAudit(app.updraft.db, userOf(request).tenantId, {
-        limit: q.limit,
-        ...(q.actor ? { actorId: q.actor } : {}),
-        ...(q.resourceType ? { resourceType: q.resourceType } : {}),
-        ...(q.resourceId ? { resourceId: q.resourceId } : {}),
-        ...(q.action ? { action: q.action } : {}),
-        ...(q.from ? { from: new Date(q.from).toISOString() } : {}),
-        ...(q.to ? { to: new Date(q.to).toISOString() } : {}),
-        ...(q.before ? { before: q.before } : {}),
-      });
-      return { items };
-    },
+    async (request) => ({ items: await audit.query(userOf(request).tenantId, request.query) }),
   );
 };

@@ -1,19 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { DeltaWorker } from './delta-worker.js';
 
-/** A job body that waits until released, recording how many ran at once. */
+/**
+ * A job body that waits until released, recording how many ran at once. `startedCount(n)` resolves
+ * once `n` jobs have started: tests wait for that event, not for a clock.
+ */
 function gatedRunner() {
   const gates = new Map<number, () => void>();
   const started: number[] = [];
+  const waiting = new Map<number, () => void>();
   let running = 0;
   let peak = 0;
   return {
     started,
     peak: () => peak,
     release: (job: number) => gates.get(job)?.(),
+    startedCount: (n: number) =>
+      started.length >= n
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => waiting.set(n, resolve)),
     run: (job: number) =>
       new Promise<void>((resolve) => {
         started.push(job);
+        waiting.get(started.length)?.();
         running += 1;
         peak = Math.max(peak, running);
         gates.set(job, () => {
@@ -24,17 +33,12 @@ function gatedRunner() {
   };
 }
 
-const until = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(check()).toBe(true);
-};
-
 describe('DeltaWorker', () => {
   it('runs one job at a time and refuses jobs beyond the queue bound', async () => {
     const gated = gatedRunner();
     const worker = new DeltaWorker<number>({ maxQueued: 3, run: gated.run, onError: () => {} });
     expect(worker.enqueue('a', 1)).toBe('queued');
-    await until(() => gated.started.length === 1);
+    await gated.startedCount(1);
     expect(['b', 'c', 'd'].map((k, i) => worker.enqueue(k, i + 2))).toEqual([
       'queued',
       'queued',
@@ -46,7 +50,7 @@ describe('DeltaWorker', () => {
     expect(worker.enqueue('a', 1)).toBe('duplicate');
     expect(worker.has('e')).toBe(false);
     for (let job = 1; job <= 4; job++) {
-      await until(() => gated.started.length === job);
+      await gated.startedCount(job);
       gated.release(job);
     }
     await worker.idle();
@@ -54,7 +58,7 @@ describe('DeltaWorker', () => {
     expect(gated.peak()).toBe(1);
     // Room again once drained.
     expect(worker.enqueue('e', 5)).toBe('queued');
-    await until(() => gated.started.length === 5);
+    await gated.startedCount(5);
     gated.release(5);
     await worker.idle();
   });
@@ -83,7 +87,7 @@ describe('DeltaWorker', () => {
     const worker = new DeltaWorker<number>({ maxQueued: 2, run: gated.run, onError: () => {} });
     worker.enqueue('a', 1);
     worker.enqueue('b', 2);
-    await until(() => gated.started.length === 1);
+    await gated.startedCount(1);
     const closed = worker.close();
     expect(worker.enqueue('c', 3)).toBe('closed');
     gated.release(1);

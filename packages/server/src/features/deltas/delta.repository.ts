@@ -3,6 +3,8 @@ import type { Database } from '../../db/database.js';
 import type { DeltaState } from './delta.table.js';
 import './delta.table.js';
 import '../releases/release.table.js';
+import '../actions/action.table.js';
+import '../devices/device.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -278,4 +280,132 @@ export async function findPlainPayload(
     .execute();
   const row = rows.find((r) => isPlainPayload(r.components, r.component_id, sha256));
   return row && { size: Number(row.size) };
+}
+
+/** A live (not deleted) release of the tenant: its id and device class, or undefined. */
+export async function findLiveRelease(
+  db: Db,
+  tenantId: string,
+  releaseId: string,
+): Promise<{ id: string; deviceClassId: string } | undefined> {
+  const row = await db
+    .selectFrom('releases')
+    .select(['id', 'device_class_id'])
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', releaseId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row && { id: row.id, deviceClassId: row.device_class_id };
+}
+
+/**
+ * Ids of the live releases of one device class, other than `exceptId`, whose id or version is
+ * `name` (a version can match several releases only across classes, so at most one here).
+ */
+export async function releaseIdsNamed(
+  db: Db,
+  tenantId: string,
+  deviceClassId: string,
+  exceptId: string,
+  name: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('releases')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('device_class_id', '=', deviceClassId)
+    .where('deleted_at', 'is', null)
+    .where('id', '!=', exceptId)
+    .where((eb) => eb.or([eb('id', '=', name), eb('version', '=', name)]))
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** The image digest of each component a device last reported (null: not reported). */
+export async function installedDigests(
+  db: Db,
+  tenantId: string,
+  deviceId: string,
+): Promise<Array<{ componentId: string; digest: string | null }>> {
+  const rows = await db
+    .selectFrom('device_components')
+    .select(['component_id', 'digest'])
+    .where('tenant_id', '=', tenantId)
+    .where('device_id', '=', deviceId)
+    .execute();
+  return rows.map((r) => ({ componentId: r.component_id, digest: r.digest }));
+}
+
+/**
+ * The device's open action whose release delivers the ready patch `patchDigest`, with the sizes
+ * that give the bytes saved; undefined when there is none.
+ */
+export async function openActionForPatch(
+  db: Db,
+  tenantId: string,
+  deviceId: string,
+  patchDigest: string,
+): Promise<
+  { actionId: string; releaseId: string; targetSize: number; patchSize: number } | undefined
+> {
+  const row = await db
+    .selectFrom('actions as a')
+    .innerJoin('release_payloads as p', (j) =>
+      j.onRef('p.release_id', '=', 'a.release_id').onRef('p.tenant_id', '=', 'a.tenant_id'),
+    )
+    .innerJoin('deltas as d', (j) =>
+      j.onRef('d.target_digest', '=', 'p.sha256').onRef('d.tenant_id', '=', 'p.tenant_id'),
+    )
+    .select(['a.id', 'a.release_id', 'd.target_size', 'd.patch_size'])
+    .where('a.tenant_id', '=', tenantId)
+    .where('a.open_key', '=', deviceId)
+    .where('d.patch_digest', '=', patchDigest)
+    .where('d.state', '=', 'ready')
+    .executeTakeFirst();
+  return (
+    row && {
+      actionId: row.id,
+      releaseId: row.release_id,
+      targetSize: Number(row.target_size),
+      patchSize: Number(row.patch_size),
+    }
+  );
+}
+
+/** True when a live release of the tenant still delivers the payload `digest`. */
+export async function isLivePayload(db: Db, tenantId: string, digest: string): Promise<boolean> {
+  const live = await db
+    .selectFrom('release_payloads as p')
+    .innerJoin('releases as r', 'r.id', 'p.release_id')
+    .select('p.release_id')
+    .where('p.tenant_id', '=', tenantId)
+    .where('p.sha256', '=', digest)
+    .where('r.deleted_at', 'is', null)
+    .executeTakeFirst();
+  return live !== undefined;
+}
+
+/** Deletes the tenant's patch records whose target is `targetDigest`; returns their patch digests. */
+export async function deleteDeltasTo(
+  db: Db,
+  tenantId: string,
+  targetDigest: string,
+): Promise<Array<string | null>> {
+  const rows = await db
+    .deleteFrom('deltas')
+    .where('tenant_id', '=', tenantId)
+    .where('target_digest', '=', targetDigest)
+    .returning('patch_digest')
+    .execute();
+  return rows.map((r) => r.patch_digest);
+}
+
+/** True when any record (of any tenant) still points at the patch blob `patchDigest`. */
+export async function isPatchReferenced(db: Db, patchDigest: string): Promise<boolean> {
+  const other = await db
+    .selectFrom('deltas')
+    .select('tenant_id')
+    .where('patch_digest', '=', patchDigest)
+    .executeTakeFirst();
+  return other !== undefined;
 }

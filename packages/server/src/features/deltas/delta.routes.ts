@@ -1,23 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
-import { audited } from '../../http/audit-hook.js';
+import { auditedBy } from '../../http/audit-hook.js';
 import {
   signedBlobRouteSchema,
   verifySignedBlobRequest,
 } from '../../signed-url/signed-blob-route.js';
 import { sendBlob } from '../device-api/send-blob.js';
-import '../releases/release.table.js';
-import {
-  deltasForTargets,
-  findReadyPatch,
-  getDeltaBases,
-  payloadDigestsOf,
-  releaseDeltaSavings,
-  setDeltaBases,
-} from './delta.repository.js';
-import type { DeltaService } from './delta-service.js';
+import type { DeltaService } from './delta.service.js';
 
 /** Most bases one release may name. */
 export const MAX_DELTA_BASES = 32;
@@ -64,29 +54,6 @@ export const deltaManagementRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaSer
   app,
   { deltas },
 ) => {
-  const { db } = app.updraft;
-
-  const view = async (tenantId: string, releaseId: string) => {
-    const release = await db
-      .selectFrom('releases')
-      .select('id')
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', releaseId)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (release === undefined)
-      throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
-    const bases = await getDeltaBases(db, tenantId, releaseId);
-    const targets = (await payloadDigestsOf(db, tenantId, [releaseId])).map((p) => p.sha256);
-    return {
-      releaseId,
-      anyInstalled: bases?.anyInstalled ?? false,
-      baseReleaseIds: bases?.baseReleaseIds ?? [],
-      patches: await deltasForTargets(db, tenantId, targets),
-      ...(await releaseDeltaSavings(db, tenantId, releaseId)),
-    };
-  };
-
   app.put(
     '/releases/:id/delta-bases',
     {
@@ -101,59 +68,13 @@ export const deltaManagementRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaSer
         response: { 200: DeltaViewSchema },
       },
     },
-    async (request) => {
-      const { tenantId } = userOf(request);
-      const releaseId = request.params.id;
-      const { bases, anyInstalled, eager } = request.body;
-      await audited(request, 'release.delta-bases', 'release', async (trx) => {
-        const release = await trx
-          .selectFrom('releases')
-          .select(['id', 'device_class_id'])
-          .where('tenant_id', '=', tenantId)
-          .where('id', '=', releaseId)
-          .where('deleted_at', 'is', null)
-          .executeTakeFirst();
-        if (release === undefined)
-          throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
-        const ids = new Set<string>();
-        const unknown: string[] = [];
-        for (const name of bases) {
-          const rows = await trx
-            .selectFrom('releases')
-            .select('id')
-            .where('tenant_id', '=', tenantId)
-            .where('device_class_id', '=', release.device_class_id)
-            .where('deleted_at', 'is', null)
-            .where('id', '!=', releaseId)
-            .where((eb) => eb.or([eb('id', '=', name), eb('version', '=', name)]))
-            .execute();
-          if (rows.length === 0) unknown.push(name);
-          for (const r of rows) ids.add(r.id);
-        }
-        if (unknown.length > 0) {
-          throw new ServerError(
-            'RESOURCE_INVALID',
-            'every base must be another live release of the same device class (id or version)',
-            { details: { unknown } },
-          );
-        }
-        const baseReleaseIds = [...ids].sort();
-        await setDeltaBases(
-          trx,
-          tenantId,
-          releaseId,
-          { anyInstalled, baseReleaseIds },
-          app.updraft.now().toISOString(),
-        );
-        return {
-          result: undefined,
-          resourceId: releaseId,
-          change: { anyInstalled, baseReleaseIds },
-        };
-      });
-      if (eager ?? true) await deltas.requestNamedBases(tenantId, releaseId);
-      return view(tenantId, releaseId);
-    },
+    async (request) =>
+      deltas.setBases(
+        auditedBy(request, 'release.delta-bases', 'release'),
+        userOf(request).tenantId,
+        request.params.id,
+        request.body,
+      ),
   );
 
   app.get(
@@ -167,7 +88,7 @@ export const deltaManagementRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaSer
         response: { 200: DeltaViewSchema },
       },
     },
-    async (request) => view(userOf(request).tenantId, request.params.id),
+    async (request) => deltas.view(userOf(request).tenantId, request.params.id),
   );
 };
 
@@ -194,10 +115,7 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
         request,
         app.updraft.now().getTime(),
       );
-      const patch = await findReadyPatch(app.updraft.db, claims.tenantId, digest);
-      if (patch === undefined || patch.patchSize === null)
-        throw new ServerError('RESOURCE_NOT_FOUND', 'no such patch');
-      const size = patch.patchSize;
+      const size = await deltas.readyPatchSize(claims.tenantId, digest);
       return sendBlob(request, reply, app.updraft.blobs, { digest, size }, (answer) => {
         metrics.downloads.inc({ kind: answer.kind === 'head' ? 'head' : `delta_${answer.kind}` });
         metrics.downloadBytes.inc(answer.length);

@@ -1,16 +1,16 @@
-import type { UpdraftFeature } from '../../http/app-types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { deltaDeviceRoutes, deltaManagementRoutes } from './delta.routes.js';
-import { deltaServiceOf } from './delta-service.js';
+import type { DeltaService } from './delta.service.js';
 
 /**
  * Server-generated deltas (docs/delta-format.md, "Delivery"). Mounted at the root: management
- * routes under `/api/v1`, the patch download under `/api/device/v1`. The check-in's offers come
- * from the same {@link deltaServiceOf} instance.
+ * routes under `/api/v1`, the patch download under `/api/device/v1`. `deltas` is the app's one
+ * service (built in `build-server.ts`), which also gives the device API's check-in its offers.
  */
-export const deltasFeature: UpdraftFeature = async (app) => {
-  const deltas = deltaServiceOf(app.updraft);
-  deltas.useLogger(app.log);
-  app.addHook('onClose', () => deltas.close());
+export const deltasFeature: FastifyPluginAsyncTypebox<{ deltas: DeltaService }> = async (
+  app,
+  { deltas },
+) => {
   await app.register(deltaManagementRoutes, { prefix: '/api/v1', deltas });
   await app.register(deltaDeviceRoutes, { prefix: '/api/device/v1', deltas });
 };

@@ -2,16 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { applyToBuffer } from '@updraft/delta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevicePrincipal } from '../../auth/principal.js';
-import { describeEachDialect } from '../../testing/test-database.js';
-import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import {
   componentHex,
   type Fleet,
   seedFleet,
   signedEnvelope,
-} from '../releases/release-test-fixtures.js';
-import { inProcessEncoder, workerEncoder } from './delta-encoder.js';
-import { type DeltaService, deltaServiceOf } from './delta-service.js';
+} from '../../testing/release-fixtures.js';
+import { describeEachDialect } from '../../testing/test-database.js';
+import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import { DEFAULT_DELTA_LIMITS, type DeltaService } from './delta.service.js';
+import { type DeltaEncoder, inProcessEncoder, workerEncoder } from './delta-encoder.js';
 import { forgetDeltasOf } from './forget-deltas.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -34,6 +34,11 @@ describeEachDialect('deltas', (dialect) => {
   const v2 = edited(v1);
   const unrelated = randomBytes(60_000);
   const releases: Record<string, string> = {};
+  // The server's encoder is injected: most tests encode on the test's thread (the same diff,
+  // without a worker's start-up); the worker thread is exercised where it matters: the first
+  // patch and the time budget. The queue bound is 2 so that its test can fill it.
+  let encoder: DeltaEncoder = inProcessEncoder;
+  const limits = { ...DEFAULT_DELTA_LIMITS, maxQueued: 2 };
 
   const upload = async (seq: number, version: string, payload: Buffer) => {
     const envelope = await signedEnvelope(fleet, fleet.key, seq, [payload], version);
@@ -99,14 +104,15 @@ describeEachDialect('deltas', (dialect) => {
   const deltaRows = () => server.app.updraft.db.selectFrom('deltas').selectAll().execute();
 
   beforeAll(async () => {
-    server = await createTestServer(dialect);
+    server = await createTestServer(
+      dialect,
+      {},
+      { deltaEncoder: (b, t, budget) => encoder(b, t, budget), deltaLimits: limits },
+    );
     base = await server.app.listen({ port: 0, host: '127.0.0.1' });
     admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
     fleet = await seedFleet(server.app.updraft.db, { deviceCount: 4 });
-    deltas = deltaServiceOf(server.app.updraft);
-    // Most tests encode on the test's thread (the same diff, without a worker's start-up);
-    // the worker thread is exercised where it matters: the first patch and the time budget.
-    deltas.encoder = inProcessEncoder;
+    deltas = server.app.wiring.deltas;
     releases.v1 = await upload(1, '1.0.0', v1);
     releases.v2 = await upload(2, '2.0.0', v2);
   });
@@ -115,7 +121,7 @@ describeEachDialect('deltas', (dialect) => {
   });
 
   it('creates a patch when a device on a named base checks in, once, and serves it with Range', async () => {
-    deltas.encoder = workerEncoder;
+    encoder = workerEncoder;
     let res = await setBases(releases.v2!, { bases: ['1.0.0'], anyInstalled: false, eager: false });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ baseReleaseIds: [releases.v1], patches: [] });
@@ -124,7 +130,7 @@ describeEachDialect('deltas', (dialect) => {
     // Not ready yet: the first ask enqueues, and the device gets the full payload meanwhile.
     expect((await offersFor(0, releases.v2!, v2)).size).toBe(0);
     await deltas.worker.idle();
-    deltas.encoder = inProcessEncoder;
+    encoder = inProcessEncoder;
     const offer = (await offersFor(0, releases.v2!, v2)).get(sha(v2));
     expect(offer).toMatchObject({ baseDigest: sha(v1) });
     expect(offer!.patchSize).toBeLessThan(v2.length / 4);
@@ -262,17 +268,15 @@ describeEachDialect('deltas', (dialect) => {
   it('records an encoding over its time budget as failed (the encoder thread is stopped)', async () => {
     const v7 = edited(v2);
     releases.v7 = await upload(8, '7.0.0', v7);
-    const limits = deltas.limits;
-    deltas.limits = { ...limits, timeBudgetMs: 1 };
-    deltas.encoder = workerEncoder;
+    // The worker thread with a 1 ms budget (the service passes its budget to the encoder).
+    encoder = (b, t, budget) => workerEncoder(b, t, { ...budget, timeBudgetMs: 1 });
     try {
       expect((await setBases(releases.v7, { bases: ['2.0.0'], anyInstalled: false })).status).toBe(
         200,
       );
       await deltas.worker.idle();
     } finally {
-      deltas.limits = limits;
-      deltas.encoder = inProcessEncoder;
+      encoder = inProcessEncoder;
     }
     expect((await view(releases.v7)).patches).toMatchObject([
       { baseDigest: sha(v2), state: 'failed', errorCode: 'DELTA_BUDGET_EXCEEDED' },
@@ -282,17 +286,16 @@ describeEachDialect('deltas', (dialect) => {
   });
 
   it('refuses patch requests beyond the queue bound while the encoder is busy', async () => {
-    const [limits, encoder] = [deltas.limits, deltas.encoder];
+    expect(deltas.limits.maxQueued).toBe(2);
     let started = false;
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    deltas.limits = { ...limits, maxQueued: 2 };
-    deltas.encoder = async (base, target, budget) => {
+    encoder = async (base, target, budget) => {
       started = true;
       await gate;
-      return encoder(base, target, budget);
+      return inProcessEncoder(base, target, budget);
     };
     const key = (targetDigest: string, baseDigest = sha(v2)) => ({
       tenantId: fleet.tenantId,
@@ -324,8 +327,7 @@ describeEachDialect('deltas', (dialect) => {
     } finally {
       release();
       await deltas.worker.idle();
-      deltas.limits = limits;
-      deltas.encoder = encoder;
+      encoder = inProcessEncoder;
     }
     expect((await deltaRows()).find((r) => r.target_digest === sha(v1))?.state).toBe('ready');
   });

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { BlobStore } from '../../ports/blob-store.js';
-import './delta.table.js';
-import '../releases/release.table.js';
+import { deleteDeltasTo, isLivePayload, isPatchReferenced } from './delta.repository.js';
 
 /**
  * Drops the cached patches whose target is one of `targetDigests` once no live release of the
@@ -18,30 +17,11 @@ export async function forgetDeltasOf(
 ): Promise<number> {
   let forgotten = 0;
   for (const target of targetDigests) {
-    const live = await db
-      .selectFrom('release_payloads as p')
-      .innerJoin('releases as r', 'r.id', 'p.release_id')
-      .select('p.release_id')
-      .where('p.tenant_id', '=', tenantId)
-      .where('p.sha256', '=', target)
-      .where('r.deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (live !== undefined) continue;
-    const rows = await db
-      .deleteFrom('deltas')
-      .where('tenant_id', '=', tenantId)
-      .where('target_digest', '=', target)
-      .returning('patch_digest')
-      .execute();
-    forgotten += rows.length;
-    for (const { patch_digest: patch } of rows) {
-      if (patch === null) continue;
-      const other = await db
-        .selectFrom('deltas')
-        .select('tenant_id')
-        .where('patch_digest', '=', patch)
-        .executeTakeFirst();
-      if (other === undefined) await blobs.delete(patch);
+    if (await isLivePayload(db, tenantId, target)) continue;
+    const patches = await deleteDeltasTo(db, tenantId, target);
+    forgotten += patches.length;
+    for (const patch of patches) {
+      if (patch !== null && !(await isPatchReferenced(db, patch))) await blobs.delete(patch);
     }
   }
   return forgotten;

@@ -3,12 +3,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BearerDeviceAuthenticator } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import { SignedUrl } from '../../signed-url/signed-url.js';
+import { type Fleet, seedFleet } from '../../testing/release-fixtures.js';
 import {
   describeEachDialect,
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
-import { type Fleet, seedFleet } from '../releases/release-test-fixtures.js';
 import { CheckInService } from './check-in.service.js';
 import { LastSeenTracker } from './last-seen-tracker.js';
 

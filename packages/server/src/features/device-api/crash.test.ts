@@ -1,18 +1,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ServerConfig } from '../../config/config.js';
 import { issueToken } from '../../features/users/token.repository.js';
 import { createUser } from '../../features/users/user.repository.js';
+import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { type SpawnedServer, spawnServer } from '../../testing/spawn-server.js';
 import {
   describeEachDialect,
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../releases/release-test-fixtures.js';
 
 function envFor(db: ServerConfig['database'], dataDir: string): Record<string, string> {
   return {
@@ -30,6 +30,25 @@ function envFor(db: ServerConfig['database'], dataDir: string): Record<string, s
 async function kill9(server: SpawnedServer): Promise<void> {
   await server.kill('SIGKILL');
 }
+
+/**
+ * Resolves once `reached()` holds: the child got to the point the test kills it at. Checked on
+ * every turn of the event loop (the check reads files the child writes), so the kill lands while
+ * the child is still in the step the check observed, not after a guessed sleep.
+ */
+async function until(what: string, reached: () => Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await reached())) {
+    if (Date.now() > deadline) throw new Error(`the server never reached: ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const sizeOf = (file: string) =>
+  stat(file).then(
+    (s) => s.size,
+    () => -1,
+  );
 
 // The real server as a child process, killed with SIGKILL mid-work, then restarted on the same
 // data directory and database: acknowledged work survives, partial work is invisible.
@@ -111,9 +130,13 @@ describeEachDialect('kill -9', (dialect) => {
       },
     });
     const interrupted = put(server.url, 4 * MIB, trickle).catch((e: unknown) => e);
-    while (sent < 2 * MIB) await new Promise((r) => setTimeout(r, 10));
+    // Killed once the server has written a whole MiB of the second chunk to the session's file:
+    // those bytes are on disk but were never acknowledged.
+    const part = path.join(dataDir, 'uploads', `${session.id}.part`);
+    await until('a MiB into the second chunk', async () => (await sizeOf(part)) >= 5 * MIB);
     await kill9(server);
     expect(await interrupted).toBeInstanceOf(Error);
+    expect(await sizeOf(part)).toBeGreaterThanOrEqual(5 * MIB);
 
     server = await start();
     const resumed = (await (
@@ -142,22 +165,33 @@ describeEachDialect('kill -9', (dialect) => {
           payloads: [{ uploadId: session.id }],
         }),
       });
-    // Killed while the release is being verified and stored: afterwards it either exists whole
-    // or not at all, and in the latter case its blob is not visible.
+    // Killed while the release's payload is being stored (its blob's temp file exists; the
+    // release row is written after the blob): the request dies, nothing of the release is
+    // visible, and the same request succeeds after the restart.
+    const tmp = path.join(dataDir, 'blobs', 'tmp');
     const racing = create(server.url).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 150));
+    await until('the payload being stored', async () =>
+      (await readdir(tmp).catch(() => [] as string[])).some((f) => f.startsWith(`${digest}.`)),
+    );
     await kill9(server);
-    await racing;
+    expect(await racing).toBeInstanceOf(Error);
+    const visible = async () => ({
+      releases: await db.handle.db
+        .selectFrom('releases')
+        .select('id')
+        .where('sequence_number', '=', 100)
+        .execute(),
+      payloads: await db.handle.db
+        .selectFrom('release_payloads')
+        .select('sha256')
+        .where('sha256', '=', digest)
+        .execute(),
+      blob: await sizeOf(path.join(dataDir, 'blobs', 'objects', digest.slice(0, 2), digest)),
+    });
+    expect(await visible()).toEqual({ releases: [], payloads: [], blob: -1 });
     server = await start();
-    const rows = await db.handle.db
-      .selectFrom('release_payloads')
-      .selectAll()
-      .where('sha256', '=', digest)
-      .execute();
-    if (rows.length === 0) {
-      const again = await create(server.url);
-      expect(again.status).toBe(201);
-    }
+    expect((await create(server.url)).status).toBe(201);
+    expect((await visible()).payloads).toEqual([{ sha256: digest }]);
     const release = (await db.handle.db
       .selectFrom('releases')
       .select('id')
@@ -230,11 +264,12 @@ describeEachDialect('kill -9', (dialect) => {
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 400));
+    // Killed once 30 reports were acknowledged: the burst (11 devices × 45 reports) is under way.
+    await until('30 acknowledged reports', async () => acknowledged.length >= 30);
     await kill9(server);
     stop = true;
     await Promise.all(burst);
-    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(acknowledged.length).toBeGreaterThanOrEqual(30);
 
     server = await start();
     const events = await db.handle.db
@@ -244,6 +279,14 @@ describeEachDialect('kill -9', (dialect) => {
       .execute();
     const recorded = new Set(events.map((e) => e.report_id));
     expect(acknowledged.filter((id) => !recorded.has(id))).toEqual([]);
+    // The kill hit the burst: some actions never got their last report.
+    const open = await db.handle.db
+      .selectFrom('actions')
+      .select('id')
+      .where('id', 'in', actionIds)
+      .where('open_key', 'is not', null)
+      .execute();
+    expect(open.length).toBeGreaterThan(0);
     // Consistent: each action's state is its latest event's status, and open iff not terminal.
     for (const id of actionIds) {
       const action = await db.handle.db

@@ -1,13 +1,18 @@
-import type { UpdraftFeature } from '../../http/app-types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
-import { deltaOffers } from '../deltas/delta-service.js';
+import type { DeltaOfferSource } from '../deltas/delta-offer.js';
 import { CheckInService } from './check-in.service.js';
 import { deviceApiRoutes } from './device-api.routes.js';
 import { LastSeenTracker } from './last-seen-tracker.js';
 
-/** The native device API, mounted at `/api/device/v1` (docs/device-api.md). */
-export const deviceApiFeature: UpdraftFeature = async (app) => {
+/**
+ * The native device API, mounted at `/api/device/v1` (docs/device-api.md). `deltaOffers` is the
+ * app's delta service (wired in `build-server.ts`).
+ */
+export const deviceApiFeature: FastifyPluginAsyncTypebox<{
+  deltaOffers: DeltaOfferSource;
+}> = async (app, { deltaOffers }) => {
   const { db, config, deviceChanges } = app.updraft;
   const now = () => app.updraft.now();
   const urls = new SignedUrl(
@@ -25,7 +30,7 @@ export const deviceApiFeature: UpdraftFeature = async (app) => {
     lastSeen,
     now,
     deviceChanges,
-    deltaOffers(app.updraft),
+    deltaOffers,
   );
   await app.register(deviceApiRoutes, {
     checkIns,

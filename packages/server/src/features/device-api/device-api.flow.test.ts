@@ -1,13 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Fleet, seedFleet, signedEnvelope, snapshot } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import {
-  type Fleet,
-  seedFleet,
-  signedEnvelope,
-  snapshot,
-} from '../releases/release-test-fixtures.js';
 
 // The whole path over real HTTP on loopback: upload a signed release, assign it, and drive the
 // device API (check-in, envelope, ranged download, feedback) to a successful action.

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Fleet, seedFleet, snapshot } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import { type Fleet, seedFleet, snapshot } from '../releases/release-test-fixtures.js';
 
 const RUNS = 100;
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Fleet, seedFleet } from '../../testing/release-fixtures.js';
 import {
   describeEachDialect,
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
-import { type Fleet, seedFleet } from '../releases/release-test-fixtures.js';
 import { LastSeenTracker } from './last-seen-tracker.js';
 
 describeEachDialect('LastSeenTracker', (dialect) => {

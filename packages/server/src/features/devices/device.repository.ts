@@ -8,6 +8,7 @@ import {
 } from 'kysely';
 import { hashToken, newId, newToken } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import './device.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -272,6 +273,24 @@ export async function listDevices(
       tags: tags.get(r.id) ?? [],
     })),
   };
+}
+
+/**
+ * The id of the tenant's device whose id or, failing that, name is `idOrName` (an id wins over
+ * another device's equal name); undefined when neither matches.
+ */
+export async function findDeviceId(
+  db: Db,
+  tenantId: string,
+  idOrName: string,
+): Promise<string | undefined> {
+  const rows = await db
+    .selectFrom('devices')
+    .select(['id', 'name'])
+    .where('tenant_id', '=', tenantId)
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .execute();
+  return (rows.find((r) => r.id === idOrName) ?? rows[0])?.id;
 }
 
 /** One device with attributes, tags and components, or undefined when not in this tenant. */

@@ -1,8 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { generateSigningKeyPair } from '@updraft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeEachDialect } from '../../testing/test-database.js';
-import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import {
   addDevice,
   addTrustedKey,
@@ -10,7 +8,9 @@ import {
   seedFleet,
   signedEnvelope,
   snapshot,
-} from './release-test-fixtures.js';
+} from '../../testing/release-fixtures.js';
+import { describeEachDialect } from '../../testing/test-database.js';
+import { createTestServer, type TestServer } from '../../testing/test-server.js';
 
 // Every refused input answers a typed 4xx and leaves the database and the blob store as they were.
 describeEachDialect('bad input to releases, actions and the device API', (dialect) => {

@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { appendAudit } from '../../audit/audit-log.js';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import type { BlobStore } from '../../ports/blob-store.js';
+import { appendAudit } from '../audit/audit.repository.js';
 import { forgetDeltasOf } from '../deltas/forget-deltas.js';
 import type { UploadService } from '../uploads/upload.service.js';
 import type { EnvelopeVerifier } from './envelope-verifier.js';

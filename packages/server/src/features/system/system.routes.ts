@@ -1,10 +1,13 @@
-import { sql } from 'kysely';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { UpdraftFeature } from '../../http/app-types.js';
 import { problemOf, sendProblem } from '../../http/problem.js';
+import type { SystemService } from './system.service.js';
 
 /** Liveness, readiness, Prometheus metrics and the OpenAPI document. Mounted at the root. */
-export const systemRoutes: UpdraftFeature = async (app) => {
+export const systemRoutes: FastifyPluginAsyncTypebox<{ system: SystemService }> = async (
+  app,
+  { system },
+) => {
   app.get(
     '/healthz',
     {
@@ -18,22 +21,15 @@ export const systemRoutes: UpdraftFeature = async (app) => {
     '/readyz',
     { config: { permission: 'public' }, schema: { hide: true } },
     async (request, reply) => {
-      const checks: Record<string, boolean> = { database: false, blobs: false };
-      try {
-        await sql`select 1`.execute(app.updraft.db);
-        checks.database = true;
-      } catch (error) {
-        request.log.warn({ err: error }, 'readiness: database unavailable');
-      }
-      checks.blobs = await app.updraft.blobs.ready().catch(() => false);
-      if (Object.values(checks).every(Boolean)) return { status: 'ready', checks };
+      const readiness = await system.readiness((error) =>
+        request.log.warn({ err: error }, 'readiness: database unavailable'),
+      );
+      if (readiness.ready) return { status: 'ready', checks: readiness.checks };
       const problem = problemOf(
         request,
         'HTTP_INTERNAL',
         503,
-        `not ready: ${Object.keys(checks)
-          .filter((k) => !checks[k])
-          .join(', ')}`,
+        `not ready: ${readiness.failing.join(', ')}`,
       );
       return sendProblem(reply, { ...problem, title: 'Service Unavailable' });
     },
@@ -43,8 +39,8 @@ export const systemRoutes: UpdraftFeature = async (app) => {
     '/metrics',
     { config: { permission: 'public' }, schema: { hide: true } },
     async (_request, reply) => {
-      const registry = app.updraft.metrics.registry;
-      return reply.type(registry.contentType).send(await registry.metrics());
+      const { contentType, body } = await system.exposition();
+      return reply.type(contentType).send(body);
     },
   );
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../db/database.js';
+import type { Database } from '../../db/database.js';
+import './audit.table.js';
 
 /** Outcomes an audit entry can record. */
 export const AUDIT_OUTCOMES = ['success', 'failure', 'denied'] as const;

@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachDialect } from '../testing/test-database.js';
-import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
+import { describeEachDialect } from '../../testing/test-database.js';
+import {
+  createTestServer,
+  TEST_ADMIN_PASSWORD,
+  type TestServer,
+} from '../../testing/test-server.js';
 
 describeEachDialect('audit log', (dialect) => {
   let server: TestServer;
@@ -125,10 +129,19 @@ describeEachDialect('audit log', (dialect) => {
         })
       ).statusCode,
     ).toBe(400);
+    // Well-formed but impossible dates are a 400 too, never a 500.
+    for (const bad of ['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T25:00:00Z']) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: `/api/v1/audit?to=${bad}`,
+        headers: auditor,
+      });
+      expect([res.statusCode, res.json().code]).toEqual([400, 'HTTP_VALIDATION_FAILED']);
+    }
   });
 
   it('offers no route that changes the log, and the database refuses UPDATE and DELETE', async () => {
-    const writeRoutes = (await import('../http/access-control.js'))
+    const writeRoutes = (await import('../../http/access-control.js'))
       .registeredRoutes(server.app)
       .filter((r) => r.url.startsWith('/api/v1/audit'));
     expect(writeRoutes.map((r) => r.method)).toEqual(['GET']);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { insertReleaseAndAction } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import { insertReleaseAndAction } from '../releases/release-test-fixtures.js';
 import { setReportedState, touchLastSeen } from './device.repository.js';
 
 describeEachDialect('devices', (dialect) => {
@@ -258,5 +258,37 @@ describeEachDialect('devices', (dialect) => {
     expect((await inject('POST', `/devices/${device.id}/decommission`)).json().code).toBe(
       'RESOURCE_CONFLICT',
     );
+  });
+
+  it('accepts a device name wherever it accepts a device id, an id winning over an equal name', async () => {
+    const { device, token } = (
+      await inject('POST', '/devices', { name: 'pump-7.north@site:a', deviceClassId: classId })
+    ).json();
+    const name = encodeURIComponent('pump-7.north@site:a');
+    const shown = await inject('GET', `/devices/${name}`);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toMatchObject({ id: device.id, name: 'pump-7.north@site:a' });
+    expect((await inject('GET', `/devices/${name}/actions`)).json()).toEqual({ items: [] });
+    const patched = await inject('PATCH', `/devices/${name}/attributes`, { rack: 'r2' });
+    expect(patched.json().attributes.custom).toEqual({ rack: 'r2' });
+    expect((await inject('PUT', `/devices/${name}/tags`, { tags: ['named'] })).json().tags).toEqual(
+      ['named'],
+    );
+    const rotated = await inject('POST', `/devices/${name}/token`);
+    expect(rotated.statusCode).toBe(200);
+    expect(await authenticate(token)).toBeNull();
+    expect((await authenticate(rotated.json().token))?.deviceId).toBe(device.id);
+    // Another device named like the first one's id: the id still addresses the first device.
+    const impostor = (
+      await inject('POST', '/devices', { name: device.id, deviceClassId: classId })
+    ).json().device;
+    expect((await inject('GET', `/devices/${device.id}`)).json().name).toBe('pump-7.north@site:a');
+    expect(impostor.id).not.toBe(device.id);
+    const retired = await inject('POST', `/devices/${name}/decommission`);
+    expect(retired.json()).toMatchObject({ id: device.id });
+    expect(retired.json().decommissionedAt).not.toBeNull();
+    const missing = await inject('GET', '/devices/no-such-device');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().code).toBe('RESOURCE_NOT_FOUND');
   });
 });

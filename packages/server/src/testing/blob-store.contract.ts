@@ -4,7 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../errors.js';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore } from '../ports/blob-store.js';
 
 /** How the contract suite gets a fresh, initialised store, and disposes of it. */
 export interface BlobStoreContractOptions {

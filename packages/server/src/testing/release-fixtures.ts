@@ -14,9 +14,9 @@ import {
   vendorIdFromDomain,
 } from '@updraft/core';
 import type { Kysely } from 'kysely';
-import { hashToken, newId, newToken } from '../../auth/secrets.js';
-import type { Database } from '../../db/database.js';
-import { ensureTenant } from '../../tenants/tenant.repository.js';
+import { hashToken, newId, newToken } from '../auth/secrets.js';
+import type { Database } from '../db/database.js';
+import { ensureTenant } from '../tenants/tenant.repository.js';
 
 /** A device class with one trusted signing key, and one registered device with its token. */
 export interface Fleet {

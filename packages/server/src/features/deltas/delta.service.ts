@@ -2,21 +2,35 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isUpdraftError } from '@updraft/core';
 import { DeltaError } from '@updraft/delta';
+import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import type { DevicePrincipal } from '../../auth/principal.js';
-import type { UpdraftServices } from '../../http/app-types.js';
-import { SignedUrl } from '../../signed-url/signed-url.js';
+import type { Database } from '../../db/database.js';
+import { ServerError } from '../../errors.js';
+import type { AuditedRun } from '../../http/audit-hook.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { BlobStore } from '../../ports/blob-store.js';
+import type { SignedUrl } from '../../signed-url/signed-url.js';
 import {
   type DeltaKey,
+  type DeltaRecord,
+  deltasForTargets,
   findDeltas,
+  findLiveRelease,
   findPlainPayload,
+  findReadyPatch,
   getDeltaBases,
   insertQueuedDelta,
+  installedDigests,
+  openActionForPatch,
   payloadDigestsOf,
   recordDelivery,
+  releaseDeltaSavings,
+  releaseIdsNamed,
+  setDeltaBases,
   updateDelta,
 } from './delta.repository.js';
-import { type DeltaEncoder, workerEncoder } from './delta-encoder.js';
+import type { DeltaEncoder } from './delta-encoder.js';
 import type { DeltaOffer, DeltaOfferSource, OfferedPayload } from './delta-offer.js';
 import { DeltaWorker, type EnqueueOutcome } from './delta-worker.js';
 
@@ -49,13 +63,34 @@ export interface DeltaLogger {
 /** Path of the patch download route under the device API prefix. */
 export const PATCH_PATH = '/api/device/v1/deltas';
 
+/** What a {@link DeltaService} works with; built and passed in by `build-server.ts`. */
+export interface DeltaServiceDeps {
+  readonly db: Kysely<Database>;
+  readonly blobs: BlobStore;
+  readonly metrics: Metrics;
+  /** Signs and checks the patch download URLs. */
+  readonly urls: SignedUrl;
+  readonly now: () => Date;
+  /** Where patches are encoded: `workerEncoder` (a worker thread) in the server. */
+  readonly encoder: DeltaEncoder;
+  readonly limits: DeltaLimits;
+  /** Where patch outcomes and deliveries are logged (the app's pino logger). */
+  readonly logger?: DeltaLogger;
+}
+
+/** A release's delta configuration with its patches and what they saved (the management view). */
+export interface DeltaView {
+  readonly releaseId: string;
+  readonly anyInstalled: boolean;
+  readonly baseReleaseIds: string[];
+  readonly patches: DeltaRecord[];
+  readonly deliveries: number;
+  readonly bytesSaved: number;
+}
+
 /** Bytes of a blob, refusing blobs over `max` (the encoder holds both images in memory). */
-async function readBlob(
-  updraft: UpdraftServices,
-  digest: string,
-  max: number,
-): Promise<Uint8Array> {
-  const info = await updraft.blobs.head(digest);
+async function readBlob(blobs: BlobStore, digest: string, max: number): Promise<Uint8Array> {
+  const info = await blobs.head(digest);
   if (info === undefined) throw new DeltaError('DELTA_OLD_READ_FAILED', `blob ${digest} is gone`);
   if (info.size > max) {
     throw new DeltaError('DELTA_INPUT_TOO_LARGE', 'image over the delta size limit', {
@@ -65,7 +100,7 @@ async function readBlob(
   const out = new Uint8Array(info.size);
   let at = 0;
   if (info.size === 0) return out;
-  for await (const chunk of await updraft.blobs.read(digest)) {
+  for await (const chunk of await blobs.read(digest)) {
     const bytes = chunk as Uint8Array;
     if (at + bytes.length > out.length) throw new DeltaError('DELTA_OLD_READ_FAILED', 'blob grew');
     out.set(bytes, at);
@@ -79,34 +114,28 @@ const keyOf = (k: DeltaKey) => `${k.tenantId}|${k.baseDigest}|${k.targetDigest}`
 /**
  * Server-side deltas (docs/delta-format.md, "Delivery"): decides which check-in payloads get a
  * patch offer, creates missing patches in a bounded background worker, serves and counts them.
- * One per app (see {@link deltaServiceOf}).
+ * One per app, built in `build-server.ts` and passed to the deltas and device-API features.
  */
 export class DeltaService implements DeltaOfferSource {
   readonly urls: SignedUrl;
   readonly worker: DeltaWorker<DeltaKey>;
-  limits: DeltaLimits;
-  /** Where patches are encoded (a worker thread; tests of the code above may swap it). */
-  encoder: DeltaEncoder = workerEncoder;
-  readonly #updraft: UpdraftServices;
+  readonly limits: DeltaLimits;
+  readonly #deps: DeltaServiceDeps;
   readonly #bytesSaved: Counter;
   readonly #patches: Counter<'outcome'>;
   readonly #refused: Counter;
-  #logger: DeltaLogger | null = null;
   readonly #closing = new AbortController();
 
-  constructor(updraft: UpdraftServices, limits: DeltaLimits = DEFAULT_DELTA_LIMITS) {
-    this.#updraft = updraft;
-    this.limits = limits;
-    this.urls = new SignedUrl(
-      updraft.deriveKey('delta-url'),
-      updraft.config.device.downloadUrlTtlSeconds,
-    );
+  constructor(deps: DeltaServiceDeps) {
+    this.#deps = deps;
+    this.limits = deps.limits;
+    this.urls = deps.urls;
     this.worker = new DeltaWorker<DeltaKey>({
-      maxQueued: limits.maxQueued,
+      maxQueued: deps.limits.maxQueued,
       run: (key) => this.build(key),
       onError: (error, key) => this.#log('delta worker failed', { ...key, error: String(error) }),
     });
-    const registers = [updraft.metrics.registry];
+    const registers = [deps.metrics.registry];
     this.#bytesSaved = new Counter({
       name: 'updraft_delta_bytes_saved_total',
       help: 'Bytes not sent because a device downloaded a patch instead of the full payload.',
@@ -138,7 +167,10 @@ export class DeltaService implements DeltaOfferSource {
     try {
       return await this.#offers(device, releaseId, payloads, nowMs);
     } catch (error) {
-      this.#logger?.warn?.({ err: error, releaseId }, 'delta offers failed; full payloads only');
+      this.#deps.logger?.warn?.(
+        { err: error, releaseId },
+        'delta offers failed; full payloads only',
+      );
       return new Map();
     }
   }
@@ -150,16 +182,11 @@ export class DeltaService implements DeltaOfferSource {
     nowMs: number,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     const offers = new Map<string, DeltaOffer>();
-    const { db } = this.#updraft;
+    const { db } = this.#deps;
     const { tenantId } = device;
     const bases = await getDeltaBases(db, tenantId, releaseId);
     if (bases === undefined || payloads.length === 0) return offers;
-    const installed = await db
-      .selectFrom('device_components')
-      .select(['component_id', 'digest'])
-      .where('tenant_id', '=', tenantId)
-      .where('device_id', '=', device.deviceId)
-      .execute();
+    const installed = await installedDigests(db, tenantId, device.deviceId);
     const plainTargets = new Set(
       (await payloadDigestsOf(db, tenantId, [releaseId])).map((p) => p.sha256),
     );
@@ -168,7 +195,7 @@ export class DeltaService implements DeltaOfferSource {
       : await payloadDigestsOf(db, tenantId, bases.baseReleaseIds);
     const wanted: { payload: OfferedPayload; baseDigest: string }[] = [];
     for (const payload of payloads) {
-      const base = installed.find((c) => c.component_id === payload.component)?.digest ?? null;
+      const base = installed.find((c) => c.componentId === payload.component)?.digest ?? null;
       if (base === null || base === payload.digest || !plainTargets.has(payload.digest)) continue;
       if (
         named !== null &&
@@ -209,7 +236,7 @@ export class DeltaService implements DeltaOfferSource {
    * must be an unencrypted payload the tenant holds (its bytes are the device's image).
    */
   async request(key: DeltaKey, targetSize: number): Promise<EnqueueOutcome | 'exists' | 'no-base'> {
-    const { db } = this.#updraft;
+    const { db } = this.#deps;
     if ((await findPlainPayload(db, key.tenantId, key.baseDigest)) === undefined) return 'no-base';
     const [existing] = await findDeltas(db, key.tenantId, [key]);
     if (existing !== undefined && existing.state !== 'queued' && existing.state !== 'building')
@@ -219,7 +246,7 @@ export class DeltaService implements DeltaOfferSource {
       this.#refused.inc();
       return 'full';
     }
-    await insertQueuedDelta(db, key, targetSize, this.#updraft.now().toISOString());
+    await insertQueuedDelta(db, key, targetSize, this.#deps.now().toISOString());
     const outcome = this.worker.enqueue(keyOf(key), key);
     if (outcome === 'full') this.#refused.inc();
     return outcome;
@@ -227,7 +254,7 @@ export class DeltaService implements DeltaOfferSource {
 
   /** Enqueues the patches from every named base release to `releaseId` (eager creation). */
   async requestNamedBases(tenantId: string, releaseId: string): Promise<number> {
-    const { db } = this.#updraft;
+    const { db } = this.#deps;
     const bases = await getDeltaBases(db, tenantId, releaseId);
     if (bases === undefined) return 0;
     const targets = await payloadDigestsOf(db, tenantId, [releaseId]);
@@ -245,15 +272,15 @@ export class DeltaService implements DeltaOfferSource {
 
   /** Encodes one patch and records the outcome (the worker's job). */
   async build(key: DeltaKey): Promise<void> {
-    const { db, blobs } = this.#updraft;
-    const at = () => this.#updraft.now().toISOString();
+    const { db, blobs, encoder } = this.#deps;
+    const at = () => this.#deps.now().toISOString();
     await updateDelta(db, key, { state: 'building' }, at());
     try {
-      const base = await readBlob(this.#updraft, key.baseDigest, this.limits.maxImageBytes);
-      const target = await readBlob(this.#updraft, key.targetDigest, this.limits.maxImageBytes);
+      const base = await readBlob(blobs, key.baseDigest, this.limits.maxImageBytes);
+      const target = await readBlob(blobs, key.targetDigest, this.limits.maxImageBytes);
       const targetSize = target.length;
       // Off the event loop; the buffers are handed over to the encoder's thread.
-      const report = await this.encoder(base, target, {
+      const report = await encoder(base, target, {
         maxMemoryBytes: this.limits.maxMemoryBytes,
         timeBudgetMs: this.limits.timeBudgetMs,
         signal: this.#closing.signal,
@@ -289,45 +316,94 @@ export class DeltaService implements DeltaOfferSource {
    * bytes saved = target size − patch size.
    */
   async recordDownload(tenantId: string, deviceId: string, patchDigest: string): Promise<void> {
-    const { db } = this.#updraft;
-    const action = await db
-      .selectFrom('actions as a')
-      .innerJoin('release_payloads as p', (j) =>
-        j.onRef('p.release_id', '=', 'a.release_id').onRef('p.tenant_id', '=', 'a.tenant_id'),
-      )
-      .innerJoin('deltas as d', (j) =>
-        j.onRef('d.target_digest', '=', 'p.sha256').onRef('d.tenant_id', '=', 'p.tenant_id'),
-      )
-      .select(['a.id', 'a.release_id', 'd.target_size', 'd.patch_size'])
-      .where('a.tenant_id', '=', tenantId)
-      .where('a.open_key', '=', deviceId)
-      .where('d.patch_digest', '=', patchDigest)
-      .where('d.state', '=', 'ready')
-      .executeTakeFirst();
+    const { db } = this.#deps;
+    const action = await openActionForPatch(db, tenantId, deviceId, patchDigest);
     if (action === undefined) return;
-    const saved = Math.max(0, Number(action.target_size) - Number(action.patch_size));
+    const saved = Math.max(0, action.targetSize - action.patchSize);
     const fresh = await recordDelivery(db, {
-      action_id: action.id,
+      action_id: action.actionId,
       patch_digest: patchDigest,
       tenant_id: tenantId,
-      release_id: action.release_id,
+      release_id: action.releaseId,
       device_id: deviceId,
       bytes_saved: saved,
-      at: this.#updraft.now().toISOString(),
+      at: this.#deps.now().toISOString(),
     });
     if (fresh) {
       this.#bytesSaved.inc(saved);
-      this.#log('delta delivered', { actionId: action.id, patchDigest, bytesSaved: saved });
+      this.#log('delta delivered', { actionId: action.actionId, patchDigest, bytesSaved: saved });
     }
   }
 
-  /** Where the service logs patch outcomes and deliveries (the app's pino logger). */
-  useLogger(logger: DeltaLogger): void {
-    this.#logger = logger;
+  /** A live release's delta bases, its cached patches and the bytes they saved. */
+  async view(tenantId: string, releaseId: string): Promise<DeltaView> {
+    const { db } = this.#deps;
+    if ((await findLiveRelease(db, tenantId, releaseId)) === undefined)
+      throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
+    const bases = await getDeltaBases(db, tenantId, releaseId);
+    const targets = (await payloadDigestsOf(db, tenantId, [releaseId])).map((p) => p.sha256);
+    return {
+      releaseId,
+      anyInstalled: bases?.anyInstalled ?? false,
+      baseReleaseIds: bases?.baseReleaseIds ?? [],
+      patches: await deltasForTargets(db, tenantId, targets),
+      ...(await releaseDeltaSavings(db, tenantId, releaseId)),
+    };
+  }
+
+  /**
+   * Names a release's delta bases: other live releases of its device class by id or version
+   * (`RESOURCE_INVALID` listing the unknown ones), or any installed image. Written with its audit
+   * entry through `audit`; then, when `eager`, the named bases' patches are enqueued.
+   */
+  async setBases(
+    audit: AuditedRun,
+    tenantId: string,
+    releaseId: string,
+    input: {
+      readonly bases: readonly string[];
+      readonly anyInstalled: boolean;
+      readonly eager?: boolean;
+    },
+  ): Promise<DeltaView> {
+    const { anyInstalled } = input;
+    await audit(async (trx) => {
+      const release = await findLiveRelease(trx, tenantId, releaseId);
+      if (release === undefined)
+        throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
+      const ids = new Set<string>();
+      const unknown: string[] = [];
+      for (const name of input.bases) {
+        const found = await releaseIdsNamed(trx, tenantId, release.deviceClassId, releaseId, name);
+        if (found.length === 0) unknown.push(name);
+        for (const id of found) ids.add(id);
+      }
+      if (unknown.length > 0) {
+        throw new ServerError(
+          'RESOURCE_INVALID',
+          'every base must be another live release of the same device class (id or version)',
+          { details: { unknown } },
+        );
+      }
+      const baseReleaseIds = [...ids].sort();
+      const at = this.#deps.now().toISOString();
+      await setDeltaBases(trx, tenantId, releaseId, { anyInstalled, baseReleaseIds }, at);
+      return { result: undefined, resourceId: releaseId, change: { anyInstalled, baseReleaseIds } };
+    });
+    if (input.eager ?? true) await this.requestNamedBases(tenantId, releaseId);
+    return this.view(tenantId, releaseId);
+  }
+
+  /** The size of the ready patch `digest` the tenant holds; `RESOURCE_NOT_FOUND` otherwise. */
+  async readyPatchSize(tenantId: string, digest: string): Promise<number> {
+    const patch = await findReadyPatch(this.#deps.db, tenantId, digest);
+    if (patch === undefined || patch.patchSize === null)
+      throw new ServerError('RESOURCE_NOT_FOUND', 'no such patch');
+    return patch.patchSize;
   }
 
   #log(msg: string, fields: Record<string, unknown>): void {
-    this.#logger?.info(fields, msg);
+    this.#deps.logger?.info(fields, msg);
   }
 
   /** Stops the worker (drops waiting jobs; their records stay `queued` and are asked for again). */
@@ -335,24 +411,4 @@ export class DeltaService implements DeltaOfferSource {
     this.#closing.abort(new Error('the server is closing'));
     return this.worker.close();
   }
-}
-
-const services = new WeakMap<UpdraftServices, DeltaService>();
-
-/**
- * The app's one {@link DeltaService} (created on first use): the deltas feature and the device
- * API's check-in share it through the app's services object.
- */
-export function deltaServiceOf(updraft: UpdraftServices): DeltaService {
-  let service = services.get(updraft);
-  if (service === undefined) {
-    service = new DeltaService(updraft);
-    services.set(updraft, service);
-  }
-  return service;
-}
-
-/** The check-in's {@link DeltaOfferSource} for this app. */
-export function deltaOffers(updraft: UpdraftServices): DeltaOfferSource {
-  return deltaServiceOf(updraft);
 }
