@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
-import { fakeEnvelope } from './testing/fake-envelope.js';
 import { RealClock } from './testing/fakes.js';
-import { CLASS, image, sha256, TestDevice, VENDOR } from './testing/harness.js';
+import { CONFIG_ID, image, MAIN, RADIO_ID, sha256, TestDevice } from './testing/harness.js';
+import { signedEnvelope } from './testing/signed-release.js';
 
 let server: DeviceApiServer;
 beforeEach(async () => {
@@ -14,17 +14,12 @@ afterEach(async () => {
 
 const NEW = image(30_001, 2);
 
-function release(over: Partial<TestRelease> = {}, seq = 2, img = NEW): TestRelease {
+async function release(over: Partial<TestRelease> = {}, seq = 2, img = NEW): Promise<TestRelease> {
   return {
     actionId: 'act_1',
     version: '1.1.0',
     sequenceNumber: seq,
-    envelope: fakeEnvelope({
-      vendor: VENDOR,
-      class: CLASS,
-      sequenceNumber: seq,
-      components: [{ id: '00', image: img }],
-    }),
+    envelope: await signedEnvelope({ sequenceNumber: seq, components: [{ id: MAIN, image: img }] }),
     payloads: [img],
     ...over,
   };
@@ -51,7 +46,7 @@ describe('agent', () => {
     expect(server.checkIns).toEqual([
       {
         components: [
-          { id: '00', version: '1.0.0', sequenceNumber: 1, digest: sha256(device.factory) },
+          { id: MAIN, version: '1.0.0', sequenceNumber: 1, digest: sha256(device.factory) },
         ],
         attributes: {},
       },
@@ -61,7 +56,7 @@ describe('agent', () => {
 
   it('installs a good release: download, write, trial boot, confirm, report success', async () => {
     const device = new TestDevice(server);
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.chain()).toEqual(HAPPY);
     expect(server.statuses('act_1')).toEqual([
@@ -84,7 +79,7 @@ describe('agent', () => {
     // The next check-in reports the new version and does not install again.
     await device.runToIdle();
     expect(server.checkIns.at(-1)).toMatchObject({
-      components: [{ id: '00', version: '1.1.0', sequenceNumber: 2, digest: sha256(NEW) }],
+      components: [{ id: MAIN, version: '1.1.0', sequenceNumber: 2, digest: sha256(NEW) }],
     });
     expect(device.boot.rebootRequests).toBe(1);
   });
@@ -92,7 +87,7 @@ describe('agent', () => {
   it('reports failure with the bootloader code when the new image does not boot', async () => {
     const device = new TestDevice(server);
     device.boot.bootable.set('b', false);
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.boot.booted).toBe('a');
     expect(device.running().subarray(0, device.factory.length)).toEqual(device.factory);
@@ -115,7 +110,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(checks).toBe(1);
     expect(device.chain()).toEqual([
@@ -145,7 +140,7 @@ describe('agent', () => {
       policy: { healthCheck: () => new Promise(() => {}) },
       options: { healthCheckTimeoutMs: 200 },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.boot.booted).toBe('a');
     expect(server.final('act_1')?.code).toBe('AGENT_HEALTH_CHECK_FAILED');
@@ -153,7 +148,7 @@ describe('agent', () => {
 
   it('downloads only, without installing, when the action says so', async () => {
     const device = new TestDevice(server);
-    server.offer(release({ downloadOnly: true }));
+    server.offer(await release({ downloadOnly: true }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded']);
     expect(device.boot.pending).toBeNull();
@@ -170,7 +165,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.chain().filter((s) => s === 'InstallWait')).toHaveLength(4);
     expect(device.boot.booted).toBe('b');
@@ -182,7 +177,7 @@ describe('agent', () => {
     const clock = device.clock as import('./testing/fakes.js').FakeClock;
     const start = new Date(clock.time + 3 * 3600_000).toISOString();
     const end = new Date(clock.time + 4 * 3600_000).toISOString();
-    server.offer(release({ maintenanceWindow: { start, end } }));
+    server.offer(await release({ maintenanceWindow: { start, end } }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual([
       'downloading',
@@ -198,7 +193,7 @@ describe('agent', () => {
 
   it('acknowledges a cancel request without touching flash', async () => {
     const device = new TestDevice(server);
-    server.offer(release({ cancelRequested: true }));
+    server.offer(await release({ cancelRequested: true }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['canceled']);
     expect(device.slots.b.writes).toBe(0);
@@ -213,7 +208,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded', 'canceled']);
     expect(device.chain()).toContain('Cleanup');
@@ -270,7 +265,7 @@ describe('agent', () => {
     const device = new TestDevice(server, { options: { maxStateWrites: 12 } });
     // A broken bootloader that never boots the pending slot: the agent would reboot forever.
     device.boot.powerOn = () => {};
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle(50);
     expect(server.final('act_1')).toMatchObject({ status: 'failure', code: 'AGENT_STATE_LOOP' });
     expect(device.boot.pending).toBeNull();
@@ -289,20 +284,17 @@ describe('multi-component updates', () => {
   const RADIO = image(9000, 3);
   const CONFIG = image(700, 4);
 
-  function multi(): TestRelease {
+  async function multi(): Promise<TestRelease> {
     return {
       actionId: 'act_m',
       version: '2.0.0',
       sequenceNumber: 5,
-      envelope: fakeEnvelope({
-        vendor: VENDOR,
-        class: CLASS,
+      envelope: await signedEnvelope({
         sequenceNumber: 5,
-        allOrNothing: true,
         components: [
-          { id: '00', image: NEW },
-          { id: '01', image: RADIO },
-          { id: '02', image: CONFIG },
+          { id: MAIN, image: NEW },
+          { id: RADIO_ID, image: RADIO },
+          { id: CONFIG_ID, image: CONFIG },
         ],
       }),
       payloads: [NEW, RADIO, CONFIG],
@@ -310,8 +302,8 @@ describe('multi-component updates', () => {
   }
 
   it('updates every component through its own handler', async () => {
-    const device = new TestDevice(server, { components: ['01', '02'] });
-    server.offer(multi());
+    const device = new TestDevice(server, { components: [RADIO_ID, CONFIG_ID] });
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')?.status).toBe('success');
     expect(device.boot.booted).toBe('b');
@@ -321,17 +313,17 @@ describe('multi-component updates', () => {
     expect(radio?.committed).toBe(1);
     const journal = await device.agent().loadJournal();
     expect(journal.installed.map((c) => [c.id, c.sequenceNumber])).toEqual([
-      ['00', 5],
-      ['01', 5],
-      ['02', 5],
+      [MAIN, 5],
+      [RADIO_ID, 5],
+      [CONFIG_ID, 5],
     ]);
   });
 
   it('reverts every component when the main image fails (all-or-nothing)', async () => {
-    const device = new TestDevice(server, { components: ['01', '02'] });
+    const device = new TestDevice(server, { components: [RADIO_ID, CONFIG_ID] });
     device.boot.bootable.set('b', false);
     const before = device.components.map((c) => c.active.slice());
-    server.offer(multi());
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')?.status).toBe('failure');
     expect(device.boot.booted).toBe('a');
@@ -339,12 +331,13 @@ describe('multi-component updates', () => {
   });
 
   it('rejects a manifest naming a component the device does not have', async () => {
-    const device = new TestDevice(server, { components: ['01'] });
-    server.offer(multi());
+    const device = new TestDevice(server, { components: [RADIO_ID] });
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')).toMatchObject({
       status: 'rejected',
-      code: 'AGENT_COMPONENT_UNKNOWN',
+      // Core's SUIT processor refuses it first: the device listed only the components it has.
+      code: 'MANIFEST_COMPONENT_UNKNOWN',
     });
     expect(device.slots.b.writes).toBe(0);
   });

@@ -142,6 +142,7 @@ export class Agent {
       options: this.#options,
       journal,
       log,
+      // The first poll of a run goes out at once; every later wait is a poll interval or a backoff.
       idleDelayMs: 0,
       checkInFailures: 0,
       halt: false,
@@ -194,7 +195,6 @@ export class Agent {
         }
       },
     };
-    ctx.idleDelayMs = 0;
     return ctx;
   }
 }

@@ -23,6 +23,11 @@ export interface Journal {
   finished: string[];
   /** The update in progress, or null when idle. */
   action: ActionRecord | null;
+  /**
+   * The service's last stated poll interval (ms), or null before the first answer. Waits after a
+   * restart are computed from it, never from a zero in memory (a resumed wait must not spin).
+   */
+  pollIntervalMs: number | null;
 }
 
 /** One queued feedback report. */
@@ -84,6 +89,7 @@ export function initialJournal(installed: readonly InstalledComponent[]): Journa
     outbox: [],
     finished: [],
     action: null,
+    pollIntervalMs: null,
   };
 }
 
@@ -121,6 +127,8 @@ export function decodeJournal(bytes: Uint8Array): Journal {
     throw new AgentError('AGENT_JOURNAL_CORRUPT', 'journal is not JSON', { cause });
   }
   if (!isJournalShape(value)) throw corrupt('unexpected shape');
+  // Journals written before the poll interval was kept have none: the default applies.
+  value.pollIntervalMs ??= null;
   return value;
 }
 
@@ -133,6 +141,10 @@ function isJournalShape(v: unknown): v is Journal {
   if (!isRecord(v) || v.format !== 1 || !isAgentState(v.state)) return false;
   if (typeof v.stateWrites !== 'number' || !Array.isArray(v.installed)) return false;
   if (!Array.isArray(v.outbox) || !Array.isArray(v.finished)) return false;
+  const poll = v.pollIntervalMs;
+  if (poll !== undefined && poll !== null && !(Number.isSafeInteger(poll) && Number(poll) > 0)) {
+    return false;
+  }
   if (v.action !== null) {
     const a = v.action;
     if (!isRecord(a) || !isRecord(a.action) || typeof a.action.id !== 'string') return false;

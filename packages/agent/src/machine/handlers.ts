@@ -42,7 +42,8 @@ export const HANDLERS: Handlers = {
         return 'noUpdate';
       }
       ctx.etag = result.etag;
-      ctx.idleDelayMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+      ctx.journal.pollIntervalMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+      ctx.idleDelayMs = ctx.journal.pollIntervalMs;
       const action = result.body.action;
       ctx.deps.events?.emit({ type: 'check-in', action: action?.id ?? null });
       if (action === null || ctx.journal.finished.includes(action.id)) return 'noUpdate';
@@ -195,15 +196,17 @@ export const HANDLERS: Handlers = {
     const record = ctx.action();
     const window = record.action.maintenanceWindow;
     const now = ctx.deps.clock.now();
+    // From the persisted poll interval, never from memory: a restarted agent waits as long as the
+    // one before it did (a zero here made a resumed agent check in thousands of times a second).
+    const poll = pollIntervalMs(ctx);
     if (window) {
       const start = Date.parse(window.start);
       const end = Date.parse(window.end);
       if (!(now >= start && now < end)) {
         // Wait for the window to open, but check in again at least every poll interval.
-        const wait = now < start ? Math.min(start - now, ctx.idleDelayMs) : ctx.idleDelayMs;
+        const wait = now < start ? Math.min(start - now, poll) : poll;
         ctx.log.info({ actionId: record.action.id, waitMs: wait }, 'outside maintenance window');
-        await ctx.deps.clock.sleep(wait);
-        return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+        return deferInstall(ctx, wait);
       }
     }
     const verdict = (await ctx.deps.policy?.canInstall?.({
@@ -213,8 +216,7 @@ export const HANDLERS: Handlers = {
     })) ?? { ok: true };
     if (!verdict.ok) {
       ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
-      await ctx.deps.clock.sleep(ctx.idleDelayMs);
-      return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+      return deferInstall(ctx, poll);
     }
     return 'allowed';
   },
@@ -394,6 +396,21 @@ function backoff(ctx: HandlerContext, attempt: number): number {
   );
 }
 
+/** The service's poll interval as persisted in the journal, or the default before any answer. */
+function pollIntervalMs(ctx: HandlerContext): number {
+  return ctx.journal.pollIntervalMs ?? ctx.options.defaultPollIntervalMs;
+}
+
+// Sleeps `waitMs` (a stop request ends it early), then asks the service whether to cancel.
+async function deferInstall(ctx: HandlerContext, waitMs: number): Promise<AgentEvent> {
+  try {
+    await ctx.deps.clock.sleep(waitMs, ctx.signal);
+  } catch {
+    return 'deferred'; // stopped: the run loop returns before the next step
+  }
+  return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+}
+
 function clampPoll(seconds: number, ctx: HandlerContext): number {
   if (!Number.isFinite(seconds) || seconds <= 0) return ctx.options.defaultPollIntervalMs;
   return Math.min(Math.max(seconds, 1), 7 * 24 * 3600) * 1000;
@@ -408,7 +425,11 @@ async function retryOrFail(ctx: HandlerContext, error: unknown): Promise<AgentEv
     const delay = backoff(ctx, record.attempts);
     ctx.log.warn({ code: error.code, attempt: record.attempts, delayMs: delay }, 'will retry');
     await ctx.save();
-    await ctx.deps.clock.sleep(delay);
+    try {
+      await ctx.deps.clock.sleep(delay, ctx.signal);
+    } catch {
+      return 'retry'; // stopped: resumes from the saved attempt count
+    }
     if (await refreshAction(ctx)) return cancel(ctx);
     return 'retry';
   }
@@ -425,6 +446,9 @@ async function refreshAction(ctx: HandlerContext): Promise<boolean> {
       { components: ctx.journal.installed, attributes: ctx.options.attributes },
       null,
     );
+    if (result.status === 200) {
+      ctx.journal.pollIntervalMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+    }
     if (result.status === 200 && result.body.action?.id === record.action.id) {
       ctx.journal.action = { ...record, action: result.body.action };
       return result.body.action.cancelRequested;

@@ -19,6 +19,10 @@ export interface ServerFaults {
   ignoreRange?: boolean;
   /** Answer check-ins with 503 for the next N requests. */
   failCheckIns?: number;
+  /** Answer payload downloads with 503 for the next N requests. */
+  failPayloads?: number;
+  /** Answer every request with 401 (a wrong or revoked device token). */
+  rejectTokens?: boolean;
 }
 
 /** What the test service saw. */
@@ -133,6 +137,9 @@ export class DeviceApiServer {
       authorization: req.headers.authorization ?? null,
     });
     const body = await readBody(req);
+    if (this.faults.rejectTokens) {
+      return json(res, 401, { code: 'AUTH_TOKEN_INVALID', status: 401 });
+    }
     if (req.method === 'POST' && url.pathname === '/api/device/v1/check-in') {
       if ((this.faults.failCheckIns ?? 0) > 0) {
         this.faults.failCheckIns = (this.faults.failCheckIns ?? 0) - 1;
@@ -170,6 +177,10 @@ export class DeviceApiServer {
         (p) => createHash('sha256').update(p).digest('hex') === artifact[1],
       );
       if (!payload) return json(res, 404, { code: 'NOT_FOUND' });
+      if ((this.faults.failPayloads ?? 0) > 0) {
+        this.faults.failPayloads = (this.faults.failPayloads ?? 0) - 1;
+        return json(res, 503, { code: 'UNAVAILABLE' });
+      }
       return this.#sendPayload(req, res, payload);
     }
     json(res, 404, { code: 'NOT_FOUND' });
