@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
-import { RealClock } from './testing/fakes.js';
+import type { FakeClock } from './testing/fakes.js';
 import { CONFIG_ID, image, MAIN, RADIO_ID, sha256, TestDevice } from './testing/harness.js';
 import { signedEnvelope } from './testing/signed-release.js';
 
@@ -174,7 +174,7 @@ describe('agent', () => {
 
   it('waits for the maintenance window before installing', async () => {
     const device = new TestDevice(server);
-    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    const clock = device.clock as FakeClock;
     const start = new Date(clock.time + 3 * 3600_000).toISOString();
     const end = new Date(clock.time + 4 * 3600_000).toISOString();
     server.offer(await release({ maintenanceWindow: { start, end } }));
@@ -221,23 +221,23 @@ describe('agent', () => {
     const device = new TestDevice(server, {
       options: { backoffBaseMs: 1000, backoffCapMs: 60_000 },
     });
-    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    const clock = device.clock as FakeClock;
     server.faults.failCheckIns = 4;
     server.pollIntervalSeconds = 120;
-    const agent = device.agent();
     const stop = new AbortController();
-    let polls = 0;
-    device.notices.length = 0;
-    const events = device.deps().events;
-    expect(events).toBeDefined();
-    // Run the daemon loop until it has checked in successfully twice.
-    const done = agent.run({ signal: stop.signal });
-    const wait = setInterval(() => {
-      polls = server.checkIns.length;
-      if (polls >= 2) stop.abort();
-    }, 5);
-    await done;
-    clearInterval(wait);
+    // Run the daemon loop until it has checked in successfully twice (stopped at its next wait).
+    clock.onSleep = () => {
+      if (server.checkIns.length >= 2) stop.abort();
+    };
+    expect(await device.agent().run({ signal: stop.signal })).toEqual({ halted: 'stopped' });
+    // Four refused check-ins, then two answered ones, each followed by a wait in Idle; the stopped
+    // wait still ticks into CheckIn, whose handler the stopped loop never runs.
+    expect(device.chain()).toEqual([
+      ...Array.from({ length: 6 }, () => ['CheckIn', 'Idle']).flat(),
+      'CheckIn',
+    ]);
+    expect(server.requests).toHaveLength(6);
+    expect(device.notices.filter((n) => n.type === 'check-in')).toHaveLength(2);
     // slept: 0 (first poll), then 4 backoff delays, then the poll interval.
     const [first, ...rest] = clock.slept;
     expect(first).toBe(0);
@@ -249,16 +249,19 @@ describe('agent', () => {
     expect(rest[4]).toBe(120_000);
   });
 
-  it('stops promptly when asked while waiting for the next poll', async () => {
-    const device = new TestDevice(server, { clock: new RealClock() });
+  it('stops when asked while waiting for the next poll', async () => {
+    const device = new TestDevice(server);
+    const clock = device.clock as FakeClock;
     server.pollIntervalSeconds = 3600;
+    // The hour-long wait ends only through the stop signal: if the agent did not pass it on,
+    // the run would never return.
+    clock.hangFromMs = 3600_000;
     const stop = new AbortController();
-    const running = device.agent().run({ signal: stop.signal });
-    while (server.checkIns.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const asked = Date.now();
-    stop.abort();
-    expect(await running).toEqual({ halted: 'stopped' });
-    expect(Date.now() - asked).toBeLessThan(1000);
+    clock.onSleep = (ms) => {
+      if (ms === 3600_000) queueMicrotask(() => stop.abort());
+    };
+    expect(await device.agent().run({ signal: stop.signal })).toEqual({ halted: 'stopped' });
+    expect(server.checkIns).toHaveLength(1);
   });
 
   it('abandons an update whose journal is written in a loop (StateLoopDetected)', async () => {
