@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentConfig } from './config/agent-config.js';
 import { parseAgentConfig } from './config/agent-config.js';
 import { runFileAgent } from './file-agent.js';
 import { DeviceApiServer } from './testing/device-api-server.js';
+import { FakeClock } from './testing/fakes.js';
 import { image, sha256 } from './testing/harness.js';
 
 // A real power cut for the file adapters: the agent runs in a child process that is killed with
@@ -95,17 +97,13 @@ describe('file-backed agent under kill -9', () => {
     server.faults.stallAfterBytes = 1536 * 1024;
     server.faults.stallRequests = 1;
     const first = runChild(config);
-    const deadline = Date.now() + 40_000;
-    let journal = '';
-    while (Date.now() < deadline) {
-      journal = await readFile(join(dir, 'state', 'journal'), 'utf8').catch(() => '');
-      if (/"written":(1[0-9]{6})/.test(journal)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The agent sends a progress report right after each checkpoint is saved: wait for one past
+    // 1 MiB of the 3 MiB image (a third), then cut the power.
+    await server.whenFeedback((r) => r.status === 'downloading' && (r.progress ?? 0) >= 33);
     first.kill();
     await first.done;
     // The last checkpoint before the kill is where the next run must resume.
-    journal = await readFile(join(dir, 'state', 'journal'), 'utf8');
+    const journal = await readFile(join(dir, 'state', 'journal'), 'utf8');
     const checkpoint = Number(/"written":(\d+)/.exec(journal)?.[1]);
     expect(checkpoint).toBeGreaterThanOrEqual(1024 * 1024);
 
@@ -144,5 +142,51 @@ describe('file-backed agent health check command', () => {
       status: 'failure',
       code: 'AGENT_HEALTH_CHECK_FAILED',
     });
+  });
+});
+
+describe('file-backed agent daemon without a service', () => {
+  async function daemon(config: AgentConfig, polls: number) {
+    const clock = new FakeClock();
+    const stop = new AbortController();
+    clock.onSleep = () => {
+      if (clock.slept.length >= polls) stop.abort();
+    };
+    const errors: Record<string, unknown>[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (fields: Record<string, unknown>) => void errors.push(fields),
+    };
+    await runFileAgent(config, { clock, logger, signal: stop.signal });
+    return { errors, slept: clock.slept };
+  }
+
+  it('keeps retrying an unreachable service with backoff, logging each failure as an error', async () => {
+    await offerSigned('act_none', image(1000, 1));
+    const url = server.url;
+    await server.close();
+    const config = parseAgentConfig(
+      { ...deviceConfig(1 << 20, {}), server: { url, token: 't' } },
+      dir,
+    );
+    const { errors, slept } = await daemon(config, 6);
+    expect(errors.map((e) => e.code)).toEqual(Array(6).fill('AGENT_SERVER_UNREACHABLE'));
+    // The first poll goes out at once, then full-jitter backoff below a doubling ceiling.
+    expect(slept[0]).toBe(0);
+    slept.slice(1).forEach((ms, i) => {
+      expect(ms).toBeLessThan(1000 * 2 ** (i + 1));
+    });
+    server = await new DeviceApiServer().start(); // for afterEach
+  });
+
+  it('keeps retrying a service that refuses its token, logging AGENT_AUTH_REJECTED', async () => {
+    await offerSigned('act_none', image(1000, 1));
+    server.faults.rejectTokens = true;
+    const config = parseAgentConfig(deviceConfig(1 << 20, {}), dir);
+    const { errors } = await daemon(config, 4);
+    expect(errors.map((e) => e.code)).toEqual(Array(4).fill('AGENT_AUTH_REJECTED'));
+    expect(server.requests).toHaveLength(4);
   });
 });

@@ -16,10 +16,16 @@ const FINISHED_KEPT = 16;
 // Failures worth another attempt later; anything else ends the update.
 const TRANSIENT = new Set([
   'AGENT_NETWORK_ERROR',
+  'AGENT_SERVER_UNREACHABLE',
+  // A signed download URL refused (expired): the refresh check-in brings a fresh one.
+  'AGENT_AUTH_REJECTED',
   'AGENT_SERVER_ERROR',
   'AGENT_DOWNLOAD_STALLED',
   'AGENT_PAYLOAD_TRUNCATED',
 ]);
+
+// Check-in failures logged as errors: they do not heal without someone fixing a token or a server.
+const OPERATOR_ERRORS = new Set(['AGENT_AUTH_REJECTED', 'AGENT_SERVER_UNREACHABLE']);
 
 /** The behaviour of every state (see transitions.ts for where each event leads). */
 export const HANDLERS: Handlers = {
@@ -37,6 +43,7 @@ export const HANDLERS: Handlers = {
         ctx.etag,
       );
       ctx.checkInFailures = 0;
+      ctx.checkInError = null;
       if (result.status === 304) {
         ctx.deps.events?.emit({ type: 'check-in', action: null });
         return 'noUpdate';
@@ -63,8 +70,12 @@ export const HANDLERS: Handlers = {
     } catch (error) {
       if (!isUpdraftError(error)) throw error;
       ctx.checkInFailures += 1;
+      ctx.checkInError = error;
       ctx.idleDelayMs = backoff(ctx, ctx.checkInFailures);
-      ctx.log.warn({ code: error.code, delayMs: ctx.idleDelayMs }, 'check-in failed');
+      const fields = { code: error.code, delayMs: ctx.idleDelayMs, failures: ctx.checkInFailures };
+      // A refused token or a dead service needs an operator; a one-off 503 does not.
+      if (OPERATOR_ERRORS.has(error.code)) ctx.log.error(fields, 'check-in failed');
+      else ctx.log.warn(fields, 'check-in failed');
       return 'failed';
     }
   },
@@ -286,19 +297,31 @@ export const HANDLERS: Handlers = {
 
   ArtifactCommit: async (ctx) => {
     const record = ctx.action();
-    if (hasMain(ctx)) await ctx.deps.bootControl.confirm();
-    for (const id of record.applied) await handlerFor(ctx, id).commit();
-    for (const c of record.plan ?? []) {
-      const installed = {
-        id: c.id,
-        version: c.version,
-        sequenceNumber: c.sequenceNumber,
-        digest: c.digest,
-      };
-      const at = ctx.journal.installed.findIndex((i) => i.id === c.id);
-      if (at >= 0) ctx.journal.installed[at] = installed;
-      else ctx.journal.installed.push(installed);
+    const installed = (record.plan ?? []).map((c) => ({
+      id: c.id,
+      version: c.version,
+      sequenceNumber: c.sequenceNumber,
+      digest: c.digest,
+    }));
+    if (hasMain(ctx)) {
+      const status = await ctx.deps.bootControl.status();
+      if (status.booted !== record.targetSlot) {
+        // The bootloader went back while we were away (a cut before the confirm): never confirm
+        // the old image as if it were the new one.
+        throw new AgentError('AGENT_BOOT_REVERTED', 'the new image is no longer running');
+      }
+      // Before the confirm: once the image is kept, a boot promotes this into the floor even
+      // if the journal is lost; if it is not kept, a boot drops it (rollback-floor.ts).
+      await ctx.floor?.prepare(status.booted, installed);
+      await ctx.deps.bootControl.confirm();
     }
+    for (const id of record.applied) await handlerFor(ctx, id).commit();
+    for (const c of installed) {
+      const at = ctx.journal.installed.findIndex((i) => i.id === c.id);
+      if (at >= 0) ctx.journal.installed[at] = c;
+      else ctx.journal.installed.push(c);
+    }
+    await ctx.floor?.raise(installed);
     ctx.report('success');
     finish(ctx, record.action.id);
     return 'committed';

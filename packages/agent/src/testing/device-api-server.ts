@@ -58,6 +58,7 @@ export class DeviceApiServer {
   #closed = new Set<string>();
   #server: Server;
   #open = new Set<ServerResponse>();
+  #waiters: { predicate: (r: FeedbackReport) => boolean; resolve: () => void }[] = [];
   url = '';
 
   constructor() {
@@ -85,6 +86,17 @@ export class DeviceApiServer {
   /** Offers a release to the device (one open action at a time). */
   offer(release: TestRelease): void {
     this.#release = release;
+  }
+
+  /** Resolves when a feedback report matching `predicate` arrives (or has already). */
+  whenFeedback(predicate: (report: FeedbackReport) => boolean): Promise<void> {
+    if (this.feedback.some((f) => predicate(f.report))) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ predicate, resolve }));
+  }
+
+  /** Withdraws the offered release: check-ins answer "no action" again. */
+  withdraw(): void {
+    this.#release = null;
   }
 
   /** The operator asks to cancel the open action. */
@@ -166,6 +178,8 @@ export class DeviceApiServer {
       }
       if (this.#closed.has(actionId)) return json(res, 409, { code: 'ACTION_TRANSITION_INVALID' });
       this.feedback.push({ actionId, report });
+      for (const w of this.#waiters.filter((x) => x.predicate(report))) w.resolve();
+      this.#waiters = this.#waiters.filter((x) => !x.predicate(report));
       if (TERMINAL.has(report.status) || report.status === 'downloaded') {
         if (TERMINAL.has(report.status) || this.#release?.downloadOnly) this.#closed.add(actionId);
       }

@@ -182,16 +182,19 @@ export class MemoryBootControl implements BootControl {
   }
 }
 
-/** A journal store in memory; atomic by construction. */
+/** A record store in memory (journal, rollback floor); atomic by construction. */
 export class MemoryStateStore implements StateStore {
   record: Uint8Array | null = null;
   saves = 0;
-  constructor(readonly faults: FaultPlan = new FaultPlan()) {}
+  constructor(
+    readonly faults: FaultPlan = new FaultPlan(),
+    readonly label = 'journal',
+  ) {}
   async load(): Promise<Uint8Array | null> {
     return this.record;
   }
   async save(record: Uint8Array): Promise<void> {
-    this.faults.tick('journal');
+    this.faults.tick(this.label);
     this.record = record.slice();
     this.saves += 1;
   }

@@ -69,6 +69,7 @@ export class TestDevice {
   };
   readonly boot = new MemoryBootControl(this.slots, this.faults);
   readonly store = new MemoryStateStore(this.faults);
+  readonly floorStore = new MemoryStateStore(this.faults, 'rollback-floor');
   readonly components: MemoryComponent[];
   readonly notices: AgentNotice[] = [];
   readonly clock: Clock;
@@ -92,6 +93,7 @@ export class TestDevice {
       transport: new HttpTransport({ baseUrl: this.server.url, token: 'device-token' }),
       bootControl: this.boot,
       stateStore: this.store,
+      rollbackFloor: this.floorStore,
       clock: this.clock,
       random: this.random,
       verifier: this.opts.verifier ?? testVerifier(),
