@@ -7,10 +7,17 @@ const packages = ['core', 'delta', 'server', 'agent', 'sim', 'cli', 'web'];
 export default defineConfig({
   resolve: {
     // Tests run against sources: `@updraft/x` resolves to packages/x/src/index.ts, no build needed.
-    alias: packages.map((name) => ({
-      find: new RegExp(`^@updraft/${name}$`),
-      replacement: `${root}packages/${name}/src/index.ts`,
-    })),
+    alias: [
+      ...packages.map((name) => ({
+        find: new RegExp(`^@updraft/${name}$`),
+        replacement: `${root}packages/${name}/src/index.ts`,
+      })),
+      // Subpath exports (package.json `exports`), each to its source entry point.
+      {
+        find: /^@updraft\/agent\/testing$/,
+        replacement: `${root}packages/agent/src/testing/index.ts`,
+      },
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUpdraftError } from '@updraft/core';
@@ -11,6 +11,7 @@ import { HttpTransport } from './adapters/http/http-transport.js';
 import { systemClock } from './adapters/system/system-clock.js';
 import { Agent, systemRandom } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
+import { readDeviceKey } from './config/read-device-key.js';
 import { AgentError } from './errors.js';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { coreVerifier } from './install/core-verifier.js';
@@ -210,26 +211,4 @@ async function readPublicKey(file: string): Promise<KeyObject> {
     if (isUpdraftError(cause)) throw cause;
     throw new AgentError('AGENT_CONFIG_INVALID', `not a public key: ${file}`, { cause });
   }
-}
-
-async function readDeviceKey(file: string): Promise<KeyObject | Uint8Array> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (cause) {
-    throw new AgentError('AGENT_CONFIG_INVALID', `cannot read the device key ${file}`, { cause });
-  }
-  if (bytes.subarray(0, 11).toString() === '-----BEGIN ') {
-    try {
-      return createPrivateKey(bytes);
-    } catch (cause) {
-      throw new AgentError('AGENT_CONFIG_INVALID', 'the device key is not a private key', {
-        cause,
-      });
-    }
-  }
-  if (bytes.length !== 16 && bytes.length !== 32) {
-    throw new AgentError('AGENT_CONFIG_INVALID', 'a raw device key must be 16 or 32 bytes');
-  }
-  return new Uint8Array(bytes);
 }

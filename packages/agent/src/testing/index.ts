@@ -1,0 +1,21 @@
+/**
+ * `@updraft/agent/testing`: helpers for tests of code that embeds or implements the agent's ports:
+ * the port contract suites (every `Slot`, `StateStore` and `BootControl` implementation runs
+ * them), a scriptable device API server, and real signed SUIT releases for it. Test code only:
+ * nothing here is used by the agent on a device, and nothing here imports a test framework.
+ */
+export {
+  DeviceApiServer,
+  type RequestRecord,
+  type ServerFaults,
+  type TestRelease,
+} from './device-api-server.js';
+export {
+  CLASS,
+  RELEASE_KEY,
+  signedEnvelope,
+  type TestManifest,
+  testVerifier,
+  VENDOR,
+  withBadSignature,
+} from './signed-release.js';
