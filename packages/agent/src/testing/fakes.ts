@@ -191,7 +191,7 @@ export class MemoryStateStore implements StateStore {
     readonly label = 'journal',
   ) {}
   async load(): Promise<Uint8Array | null> {
-    return this.record;
+    return this.record === null ? null : this.record.slice();
   }
   async save(record: Uint8Array): Promise<void> {
     this.faults.tick(this.label);

@@ -4,6 +4,13 @@
  * them), a scriptable device API server, and real signed SUIT releases for it. Test code only:
  * nothing here is used by the agent on a device, and nothing here imports a test framework.
  */
+
+export {
+  type BootControlContractOptions,
+  type BootControlSubject,
+  runBootControlContract,
+} from './boot-control.contract.js';
+export type { ContractRunner } from './contract-runner.js';
 export {
   DeviceApiServer,
   type RequestRecord,
@@ -19,3 +26,9 @@ export {
   VENDOR,
   withBadSignature,
 } from './signed-release.js';
+export { runSlotContract, type SlotContractOptions } from './slot.contract.js';
+export {
+  runStateStoreContract,
+  type StateStoreContractOptions,
+  type StateStoreSubject,
+} from './state-store.contract.js';
