@@ -1,4 +1,6 @@
+import { BugError } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeJournal } from './journal/journal.js';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
 import type { FakeClock } from './testing/fakes.js';
 import { CONFIG_ID, image, MAIN, RADIO_ID, sha256, TestDevice } from './testing/harness.js';
@@ -273,6 +275,40 @@ describe('agent', () => {
     expect(server.final('act_1')).toMatchObject({ status: 'failure', code: 'AGENT_STATE_LOOP' });
     expect(device.boot.pending).toBeNull();
     expect(device.boot.booted).toBe('a');
+  });
+
+  it('stops with a BugError on a journal whose Download step has no verified plan', async () => {
+    const device = new TestDevice(server);
+    server.offer(await release());
+    const journal = await device.agent().loadJournal();
+    const action = {
+      id: 'act_1',
+      state: 'assigned',
+      cancelRequested: false,
+      downloadOnly: false,
+      maintenanceWindow: null,
+      release: { id: 'rel', version: '1.1.0', sequenceNumber: 2 },
+      envelopeUrl: '/x',
+      payloads: [],
+    };
+    device.store.record = encodeJournal({
+      ...journal,
+      state: 'Download',
+      action: {
+        action,
+        plan: null,
+        allOrNothing: true,
+        targetSlot: null,
+        previousSlot: null,
+        applied: [],
+        error: null,
+        reported: ['downloading'],
+        attempts: 0,
+      },
+    });
+    // An empty plan must not pass for an update that installed nothing.
+    await expect(device.agent().run({ until: 'idle' })).rejects.toBeInstanceOf(BugError);
+    expect(server.feedback).toHaveLength(0);
   });
 
   it('starts over when the journal is corrupt', async () => {

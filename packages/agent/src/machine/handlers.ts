@@ -1,4 +1,4 @@
-import { CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
+import { BugError, CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
 import { systemClock } from '../adapters/system/system-clock.js';
 import { fullJitterDelay } from '../backoff.js';
 import { installWithDelta } from '../delta/install-with-delta.js';
@@ -137,7 +137,7 @@ export const HANDLERS: Handlers = {
       await ctx.save();
       await ctx.flush();
     }
-    const plan = record.plan ?? [];
+    const plan = planOf(record);
     const fallbacks: string[] = [];
     const total = plan.reduce((sum, c) => sum + c.size, 0);
     try {
@@ -223,7 +223,7 @@ export const HANDLERS: Handlers = {
     const verdict = (await ctx.deps.policy?.canInstall?.({
       actionId: record.action.id,
       version: record.action.release.version,
-      components: (record.plan ?? []).map((c) => c.id),
+      components: planOf(record).map((c) => c.id),
     })) ?? { ok: true };
     if (!verdict.ok) {
       ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
@@ -235,7 +235,7 @@ export const HANDLERS: Handlers = {
   ArtifactInstall: async (ctx) => {
     const record = ctx.action();
     ctx.report('installing');
-    const plan = record.plan ?? [];
+    const plan = planOf(record);
     const target = await targetSlot(ctx);
     for (const component of plan) {
       const slot = await slotFor(ctx, component.id, target);
@@ -277,6 +277,7 @@ export const HANDLERS: Handlers = {
   ArtifactVerifyReboot: async (ctx) => {
     const record = ctx.action();
     if (hasMain(ctx)) {
+      if (record.targetSlot === null) throw new BugError('main image planned without a slot');
       const status = await ctx.deps.bootControl.status();
       if (status.booted !== record.targetSlot) {
         if (status.pending === record.targetSlot) return 'retry';
@@ -297,13 +298,14 @@ export const HANDLERS: Handlers = {
 
   ArtifactCommit: async (ctx) => {
     const record = ctx.action();
-    const installed = (record.plan ?? []).map((c) => ({
+    const installed = planOf(record).map((c) => ({
       id: c.id,
       version: c.version,
       sequenceNumber: c.sequenceNumber,
       digest: c.digest,
     }));
     if (hasMain(ctx)) {
+      if (record.targetSlot === null) throw new BugError('main image planned without a slot');
       const status = await ctx.deps.bootControl.status();
       if (status.booted !== record.targetSlot) {
         // The bootloader went back while we were away (a cut before the confirm): never confirm
@@ -523,6 +525,13 @@ function matchPayload(
     });
   }
   return at;
+}
+
+// The plan is made in VerifyManifest; every state after it that finds none is a bug, not an
+// empty update (an empty plan would "install" nothing and report success).
+function planOf(record: ActionRecord): PlannedComponent[] {
+  if (record.plan === null) throw new BugError('no verified plan for this step');
+  return record.plan;
 }
 
 function hasMain(ctx: HandlerContext): boolean {
