@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { AgentError } from '../errors.js';
 import { type AgentState, isAgentState } from '../machine/agent-states.js';
 import type { DeviceAction, FeedbackReport, InstalledComponent } from '../ports/transport.js';
+import { openSealedRecord, sealRecord } from './sealed-record.js';
 
 /** Upper bound of an encoded journal: it is a small record, anything bigger is corrupt. */
 export const JOURNAL_MAX_BYTES = 256 * 1024;
@@ -97,15 +97,13 @@ const MAGIC = 'updraft-journal-1';
 
 /** Encodes a journal as JSON followed by a SHA-256 line, so a damaged record is detected. */
 export function encodeJournal(journal: Journal): Uint8Array {
-  const body = JSON.stringify(journal);
-  const sum = createHash('sha256').update(body).digest('hex');
-  const bytes = Buffer.from(`${MAGIC}\n${sum}\n${body}`, 'utf8');
+  const bytes = sealRecord(MAGIC, JSON.stringify(journal));
   if (bytes.length > JOURNAL_MAX_BYTES) {
     throw new AgentError('AGENT_JOURNAL_CORRUPT', 'journal grew over its size limit', {
       details: { bytes: bytes.length },
     });
   }
-  return new Uint8Array(bytes);
+  return bytes;
 }
 
 /** Decodes and checks a journal; throws `AGENT_JOURNAL_CORRUPT` on anything unexpected. */
@@ -113,16 +111,11 @@ export function decodeJournal(bytes: Uint8Array): Journal {
   const corrupt = (why: string): AgentError =>
     new AgentError('AGENT_JOURNAL_CORRUPT', `journal is corrupt: ${why}`);
   if (bytes.length > JOURNAL_MAX_BYTES) throw corrupt('too large');
-  const text = Buffer.from(bytes).toString('utf8');
-  const first = text.indexOf('\n');
-  const second = text.indexOf('\n', first + 1);
-  if (first < 0 || second < 0 || text.slice(0, first) !== MAGIC) throw corrupt('bad header');
-  const sum = text.slice(first + 1, second);
-  const body = text.slice(second + 1);
-  if (createHash('sha256').update(body).digest('hex') !== sum) throw corrupt('checksum mismatch');
+  const opened = openSealedRecord(MAGIC, bytes);
+  if ('problem' in opened) throw corrupt(opened.problem);
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(opened.body);
   } catch (cause) {
     throw new AgentError('AGENT_JOURNAL_CORRUPT', 'journal is not JSON', { cause });
   }

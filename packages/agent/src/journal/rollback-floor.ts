@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { AgentError } from '../errors.js';
 import type { BootStatus } from '../ports/boot-control.js';
 import type { StateStore } from '../ports/state-store.js';
 import type { InstalledComponent } from '../ports/transport.js';
+import { openSealedRecord, sealRecord } from './sealed-record.js';
 
 /** Upper bound of an encoded record (a few components; anything bigger is corrupt). */
 const FLOOR_MAX_BYTES = 64 * 1024;
@@ -103,11 +103,9 @@ function merge(
   return out;
 }
 
-/** JSON after a magic line and a SHA-256 line, like the journal. */
+/** JSON sealed like the journal (sealed-record.ts). */
 export function encodeRollbackFloor(record: RollbackFloorRecord): Uint8Array {
-  const body = JSON.stringify(record);
-  const sum = createHash('sha256').update(body).digest('hex');
-  return new Uint8Array(Buffer.from(`${MAGIC}\n${sum}\n${body}`, 'utf8'));
+  return sealRecord(MAGIC, JSON.stringify(record));
 }
 
 /** Decodes and checks a record; anything unexpected is `AGENT_ROLLBACK_FLOOR_CORRUPT`. */
@@ -119,17 +117,11 @@ export function decodeRollbackFloor(bytes: Uint8Array): RollbackFloorRecord {
       cause === undefined ? {} : { cause },
     );
   if (bytes.length > FLOOR_MAX_BYTES) throw corrupt('too large');
-  const text = Buffer.from(bytes).toString('utf8');
-  const first = text.indexOf('\n');
-  const second = text.indexOf('\n', first + 1);
-  if (first < 0 || second < 0 || text.slice(0, first) !== MAGIC) throw corrupt('bad header');
-  const body = text.slice(second + 1);
-  if (createHash('sha256').update(body).digest('hex') !== text.slice(first + 1, second)) {
-    throw corrupt('checksum mismatch');
-  }
+  const opened = openSealedRecord(MAGIC, bytes);
+  if ('problem' in opened) throw corrupt(opened.problem);
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(opened.body);
   } catch (cause) {
     throw corrupt('not JSON', cause);
   }
