@@ -111,6 +111,11 @@ export class Agent {
       // The floor wins over a journal that is older than it (restored, or reset by a cut).
       journal.installed = liftTo(journal.installed, record.components);
       await this.#measure(journal);
+      // A journal ahead of the floor holds a commit whose floor write a cut prevented (an update
+      // of non-main components only): raising to it is safe, it only ever moves up.
+      if (readable && updatedSince(journal.installed, record.components)) {
+        await floor.raise(journal.installed);
+      }
     }
     return { journal, floor };
   }
