@@ -35,12 +35,12 @@ afterEach(async () => {
 });
 
 /** Offers `img` as a signed one-component release, and writes the key the device trusts. */
-async function offerSigned(actionId: string, img: Uint8Array): Promise<void> {
+async function offerSigned(actionId: string, img: Uint8Array, sequenceNumber = 2): Promise<void> {
   const envelope = await signEnvelope(
     createEnvelope({
       vendorId,
       classId,
-      sequenceNumber: 2,
+      sequenceNumber,
       components: [
         {
           id: '814100',
@@ -52,7 +52,8 @@ async function offerSigned(actionId: string, img: Uint8Array): Promise<void> {
     }),
     createKeySigner(key.privateKey),
   );
-  server.offer({ actionId, version: '1.1.0', sequenceNumber: 2, envelope, payloads: [img] });
+  const version = `1.${sequenceNumber}.0`;
+  server.offer({ actionId, version, sequenceNumber, envelope, payloads: [img] });
   await writeFile(join(dir, 'release.pub'), key.publicKey.export({ type: 'spki', format: 'pem' }));
 }
 
@@ -142,6 +143,37 @@ describe('file-backed agent health check command', () => {
       status: 'failure',
       code: 'AGENT_HEALTH_CHECK_FAILED',
     });
+  });
+});
+
+describe('file-backed agent rollback floor', () => {
+  async function updatedTo5(): Promise<AgentConfig> {
+    await offerSigned('act_5', image(100_000, 5), 5);
+    const config = parseAgentConfig(deviceConfig(1 << 20, {}), dir);
+    await runFileAgent(config, { until: 'idle' });
+    expect(server.final('act_5')?.status).toBe('success');
+    return config;
+  }
+
+  it('refuses an older release after the journal file was deleted', async () => {
+    const config = await updatedTo5();
+    await rm(join(dir, 'state', 'journal'));
+    await offerSigned('act_3', image(100_000, 3), 3);
+    await runFileAgent(config, { until: 'idle' });
+    expect(server.final('act_3')).toMatchObject({ status: 'rejected', code: 'MANIFEST_ROLLBACK' });
+    expect(JSON.parse(await readFile(join(dir, 'state', 'boot-state.json'), 'utf8'))).toMatchObject(
+      { booted: 'b', pending: null },
+    );
+  });
+
+  it('refuses to start when stateDir/rollback-floor is gone but the journal shows the update', async () => {
+    const config = await updatedTo5();
+    await rm(join(dir, 'state', 'rollback-floor'));
+    const before = server.requests.length;
+    await expect(runFileAgent(config, { until: 'idle' })).rejects.toMatchObject({
+      code: 'AGENT_ROLLBACK_FLOOR_MISSING',
+    });
+    expect(server.requests.length).toBe(before);
   });
 });
 
