@@ -114,6 +114,17 @@ describe('waits after a restart', () => {
     expect(asked).toBeLessThanOrEqual(2 * (HOUR / (POLL_S * 1000) + 2));
   });
 
+  it('VerifyManifest backing off: resumes with its attempt count and keeps backing off', async () => {
+    await offer();
+    server.faults.failEnvelopes = 1_000;
+    const r = await restartIn('VerifyManifest', {
+      options: { maxAttempts: 1_000, backoffCapMs: 60_000 },
+    });
+    expect(r.resumedIn).toBe('VerifyManifest');
+    expect(r.elapsed).toBeGreaterThanOrEqual(HOUR);
+    expect(r.requests).toBeLessThan(CAP);
+  });
+
   it('Download backing off: resumes with its attempt count and keeps backing off', async () => {
     await offer();
     server.faults.failPayloads = 1_000;

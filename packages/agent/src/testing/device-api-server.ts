@@ -19,6 +19,8 @@ export interface ServerFaults {
   ignoreRange?: boolean;
   /** Answer check-ins with 503 for the next N requests. */
   failCheckIns?: number;
+  /** Answer envelope requests with 503 for the next N requests. */
+  failEnvelopes?: number;
   /** Answer payload downloads with 503 for the next N requests. */
   failPayloads?: number;
   /** Answer every request with 401 (a wrong or revoked device token). */
@@ -166,6 +168,10 @@ export class DeviceApiServer {
     const envelope = /^\/api\/device\/v1\/actions\/([^/]+)\/envelope$/.exec(url.pathname);
     const release = this.#release;
     if (req.method === 'GET' && envelope && release !== null && release.actionId === envelope[1]) {
+      if ((this.faults.failEnvelopes ?? 0) > 0) {
+        this.faults.failEnvelopes = (this.faults.failEnvelopes ?? 0) - 1;
+        return json(res, 503, { code: 'UNAVAILABLE' });
+      }
       res.writeHead(200, { 'content-type': 'application/suit-envelope+cose' });
       return void res.end(release.envelope);
     }
