@@ -7,13 +7,17 @@ const packages = ['core', 'delta', 'server', 'agent', 'sim', 'cli', 'web'];
 export default defineConfig({
   resolve: {
     // Tests run against sources: `@updraft/x` resolves to packages/x/src/index.ts, no build needed.
-    // Subpath exports (package.json `exports`) are listed here as well.
+    // Subpath exports (package.json `exports`) are listed here as well, each to its source entry.
     alias: [
       ...packages.map((name) => ({
         find: new RegExp(`^@updraft/${name}$`),
         replacement: `${root}packages/${name}/src/index.ts`,
       })),
       { find: /^@updraft\/core\/fs$/, replacement: `${root}packages/core/src/fs/index.ts` },
+      {
+        find: /^@updraft\/agent\/testing$/,
+        replacement: `${root}packages/agent/src/testing/index.ts`,
+      },
     ],
   },
   test: {

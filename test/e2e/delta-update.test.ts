@@ -1,5 +1,8 @@
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { coreVerifier, HttpTransport } from '@updraft/agent';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { coreVerifier, HttpTransport, parseAgentConfig, runFileAgent } from '@updraft/agent';
 import { componentIdFromHex, createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import {
   AgentApplication,
@@ -14,7 +17,8 @@ import { type SpawnedService, startService } from './service-fixture.js';
 // Server-generated deltas end to end: the real service (spawned `updraft server start`) is told
 // that a release gets deltas from 1.0.0, creates the patch in its background worker, offers it at
 // check-in to a simulated MCU running 1.0.0, which rebuilds the image from its active slot; the
-// service counts the bytes saved. Only public entry points are imported.
+// service counts the bytes saved. A file-backed Linux device takes its first update the same way
+// against the factory image in its slot a. Only public entry points are imported.
 
 const MAIN = '814100';
 const vendorId = randomUUID();
@@ -25,6 +29,7 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 let service: SpawnedService;
 let deviceClassId: string;
+let dir: string;
 
 async function release(seq: number, version: string, image: Uint8Array): Promise<string> {
   const unsigned = createEnvelope({
@@ -57,6 +62,7 @@ async function release(seq: number, version: string, image: Uint8Array): Promise
 }
 
 beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-delta-'));
   service = await startService({ UPDRAFT_LOG_LEVEL: 'info' });
   deviceClassId = (
     await service.api<{ id: string }>('POST', '/api/v1/device-classes', {
@@ -73,6 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.close();
+  await rm(dir, { recursive: true, force: true });
 });
 
 describe('server-generated delta, end to end', () => {
@@ -162,5 +169,70 @@ describe('server-generated delta, end to end', () => {
       deltaBytesSaved: saved,
     });
     expect(service.output()).toContain('delta delivered');
+  }, 90_000);
+  // A Linux device's first update: the file agent reports the SHA-256 of the factory image in
+  // slot a (it used to report none, so no delta base ever matched).
+  it('updates a file-backed Linux device on its factory image through the patch', async () => {
+    // Firmware-like: a 200 KB image whose next version changes a few hundred bytes.
+    const v1 = new Uint8Array(200_000).map((_, i) => (i * 31 + (i >> 7)) & 0xff);
+    const v2 = v1.slice();
+    for (let i = 50_000; i < 50_400; i++) v2[i] = (v2[i]! + 1) & 0xff;
+    await release(3, '3.0.0', v1);
+    const target = await release(4, '3.1.0', v2);
+    await service.api('PUT', `/api/v1/releases/${target}/delta-bases`, {
+      bases: ['3.0.0'],
+      anyInstalled: false,
+    });
+    const view = () =>
+      service.api<{ patches: { state: string }[]; deliveries: number }>(
+        'GET',
+        `/api/v1/releases/${target}/deltas`,
+      );
+    await expect
+      .poll(async () => (await view()).patches[0]?.state, { timeout: 30_000 })
+      .toBe('ready');
+
+    const device = await service.api<{ device: { id: string }; token: string }>(
+      'POST',
+      '/api/v1/devices',
+      { name: 'gateway-delta', deviceClassId },
+    );
+    const actionId = (
+      await service.api<{ id: string }>('POST', '/api/v1/actions', {
+        deviceId: device.device.id,
+        releaseId: target,
+      })
+    ).id;
+    // The factory image, as flashed at manufacturing: slot a's file holds exactly 3.0.0.
+    await writeFile(join(dir, 'a.img'), v1);
+    await writeFile(
+      join(dir, 'release.pub'),
+      releaseKey.publicKey.export({ type: 'spki', format: 'pem' }),
+    );
+    const config = parseAgentConfig(
+      {
+        server: { url: service.base, token: device.token },
+        device: { vendorId, classId },
+        trustedKeys: ['release.pub'],
+        stateDir: 'state',
+        slots: {
+          a: { path: 'a.img', size: 1 << 20 },
+          b: { path: 'b.img', size: 1 << 20 },
+          sectorSize: 65536,
+        },
+        installed: { version: '3.0.0', sequenceNumber: 3 },
+      },
+      dir,
+    );
+    const fullBefore = await service.metric('updraft_downloads_total{kind="full"}');
+    await runFileAgent(config, { until: 'idle' });
+    expect((await service.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    // Through the patch: no full download of the image.
+    expect(await service.metric('updraft_downloads_total{kind="full"}')).toBe(fullBefore);
+    await expect.poll(async () => (await view()).deliveries).toBe(1);
+    const slotB = await readFile(join(dir, 'b.img'));
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
   }, 90_000);
 });

@@ -1,8 +1,10 @@
+import { BugError } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeJournal } from './journal/journal.js';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
-import { fakeEnvelope } from './testing/fake-envelope.js';
-import { RealClock } from './testing/fakes.js';
-import { CLASS, image, sha256, TestDevice, VENDOR } from './testing/harness.js';
+import type { FakeClock } from './testing/fakes.js';
+import { CONFIG_ID, image, MAIN, RADIO_ID, sha256, TestDevice } from './testing/harness.js';
+import { signedEnvelope } from './testing/signed-release.js';
 
 let server: DeviceApiServer;
 beforeEach(async () => {
@@ -14,17 +16,12 @@ afterEach(async () => {
 
 const NEW = image(30_001, 2);
 
-function release(over: Partial<TestRelease> = {}, seq = 2, img = NEW): TestRelease {
+async function release(over: Partial<TestRelease> = {}, seq = 2, img = NEW): Promise<TestRelease> {
   return {
     actionId: 'act_1',
     version: '1.1.0',
     sequenceNumber: seq,
-    envelope: fakeEnvelope({
-      vendor: VENDOR,
-      class: CLASS,
-      sequenceNumber: seq,
-      components: [{ id: '00', image: img }],
-    }),
+    envelope: await signedEnvelope({ sequenceNumber: seq, components: [{ id: MAIN, image: img }] }),
     payloads: [img],
     ...over,
   };
@@ -51,7 +48,7 @@ describe('agent', () => {
     expect(server.checkIns).toEqual([
       {
         components: [
-          { id: '00', version: '1.0.0', sequenceNumber: 1, digest: sha256(device.factory) },
+          { id: MAIN, version: '1.0.0', sequenceNumber: 1, digest: sha256(device.factory) },
         ],
         attributes: {},
       },
@@ -61,7 +58,7 @@ describe('agent', () => {
 
   it('installs a good release: download, write, trial boot, confirm, report success', async () => {
     const device = new TestDevice(server);
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.chain()).toEqual(HAPPY);
     expect(server.statuses('act_1')).toEqual([
@@ -84,7 +81,7 @@ describe('agent', () => {
     // The next check-in reports the new version and does not install again.
     await device.runToIdle();
     expect(server.checkIns.at(-1)).toMatchObject({
-      components: [{ id: '00', version: '1.1.0', sequenceNumber: 2, digest: sha256(NEW) }],
+      components: [{ id: MAIN, version: '1.1.0', sequenceNumber: 2, digest: sha256(NEW) }],
     });
     expect(device.boot.rebootRequests).toBe(1);
   });
@@ -92,7 +89,7 @@ describe('agent', () => {
   it('reports failure with the bootloader code when the new image does not boot', async () => {
     const device = new TestDevice(server);
     device.boot.bootable.set('b', false);
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.boot.booted).toBe('a');
     expect(device.running().subarray(0, device.factory.length)).toEqual(device.factory);
@@ -115,7 +112,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(checks).toBe(1);
     expect(device.chain()).toEqual([
@@ -145,7 +142,7 @@ describe('agent', () => {
       policy: { healthCheck: () => new Promise(() => {}) },
       options: { healthCheckTimeoutMs: 200 },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.boot.booted).toBe('a');
     expect(server.final('act_1')?.code).toBe('AGENT_HEALTH_CHECK_FAILED');
@@ -153,7 +150,7 @@ describe('agent', () => {
 
   it('downloads only, without installing, when the action says so', async () => {
     const device = new TestDevice(server);
-    server.offer(release({ downloadOnly: true }));
+    server.offer(await release({ downloadOnly: true }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded']);
     expect(device.boot.pending).toBeNull();
@@ -170,7 +167,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(device.chain().filter((s) => s === 'InstallWait')).toHaveLength(4);
     expect(device.boot.booted).toBe('b');
@@ -179,10 +176,10 @@ describe('agent', () => {
 
   it('waits for the maintenance window before installing', async () => {
     const device = new TestDevice(server);
-    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    const clock = device.clock as FakeClock;
     const start = new Date(clock.time + 3 * 3600_000).toISOString();
     const end = new Date(clock.time + 4 * 3600_000).toISOString();
-    server.offer(release({ maintenanceWindow: { start, end } }));
+    server.offer(await release({ maintenanceWindow: { start, end } }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual([
       'downloading',
@@ -198,7 +195,7 @@ describe('agent', () => {
 
   it('acknowledges a cancel request without touching flash', async () => {
     const device = new TestDevice(server);
-    server.offer(release({ cancelRequested: true }));
+    server.offer(await release({ cancelRequested: true }));
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['canceled']);
     expect(device.slots.b.writes).toBe(0);
@@ -213,7 +210,7 @@ describe('agent', () => {
         },
       },
     });
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle();
     expect(server.statuses('act_1')).toEqual(['downloading', 'downloaded', 'canceled']);
     expect(device.chain()).toContain('Cleanup');
@@ -226,23 +223,23 @@ describe('agent', () => {
     const device = new TestDevice(server, {
       options: { backoffBaseMs: 1000, backoffCapMs: 60_000 },
     });
-    const clock = device.clock as import('./testing/fakes.js').FakeClock;
+    const clock = device.clock as FakeClock;
     server.faults.failCheckIns = 4;
     server.pollIntervalSeconds = 120;
-    const agent = device.agent();
     const stop = new AbortController();
-    let polls = 0;
-    device.notices.length = 0;
-    const events = device.deps().events;
-    expect(events).toBeDefined();
-    // Run the daemon loop until it has checked in successfully twice.
-    const done = agent.run({ signal: stop.signal });
-    const wait = setInterval(() => {
-      polls = server.checkIns.length;
-      if (polls >= 2) stop.abort();
-    }, 5);
-    await done;
-    clearInterval(wait);
+    // Run the daemon loop until it has checked in successfully twice (stopped at its next wait).
+    clock.onSleep = () => {
+      if (server.checkIns.length >= 2) stop.abort();
+    };
+    expect(await device.agent().run({ signal: stop.signal })).toEqual({ halted: 'stopped' });
+    // Four refused check-ins, then two answered ones, each followed by a wait in Idle; the stopped
+    // wait still ticks into CheckIn, whose handler the stopped loop never runs.
+    expect(device.chain()).toEqual([
+      ...Array.from({ length: 6 }, () => ['CheckIn', 'Idle']).flat(),
+      'CheckIn',
+    ]);
+    expect(server.requests).toHaveLength(6);
+    expect(device.notices.filter((n) => n.type === 'check-in')).toHaveLength(2);
     // slept: 0 (first poll), then 4 backoff delays, then the poll interval.
     const [first, ...rest] = clock.slept;
     expect(first).toBe(0);
@@ -254,27 +251,64 @@ describe('agent', () => {
     expect(rest[4]).toBe(120_000);
   });
 
-  it('stops promptly when asked while waiting for the next poll', async () => {
-    const device = new TestDevice(server, { clock: new RealClock() });
+  it('stops when asked while waiting for the next poll', async () => {
+    const device = new TestDevice(server);
+    const clock = device.clock as FakeClock;
     server.pollIntervalSeconds = 3600;
+    // The hour-long wait ends only through the stop signal: if the agent did not pass it on,
+    // the run would never return.
+    clock.hangFromMs = 3600_000;
     const stop = new AbortController();
-    const running = device.agent().run({ signal: stop.signal });
-    while (server.checkIns.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const asked = Date.now();
-    stop.abort();
-    expect(await running).toEqual({ halted: 'stopped' });
-    expect(Date.now() - asked).toBeLessThan(1000);
+    clock.onSleep = (ms) => {
+      if (ms === 3600_000) queueMicrotask(() => stop.abort());
+    };
+    expect(await device.agent().run({ signal: stop.signal })).toEqual({ halted: 'stopped' });
+    expect(server.checkIns).toHaveLength(1);
   });
 
   it('abandons an update whose journal is written in a loop (StateLoopDetected)', async () => {
     const device = new TestDevice(server, { options: { maxStateWrites: 12 } });
     // A broken bootloader that never boots the pending slot: the agent would reboot forever.
     device.boot.powerOn = () => {};
-    server.offer(release());
+    server.offer(await release());
     await device.runToIdle(50);
     expect(server.final('act_1')).toMatchObject({ status: 'failure', code: 'AGENT_STATE_LOOP' });
     expect(device.boot.pending).toBeNull();
     expect(device.boot.booted).toBe('a');
+  });
+
+  it('stops with a BugError on a journal whose Download step has no verified plan', async () => {
+    const device = new TestDevice(server);
+    server.offer(await release());
+    const journal = await device.agent().loadJournal();
+    const action = {
+      id: 'act_1',
+      state: 'assigned',
+      cancelRequested: false,
+      downloadOnly: false,
+      maintenanceWindow: null,
+      release: { id: 'rel', version: '1.1.0', sequenceNumber: 2 },
+      envelopeUrl: '/x',
+      payloads: [],
+    };
+    device.store.record = encodeJournal({
+      ...journal,
+      state: 'Download',
+      action: {
+        action,
+        plan: null,
+        allOrNothing: true,
+        targetSlot: null,
+        previousSlot: null,
+        applied: [],
+        error: null,
+        reported: ['downloading'],
+        attempts: 0,
+      },
+    });
+    // An empty plan must not pass for an update that installed nothing.
+    await expect(device.agent().run({ until: 'idle' })).rejects.toBeInstanceOf(BugError);
+    expect(server.feedback).toHaveLength(0);
   });
 
   it('starts over when the journal is corrupt', async () => {
@@ -289,20 +323,17 @@ describe('multi-component updates', () => {
   const RADIO = image(9000, 3);
   const CONFIG = image(700, 4);
 
-  function multi(): TestRelease {
+  async function multi(): Promise<TestRelease> {
     return {
       actionId: 'act_m',
       version: '2.0.0',
       sequenceNumber: 5,
-      envelope: fakeEnvelope({
-        vendor: VENDOR,
-        class: CLASS,
+      envelope: await signedEnvelope({
         sequenceNumber: 5,
-        allOrNothing: true,
         components: [
-          { id: '00', image: NEW },
-          { id: '01', image: RADIO },
-          { id: '02', image: CONFIG },
+          { id: MAIN, image: NEW },
+          { id: RADIO_ID, image: RADIO },
+          { id: CONFIG_ID, image: CONFIG },
         ],
       }),
       payloads: [NEW, RADIO, CONFIG],
@@ -310,8 +341,8 @@ describe('multi-component updates', () => {
   }
 
   it('updates every component through its own handler', async () => {
-    const device = new TestDevice(server, { components: ['01', '02'] });
-    server.offer(multi());
+    const device = new TestDevice(server, { components: [RADIO_ID, CONFIG_ID] });
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')?.status).toBe('success');
     expect(device.boot.booted).toBe('b');
@@ -321,17 +352,17 @@ describe('multi-component updates', () => {
     expect(radio?.committed).toBe(1);
     const journal = await device.agent().loadJournal();
     expect(journal.installed.map((c) => [c.id, c.sequenceNumber])).toEqual([
-      ['00', 5],
-      ['01', 5],
-      ['02', 5],
+      [MAIN, 5],
+      [RADIO_ID, 5],
+      [CONFIG_ID, 5],
     ]);
   });
 
   it('reverts every component when the main image fails (all-or-nothing)', async () => {
-    const device = new TestDevice(server, { components: ['01', '02'] });
+    const device = new TestDevice(server, { components: [RADIO_ID, CONFIG_ID] });
     device.boot.bootable.set('b', false);
     const before = device.components.map((c) => c.active.slice());
-    server.offer(multi());
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')?.status).toBe('failure');
     expect(device.boot.booted).toBe('a');
@@ -339,12 +370,13 @@ describe('multi-component updates', () => {
   });
 
   it('rejects a manifest naming a component the device does not have', async () => {
-    const device = new TestDevice(server, { components: ['01'] });
-    server.offer(multi());
+    const device = new TestDevice(server, { components: [RADIO_ID] });
+    server.offer(await multi());
     await device.runToIdle();
     expect(server.final('act_m')).toMatchObject({
       status: 'rejected',
-      code: 'AGENT_COMPONENT_UNKNOWN',
+      // Core's SUIT processor refuses it first: the device listed only the components it has.
+      code: 'MANIFEST_COMPONENT_UNKNOWN',
     });
     expect(device.slots.b.writes).toBe(0);
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { BugError, isUpdraftError } from '@updraft/core';
+import { BugError, isUpdraftError, type UpdraftError } from '@updraft/core';
 import { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
+import { AgentError } from './errors.js';
 import {
   type ActionRecord,
   decodeJournal,
@@ -8,17 +9,22 @@ import {
   initialJournal,
   type Journal,
 } from './journal/journal.js';
+import { RollbackFloor } from './journal/rollback-floor.js';
 import type { AgentEvent, AgentState } from './machine/agent-states.js';
 import type { AgentDeps, HandlerContext, Handlers } from './machine/handler-context.js';
 import { HANDLERS } from './machine/handlers.js';
 import { findTransition } from './machine/transitions.js';
 import type { Logger } from './ports/logger.js';
 import type { Random } from './ports/random.js';
-import type { FeedbackStatus } from './ports/transport.js';
+import type { FeedbackStatus, InstalledComponent } from './ports/transport.js';
 
 /** How a run ended. */
 export type RunResult =
-  | { readonly halted: 'idle' }
+  | {
+      readonly halted: 'idle';
+      /** Why the last check-in failed (service unreachable, token refused, …); absent when it worked. */
+      readonly checkInError?: UpdraftError;
+    }
   | { readonly halted: 'reboot' }
   | { readonly halted: 'stopped' };
 
@@ -53,18 +59,81 @@ export class Agent {
     this.#log = deps.logger ?? SILENT;
   }
 
-  /** Reads the journal (a fresh one when none or corrupt). */
+  /** Reads the journal (a fresh one when none or corrupt). Changes nothing. */
   async loadJournal(): Promise<Journal> {
+    return (await this.#readJournal(null)).journal;
+  }
+
+  async #readJournal(
+    floor: readonly InstalledComponent[] | null,
+  ): Promise<{ journal: Journal; readable: boolean }> {
+    // Without a journal the device runs what the rollback floor last kept, or its factory image.
+    const fresh = () => initialJournal(liftTo(this.#options.initialComponents, floor ?? []));
     const bytes = await this.#deps.stateStore.load();
-    if (bytes === null) return initialJournal(this.#options.initialComponents);
+    if (bytes === null) return { journal: fresh(), readable: false };
     try {
-      return decodeJournal(bytes);
+      return { journal: decodeJournal(bytes), readable: true };
     } catch (error) {
       if (!isUpdraftError(error)) throw error;
       // Safe: without a journal nothing gets confirmed, so a trial image is reverted by the bootloader.
       this.#log.error({ code: error.code }, 'journal unreadable, starting over');
-      return initialJournal(this.#options.initialComponents);
+      return { journal: fresh(), readable: false };
     }
+  }
+
+  /**
+   * Reads the rollback floor and the journal at the start of a run. A corrupt floor, or a missing
+   * one while the journal shows installed updates, refuses the start (`AGENT_ROLLBACK_FLOOR_*`):
+   * starting over would let a compromised service install an older image.
+   */
+  async #open(): Promise<{ journal: Journal; floor: RollbackFloor | null }> {
+    const store = this.#deps.rollbackFloor;
+    if (store === undefined) {
+      const { journal } = await this.#readJournal(null);
+      await this.#measure(journal);
+      return { journal, floor: null };
+    }
+    const floor = new RollbackFloor(store);
+    let record = await floor.load();
+    if (record !== null) record = await floor.settle(record, await this.#deps.bootControl.status());
+    const { journal, readable } = await this.#readJournal(record?.components ?? null);
+    if (record === null) {
+      if (readable && updatedSince(journal.installed, this.#options.initialComponents)) {
+        throw new AgentError(
+          'AGENT_ROLLBACK_FLOOR_MISSING',
+          'the anti-rollback record is missing but the journal shows installed updates',
+          { details: { installed: journal.installed.map((c) => [c.id, c.sequenceNumber]) } },
+        );
+      }
+      await this.#measure(journal);
+      await floor.raise(journal.installed);
+    } else {
+      // The floor wins over a journal that is older than it (restored, or reset by a cut).
+      journal.installed = liftTo(journal.installed, record.components);
+      await this.#measure(journal);
+      // A journal ahead of the floor holds a commit whose floor write a cut prevented (an update
+      // of non-main components only): raising to it is safe, it only ever moves up.
+      if (readable && updatedSince(journal.installed, record.components)) {
+        await floor.raise(journal.installed);
+      }
+    }
+    return { journal, floor };
+  }
+
+  // Fills in digests the journal does not know (a factory image) and caches them in the journal.
+  async #measure(journal: Journal): Promise<void> {
+    const measure = this.#deps.activeDigest;
+    // Mid-update the running image may be the trial one, not what `installed` describes.
+    if (measure === undefined || journal.action !== null) return;
+    let changed = false;
+    for (const [i, c] of journal.installed.entries()) {
+      if (c.digest !== '') continue;
+      const digest = await measure(c.id);
+      if (digest === null) continue;
+      journal.installed[i] = { ...c, digest };
+      changed = true;
+    }
+    if (changed) await this.#deps.stateStore.save(encodeJournal(journal));
   }
 
   /**
@@ -74,8 +143,8 @@ export class Agent {
    * Errors that are not `UpdraftError`s (bugs, a simulated power cut) escape unchanged.
    */
   async run(opts: { until?: 'idle'; signal?: AbortSignal } = {}): Promise<RunResult> {
-    const journal = await this.loadJournal();
-    const ctx = this.#context(journal, opts.signal);
+    const { journal, floor } = await this.#open();
+    const ctx = this.#context(journal, floor, opts.signal);
     if (journal.action !== null) {
       // Each restart in the middle of an update counts as a state write: a crash loop ends too.
       journal.stateWrites += 1;
@@ -85,7 +154,11 @@ export class Agent {
     let steps = 0;
     for (;;) {
       if (opts.signal?.aborted) return { halted: 'stopped' };
-      if (opts.until === 'idle' && journal.state === 'Idle' && steps > 0) return { halted: 'idle' };
+      if (opts.until === 'idle' && journal.state === 'Idle' && steps > 0) {
+        return ctx.checkInError === null
+          ? { halted: 'idle' }
+          : { halted: 'idle', checkInError: ctx.checkInError };
+      }
       const event = await this.#step(ctx, journal.state);
       // Read after the step: a runaway failure path is forced into Cleanup inside #step.
       const from = journal.state;
@@ -134,7 +207,11 @@ export class Agent {
     }
   }
 
-  #context(journal: Journal, signal: AbortSignal | undefined): HandlerContext {
+  #context(
+    journal: Journal,
+    floor: RollbackFloor | null,
+    signal: AbortSignal | undefined,
+  ): HandlerContext {
     const deps = this.#deps;
     const log = this.#log;
     const ctx: HandlerContext = {
@@ -142,8 +219,11 @@ export class Agent {
       options: this.#options,
       journal,
       log,
+      // The first poll of a run goes out at once; every later wait is a poll interval or a backoff.
       idleDelayMs: 0,
       checkInFailures: 0,
+      checkInError: null,
+      floor,
       halt: false,
       etag: null,
       signal,
@@ -194,7 +274,28 @@ export class Agent {
         }
       },
     };
-    ctx.idleDelayMs = 0;
     return ctx;
   }
+}
+
+/** `installed` with each component raised to its floor entry when the floor is higher. */
+function liftTo(
+  installed: readonly InstalledComponent[],
+  floor: readonly InstalledComponent[],
+): InstalledComponent[] {
+  return installed.map((c) => {
+    const f = floor.find((x) => x.id === c.id);
+    return f !== undefined && f.sequenceNumber > c.sequenceNumber ? { ...f } : { ...c };
+  });
+}
+
+/** Whether a journal's installed components are newer than the factory state (an update ran). */
+function updatedSince(
+  installed: readonly InstalledComponent[],
+  factory: readonly InstalledComponent[],
+): boolean {
+  return installed.some((c) => {
+    const f = factory.find((x) => x.id === c.id);
+    return f === undefined || c.sequenceNumber > f.sequenceNumber;
+  });
 }

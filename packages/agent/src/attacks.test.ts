@@ -1,11 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import { encryptPayload } from '@updraft/core';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { classIdFromName, encryptPayload, vendorIdFromDomain } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { DeviceApiServer, type TestRelease } from './testing/device-api-server.js';
-import { type FakeManifest, fakeEnvelope } from './testing/fake-envelope.js';
-import { CLASS, image, TestDevice, type TestDeviceOptions, VENDOR } from './testing/harness.js';
+import { image, MAIN, TestDevice, type TestDeviceOptions } from './testing/harness.js';
+import {
+  signedEnvelope,
+  type TestManifest,
+  VENDOR,
+  withBadSignature,
+} from './testing/signed-release.js';
 
+// The envelopes are real SUIT (core's builder and COSE signer) and the device verifies them with
+// core's processor (coreVerifier), so each refusal code below is core's, not a test double's.
 // Every attack must end with: the right code reported to the service, the device still running
 // its old image, and not one write to the active slot.
 
@@ -19,14 +26,10 @@ afterEach(async () => {
 
 const NEW = image(40_000, 9);
 
-function manifest(over: Partial<FakeManifest> = {}): FakeManifest {
-  return {
-    vendor: VENDOR,
-    class: CLASS,
-    sequenceNumber: 2,
-    components: [{ id: '00', image: NEW }],
-    ...over,
-  };
+const attacker = generateKeyPairSync('ed25519');
+
+function envelope(over: Partial<TestManifest> = {}): Promise<Uint8Array> {
+  return signedEnvelope({ sequenceNumber: 2, components: [{ id: MAIN, image: NEW }], ...over });
 }
 
 function offer(envelope: Uint8Array, payload: Uint8Array = NEW): void {
@@ -41,12 +44,11 @@ function offer(envelope: Uint8Array, payload: Uint8Array = NEW): void {
 }
 
 /** Offers NEW encrypted (AES-KW + A128GCM) for a fresh class KEK, which it returns. */
-function offerEncrypted(): Uint8Array {
+async function offerEncrypted(): Promise<Uint8Array> {
   const kek = randomBytes(16);
   const enc = encryptPayload(NEW, { contentAlg: 'A128GCM', recipients: [{ kek }] });
-  const encryption = { info: enc.encryptionInfo, payloadSize: enc.ciphertext.length };
   offer(
-    fakeEnvelope(manifest({ components: [{ id: '00', image: NEW, encryption }] })),
+    await envelope({ components: [{ id: MAIN, image: NEW, encryptionInfo: enc.encryptionInfo }] }),
     enc.ciphertext,
   );
   return kek;
@@ -71,52 +73,60 @@ async function attacked(
 }
 
 describe('attacks against the agent', () => {
-  it('rejects a tampered manifest (MANIFEST_SIGNATURE_INVALID) before touching flash', async () => {
-    const good = JSON.parse(Buffer.from(fakeEnvelope(manifest())).toString());
-    good.body = good.body.replace('"sequenceNumber":2', '"sequenceNumber":3');
-    offer(new Uint8Array(Buffer.from(JSON.stringify(good))));
+  it('rejects a forged signature (MANIFEST_SIGNATURE_INVALID) before touching flash', async () => {
+    offer(withBadSignature(await envelope()));
     const device = await attacked({ status: 'rejected', code: 'MANIFEST_SIGNATURE_INVALID' });
     expect(device.slots.b.writes).toBe(0);
     expect(server.requests.some((r) => r.path.includes('/artifacts/'))).toBe(false);
   });
 
+  it('rejects a manifest changed after signing (MANIFEST_DIGEST_MISMATCH)', async () => {
+    const tampered = (await envelope()).slice();
+    // A byte inside the manifest (after the authentication wrapper) no longer matches its digest.
+    tampered[tampered.length - 5]! ^= 0x01;
+    offer(tampered);
+    const device = await attacked({ status: 'rejected', code: 'MANIFEST_DIGEST_MISMATCH' });
+    expect(device.slots.b.writes).toBe(0);
+    expect(server.requests.some((r) => r.path.includes('/artifacts/'))).toBe(false);
+  });
+
   it('rejects a manifest signed by an unknown key (MANIFEST_UNTRUSTED_KEY)', async () => {
-    offer(fakeEnvelope(manifest(), 'k-attacker', 'attacker-secret'));
+    offer(await envelope({ key: attacker.privateKey }));
     const device = await attacked({ status: 'rejected', code: 'MANIFEST_UNTRUSTED_KEY' });
     expect(device.slots.b.writes).toBe(0);
   });
 
   it('rejects an older sequence number (MANIFEST_ROLLBACK)', async () => {
-    offer(fakeEnvelope(manifest({ sequenceNumber: 1 })));
+    offer(await envelope({ sequenceNumber: 1 }));
     const device = await attacked({ status: 'rejected', code: 'MANIFEST_ROLLBACK' });
     expect(device.slots.b.writes).toBe(0);
   });
 
   it('rejects another vendor (MANIFEST_VENDOR_MISMATCH)', async () => {
-    offer(fakeEnvelope(manifest({ vendor: 'other' })));
+    offer(await envelope({ vendorId: vendorIdFromDomain('evil.example') }));
     await attacked({ status: 'rejected', code: 'MANIFEST_VENDOR_MISMATCH' });
   });
 
   it('rejects another class (MANIFEST_CLASS_MISMATCH)', async () => {
-    offer(fakeEnvelope(manifest({ class: 'other-class' })));
+    offer(await envelope({ classId: classIdFromName(VENDOR, 'other-class') }));
     await attacked({ status: 'rejected', code: 'MANIFEST_CLASS_MISMATCH' });
   });
 
   it('fails a tampered payload on its digest (MANIFEST_DIGEST_MISMATCH)', async () => {
     const evil = NEW.slice();
     evil[1234]! ^= 0xff;
-    offer(fakeEnvelope(manifest()), evil);
+    offer(await envelope(), evil);
     await attacked({ status: 'failure', code: 'MANIFEST_DIGEST_MISMATCH' });
   });
 
   it('fails a bit flip on the wire (MANIFEST_DIGEST_MISMATCH)', async () => {
-    offer(fakeEnvelope(manifest()));
+    offer(await envelope());
     server.faults.flipBitAt = 30_000;
     await attacked({ status: 'failure', code: 'MANIFEST_DIGEST_MISMATCH' });
   });
 
   it('stops at the declared size when the server sends endless data (AGENT_PAYLOAD_TOO_LONG)', async () => {
-    offer(fakeEnvelope(manifest()));
+    offer(await envelope());
     server.faults.extraBytes = 10 * 1024 * 1024;
     const device = await attacked({ status: 'failure', code: 'AGENT_PAYLOAD_TOO_LONG' });
     // Nothing past the declared size reached the slot.
@@ -125,7 +135,7 @@ describe('attacks against the agent', () => {
   });
 
   it('times out a stalled download and resumes it later with a Range request', async () => {
-    offer(fakeEnvelope(manifest()));
+    offer(await envelope());
     server.faults.stallAfterBytes = 20_000;
     server.faults.stallRequests = 1;
     const device = new TestDevice(server);
@@ -139,7 +149,7 @@ describe('attacks against the agent', () => {
   });
 
   it('gives up on a server that always stalls (AGENT_DOWNLOAD_STALLED)', async () => {
-    offer(fakeEnvelope(manifest()));
+    offer(await envelope());
     server.faults.stallAfterBytes = 5_000;
     server.faults.stallRequests = 100;
     await attacked(
@@ -150,7 +160,7 @@ describe('attacks against the agent', () => {
   });
 
   it('refuses to decrypt with the wrong device key (core code), writing nothing', async () => {
-    offerEncrypted();
+    await offerEncrypted();
     const device = await attacked(
       { status: 'failure', code: 'MANIFEST_KEY_UNWRAP_FAILED' },
       { decryptor: coreDecryptor(randomBytes(16)) },
@@ -159,7 +169,7 @@ describe('attacks against the agent', () => {
   });
 
   it('installs an encrypted payload with the right device key', async () => {
-    const kek = offerEncrypted();
+    const kek = await offerEncrypted();
     const device = new TestDevice(server, { decryptor: coreDecryptor(kek) });
     await device.runToIdle();
     expect(server.final('act_x')?.status).toBe('success');
@@ -167,7 +177,7 @@ describe('attacks against the agent', () => {
   });
 
   it('catches a bit flip in the inactive slot after writing (AGENT_READBACK_MISMATCH)', async () => {
-    offer(fakeEnvelope(manifest()));
+    offer(await envelope());
     let device: TestDevice | undefined;
     await attacked(
       { status: 'failure', code: 'AGENT_READBACK_MISMATCH' },

@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentConfig } from './config/agent-config.js';
 import { parseAgentConfig } from './config/agent-config.js';
 import { runFileAgent } from './file-agent.js';
 import { DeviceApiServer } from './testing/device-api-server.js';
+import { FakeClock } from './testing/fakes.js';
 import { image, sha256 } from './testing/harness.js';
 
 // A real power cut for the file adapters: the agent runs in a child process that is killed with
@@ -33,12 +35,12 @@ afterEach(async () => {
 });
 
 /** Offers `img` as a signed one-component release, and writes the key the device trusts. */
-async function offerSigned(actionId: string, img: Uint8Array): Promise<void> {
+async function offerSigned(actionId: string, img: Uint8Array, sequenceNumber = 2): Promise<void> {
   const envelope = await signEnvelope(
     createEnvelope({
       vendorId,
       classId,
-      sequenceNumber: 2,
+      sequenceNumber,
       components: [
         {
           id: '814100',
@@ -50,7 +52,8 @@ async function offerSigned(actionId: string, img: Uint8Array): Promise<void> {
     }),
     createKeySigner(key.privateKey),
   );
-  server.offer({ actionId, version: '1.1.0', sequenceNumber: 2, envelope, payloads: [img] });
+  const version = `1.${sequenceNumber}.0`;
+  server.offer({ actionId, version, sequenceNumber, envelope, payloads: [img] });
   await writeFile(join(dir, 'release.pub'), key.publicKey.export({ type: 'spki', format: 'pem' }));
 }
 
@@ -95,17 +98,13 @@ describe('file-backed agent under kill -9', () => {
     server.faults.stallAfterBytes = 1536 * 1024;
     server.faults.stallRequests = 1;
     const first = runChild(config);
-    const deadline = Date.now() + 40_000;
-    let journal = '';
-    while (Date.now() < deadline) {
-      journal = await readFile(join(dir, 'state', 'journal'), 'utf8').catch(() => '');
-      if (/"written":(1[0-9]{6})/.test(journal)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The agent sends a progress report right after each checkpoint is saved: wait for one past
+    // 1 MiB of the 3 MiB image (a third), then cut the power.
+    await server.whenFeedback((r) => r.status === 'downloading' && (r.progress ?? 0) >= 33);
     first.kill();
     await first.done;
     // The last checkpoint before the kill is where the next run must resume.
-    journal = await readFile(join(dir, 'state', 'journal'), 'utf8');
+    const journal = await readFile(join(dir, 'state', 'journal'), 'utf8');
     const checkpoint = Number(/"written":(\d+)/.exec(journal)?.[1]);
     expect(checkpoint).toBeGreaterThanOrEqual(1024 * 1024);
 
@@ -144,5 +143,82 @@ describe('file-backed agent health check command', () => {
       status: 'failure',
       code: 'AGENT_HEALTH_CHECK_FAILED',
     });
+  });
+});
+
+describe('file-backed agent rollback floor', () => {
+  async function updatedTo5(): Promise<AgentConfig> {
+    await offerSigned('act_5', image(100_000, 5), 5);
+    const config = parseAgentConfig(deviceConfig(1 << 20, {}), dir);
+    await runFileAgent(config, { until: 'idle' });
+    expect(server.final('act_5')?.status).toBe('success');
+    return config;
+  }
+
+  it('refuses an older release after the journal file was deleted', async () => {
+    const config = await updatedTo5();
+    await rm(join(dir, 'state', 'journal'));
+    await offerSigned('act_3', image(100_000, 3), 3);
+    await runFileAgent(config, { until: 'idle' });
+    expect(server.final('act_3')).toMatchObject({ status: 'rejected', code: 'MANIFEST_ROLLBACK' });
+    expect(JSON.parse(await readFile(join(dir, 'state', 'boot-state.json'), 'utf8'))).toMatchObject(
+      { booted: 'b', pending: null },
+    );
+  });
+
+  it('refuses to start when stateDir/rollback-floor is gone but the journal shows the update', async () => {
+    const config = await updatedTo5();
+    await rm(join(dir, 'state', 'rollback-floor'));
+    const before = server.requests.length;
+    await expect(runFileAgent(config, { until: 'idle' })).rejects.toMatchObject({
+      code: 'AGENT_ROLLBACK_FLOOR_MISSING',
+    });
+    expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('file-backed agent daemon without a service', () => {
+  async function daemon(config: AgentConfig, polls: number) {
+    const clock = new FakeClock();
+    const stop = new AbortController();
+    clock.onSleep = () => {
+      if (clock.slept.length >= polls) stop.abort();
+    };
+    const errors: Record<string, unknown>[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (fields: Record<string, unknown>) => void errors.push(fields),
+    };
+    await runFileAgent(config, { clock, logger, signal: stop.signal });
+    return { errors, slept: clock.slept };
+  }
+
+  it('keeps retrying an unreachable service with backoff, logging each failure as an error', async () => {
+    await offerSigned('act_none', image(1000, 1));
+    const url = server.url;
+    await server.close();
+    const config = parseAgentConfig(
+      { ...deviceConfig(1 << 20, {}), server: { url, token: 't' } },
+      dir,
+    );
+    const { errors, slept } = await daemon(config, 6);
+    expect(errors.map((e) => e.code)).toEqual(Array(6).fill('AGENT_SERVER_UNREACHABLE'));
+    // The first poll goes out at once, then full-jitter backoff below a doubling ceiling.
+    expect(slept[0]).toBe(0);
+    slept.slice(1).forEach((ms, i) => {
+      expect(ms).toBeLessThan(1000 * 2 ** (i + 1));
+    });
+    server = await new DeviceApiServer().start(); // for afterEach
+  });
+
+  it('keeps retrying a service that refuses its token, logging AGENT_AUTH_REJECTED', async () => {
+    await offerSigned('act_none', image(1000, 1));
+    server.faults.rejectTokens = true;
+    const config = parseAgentConfig(deviceConfig(1 << 20, {}), dir);
+    const { errors } = await daemon(config, 4);
+    expect(errors.map((e) => e.code)).toEqual(Array(4).fill('AGENT_AUTH_REJECTED'));
+    expect(server.requests).toHaveLength(4);
   });
 });

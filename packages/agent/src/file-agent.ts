@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUpdraftError } from '@updraft/core';
 import { FileComponentHandler } from './adapters/file/file-component-handler.js';
@@ -11,9 +11,11 @@ import { HttpTransport } from './adapters/http/http-transport.js';
 import { systemClock } from './adapters/system/system-clock.js';
 import { Agent, systemRandom } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
+import { readDeviceKey } from './config/read-device-key.js';
 import { AgentError } from './errors.js';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { coreVerifier } from './install/core-verifier.js';
+import { slotDigest } from './install/slot-digest.js';
 import type { Clock } from './ports/clock.js';
 import type { EventSink } from './ports/events.js';
 import type { Logger } from './ports/logger.js';
@@ -43,6 +45,8 @@ export async function openFileDevice(
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   const trusted = await Promise.all(config.trustedKeyFiles.map((f) => readPublicKey(f)));
   const deviceKey = config.deviceKeyFile ? await readDeviceKey(config.deviceKeyFile) : null;
+  // Before FileSlot.open sizes the file: its length is the factory image's unless configured.
+  const factorySize = config.installed.size ?? (await unsizedLength(config.slots.a));
   const a = await FileSlot.open({
     name: 'a',
     ...config.slots.a,
@@ -64,6 +68,15 @@ export async function openFileDevice(
       transport: new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
       bootControl,
       stateStore: new FileStateStore(join(config.stateDir, 'journal')),
+      // Apart from the journal, so a lost or corrupt journal cannot lower it.
+      rollbackFloor: new FileStateStore(join(config.stateDir, 'rollback-floor')),
+      activeDigest: async (id) => {
+        if (id !== config.mainComponent || factorySize === null) return null;
+        const status = await bootControl.status();
+        // The factory image is in the first slot; anything else was installed with its digest.
+        if (status.booted !== a.name || status.trial) return null;
+        return slotDigest(a, Math.min(factorySize, a.size));
+      },
       clock: hooks.clock ?? systemClock,
       random: systemRandom,
       verifier: coreVerifier({
@@ -139,12 +152,17 @@ export async function runFileAgent(
           ...(options.until ? { until: options.until } : {}),
         });
       } catch (error) {
+        // A typed error out of run() is a refused start (rollback floor missing or corrupt):
+        // restarting would not fix it, an operator must.
+        if (isUpdraftError(error)) throw error;
         // A bug escaped the agent: restart it after a pause; the journal bounds a crash loop.
         if (options.signal?.aborted) return;
         log?.error({ error: String(error) }, 'agent crashed, restarting');
         await (options.clock ?? systemClock).sleep(5_000, options.signal).catch(() => {});
         continue;
       }
+      // One poll that could not reach the service (or was refused) is a failed poll, not "idle".
+      if (result.halted === 'idle' && result.checkInError !== undefined) throw result.checkInError;
       if (result.halted !== 'reboot') return;
       if (config.rebootCommand) {
         // The system is going down; wait for it (or for a stop).
@@ -154,6 +172,17 @@ export async function runFileAgent(
     }
   } finally {
     await device.close();
+  }
+}
+
+// The length of slot a's file when the agent has not sized it yet (shorter than the slot), else
+// null: a block device, or a file the agent already extended (then `installed.size` says it).
+async function unsizedLength(slot: { path: string; size: number }): Promise<number | null> {
+  try {
+    const info = await stat(slot.path);
+    return info.isFile() && info.size > 0 && info.size < slot.size ? info.size : null;
+  } catch {
+    return null;
   }
 }
 
@@ -182,26 +211,4 @@ async function readPublicKey(file: string): Promise<KeyObject> {
     if (isUpdraftError(cause)) throw cause;
     throw new AgentError('AGENT_CONFIG_INVALID', `not a public key: ${file}`, { cause });
   }
-}
-
-async function readDeviceKey(file: string): Promise<KeyObject | Uint8Array> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (cause) {
-    throw new AgentError('AGENT_CONFIG_INVALID', `cannot read the device key ${file}`, { cause });
-  }
-  if (bytes.subarray(0, 11).toString() === '-----BEGIN ') {
-    try {
-      return createPrivateKey(bytes);
-    } catch (cause) {
-      throw new AgentError('AGENT_CONFIG_INVALID', 'the device key is not a private key', {
-        cause,
-      });
-    }
-  }
-  if (bytes.length !== 16 && bytes.length !== 32) {
-    throw new AgentError('AGENT_CONFIG_INVALID', 'a raw device key must be 16 or 32 bytes');
-  }
-  return new Uint8Array(bytes);
 }

@@ -36,6 +36,7 @@ export type {
 } from './install/envelope-verifier.js';
 export { SlotWriter } from './install/slot-writer.js';
 export { decodeJournal, encodeJournal, type Journal } from './journal/journal.js';
+export { RollbackFloor, type RollbackFloorRecord } from './journal/rollback-floor.js';
 export * from './machine/agent-states.js';
 export type { AgentDeps, Handler, Handlers } from './machine/handler-context.js';
 export { TRANSITIONS, type Transition } from './machine/transitions.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentState } from './machine/agent-states.js';
 import { DeviceApiServer } from './testing/device-api-server.js';
-import { fakeEnvelope } from './testing/fake-envelope.js';
-import { CLASS, image, SECTOR, TestDevice, VENDOR } from './testing/harness.js';
+import { image, MAIN, SECTOR, TestDevice } from './testing/harness.js';
+import { signedEnvelope } from './testing/signed-release.js';
 
 // Named fault scenarios over the in-memory ports: count the durable operations (sector erases and
 // writes, journal saves, boot-control writes) of a clean run, then cut power before each one in
@@ -14,9 +14,11 @@ import { CLASS, image, SECTOR, TestDevice, VENDOR } from './testing/harness.js';
 const NEW = image(2 * SECTOR + 100, 21);
 let server: DeviceApiServer;
 let nextAction = 0;
+let envelope: Uint8Array;
 
 beforeAll(async () => {
   server = await new DeviceApiServer().start();
+  envelope = await signedEnvelope({ sequenceNumber: 2, components: [{ id: MAIN, image: NEW }] });
 });
 afterAll(async () => {
   await server.close();
@@ -31,12 +33,7 @@ function device(scenario: Scenario): { device: TestDevice; actionId: string } {
     actionId,
     version: '1.1.0',
     sequenceNumber: 2,
-    envelope: fakeEnvelope({
-      vendor: VENDOR,
-      class: CLASS,
-      sequenceNumber: 2,
-      components: [{ id: '00', image: NEW }],
-    }),
+    envelope,
     payloads: [NEW],
   });
   const d = new TestDevice(server, {

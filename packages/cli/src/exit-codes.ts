@@ -59,6 +59,8 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   SIM_CONFIG_INVALID: 'input',
   AGENT_CONFIG_INVALID: 'input',
   AGENT_BOOT_STATE_INVALID: 'input',
+  AGENT_AUTH_REJECTED: 'service',
+  AGENT_SERVER_UNREACHABLE: 'service',
 };
 
 const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [

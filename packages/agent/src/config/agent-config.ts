@@ -30,7 +30,15 @@ export interface AgentConfig {
     readonly maxSize: number;
   }[];
   /** What runs before the first update. */
-  readonly installed: { readonly version: string; readonly sequenceNumber: number };
+  readonly installed: {
+    readonly version: string;
+    readonly sequenceNumber: number;
+    /**
+     * Bytes of the factory image at the start of slot `a`, so its SHA-256 can be reported (delta
+     * bases match on it). Null: the length of slot a's file before the agent first sized it.
+     */
+    readonly size: number | null;
+  };
   readonly rebootCommand: readonly string[] | null;
   readonly stallTimeoutMs: number;
   readonly defaultPollIntervalMs: number;
@@ -117,6 +125,8 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     installed: {
       version: str(installed.version ?? '0.0.0', 'installed.version', problems),
       sequenceNumber: int(installed.sequenceNumber ?? 0, 'installed.sequenceNumber', problems, 0),
+      size:
+        installed.size === undefined ? null : int(installed.size, 'installed.size', problems, 1),
     },
     rebootCommand: stringList(root.rebootCommand, 'rebootCommand', problems),
     stallTimeoutMs: 1000 * int(root.stallTimeoutSeconds ?? 30, 'stallTimeoutSeconds', problems, 1),

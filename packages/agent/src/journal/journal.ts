@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { AgentError } from '../errors.js';
 import { type AgentState, isAgentState } from '../machine/agent-states.js';
 import type { DeviceAction, FeedbackReport, InstalledComponent } from '../ports/transport.js';
+import { openSealedRecord, sealRecord } from './sealed-record.js';
 
 /** Upper bound of an encoded journal: it is a small record, anything bigger is corrupt. */
 export const JOURNAL_MAX_BYTES = 256 * 1024;
@@ -23,6 +23,11 @@ export interface Journal {
   finished: string[];
   /** The update in progress, or null when idle. */
   action: ActionRecord | null;
+  /**
+   * The service's last stated poll interval (ms), or null before the first answer. Waits after a
+   * restart are computed from it, never from a zero in memory (a resumed wait must not spin).
+   */
+  pollIntervalMs: number | null;
 }
 
 /** One queued feedback report. */
@@ -84,6 +89,7 @@ export function initialJournal(installed: readonly InstalledComponent[]): Journa
     outbox: [],
     finished: [],
     action: null,
+    pollIntervalMs: null,
   };
 }
 
@@ -91,15 +97,13 @@ const MAGIC = 'updraft-journal-1';
 
 /** Encodes a journal as JSON followed by a SHA-256 line, so a damaged record is detected. */
 export function encodeJournal(journal: Journal): Uint8Array {
-  const body = JSON.stringify(journal);
-  const sum = createHash('sha256').update(body).digest('hex');
-  const bytes = Buffer.from(`${MAGIC}\n${sum}\n${body}`, 'utf8');
+  const bytes = sealRecord(MAGIC, JSON.stringify(journal));
   if (bytes.length > JOURNAL_MAX_BYTES) {
     throw new AgentError('AGENT_JOURNAL_CORRUPT', 'journal grew over its size limit', {
       details: { bytes: bytes.length },
     });
   }
-  return new Uint8Array(bytes);
+  return bytes;
 }
 
 /** Decodes and checks a journal; throws `AGENT_JOURNAL_CORRUPT` on anything unexpected. */
@@ -107,20 +111,17 @@ export function decodeJournal(bytes: Uint8Array): Journal {
   const corrupt = (why: string): AgentError =>
     new AgentError('AGENT_JOURNAL_CORRUPT', `journal is corrupt: ${why}`);
   if (bytes.length > JOURNAL_MAX_BYTES) throw corrupt('too large');
-  const text = Buffer.from(bytes).toString('utf8');
-  const first = text.indexOf('\n');
-  const second = text.indexOf('\n', first + 1);
-  if (first < 0 || second < 0 || text.slice(0, first) !== MAGIC) throw corrupt('bad header');
-  const sum = text.slice(first + 1, second);
-  const body = text.slice(second + 1);
-  if (createHash('sha256').update(body).digest('hex') !== sum) throw corrupt('checksum mismatch');
+  const opened = openSealedRecord(MAGIC, bytes);
+  if ('problem' in opened) throw corrupt(opened.problem);
   let value: unknown;
   try {
-    value = JSON.parse(body);
+    value = JSON.parse(opened.body);
   } catch (cause) {
     throw new AgentError('AGENT_JOURNAL_CORRUPT', 'journal is not JSON', { cause });
   }
   if (!isJournalShape(value)) throw corrupt('unexpected shape');
+  // Journals written before the poll interval was kept have none: the default applies.
+  value.pollIntervalMs ??= null;
   return value;
 }
 
@@ -133,6 +134,10 @@ function isJournalShape(v: unknown): v is Journal {
   if (!isRecord(v) || v.format !== 1 || !isAgentState(v.state)) return false;
   if (typeof v.stateWrites !== 'number' || !Array.isArray(v.installed)) return false;
   if (!Array.isArray(v.outbox) || !Array.isArray(v.finished)) return false;
+  const poll = v.pollIntervalMs;
+  if (poll !== undefined && poll !== null && !(Number.isSafeInteger(poll) && Number(poll) > 0)) {
+    return false;
+  }
   if (v.action !== null) {
     const a = v.action;
     if (!isRecord(a) || !isRecord(a.action) || typeof a.action.id !== 'string') return false;

@@ -1,6 +1,8 @@
+import type { UpdraftError } from '@updraft/core';
 import type { AgentOptions } from '../agent-options.js';
 import type { Decryptor, EnvelopeVerifier } from '../install/envelope-verifier.js';
 import type { ActionRecord, Journal } from '../journal/journal.js';
+import type { RollbackFloor } from '../journal/rollback-floor.js';
 import type { BootControl } from '../ports/boot-control.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComponentHandler } from '../ports/component-handler.js';
@@ -17,6 +19,18 @@ export interface AgentDeps {
   readonly transport: Transport;
   readonly bootControl: BootControl;
   readonly stateStore: StateStore;
+  /**
+   * Where the anti-rollback floor is kept, apart from the journal (journal/rollback-floor.ts).
+   * Without it the journal alone holds the installed sequence numbers, and a lost journal falls
+   * back to the factory state; every Linux device (`openFileDevice`) has one.
+   */
+  readonly rollbackFloor?: StateStore;
+  /**
+   * SHA-256 hex of the image a component runs now, or null when it cannot tell. Asked once, at
+   * start, for components whose digest the journal does not know (a factory image); the answer
+   * is cached in the journal, and every install after that records the verified digest.
+   */
+  readonly activeDigest?: (componentId: string) => Promise<string | null>;
   readonly clock: Clock;
   /**
    * Timers raced against I/O: the download stall timeout and the health-check timeout.
@@ -55,6 +69,10 @@ export interface HandlerContext {
   idleDelayMs: number;
   /** Consecutive failed check-ins (backoff exponent). */
   checkInFailures: number;
+  /** Why the last check-in failed, or null when it was answered. */
+  checkInError: UpdraftError | null;
+  /** The anti-rollback floor, when the device keeps one. */
+  readonly floor: RollbackFloor | null;
   /** Set by a handler that asked for a reboot: the runner stops after the transition. */
   halt: boolean;
   /** ETag of the last check-in answer. */

@@ -1,4 +1,4 @@
-import { CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
+import { BugError, CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
 import { systemClock } from '../adapters/system/system-clock.js';
 import { fullJitterDelay } from '../backoff.js';
 import { installWithDelta } from '../delta/install-with-delta.js';
@@ -16,10 +16,16 @@ const FINISHED_KEPT = 16;
 // Failures worth another attempt later; anything else ends the update.
 const TRANSIENT = new Set([
   'AGENT_NETWORK_ERROR',
+  'AGENT_SERVER_UNREACHABLE',
+  // A signed download URL refused (expired): the refresh check-in brings a fresh one.
+  'AGENT_AUTH_REJECTED',
   'AGENT_SERVER_ERROR',
   'AGENT_DOWNLOAD_STALLED',
   'AGENT_PAYLOAD_TRUNCATED',
 ]);
+
+// Check-in failures logged as errors: they do not heal without someone fixing a token or a server.
+const OPERATOR_ERRORS = new Set(['AGENT_AUTH_REJECTED', 'AGENT_SERVER_UNREACHABLE']);
 
 /** The behaviour of every state (see transitions.ts for where each event leads). */
 export const HANDLERS: Handlers = {
@@ -37,12 +43,14 @@ export const HANDLERS: Handlers = {
         ctx.etag,
       );
       ctx.checkInFailures = 0;
+      ctx.checkInError = null;
       if (result.status === 304) {
         ctx.deps.events?.emit({ type: 'check-in', action: null });
         return 'noUpdate';
       }
       ctx.etag = result.etag;
-      ctx.idleDelayMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+      ctx.journal.pollIntervalMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+      ctx.idleDelayMs = ctx.journal.pollIntervalMs;
       const action = result.body.action;
       ctx.deps.events?.emit({ type: 'check-in', action: action?.id ?? null });
       if (action === null || ctx.journal.finished.includes(action.id)) return 'noUpdate';
@@ -62,8 +70,12 @@ export const HANDLERS: Handlers = {
     } catch (error) {
       if (!isUpdraftError(error)) throw error;
       ctx.checkInFailures += 1;
+      ctx.checkInError = error;
       ctx.idleDelayMs = backoff(ctx, ctx.checkInFailures);
-      ctx.log.warn({ code: error.code, delayMs: ctx.idleDelayMs }, 'check-in failed');
+      const fields = { code: error.code, delayMs: ctx.idleDelayMs, failures: ctx.checkInFailures };
+      // A refused token or a dead service needs an operator; a one-off 503 does not.
+      if (OPERATOR_ERRORS.has(error.code)) ctx.log.error(fields, 'check-in failed');
+      else ctx.log.warn(fields, 'check-in failed');
       return 'failed';
     }
   },
@@ -125,7 +137,7 @@ export const HANDLERS: Handlers = {
       await ctx.save();
       await ctx.flush();
     }
-    const plan = record.plan ?? [];
+    const plan = planOf(record);
     const fallbacks: string[] = [];
     const total = plan.reduce((sum, c) => sum + c.size, 0);
     try {
@@ -195,26 +207,27 @@ export const HANDLERS: Handlers = {
     const record = ctx.action();
     const window = record.action.maintenanceWindow;
     const now = ctx.deps.clock.now();
+    // From the persisted poll interval, never from memory: a restarted agent waits as long as the
+    // one before it did (a zero here made a resumed agent check in thousands of times a second).
+    const poll = pollIntervalMs(ctx);
     if (window) {
       const start = Date.parse(window.start);
       const end = Date.parse(window.end);
       if (!(now >= start && now < end)) {
         // Wait for the window to open, but check in again at least every poll interval.
-        const wait = now < start ? Math.min(start - now, ctx.idleDelayMs) : ctx.idleDelayMs;
+        const wait = now < start ? Math.min(start - now, poll) : poll;
         ctx.log.info({ actionId: record.action.id, waitMs: wait }, 'outside maintenance window');
-        await ctx.deps.clock.sleep(wait);
-        return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+        return deferInstall(ctx, wait);
       }
     }
     const verdict = (await ctx.deps.policy?.canInstall?.({
       actionId: record.action.id,
       version: record.action.release.version,
-      components: (record.plan ?? []).map((c) => c.id),
+      components: planOf(record).map((c) => c.id),
     })) ?? { ok: true };
     if (!verdict.ok) {
       ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
-      await ctx.deps.clock.sleep(ctx.idleDelayMs);
-      return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+      return deferInstall(ctx, poll);
     }
     return 'allowed';
   },
@@ -222,7 +235,7 @@ export const HANDLERS: Handlers = {
   ArtifactInstall: async (ctx) => {
     const record = ctx.action();
     ctx.report('installing');
-    const plan = record.plan ?? [];
+    const plan = planOf(record);
     const target = await targetSlot(ctx);
     for (const component of plan) {
       const slot = await slotFor(ctx, component.id, target);
@@ -264,6 +277,7 @@ export const HANDLERS: Handlers = {
   ArtifactVerifyReboot: async (ctx) => {
     const record = ctx.action();
     if (hasMain(ctx)) {
+      if (record.targetSlot === null) throw new BugError('main image planned without a slot');
       const status = await ctx.deps.bootControl.status();
       if (status.booted !== record.targetSlot) {
         if (status.pending === record.targetSlot) return 'retry';
@@ -284,19 +298,32 @@ export const HANDLERS: Handlers = {
 
   ArtifactCommit: async (ctx) => {
     const record = ctx.action();
-    if (hasMain(ctx)) await ctx.deps.bootControl.confirm();
-    for (const id of record.applied) await handlerFor(ctx, id).commit();
-    for (const c of record.plan ?? []) {
-      const installed = {
-        id: c.id,
-        version: c.version,
-        sequenceNumber: c.sequenceNumber,
-        digest: c.digest,
-      };
-      const at = ctx.journal.installed.findIndex((i) => i.id === c.id);
-      if (at >= 0) ctx.journal.installed[at] = installed;
-      else ctx.journal.installed.push(installed);
+    const installed = planOf(record).map((c) => ({
+      id: c.id,
+      version: c.version,
+      sequenceNumber: c.sequenceNumber,
+      digest: c.digest,
+    }));
+    if (hasMain(ctx)) {
+      if (record.targetSlot === null) throw new BugError('main image planned without a slot');
+      const status = await ctx.deps.bootControl.status();
+      if (status.booted !== record.targetSlot) {
+        // The bootloader went back while we were away (a cut before the confirm): never confirm
+        // the old image as if it were the new one.
+        throw new AgentError('AGENT_BOOT_REVERTED', 'the new image is no longer running');
+      }
+      // Before the confirm: once the image is kept, a boot promotes this into the floor even
+      // if the journal is lost; if it is not kept, a boot drops it (rollback-floor.ts).
+      await ctx.floor?.prepare(status.booted, installed);
+      await ctx.deps.bootControl.confirm();
     }
+    for (const id of record.applied) await handlerFor(ctx, id).commit();
+    for (const c of installed) {
+      const at = ctx.journal.installed.findIndex((i) => i.id === c.id);
+      if (at >= 0) ctx.journal.installed[at] = c;
+      else ctx.journal.installed.push(c);
+    }
+    await ctx.floor?.raise(installed);
     ctx.report('success');
     finish(ctx, record.action.id);
     return 'committed';
@@ -394,6 +421,21 @@ function backoff(ctx: HandlerContext, attempt: number): number {
   );
 }
 
+/** The service's poll interval as persisted in the journal, or the default before any answer. */
+function pollIntervalMs(ctx: HandlerContext): number {
+  return ctx.journal.pollIntervalMs ?? ctx.options.defaultPollIntervalMs;
+}
+
+// Sleeps `waitMs` (a stop request ends it early), then asks the service whether to cancel.
+async function deferInstall(ctx: HandlerContext, waitMs: number): Promise<AgentEvent> {
+  try {
+    await ctx.deps.clock.sleep(waitMs, ctx.signal);
+  } catch {
+    return 'deferred'; // stopped: the run loop returns before the next step
+  }
+  return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
+}
+
 function clampPoll(seconds: number, ctx: HandlerContext): number {
   if (!Number.isFinite(seconds) || seconds <= 0) return ctx.options.defaultPollIntervalMs;
   return Math.min(Math.max(seconds, 1), 7 * 24 * 3600) * 1000;
@@ -408,7 +450,11 @@ async function retryOrFail(ctx: HandlerContext, error: unknown): Promise<AgentEv
     const delay = backoff(ctx, record.attempts);
     ctx.log.warn({ code: error.code, attempt: record.attempts, delayMs: delay }, 'will retry');
     await ctx.save();
-    await ctx.deps.clock.sleep(delay);
+    try {
+      await ctx.deps.clock.sleep(delay, ctx.signal);
+    } catch {
+      return 'retry'; // stopped: resumes from the saved attempt count
+    }
     if (await refreshAction(ctx)) return cancel(ctx);
     return 'retry';
   }
@@ -425,6 +471,9 @@ async function refreshAction(ctx: HandlerContext): Promise<boolean> {
       { components: ctx.journal.installed, attributes: ctx.options.attributes },
       null,
     );
+    if (result.status === 200) {
+      ctx.journal.pollIntervalMs = clampPoll(result.body.pollIntervalSeconds, ctx);
+    }
     if (result.status === 200 && result.body.action?.id === record.action.id) {
       ctx.journal.action = { ...record, action: result.body.action };
       return result.body.action.cancelRequested;
@@ -476,6 +525,13 @@ function matchPayload(
     });
   }
   return at;
+}
+
+// The plan is made in VerifyManifest; every state after it that finds none is a bug, not an
+// empty update (an empty plan would "install" nothing and report success).
+function planOf(record: ActionRecord): PlannedComponent[] {
+  if (record.plan === null) throw new BugError('no verified plan for this step');
+  return record.plan;
 }
 
 function hasMain(ctx: HandlerContext): boolean {

@@ -3,7 +3,9 @@ import type { CheckInRequest, CheckInResponse, FeedbackReport } from '@updraft/c
 /**
  * The agent's view of the update service's native device API (docs/device-api.md).
  * The agent ships an HTTP implementation (`HttpTransport`); the simulator may plug in its own.
- * Every method rejects with `AgentError` (`AGENT_SERVER_ERROR`, `AGENT_NETWORK_ERROR`, …) on failure.
+ * Every method rejects with `AgentError` on failure: `AGENT_SERVER_UNREACHABLE` (no answer),
+ * `AGENT_AUTH_REJECTED` (401/403), `AGENT_SERVER_ERROR` (another status), `AGENT_NETWORK_ERROR`
+ * (connection lost mid-answer), `AGENT_RESPONSE_INVALID`, …
  */
 export interface Transport {
   /** `POST /check-in`. `etag` from the previous 200 makes an unchanged answer a cheap 304. */

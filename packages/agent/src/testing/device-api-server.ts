@@ -20,6 +20,12 @@ export interface ServerFaults {
   ignoreRange?: boolean;
   /** Answer check-ins with 503 for the next N requests. */
   failCheckIns?: number;
+  /** Answer envelope requests with 503 for the next N requests. */
+  failEnvelopes?: number;
+  /** Answer payload downloads with 503 for the next N requests. */
+  failPayloads?: number;
+  /** Answer every request with 401 (a wrong or revoked device token). */
+  rejectTokens?: boolean;
 }
 
 /** What the test service saw. */
@@ -55,6 +61,7 @@ export class DeviceApiServer {
   #closed = new Set<string>();
   #server: Server;
   #open = new Set<ServerResponse>();
+  #waiters: { predicate: (r: FeedbackReport) => boolean; resolve: () => void }[] = [];
   url = '';
 
   constructor() {
@@ -82,6 +89,17 @@ export class DeviceApiServer {
   /** Offers a release to the device (one open action at a time). */
   offer(release: TestRelease): void {
     this.#release = release;
+  }
+
+  /** Resolves when a feedback report matching `predicate` arrives (or has already). */
+  whenFeedback(predicate: (report: FeedbackReport) => boolean): Promise<void> {
+    if (this.feedback.some((f) => predicate(f.report))) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ predicate, resolve }));
+  }
+
+  /** Withdraws the offered release: check-ins answer "no action" again. */
+  withdraw(): void {
+    this.#release = null;
   }
 
   /** The operator asks to cancel the open action. */
@@ -140,6 +158,9 @@ export class DeviceApiServer {
       authorization: req.headers.authorization ?? null,
     });
     const body = await readBody(req);
+    if (this.faults.rejectTokens) {
+      return json(res, 401, { code: 'AUTH_TOKEN_INVALID', status: 401 });
+    }
     if (req.method === 'POST' && url.pathname === '/api/device/v1/check-in') {
       if ((this.faults.failCheckIns ?? 0) > 0) {
         this.faults.failCheckIns = (this.faults.failCheckIns ?? 0) - 1;
@@ -154,6 +175,10 @@ export class DeviceApiServer {
     const envelope = /^\/api\/device\/v1\/actions\/([^/]+)\/envelope$/.exec(url.pathname);
     const release = this.#release;
     if (req.method === 'GET' && envelope && release !== null && release.actionId === envelope[1]) {
+      if ((this.faults.failEnvelopes ?? 0) > 0) {
+        this.faults.failEnvelopes = (this.faults.failEnvelopes ?? 0) - 1;
+        return json(res, 503, { code: 'UNAVAILABLE' });
+      }
       res.writeHead(200, { 'content-type': 'application/suit-envelope+cose' });
       return void res.end(release.envelope);
     }
@@ -166,6 +191,8 @@ export class DeviceApiServer {
       }
       if (this.#closed.has(actionId)) return json(res, 409, { code: 'ACTION_TRANSITION_INVALID' });
       this.feedback.push({ actionId, report });
+      for (const w of this.#waiters.filter((x) => x.predicate(report))) w.resolve();
+      this.#waiters = this.#waiters.filter((x) => !x.predicate(report));
       if (TERMINAL.has(report.status) || report.status === 'downloaded') {
         if (TERMINAL.has(report.status) || this.#release?.downloadOnly) this.#closed.add(actionId);
       }
@@ -177,6 +204,10 @@ export class DeviceApiServer {
         (p) => createHash('sha256').update(p).digest('hex') === artifact[1],
       );
       if (!payload) return json(res, 404, { code: 'NOT_FOUND' });
+      if ((this.faults.failPayloads ?? 0) > 0) {
+        this.faults.failPayloads = (this.faults.failPayloads ?? 0) - 1;
+        return json(res, 503, { code: 'UNAVAILABLE' });
+      }
       return this.#sendPayload(req, res, payload);
     }
     json(res, 404, { code: 'NOT_FOUND' });

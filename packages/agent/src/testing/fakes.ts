@@ -182,16 +182,19 @@ export class MemoryBootControl implements BootControl {
   }
 }
 
-/** A journal store in memory; atomic by construction. */
+/** A record store in memory (journal, rollback floor); atomic by construction. */
 export class MemoryStateStore implements StateStore {
   record: Uint8Array | null = null;
   saves = 0;
-  constructor(readonly faults: FaultPlan = new FaultPlan()) {}
+  constructor(
+    readonly faults: FaultPlan = new FaultPlan(),
+    readonly label = 'journal',
+  ) {}
   async load(): Promise<Uint8Array | null> {
-    return this.record;
+    return this.record === null ? null : this.record.slice();
   }
   async save(record: Uint8Array): Promise<void> {
-    this.faults.tick('journal');
+    this.faults.tick(this.label);
     this.record = record.slice();
     this.saves += 1;
   }
@@ -204,11 +207,22 @@ export class MemoryStateStore implements StateStore {
 export class FakeClock implements Clock {
   time = Date.parse('2026-11-22T00:00:00Z');
   slept: number[] = [];
+  /** Runs before every sleep: a test's stop condition (abort the run's signal here). */
+  onSleep: (ms: number) => void = () => {};
+  /** Sleeps at least this long never end on their own, only by their signal (a stop request). */
+  hangFromMs = Number.POSITIVE_INFINITY;
   now(): number {
     return this.time;
   }
   async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.onSleep(ms);
     if (signal?.aborted) throw signal.reason;
+    if (ms >= this.hangFromMs) {
+      await new Promise<never>((_, reject) => {
+        if (!signal) return;
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    }
     this.slept.push(ms);
     this.time += ms;
   }

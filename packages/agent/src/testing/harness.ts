@@ -10,7 +10,6 @@ import type { Clock } from '../ports/clock.js';
 import type { AgentNotice } from '../ports/events.js';
 import type { Policy } from '../ports/policy.js';
 import type { DeviceApiServer } from './device-api-server.js';
-import { fakeVerifier } from './fake-envelope.js';
 import {
   FakeClock,
   FaultPlan,
@@ -21,11 +20,16 @@ import {
   PowerCut,
   seededRandom,
 } from './fakes.js';
+import { testVerifier } from './signed-release.js';
+
+export { CLASS, VENDOR } from './signed-release.js';
 
 let nextSeed = 1;
 
-export const VENDOR = 'acme';
-export const CLASS = 'sensor-v2';
+/** SUIT component ids of the test device: the main image and two extra components. */
+export const MAIN = '814100';
+export const RADIO_ID = '814101';
+export const CONFIG_ID = '814102';
 export const SLOT_SIZE = 64 * 1024;
 export const SECTOR = 4096;
 
@@ -51,9 +55,9 @@ export interface TestDeviceOptions {
   decryptor?: Decryptor;
   components?: string[];
   options?: Partial<AgentOptions>;
-  keys?: Record<string, string>;
+  /** Default: core's verifier trusting the test release key (signed-release.ts). */
   verifier?: import('../install/envelope-verifier.js').EnvelopeVerifier;
-  /** Main component id (default '00'). */
+  /** Main component id (default MAIN). */
   main?: string;
 }
 
@@ -65,6 +69,7 @@ export class TestDevice {
   };
   readonly boot = new MemoryBootControl(this.slots, this.faults);
   readonly store = new MemoryStateStore(this.faults);
+  readonly floorStore = new MemoryStateStore(this.faults, 'rollback-floor');
   readonly components: MemoryComponent[];
   readonly notices: AgentNotice[] = [];
   readonly clock: Clock;
@@ -88,10 +93,10 @@ export class TestDevice {
       transport: new HttpTransport({ baseUrl: this.server.url, token: 'device-token' }),
       bootControl: this.boot,
       stateStore: this.store,
+      rollbackFloor: this.floorStore,
       clock: this.clock,
       random: this.random,
-      verifier:
-        this.opts.verifier ?? fakeVerifier({ vendor: VENDOR, class: CLASS }, this.opts.keys),
+      verifier: this.opts.verifier ?? testVerifier(),
       decryptor: this.opts.decryptor,
       components: this.components,
       policy: this.opts.policy,
@@ -103,7 +108,7 @@ export class TestDevice {
     return new Agent(this.deps(), {
       initialComponents: [
         {
-          id: this.opts.main ?? '00',
+          id: this.opts.main ?? MAIN,
           version: '1.0.0',
           sequenceNumber: 1,
           digest: sha256(this.factory),
@@ -115,7 +120,7 @@ export class TestDevice {
           digest: '',
         })),
       ],
-      mainComponent: this.opts.main ?? '00',
+      mainComponent: this.opts.main ?? MAIN,
       backoffBaseMs: 10,
       backoffCapMs: 100,
       checkpointBytes: 2 * SECTOR,

@@ -1,9 +1,10 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../exit-codes.js';
 import { run, tempDir } from '../testing/capture-io.js';
 
 let dir: string;
@@ -11,6 +12,7 @@ let cleanup: () => Promise<void>;
 let server: Server;
 let url: string;
 const checkIns: { auth: string | undefined; body: unknown }[] = [];
+const TOKEN = 'device-secret-token';
 
 beforeEach(async () => {
   ({ dir, cleanup } = await tempDir());
@@ -20,6 +22,11 @@ beforeEach(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+        res.writeHead(401, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ code: 'AUTH_TOKEN_INVALID', status: 401 }));
+        return;
+      }
       if (req.method === 'POST' && req.url === '/api/device/v1/check-in') {
         checkIns.push({
           auth: req.headers.authorization,
@@ -46,7 +53,7 @@ async function writeConfig(extra: Record<string, unknown> = {}): Promise<void> {
   await writeFile(
     join(dir, 'agent.json'),
     JSON.stringify({
-      server: { url, token: 'device-secret-token' },
+      server: { url, token: TOKEN },
       device: {
         vendorId: 'fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe',
         classId: '1492af14-2569-5e48-bf42-9b2d51f2ab45',
@@ -94,5 +101,41 @@ describe('agent run', () => {
     expect(r.stderr).toContain('server.url');
     expect(r.stderr).toContain('slots.a');
     expect(checkIns).toHaveLength(0);
+  });
+
+  it('reports the SHA-256 of the factory image in slot a, and keeps it once the slot is sized', async () => {
+    await writeConfig();
+    const factory = Buffer.alloc(10_000, 0x5a);
+    await writeFile(join(dir, 'a.img'), factory);
+    const digest = createHash('sha256').update(factory).digest('hex');
+    for (let i = 0; i < 2; i++) {
+      const r = await run(dir, ['agent', 'run', '--config', 'agent.json', '--once']);
+      expect(r.code).toBe(0);
+    }
+    // The second run finds slot a sized to 64 KiB: the digest comes from the journal's cache.
+    expect(
+      checkIns.map((c) => (c.body as { components: { digest: string }[] }).components[0]?.digest),
+    ).toEqual([digest, digest]);
+  });
+
+  it('fails with AGENT_AUTH_REJECTED (exit 8) when the service refuses the token', async () => {
+    await writeConfig({ server: { url, token: 'revoked-token' } });
+    const r = await run(dir, ['agent', 'run', '--config', 'agent.json', '--once']);
+    expect(r.code).toBe(EXIT_CODES.service);
+    expect(r.stderr).toContain('AGENT_AUTH_REJECTED');
+    expect(r.stderr).toMatch(/"level":"error".*check-in failed/);
+    expect(r.stderr).not.toContain('revoked-token');
+  });
+
+  it('fails with AGENT_SERVER_UNREACHABLE (exit 8) against a closed port', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    await writeConfig({ server: { url: `http://127.0.0.1:${port}`, token: TOKEN } });
+    const r = await run(dir, ['agent', 'run', '--config', 'agent.json', '--once']);
+    expect(r.code).toBe(EXIT_CODES.service);
+    expect(r.stderr).toContain('AGENT_SERVER_UNREACHABLE');
+    expect(r.stdout).not.toMatch(/idle|stopped/);
   });
 });

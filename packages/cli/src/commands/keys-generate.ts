@@ -18,6 +18,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   if (alg === 'a128kw' || alg === 'a256kw') {
     const bytes = randomBytes(alg === 'a128kw' ? 16 : 32);
     const kekPath = `${prefix}.kek`;
+    // The one KEK file format (docs/encryption.md, "Key files"): the agent's deviceKeyFile takes
+    // this file as is (agent-run.encrypted.test.ts runs the whole path).
     await atomicWrite(kekPath, `${bytes.toString('hex')}\n`, { mode: 0o600, overwrite });
     const kid = toHex(keyId(createSecretKey(bytes)));
     ctx.result(

@@ -56,13 +56,26 @@ describe('HttpTransport', () => {
 
   it('keeps the problem+json code of an error answer', async () => {
     route = (_req, res) => {
-      res.writeHead(403, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify({ code: 'DEVICE_URL_EXPIRED', status: 403 }));
+      res.writeHead(503, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ code: 'SERVER_BUSY', status: 503 }));
     };
     await expect(transport().fetchEnvelope('/x', 1000)).rejects.toMatchObject({
       code: 'AGENT_SERVER_ERROR',
-      details: { status: 403, code: 'DEVICE_URL_EXPIRED' },
+      details: { status: 503, code: 'SERVER_BUSY' },
     });
+  });
+
+  it('reports refused credentials (401, 403) as AGENT_AUTH_REJECTED, not as a server error', async () => {
+    for (const status of [401, 403]) {
+      route = (_req, res) => {
+        res.writeHead(status, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ code: 'AUTH_TOKEN_INVALID', status }));
+      };
+      await expect(transport().checkIn(request, null)).rejects.toMatchObject({
+        code: 'AGENT_AUTH_REJECTED',
+        details: { status, code: 'AUTH_TOKEN_INVALID' },
+      });
+    }
   });
 
   it('refuses a check-in answer of the wrong shape, and an over-long one', async () => {
@@ -115,10 +128,10 @@ describe('HttpTransport', () => {
     expect(seen[0]?.headers.authorization).toBeUndefined();
   });
 
-  it('reports a dead service as AGENT_NETWORK_ERROR and a dropped body as one too', async () => {
+  it('reports a dead service as AGENT_SERVER_UNREACHABLE and a dropped body as AGENT_NETWORK_ERROR', async () => {
     const dead = new HttpTransport({ baseUrl: 'http://127.0.0.1:1', token: 't' });
     await expect(dead.checkIn(request, null)).rejects.toMatchObject({
-      code: 'AGENT_NETWORK_ERROR',
+      code: 'AGENT_SERVER_UNREACHABLE',
     });
     route = (_req, res) => {
       res.writeHead(200, { 'content-length': '100000' });

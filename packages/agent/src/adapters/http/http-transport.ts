@@ -139,11 +139,12 @@ export class HttpTransport implements Transport {
         { method, headers: all, signal },
         resolve,
       );
+      // No answer at all (refused, reset, DNS, TLS, timeout): the service is unreachable.
       request.on('error', (cause) =>
         reject(
-          new AgentError('AGENT_NETWORK_ERROR', 'update service unreachable', {
+          new AgentError('AGENT_SERVER_UNREACHABLE', `update service unreachable at ${url.host}`, {
             cause,
-            details: { host: url.host },
+            details: { host: url.host, reason: (cause as NodeJS.ErrnoException).code ?? null },
           }),
         ),
       );
@@ -161,6 +162,16 @@ async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promis
     if (isRecord(problem) && typeof problem.code === 'string') code = problem.code.slice(0, 64);
   } catch {
     // The status alone is reported when the body is not problem+json.
+  }
+  if (status === 401 || status === 403) {
+    // The device token is wrong, revoked or expired (or a signed URL was refused).
+    throw new AgentError(
+      'AGENT_AUTH_REJECTED',
+      `update service refused the credentials (${status})`,
+      {
+        details: { status, code },
+      },
+    );
   }
   throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
     details: { status, code },

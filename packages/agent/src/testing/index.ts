@@ -1,0 +1,34 @@
+/**
+ * `@updraft/agent/testing`: helpers for tests of code that embeds or implements the agent's ports:
+ * the port contract suites (every `Slot`, `StateStore` and `BootControl` implementation runs
+ * them), a scriptable device API server, and real signed SUIT releases for it. Test code only:
+ * nothing here is used by the agent on a device, and nothing here imports a test framework.
+ */
+
+export {
+  type BootControlContractOptions,
+  type BootControlSubject,
+  runBootControlContract,
+} from './boot-control.contract.js';
+export type { ContractRunner } from './contract-runner.js';
+export {
+  DeviceApiServer,
+  type RequestRecord,
+  type ServerFaults,
+  type TestRelease,
+} from './device-api-server.js';
+export {
+  CLASS,
+  RELEASE_KEY,
+  signedEnvelope,
+  type TestManifest,
+  testVerifier,
+  VENDOR,
+  withBadSignature,
+} from './signed-release.js';
+export { runSlotContract, type SlotContractOptions } from './slot.contract.js';
+export {
+  runStateStoreContract,
+  type StateStoreContractOptions,
+  type StateStoreSubject,
+} from './state-store.contract.js';
