@@ -251,6 +251,25 @@ describe('agent', () => {
     expect(rest[4]).toBe(120_000);
   });
 
+  it('waits at least the Retry-After a busy service asked for before checking in again', async () => {
+    const device = new TestDevice(server, {
+      options: { backoffBaseMs: 1000, backoffCapMs: 60_000 },
+    });
+    const clock = device.clock as FakeClock;
+    server.faults.failCheckIns = 2;
+    server.faults.retryAfterSeconds = 90;
+    const stop = new AbortController();
+    clock.onSleep = () => {
+      if (server.checkIns.length >= 1) stop.abort();
+    };
+    expect(await device.agent().run({ signal: stop.signal })).toEqual({ halted: 'stopped' });
+    expect(server.requests).toHaveLength(3);
+    // slept: 0 (first poll), then two waits of at least 90 s (the jitter alone stays below 4 s).
+    const [first, ...rest] = clock.slept;
+    expect(first).toBe(0);
+    expect(rest.slice(0, 2)).toEqual([90_000, 90_000]);
+  });
+
   it('stops when asked while waiting for the next poll', async () => {
     const device = new TestDevice(server);
     const clock = device.clock as FakeClock;

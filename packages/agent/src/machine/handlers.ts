@@ -71,7 +71,7 @@ export const HANDLERS: Handlers = {
       if (!isUpdraftError(error)) throw error;
       ctx.checkInFailures += 1;
       ctx.checkInError = error;
-      ctx.idleDelayMs = backoff(ctx, ctx.checkInFailures);
+      ctx.idleDelayMs = backoff(ctx, ctx.checkInFailures, error);
       const fields = { code: error.code, delayMs: ctx.idleDelayMs, failures: ctx.checkInFailures };
       // A refused token or a dead service needs an operator; a one-off 503 does not.
       if (OPERATOR_ERRORS.has(error.code)) ctx.log.error(fields, 'check-in failed');
@@ -415,10 +415,13 @@ function setError(record: ActionRecord, error: UpdraftError): void {
   record.error ??= { code: error.code, message: error.message };
 }
 
-function backoff(ctx: HandlerContext, attempt: number): number {
-  return fullJitterDelay(attempt, ctx.options.backoffBaseMs, ctx.options.backoffCapMs, () =>
+// A service that said when to come back (Retry-After on 429/503) is not asked again sooner.
+function backoff(ctx: HandlerContext, attempt: number, error?: UpdraftError): number {
+  const jitter = fullJitterDelay(attempt, ctx.options.backoffBaseMs, ctx.options.backoffCapMs, () =>
     ctx.deps.random.next(),
   );
+  const retryAfter = error?.details?.retryAfterSeconds;
+  return typeof retryAfter === 'number' ? Math.max(jitter, retryAfter * 1000) : jitter;
 }
 
 /** The service's poll interval as persisted in the journal, or the default before any answer. */
@@ -447,7 +450,7 @@ async function retryOrFail(ctx: HandlerContext, error: unknown): Promise<AgentEv
   const record = ctx.action();
   if (TRANSIENT.has(error.code) && record.attempts + 1 < ctx.options.maxAttempts) {
     record.attempts += 1;
-    const delay = backoff(ctx, record.attempts);
+    const delay = backoff(ctx, record.attempts, error);
     ctx.log.warn({ code: error.code, attempt: record.attempts, delayMs: delay }, 'will retry');
     await ctx.save();
     try {

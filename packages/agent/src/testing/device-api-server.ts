@@ -20,6 +20,8 @@ export interface ServerFaults {
   ignoreRange?: boolean;
   /** Answer check-ins with 503 for the next N requests. */
   failCheckIns?: number;
+  /** Send this Retry-After (seconds) with the failed check-ins. */
+  retryAfterSeconds?: number;
   /** Answer envelope requests with 503 for the next N requests. */
   failEnvelopes?: number;
   /** Answer payload downloads with 503 for the next N requests. */
@@ -164,7 +166,10 @@ export class DeviceApiServer {
     if (req.method === 'POST' && url.pathname === '/api/device/v1/check-in') {
       if ((this.faults.failCheckIns ?? 0) > 0) {
         this.faults.failCheckIns = (this.faults.failCheckIns ?? 0) - 1;
-        return json(res, 503, { code: 'UNAVAILABLE' });
+        const retryAfter = this.faults.retryAfterSeconds;
+        const headers: Record<string, string> =
+          retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) };
+        return json(res, 503, { code: 'UNAVAILABLE' }, headers);
       }
       this.checkIns.push(JSON.parse(body.toString()));
       return json(res, 200, {
@@ -242,10 +247,16 @@ export class DeviceApiServer {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': status >= 400 ? 'application/problem+json' : 'application/json',
+    ...headers,
   });
   res.end(text);
 }

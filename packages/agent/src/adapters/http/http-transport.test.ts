@@ -65,6 +65,30 @@ describe('HttpTransport', () => {
     });
   });
 
+  it('passes on the Retry-After of a 429 or 503 (seconds, bounded), and ignores a malformed one', async () => {
+    let header = '120';
+    route = (_req, res) => {
+      res.writeHead(429, { 'retry-after': header, 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ code: 'HTTP_RATE_LIMITED', status: 429 }));
+    };
+    const details = async () => {
+      const error = await transport()
+        .checkIn(request, null)
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'AGENT_SERVER_ERROR' });
+      return (error as { details?: Record<string, unknown> }).details;
+    };
+    expect(await details()).toEqual({
+      status: 429,
+      code: 'HTTP_RATE_LIMITED',
+      retryAfterSeconds: 120,
+    });
+    header = '999999999';
+    expect((await details())?.retryAfterSeconds).toBe(24 * 3600);
+    header = 'soon';
+    expect(await details()).toEqual({ status: 429, code: 'HTTP_RATE_LIMITED' });
+  });
+
   it('reports refused credentials (401, 403) as AGENT_AUTH_REJECTED, not as a server error', async () => {
     for (const status of [401, 403]) {
       route = (_req, res) => {

@@ -173,9 +173,27 @@ async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promis
       },
     );
   }
+  const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(res) : null;
   throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
-    details: { status, code },
+    details: retryAfterSeconds === null ? { status, code } : { status, code, retryAfterSeconds },
   });
+}
+
+/** Most a Retry-After may hold a device back (a hostile or broken service asking for a year). */
+const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
+
+// RFC 9110 §10.2.3: delay-seconds or an HTTP-date; anything else is ignored (plain backoff then).
+function parseRetryAfter(res: IncomingMessage): number | null {
+  const value = res.headers['retry-after'];
+  if (typeof value !== 'string' || value.length > 64) return null;
+  let seconds: number;
+  if (/^\d+$/.test(value.trim())) seconds = Number(value.trim());
+  else {
+    const at = Date.parse(value);
+    if (Number.isNaN(at)) return null;
+    seconds = Math.ceil((at - Date.now()) / 1000);
+  }
+  return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
 }
 
 function parseJson(bytes: Uint8Array): unknown {
