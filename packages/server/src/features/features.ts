@@ -3,7 +3,7 @@ import { actionsFeature } from './actions/actions.feature.js';
 import { auditRoutes } from './audit/audit.routes.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
-import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
+import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesRoutes } from './devices/devices.routes.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemRoutes } from './system/system.routes.js';
@@ -24,7 +24,7 @@ export const FEATURES: readonly FeatureMount[] = [
   { name: 'system', plugin: systemRoutes, prefix: '' },
   { name: 'users', plugin: usersRoutes, prefix: '/api/v1' },
   { name: 'audit', plugin: auditRoutes, prefix: '/api/v1' },
-  { name: 'device-classes', plugin: deviceClassesRoutes, prefix: '/api/v1' },
+  { name: 'device-classes', plugin: deviceClassesFeature, prefix: '/api/v1' },
   { name: 'devices', plugin: devicesRoutes, prefix: '/api/v1' },
   { name: 'releases', plugin: releasesFeature(), prefix: '/api/v1' },
   { name: 'actions', plugin: actionsFeature, prefix: '/api/v1' },

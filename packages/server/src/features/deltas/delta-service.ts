@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { isUpdraftError } from '@updraft/core';
 import { DeltaError } from '@updraft/delta';
 import { Counter } from 'prom-client';
+import { credentialIdOf } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { UpdraftServices } from '../../http/app-types.js';
 import { SignedUrl } from '../../signed-url/signed-url.js';
@@ -134,9 +135,10 @@ export class DeltaService implements DeltaOfferSource {
     releaseId: string,
     payloads: readonly OfferedPayload[],
     nowMs: number,
+    actionId?: string,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     try {
-      return await this.#offers(device, releaseId, payloads, nowMs);
+      return await this.#offers(device, releaseId, payloads, nowMs, actionId);
     } catch (error) {
       this.#logger?.warn?.({ err: error, releaseId }, 'delta offers failed; full payloads only');
       return new Map();
@@ -148,6 +150,7 @@ export class DeltaService implements DeltaOfferSource {
     releaseId: string,
     payloads: readonly OfferedPayload[],
     nowMs: number,
+    actionId: string | undefined,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     const offers = new Map<string, DeltaOffer>();
     const { db } = this.#updraft;
@@ -194,7 +197,7 @@ export class DeltaService implements DeltaOfferSource {
           baseDigest,
           patchDigest: record.patchDigest,
           patchSize: record.patchSize,
-          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp })}`,
+          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: credentialIdOf(device) })}`,
         });
       } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
         // A record left queued by a restart is picked up again here.

@@ -1,12 +1,14 @@
 import { hash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import {
+  credentialIdOf,
   type PrefetchedCheckInState,
   prefetchedCheckInState,
 } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
+import { ServerError } from '../../errors.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { MaintenanceWindow } from '../actions/action.service.js';
 import type { DeltaOffer, DeltaOfferSource } from '../deltas/delta-offer.js';
@@ -86,6 +88,21 @@ export function reportDigest(report: CheckInReport): string {
   return hash('sha256', JSON.stringify([components, attributes]), 'base64url');
 }
 
+/** A component listed twice is no state a device can be in: refused before anything is written. */
+function refuseDuplicateComponents(report: CheckInReport): void {
+  const components = report.components ?? [];
+  if (components.length < 2) return;
+  const seen = new Set<string>();
+  for (const c of components) {
+    if (seen.has(c.id)) {
+      throw new ServerError('DEVICE_COMPONENT_DUPLICATE', `component ${c.id} is listed twice`, {
+        details: { component: c.id },
+      });
+    }
+    seen.add(c.id);
+  }
+}
+
 function tagOf(text: string): string {
   return `"${hash('sha256', text, 'base64url').slice(0, 27)}"`;
 }
@@ -155,6 +172,7 @@ export class CheckInService {
     ifNoneMatch: string | undefined,
     rawBody?: string,
   ): Promise<CheckInAnswer> {
+    refuseDuplicateComponents(report);
     const nowMs = this.now().getTime();
     // Read with the credential when the authenticator did (none or one statement per idle poll).
     const prefetched = prefetchedCheckInState(device);
@@ -231,14 +249,21 @@ export class CheckInService {
       .where('release_id', '=', row.releaseId)
       .orderBy('component_id')
       .execute();
-    const exp = this.urls.expiryFor(nowMs);
+    // The URLs name the action and the credential: serving checks both are still live.
+    const grant = {
+      tenantId: device.tenantId,
+      deviceId: device.deviceId,
+      actionId: row.id,
+      credentialId: credentialIdOf(device),
+      exp: this.urls.expiryFor(nowMs),
+    };
     const listed = payloads.map((p) => ({
       component: p.component_id,
       digest: p.sha256,
       size: Number(p.size),
     }));
     const offers =
-      (await this.deltas?.offers(device, row.releaseId, listed, nowMs)) ??
+      (await this.deltas?.offers(device, row.releaseId, listed, nowMs, row.id)) ??
       new Map<string, DeltaOffer>();
     return {
       id: row.id,
@@ -259,7 +284,7 @@ export class CheckInService {
         const delta = offers.get(p.digest);
         return {
           ...p,
-          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ tenantId: device.tenantId, deviceId: device.deviceId, digest: p.digest, exp })}`,
+          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ ...grant, digest: p.digest })}`,
           ...(delta !== undefined ? { delta } : {}),
         };
       }),

@@ -187,7 +187,7 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
       const { digest } = request.params as { digest: string };
       const claims = await verifySignedBlobRequest(
         urls,
-        app.updraft.deviceAuth,
+        app.updraft,
         request,
         app.updraft.now().getTime(),
       );
