@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
 import { releaseDeltaSavings } from '../deltas/delta.repository.js';
+import { uploaderOf } from '../uploads/upload.routes.js';
 import type { UploadService } from '../uploads/upload.service.js';
 import { findEnvelope, findRelease, listReleases } from './release.repository.js';
 import type { ChangeContext, ReleaseService } from './release.service.js';
@@ -105,6 +106,7 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       const ctx = context(request);
+      const uploader = uploaderOf(request);
       const envelope = Buffer.from(request.body.envelope, 'base64');
       if (envelope.length > MAX_ENVELOPE_BYTES)
         throw new ServerError('HTTP_BODY_TOO_LARGE', 'the envelope is too large');
@@ -117,22 +119,26 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<{
             continue;
           }
           const bytes = Buffer.from(p.data, 'base64');
-          const session = await uploads.create(ctx.tenantId, bytes.length, ctx.actorId);
+          const session = await uploads.create(uploader, bytes.length);
           inline.push(session.id);
-          await uploads.putChunk(ctx.tenantId, session.id, 0, Readable.from([bytes]));
+          await uploads.putChunk(uploader, session.id, 0, Readable.from([bytes]));
           payloads.push({ uploadId: session.id, componentId: p.componentId });
         }
-        const release = await releases.create(ctx, {
-          deviceClassId: request.body.deviceClassId,
-          envelope,
-          payloads,
-          version: request.body.version,
-        });
+        const release = await releases.create(
+          ctx,
+          {
+            deviceClassId: request.body.deviceClassId,
+            envelope,
+            payloads,
+            version: request.body.version,
+          },
+          uploader,
+        );
         request.auditWritten = true;
         return reply.code(201).send(release);
       } catch (error) {
         // Inline payloads were only a means of transport: a refused release leaves no session.
-        for (const id of inline) await uploads.remove(ctx.tenantId, id).catch(() => undefined);
+        for (const id of inline) await uploads.remove(uploader, id).catch(() => undefined);
         throw error;
       }
     },

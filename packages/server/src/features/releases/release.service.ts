@@ -5,7 +5,7 @@ import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import { forgetDeltasOf } from '../deltas/forget-deltas.js';
-import type { UploadService } from '../uploads/upload.service.js';
+import type { Uploader, UploadService } from '../uploads/upload.service.js';
 import type { EnvelopeVerifier } from './envelope-verifier.js';
 import { matchPayloads, type UploadedPayload } from './match-payloads.js';
 import {
@@ -67,7 +67,8 @@ export class ReleaseService {
   ) {}
 
   /** Verifies and stores a release; returns it. */
-  async create(ctx: ChangeContext, input: NewRelease): Promise<Release> {
+  /** Verifies and stores a release; its upload sessions must be `uploader`'s own. */
+  async create(ctx: ChangeContext, input: NewRelease, uploader: Uploader): Promise<Release> {
     const cls = await this.classes.findClass(ctx.tenantId, input.deviceClassId);
     if (cls === undefined)
       throw new ServerError('RESOURCE_NOT_FOUND', `device class ${input.deviceClassId} not found`);
@@ -106,7 +107,7 @@ export class ReleaseService {
         throw new ServerError('RELEASE_PAYLOAD_MISMATCH', `upload ${p.uploadId} is listed twice`);
       seen.add(p.uploadId);
       uploaded.push({
-        ...(await this.uploads.digests(ctx.tenantId, p.uploadId)),
+        ...(await this.uploads.digests(uploader, p.uploadId)),
         componentId: p.componentId,
       });
     }
@@ -151,13 +152,11 @@ export class ReleaseService {
             size: p.size,
           })),
         );
-        for (const p of input.payloads) {
-          await trx
-            .deleteFrom('upload_sessions')
-            .where('tenant_id', '=', ctx.tenantId)
-            .where('id', '=', p.uploadId)
-            .execute();
-        }
+        await this.uploads.consume(
+          trx,
+          ctx.tenantId,
+          input.payloads.map((p) => p.uploadId),
+        );
         await appendAudit(
           trx,
           {
