@@ -10,6 +10,7 @@ import type { EnvelopeVerifier } from './envelope-verifier.js';
 import { matchPayloads, type UploadedPayload } from './match-payloads.js';
 import {
   blobStillUsed,
+  findOpenActionOfRelease,
   findRelease,
   insertRelease,
   markReleaseDeleted,
@@ -208,20 +209,12 @@ export class ReleaseService {
       throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
     const at = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
-      const open = await trx
-        .selectFrom('actions')
-        .select('id')
-        .where('tenant_id', '=', ctx.tenantId)
-        .where('release_id', '=', releaseId)
-        .where('open_key', 'is not', null)
-        .executeTakeFirst();
+      const open = await findOpenActionOfRelease(trx, ctx.tenantId, releaseId);
       if (open !== undefined) {
         throw new ServerError(
           'RELEASE_IN_USE',
-          `release ${releaseId} is deployed by open action ${open.id}`,
-          {
-            details: { actionId: open.id },
-          },
+          `release ${releaseId} is deployed by open action ${open}`,
+          { details: { actionId: open } },
         );
       }
       if (!(await markReleaseDeleted(trx, ctx.tenantId, releaseId, at))) {
