@@ -32,33 +32,19 @@ function eventId(at: string): string {
   return `${newId(`evt_${at.replaceAll(/[-:.TZ]/g, '')}`)}`;
 }
 
-/** The tenant's action, or undefined. */
+/** The tenant's action, or undefined; with `deviceId`, only if it is that device's. */
 export async function findAction(
   db: Db,
   tenantId: string,
   actionId: string,
+  deviceId?: string,
 ): Promise<ActionTable | undefined> {
   return db
     .selectFrom('actions')
     .selectAll()
     .where('tenant_id', '=', tenantId)
     .where('id', '=', actionId)
-    .executeTakeFirst();
-}
-
-/** The device's own action (a device never sees another device's action). */
-export async function findDeviceAction(
-  db: Db,
-  tenantId: string,
-  deviceId: string,
-  actionId: string,
-): Promise<ActionTable | undefined> {
-  return db
-    .selectFrom('actions')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('device_id', '=', deviceId)
-    .where('id', '=', actionId)
+    .$if(deviceId !== undefined, (q) => q.where('device_id', '=', deviceId!))
     .executeTakeFirst();
 }
 

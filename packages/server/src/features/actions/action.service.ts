@@ -10,7 +10,6 @@ import type { ChangeContext } from '../releases/release.service.js';
 import { isUniqueViolation } from '../releases/release.service.js';
 import {
   findAction,
-  findDeviceAction,
   findDeviceForAssignment,
   findOpenActionId,
   insertAction,
@@ -367,7 +366,7 @@ export class ActionService {
     const at = this.now().toISOString();
     try {
       const outcome = await this.db.transaction().execute(async (trx) => {
-        const row = await findDeviceAction(trx, principal.tenantId, principal.deviceId, actionId);
+        const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
         if (row === undefined)
           throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
         if (await reportSeen(trx, row.id, report.reportId))
