@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { appendAudit } from '../../audit/audit-log.js';
 import { newId } from '../../auth/secrets.js';
@@ -38,6 +39,11 @@ export interface NewRelease {
   readonly version?: string | undefined;
 }
 
+/** A payload as the release upload names it: a completed upload session, or small bytes inline. */
+export type GivenPayload =
+  | { readonly uploadId: string; readonly componentId?: string | undefined }
+  | { readonly data: Uint8Array; readonly componentId?: string | undefined };
+
 /** Reads a device class's identity and trusted keys (the platform's repository functions). */
 export interface ClassLookup {
   findClass(
@@ -68,6 +74,35 @@ export class ReleaseService {
   ) {}
 
   /** Verifies and stores a release; returns it. */
+  /**
+   * {@link create} for payloads given inline or as upload sessions: inline bytes pass through
+   * sessions of `uploader` (only a means of transport), which a refused release removes again.
+   */
+  async createFrom(
+    ctx: ChangeContext,
+    input: Omit<NewRelease, 'payloads'> & { readonly payloads: readonly GivenPayload[] },
+    uploader: Uploader,
+  ): Promise<Release> {
+    const inline: string[] = [];
+    try {
+      const payloads: NewRelease['payloads'][number][] = [];
+      for (const p of input.payloads) {
+        if ('uploadId' in p) {
+          payloads.push(p);
+          continue;
+        }
+        const session = await this.uploads.create(uploader, p.data.length);
+        inline.push(session.id);
+        await this.uploads.putChunk(uploader, session.id, 0, Readable.from([p.data]));
+        payloads.push({ uploadId: session.id, componentId: p.componentId });
+      }
+      return await this.create(ctx, { ...input, payloads }, uploader);
+    } catch (error) {
+      for (const id of inline) await this.uploads.remove(uploader, id).catch(() => undefined);
+      throw error;
+    }
+  }
+
   /** Verifies and stores a release; its upload sessions must be `uploader`'s own. */
   async create(ctx: ChangeContext, input: NewRelease, uploader: Uploader): Promise<Release> {
     const cls = await this.classes.findClass(ctx.tenantId, input.deviceClassId);

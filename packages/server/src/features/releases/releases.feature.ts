@@ -29,6 +29,6 @@ export function releasesFeature(verifier: EnvelopeVerifier = coreEnvelopeVerifie
     const now = () => app.updraft.now();
     const uploads = await uploadsFeature(app);
     const releases = new ReleaseService(db, blobs, uploads, classLookup(db), verifier, now);
-    await app.register(releaseRoutes, { releases, uploads });
+    await app.register(releaseRoutes, { releases });
   };
 }
