@@ -119,6 +119,15 @@ describeEachDialect('action lifecycle', (dialect) => {
 
     it('updates the installed components and last-seen shown by GET /devices/{id}', async () => {
       const dev = fleet.devices[0]!;
+      const component = (
+        await server.app.inject({
+          method: 'GET',
+          url: `/api/v1/releases/${v5}`,
+          headers: adminNoBody,
+        })
+      ).json().components[0].id as string;
+      const before = { components: [{ id: component, version: '1.0.0', sequenceNumber: 1 }] };
+      expect((await checkIn(dev.token, before)).statusCode).toBe(200);
       const actionId = (await assign(dev.id, v5)).json().id as string;
       for (const status of ['downloading', 'downloaded', 'installing', 'rebooting', 'success'])
         expect((await feedback(dev.token, actionId, status)).statusCode).toBe(200);
@@ -136,6 +145,14 @@ describeEachDialect('action lifecycle', (dialect) => {
       });
       expect(res.statusCode).toBe(200);
       expect(res.json().lastSeenAt).not.toBeNull();
+      // The device repeating its pre-update report word for word does not undo what it installed.
+      expect((await checkIn(dev.token, before)).statusCode).toBe(200);
+      const again = await server.app.inject({
+        method: 'GET',
+        url: `/api/v1/devices/${dev.id}`,
+        headers: adminNoBody,
+      });
+      expect(again.json().components).toEqual(res.json().components);
       expect(res.json().components).toEqual([
         expect.objectContaining({
           id: release.components[0]!.id,

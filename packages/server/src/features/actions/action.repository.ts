@@ -3,7 +3,6 @@ import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import type { ActionEventTable, ActionTable } from './action.table.js';
 import './action.table.js';
-import '../device-api/device-report.table.js';
 import '../releases/release.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -253,8 +252,8 @@ export async function openActionsSignedBy(
 /**
  * Records what a successful action installed: the release's components (version, sequence
  * number, image digest) replace the device's rows for those components, and the device was
- * seen now. Its stored report digest is dropped, so its next check-in is recorded whatever it
- * says (the device's own view then replaces these rows).
+ * seen now. The stored report digest stays: a device repeating its pre-update report word for
+ * word does not undo this, while any report that differs replaces these rows (its own view).
  */
 export async function recordInstalled(
   trx: Transaction<Database>,
@@ -289,11 +288,6 @@ export async function recordInstalled(
       )
       .execute();
   }
-  await trx
-    .deleteFrom('device_reports')
-    .where('tenant_id', '=', tenantId)
-    .where('device_id', '=', deviceId)
-    .execute();
   await trx
     .updateTable('devices')
     .set({ last_seen_at: at })
