@@ -36,6 +36,15 @@ describeEachDialect('action lifecycle', (dialect) => {
       headers: deviceHeaders(token),
       payload: body,
     });
+  /** The first component id of a release, as the device reports it. */
+  const componentOf = async (releaseId: string) =>
+    (
+      await server.app.inject({
+        method: 'GET',
+        url: `/api/v1/releases/${releaseId}`,
+        headers: adminNoBody,
+      })
+    ).json().components[0].id as string;
   const feedback = (token: string, actionId: string, status: string) =>
     server.app.inject({
       method: 'POST',
@@ -119,13 +128,7 @@ describeEachDialect('action lifecycle', (dialect) => {
 
     it('updates the installed components and last-seen shown by GET /devices/{id}', async () => {
       const dev = fleet.devices[0]!;
-      const component = (
-        await server.app.inject({
-          method: 'GET',
-          url: `/api/v1/releases/${v5}`,
-          headers: adminNoBody,
-        })
-      ).json().components[0].id as string;
+      const component = await componentOf(v5);
       const before = { components: [{ id: component, version: '1.0.0', sequenceNumber: 1 }] };
       expect((await checkIn(dev.token, before)).statusCode).toBe(200);
       const actionId = (await assign(dev.id, v5)).json().id as string;
@@ -173,13 +176,7 @@ describeEachDialect('action lifecycle', (dialect) => {
         requestId: expect.any(String),
       });
       // Device 1 reports sequence number 9 for the release's component: 5 is a rollback.
-      const component = (
-        await server.app.inject({
-          method: 'GET',
-          url: `/api/v1/releases/${v5}`,
-          headers: adminNoBody,
-        })
-      ).json().components[0].id as string;
+      const component = await componentOf(v5);
       expect(
         (
           await checkIn(fleet.devices[1]!.token, {
