@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
+import { Semaphore } from './adapters/fs/semaphore.js';
 import { PlaintextCachingBlobStore } from './adapters/plaintext-cache/plaintext-cache.js';
 import {
   BearerDeviceAuthenticator,
@@ -125,7 +126,12 @@ export async function buildServer(
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
     const stored =
       deps.blobs ??
-      new FsBlobStore({ dir: config.blobs.dir, masterKey, segmentSize: config.blobs.segmentSize });
+      new FsBlobStore({
+        dir: config.blobs.dir,
+        masterKey,
+        segmentSize: config.blobs.segmentSize,
+        decryptions: new Semaphore(config.blobs.maxConcurrentDecryptions),
+      });
     const plaintextCache =
       config.blobs.plaintextCacheBytes > 0
         ? new PlaintextCachingBlobStore(stored, config.blobs.plaintextCacheBytes)

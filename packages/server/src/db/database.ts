@@ -45,45 +45,12 @@ export interface TokenTable {
   revoked_at: string | null;
 }
 
-export interface DeviceClassTable {
-  id: string;
-  tenant_id: string;
-  name: string;
-  vendor_name: string | null;
-  model_name: string | null;
-  /** RFC 4122 UUID text, as used in SUIT manifests. */
-  vendor_id: string;
-  class_id: string;
-  created_at: string;
-}
-
-export interface TrustedKeyTable {
-  id: string;
-  tenant_id: string;
-  device_class_id: string;
-  /** Key id (hex) as the manifest's COSE header names it. */
-  kid: string;
-  /** `pem` or `cose_key`: how the key was given. */
-  format: string;
-  /** SPKI PEM of the public key (COSE_Keys are stored converted, original kept in `source`). */
-  public_key_pem: string;
-  source: string;
-  algorithm: string;
-  created_at: string;
-  created_by: string | null;
-  revoked_at: string | null;
-  revoked_by: string | null;
-  revocation_reason: string | null;
-}
-
 /** Every table Kysely knows; features extend it by declaration merging (see above). */
 export interface Database {
   tenants: TenantTable;
   users: UserTable;
   user_roles: UserRoleTable;
   tokens: TokenTable;
-  device_classes: DeviceClassTable;
-  trusted_keys: TrustedKeyTable;
 }
 
 // Kept so `Generated` stays available to feature tables that want database-assigned columns.

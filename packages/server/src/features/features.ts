@@ -5,7 +5,7 @@ import { auditFeature } from './audit/audit.feature.js';
 import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
-import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
+import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemFeature } from './system/system.feature.js';
@@ -44,7 +44,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
     mount('system', '', systemFeature, {}),
     mount('users', '/api/v1', usersRoutes, {}),
     mount('audit', '/api/v1', auditFeature, {}),
-    mount('device-classes', '/api/v1', deviceClassesRoutes, {}),
+    mount('device-classes', '/api/v1', deviceClassesFeature, {}),
     mount('devices', '/api/v1', devicesFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
     mount('actions', '/api/v1', actionsFeature, {}),

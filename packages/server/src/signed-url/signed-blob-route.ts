@@ -1,7 +1,10 @@
 import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { DeviceAuthenticator } from '../auth/device-authenticator.js';
+import type { Database } from '../db/database.js';
 import { ServerError } from '../errors.js';
+import { downloadGrantHolds } from './download-grant.repository.js';
 import type { SignedUrl, SignedUrlClaims } from './signed-url.js';
 
 /**
@@ -17,6 +20,8 @@ export function signedBlobRouteSchema(summary: string) {
     querystring: Type.Object({
       t: Type.Optional(Type.String({ maxLength: 128 })),
       d: Type.Optional(Type.String({ maxLength: 128 })),
+      a: Type.Optional(Type.String({ maxLength: 128 })),
+      k: Type.Optional(Type.String({ maxLength: 128 })),
       exp: Type.Optional(Type.String({ maxLength: 20 })),
       sig: Type.Optional(Type.String({ maxLength: 128 })),
     }),
@@ -24,18 +29,28 @@ export function signedBlobRouteSchema(summary: string) {
 }
 
 /**
- * The claims of a signed-URL download, once verified: signature and expiry (see
- * {@link SignedUrl.verify}), and — when the caller also sends a device credential — that it is
- * the device the URL was issued to (a leaked URL is not a way to act as another device).
+ * The claims of a signed-URL download, once verified: signature and expiry first (see
+ * {@link SignedUrl.verify}: nothing else runs for a forged URL), then that what the URL was
+ * issued under still holds — the device is not decommissioned, its credential was not rotated
+ * away, the action is still open (`DEVICE_URL_REVOKED` otherwise) — and, when the caller also
+ * sends a device credential, that it is the device the URL was issued to (a leaked URL is not a
+ * way to act as another device).
  */
 export async function verifySignedBlobRequest(
   urls: SignedUrl,
-  deviceAuth: DeviceAuthenticator,
+  server: { readonly deviceAuth: DeviceAuthenticator; readonly db: Kysely<Database> },
   request: FastifyRequest,
   nowMs: number,
 ): Promise<SignedUrlClaims> {
+  const { deviceAuth, db } = server;
   const { digest } = request.params as { digest: string };
   const claims = urls.verify(digest, request.query as Record<string, string | undefined>, nowMs);
+  if (!(await downloadGrantHolds(db, claims))) {
+    throw new ServerError(
+      'DEVICE_URL_REVOKED',
+      'this download URL no longer holds (device decommissioned, credential rotated or action closed)',
+    );
+  }
   if (request.headers.authorization !== undefined) {
     const caller = await deviceAuth.authenticate({ headers: request.headers });
     if (

@@ -46,6 +46,19 @@ describe('SignedUrl', () => {
     );
   });
 
+  it('signs the action and the credential too: changing or dropping either is invalid', () => {
+    const bound = { ...claims, actionId: 'act_1', credentialId: 'dtk_1' };
+    const q = query(urls.sign(bound));
+    expect(urls.verify(digest, q, now)).toEqual(bound);
+    for (const changed of [
+      { ...q, a: 'act_2' },
+      { ...q, k: 'dtk_2' },
+      { ...q, a: undefined },
+      { ...q, k: undefined },
+    ])
+      expect(codeOf(() => urls.verify(digest, changed, now))).toBe('DEVICE_URL_INVALID');
+  });
+
   it('refuses a URL signed with another key', () => {
     const q = query(new SignedUrl(randomBytes(32), 600).sign(claims));
     expect(codeOf(() => urls.verify(digest, q, now))).toBe('DEVICE_URL_INVALID');

@@ -1,7 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ServerError } from '../errors.js';
 
-/** What a signed download URL grants: one device of one tenant may fetch one artifact until `exp`. */
+/**
+ * What a signed download URL grants: one device of one tenant may fetch one artifact until `exp`,
+ * for one action and under one device credential. The server checks, when serving, that the
+ * action is still open and the credential still valid (see `download-grant.repository.ts`).
+ */
 export interface SignedUrlClaims {
   readonly tenantId: string;
   readonly deviceId: string;
@@ -9,12 +13,18 @@ export interface SignedUrlClaims {
   readonly digest: string;
   /** Expiry, seconds since the Unix epoch. */
   readonly exp: number;
+  /** The action the URL was issued for (absent only for URLs issued outside a check-in). */
+  readonly actionId?: string | undefined;
+  /** Id of the device credential (token) that checked in (absent for other authenticators). */
+  readonly credentialId?: string | undefined;
 }
 
-/** Query parameters as they appear in the URL (`t`, `d`, `exp`, `sig`). */
+/** Query parameters as they appear in the URL (`t`, `d`, `a`, `k`, `exp`, `sig`). */
 export interface SignedUrlQuery {
   readonly t?: unknown;
   readonly d?: unknown;
+  readonly a?: unknown;
+  readonly k?: unknown;
   readonly exp?: unknown;
   readonly sig?: unknown;
 }
@@ -54,12 +64,11 @@ export class SignedUrl {
 
   /** The query string (without `?`) that authorises `claims`. */
   sign(claims: SignedUrlClaims): string {
-    const q = new URLSearchParams({
-      t: claims.tenantId,
-      d: claims.deviceId,
-      exp: String(claims.exp),
-      sig: this.#mac(claims).toString('base64url'),
-    });
+    const q = new URLSearchParams({ t: claims.tenantId, d: claims.deviceId });
+    if (claims.actionId !== undefined) q.set('a', claims.actionId);
+    if (claims.credentialId !== undefined) q.set('k', claims.credentialId);
+    q.set('exp', String(claims.exp));
+    q.set('sig', this.#mac(claims).toString('base64url'));
     return q.toString();
   }
 
@@ -70,10 +79,12 @@ export class SignedUrl {
    * is reported as invalid, not expired).
    */
   verify(digest: string, query: SignedUrlQuery, nowMs: number): SignedUrlClaims {
-    const { t, d, exp, sig } = query;
+    const { t, d, a, k, exp, sig } = query;
     if (
       typeof t !== 'string' ||
       typeof d !== 'string' ||
+      (a !== undefined && (typeof a !== 'string' || !ID.test(a))) ||
+      (k !== undefined && (typeof k !== 'string' || !ID.test(k))) ||
       typeof exp !== 'string' ||
       typeof sig !== 'string' ||
       !ID.test(t) ||
@@ -84,7 +95,14 @@ export class SignedUrl {
     ) {
       throw new ServerError('DEVICE_URL_INVALID', 'download URL is malformed');
     }
-    const claims: SignedUrlClaims = { tenantId: t, deviceId: d, digest, exp: Number(exp) };
+    const claims: SignedUrlClaims = {
+      tenantId: t,
+      deviceId: d,
+      digest,
+      exp: Number(exp),
+      ...(a !== undefined ? { actionId: a as string } : {}),
+      ...(k !== undefined ? { credentialId: k as string } : {}),
+    };
     // Compare the canonical text, not decoded bytes: base64url's spare low bits would otherwise
     // let several spellings of one signature pass.
     const expected = Buffer.from(this.#mac(claims).toString('base64url'));
@@ -103,12 +121,15 @@ export class SignedUrl {
 
   #mac(c: SignedUrlClaims): Buffer {
     // JSON framing keeps field boundaries unambiguous whatever the ids contain.
+    // v2 adds the action and the credential (null when absent: presence is signed too).
     const message = JSON.stringify([
-      'updraft-download-v1',
+      'updraft-download-v2',
       c.tenantId,
       c.deviceId,
       c.digest,
       c.exp,
+      c.actionId ?? null,
+      c.credentialId ?? null,
     ]);
     return createHmac('sha256', this.#key).update(message).digest();
   }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
 import { runBlobStoreContract } from '../../testing/blob-store.contract.js';
 import { FsBlobStore } from './fs-blob-store.js';
+import { Semaphore } from './semaphore.js';
 
 const SEGMENT = 4096;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -45,6 +46,54 @@ describe('FsBlobStore reads in 1 MiB batches of segments', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('FsBlobStore decryption bound', () => {
+  it('decrypts at most its permits of batches at once, however many reads run', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    try {
+      const decryptions = new Semaphore(2);
+      const store = new FsBlobStore({ dir, masterKey: randomBytes(32), decryptions });
+      await store.init();
+      const data = randomBytes(3 * 1_048_576 + 17);
+      const digest = sha256(data);
+      await store.put(Readable.from([data]), { digest, size: data.length });
+      // Eight downloads at once, whole and one-byte ranged ones, each several batches or one.
+      const ranges = [undefined, undefined, undefined, { start: 5, end: 5 }];
+      const reads = [...ranges, ...ranges].map(async (range) => {
+        const got = await buffer(await store.read(digest, range));
+        const want = range === undefined ? data : data.subarray(range.start, range.end + 1);
+        expect(got.equals(want)).toBe(true);
+      });
+      await Promise.all(reads);
+      // The reads did overlap (two held permits together) and never more than two did.
+      expect(decryptions.peak).toBe(2);
+      expect([decryptions.inUse, decryptions.waiting]).toEqual([0, 0]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Semaphore', () => {
+  it('hands permits out in arrival order and passes a released one to the next waiter', async () => {
+    const semaphore = new Semaphore(1);
+    const order: number[] = [];
+    const first = await semaphore.acquire();
+    const waiters = [1, 2].map((n) =>
+      semaphore.acquire().then((release) => {
+        order.push(n);
+        return release;
+      }),
+    );
+    expect(semaphore.waiting).toBe(2);
+    first();
+    (await waiters[0]!)();
+    (await waiters[1]!)();
+    expect(order).toEqual([1, 2]);
+    expect([semaphore.inUse, semaphore.peak]).toEqual([0, 1]);
+    expect(() => first()).toThrow();
   });
 });
 

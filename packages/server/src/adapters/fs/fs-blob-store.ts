@@ -22,6 +22,7 @@ import {
   isSha256Hex,
   rangeWithin,
 } from '../../ports/blob-store.js';
+import { Semaphore } from './semaphore.js';
 
 /*
  * On-disk format (one file per blob, named by the plaintext's SHA-256):
@@ -48,6 +49,11 @@ export interface FsBlobStoreOptions {
   readonly masterKey: Buffer;
   /** Plaintext bytes per encrypted segment (new blobs). */
   readonly segmentSize?: number;
+  /**
+   * Bounds the batches (disk read + decryption of up to {@link READ_BYTES}) in progress at once
+   * over every read of this store; default 4. Share one to bound several stores together.
+   */
+  readonly decryptions?: Semaphore;
 }
 
 interface Header {
@@ -95,6 +101,7 @@ export class FsBlobStore implements BlobStore {
   private readonly objectsDir: string;
   private readonly tmpDir: string;
   private readonly segmentSize: number;
+  private readonly decryptions: Semaphore;
 
   constructor(private readonly options: FsBlobStoreOptions) {
     if (options.masterKey.length !== 32)
@@ -102,6 +109,7 @@ export class FsBlobStore implements BlobStore {
     this.objectsDir = path.join(options.dir, 'objects');
     this.tmpDir = path.join(options.dir, 'tmp');
     this.segmentSize = options.segmentSize ?? 1_048_576;
+    this.decryptions = options.decryptions ?? new Semaphore(4);
   }
 
   async init(): Promise<void> {
@@ -311,6 +319,7 @@ export class FsBlobStore implements BlobStore {
     // One disk read and one output chunk per batch of segments: fewer hops through the stream
     // and fewer socket writes than a chunk per segment (a 64 MiB download went 4× faster).
     const perRead = Math.max(1, Math.floor(READ_BYTES / segmentSize));
+    const decryptions = this.decryptions;
     async function* batches(): AsyncGenerator<Buffer> {
       // One ciphertext buffer for the whole read: decryption writes fresh plaintext buffers, so
       // it is free again once a batch is decrypted (large allocations cost page faults).
@@ -321,24 +330,33 @@ export class FsBlobStore implements BlobStore {
           const plainEnd = Math.min(size, (upto + 1) * segmentSize);
           const length = plainEnd - batch * segmentSize + (upto - batch + 1) * TAG_BYTES;
           const buffer = readBuffer.subarray(0, length);
-          const { bytesRead } = await handle.read(buffer, 0, length, HEADER_BYTES + batch * stored);
-          if (bytesRead !== length) throw corrupt(digest, 'truncated');
           const parts: Buffer[] = [];
-          let offset = 0;
-          for (let i = batch; i <= upto; i++) {
-            const plainLength = Math.min(segmentSize, size - i * segmentSize);
-            const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(i));
-            decipher.setAAD(segmentAad(digestBytes, i, i === total - 1));
-            decipher.setAuthTag(
-              buffer.subarray(offset + plainLength, offset + plainLength + TAG_BYTES),
-            );
-            try {
-              parts.push(decipher.update(buffer.subarray(offset, offset + plainLength)));
-              decipher.final(); // throws unless the tag matches: nothing unverified goes out
-            } catch (error) {
-              throw corrupt(digest, `segment ${i}`, error);
+          // Every read of the store shares the permits: many concurrent (or many tiny ranged)
+          // downloads queue here instead of each taking a core. Released before the yield, so
+          // a slow client never holds one.
+          const release = await decryptions.acquire();
+          try {
+            const at = HEADER_BYTES + batch * stored;
+            const { bytesRead } = await handle.read(buffer, 0, length, at);
+            if (bytesRead !== length) throw corrupt(digest, 'truncated');
+            let offset = 0;
+            for (let i = batch; i <= upto; i++) {
+              const plainLength = Math.min(segmentSize, size - i * segmentSize);
+              const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(i));
+              decipher.setAAD(segmentAad(digestBytes, i, i === total - 1));
+              decipher.setAuthTag(
+                buffer.subarray(offset + plainLength, offset + plainLength + TAG_BYTES),
+              );
+              try {
+                parts.push(decipher.update(buffer.subarray(offset, offset + plainLength)));
+                decipher.final(); // throws unless the tag matches: nothing unverified goes out
+              } catch (error) {
+                throw corrupt(digest, `segment ${i}`, error);
+              }
+              offset += plainLength + TAG_BYTES;
             }
-            offset += plainLength + TAG_BYTES;
+          } finally {
+            release();
           }
           const plain = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
           const from = batch === first ? start - batch * segmentSize : 0;

@@ -23,6 +23,10 @@ export class PlaintextCachingBlobStore implements BlobStore {
   readonly #entries = new Map<string, Buffer>();
   /** Blobs being kept by the read that streams them now (one per blob: bounded memory). */
   readonly #filling = new Set<string>();
+  /** Whole-blob loads started by ranged misses, shared by every ranged read that waits. */
+  readonly #loading = new Map<string, Promise<Buffer>>();
+  /** Whole blobs decrypted to answer ranged misses (for tests and /metrics). */
+  rangeFills = 0;
   #bytes = 0;
   /** Reads answered from memory / from the store (for /metrics). */
   hits = 0;
@@ -81,17 +85,25 @@ export class PlaintextCachingBlobStore implements BlobStore {
   }
 
   /**
-   * A miss streams from the store as before (no wait for the whole blob). One whole-blob read
-   * at a time also keeps what it streamed — once its last segment verified — for the next ones.
+   * A whole-blob miss streams from the store as before (no wait for the whole blob); one such
+   * read at a time also keeps what it streamed — once its last segment verified — for the next
+   * ones. A ranged miss of a blob the cache would keep loads the whole blob once (concurrent
+   * ranged misses share that load) and answers from memory: resumed and probing downloads
+   * (one byte, the tail) then cost a copy, not a segment decryption each.
    */
   async #readThrough(digest: string, range?: ByteRange): Promise<Readable> {
-    const source = await this.inner.read(digest, range);
     const info = await this.inner.head(digest);
+    const keepable = info !== undefined && info.size > 0 && info.size <= this.maxBytes / 4;
     const whole =
       info !== undefined &&
       (range === undefined || (range.start === 0 && range.end === info.size - 1));
-    if (!whole || info.size === 0 || info.size > this.maxBytes / 4 || this.#filling.has(digest))
-      return source;
+    if (keepable && !whole && !this.#filling.has(digest)) {
+      const { start, end } = rangeWithin(range, info.size);
+      const plain = await this.#load(digest);
+      return Readable.from(chunks(plain, start, end + 1), { objectMode: false });
+    }
+    const source = await this.inner.read(digest, range);
+    if (!whole || !keepable || this.#filling.has(digest)) return source;
     this.#filling.add(digest);
     const keep = (plain: Buffer) => this.#keep(digest, plain);
     const done = () => this.#filling.delete(digest);
@@ -110,6 +122,23 @@ export class PlaintextCachingBlobStore implements BlobStore {
       }
     }
     return Readable.from(filling(), { objectMode: false });
+  }
+
+  /** The whole blob, decrypted once and kept, however many ranged misses ask at once. */
+  #load(digest: string): Promise<Buffer> {
+    let loading = this.#loading.get(digest);
+    if (loading === undefined) {
+      this.rangeFills++;
+      loading = (async () => {
+        const parts: Buffer[] = [];
+        for await (const chunk of await this.inner.read(digest)) parts.push(chunk as Buffer);
+        const plain = Buffer.concat(parts);
+        this.#keep(digest, plain);
+        return plain;
+      })().finally(() => this.#loading.delete(digest));
+      this.#loading.set(digest, loading);
+    }
+    return loading;
   }
 
   #keep(digest: string, plain: Buffer): void {

@@ -4,11 +4,14 @@ import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
 import type { ChangeContext } from '../releases/release.service.js';
-import { type ActionService, eventsOfAction, findAction, toAction } from './action.service.js';
+import { findAction } from './action.repository.js';
+import { type ActionService, eventsOfAction, toAction } from './action.service.js';
 import { ACTION_STATES, type ActionState } from './action-state-machine.js';
 
-// RFC 3339 date-time (the server's ajv runs without the formats plugin, so a pattern checks it).
+// RFC 3339 date-time: the pattern checks the shape, the format (http/validators.ts) that the
+// date exists (no 31 February).
 const IsoDate = Type.String({
+  format: 'date-time',
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
   maxLength: 40,
 });

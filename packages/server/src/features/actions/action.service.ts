@@ -1,4 +1,5 @@
 import type { FeedbackReport, MaintenanceWindow } from '@updraft/core';
+import { BugError } from '@updraft/core';
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
@@ -8,6 +9,21 @@ import { appendAudit } from '../audit/audit.repository.js';
 import { findRelease } from '../releases/release.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import { isUniqueViolation } from '../releases/release.service.js';
+import {
+  findAction,
+  findDeviceForAssignment,
+  findOpenActionId,
+  insertAction,
+  insertActionEvent,
+  installedSequenceNumbers,
+  listActionEvents,
+  listDeviceActions,
+  openActionsSignedBy,
+  recordInstalled,
+  reportSeen,
+  revokedKids,
+  updateAction,
+} from './action.repository.js';
 import type { ActionEventTable, ActionTable } from './action.table.js';
 import {
   type ActionState,
@@ -15,7 +31,6 @@ import {
   isTerminal,
   nextActionState,
 } from './action-state-machine.js';
-import './action.table.js';
 
 /** A maintenance window: the device API's wire type. */
 export type { MaintenanceWindow } from '@updraft/core';
@@ -55,7 +70,7 @@ export interface ReportOutcome {
   readonly replayed: boolean;
 }
 
-type Db = Kysely<Database> | Transaction<Database>;
+const newActionId = () => newId('act');
 
 /** Converts a row to the API shape. */
 export function toAction(row: ActionTable): Action {
@@ -89,75 +104,38 @@ function toEvent(row: ActionEventTable): ActionEvent {
   };
 }
 
-/** The tenant's action, or undefined. */
-export async function findAction(
-  db: Db,
-  tenantId: string,
-  actionId: string,
-): Promise<ActionTable | undefined> {
-  return db
-    .selectFrom('actions')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', actionId)
-    .executeTakeFirst();
-}
-
 /** A device's actions, newest first (the action history of the device view). */
 export async function actionsOfDevice(
-  db: Db,
+  db: Kysely<Database>,
   tenantId: string,
   deviceId: string,
   limit = 100,
 ): Promise<Action[]> {
-  const rows = await db
-    .selectFrom('actions')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('device_id', '=', deviceId)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
-  return rows.map(toAction);
+  return (await listDeviceActions(db, tenantId, deviceId, limit)).map(toAction);
 }
 
 /** An action's events in the order they happened. */
 export async function eventsOfAction(
-  db: Db,
+  db: Kysely<Database>,
   tenantId: string,
   actionId: string,
 ): Promise<ActionEvent[]> {
-  const rows = await db
-    .selectFrom('action_events')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('action_id', '=', actionId)
-    .orderBy('at')
-    .orderBy('id')
-    .execute();
-  return rows.map(toEvent);
+  return (await listActionEvents(db, tenantId, actionId)).map(toEvent);
 }
 
-/** Number of actions per state, for the metrics gauge. */
-export async function countActionsByState(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('actions')
-    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
-    .groupBy('state')
-    .execute();
-  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
-}
-
-// Event ids sort by time, then randomness: history reads back in insertion order.
-function eventId(at: string): string {
-  return `${newId(`evt_${at.replaceAll(/[-:.TZ]/g, '')}`)}`;
+/** What a key revocation did to the actions it touched. */
+export interface RevocationOutcome {
+  /** Open actions of releases signed by the key, now closed as `canceled`. */
+  readonly canceledActionIds: readonly string[];
+  /** Their devices (their check-in sessions must be dropped once the transaction commits). */
+  readonly deviceIds: readonly string[];
 }
 
 /**
  * Assigning, cancelling and device feedback. Every change runs in one transaction with its
  * append-only event (and, for management calls, its audit entry). "One open action per device"
- * is a UNIQUE constraint, so two concurrent assignments cannot both win.
+ * is a UNIQUE constraint, so two concurrent assignments cannot both win. All SQL is in
+ * `action.repository.ts`.
  */
 export class ActionService {
   constructor(
@@ -180,12 +158,7 @@ export class ActionService {
     const at = this.now().toISOString();
     try {
       const action = await this.db.transaction().execute(async (trx) => {
-        const device = await trx
-          .selectFrom('devices')
-          .select(['id', 'device_class_id', 'decommissioned_at'])
-          .where('tenant_id', '=', ctx.tenantId)
-          .where('id', '=', input.deviceId)
-          .executeTakeFirst();
+        const device = await findDeviceForAssignment(trx, ctx.tenantId, input.deviceId);
         if (device === undefined || device.decommissioned_at !== null) {
           throw new ServerError('RESOURCE_NOT_FOUND', `device ${input.deviceId} not found`);
         }
@@ -201,40 +174,43 @@ export class ActionService {
             },
           );
         }
-        const revoked = await trx
-          .selectFrom('trusted_keys')
-          .select('kid')
-          .where('tenant_id', '=', ctx.tenantId)
-          .where('device_class_id', '=', release.deviceClassId)
-          .where('kid', 'in', [...release.signerKids, ''])
-          .where('revoked_at', 'is not', null)
-          .execute();
+        const revoked = await revokedKids(
+          trx,
+          ctx.tenantId,
+          release.deviceClassId,
+          release.signerKids,
+        );
         if (revoked.length > 0) {
           throw new ServerError(
             'RELEASE_KEY_REVOKED',
             `release ${release.id} is signed by a revoked key`,
-            {
-              details: { kids: revoked.map((r) => r.kid) },
-            },
+            { details: { kids: revoked } },
           );
         }
-        const open = await trx
-          .selectFrom('actions')
-          .select('id')
-          .where('tenant_id', '=', ctx.tenantId)
-          .where('open_key', '=', device.id)
-          .executeTakeFirst();
+        // Anti-rollback, told at assignment: the device would refuse a sequence number that is
+        // not above the one it runs for any component of the release.
+        const releaseComponents = new Set(release.components.map((c) => c.id));
+        const installed = (await installedSequenceNumbers(trx, ctx.tenantId, device.id)).filter(
+          (c) => releaseComponents.has(c.componentId) && c.sequenceNumber !== null,
+        );
+        const highest = Math.max(-1, ...installed.map((c) => c.sequenceNumber ?? -1));
+        if (highest >= release.sequenceNumber) {
+          throw new ServerError(
+            'ACTION_SEQUENCE_NOT_NEWER',
+            `device ${device.id} runs sequence number ${highest}; release ${release.id} has ${release.sequenceNumber}`,
+            { details: { installed: highest, release: release.sequenceNumber } },
+          );
+        }
+        const open = await findOpenActionId(trx, ctx.tenantId, device.id);
         if (open !== undefined) {
           throw new ServerError(
             'ACTION_ALREADY_OPEN',
-            `device ${device.id} already has open action ${open.id}`,
-            {
-              details: { actionId: open.id },
-            },
+            `device ${device.id} already has open action ${open}`,
+            { details: { actionId: open } },
           );
         }
         const row: ActionTable = {
-          id: newId('act'),
+          id: newActionId(),
           tenant_id: ctx.tenantId,
           device_id: device.id,
           release_id: release.id,
@@ -250,8 +226,8 @@ export class ActionService {
           created_by: ctx.actorId,
           updated_at: at,
         };
-        await trx.insertInto('actions').values(row).execute();
-        await this.#event(trx, row, at, {
+        await insertAction(trx, row);
+        await insertActionEvent(trx, row, at, {
           source: 'server',
           status: 'assigned',
           actorId: ctx.actorId,
@@ -296,9 +272,7 @@ export class ActionService {
         throw new ServerError(
           'ACTION_TRANSITION_INVALID',
           `action ${actionId} cannot be canceled in state '${row.state}'`,
-          {
-            details: { state: row.state },
-          },
+          { details: { state: row.state } },
         );
       }
       const updated: ActionTable = {
@@ -308,7 +282,7 @@ export class ActionService {
         updated_at: at,
       };
       await this.#update(trx, row, updated);
-      await this.#event(trx, row, at, {
+      await insertActionEvent(trx, row, at, {
         source: 'server',
         status: 'cancel_requested',
         actorId: ctx.actorId,
@@ -319,8 +293,61 @@ export class ActionService {
   }
 
   /**
+   * Closes, inside the caller's transaction (the key's revocation), every open action whose
+   * release is signed by `kid`: state `canceled` at once (a device must not install what the
+   * tenant no longer trusts, so this does not wait for its acknowledgement), one event each
+   * (code `RELEASE_KEY_REVOKED`) and one audit entry each. The caller announces the devices
+   * after its commit ({@link announceClosed}).
+   */
+  async cancelSignedBy(
+    trx: Transaction<Database>,
+    ctx: ChangeContext,
+    deviceClassId: string,
+    kid: string,
+  ): Promise<RevocationOutcome> {
+    const at = this.now().toISOString();
+    const rows = await openActionsSignedBy(trx, ctx.tenantId, deviceClassId, kid);
+    for (const row of rows) {
+      const updated: ActionTable = {
+        ...row,
+        state: 'canceled',
+        open_key: null,
+        revision: Number(row.revision) + 1,
+        updated_at: at,
+      };
+      await this.#update(trx, row, updated);
+      await insertActionEvent(trx, row, at, {
+        source: 'server',
+        status: 'canceled',
+        code: 'RELEASE_KEY_REVOKED',
+        message: `the release's signing key ${kid} was revoked`,
+        actorId: ctx.actorId,
+      });
+      await this.#audit(
+        trx,
+        ctx,
+        at,
+        'action.cancel',
+        row.id,
+        { deviceId: row.device_id, reason: 'key-revoked', kid },
+        200,
+      );
+    }
+    return {
+      canceledActionIds: rows.map((r) => r.id),
+      deviceIds: [...new Set(rows.map((r) => r.device_id))],
+    };
+  }
+
+  /** Tells the change feed that these devices' actions closed (after the commit). */
+  announceClosed(tenantId: string, deviceIds: readonly string[]): void {
+    for (const deviceId of deviceIds) this.changes.announce(tenantId, deviceId);
+  }
+
+  /**
    * Applies a device report to the device's own action. A reportId seen before is a replay:
-   * the current state comes back and nothing is written.
+   * the current state comes back and nothing is written. A `success` also records what the
+   * device now runs (the release's components) and that it was seen, in the same transaction.
    */
   async report(
     principal: { tenantId: string; deviceId: string },
@@ -330,16 +357,10 @@ export class ActionService {
     const at = this.now().toISOString();
     try {
       const outcome = await this.db.transaction().execute(async (trx) => {
-        const row = await trx
-          .selectFrom('actions')
-          .selectAll()
-          .where('tenant_id', '=', principal.tenantId)
-          .where('device_id', '=', principal.deviceId)
-          .where('id', '=', actionId)
-          .executeTakeFirst();
+        const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
         if (row === undefined)
           throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
-        if (await this.#seen(trx, row.id, report.reportId))
+        if (await reportSeen(trx, row.id, report.reportId))
           return { action: toAction(row), replayed: true };
         const snapshot = {
           state: row.state as ActionState,
@@ -359,7 +380,7 @@ export class ActionService {
           updated_at: at,
         };
         await this.#update(trx, row, updated);
-        await this.#event(trx, row, at, {
+        await insertActionEvent(trx, row, at, {
           source: 'device',
           status: report.status,
           progress: report.progress,
@@ -367,6 +388,22 @@ export class ActionService {
           message: report.message,
           reportId: report.reportId,
         });
+        if (verdict.to === 'success' && row.state !== 'success') {
+          const release = await findRelease(trx, principal.tenantId, row.release_id);
+          if (release === undefined) throw new BugError(`action ${row.id} has no release`);
+          await recordInstalled(
+            trx,
+            principal.tenantId,
+            principal.deviceId,
+            release.components.map((c) => ({
+              componentId: c.id,
+              version: release.version,
+              sequenceNumber: release.sequenceNumber,
+              digest: c.imageDigest,
+            })),
+            at,
+          );
+        }
         return { action: toAction(updated), replayed: false };
       });
       // The device's next check-in (often right away) must see its action closed.
@@ -376,7 +413,7 @@ export class ActionService {
       // Two copies of one report raced: the loser sees the winner's event and is a replay.
       if (isUniqueViolation(error)) {
         const row = await findAction(this.db, principal.tenantId, actionId);
-        if (row !== undefined && (await this.#seen(this.db, row.id, report.reportId))) {
+        if (row !== undefined && (await reportSeen(this.db, row.id, report.reportId))) {
           return { action: toAction(row), replayed: true };
         }
       }
@@ -384,71 +421,16 @@ export class ActionService {
     }
   }
 
-  async #seen(db: Db, actionId: string, reportId: string): Promise<boolean> {
-    const hit = await db
-      .selectFrom('action_events')
-      .select('id')
-      .where('action_id', '=', actionId)
-      .where('report_id', '=', reportId)
-      .executeTakeFirst();
-    return hit !== undefined;
-  }
-
-  // Optimistic: the WHERE on the old revision makes a concurrent change lose instead of overwrite.
   async #update(
     trx: Transaction<Database>,
     before: ActionTable,
     after: ActionTable,
   ): Promise<void> {
-    const r = await trx
-      .updateTable('actions')
-      .set({
-        state: after.state,
-        cancel_requested: after.cancel_requested,
-        open_key: after.open_key,
-        revision: after.revision,
-        updated_at: after.updated_at,
-      })
-      .where('id', '=', before.id)
-      .where('revision', '=', before.revision)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== 1) {
+    if (!(await updateAction(trx, before, after))) {
       throw new ServerError('ACTION_TRANSITION_INVALID', 'the action changed concurrently; retry', {
         details: { state: before.state },
       });
     }
-  }
-
-  async #event(
-    trx: Transaction<Database>,
-    action: ActionTable,
-    at: string,
-    e: {
-      source: 'server' | 'device';
-      status: string;
-      progress?: number | null;
-      code?: string | null;
-      message?: string | null;
-      reportId?: string | null;
-      actorId?: string | null;
-    },
-  ): Promise<void> {
-    await trx
-      .insertInto('action_events')
-      .values({
-        id: eventId(at),
-        tenant_id: action.tenant_id,
-        action_id: action.id,
-        at,
-        source: e.source,
-        status: e.status,
-        progress: e.progress ?? null,
-        code: e.code ?? null,
-        message: e.message ?? null,
-        report_id: e.reportId ?? null,
-        actor_id: e.actorId ?? null,
-      })
-      .execute();
   }
 
   async #audit(

@@ -1,6 +1,7 @@
 import type { UpdraftFeature } from '../../http/app-types.js';
+import { countActionsByState } from './action.repository.js';
 import { actionRoutes } from './action.routes.js';
-import { ActionService, countActionsByState } from './action.service.js';
+import { ActionService } from './action.service.js';
 
 /** Actions (assign, cancel, history), mounted at `/api/v1`; also feeds the actions-by-state gauge. */
 export const actionsFeature: UpdraftFeature = async (app) => {

@@ -4,6 +4,7 @@ import { userOf } from '../../http/access-control.js';
 import type { AuditService } from './audit.service.js';
 
 const IsoTime = Type.String({
+  format: 'date-time', // a real date (http/validators.ts), not only its shape
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
 });
 const Text = Type.String({ minLength: 1, maxLength: 200 });

@@ -21,5 +21,7 @@ export interface DeltaOfferSource {
     releaseId: string,
     payloads: readonly OfferedPayload[],
     nowMs: number,
+    /** The open action the offers are for: its signed URLs stop working once it closes. */
+    actionId?: string,
   ): Promise<ReadonlyMap<string, DeltaOffer>>;
 }

@@ -111,7 +111,7 @@ export const deltaDeviceRoutes: FastifyPluginAsyncTypebox<{ deltas: DeltaService
       const { digest } = request.params;
       const claims = await verifySignedBlobRequest(
         deltas.urls,
-        app.updraft.deviceAuth,
+        app.updraft,
         request,
         app.updraft.now().getTime(),
       );

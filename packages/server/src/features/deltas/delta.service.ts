@@ -4,6 +4,7 @@ import { isUpdraftError } from '@updraft/core';
 import { DeltaError } from '@updraft/delta';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
+import { credentialIdOf } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
@@ -163,9 +164,10 @@ export class DeltaService implements DeltaOfferSource {
     releaseId: string,
     payloads: readonly OfferedPayload[],
     nowMs: number,
+    actionId?: string,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     try {
-      return await this.#offers(device, releaseId, payloads, nowMs);
+      return await this.#offers(device, releaseId, payloads, nowMs, actionId);
     } catch (error) {
       this.#deps.logger?.warn?.(
         { err: error, releaseId },
@@ -180,6 +182,7 @@ export class DeltaService implements DeltaOfferSource {
     releaseId: string,
     payloads: readonly OfferedPayload[],
     nowMs: number,
+    actionId: string | undefined,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     const offers = new Map<string, DeltaOffer>();
     const { db } = this.#deps;
@@ -221,7 +224,7 @@ export class DeltaService implements DeltaOfferSource {
           baseDigest,
           patchDigest: record.patchDigest,
           patchSize: record.patchSize,
-          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp })}`,
+          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: credentialIdOf(device) })}`,
         });
       } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
         // A record left queued by a restart is picked up again here.

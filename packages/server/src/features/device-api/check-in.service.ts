@@ -8,18 +8,26 @@ import type {
 } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import {
+  credentialIdOf,
   type PrefetchedCheckInState,
   prefetchedCheckInState,
 } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
+import { ServerError } from '../../errors.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
 import { setReportedState } from '../devices/device.repository.js';
+import { findEnvelope } from '../releases/release.repository.js';
+import {
+  checkInStateQuery,
+  findActionForDevice,
+  findReleaseOfDeviceAction,
+  listReleasePayloads,
+  storeReportDigest,
+} from './device-api.repository.js';
 import type { LastSeenTracker } from './last-seen-tracker.js';
-import { preparedQuery } from './prepared-query.js';
-import './device-report.table.js';
 
 /** What the route sends: 304 (no body) or 200 with a body; both with the ETag. */
 export type CheckInAnswer =
@@ -55,6 +63,21 @@ export function reportDigest(report: CheckInReport): string {
   return hash('sha256', JSON.stringify([components, attributes]), 'base64url');
 }
 
+/** A component listed twice is no state a device can be in: refused before anything is written. */
+function refuseDuplicateComponents(report: CheckInReport): void {
+  const components = report.components ?? [];
+  if (components.length < 2) return;
+  const seen = new Set<string>();
+  for (const c of components) {
+    if (seen.has(c.id)) {
+      throw new ServerError('DEVICE_COMPONENT_DUPLICATE', `component ${c.id} is listed twice`, {
+        details: { component: c.id },
+      });
+    }
+    seen.add(c.id);
+  }
+}
+
 function tagOf(text: string): string {
   return `"${hash('sha256', text, 'base64url').slice(0, 27)}"`;
 }
@@ -77,21 +100,6 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((part) => part.trim().replace(/^W\//, '') === etag);
 }
 
-// device ⟕ its last report ⟕ its open action: three index searches in one statement.
-function stateQuery(db: Kysely<Database>) {
-  return preparedQuery(db, ['deviceId', 'tenantId'], (p) =>
-    db
-      .selectFrom('devices as d')
-      .leftJoin('device_reports as r', 'r.device_id', 'd.id')
-      .leftJoin('actions as a', (j) =>
-        j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
-      )
-      .select(['r.report_digest', 'a.id as actionId'])
-      .where('d.id', '=', p.deviceId)
-      .where('d.tenant_id', '=', p.tenantId),
-  );
-}
-
 /**
  * Device check-in. An idle device (no open action) gets a constant answer, so its 304 is decided
  * from one indexed lookup (device ⟕ last report ⟕ open action by the unique `open_key`). With an
@@ -100,7 +108,7 @@ function stateQuery(db: Kysely<Database>) {
  * the {@link LastSeenTracker}. An idle poll therefore writes nothing.
  */
 export class CheckInService {
-  readonly #state: ReturnType<typeof stateQuery>;
+  readonly #state: ReturnType<typeof checkInStateQuery>;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -111,7 +119,7 @@ export class CheckInService {
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
     private readonly deltas?: DeltaOfferSource,
   ) {
-    this.#state = stateQuery(db);
+    this.#state = checkInStateQuery(db);
   }
 
   /**
@@ -124,6 +132,7 @@ export class CheckInService {
     ifNoneMatch: string | undefined,
     rawBody?: string,
   ): Promise<CheckInAnswer> {
+    refuseDuplicateComponents(report);
     const nowMs = this.now().getTime();
     // Read with the credential when the authenticator did (none or one statement per idle poll).
     const prefetched = prefetchedCheckInState(device);
@@ -155,6 +164,19 @@ export class CheckInService {
     return { status: 200, etag, body };
   }
 
+  /** The signed envelope of the device's own action `actionId` (`RESOURCE_NOT_FOUND` else). */
+  async envelope(device: DevicePrincipal, actionId: string): Promise<Uint8Array> {
+    const releaseId = await findReleaseOfDeviceAction(
+      this.db,
+      device.tenantId,
+      device.deviceId,
+      actionId,
+    );
+    const bytes = releaseId && (await findEnvelope(this.db, device.tenantId, releaseId));
+    if (!bytes) throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
+    return bytes;
+  }
+
   // The last raw report and its digest, per cached device session (gone with the session).
   readonly #lastReports = new WeakMap<PrefetchedCheckInState, { raw: string; digest: string }>();
 
@@ -176,38 +198,24 @@ export class CheckInService {
     actionId: string,
     nowMs: number,
   ): Promise<DeviceAction | null> {
-    const row = await this.db
-      .selectFrom('actions as a')
-      .innerJoin('releases as r', 'r.id', 'a.release_id')
-      .select([
-        'a.id',
-        'a.state',
-        'a.cancel_requested',
-        'a.download_only',
-        'a.maintenance_window',
-        'r.id as releaseId',
-        'r.version',
-        'r.sequence_number',
-      ])
-      .where('a.tenant_id', '=', device.tenantId)
-      .where('a.id', '=', actionId)
-      .executeTakeFirst();
+    const row = await findActionForDevice(this.db, device.tenantId, actionId);
     if (row === undefined) return null;
-    const payloads = await this.db
-      .selectFrom('release_payloads')
-      .select(['component_id', 'sha256', 'size'])
-      .where('tenant_id', '=', device.tenantId)
-      .where('release_id', '=', row.releaseId)
-      .orderBy('component_id')
-      .execute();
-    const exp = this.urls.expiryFor(nowMs);
+    const payloads = await listReleasePayloads(this.db, device.tenantId, row.releaseId);
+    // The URLs name the action and the credential: serving checks both are still live.
+    const grant = {
+      tenantId: device.tenantId,
+      deviceId: device.deviceId,
+      actionId: row.id,
+      credentialId: credentialIdOf(device),
+      exp: this.urls.expiryFor(nowMs),
+    };
     const listed = payloads.map((p) => ({
       component: p.component_id,
       digest: p.sha256,
       size: Number(p.size),
     }));
     const offers =
-      (await this.deltas?.offers(device, row.releaseId, listed, nowMs)) ??
+      (await this.deltas?.offers(device, row.releaseId, listed, nowMs, row.id)) ??
       new Map<string, DeltaOffer>();
     return {
       id: row.id,
@@ -228,7 +236,7 @@ export class CheckInService {
         const delta = offers.get(p.digest);
         return {
           ...p,
-          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ tenantId: device.tenantId, deviceId: device.deviceId, digest: p.digest, exp })}`,
+          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ ...grant, digest: p.digest })}`,
           ...(delta !== undefined ? { delta } : {}),
         };
       }),
@@ -259,13 +267,7 @@ export class CheckInService {
         },
         at,
       );
-      await trx
-        .insertInto('device_reports')
-        .values({ device_id: deviceId, tenant_id: tenantId, report_digest: digest, updated_at: at })
-        .onConflict((oc) =>
-          oc.column('device_id').doUpdateSet({ report_digest: digest, updated_at: at }),
-        )
-        .execute();
+      await storeReportDigest(trx, tenantId, deviceId, digest, at);
     });
     // The stored digest changed: a cached session must not skip the next (different) report.
     this.changes.announce(tenantId, deviceId);

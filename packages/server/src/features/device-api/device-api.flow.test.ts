@@ -207,14 +207,15 @@ describeEachDialect('device API flow', (dialect) => {
         { action: 'action.assign', resource_id: action.id, outcome: 'success' },
       ]),
     );
-    // Reported components landed in the platform's device view tables.
+    // Reported components landed in the platform's device view tables, and the success
+    // replaced them with what the release installed (the device ran 1.2.0 before).
     const components = await server.app.updraft.db
       .selectFrom('device_components')
       .selectAll()
       .execute();
-    expect(components.map((c) => [c.device_id, c.component_id, c.version])).toEqual([
-      [fleet.devices[0]!.id, '814100', '1.2.0'],
-    ]);
+    expect(
+      components.map((c) => [c.device_id, c.component_id, c.version, Number(c.sequence_number)]),
+    ).toEqual([[fleet.devices[0]!.id, '814100', '1.3.0', 7]]);
   });
 
   it('counts check-ins, downloads and actions by state in /metrics', async () => {

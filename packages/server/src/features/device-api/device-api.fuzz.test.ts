@@ -19,26 +19,37 @@ describeEachDialect('device API fuzz', (dialect) => {
     await server?.close();
   });
 
+  // Once 500s (issue 9, 2.10): text with U+0000 (PostgreSQL) and a component listed twice.
+  const nulText = fc
+    .tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }))
+    .map(([a, b]) => `${a}\u0000${b}`);
+  const twice = fc
+    .constantFrom('814100', 'ab', '00')
+    .map((id) => [{ id }, { id, version: '2.0.0', sequenceNumber: 2 }]);
   const anyJson = fc.oneof(
     fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
     fc.string({ maxLength: 200 }),
     fc
       .record(
         {
-          components: fc.array(
-            fc.record(
-              {
-                id: fc.oneof(fc.stringMatching(/^[0-9a-f]{0,8}$/), fc.string()),
-                version: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
-                sequenceNumber: fc.oneof(fc.integer(), fc.double(), fc.string()),
-              },
-              { requiredKeys: [] },
+          components: fc.oneof(
+            twice,
+            fc.array(
+              fc.record(
+                {
+                  id: fc.oneof(fc.stringMatching(/^[0-9a-f]{0,8}$/), fc.string()),
+                  version: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+                  sequenceNumber: fc.oneof(fc.integer(), fc.double(), fc.string()),
+                },
+                { requiredKeys: [] },
+              ),
+              { maxLength: 40 },
             ),
-            { maxLength: 40 },
           ),
           attributes: fc.dictionary(
-            fc.string({ maxLength: 70 }),
+            fc.oneof(fc.string({ maxLength: 70 }), nulText),
             fc.oneof(
+              nulText,
               fc.string({ maxLength: 300 }),
               fc.integer(),
               fc.boolean(),

@@ -10,7 +10,7 @@ import {
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { ActionService } from '../actions/action.service.js';
 import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
-import { findEnvelope, findServablePayload } from '../releases/release.repository.js';
+import { findServablePayload } from '../releases/release.repository.js';
 import type { CheckInService } from './check-in.service.js';
 import { sendBlob } from './send-blob.js';
 
@@ -133,17 +133,7 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
     },
     async (request, reply) => {
       const device = request.principal as DevicePrincipal;
-      const action = await app.updraft.db
-        .selectFrom('actions')
-        .select('release_id')
-        .where('tenant_id', '=', device.tenantId)
-        .where('device_id', '=', device.deviceId)
-        .where('id', '=', request.params.id)
-        .executeTakeFirst();
-      const bytes =
-        action && (await findEnvelope(app.updraft.db, device.tenantId, action.release_id));
-      if (!bytes)
-        throw new ServerError('RESOURCE_NOT_FOUND', `action ${request.params.id} not found`);
+      const bytes = await checkIns.envelope(device, request.params.id);
       return reply.type('application/suit-envelope+cose').send(bytes);
     },
   );
@@ -189,7 +179,7 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
       const { digest } = request.params as { digest: string };
       const claims = await verifySignedBlobRequest(
         urls,
-        app.updraft.deviceAuth,
+        app.updraft,
         request,
         app.updraft.now().getTime(),
       );

@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import './device-class.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

@@ -1,20 +1,11 @@
-import { classIdFromName, formatUuid, parseUuid, vendorIdFromDomain } from '@updraft/core';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
-import type { UpdraftFeature } from '../../http/app-types.js';
 import { audited } from '../../http/audit-hook.js';
-import {
-  addTrustedKey,
-  createDeviceClass,
-  findConflictingClass,
-  getDeviceClass,
-  getTrustedKey,
-  listDeviceClasses,
-  listTrustedKeys,
-  revokeTrustedKey,
-} from './device-class.repository.js';
-import { PUBLIC_KEY_FORMATS, parsePublicKey } from './parse-public-key.js';
+import type { ChangeContext } from '../releases/release.service.js';
+import type { DeviceClassService } from './device-class.service.js';
+import { PUBLIC_KEY_FORMATS } from './parse-public-key.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const Uuid = Type.String({
@@ -43,8 +34,19 @@ const KeySchema = Type.Object({
   revocationReason: Nullable(Type.String()),
 });
 
-/** Device classes (vendor-id/class-id) and their trusted signing keys. Mounted at `/api/v1`. */
-export const deviceClassesRoutes: UpdraftFeature = async (app) => {
+function context(request: FastifyRequest): ChangeContext {
+  const me = userOf(request);
+  return { tenantId: me.tenantId, actorId: me.userId, ip: request.ip, requestId: request.id };
+}
+
+/**
+ * Device classes (vendor-id/class-id) and their trusted signing keys. Mounted at `/api/v1`.
+ * The rules live in {@link DeviceClassService}; the routes validate, call it inside the audited
+ * transaction and shape the answer.
+ */
+export const deviceClassesRoutes: FastifyPluginAsyncTypebox<{
+  classes: DeviceClassService;
+}> = async (app, { classes }) => {
   app.post(
     '/device-classes',
     {
@@ -68,49 +70,17 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
     },
     async (request, reply) => {
       const { tenantId } = userOf(request);
-      const body = request.body;
-      const vendorId = body.vendorId
-        ? parseUuid(body.vendorId)
-        : body.vendorName
-          ? vendorIdFromDomain(body.vendorName)
-          : undefined;
-      if (!vendorId) throw new ServerError('RESOURCE_INVALID', 'give vendorId or vendorName');
-      const classId = body.classId
-        ? parseUuid(body.classId)
-        : body.modelName
-          ? classIdFromName(vendorId, body.modelName)
-          : undefined;
-      if (!classId) throw new ServerError('RESOURCE_INVALID', 'give classId or modelName');
-      const ids = { vendorId: formatUuid(vendorId), classId: formatUuid(classId) };
-      const conflict = await findConflictingClass(
-        app.updraft.db,
-        tenantId,
-        body.name,
-        ids.vendorId,
-        ids.classId,
-      );
-      if (conflict)
-        throw new ServerError(
-          'RESOURCE_CONFLICT',
-          `device class ${conflict.name} has this name or these ids`,
-        );
       const created = await audited(
         request,
         'device-class.create',
         'device-class',
         async (trx) => {
-          const view = await createDeviceClass(
-            trx,
-            tenantId,
-            {
-              name: body.name,
-              vendorName: body.vendorName ?? null,
-              modelName: body.modelName ?? null,
-              ...ids,
-            },
-            app.updraft.now().toISOString(),
-          );
-          return { result: view, resourceId: view.id, change: { name: view.name, ...ids } };
+          const view = await classes.create(trx, tenantId, request.body);
+          return {
+            result: view,
+            resourceId: view.id,
+            change: { name: view.name, vendorId: view.vendorId, classId: view.classId },
+          };
         },
         201,
       );
@@ -127,9 +97,7 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
         response: { 200: Type.Object({ items: Type.Array(ClassSchema) }) },
       },
     },
-    async (request) => ({
-      items: await listDeviceClasses(app.updraft.db, userOf(request).tenantId),
-    }),
+    async (request) => ({ items: await classes.list(userOf(request).tenantId) }),
   );
 
   app.get(
@@ -142,16 +110,7 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
         response: { 200: ClassSchema },
       },
     },
-    async (request) => {
-      const found = await getDeviceClass(
-        app.updraft.db,
-        userOf(request).tenantId,
-        request.params.id,
-      );
-      if (!found)
-        throw new ServerError('RESOURCE_NOT_FOUND', `no device class ${request.params.id}`);
-      return found;
-    },
+    async (request) => classes.get(userOf(request).tenantId, request.params.id),
   );
 
   app.get(
@@ -164,13 +123,9 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
         response: { 200: Type.Object({ items: Type.Array(KeySchema) }) },
       },
     },
-    async (request) => {
-      const { tenantId } = userOf(request);
-      if (!(await getDeviceClass(app.updraft.db, tenantId, request.params.id))) {
-        throw new ServerError('RESOURCE_NOT_FOUND', `no device class ${request.params.id}`);
-      }
-      return { items: await listTrustedKeys(app.updraft.db, tenantId, request.params.id) };
-    },
+    async (request) => ({
+      items: await classes.keys(userOf(request).tenantId, request.params.id),
+    }),
   );
 
   app.post(
@@ -193,32 +148,17 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
       },
     },
     async (request, reply) => {
-      const me = userOf(request);
-      const cls = await getDeviceClass(app.updraft.db, me.tenantId, request.params.id);
-      if (!cls) throw new ServerError('RESOURCE_NOT_FOUND', `no device class ${request.params.id}`);
-      const parsed = parsePublicKey(request.body.format, request.body.key);
-      const existing = await listTrustedKeys(app.updraft.db, me.tenantId, cls.id);
-      if (existing.some((k) => k.kid === parsed.kid)) {
-        throw new ServerError(
-          'RESOURCE_CONFLICT',
-          `key ${parsed.kid} is already recorded for this class (revoked keys stay revoked)`,
-        );
-      }
+      const ctx = context(request);
       const key = await audited(
         request,
         'trusted-key.add',
         'trusted-key',
         async (trx) => {
-          const view = await addTrustedKey(
-            trx,
-            me.tenantId,
-            { deviceClassId: cls.id, ...parsed, source: request.body.key, createdBy: me.userId },
-            app.updraft.now().toISOString(),
-          );
+          const view = await classes.addKey(trx, ctx, request.params.id, request.body);
           return {
             result: view,
             resourceId: view.id,
-            change: { deviceClassId: cls.id, kid: view.kid, algorithm: view.algorithm },
+            change: { deviceClassId: view.deviceClassId, kid: view.kid, algorithm: view.algorithm },
           };
         },
         201,
@@ -233,44 +173,46 @@ export const deviceClassesRoutes: UpdraftFeature = async (app) => {
       config: { permission: 'classes:write' },
       schema: {
         tags: ['device-classes'],
+        description:
+          'Revokes the key. Every open action of a release it signed is canceled in the same transaction (listed in `canceledActionIds` and in the audit log).',
         params: Type.Object({ id: Id, keyId: Id }),
         body: Type.Object(
           { reason: Type.Optional(Type.String({ maxLength: 500 })) },
           { additionalProperties: false },
         ),
-        response: { 200: KeySchema },
+        response: {
+          200: Type.Object({
+            ...KeySchema.properties,
+            canceledActionIds: Type.Array(Type.String()),
+          }),
+        },
       },
     },
     async (request) => {
-      const me = userOf(request);
+      const ctx = context(request);
       const { id, keyId } = request.params;
-      const key = await getTrustedKey(app.updraft.db, me.tenantId, id, keyId);
-      if (!key) throw new ServerError('RESOURCE_NOT_FOUND', `no key ${keyId} in class ${id}`);
-      if (key.revokedAt)
-        throw new ServerError('RESOURCE_CONFLICT', `key ${keyId} was revoked at ${key.revokedAt}`);
-      await audited(request, 'trusted-key.revoke', 'trusted-key', async (trx) => {
-        const done = await revokeTrustedKey(
-          trx,
-          me.tenantId,
-          id,
-          keyId,
-          me.userId,
-          request.body.reason ?? null,
-          app.updraft.now().toISOString(),
-        );
-        if (!done) throw new ServerError('RESOURCE_CONFLICT', `key ${keyId} is already revoked`);
-        return {
-          result: undefined,
-          resourceId: keyId,
-          change: {
-            deviceClassId: id,
-            kid: key.kid,
-            revoked: true,
-            reason: request.body.reason ?? null,
-          },
-        };
-      });
-      return (await getTrustedKey(app.updraft.db, me.tenantId, id, keyId)) ?? key;
+      const reason = request.body.reason ?? null;
+      const revocation = await audited(
+        request,
+        'trusted-key.revoke',
+        'trusted-key',
+        async (trx) => {
+          const done = await classes.revokeKey(trx, ctx, id, keyId, reason);
+          return {
+            result: done,
+            resourceId: keyId,
+            change: {
+              deviceClassId: id,
+              kid: done.key.kid,
+              revoked: true,
+              reason,
+              canceledActionIds: done.canceledActionIds,
+            },
+          };
+        },
+      );
+      classes.announce(ctx.tenantId, revocation);
+      return { ...revocation.key, canceledActionIds: [...revocation.canceledActionIds] };
     },
   );
 };

@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { ReleaseTable } from './release.table.js';
 import './release.table.js';
+import '../actions/action.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -261,4 +262,20 @@ export async function findServablePayload(
     .where('r.deleted_at', 'is', null)
     .executeTakeFirst();
   return row === undefined ? undefined : { size: Number(row.size) };
+}
+
+/** Id of an open action that deploys the release, if any (a release in use is not deleted). */
+export async function findOpenActionOfRelease(
+  db: Db,
+  tenantId: string,
+  releaseId: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('actions')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('release_id', '=', releaseId)
+    .where('open_key', 'is not', null)
+    .executeTakeFirst();
+  return row?.id;
 }

@@ -1,11 +1,10 @@
-import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
 import { releaseDeltaSavings } from '../deltas/delta.repository.js';
-import type { UploadService } from '../uploads/upload.service.js';
+import { uploaderOf } from '../uploads/upload.routes.js';
 import { findEnvelope, findRelease, listReleases } from './release.repository.js';
 import type { ChangeContext, ReleaseService } from './release.service.js';
 
@@ -87,8 +86,7 @@ function context(request: FastifyRequest): ChangeContext {
  */
 export const releaseRoutes: FastifyPluginAsyncTypebox<{
   releases: ReleaseService;
-  uploads: UploadService;
-}> = async (app, { releases, uploads }) => {
+}> = async (app, { releases }) => {
   app.post(
     '/releases',
     {
@@ -108,33 +106,22 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<{
       const envelope = Buffer.from(request.body.envelope, 'base64');
       if (envelope.length > MAX_ENVELOPE_BYTES)
         throw new ServerError('HTTP_BODY_TOO_LARGE', 'the envelope is too large');
-      const inline: string[] = [];
-      try {
-        const payloads: { uploadId: string; componentId?: string | undefined }[] = [];
-        for (const p of request.body.payloads) {
-          if ('uploadId' in p) {
-            payloads.push(p);
-            continue;
-          }
-          const bytes = Buffer.from(p.data, 'base64');
-          const session = await uploads.create(ctx.tenantId, bytes.length, ctx.actorId);
-          inline.push(session.id);
-          await uploads.putChunk(ctx.tenantId, session.id, 0, Readable.from([bytes]));
-          payloads.push({ uploadId: session.id, componentId: p.componentId });
-        }
-        const release = await releases.create(ctx, {
+      const release = await releases.createFrom(
+        ctx,
+        {
           deviceClassId: request.body.deviceClassId,
           envelope,
-          payloads,
+          payloads: request.body.payloads.map((p) =>
+            'uploadId' in p
+              ? p
+              : { data: Buffer.from(p.data, 'base64'), componentId: p.componentId },
+          ),
           version: request.body.version,
-        });
-        request.auditWritten = true;
-        return reply.code(201).send(release);
-      } catch (error) {
-        // Inline payloads were only a means of transport: a refused release leaves no session.
-        for (const id of inline) await uploads.remove(ctx.tenantId, id).catch(() => undefined);
-        throw error;
-      }
+        },
+        uploaderOf(request),
+      );
+      request.auditWritten = true;
+      return reply.code(201).send(release);
     },
   );
 

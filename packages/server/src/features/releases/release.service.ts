@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Kysely } from 'kysely';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
@@ -5,11 +6,12 @@ import { ServerError } from '../../errors.js';
 import type { BlobStore } from '../../ports/blob-store.js';
 import { appendAudit } from '../audit/audit.repository.js';
 import { forgetDeltasOf } from '../deltas/forget-deltas.js';
-import type { UploadService } from '../uploads/upload.service.js';
+import type { Uploader, UploadService } from '../uploads/upload.service.js';
 import type { EnvelopeVerifier } from './envelope-verifier.js';
 import { matchPayloads, type UploadedPayload } from './match-payloads.js';
 import {
   blobStillUsed,
+  findOpenActionOfRelease,
   findRelease,
   insertRelease,
   markReleaseDeleted,
@@ -36,6 +38,11 @@ export interface NewRelease {
   /** Overrides the manifest text's version, if any. */
   readonly version?: string | undefined;
 }
+
+/** A payload as the release upload names it: a completed upload session, or small bytes inline. */
+export type GivenPayload =
+  | { readonly uploadId: string; readonly componentId?: string | undefined }
+  | { readonly data: Uint8Array; readonly componentId?: string | undefined };
 
 /** Reads a device class's identity and trusted keys (the platform's repository functions). */
 export interface ClassLookup {
@@ -67,7 +74,37 @@ export class ReleaseService {
   ) {}
 
   /** Verifies and stores a release; returns it. */
-  async create(ctx: ChangeContext, input: NewRelease): Promise<Release> {
+  /**
+   * {@link create} for payloads given inline or as upload sessions: inline bytes pass through
+   * sessions of `uploader` (only a means of transport), which a refused release removes again.
+   */
+  async createFrom(
+    ctx: ChangeContext,
+    input: Omit<NewRelease, 'payloads'> & { readonly payloads: readonly GivenPayload[] },
+    uploader: Uploader,
+  ): Promise<Release> {
+    const inline: string[] = [];
+    try {
+      const payloads: NewRelease['payloads'][number][] = [];
+      for (const p of input.payloads) {
+        if ('uploadId' in p) {
+          payloads.push(p);
+          continue;
+        }
+        const session = await this.uploads.create(uploader, p.data.length);
+        inline.push(session.id);
+        await this.uploads.putChunk(uploader, session.id, 0, Readable.from([p.data]));
+        payloads.push({ uploadId: session.id, componentId: p.componentId });
+      }
+      return await this.create(ctx, { ...input, payloads }, uploader);
+    } catch (error) {
+      for (const id of inline) await this.uploads.remove(uploader, id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Verifies and stores a release; its upload sessions must be `uploader`'s own. */
+  async create(ctx: ChangeContext, input: NewRelease, uploader: Uploader): Promise<Release> {
     const cls = await this.classes.findClass(ctx.tenantId, input.deviceClassId);
     if (cls === undefined)
       throw new ServerError('RESOURCE_NOT_FOUND', `device class ${input.deviceClassId} not found`);
@@ -106,7 +143,7 @@ export class ReleaseService {
         throw new ServerError('RELEASE_PAYLOAD_MISMATCH', `upload ${p.uploadId} is listed twice`);
       seen.add(p.uploadId);
       uploaded.push({
-        ...(await this.uploads.digests(ctx.tenantId, p.uploadId)),
+        ...(await this.uploads.digests(uploader, p.uploadId)),
         componentId: p.componentId,
       });
     }
@@ -151,13 +188,11 @@ export class ReleaseService {
             size: p.size,
           })),
         );
-        for (const p of input.payloads) {
-          await trx
-            .deleteFrom('upload_sessions')
-            .where('tenant_id', '=', ctx.tenantId)
-            .where('id', '=', p.uploadId)
-            .execute();
-        }
+        await this.uploads.consume(
+          trx,
+          ctx.tenantId,
+          input.payloads.map((p) => p.uploadId),
+        );
         await appendAudit(
           trx,
           {
@@ -209,20 +244,12 @@ export class ReleaseService {
       throw new ServerError('RESOURCE_NOT_FOUND', `release ${releaseId} not found`);
     const at = this.now().toISOString();
     await this.db.transaction().execute(async (trx) => {
-      const open = await trx
-        .selectFrom('actions')
-        .select('id')
-        .where('tenant_id', '=', ctx.tenantId)
-        .where('release_id', '=', releaseId)
-        .where('open_key', 'is not', null)
-        .executeTakeFirst();
+      const open = await findOpenActionOfRelease(trx, ctx.tenantId, releaseId);
       if (open !== undefined) {
         throw new ServerError(
           'RELEASE_IN_USE',
-          `release ${releaseId} is deployed by open action ${open.id}`,
-          {
-            details: { actionId: open.id },
-          },
+          `release ${releaseId} is deployed by open action ${open}`,
+          { details: { actionId: open } },
         );
       }
       if (!(await markReleaseDeleted(trx, ctx.tenantId, releaseId, at))) {

@@ -46,8 +46,9 @@ export class ChunkFile {
   /**
    * Writes `body` at `ackedOffset` (the offset the database acknowledges), accepting at most
    * `maxBytes`. Returns the new offset once the bytes are on disk. Throws `UPLOAD_TOO_LARGE` when
-   * the body is longer than allowed (the bytes past `ackedOffset` are then ignored by the next
-   * append, which truncates first).
+   * the body is longer than allowed. A chunk that fails (too long, the client went away, a
+   * disk error) leaves nothing past `ackedOffset` on disk: the file is cut back, and removed
+   * when nothing was acknowledged yet.
    */
   async append(
     sessionId: string,
@@ -55,7 +56,9 @@ export class ChunkFile {
     body: Readable,
     maxBytes: number,
   ): Promise<number> {
-    const handle = await open(this.path(sessionId), constants.O_RDWR | constants.O_CREAT, 0o600);
+    const file = this.path(sessionId);
+    const handle = await open(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+    let failed = true;
     try {
       await handle.truncate(ackedOffset);
       let position = ackedOffset;
@@ -88,9 +91,12 @@ export class ChunkFile {
         );
       }
       await handle.sync();
+      failed = false;
       return position;
     } finally {
+      if (failed) await handle.truncate(ackedOffset).catch(() => undefined);
       await handle.close();
+      if (failed && ackedOffset === 0) await rm(file, { force: true });
     }
   }
 

@@ -1,15 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { UserPrincipal } from '../../auth/principal.js';
 import { ServerError } from '../../errors.js';
-import type { UploadLimits, UploadService } from './upload.service.js';
-
-/** Upload limits: 4 GiB per payload, 16 MiB per chunk (bytes). */
-export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
-  maxUploadBytes: 4 * 1024 ** 3,
-  maxChunkBytes: 16 * 1024 ** 2,
-};
+import { userOf } from '../../http/access-control.js';
+import type { Uploader, UploadService } from './upload.service.js';
 
 const Session = Type.Object({
   id: Type.String(),
@@ -20,15 +15,18 @@ const Session = Type.Object({
 });
 const IdParams = Type.Object({ id: Type.String({ pattern: '^upl_[A-Za-z0-9_-]{16,64}$' }) });
 
-function user(principal: unknown): UserPrincipal {
-  return principal as UserPrincipal;
+/** The caller as an {@link Uploader}: sessions belong to the user who opened them. */
+export function uploaderOf(request: FastifyRequest): Uploader {
+  const me = userOf(request);
+  return { tenantId: me.tenantId, userId: me.userId, isAdmin: me.roles.includes('admin') };
 }
 
 /**
  * `/api/v1/uploads`: resumable chunked upload of large payloads. Create a session with the
  * total size, `PUT` raw chunks (`Content-Type: application/octet-stream`) with `?offset=` equal
  * to the session's offset, `GET` the session to learn where to resume, then name the session in
- * a release upload.
+ * a release upload. A session is its creator's (an admin may delete any); sizes, chunk sizes
+ * and the number of open sessions are bounded by the `uploads.*` settings.
  */
 export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }> = async (
   app,
@@ -51,8 +49,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }>
       },
     },
     async (request, reply) => {
-      const p = user(request.principal);
-      const session = await uploads.create(p.tenantId, request.body.size, p.userId);
+      const session = await uploads.create(uploaderOf(request), request.body.size);
       return reply.code(201).send(session);
     },
   );
@@ -62,20 +59,20 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }>
     {
       config: { permission: 'releases:write' },
       schema: {
-        summary: 'Where to resume an upload',
+        summary: 'Where to resume an upload (your own sessions only)',
         tags: ['uploads'],
         params: IdParams,
         response: { 200: Session },
       },
     },
-    async (request) => uploads.get(user(request.principal).tenantId, request.params.id),
+    async (request) => uploads.get(uploaderOf(request), request.params.id),
   );
 
   app.put(
     '/uploads/:id',
     {
       config: { permission: 'releases:write' },
-      bodyLimit: DEFAULT_UPLOAD_LIMITS.maxChunkBytes,
+      bodyLimit: uploads.maxChunkBytes,
       schema: {
         summary: 'Append one chunk at the session offset',
         tags: ['uploads'],
@@ -86,10 +83,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }>
     },
     async (request) => {
       const declared = Number(request.headers['content-length'] ?? Number.NaN);
-      if (Number.isFinite(declared) && declared > DEFAULT_UPLOAD_LIMITS.maxChunkBytes) {
+      if (Number.isFinite(declared) && declared > uploads.maxChunkBytes) {
         throw new ServerError(
           'UPLOAD_TOO_LARGE',
-          `a chunk may hold at most ${DEFAULT_UPLOAD_LIMITS.maxChunkBytes} bytes`,
+          `a chunk may hold at most ${uploads.maxChunkBytes} bytes`,
         );
       }
       const body = request.body as Readable | undefined;
@@ -99,12 +96,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }>
           'send the chunk as application/octet-stream',
         );
       }
-      return uploads.putChunk(
-        user(request.principal).tenantId,
-        request.params.id,
-        request.query.offset,
-        body,
-      );
+      return uploads.putChunk(uploaderOf(request), request.params.id, request.query.offset, body);
     },
   );
 
@@ -112,10 +104,14 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ uploads: UploadService }>
     '/uploads/:id',
     {
       config: { permission: 'releases:write' },
-      schema: { summary: 'Abandon an upload', tags: ['uploads'], params: IdParams },
+      schema: {
+        summary: 'Abandon an upload (yours; an admin may delete any)',
+        tags: ['uploads'],
+        params: IdParams,
+      },
     },
     async (request, reply) => {
-      await uploads.remove(user(request.principal).tenantId, request.params.id);
+      await uploads.remove(uploaderOf(request), request.params.id);
       return reply.code(204).send();
     },
   );

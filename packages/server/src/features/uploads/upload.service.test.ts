@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +11,13 @@ import {
 } from '../../testing/test-database.js';
 import { ChunkFile } from './chunk-file.js';
 import { UploadService } from './upload.service.js';
+
+const alice = { tenantId: 'ten_a', userId: 'usr_alice', isAdmin: false };
+const bob = { tenantId: 'ten_a', userId: 'usr_bob', isAdmin: false };
+const admin = { tenantId: 'ten_a', userId: 'usr_admin', isAdmin: true };
+// Each test opens its sessions as a user of its own, so the per-user bound is the test's own.
+let users = 0;
+const someone = () => ({ tenantId: 'ten_a', userId: `usr_${users++}`, isAdmin: false });
 
 describeEachDialect('UploadService', (dialect) => {
   let t: TestDatabase;
@@ -26,7 +33,7 @@ describeEachDialect('UploadService', (dialect) => {
     uploads = new UploadService(
       t.handle.db,
       files,
-      { maxUploadBytes: 1000, maxChunkBytes: 100 },
+      { maxUploadBytes: 1000, maxChunkBytes: 100, maxSessionsPerUser: 3, maxStagedBytes: 2500 },
       () => now,
     );
     await ensureTenant(t.handle.db, 'ten_a', 'a', now.toISOString());
@@ -36,41 +43,95 @@ describeEachDialect('UploadService', (dialect) => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses a size over the limit and a chunk over the chunk limit', async () => {
-    await expect(uploads.create('ten_a', 1001, null)).rejects.toMatchObject({
+  it('refuses a size over the limit and a chunk over the chunk limit, leaving no file', async () => {
+    const me = someone();
+    await expect(uploads.create(me, 1001)).rejects.toMatchObject({
       code: 'UPLOAD_TOO_LARGE',
     });
-    const s = await uploads.create('ten_a', 500, null);
+    const s = await uploads.create(me, 500);
     await expect(
-      uploads.putChunk('ten_a', s.id, 0, Readable.from([Buffer.alloc(101)])),
+      uploads.putChunk(me, s.id, 0, Readable.from([Buffer.alloc(101)])),
     ).rejects.toMatchObject({
       code: 'UPLOAD_TOO_LARGE',
     });
-    expect((await uploads.get('ten_a', s.id)).offset).toBe(0);
+    expect((await uploads.get(me, s.id)).offset).toBe(0);
+    // The refused chunk left nothing in the staging directory.
+    expect(await readdir(dir)).not.toContain(`${s.id}.part`);
+    // A later refused chunk cuts the file back to the acknowledged offset.
+    await uploads.putChunk(me, s.id, 0, Readable.from([Buffer.alloc(60)]));
+    await expect(
+      uploads.putChunk(me, s.id, 60, Readable.from([Buffer.alloc(40), Buffer.alloc(70)])),
+    ).rejects.toMatchObject({ code: 'UPLOAD_TOO_LARGE' });
+    expect(await files.size(s.id)).toBe(60);
+    await uploads.remove(me, s.id);
+  });
+
+  it('keeps a session to its creator: another user can neither see, extend, use nor delete it; an admin may delete it', async () => {
+    const s = await uploads.create(alice, 10);
+    const refused = { code: 'RESOURCE_NOT_FOUND' };
+    await expect(uploads.get(bob, s.id)).rejects.toMatchObject(refused);
+    await expect(
+      uploads.putChunk(bob, s.id, 0, Readable.from([Buffer.alloc(10, 7)])),
+    ).rejects.toMatchObject(refused);
+    await uploads.putChunk(alice, s.id, 0, Readable.from([Buffer.alloc(10, 1)]));
+    await expect(uploads.digests(bob, s.id)).rejects.toMatchObject(refused);
+    await expect(uploads.remove(bob, s.id)).rejects.toMatchObject(refused);
+    expect((await uploads.digests(alice, s.id)).size).toBe(10);
+    // An admin does not see the bytes either, but may clean up.
+    await expect(uploads.get(admin, s.id)).rejects.toMatchObject(refused);
+    await uploads.remove(admin, s.id);
+    await expect(uploads.get(alice, s.id)).rejects.toMatchObject(refused);
+    expect(await readdir(dir)).not.toContain(`${s.id}.part`);
+  });
+
+  it('bounds the sessions per user and the bytes staged by all sessions', async () => {
+    const me = someone();
+    const mine = [];
+    for (let i = 0; i < 3; i++) mine.push(await uploads.create(me, 10));
+    await expect(uploads.create(me, 10)).rejects.toMatchObject({ code: 'UPLOAD_QUOTA_EXCEEDED' });
+    // Another user is not held back by my sessions...
+    const other = someone();
+    const theirs = await uploads.create(other, 10);
+    // ...but every session together may declare at most maxStagedBytes (2500): 40 bytes are
+    // staged now, two more of 900 fit, a third does not.
+    const big = [await uploads.create(other, 900), await uploads.create(someone(), 900)];
+    await expect(uploads.create(someone(), 900)).rejects.toMatchObject({
+      code: 'UPLOAD_QUOTA_EXCEEDED',
+    });
+    await uploads.remove(admin, big[0]!.id);
+    await uploads.remove(admin, big[1]!.id);
+    // Deleting one makes room again.
+    await uploads.remove(me, mine[0]!.id);
+    mine[0] = await uploads.create(me, 10);
+    for (const s of mine) await uploads.remove(me, s.id);
+    await uploads.remove(other, theirs.id);
   });
 
   it('serialises chunks of one session: a second chunk at the same offset is refused', async () => {
-    const s = await uploads.create('ten_a', 200, null);
+    const me = someone();
+    const s = await uploads.create(me, 200);
     const results = await Promise.allSettled([
-      uploads.putChunk('ten_a', s.id, 0, Readable.from([Buffer.alloc(100, 1)])),
-      uploads.putChunk('ten_a', s.id, 0, Readable.from([Buffer.alloc(100, 2)])),
+      uploads.putChunk(me, s.id, 0, Readable.from([Buffer.alloc(100, 1)])),
+      uploads.putChunk(me, s.id, 0, Readable.from([Buffer.alloc(100, 2)])),
     ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
-    expect((await uploads.get('ten_a', s.id)).offset).toBe(100);
+    expect((await uploads.get(me, s.id)).offset).toBe(100);
+    await uploads.remove(me, s.id);
   });
 
   it('expires sessions untouched for longer than the limit, with their files', async () => {
-    const old = await uploads.create('ten_a', 10, null);
-    await uploads.putChunk('ten_a', old.id, 0, Readable.from([Buffer.alloc(5)]));
+    const me = someone();
+    const old = await uploads.create(me, 10);
+    await uploads.putChunk(me, old.id, 0, Readable.from([Buffer.alloc(5)]));
     now = new Date('2026-01-03T00:00:00.000Z');
-    const fresh = await uploads.create('ten_a', 10, null);
-    await uploads.putChunk('ten_a', fresh.id, 0, Readable.from([Buffer.alloc(5)]));
+    const fresh = await uploads.create(me, 10);
+    await uploads.putChunk(me, fresh.id, 0, Readable.from([Buffer.alloc(5)]));
     expect(await uploads.expireStale(24 * 3_600_000)).toBeGreaterThanOrEqual(1);
-    await expect(uploads.get('ten_a', old.id)).rejects.toMatchObject({
+    await expect(uploads.get(me, old.id)).rejects.toMatchObject({
       code: 'RESOURCE_NOT_FOUND',
     });
     expect(await files.size(old.id)).toBe(0);
-    expect((await uploads.get('ten_a', fresh.id)).offset).toBe(5);
+    expect((await uploads.get(me, fresh.id)).offset).toBe(5);
     expect(await files.size(fresh.id)).toBe(5);
   });
 

@@ -1,0 +1,47 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { SignedUrlClaims } from './signed-url.js';
+import '../features/actions/action.table.js';
+
+/**
+ * True while what a signed URL was issued under still holds: the device is not decommissioned,
+ * the credential that checked in (`k`) is not revoked (token rotation revokes it) and the action
+ * (`a`) is still open. One statement, by primary keys; run only after the signature verified.
+ */
+export async function downloadGrantHolds(
+  db: Kysely<Database>,
+  claims: SignedUrlClaims,
+): Promise<boolean> {
+  const { tenantId, deviceId, actionId, credentialId } = claims;
+  let query = db
+    .selectFrom('devices as d')
+    .select('d.id')
+    .where('d.tenant_id', '=', tenantId)
+    .where('d.id', '=', deviceId)
+    .where('d.decommissioned_at', 'is', null);
+  if (credentialId !== undefined) {
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('device_tokens as t')
+          .select('t.id')
+          .where('t.id', '=', credentialId)
+          .where('t.tenant_id', '=', tenantId)
+          .where('t.device_id', '=', deviceId)
+          .where('t.revoked_at', 'is', null),
+      ),
+    );
+  }
+  if (actionId !== undefined) {
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('actions as a')
+          .select('a.id')
+          .where('a.id', '=', actionId)
+          .where('a.tenant_id', '=', tenantId)
+          .where('a.device_id', '=', deviceId)
+          .where('a.open_key', 'is not', null),
+      ),
+    );
+  }
+  return (await query.executeTakeFirst()) !== undefined;
+}
