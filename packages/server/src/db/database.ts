@@ -15,36 +15,6 @@ export interface TenantTable {
   created_at: string;
 }
 
-export interface UserTable {
-  id: string;
-  tenant_id: string;
-  username: string;
-  /** `scrypt$N$r$p$salt$hash` (base64url parts). */
-  password_hash: string;
-  created_at: string;
-  disabled_at: string | null;
-}
-
-export interface UserRoleTable {
-  tenant_id: string;
-  user_id: string;
-  role: string;
-}
-
-export interface TokenTable {
-  id: string;
-  tenant_id: string;
-  user_id: string;
-  /** `session` (from login, expires) or `api` (named, long-lived). */
-  kind: string;
-  name: string;
-  /** SHA-256 hex of the secret token; the token itself is never stored. */
-  token_hash: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-}
-
 export interface AuditLogTable {
   id: string;
   tenant_id: string;
@@ -142,9 +112,6 @@ export interface DeviceComponentTable {
 /** Every table Kysely knows; features extend it by declaration merging (see above). */
 export interface Database {
   tenants: TenantTable;
-  users: UserTable;
-  user_roles: UserRoleTable;
-  tokens: TokenTable;
   audit_log: AuditLogTable;
   device_classes: DeviceClassTable;
   trusted_keys: TrustedKeyTable;

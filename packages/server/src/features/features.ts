@@ -7,7 +7,7 @@ import { deviceClassesRoutes } from './device-classes/device-classes.routes.js';
 import { devicesRoutes } from './devices/devices.routes.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemRoutes } from './system/system.routes.js';
-import { usersRoutes } from './users/users.routes.js';
+import { usersFeature } from './users/users.feature.js';
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
 export interface FeatureMount {
@@ -22,7 +22,7 @@ export interface FeatureMount {
  */
 export const FEATURES: readonly FeatureMount[] = [
   { name: 'system', plugin: systemRoutes, prefix: '' },
-  { name: 'users', plugin: usersRoutes, prefix: '/api/v1' },
+  { name: 'users', plugin: usersFeature, prefix: '/api/v1' },
   { name: 'audit', plugin: auditRoutes, prefix: '/api/v1' },
   { name: 'device-classes', plugin: deviceClassesRoutes, prefix: '/api/v1' },
   { name: 'devices', plugin: devicesRoutes, prefix: '/api/v1' },

@@ -14,6 +14,7 @@ import type { DeviceChangeFeed } from '../db/device-changes.js';
 import type { DialectSupport } from '../db/dialect-support.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
 export interface UpdraftServices {
@@ -25,6 +26,8 @@ export interface UpdraftServices {
   readonly deviceAuth: DeviceAuthenticator;
   /** Device changes from every replica; write paths announce theirs after commit. */
   readonly deviceChanges: DeviceChangeFeed;
+  /** Request and failed-authentication budgets (see http/rate-limit.ts). */
+  readonly limiter: RateLimiter;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
   deriveKey(purpose: string): Buffer;
   /** The current time; tests may freeze it. */

@@ -41,7 +41,11 @@ export const systemRoutes: UpdraftFeature = async (app) => {
 
   app.get(
     '/metrics',
-    { config: { permission: 'public' }, schema: { hide: true } },
+    // The counts span every tenant: a token with metrics:read unless the operator opted in.
+    {
+      config: { permission: app.updraft.config.metrics.public ? 'public' : 'metrics:read' },
+      schema: { hide: true },
+    },
     async (_request, reply) => {
       const registry = app.updraft.metrics.registry;
       return reply.type(registry.contentType).send(await registry.metrics());
