@@ -1,14 +1,6 @@
+import type { UserView } from '@updraft/server';
 import type { ApiClient } from './api-client.js';
 import { CliError } from './errors.js';
-
-/** A user as the update service shows it. */
-export interface UserView {
-  readonly id: string;
-  readonly username: string;
-  readonly roles: readonly string[];
-  readonly createdAt: string;
-  readonly disabledAt: string | null;
-}
 
 /** Finds a user of the caller's tenant by id or username (ids win). */
 export async function resolveUser(api: ApiClient, idOrName: string): Promise<UserView> {

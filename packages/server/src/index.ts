@@ -29,6 +29,9 @@ export {
   ServerError,
   type ServerErrorCode,
 } from './errors.js';
+export type { TokenView } from './features/users/token.repository.js';
+export type { UserView } from './features/users/user.repository.js';
 export type { UpdraftApp } from './http/app-types.js';
 export { type RunningServer, type StartServerOptions, startServer } from './main.js';
 export type { BlobInfo, BlobStore, ByteRange } from './ports/blob-store.js';
+export type { TenantView } from './tenants/tenant.repository.js';

@@ -1,10 +1,9 @@
+import type { TenantView, UserView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { readSecrets } from '../read-secrets.js';
-import type { UserView } from '../resolve-user.js';
 import { serviceClient } from '../service.js';
-import type { TenantView } from './tenant-list.js';
 
 /**
  * `updraft tenant create <name> --admin <username> --password-stdin`: a new tenant and its first

@@ -1,14 +1,8 @@
+import type { TenantView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { serviceClient, table } from '../service.js';
-
-/** A tenant as the service shows it. */
-export interface TenantView {
-  readonly id: string;
-  readonly name: string;
-  readonly createdAt: string;
-}
 
 /** `updraft tenant list`: every tenant (installation admins only). */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {

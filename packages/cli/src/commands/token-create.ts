@@ -1,8 +1,8 @@
+import type { TokenView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { serviceClient } from '../service.js';
-import type { TokenView } from './token-list.js';
 
 /**
  * `updraft token create <name> [--expires-in-days <n>]`: an API token for scripts and CI, shown

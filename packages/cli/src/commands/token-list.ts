@@ -1,17 +1,8 @@
+import type { TokenView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { serviceClient, table } from '../service.js';
-
-/** A token as the service lists it (never its secret). */
-export interface TokenView {
-  readonly id: string;
-  readonly kind: string;
-  readonly name: string;
-  readonly createdAt: string;
-  readonly expiresAt: string | null;
-  readonly revokedAt: string | null;
-}
 
 /** `updraft token list`: your API tokens and login sessions, newest first. */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {

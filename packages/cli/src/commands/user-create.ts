@@ -1,8 +1,8 @@
+import type { UserView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { readSecrets } from '../read-secrets.js';
-import type { UserView } from '../resolve-user.js';
 import { serviceClient } from '../service.js';
 
 /**

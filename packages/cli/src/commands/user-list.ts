@@ -1,7 +1,7 @@
+import type { UserView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import type { UserView } from '../resolve-user.js';
 import { serviceClient, table } from '../service.js';
 
 /** `updraft user list`: the users of your tenant with their roles. */

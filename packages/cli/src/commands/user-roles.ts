@@ -1,7 +1,8 @@
+import type { UserView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { resolveUser, type UserView } from '../resolve-user.js';
+import { resolveUser } from '../resolve-user.js';
 import { seg, serviceClient } from '../service.js';
 
 /**
