@@ -117,25 +117,23 @@ export function installAccessControl(app: FastifyInstance): void {
 
 /**
  * A public route carrying a bearer token (a device downloading through a signed URL sends its
- * own): counted by the token's owner when it verifies, else by address. An address past its
- * failure budget is counted by address without a lookup.
+ * own): counted by the token's owner when it verifies — whatever its address did — else by
+ * address, as a failed authentication.
  */
 async function countPublic(app: FastifyInstance, request: FastifyRequest): Promise<void> {
   const { limiter } = app.updraft;
   const token = bearerToken(request.headers);
   if (token === undefined) return; // counted by address in the global hook
   let caller: VerifiedCaller | undefined;
-  if (!limiter.failing(request.ip)) {
-    if (token.startsWith('updraft_device_')) {
-      const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
-      if (device) caller = { kind: 'device', id: device.deviceId };
-    } else if (isUserToken(token)) {
-      const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
-      if (row) caller = { kind: 'user', id: row.tokenId };
-    }
-    if (caller === undefined)
-      limiter.failed(request.ip, new ServerError('AUTH_UNAUTHENTICATED', 'unknown token'));
+  if (token.startsWith('updraft_device_')) {
+    const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+    if (device) caller = { kind: 'device', id: device.deviceId };
+  } else if (isUserToken(token)) {
+    const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
+    if (row) caller = { kind: 'user', id: row.tokenId };
   }
+  if (caller === undefined)
+    limiter.failed(request.ip, new ServerError('AUTH_UNAUTHENTICATED', 'unknown token'));
   const refused = caller ? limiter.verified(caller) : limiter.anonymous(request.ip);
   if (refused) throw refused;
 }

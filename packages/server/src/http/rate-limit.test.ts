@@ -128,6 +128,17 @@ describeEachDialect('rate limits', (dialect) => {
     });
     expect(own.statusCode).toBe(200);
     expect((await checkIn(retired[0]!.token, '198.51.100.1')).statusCode).toBe(401);
+    // Tokenless requests exhaust the NAT's address budget; a device's verified token on a public
+    // route (signed downloads carry one) is still counted as that device, not as the address.
+    const probe = (headers: Record<string, string>) =>
+      server.app.inject({ method: 'GET', url: '/healthz', remoteAddress: NAT, headers });
+    const anonymous: number[] = [];
+    for (let i = 0; i < 201; i++) anonymous.push((await probe({})).statusCode);
+    expect(anonymous.at(-1)).toBe(429);
+    const fresh = (await register(1, 'fresh'))[0]!;
+    for (let i = 0; i < 10; i++)
+      expect((await probe({ authorization: `Bearer ${fresh.token}` })).statusCode).toBe(200);
+    expect((await checkIn(fresh.token)).statusCode).toBe(200);
   });
 
   it('counts a verified token by its owner: one device over budget does not stop its neighbours', async () => {

@@ -141,13 +141,6 @@ export class RateLimiter {
       : this.#over(this.#requests, `tok:${caller.id}`, this.limits.perToken);
   }
 
-  /** True when `ip` caused more failed authentications than its budget in this window. */
-  failing(ip: string): boolean {
-    return (
-      this.limits.enabled && this.#failures.peek(`ip:${addressKey(ip)}`) > this.limits.failedAuth
-    );
-  }
-
   /**
    * Counts a failed authentication from `ip` and returns what to answer: `failure` itself, or a
    * 429 once the address is past its budget.
