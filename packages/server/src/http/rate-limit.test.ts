@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
 import { ANONYMOUS_AUDIT_BUDGET } from './audit-hook.js';
-import { addressKey, FixedWindowCounter } from './rate-limit.js';
+import { addressKey, FixedWindowCounter, RateLimiter } from './rate-limit.js';
 
 describe('FixedWindowCounter', () => {
   it('counts per key within a window and starts over when the window turns', () => {
@@ -286,5 +286,30 @@ describeEachDialect('forwarded addresses', (dialect) => {
     expect(codes).toEqual([400, 400, 400]);
     expect(await auditIps()).toEqual(expect.arrayContaining(['192.0.2.60', '192.0.2.61']));
     expect((await auditIps()).filter((ip) => ip === '10.0.0.5')).toEqual([]);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('holds a bounded number of keys under a flood of distinct addresses, and still limits them', () => {
+    const limiter = new RateLimiter(
+      {
+        enabled: true,
+        windowMs: 60_000,
+        perToken: 10,
+        perDevice: 10,
+        anonymous: 5,
+        failedAuth: 5,
+        failedLogins: 3,
+      },
+      () => 0,
+      10,
+    );
+    let refused = 0;
+    for (let i = 0; i < 10_000; i++) {
+      if (limiter.anonymous(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)) refused++;
+    }
+    // 10 addresses with their own key, the other 9,990 share one overflow budget of 5.
+    expect(limiter.size).toBeLessThanOrEqual(11);
+    expect(refused).toBe(10_000 - 10 - 5);
   });
 });
