@@ -103,7 +103,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
       return JSON.parse(text) as T;
     },
     async metric(sample: string): Promise<number> {
-      const text = await (await fetch(`${base}/metrics`)).text();
+      const text = await (await fetch(`${base}/metrics`, { headers })).text();
       const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
       return line === undefined ? 0 : Number(line.slice(sample.length + 1));
     },

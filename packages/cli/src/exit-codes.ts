@@ -24,6 +24,8 @@ export const EXIT_CODES = {
   signer: 7,
   /** The update service refused the request or could not be reached; or not logged in. */
   service: 8,
+  /** The server cannot listen on its host and port (in use, privileged, not local). */
+  unavailable: 9,
   /** A typed error of another package without an exit code of its own (DELTA_*, AGENT_*, …). */
   other: 10,
   /** Interrupted (Ctrl-C); a rerun resumes where it can (uploads). */
@@ -49,6 +51,7 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   CLI_SERVICE_ERROR: 'service',
   CLI_INTERRUPTED: 'interrupted',
   CONFIG_INVALID: 'input',
+  LISTEN_ADDRESS_UNAVAILABLE: 'unavailable',
   MANIFEST_MALFORMED: 'malformed',
   MANIFEST_UNSUPPORTED: 'malformed',
   MANIFEST_ENCRYPTION_INFO_MALFORMED: 'malformed',

@@ -1,14 +1,11 @@
-import { isUpdraftError } from '@updraft/core';
+import { type InputProblem, isInputProblem, isUpdraftError } from '@updraft/core';
 import type { CommandContext } from './command-context.js';
 import { CliError } from './errors.js';
 import { EXIT_CODES, type ExitCode, exitCodeForError } from './exit-codes.js';
 import { toJsonValue } from './to-json.js';
 
 /** One problem of a validated input, with the path to where it is (`components[1].image`). */
-export interface Problem {
-  readonly path: string;
-  readonly message: string;
-}
+export type Problem = InputProblem;
 
 const NODE_FILE_ERRORS: Readonly<Record<string, 'CLI_FILE_NOT_FOUND' | 'CLI_FILE_UNREADABLE'>> = {
   ENOENT: 'CLI_FILE_NOT_FOUND',
@@ -31,7 +28,12 @@ export function renderError(ctx: CommandContext, raw: unknown): ExitCode {
   const code = typed ? error.code : 'UNEXPECTED';
   const message = oneLine(error instanceof Error ? error.message : String(error));
   const details = typed ? error.details : {};
-  const problems = Array.isArray(details.problems) ? (details.problems as Problem[]) : [];
+  // Anything else in the list (a plain string from an older producer) is printed as is.
+  const problems: Problem[] = Array.isArray(details.problems)
+    ? details.problems.map((p: unknown) =>
+        isInputProblem(p) ? p : { path: '(input)', message: String(p) },
+      )
+    : [];
 
   if (ctx.json) {
     ctx.io.stdout.write(

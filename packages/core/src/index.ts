@@ -3,6 +3,7 @@ export * from './cose/index.js';
 export * from './device-api/index.js';
 export * from './encryption/index.js';
 export * from './errors.js';
+export * from './input-problem.js';
 export * from './keys/index.js';
 export * from './suit/index.js';
 export * from './versions/index.js';

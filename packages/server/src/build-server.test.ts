@@ -81,21 +81,6 @@ describeEachDialect('buildServer', (dialect) => {
   });
 });
 
-describe('buildServer on first start', () => {
-  it('prints a generated one-time admin password, and never logs it', async () => {
-    const first = await createTestServer('sqlite', { auth: { adminPassword: '' } });
-    try {
-      const line = first.printed.find((l) => l.includes('one-time password'));
-      expect(line).toMatch(/one-time password: [A-Za-z0-9_-]{24}$/);
-      const password = line?.split(': ').at(-1) ?? '';
-      // Never in the logs.
-      expect(first.logs.join('')).not.toContain(password);
-    } finally {
-      await first.close();
-    }
-  });
-});
-
 describe('readiness', () => {
   it('answers 503 problem+json naming the part that is not ready', async () => {
     const { FsBlobStore } = await import('./adapters/fs/fs-blob-store.js');

@@ -15,6 +15,7 @@ import {
 import { DeviceSessionCache } from './auth/device-session-cache.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import type { ServerConfig } from './config/config.js';
+import { prepareDataDir } from './data-dir.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
 import { migrateToLatest } from './db/migrate.js';
 import {
@@ -28,7 +29,7 @@ import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { installProblemHandlers } from './http/problem.js';
-import { installRateLimits } from './http/rate-limit.js';
+import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
@@ -48,6 +49,8 @@ export interface ServerDeps {
   readonly logStream?: Writable;
   /** Prints the one-time admin credentials (default: stdout). */
   readonly print?: (line: string) => void;
+  /** `print` reaches a terminal (default: stdout is a TTY when `print` is not given). */
+  readonly printIsTerminal?: boolean;
   readonly now?: () => Date;
   /** The device session cache's clock, in ms (default `performance.now`; tests step it). */
   readonly sessionClock?: () => number;
@@ -64,6 +67,9 @@ export const REDACTED_LOG_PATHS = [
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
   '*.password',
+  '*.currentPassword',
+  '*.newPassword',
+  '*.adminPassword',
   '*.token',
   '*.secret',
   '*.privateKey',
@@ -100,7 +106,8 @@ export async function buildServer(
     childLoggerFactory: lazyChildLogger,
     bodyLimit: config.limits.bodyBytes,
     requestTimeout: config.limits.requestTimeoutMs,
-    trustProxy: config.trustProxy,
+    // Only the listed proxies' X-Forwarded-* are believed (an empty list believes none).
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     // Read x-request-id ourselves (genReqId) so an unsafe value is replaced, not trusted.
     requestIdHeader: false,
     genReqId: (req) => {
@@ -109,6 +116,7 @@ export async function buildServer(
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  await prepareDataDir(config.dataDir);
   const ownDatabase = deps.database === undefined;
   const database = deps.database ?? (await createDatabase(config.database));
   const blobsOwned = deps.blobs === undefined;
@@ -117,12 +125,10 @@ export async function buildServer(
     await database.deviceChanges.start();
     const now = deps.now ?? (() => new Date());
     await ensureTenant(database.db, DEFAULT_TENANT_ID, 'default', now().toISOString());
-    await bootstrapAdmin(
-      database.db,
-      config,
-      now().toISOString(),
-      deps.print ?? ((line) => process.stdout.write(`${line}\n`)),
-    );
+    await bootstrapAdmin(database.db, config, now().toISOString(), {
+      print: deps.print ?? ((line) => process.stdout.write(`${line}\n`)),
+      terminal: deps.printIsTerminal ?? (deps.print === undefined && process.stdout.isTTY === true),
+    });
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
     const stored =
       deps.blobs ??
@@ -155,6 +161,7 @@ export async function buildServer(
       metrics,
       deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
       deviceChanges: database.deviceChanges,
+      limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
     };
@@ -216,7 +223,7 @@ export async function buildServer(
   });
 
   // Rate limits run first (global onRequest hooks precede the routes' access check).
-  installRateLimits(app, config.rateLimit);
+  installRateLimits(app, app.updraft.limiter);
   installAccessControl(app);
   installAuditHook(app);
 

@@ -6,6 +6,7 @@ import { UpdraftError } from '@updraft/core';
  */
 export const SERVER_ERROR_CODES = [
   'CONFIG_INVALID',
+  'LISTEN_ADDRESS_UNAVAILABLE',
   'HTTP_VALIDATION_FAILED',
   'HTTP_MALFORMED_BODY',
   'HTTP_BODY_TOO_LARGE',
@@ -16,6 +17,7 @@ export const SERVER_ERROR_CODES = [
   'AUTH_UNAUTHENTICATED',
   'AUTH_FORBIDDEN',
   'AUTH_INVALID_CREDENTIALS',
+  'AUTH_PASSWORD_CHANGE_REQUIRED',
   'RESOURCE_NOT_FOUND',
   'RESOURCE_CONFLICT',
   'RESOURCE_INVALID',
@@ -57,6 +59,7 @@ export function isServerErrorCode(value: unknown): value is ServerErrorCode {
 /** HTTP status for each code; a `Record` so a code without a status does not compile. */
 export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   CONFIG_INVALID: 500,
+  LISTEN_ADDRESS_UNAVAILABLE: 500,
   HTTP_VALIDATION_FAILED: 400,
   HTTP_MALFORMED_BODY: 400,
   HTTP_BODY_TOO_LARGE: 413,
@@ -67,6 +70,7 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   AUTH_UNAUTHENTICATED: 401,
   AUTH_FORBIDDEN: 403,
   AUTH_INVALID_CREDENTIALS: 401,
+  AUTH_PASSWORD_CHANGE_REQUIRED: 403,
   RESOURCE_NOT_FOUND: 404,
   RESOURCE_CONFLICT: 409,
   RESOURCE_INVALID: 422,

@@ -50,6 +50,9 @@ export type {
   ReleasePayload,
 } from './features/releases/release.repository.js';
 export type { UploadSession } from './features/uploads/upload.service.js';
+export type { TokenView } from './features/users/token.repository.js';
+export type { UserView } from './features/users/user.repository.js';
 export type { UpdraftApp } from './http/app-types.js';
 export { type RunningServer, type StartServerOptions, startServer } from './main.js';
 export type { BlobInfo, BlobStore, ByteRange } from './ports/blob-store.js';
+export type { TenantView } from './tenants/tenant.repository.js';

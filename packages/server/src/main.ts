@@ -1,5 +1,6 @@
 import { buildServer, type ServerDeps } from './build-server.js';
 import type { ServerConfig } from './config/config.js';
+import { ServerError } from './errors.js';
 import type { UpdraftApp } from './http/app-types.js';
 
 /** A listening server. */
@@ -29,7 +30,12 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const app = await buildServer(config, options);
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await app.close();
+    throw listenError(error, config);
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -59,6 +65,7 @@ export async function startServer(
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
       }
+      print(`Updraft server on ${url} stopped`);
     })();
     return closing;
   };
@@ -77,4 +84,27 @@ export async function startServer(
     process.once('SIGINT', onSignal);
   }
   return { app, url, close };
+}
+
+// A port someone else holds is an operator's mistake, not a crash: one line that says which.
+function listenError(error: unknown, config: ServerConfig): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+    const why =
+      code === 'EADDRINUSE'
+        ? 'is already in use (another server listens there)'
+        : code === 'EACCES'
+          ? 'may not be used by this user (ports below 1024 need privileges)'
+          : 'is not an address of this machine';
+    return new ServerError(
+      'LISTEN_ADDRESS_UNAVAILABLE',
+      `cannot listen on ${config.host} port ${config.port}: it ${why}; choose another with --port/--host or UPDRAFT_PORT/UPDRAFT_HOST`,
+      {
+        cause: error,
+        details: { host: config.host, port: config.port, reason: code },
+        exposable: true,
+      },
+    );
+  }
+  return error;
 }

@@ -4,10 +4,11 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { readSecrets } from '../read-secrets.js';
 import { optionalPath } from '../service.js';
 
 /**
- * `updraft login --server <url> [--username <u>] [--password-stdin] | [--token <api token>]`:
+ * `updraft login --server <url> [--tenant <name>] [--username <u>] [--password-stdin] | [--token <api token>]`:
  * logs in (or checks an API token) and stores the server URL and token in the CLI config file
  * (mode 0600). The password comes from stdin or `UPDRAFT_PASSWORD`, never from the command line.
  */
@@ -23,6 +24,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   let token: string;
   let username: string;
   let expiresAt: string | null = null;
+  let passwordChangeRequired = false;
   if (givenToken !== undefined) {
     const me = await new ApiClient(server, givenToken).json<{ username: string }>('/api/v1/me');
     token = givenToken;
@@ -30,7 +32,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   } else {
     username = args.string('username') ?? ctx.io.env.UPDRAFT_USERNAME ?? 'admin';
     const password = args.flag('password-stdin')
-      ? await readStdin(ctx)
+      ? (await readSecrets(ctx, ['the password']))[0]
       : ctx.io.env.UPDRAFT_PASSWORD;
     if (password === undefined || password === '') {
       throw new CliError(
@@ -38,40 +40,37 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
         'give the password on stdin with --password-stdin, or in UPDRAFT_PASSWORD',
       );
     }
-    const answer = await new ApiClient(server).json<{ token: string; expiresAt: string }>(
-      '/api/v1/auth/login',
-      {
-        method: 'POST',
-        body: { username, password },
-      },
-    );
+    const tenant = args.string('tenant');
+    const answer = await new ApiClient(server).json<{
+      token: string;
+      expiresAt: string;
+      passwordChangeRequired?: boolean;
+    }>('/api/v1/auth/login', {
+      method: 'POST',
+      body: { username, password, ...(tenant === undefined ? {} : { tenant }) },
+    });
     token = answer.token;
     expiresAt = answer.expiresAt;
+    passwordChangeRequired = answer.passwordChangeRequired === true;
   }
   const api = new ApiClient(server);
   await writeCliConfig(configPath, { server: api.baseUrl, token, username });
+  const next = passwordChangeRequired
+    ? '\n  this password must be changed before anything else: updraft user password --password-stdin (current, then new, one per line)'
+    : expiresAt === null
+      ? ''
+      : '\n  the session expires; for scripts and CI create an API token: updraft token create <name> [--expires-in-days <n>]';
   ctx.result(
-    { server: api.baseUrl, username, expiresAt, config: configPath },
-    `logged in to ${api.baseUrl} as ${username}${expiresAt === null ? '' : ` (session until ${expiresAt})`}\n  token stored in ${configPath} (mode 0600)`,
+    {
+      server: api.baseUrl,
+      username,
+      expiresAt,
+      passwordChangeRequired,
+      config: configPath,
+    },
+    `logged in to ${api.baseUrl} as ${username}${expiresAt === null ? '' : ` (session until ${expiresAt})`}\n  token stored in ${configPath} (mode 0600)${next}`,
   );
   return EXIT_CODES.ok;
-}
-
-async function readStdin(ctx: CommandContext): Promise<string> {
-  if (ctx.io.stdin === undefined)
-    throw new CliError('CLI_USAGE', '--password-stdin: no standard input');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.io.stdin) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
-    size += b.length;
-    if (size > 4096)
-      throw new CliError('CLI_USAGE', '--password-stdin: the password is longer than 4096 bytes');
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
 }
 
 // Credentials over plain HTTP are readable on the network; loopback (the embedded default) is fine.

@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
@@ -42,7 +43,11 @@ describe('server start', () => {
     expect(health.status).toBe(200);
     stop.abort();
     expect(await exit).toBe(EXIT_CODES.ok);
-    expect(io.stdout.text()).toMatch(/one-time password/);
+    // Not a terminal: the generated password went to a 0600 file, and only its path was printed.
+    const file = join(dir, 'data', 'initial-admin-password');
+    expect(io.stdout.text()).toContain(`one-time password is in ${file}`);
+    expect(io.stdout.text()).not.toContain((await readFile(file, 'utf8')).trim());
+    expect(io.stdout.text()).toMatch(/Updraft server on http:\/\/\S+ stopped\n/);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
@@ -54,6 +59,25 @@ describe('server start', () => {
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toMatch(/port/);
     expect(error.message).toMatch(/logLevel/);
+  });
+
+  it('says in one line that the port is taken, with exit code 9', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const r = await run(
+        dir,
+        ['server', 'start', '--port', String(port), '--data-dir', join(dir, 'data')],
+        { env: { UPDRAFT_LOG_LEVEL: 'silent', UPDRAFT_ADMIN_PASSWORD: 'port-test-password' } },
+      );
+      expect(r.code).toBe(EXIT_CODES.unavailable);
+      expect(r.stderr).toBe(
+        `updraft: cannot listen on 127.0.0.1 port ${port}: it is already in use (another server listens there); choose another with --port/--host or UPDRAFT_PORT/UPDRAFT_HOST [LISTEN_ADDRESS_UNAVAILABLE]\n`,
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   it('rejects a port that is not a number before starting anything', async () => {

@@ -28,6 +28,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     handleSignals: false,
     // One JSON document on stdout in --json mode: the service's logs go to stderr then.
     ...(ctx.json && typeof stderr.on === 'function' ? { logStream: stderr as Writable } : {}),
+    // A generated first password is printed only to a person at a terminal (never into a log).
+    printIsTerminal: !ctx.json && ctx.io.stdout.isTTY === true,
     print: (line) => {
       // One JSON document in --json mode: human lines (address, one-time credentials) go to stderr.
       (ctx.json ? ctx.io.stderr : ctx.io.stdout).write(`${line}\n`);

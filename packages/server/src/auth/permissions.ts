@@ -15,6 +15,10 @@ export const PERMISSIONS = [
   'campaigns:approve',
   'reports:read',
   'audit:read',
+  'metrics:read',
+  // Granted to admins; only the installation's admins (default tenant) pass the service's check.
+  'tenants:read',
+  'tenants:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -85,7 +89,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     'devices:read',
   ],
   support: ['devices:read', 'actions:read', 'reports:read', 'classes:read', 'releases:read'],
-  auditor: ['audit:read'],
+  auditor: ['audit:read', 'metrics:read'],
 };
 
 /** True when any of `roles` grants `permission`. */

@@ -8,6 +8,10 @@ export interface UserPrincipal {
   readonly username: string;
   readonly roles: readonly Role[];
   readonly tokenId: string;
+  /** A login session (expires) or a named API token. */
+  readonly tokenKind: 'session' | 'api';
+  /** The password was generated or reset: only the password change is allowed until done. */
+  readonly mustChangePassword: boolean;
 }
 
 /** An authenticated device. */

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { type InputProblem, isInputProblem } from '@updraft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../errors.js';
 import { loadConfig, redactConfig, SETTINGS } from './config.js';
@@ -9,8 +10,12 @@ function problemsOf(run: () => unknown): string[] {
   try {
     run();
   } catch (error) {
-    if (error instanceof ServerError && error.code === 'CONFIG_INVALID')
-      return error.details.problems as string[];
+    if (error instanceof ServerError && error.code === 'CONFIG_INVALID') {
+      const problems = error.details.problems as InputProblem[];
+      // One shape for every config problem: the CLI prints `path: message` per item.
+      expect(problems.every(isInputProblem)).toBe(true);
+      return problems.map((p) => `${p.path}: ${p.message}`);
+    }
     throw error;
   }
   throw new Error('expected CONFIG_INVALID');
@@ -83,6 +88,38 @@ describe('loadConfig', () => {
     ).toMatch(/missing\.json/);
     await writeFile(bad, '[1,2]');
     expect(problemsOf(() => loadConfig({ cwd: dir, file: bad }))[0]).toMatch(/must be an object/);
+  });
+
+  it('takes trusted proxies as a list of addresses and CIDRs, and refuses the old yes/no', () => {
+    const config = loadConfig({
+      cwd: dir,
+      env: { UPDRAFT_TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,::1,loopback' },
+    });
+    expect(config.trustProxy).toEqual(['10.0.0.5', '10.1.0.0/16', '::1', 'loopback']);
+    expect(loadConfig({ cwd: dir }).trustProxy).toEqual([]);
+    expect(
+      problemsOf(() => loadConfig({ cwd: dir, env: { UPDRAFT_TRUST_PROXY: 'true' } })).join(),
+    ).toMatch(/trustProxy: a yes\/no is no longer accepted/);
+    expect(
+      problemsOf(() => loadConfig({ cwd: dir, overrides: { trustProxy: true } as never })),
+    ).toEqual([expect.stringMatching(/^trustProxy: a yes\/no/)]);
+    expect(
+      problemsOf(() =>
+        loadConfig({ cwd: dir, env: { UPDRAFT_TRUST_PROXY: '10.0.0.0/33,proxy.local' } }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^trustProxy\[0\]: "10.0.0.0\/33" is not/),
+      expect.stringMatching(/^trustProxy\[1\]: "proxy.local" is not/),
+    ]);
+  });
+
+  it('refuses an admin password shorter than any user password may be', () => {
+    expect(
+      problemsOf(() => loadConfig({ cwd: dir, env: { UPDRAFT_ADMIN_PASSWORD: 'short' } })),
+    ).toEqual([expect.stringMatching(/^auth\.adminPassword: must be at least 12 characters/)]);
+    expect(
+      loadConfig({ cwd: dir, env: { UPDRAFT_ADMIN_PASSWORD: 'twelve-chars' } }).auth.adminPassword,
+    ).toBe('twelve-chars');
   });
 
   it('returns a deeply frozen object', () => {

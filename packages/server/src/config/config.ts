@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
+import type { InputProblem } from '@updraft/core';
 import { type Static, Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { ServerError } from '../errors.js';
@@ -14,7 +16,7 @@ export const ServerConfigSchema = Type.Object(
     host: Type.String({ minLength: 1 }),
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
     logLevel: Type.Enum(LOG_LEVELS),
-    trustProxy: Type.Boolean(),
+    trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 }),
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
     database: Type.Object(
       {
@@ -59,6 +61,8 @@ export const ServerConfigSchema = Type.Object(
         perToken: Type.Integer({ minimum: 1 }),
         perDevice: Type.Integer({ minimum: 1 }),
         anonymous: Type.Integer({ minimum: 1 }),
+        failedAuth: Type.Integer({ minimum: 1 }),
+        failedLogins: Type.Integer({ minimum: 1 }),
       },
       { additionalProperties: false },
     ),
@@ -70,6 +74,7 @@ export const ServerConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    metrics: Type.Object({ public: Type.Boolean() }, { additionalProperties: false }),
     device: Type.Object(
       {
         pollIntervalSeconds: Type.Integer({ minimum: 5, maximum: 86_400 }),
@@ -91,7 +96,13 @@ export type ServerConfigInput = {
   [K in keyof ServerConfig]?: Partial<ServerConfig[K]> | ServerConfig[K];
 };
 
-type SettingType = 'string' | 'integer' | 'boolean';
+type SettingType = 'string' | 'integer' | 'boolean' | 'list';
+
+/** Shortest password a user may have (users, password changes and UPDRAFT_ADMIN_PASSWORD). */
+export const MIN_PASSWORD_LENGTH = 12;
+
+// Names proxy-addr (Fastify's trustProxy) accepts besides addresses and CIDRs.
+const PROXY_ADDRESS_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 
 /** One row per setting: where it lives, its environment variable, default and meaning. */
 export interface Setting {
@@ -99,7 +110,7 @@ export interface Setting {
   readonly env: string;
   readonly type: SettingType;
   /** `undefined` when derived from another setting (see `doc`). */
-  readonly default: string | number | boolean | undefined;
+  readonly default: string | number | boolean | readonly string[] | undefined;
   readonly doc: string;
   /** Never printed (config dumps, logs). */
   readonly secret?: boolean;
@@ -138,9 +149,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     path: 'trustProxy',
     env: 'UPDRAFT_TRUST_PROXY',
-    type: 'boolean',
-    default: false,
-    doc: 'Trust X-Forwarded-* (only behind your own reverse proxy).',
+    type: 'list',
+    default: [],
+    doc: 'Reverse proxies whose X-Forwarded-For/-Proto/-Host are believed: addresses or CIDRs (comma-separated in the variable, e.g. `10.0.0.5,10.1.0.0/16`; also `loopback`, `linklocal`, `uniquelocal`). The client address is the rightmost one not in this list; from any other peer the headers are ignored. Empty = trust none.',
   },
   {
     path: 'shutdownTimeoutMs',
@@ -295,7 +306,21 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_RATE_LIMIT_ANONYMOUS',
     type: 'integer',
     default: 300,
-    doc: 'Requests per window per client address without a token; also the failed authentications (401) an address may cause per window before all its requests are refused until the window turns.',
+    doc: 'Requests per window per client address (IPv6: per /64) that carry no verified token (logins, health checks, made-up tokens on public routes).',
+  },
+  {
+    path: 'rateLimit.failedAuth',
+    env: 'UPDRAFT_RATE_LIMIT_FAILED_AUTH',
+    type: 'integer',
+    default: 300,
+    doc: 'Failed authentications per window per client address before further failures from it are answered 429 instead of 401. The credential is always checked first: valid tokens from that address (devices behind the same NAT) keep working.',
+  },
+  {
+    path: 'rateLimit.failedLogins',
+    env: 'UPDRAFT_RATE_LIMIT_FAILED_LOGINS',
+    type: 'integer',
+    default: 10,
+    doc: 'Failed logins per window per client address and username; past it that username cannot log in from that address (answered 429, the password not checked) until the window turns.',
   },
   {
     path: 'auth.sessionTtlSeconds',
@@ -316,8 +341,15 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_ADMIN_PASSWORD',
     type: 'string',
     default: '',
-    doc: 'Password of that first admin; empty = generate one and print it once.',
+    doc: `Password of that first admin (at least ${MIN_PASSWORD_LENGTH} characters); empty = generate one, which must be changed at first login: printed once when stdout is a terminal, else written to \`<dataDir>/initial-admin-password\` (mode 0600).`,
     secret: true,
+  },
+  {
+    path: 'metrics.public',
+    env: 'UPDRAFT_METRICS_PUBLIC',
+    type: 'boolean',
+    default: false,
+    doc: 'Serve `/metrics` without a token. Off by default: the counts span every tenant, so a token with the `metrics:read` permission (roles admin, auditor) is needed.',
   },
   {
     path: 'device.pollIntervalSeconds',
@@ -384,12 +416,12 @@ function getPath(source: Record<string, unknown>, dotted: string): unknown {
 function mergeInto(
   target: Record<string, unknown>,
   layer: unknown,
-  problems: string[],
+  problems: InputProblem[],
   where: string,
 ): void {
   if (layer === undefined) return;
   if (typeof layer !== 'object' || layer === null || Array.isArray(layer)) {
-    problems.push(`${where}: must be an object`);
+    problems.push({ path: where, message: 'must be an object' });
     return;
   }
   for (const [key, value] of Object.entries(layer)) {
@@ -408,11 +440,16 @@ function mergeInto(
   }
 }
 
-function parseEnvValue(setting: Setting, raw: string, problems: string[]): unknown {
+function parseEnvValue(setting: Setting, raw: string, problems: InputProblem[]): unknown {
   if (setting.type === 'string') return raw;
+  if (setting.type === 'list')
+    return raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
   if (setting.type === 'integer') {
     if (!/^-?\d+$/.test(raw.trim())) {
-      problems.push(`${setting.env}: must be an integer, got "${raw}"`);
+      problems.push({ path: setting.env, message: `must be an integer, got "${raw}"` });
       return undefined;
     }
     return Number(raw.trim());
@@ -420,7 +457,7 @@ function parseEnvValue(setting: Setting, raw: string, problems: string[]): unkno
   const lowered = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
   if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
-  problems.push(`${setting.env}: must be a boolean (true/false), got "${raw}"`);
+  problems.push({ path: setting.env, message: `must be a boolean (true/false), got "${raw}"` });
   return undefined;
 }
 
@@ -444,7 +481,7 @@ function deepFreeze<T>(value: T): T {
 export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
   const env = options.env ?? {};
   const cwd = options.cwd ?? process.cwd();
-  const problems: string[] = [];
+  const problems: InputProblem[] = [];
   const draft: Record<string, unknown> = {};
   for (const setting of SETTINGS) {
     if (setting.default !== undefined) setPath(draft, setting.path, setting.default);
@@ -457,7 +494,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     try {
       parsed = JSON.parse(readFileSync(path.resolve(cwd, file), 'utf8'));
     } catch (error) {
-      problems.push(`config file ${file}: ${(error as Error).message}`);
+      problems.push({ path: file, message: `config file: ${(error as Error).message}` });
     }
     mergeInto(draft, parsed, problems, file);
   }
@@ -492,21 +529,16 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
   for (const error of Value.Errors(ServerConfigSchema, draft)) {
     if (error.keyword === 'boolean') continue; // duplicate of the additionalProperties report
     const where = error.instancePath.slice(1).replaceAll('/', '.') || '(root)';
+    if (where === 'trustProxy' && typeof draft.trustProxy === 'boolean') continue; // see below
     const extra =
       error.keyword === 'additionalProperties' ? ` (${JSON.stringify(error.params)})` : '';
-    problems.push(`${where}: ${error.message}${extra}`);
+    problems.push({ path: where, message: `${error.message}${extra}` });
   }
-  if (
-    draft.database &&
-    getPath(draft, 'database.kind') === 'postgres' &&
-    !getPath(draft, 'database.url')
-  ) {
-    problems.push('database.url: required when database.kind is postgres (UPDRAFT_DATABASE_URL)');
-  }
+  problems.push(...semanticProblems(draft));
   if (problems.length > 0) {
     throw new ServerError(
       'CONFIG_INVALID',
-      `invalid configuration:\n  - ${problems.join('\n  - ')}`,
+      `invalid configuration:\n  - ${problems.map((p) => `${p.path}: ${p.message}`).join('\n  - ')}`,
       {
         details: { problems },
         exposable: true,
@@ -514,6 +546,58 @@ export function loadConfig(options: LoadConfigOptions = {}): ServerConfig {
     );
   }
   return deepFreeze(draft as ServerConfig);
+}
+
+/** Rules across settings, or beyond what the schema says. */
+function semanticProblems(draft: Record<string, unknown>): InputProblem[] {
+  const problems: InputProblem[] = [];
+  if (getPath(draft, 'database.kind') === 'postgres' && !getPath(draft, 'database.url')) {
+    problems.push({
+      path: 'database.url',
+      message: 'required when database.kind is postgres (UPDRAFT_DATABASE_URL)',
+    });
+  }
+  const proxies = getPath(draft, 'trustProxy');
+  if (
+    typeof proxies === 'boolean' ||
+    (Array.isArray(proxies) && proxies.some((p) => p === 'true' || p === 'false'))
+  ) {
+    problems.push({
+      path: 'trustProxy',
+      message:
+        'a yes/no is no longer accepted: list the addresses or CIDRs of your own reverse proxies (UPDRAFT_TRUST_PROXY=10.0.0.5,10.1.0.0/16)',
+    });
+  } else if (Array.isArray(proxies)) {
+    for (const [i, entry] of proxies.entries()) {
+      if (typeof entry === 'string' && !isProxyAddress(entry))
+        problems.push({
+          path: `trustProxy[${i}]`,
+          message: `"${entry}" is not an IP address, a CIDR or one of ${PROXY_ADDRESS_NAMES.join(', ')}`,
+        });
+    }
+  }
+  const adminPassword = getPath(draft, 'auth.adminPassword');
+  if (
+    typeof adminPassword === 'string' &&
+    adminPassword !== '' &&
+    adminPassword.length < MIN_PASSWORD_LENGTH
+  ) {
+    problems.push({
+      path: 'auth.adminPassword',
+      message: `must be at least ${MIN_PASSWORD_LENGTH} characters (UPDRAFT_ADMIN_PASSWORD), like every password`,
+    });
+  }
+  return problems;
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_ADDRESS_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /** The configuration with secrets masked, for logs and `updraft server config`. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -117,11 +117,23 @@ function useNamedStatements(client: pg.PoolClient): void {
   };
 }
 
+/**
+ * The SQLite file (and any -wal/-shm left from a previous run) readable by its owner only: 0600
+ * in a 0700 folder when created here. SQLite creates its -wal and -shm with the database file's
+ * own mode, so making the file first with 0600 makes them 0600 too.
+ */
+function makePrivate(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    if (existsSync(name)) chmodSync(name, 0o600);
+  }
+}
+
 /** Opens the configured database (SQLite file or PostgreSQL pool). Run migrations next. */
 export async function createDatabase(config: ServerConfig['database']): Promise<DatabaseHandle> {
   if (config.kind === 'sqlite') {
-    if (config.sqliteFile !== ':memory:')
-      mkdirSync(path.dirname(config.sqliteFile), { recursive: true });
+    if (config.sqliteFile !== ':memory:') makePrivate(config.sqliteFile);
     const native = new SQLite(config.sqliteFile);
     native.pragma('journal_mode = WAL');
     // FULL: an acknowledged write survives power loss, not only a process kill.

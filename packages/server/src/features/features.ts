@@ -9,7 +9,7 @@ import { deviceClassesFeature } from './device-classes/device-classes.feature.js
 import { devicesFeature } from './devices/devices.feature.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemFeature } from './system/system.feature.js';
-import { usersRoutes } from './users/users.routes.js';
+import { usersFeature } from './users/users.feature.js';
 
 /** Services more than one feature uses, built once in `build-server.ts` and passed in. */
 export interface FeatureWiring {
@@ -42,7 +42,7 @@ function mount<O extends Record<string, unknown>>(
 export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
   return [
     mount('system', '', systemFeature, {}),
-    mount('users', '/api/v1', usersRoutes, {}),
+    mount('users', '/api/v1', usersFeature, {}),
     mount('audit', '/api/v1', auditFeature, {}),
     mount('device-classes', '/api/v1', deviceClassesFeature, {}),
     mount('devices', '/api/v1', devicesFeature, {}),

@@ -4,6 +4,7 @@ import { isPermission, isRouteAccess, type RouteAccess, rolesGrant } from '../au
 import type { DevicePrincipal, UserPrincipal } from '../auth/principal.js';
 import { ServerError } from '../errors.js';
 import { resolveToken } from '../features/users/token.repository.js';
+import type { VerifiedCaller } from './rate-limit.js';
 
 /** A registered route and the access it declared (read by the RBAC test). */
 export interface RouteEntry {
@@ -21,6 +22,9 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
 
 // Routes added by third-party plugins we mount (docs UI): public by nature.
 const PUBLIC_PREFIXES = ['/api/docs'];
+
+// What a user whose password must change may still do (see AUTH_PASSWORD_CHANGE_REQUIRED).
+const PASSWORD_CHANGE_ROUTES = new Set(['/api/v1/me', '/api/v1/me/password']);
 
 /**
  * THE one place where access is checked: an onRequest hook reads the route's
@@ -52,12 +56,18 @@ export function installAccessControl(app: FastifyInstance): void {
   });
 
   app.decorateRequest('principal', null);
-  // Runs as a route-level onRequest hook, appended after the rate limiter's (registered first), so
-  // floods with made-up tokens are limited before any database lookup.
+  // Runs as a route-level onRequest hook, after the global one that counts requests without a
+  // token by address (rate-limit.ts). A token is counted by its owner only once verified; a
+  // failed one counts against the caller's address, and past that budget fails with 429 — but
+  // the credential is always checked first, so a valid one is never refused for others' failures.
   const check = async (request: FastifyRequest) => {
     request.principal = null;
+    const { limiter } = app.updraft;
     const permission = request.routeOptions.config.permission;
-    if (permission === 'public') return;
+    if (permission === 'public') {
+      await countPublic(app, request);
+      return;
+    }
     if (permission === undefined) {
       request.log.error(
         { route: request.routeOptions.url },
@@ -68,16 +78,36 @@ export function installAccessControl(app: FastifyInstance): void {
     if (permission === 'device') {
       const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
       if (!device)
-        throw new ServerError('AUTH_UNAUTHENTICATED', 'A valid device credential is required.');
+        throw limiter.failed(
+          request.ip,
+          new ServerError('AUTH_UNAUTHENTICATED', 'A valid device credential is required.'),
+        );
+      const refused = limiter.verified({ kind: 'device', id: device.deviceId });
+      if (refused) throw refused;
       request.principal = device;
       return;
     }
     const user = await authenticateUser(app, request);
+    const refused = limiter.verified({ kind: 'user', id: user.tokenId });
+    if (refused) throw refused;
     request.principal = user;
+    if (user.mustChangePassword && !PASSWORD_CHANGE_ROUTES.has(request.routeOptions.url ?? '')) {
+      throw new ServerError(
+        'AUTH_PASSWORD_CHANGE_REQUIRED',
+        'Change your password first (POST /api/v1/me/password; updraft user password).',
+      );
+    }
     if (permission === 'authenticated') return;
     if (isPermission(permission) && rolesGrant(user.roles, permission)) return;
     throw new ServerError('AUTH_FORBIDDEN', `Your roles do not grant ${permission}.`);
   };
+  // Management answers carry tokens (login, token creation, device tokens) and private data:
+  // no cache (browser, proxy) may keep them. Downloads and health checks are not under /api/v1.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (request.url.startsWith('/api/v1/') && !reply.hasHeader('cache-control'))
+      reply.header('cache-control', 'no-store');
+    done(null, payload);
+  });
   app.addHook('onRoute', (route) => {
     const hooks = route.onRequest ? [route.onRequest].flat() : [];
     // HEAD twins of GET routes are built from the GET's (already extended) options: add it once.
@@ -85,20 +115,54 @@ export function installAccessControl(app: FastifyInstance): void {
   });
 }
 
+/**
+ * A public route carrying a bearer token (a device downloading through a signed URL sends its
+ * own): counted by the token's owner when it verifies — whatever its address did — else by
+ * address, as a failed authentication.
+ */
+async function countPublic(app: FastifyInstance, request: FastifyRequest): Promise<void> {
+  const { limiter } = app.updraft;
+  const token = bearerToken(request.headers);
+  if (token === undefined) return; // counted by address in the global hook
+  let caller: VerifiedCaller | undefined;
+  if (token.startsWith('updraft_device_')) {
+    const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+    if (device) caller = { kind: 'device', id: device.deviceId };
+  } else if (isUserToken(token)) {
+    const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
+    if (row) caller = { kind: 'user', id: row.tokenId };
+  }
+  if (caller === undefined)
+    limiter.failed(request.ip, new ServerError('AUTH_UNAUTHENTICATED', 'unknown token'));
+  const refused = caller ? limiter.verified(caller) : limiter.anonymous(request.ip);
+  if (refused) throw refused;
+}
+
+function isUserToken(token: string): boolean {
+  return token.startsWith('updraft_api_') || token.startsWith('updraft_session_');
+}
+
 async function authenticateUser(
   app: FastifyInstance,
   request: FastifyRequest,
 ): Promise<UserPrincipal> {
+  const { limiter } = app.updraft;
   const token = bearerToken(request.headers);
-  if (!token || !(token.startsWith('updraft_api_') || token.startsWith('updraft_session_'))) {
-    throw new ServerError(
-      'AUTH_UNAUTHENTICATED',
-      'A valid bearer token is required (Authorization: Bearer …).',
+  if (!token || !isUserToken(token)) {
+    throw limiter.failed(
+      request.ip,
+      new ServerError(
+        'AUTH_UNAUTHENTICATED',
+        'A valid bearer token is required (Authorization: Bearer …).',
+      ),
     );
   }
   const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
   if (!row)
-    throw new ServerError('AUTH_UNAUTHENTICATED', 'The token is unknown, expired or revoked.');
+    throw limiter.failed(
+      request.ip,
+      new ServerError('AUTH_UNAUTHENTICATED', 'The token is unknown, expired or revoked.'),
+    );
   return { kind: 'user', ...row };
 }
 

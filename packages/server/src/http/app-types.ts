@@ -15,6 +15,7 @@ import type { DialectSupport } from '../db/dialect-support.js';
 import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
 export interface UpdraftServices {
@@ -26,6 +27,8 @@ export interface UpdraftServices {
   readonly deviceAuth: DeviceAuthenticator;
   /** Device changes from every replica; write paths announce theirs after commit. */
   readonly deviceChanges: DeviceChangeFeed;
+  /** Request and failed-authentication budgets (see http/rate-limit.ts). */
+  readonly limiter: RateLimiter;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
   deriveKey(purpose: string): Buffer;
   /** The current time (`ServerDeps.now`; tests inject a fixed clock). */

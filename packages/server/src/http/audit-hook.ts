@@ -3,8 +3,16 @@ import type { Transaction } from 'kysely';
 import type { Database } from '../db/database.js';
 import { type AuditOutcome, appendAudit } from '../features/audit/audit.repository.js';
 import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
+import { addressKey, FixedWindowCounter } from './rate-limit.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Entries for failed requests without a credential (junk login bodies, wrong passwords) kept per
+ * client address, and in all, per rate-limit window; past either, one entry says so and the rest
+ * are not written (each costs a row forever: the log is append-only).
+ */
+export const ANONYMOUS_AUDIT_BUDGET = { perAddress: 20, total: 1000 } as const;
 
 /** The change a handler records: which resource, and what changed (no secrets). */
 export interface AuditedChange<T> {
@@ -72,6 +80,9 @@ export async function audited<T>(
  */
 export function installAuditHook(app: FastifyInstance): void {
   app.decorateRequest('auditWritten', false);
+  const anonymous = new FixedWindowCounter(app.updraft.config.rateLimit.windowMs, () =>
+    app.updraft.now().getTime(),
+  );
   // Callback-style so the common case (reads, device calls) returns without allocating a promise.
   app.addHook('onResponse', (request, reply, done) => {
     if (
@@ -81,14 +92,26 @@ export function installAuditHook(app: FastifyInstance): void {
       request.routeOptions.config.permission === 'device'
     )
       return done();
-    appendFallbackEntry(app, request, reply).then(() => done(), done);
+    const budget = request.principal === null ? anonymousBudget(anonymous, request.ip) : 'write';
+    if (budget === 'skip') return done();
+    appendFallbackEntry(app, request, reply, budget === 'suppress').then(() => done(), done);
   });
+}
+
+function anonymousBudget(counter: FixedWindowCounter, ip: string): 'write' | 'suppress' | 'skip' {
+  const total = counter.hit('*');
+  const mine = counter.hit(`ip:${addressKey(ip)}`);
+  if (total > ANONYMOUS_AUDIT_BUDGET.total + 1) return 'skip';
+  if (total === ANONYMOUS_AUDIT_BUDGET.total + 1) return 'suppress';
+  if (mine > ANONYMOUS_AUDIT_BUDGET.perAddress + 1) return 'skip';
+  return mine === ANONYMOUS_AUDIT_BUDGET.perAddress + 1 ? 'suppress' : 'write';
 }
 
 async function appendFallbackEntry(
   app: FastifyInstance,
   request: FastifyRequest,
   reply: FastifyReply,
+  suppressing: boolean,
 ): Promise<void> {
   const status = reply.statusCode;
   const outcome: AuditOutcome =
@@ -100,10 +123,17 @@ async function appendFallbackEntry(
       app.updraft.db,
       {
         ...actorOf(request),
-        action: `${request.method} ${request.routeOptions.url ?? request.url}`,
+        action: suppressing
+          ? 'audit.suppressed'
+          : `${request.method} ${request.routeOptions.url ?? request.url}`,
         resourceType: null,
         resourceId,
-        change: null,
+        change: suppressing
+          ? {
+              reason: `more failed requests without a credential than the audit budget (${ANONYMOUS_AUDIT_BUDGET.perAddress} per address, ${ANONYMOUS_AUDIT_BUDGET.total} in all) this window; the rest are not recorded`,
+              route: `${request.method} ${request.routeOptions.url ?? 'unmatched'}`,
+            }
+          : null,
         ip: request.ip,
         outcome,
         status,

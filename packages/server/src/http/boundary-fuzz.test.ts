@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  type Fleet,
-  seedFleet,
-  uploadRelease,
-} from '../testing/release-fixtures.js';
+import { type Fleet, seedFleet, uploadRelease } from '../testing/release-fixtures.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
 import { registeredRoutes } from './access-control.js';

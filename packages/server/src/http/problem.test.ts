@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeEachDialect } from '../testing/test-database.js';
@@ -103,66 +102,5 @@ describeEachDialect('HTTP boundary', (dialect) => {
     expect(logs).not.toContain('wrong-password-123');
     expect(logs).not.toContain('p4ssw0rd-secret');
     expect(logs).not.toContain('tok-secret');
-  });
-});
-
-describeEachDialect('rate limits', (dialect) => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await createTestServer(dialect, {
-      rateLimit: { enabled: true, perToken: 3, perDevice: 2, anonymous: 4, windowMs: 60_000 },
-    });
-  });
-  afterAll(() => server?.close());
-
-  it('answers 429 with Retry-After per token, without affecting another token', async () => {
-    const a = { authorization: `Bearer ${(await server.tokenFor(['support'])).token}` };
-    const b = { authorization: `Bearer ${(await server.tokenFor(['support'])).token}` };
-    const codes = [];
-    for (let i = 0; i < 4; i++)
-      codes.push(
-        (await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: a })).statusCode,
-      );
-    expect(codes).toEqual([200, 200, 200, 429]);
-    const limited = await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: a });
-    expect(limited.statusCode).toBe(429);
-    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-    expect(limited.json()).toMatchObject({ code: 'HTTP_RATE_LIMITED', status: 429 });
-    expect(
-      (await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: b })).statusCode,
-    ).toBe(200);
-  });
-
-  it('limits device tokens with the per-device budget', async () => {
-    const device = { authorization: `Bearer updraft_device_${'Q'.repeat(43)}` };
-    const codes = [];
-    for (let i = 0; i < 3; i++)
-      codes.push(
-        (await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: device }))
-          .statusCode,
-      );
-    expect(codes).toEqual([401, 401, 429]);
-  });
-
-  it('refuses an address that keeps failing authentication, whatever token it tries next', async () => {
-    const attempt = (remoteAddress: string) =>
-      server.app.inject({
-        method: 'POST',
-        url: '/api/device/v1/check-in',
-        remoteAddress,
-        headers: {
-          authorization: `Bearer updraft_device_${randomBytes(32).toString('base64url')}`,
-          'content-type': 'application/json',
-        },
-        payload: {},
-      });
-    const codes = [];
-    for (let i = 0; i < 6; i++) codes.push((await attempt('192.0.2.7')).statusCode);
-    // anonymous = 4: the fifth failure crosses it; each made-up token alone would be under budget.
-    expect(codes).toEqual([401, 401, 401, 401, 401, 429]);
-    const refused = await attempt('192.0.2.7');
-    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
-    expect(refused.json()).toMatchObject({ code: 'HTTP_RATE_LIMITED' });
-    expect((await attempt('192.0.2.8')).statusCode).toBe(401);
   });
 });

@@ -98,6 +98,9 @@ export function installProblemHandlers(app: FastifyInstance): void {
       const exposable = (error as { exposable?: unknown }).exposable === true;
       const status = statusOf(error);
       if (exposable && status !== undefined) {
+        const retryAfter = error.details.retryAfterSeconds;
+        if (error.code === 'HTTP_RATE_LIMITED' && typeof retryAfter === 'number')
+          reply.header('retry-after', retryAfter);
         if (status >= 500) request.log.error({ err: error }, 'request failed');
         return sendProblem(reply, problemOf(request, error.code, status, error.message));
       }

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { FixedWindowCounter } from './rate-limit.js';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeEachDialect } from '../testing/test-database.js';
+import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
+import { ANONYMOUS_AUDIT_BUDGET } from './audit-hook.js';
+import { addressKey, FixedWindowCounter, RateLimiter } from './rate-limit.js';
 
 describe('FixedWindowCounter', () => {
   it('counts per key within a window and starts over when the window turns', () => {
@@ -13,12 +17,299 @@ describe('FixedWindowCounter', () => {
     expect(counter.hit('a')).toBe(1);
   });
 
-  it('bounds its memory: past maxKeys a new key goes uncounted, known keys still count', () => {
+  it('bounds its memory: past maxKeys new keys share one overflow count (never uncounted)', () => {
     const counter = new FixedWindowCounter(60_000, () => 0, 2);
     counter.hit('a');
     counter.hit('b');
-    expect(counter.hit('c')).toBe(0);
-    expect(counter.peek('c')).toBe(0);
+    expect(counter.hit('c')).toBe(1);
+    expect(counter.hit('d')).toBe(2); // c and d share the overflow key
+    expect(counter.peek('e')).toBe(2);
     expect(counter.hit('a')).toBe(2);
+    expect(counter.size).toBe(3);
+  });
+});
+
+describe('addressKey', () => {
+  it('keys IPv4 by address and IPv6 by its /64', () => {
+    expect(addressKey('192.0.2.7')).toBe('192.0.2.7');
+    expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+  });
+});
+
+const NAT = '203.0.113.9';
+
+describeEachDialect('rate limits', (dialect) => {
+  let server: TestServer;
+  let admin: Record<string, string>;
+  let classId: string;
+  beforeAll(async () => {
+    server = await createTestServer(dialect, {
+      rateLimit: {
+        enabled: true,
+        perToken: 1_000,
+        perDevice: 50,
+        anonymous: 200,
+        failedAuth: 20,
+        failedLogins: 3,
+        windowMs: 60_000,
+      },
+    });
+    admin = await server.adminHeaders();
+    const cls = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/device-classes',
+      headers: admin,
+      payload: { name: 'nat-class', vendorName: 'example.com', modelName: 'nat' },
+    });
+    classId = cls.json().id;
+  });
+  afterAll(() => server?.close());
+
+  const register = async (count: number, prefix: string) => {
+    const res = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/devices/bulk',
+      headers: admin,
+      payload: {
+        devices: Array.from({ length: count }, (_, i) => ({
+          name: `${prefix}-${i}`,
+          deviceClassId: classId,
+        })),
+      },
+    });
+    return (res.json().items as { device: { id: string }; token: string }[]).map((i) => ({
+      id: i.device.id,
+      token: i.token,
+    }));
+  };
+  const checkIn = (token: string, remoteAddress = NAT) =>
+    server.app.inject({
+      method: 'POST',
+      url: '/api/device/v1/check-in',
+      remoteAddress,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: {},
+    });
+
+  it('keeps devices behind one NAT working while hundreds of decommissioned ones there keep failing', async () => {
+    const healthy = await register(5, 'healthy');
+    const retired = await register(300, 'retired');
+    for (const device of retired) {
+      const res = await server.app.inject({
+        method: 'POST',
+        url: `/api/v1/devices/${device.id}/decommission`,
+        headers: admin,
+      });
+      expect(res.statusCode).toBeLessThan(300);
+    }
+    const failures: number[] = [];
+    // Each retired device polls twice: 600 failures from the NAT, 30 × the failure budget.
+    for (let round = 0; round < 2; round++) {
+      for (const device of retired) failures.push((await checkIn(device.token)).statusCode);
+      for (const device of healthy) expect((await checkIn(device.token)).statusCode).toBe(200);
+    }
+    // The first 20 failures are 401s; past the budget they are 429s (with Retry-After).
+    expect(failures.slice(0, 20).every((s) => s === 401)).toBe(true);
+    expect(failures.slice(20).every((s) => s === 429)).toBe(true);
+    const refused = await checkIn(retired[0]!.token);
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.json()).toMatchObject({ code: 'HTTP_RATE_LIMITED' });
+    // A valid admin token from that address still works; other addresses still get 401.
+    const own = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/devices',
+      remoteAddress: NAT,
+      headers: admin,
+    });
+    expect(own.statusCode).toBe(200);
+    expect((await checkIn(retired[0]!.token, '198.51.100.1')).statusCode).toBe(401);
+    // Tokenless requests exhaust the NAT's address budget; a device's verified token on a public
+    // route (signed downloads carry one) is still counted as that device, not as the address.
+    const probe = (headers: Record<string, string>) =>
+      server.app.inject({ method: 'GET', url: '/healthz', remoteAddress: NAT, headers });
+    const anonymous: number[] = [];
+    for (let i = 0; i < 201; i++) anonymous.push((await probe({})).statusCode);
+    expect(anonymous.at(-1)).toBe(429);
+    const fresh = (await register(1, 'fresh'))[0]!;
+    for (let i = 0; i < 10; i++)
+      expect((await probe({ authorization: `Bearer ${fresh.token}` })).statusCode).toBe(200);
+    expect((await checkIn(fresh.token)).statusCode).toBe(200);
+  });
+
+  it('counts a verified token by its owner: one device over budget does not stop its neighbours', async () => {
+    const [busy, quiet] = await register(2, 'budget');
+    const codes: number[] = [];
+    for (let i = 0; i < 51; i++)
+      codes.push((await checkIn(busy!.token, '198.51.100.2')).statusCode);
+    expect(codes.slice(0, 50).every((s) => s === 200)).toBe(true);
+    expect(codes[50]).toBe(429);
+    expect((await checkIn(quiet!.token, '198.51.100.2')).statusCode).toBe(200);
+  });
+
+  it('gives made-up tokens no budget of their own and no memory: they count against the address', async () => {
+    const before = server.app.updraft.limiter.size;
+    const codes: number[] = [];
+    for (let i = 0; i < 500; i++) {
+      const fake = `updraft_${i % 2 ? 'device' : 'api'}_${randomBytes(32).toString('base64url')}`;
+      const res =
+        i % 2
+          ? await checkIn(fake, '198.51.100.3')
+          : await server.app.inject({
+              method: 'GET',
+              url: '/api/v1/devices',
+              remoteAddress: '198.51.100.3',
+              headers: { authorization: `Bearer ${fake}` },
+            });
+      codes.push(res.statusCode);
+    }
+    expect(codes.slice(0, 20)).toEqual(Array(20).fill(401));
+    expect(codes.slice(20)).toEqual(Array(480).fill(429));
+    // One failure key for the address: 500 distinct tokens added no key each.
+    expect(server.app.updraft.limiter.size - before).toBeLessThanOrEqual(2);
+  });
+
+  it('counts made-up tokens on public routes against the address too', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 201; i++) {
+      const fake = `updraft_device_${randomBytes(32).toString('base64url')}`;
+      codes.push(
+        (
+          await server.app.inject({
+            method: 'GET',
+            url: '/healthz',
+            remoteAddress: '198.51.100.4',
+            headers: { authorization: `Bearer ${fake}` },
+          })
+        ).statusCode,
+      );
+    }
+    expect(codes.slice(0, 200).every((s) => s === 200)).toBe(true);
+    expect(codes[200]).toBe(429);
+  });
+
+  it('locks one username out of one address after failed logins, not the user elsewhere', async () => {
+    const login = (password: string, remoteAddress: string, username = 'admin') =>
+      server.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        remoteAddress,
+        payload: { username, password },
+      });
+    for (let i = 0; i < 3; i++)
+      expect((await login('wrong-password-guess', '198.51.100.5')).statusCode).toBe(401);
+    // Now refused before the password is checked, even the right one, from that address.
+    const locked = await login(TEST_ADMIN_PASSWORD, '198.51.100.5');
+    expect(locked.statusCode).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    // The same user from another address, and another user from that address, are not.
+    expect((await login(TEST_ADMIN_PASSWORD, '198.51.100.6')).statusCode).toBe(200);
+    expect((await login('wrong-password-guess', '198.51.100.5', 'someone')).statusCode).toBe(401);
+  });
+
+  it('writes a bounded number of audit rows for junk logins', async () => {
+    const ip = '198.51.100.7';
+    const count = async () =>
+      (
+        await server.app.updraft.db
+          .selectFrom('audit_log')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('ip', '=', ip)
+          .executeTakeFirstOrThrow()
+      ).n;
+    for (let i = 0; i < 150; i++) {
+      const res = await server.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        remoteAddress: ip,
+        payload: { junk: i },
+      });
+      expect(res.statusCode).toBe(400);
+    }
+    expect(Number(await count())).toBe(ANONYMOUS_AUDIT_BUDGET.perAddress + 1);
+    const last = await server.app.updraft.db
+      .selectFrom('audit_log')
+      .select(['action'])
+      .where('ip', '=', ip)
+      .where('action', '=', 'audit.suppressed')
+      .execute();
+    expect(last).toHaveLength(1);
+  });
+});
+
+describeEachDialect('forwarded addresses', (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await createTestServer(dialect, {
+      trustProxy: ['10.0.0.5'],
+      rateLimit: { enabled: true, anonymous: 2, windowMs: 60_000 },
+    });
+  });
+  afterAll(() => server?.close());
+
+  const attempt = (remoteAddress: string, forwardedFor: string) =>
+    server.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      remoteAddress,
+      headers: { 'x-forwarded-for': forwardedFor },
+      payload: { junk: true },
+    });
+  const auditIps = async () =>
+    (
+      await server.app.updraft.db
+        .selectFrom('audit_log')
+        .select('ip')
+        .where('actor_type', '=', 'anonymous')
+        .execute()
+    ).map((r) => r.ip);
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
+    // A client rotating made-up addresses is still limited and recorded as itself.
+    const codes = [];
+    for (let i = 0; i < 3; i++)
+      codes.push((await attempt('192.0.2.50', `198.18.0.${i}`)).statusCode);
+    expect(codes).toEqual([400, 400, 429]);
+    const ips = await auditIps();
+    expect(ips).toContain('192.0.2.50');
+    expect(ips.filter((ip) => ip?.startsWith('198.18.'))).toEqual([]);
+  });
+
+  it('believes X-Forwarded-For from a trusted proxy: each client behind it counts as itself', async () => {
+    const codes = [];
+    for (let i = 0; i < 3; i++)
+      codes.push((await attempt('10.0.0.5', `192.0.2.${60 + i}`)).statusCode);
+    expect(codes).toEqual([400, 400, 400]);
+    expect(await auditIps()).toEqual(expect.arrayContaining(['192.0.2.60', '192.0.2.61']));
+    expect((await auditIps()).filter((ip) => ip === '10.0.0.5')).toEqual([]);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('holds a bounded number of keys under a flood of distinct addresses, and still limits them', () => {
+    const limiter = new RateLimiter(
+      {
+        enabled: true,
+        windowMs: 60_000,
+        perToken: 10,
+        perDevice: 10,
+        anonymous: 5,
+        failedAuth: 5,
+        failedLogins: 3,
+      },
+      () => 0,
+      10,
+    );
+    let refused = 0;
+    for (let i = 0; i < 10_000; i++) {
+      if (limiter.anonymous(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)) refused++;
+    }
+    // 10 addresses with their own key, the other 9,990 share one overflow budget of 5.
+    expect(limiter.size).toBeLessThanOrEqual(11);
+    expect(refused).toBe(10_000 - 10 - 5);
   });
 });

@@ -1,10 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  type Fleet,
-  seedFleet,
-  uploadRelease,
-} from '../testing/release-fixtures.js';
+import { type Fleet, seedFleet, uploadRelease } from '../testing/release-fixtures.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
 

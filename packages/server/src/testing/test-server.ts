@@ -34,7 +34,7 @@ export interface TestServer {
 
 /**
  * Builds a server for route tests: temp data dir, silent-but-captured logs, rate limits off
- * (unless overridden), a known admin password.
+ * and /metrics public (unless overridden), a known admin password.
  *
  * @example
  * const server = await createTestServer('sqlite');
@@ -43,7 +43,10 @@ export interface TestServer {
 export async function createTestServer(
   dialect: Dialect,
   overrides: ServerConfigInput = {},
-  options: Pick<ServerDeps, 'now' | 'blobs' | 'deltaEncoder' | 'deltaLimits' | 'sessionClock'> = {},
+  options: Pick<
+    ServerDeps,
+    'now' | 'blobs' | 'deltaEncoder' | 'deltaLimits' | 'sessionClock' | 'printIsTerminal'
+  > = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-server-'));
   const database = await openTestDatabase(dialect);
@@ -54,6 +57,8 @@ export async function createTestServer(
       ...overrides,
       database: database.config,
       rateLimit: { enabled: false, ...(overrides.rateLimit ?? {}) },
+      // Tests scrape /metrics freely; the token requirement has its own test (system.routes).
+      metrics: { public: true, ...(overrides.metrics ?? {}) },
       auth: { adminPassword: TEST_ADMIN_PASSWORD, ...(overrides.auth ?? {}) },
     },
   });

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Fleet, seedFleet, uploadRelease } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import { type Fleet, seedFleet, uploadRelease } from '../../testing/release-fixtures.js';
 
 // What the server knows about a device follows its actions: a revoked key closes what it
 // signed, a success records what the device runs, and an assignment that would roll a device

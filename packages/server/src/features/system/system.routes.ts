@@ -37,7 +37,11 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ system: SystemService }> 
 
   app.get(
     '/metrics',
-    { config: { permission: 'public' }, schema: { hide: true } },
+    // The counts span every tenant: a token with metrics:read unless the operator opted in.
+    {
+      config: { permission: app.updraft.config.metrics.public ? 'public' : 'metrics:read' },
+      schema: { hide: true },
+    },
     async (_request, reply) => {
       const { contentType, body } = await system.exposition();
       return reply.type(contentType).send(body);

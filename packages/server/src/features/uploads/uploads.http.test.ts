@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 
 // Upload sessions over HTTP (issue 9: 2.9, 3.9): a session is its creator's, the bounds come
 // from the `uploads.*` settings, and a failed or refused upload leaves the staging dir empty.

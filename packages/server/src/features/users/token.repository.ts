@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Role } from '../../auth/permissions.js';
 import { hashToken, newId, newToken, type TokenKind } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import './user.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -68,6 +69,8 @@ export async function resolveToken(db: Db, token: string, now: string) {
       't.tenant_id as tenantId',
       'u.id as userId',
       'u.username as username',
+      't.kind as tokenKind',
+      'u.must_change_password as mustChangePassword',
     ])
     .where('t.token_hash', '=', hashToken(token))
     .where('t.revoked_at', 'is', null)
@@ -81,7 +84,12 @@ export async function resolveToken(db: Db, token: string, now: string) {
     .where('tenant_id', '=', row.tenantId)
     .where('user_id', '=', row.userId)
     .execute();
-  return { ...row, roles: roles.map((r) => r.role as Role) };
+  return {
+    ...row,
+    tokenKind: row.tokenKind as Exclude<TokenKind, 'device'>,
+    mustChangePassword: Number(row.mustChangePassword) === 1,
+    roles: roles.map((r) => r.role as Role),
+  };
 }
 
 /** A user's tokens, newest first. */

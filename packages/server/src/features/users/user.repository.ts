@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Role } from '../../auth/permissions.js';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import './user.table.js';
 
 /** A user as the API shows it (never the password hash). */
 export interface UserView {
@@ -18,7 +19,13 @@ type Db = Kysely<Database> | Transaction<Database>;
 export async function createUser(
   trx: Transaction<Database>,
   tenantId: string,
-  input: { username: string; passwordHash: string; roles: readonly Role[] },
+  input: {
+    username: string;
+    passwordHash: string;
+    roles: readonly Role[];
+    /** The password was generated or chosen by someone else: change it at first login. */
+    mustChangePassword?: boolean;
+  },
   now: string,
 ): Promise<UserView> {
   const id = newId('usr');
@@ -29,6 +36,7 @@ export async function createUser(
       tenant_id: tenantId,
       username: input.username,
       password_hash: input.passwordHash,
+      must_change_password: input.mustChangePassword ? 1 : 0,
       created_at: now,
       disabled_at: null,
     })
@@ -75,10 +83,59 @@ export async function setUserRoles(
 export async function findUserForLogin(db: Db, tenantId: string, username: string) {
   return db
     .selectFrom('users')
-    .select(['id', 'username', 'password_hash', 'disabled_at'])
+    .select(['id', 'username', 'password_hash', 'disabled_at', 'must_change_password'])
     .where('tenant_id', '=', tenantId)
     .where('username', '=', username)
     .executeTakeFirst();
+}
+
+/** A user's password hash, by id (password change only). */
+export async function passwordHashOf(
+  db: Db,
+  tenantId: string,
+  userId: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('users')
+    .select('password_hash')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', userId)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
+  return row?.password_hash;
+}
+
+/** Sets a user's password hash and whether it must be changed; false when not in this tenant. */
+export async function setPassword(
+  trx: Transaction<Database>,
+  tenantId: string,
+  userId: string,
+  passwordHash: string,
+  mustChange: boolean,
+): Promise<boolean> {
+  const result = await trx
+    .updateTable('users')
+    .set({ password_hash: passwordHash, must_change_password: mustChange ? 1 : 0 })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', userId)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Serialises changes to a tenant's admin set: every transaction that may remove an admin calls
+ * this first. A no-op write on the tenant's row takes a row lock on PostgreSQL (a second
+ * transaction waits here until the first commits, then sees its result); SQLite runs one writer
+ * at a time anyway. Without it, two admins demoting each other at once could both see the other
+ * still an admin and leave none.
+ */
+export async function lockAdminSet(trx: Transaction<Database>, tenantId: string): Promise<void> {
+  await trx
+    .updateTable('tenants')
+    .set((eb) => ({ name: eb.ref('name') }))
+    .where('id', '=', tenantId)
+    .execute();
 }
 
 /** Roles of one user. */
@@ -138,6 +195,26 @@ export async function getUser(
   };
 }
 
+/** Revokes a user's live tokens of `kind` (all kinds when absent), except `keepTokenId`. */
+export async function revokeTokensOf(
+  trx: Transaction<Database>,
+  tenantId: string,
+  userId: string,
+  now: string,
+  options: { kind?: 'session' | 'api'; keepTokenId?: string } = {},
+): Promise<number> {
+  let query = trx
+    .updateTable('tokens')
+    .set({ revoked_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null);
+  if (options.kind !== undefined) query = query.where('kind', '=', options.kind);
+  if (options.keepTokenId !== undefined) query = query.where('id', '!=', options.keepTokenId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
 /** Disables a user and revokes all its tokens; false when not in this tenant. */
 export async function disableUser(
   trx: Transaction<Database>,
@@ -152,13 +229,7 @@ export async function disableUser(
     .where('id', '=', userId)
     .where('disabled_at', 'is', null)
     .executeTakeFirst();
-  await trx
-    .updateTable('tokens')
-    .set({ revoked_at: now })
-    .where('tenant_id', '=', tenantId)
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
-    .execute();
+  await revokeTokensOf(trx, tenantId, userId, now);
   return Number(result.numUpdatedRows) > 0;
 }
 

@@ -1,28 +1,19 @@
-import type { Transaction } from 'kysely';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../auth/permissions.js';
-import { hashPassword, verifyPassword } from '../../auth/secrets.js';
-import type { Database } from '../../db/database.js';
-import { ServerError } from '../../errors.js';
+import { MIN_PASSWORD_LENGTH } from '../../config/config.js';
 import { userOf } from '../../http/access-control.js';
-import type { UpdraftFeature } from '../../http/app-types.js';
-import { audited } from '../../http/audit-hook.js';
-import { DEFAULT_TENANT_ID } from '../../tenants/tenant.repository.js';
-import { issueToken, listTokens, revokeToken } from './token.repository.js';
-import {
-  countActiveAdmins,
-  createUser,
-  disableUser,
-  findUserForLogin,
-  getUser,
-  listUsers,
-  setUserRoles,
-} from './user.repository.js';
+import type { ChangeContext } from '../releases/release.service.js';
+import type { UserView } from './user.repository.js';
+import type { UserService } from './user.service.js';
 
 const RoleSchema = Type.Enum(ROLES);
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const Username = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' });
-const Password = Type.String({ minLength: 12, maxLength: 256 });
+const TenantName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
+/** A new password: the same minimum everywhere (users, changes, resets, UPDRAFT_ADMIN_PASSWORD). */
+const Password = Type.String({ minLength: MIN_PASSWORD_LENGTH, maxLength: 256 });
 const UserSchema = Type.Object({
   id: Type.String(),
   username: Type.String(),
@@ -38,19 +29,32 @@ const TokenSchema = Type.Object({
   expiresAt: Type.Union([Type.String(), Type.Null()]),
   revokedAt: Type.Union([Type.String(), Type.Null()]),
 });
+const TenantSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  createdAt: Type.String(),
+});
 
-// Used when the user does not exist, so a login costs the same either way (no user enumeration).
-const DUMMY_HASH = await hashPassword('updraft-dummy-password');
-
-/** Fails (rolling the change back) when it would leave the tenant without an enabled admin. */
-async function keepAnAdmin(trx: Transaction<Database>, tenantId: string): Promise<void> {
-  if ((await countActiveAdmins(trx, tenantId)) === 0) {
-    throw new ServerError('RESOURCE_CONFLICT', 'this change would leave no enabled admin');
-  }
+function context(request: FastifyRequest): ChangeContext {
+  const me = userOf(request);
+  return { tenantId: me.tenantId, actorId: me.userId, ip: request.ip, requestId: request.id };
 }
 
-/** Login, users, roles and the caller's own API tokens. Mounted at `/api/v1`. */
-export const usersRoutes: UpdraftFeature = async (app) => {
+function origin(request: FastifyRequest) {
+  return { ip: request.ip, requestId: request.id };
+}
+
+const view = (user: UserView) => ({ ...user, roles: [...user.roles] });
+
+/**
+ * Login, the caller's own account and tokens, users and roles, tenants. Mounted at `/api/v1`.
+ * Answers that carry a secret (login, token creation) are `Cache-Control: no-store` like every
+ * `/api/v1` answer (see access-control.ts).
+ */
+export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = async (
+  app,
+  { users },
+) => {
   app.post(
     '/auth/login',
     {
@@ -59,46 +63,27 @@ export const usersRoutes: UpdraftFeature = async (app) => {
         tags: ['auth'],
         security: [],
         body: Type.Object(
-          { username: Username, password: Type.String({ minLength: 1, maxLength: 256 }) },
+          {
+            username: Username,
+            password: Type.String({ minLength: 1, maxLength: 256 }),
+            tenant: Type.Optional(TenantName),
+          },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ token: Type.String(), expiresAt: Type.String(), user: UserSchema }),
+          200: Type.Object({
+            token: Type.String(),
+            expiresAt: Type.String(),
+            user: UserSchema,
+            passwordChangeRequired: Type.Boolean(),
+          }),
         },
       },
     },
     async (request) => {
-      const tenantId = DEFAULT_TENANT_ID;
-      const { username, password } = request.body;
-      const row = await findUserForLogin(app.updraft.db, tenantId, username);
-      const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
-      if (!row || !ok || row.disabled_at !== null) {
-        throw new ServerError('AUTH_INVALID_CREDENTIALS', 'Unknown user or wrong password.');
-      }
-      const now = app.updraft.now();
-      const expiresAt = new Date(
-        now.getTime() + app.updraft.config.auth.sessionTtlSeconds * 1000,
-      ).toISOString();
-      const issued = await audited(
-        request,
-        'auth.login',
-        'user',
-        async (trx) => {
-          const { token } = await issueToken(
-            trx,
-            tenantId,
-            { userId: row.id, kind: 'session', name: 'login', expiresAt },
-            now.toISOString(),
-          );
-          return { result: token, resourceId: row.id, change: { session: true } };
-        },
-        200,
-        { tenantId, actorType: 'user', actorId: row.id },
-      );
-      const user = await getUser(app.updraft.db, tenantId, row.id);
-      if (!user)
-        throw new ServerError('AUTH_INVALID_CREDENTIALS', 'Unknown user or wrong password.');
-      return { token: issued, expiresAt, user: { ...user, roles: [...user.roles] } };
+      const result = await users.login(origin(request), request.body);
+      request.auditWritten = true;
+      return { ...result, user: view(result.user) };
     },
   );
 
@@ -106,13 +91,37 @@ export const usersRoutes: UpdraftFeature = async (app) => {
     '/me',
     {
       config: { permission: 'authenticated' },
-      schema: { tags: ['auth'], response: { 200: UserSchema } },
+      schema: {
+        tags: ['auth'],
+        response: {
+          200: Type.Object({ ...UserSchema.properties, passwordChangeRequired: Type.Boolean() }),
+        },
+      },
     },
     async (request) => {
       const me = userOf(request);
-      const user = await getUser(app.updraft.db, me.tenantId, me.userId);
-      if (!user) throw new ServerError('RESOURCE_NOT_FOUND', 'user not found');
-      return { ...user, roles: [...user.roles] };
+      return { ...view(await users.me(me)), passwordChangeRequired: me.mustChangePassword };
+    },
+  );
+
+  app.post(
+    '/me/password',
+    {
+      config: { permission: 'authenticated' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Change your own password; revokes your other login sessions',
+        body: Type.Object(
+          { currentPassword: Type.String({ minLength: 1, maxLength: 256 }), newPassword: Password },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ sessionsRevoked: Type.Integer() }) },
+      },
+    },
+    async (request) => {
+      const result = await users.changeOwnPassword(origin(request), userOf(request), request.body);
+      request.auditWritten = true;
+      return result;
     },
   );
 
@@ -131,10 +140,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
         response: { 200: Type.Object({ items: Type.Array(UserSchema) }) },
       },
     },
-    async (request) => {
-      const users = await listUsers(app.updraft.db, userOf(request).tenantId);
-      return { items: users.map((u) => ({ ...u, roles: [...u.roles] })) };
-    },
+    async (request) => ({ items: (await users.list(userOf(request).tenantId)).map(view) }),
   );
 
   app.post(
@@ -148,6 +154,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
             username: Username,
             password: Password,
             roles: Type.Array(RoleSchema, { maxItems: ROLES.length }),
+            mustChangePassword: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false },
         ),
@@ -155,27 +162,10 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       },
     },
     async (request, reply) => {
-      const { tenantId } = userOf(request);
-      const { username, password, roles } = request.body;
-      const passwordHash = await hashPassword(password);
-      const existing = await findUserForLogin(app.updraft.db, tenantId, username);
-      if (existing) throw new ServerError('RESOURCE_CONFLICT', `user ${username} exists`);
-      const user = await audited(
-        request,
-        'user.create',
-        'user',
-        async (trx) => {
-          const created = await createUser(
-            trx,
-            tenantId,
-            { username, passwordHash, roles: roles as Role[] },
-            app.updraft.now().toISOString(),
-          );
-          return { result: created, resourceId: created.id, change: { username, roles } };
-        },
-        201,
-      );
-      return reply.code(201).send({ ...user, roles: [...user.roles] });
+      const { roles, ...rest } = request.body;
+      const user = await users.create(context(request), { ...rest, roles: roles as Role[] });
+      request.auditWritten = true;
+      return reply.code(201).send(view(user));
     },
   );
 
@@ -185,11 +175,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       config: { permission: 'users:read' },
       schema: { tags: ['users'], params: Type.Object({ id: Id }), response: { 200: UserSchema } },
     },
-    async (request) => {
-      const user = await getUser(app.updraft.db, userOf(request).tenantId, request.params.id);
-      if (!user) throw new ServerError('RESOURCE_NOT_FOUND', `no user ${request.params.id}`);
-      return { ...user, roles: [...user.roles] };
-    },
+    async (request) => view(await users.get(userOf(request).tenantId, request.params.id)),
   );
 
   app.put(
@@ -207,21 +193,32 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       },
     },
     async (request) => {
-      const { tenantId } = userOf(request);
-      const { id } = request.params;
-      const before = await getUser(app.updraft.db, tenantId, id);
-      if (!before) throw new ServerError('RESOURCE_NOT_FOUND', `no user ${id}`);
-      await audited(request, 'user.set-roles', 'user', async (trx) => {
-        await setUserRoles(trx, tenantId, id, request.body.roles as Role[]);
-        await keepAnAdmin(trx, tenantId);
-        return {
-          result: undefined,
-          resourceId: id,
-          change: { from: before.roles, to: request.body.roles },
-        };
-      });
-      const after = await getUser(app.updraft.db, tenantId, id);
-      return { ...(after ?? before), roles: [...(after ?? before).roles] };
+      const user = await users.setRoles(
+        context(request),
+        request.params.id,
+        request.body.roles as Role[],
+      );
+      request.auditWritten = true;
+      return view(user);
+    },
+  );
+
+  app.put(
+    '/users/:id/password',
+    {
+      config: { permission: 'users:write' },
+      schema: {
+        tags: ['users'],
+        summary:
+          "Reset another user's password: revokes their tokens; they change it at next login",
+        params: Type.Object({ id: Id }),
+        body: Type.Object({ newPassword: Password }, { additionalProperties: false }),
+      },
+    },
+    async (request, reply) => {
+      await users.resetPassword(context(request), request.params.id, request.body.newPassword);
+      request.auditWritten = true;
+      return reply.code(204).send();
     },
   );
 
@@ -232,20 +229,8 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       schema: { tags: ['users'], params: Type.Object({ id: Id }) },
     },
     async (request, reply) => {
-      const me = userOf(request);
-      const { id } = request.params;
-      if (id === me.userId)
-        throw new ServerError('RESOURCE_CONFLICT', 'you cannot disable yourself');
-      await audited(request, 'user.disable', 'user', async (trx) => {
-        const done = await disableUser(trx, me.tenantId, id, app.updraft.now().toISOString());
-        await keepAnAdmin(trx, me.tenantId);
-        if (!done) throw new ServerError('RESOURCE_NOT_FOUND', `no active user ${id}`);
-        return {
-          result: undefined,
-          resourceId: id,
-          change: { disabled: true, tokensRevoked: true },
-        };
-      });
+      await users.disable(context(request), request.params.id);
+      request.auditWritten = true;
       return reply.code(204).send();
     },
   );
@@ -259,10 +244,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
         response: { 200: Type.Object({ items: Type.Array(TokenSchema) }) },
       },
     },
-    async (request) => {
-      const me = userOf(request);
-      return { items: await listTokens(app.updraft.db, me.tenantId, me.userId) };
-    },
+    async (request) => ({ items: await users.tokens(userOf(request)) }),
   );
 
   app.post(
@@ -273,7 +255,7 @@ export const usersRoutes: UpdraftFeature = async (app) => {
         tags: ['tokens'],
         body: Type.Object(
           {
-            name: Type.String({ minLength: 1, maxLength: 100 }),
+            name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000]*$' }),
             expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
           },
           { additionalProperties: false },
@@ -282,29 +264,8 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       },
     },
     async (request, reply) => {
-      const me = userOf(request);
-      const now = app.updraft.now();
-      const days = request.body.expiresInDays;
-      const expiresAt = days ? new Date(now.getTime() + days * 86_400_000).toISOString() : null;
-      const issued = await audited(
-        request,
-        'token.create',
-        'token',
-        async (trx) => {
-          const out = await issueToken(
-            trx,
-            me.tenantId,
-            { userId: me.userId, kind: 'api', name: request.body.name, expiresAt },
-            now.toISOString(),
-          );
-          return {
-            result: out,
-            resourceId: out.view.id,
-            change: { name: request.body.name, expiresAt },
-          };
-        },
-        201,
-      );
+      const issued = await users.createToken(context(request), userOf(request), request.body);
+      request.auditWritten = true;
       // The secret is in this response only; the database keeps its SHA-256.
       return reply.code(201).send({ token: issued.token, info: issued.view });
     },
@@ -317,20 +278,42 @@ export const usersRoutes: UpdraftFeature = async (app) => {
       schema: { tags: ['tokens'], params: Type.Object({ id: Id }) },
     },
     async (request, reply) => {
-      const me = userOf(request);
-      await audited(request, 'token.revoke', 'token', async (trx) => {
-        const done = await revokeToken(
-          trx,
-          me.tenantId,
-          me.userId,
-          request.params.id,
-          app.updraft.now().toISOString(),
-        );
-        if (!done)
-          throw new ServerError('RESOURCE_NOT_FOUND', `no active token ${request.params.id}`);
-        return { result: undefined, resourceId: request.params.id, change: { revoked: true } };
-      });
+      await users.revokeToken(context(request), userOf(request), request.params.id);
+      request.auditWritten = true;
       return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/tenants',
+    {
+      config: { permission: 'tenants:read' },
+      schema: {
+        tags: ['tenants'],
+        response: { 200: Type.Object({ items: Type.Array(TenantSchema) }) },
+      },
+    },
+    async (request) => ({ items: await users.tenants(userOf(request)) }),
+  );
+
+  app.post(
+    '/tenants',
+    {
+      config: { permission: 'tenants:write' },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Create a tenant and its first admin (admins of the default tenant only)',
+        body: Type.Object(
+          { name: TenantName, adminUsername: Username, adminPassword: Password },
+          { additionalProperties: false },
+        ),
+        response: { 201: Type.Object({ tenant: TenantSchema, admin: UserSchema }) },
+      },
+    },
+    async (request, reply) => {
+      const created = await users.createTenant(context(request), userOf(request), request.body);
+      request.auditWritten = true;
+      return reply.code(201).send({ tenant: created.tenant, admin: view(created.admin) });
     },
   );
 };
