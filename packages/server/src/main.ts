@@ -47,7 +47,7 @@ export async function startServer(
     `  API:     ${url}/api/v1   (OpenAPI: ${url}/api/openapi.json, browsable: ${url}/api/docs)`,
   );
   print(
-    `  Log in:  npx updraft login --server ${url} --username ${config.auth.adminUsername} --password-stdin`,
+    `  Log in:  npx --no-install updraft login --server ${url} --username ${config.auth.adminUsername} --password-stdin`,
   );
 
   let closing: Promise<void> | undefined;
