@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { atomicWriteFile } from '@updraft/core/fs';
 import type { Kysely } from 'kysely';
 import { hashPassword, newPassword } from './auth/secrets.js';
 import type { ServerConfig } from './config/config.js';
@@ -70,28 +69,11 @@ export async function bootstrapAdmin(
     );
   } else {
     const file = path.join(config.dataDir, INITIAL_PASSWORD_FILE);
-    await writePrivateFile(file, `${password}\n`);
+    // Whole or not at all, readable by the owner only from its first byte.
+    await atomicWriteFile(file, `${password}\n`, { mode: 0o600 });
     out.print(
       `Updraft: created admin account "${name}"; its one-time password is in ${file} (mode 0600). Log in with it, change it (updraft user password), then delete the file.`,
     );
   }
   return true;
-}
-
-// Written whole or not at all (temp file + rename), readable by the owner only from the start.
-async function writePrivateFile(file: string, content: string): Promise<void> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
 }
