@@ -24,7 +24,7 @@ describeEachDialect('device sessions', (dialect) => {
   beforeAll(async () => {
     server = await createTestServer(dialect, {}, { sessionClock: () => clockMs });
     admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
-    fleet = await seedFleet(server.app.updraft.db, { deviceCount: 4 });
+    fleet = await seedFleet(server.app.updraft.db, { deviceCount: 5 });
     releaseId = await uploadRelease(server.app, admin, fleet, 2, [randomBytes(1_000)], '1.1.0');
   });
   afterAll(() => server?.close());
@@ -171,7 +171,7 @@ describeEachDialect('device sessions', (dialect) => {
     const actions = new ActionService(server.app.updraft.db, () => new Date(), {
       announce: (_tenantId, deviceId) => announced.push(deviceId),
     });
-    const device = fleet.devices[1]!; // its earlier action has ended
+    const device = fleet.devices[4]!; // no action yet (a success would raise its installed sequence)
     const ctx = { tenantId: fleet.tenantId, actorId: null, ip: null, requestId: null };
     const action = await actions.assign(ctx, { deviceId: device.id, releaseId });
     expect(announced).toEqual([device.id]);
