@@ -25,10 +25,11 @@ async function bearerFixture(
   const classes = new Map<string, string>();
   const issue = async (tenantId: string, deviceId: string) => {
     const token = newToken('device');
+    const credentialId = newId('dtk');
     await db
       .insertInto('device_tokens')
       .values({
-        id: newId('dtk'),
+        id: credentialId,
         tenant_id: tenantId,
         device_id: deviceId,
         token_hash: hashToken(token),
@@ -36,7 +37,7 @@ async function bearerFixture(
         revoked_at: null,
       })
       .execute();
-    return { authorization: `Bearer ${token}` };
+    return { headers: { authorization: `Bearer ${token}` }, credentialId };
   };
   // Changes are written as the service writes them, then announced after commit like its write
   // paths do; settled() waits until the feed delivered them (PostgreSQL NOTIFY is asynchronous).
@@ -87,9 +88,10 @@ async function bearerFixture(
           decommissioned_at: null,
         })
         .execute();
+      const { headers, credentialId } = await issue(tenantId, deviceId);
       return {
-        headers: await issue(tenantId, deviceId),
-        principal: { kind: 'device', tenantId, deviceId, deviceClassId: classId },
+        headers,
+        principal: { kind: 'device', tenantId, deviceId, deviceClassId: classId, credentialId },
       };
     },
     async revoke(device) {
@@ -98,9 +100,12 @@ async function bearerFixture(
     },
     async rotate(device) {
       await revokeAll(device.principal);
-      const headers = await issue(device.principal.tenantId, device.principal.deviceId);
+      const { headers, credentialId } = await issue(
+        device.principal.tenantId,
+        device.principal.deviceId,
+      );
       await changed(device.principal);
-      return { headers, principal: device.principal };
+      return { headers, principal: { ...device.principal, credentialId } };
     },
     async decommission(device) {
       const p = device.principal;

@@ -29,6 +29,7 @@ describeEachDialect('BearerDeviceAuthenticator', (dialect) => {
       tenantId: fleet.tenantId,
       deviceId: dev!.id,
       deviceClassId: fleet.deviceClassId,
+      credentialId: dev!.credentialId,
     });
     expect(prefetchedCheckInState(before!)).toEqual({ reportDigest: null, actionId: null });
 

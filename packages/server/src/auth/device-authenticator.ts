@@ -51,19 +51,6 @@ export function prefetchedCheckInState(
   return checkInStates.get(principal);
 }
 
-// Also beside the principal: the cache hands out the same principal object on every hit, so
-// the credential recorded at load time stays attached to it.
-const credentials = new WeakMap<DevicePrincipal, string>();
-
-/**
- * Id of the credential (device token) this principal authenticated with, `undefined` for a
- * principal another authenticator made. Signed download URLs name it, so rotating the token
- * stops them (signed-url/download-grant.repository.ts).
- */
-export function credentialIdOf(principal: DevicePrincipal): string | undefined {
-  return credentials.get(principal);
-}
-
 /**
  * Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail.
  * With a {@link DeviceSessionCache} a known token costs no database round trip.
@@ -118,8 +105,8 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
       deviceId: row.deviceId,
       tenantId: row.tenantId,
       deviceClassId: row.deviceClassId,
+      credentialId: row.credentialId,
     };
-    credentials.set(principal, row.credentialId);
     const state = { reportDigest: row.reportDigest ?? null, actionId: row.actionId ?? null };
     checkInStates.set(principal, state);
     this.sessions?.store(token, { principal, state }, generation);

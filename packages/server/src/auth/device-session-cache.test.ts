@@ -3,7 +3,13 @@ import { InMemoryDeviceChangeFeed } from '../testing/in-memory-device-change-fee
 import { type DeviceSession, DeviceSessionCache } from './device-session-cache.js';
 
 const session = (deviceId: string, actionId: string | null = null): DeviceSession => ({
-  principal: { kind: 'device', tenantId: 'ten_a', deviceId, deviceClassId: 'cls_1' },
+  principal: {
+    kind: 'device',
+    tenantId: 'ten_a',
+    deviceId,
+    deviceClassId: 'cls_1',
+    credentialId: `dtk_${deviceId}`,
+  },
   state: { reportDigest: 'd1', actionId },
 });
 

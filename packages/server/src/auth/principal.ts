@@ -20,6 +20,11 @@ export interface DevicePrincipal {
   readonly tenantId: string;
   readonly deviceId: string;
   readonly deviceClassId: string;
+  /**
+   * Id of the credential (device token) the device authenticated with. Signed download URLs name
+   * it, so rotating the token stops them (signed-url/download-grant.repository.ts).
+   */
+  readonly credentialId: string;
 }
 
 /** Who is calling, once authentication ran. */

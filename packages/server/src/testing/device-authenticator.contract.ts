@@ -80,7 +80,10 @@ export function runDeviceAuthenticatorContract(
       expect(await as(device.headers)).not.toBeNull();
       const rotated = await f.rotate(device);
       expect(await as(device.headers)).toBeNull();
-      expect(await as(rotated.headers)).toEqual(device.principal);
+      // The same device, through its new credential.
+      expect(await as(rotated.headers)).toEqual(rotated.principal);
+      expect(rotated.principal).toEqual({ ...device.principal, credentialId: expect.any(String) });
+      expect(rotated.principal.credentialId).not.toBe(device.principal.credentialId);
     });
 
     it('refuses a decommissioned device on the next request', async () => {

@@ -26,7 +26,12 @@ export interface Fleet {
   readonly classId: string;
   readonly key: SigningKeyPair;
   readonly kid: string;
-  readonly devices: readonly { readonly id: string; readonly token: string }[];
+  readonly devices: readonly {
+    readonly id: string;
+    readonly token: string;
+    /** The token's id, as a device principal carries it. */
+    readonly credentialId: string;
+  }[];
 }
 
 /**
@@ -60,7 +65,7 @@ export async function seedFleet(
     .execute();
   const key = generateSigningKeyPair('es256');
   const kid = await addTrustedKey(db, tenantId, deviceClassId, key);
-  const devices: { id: string; token: string }[] = [];
+  const devices: { id: string; token: string; credentialId: string }[] = [];
   for (let i = 0; i < (options.deviceCount ?? 1); i++)
     devices.push(await addDevice(db, tenantId, deviceClassId));
   return { tenantId, deviceClassId, vendorId, classId, key, kid, devices };
@@ -95,14 +100,15 @@ export async function addTrustedKey(
   return kid;
 }
 
-/** Registers a device of the class; returns its id and bearer token. */
+/** Registers a device of the class; returns its id, bearer token and the token's id. */
 export async function addDevice(
   db: Kysely<Database>,
   tenantId: string,
   deviceClassId: string,
-): Promise<{ id: string; token: string }> {
+): Promise<{ id: string; token: string; credentialId: string }> {
   const id = newId('dev');
   const token = newToken('device');
+  const credentialId = newId('dtk');
   const at = new Date().toISOString();
   await db
     .insertInto('devices')
@@ -119,7 +125,7 @@ export async function addDevice(
   await db
     .insertInto('device_tokens')
     .values({
-      id: newId('dtk'),
+      id: credentialId,
       tenant_id: tenantId,
       device_id: id,
       token_hash: hashToken(token),
@@ -127,7 +133,7 @@ export async function addDevice(
       revoked_at: null,
     })
     .execute();
-  return { id, token };
+  return { id, token, credentialId };
 }
 
 /** A signed envelope for `payloads` (component i gets id `8141<i>` style hex ids from core). */

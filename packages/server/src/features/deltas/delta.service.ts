@@ -4,7 +4,6 @@ import { isUpdraftError } from '@updraft/core';
 import { DeltaError } from '@updraft/delta';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
-import { credentialIdOf } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
@@ -224,7 +223,7 @@ export class DeltaService implements DeltaOfferSource {
           baseDigest,
           patchDigest: record.patchDigest,
           patchSize: record.patchSize,
-          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: credentialIdOf(device) })}`,
+          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
         });
       } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
         // A record left queued by a restart is picked up again here.

@@ -60,6 +60,7 @@ describeEachDialect('deltas', (dialect) => {
     tenantId: fleet.tenantId,
     deviceId: fleet.devices[i]!.id,
     deviceClassId: fleet.deviceClassId,
+    credentialId: fleet.devices[i]!.credentialId,
   });
   const report = async (i: number, digest: string) => {
     const res = await fetch(`${base}/api/device/v1/check-in`, {

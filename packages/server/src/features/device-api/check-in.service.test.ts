@@ -49,6 +49,7 @@ describeEachDialect('CheckInService', (dialect) => {
       tenantId: fleet.tenantId,
       deviceId: dev.id,
       deviceClassId: fleet.deviceClassId,
+      credentialId: dev.credentialId,
     };
     const first = await service.checkIn(principal, REPORT, undefined);
     expect(first).toMatchObject({ status: 200, body: { pollIntervalSeconds: 300, action: null } });

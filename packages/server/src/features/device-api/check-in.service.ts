@@ -8,7 +8,6 @@ import type {
 } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import {
-  credentialIdOf,
   type PrefetchedCheckInState,
   prefetchedCheckInState,
 } from '../../auth/device-authenticator.js';
@@ -206,7 +205,7 @@ export class CheckInService {
       tenantId: device.tenantId,
       deviceId: device.deviceId,
       actionId: row.id,
-      credentialId: credentialIdOf(device),
+      credentialId: device.credentialId,
       exp: this.urls.expiryFor(nowMs),
     };
     const listed = payloads.map((p) => ({

@@ -57,6 +57,7 @@ describeEachDialect('devices', (dialect) => {
       deviceId: device.id,
       tenantId: 'ten_default',
       deviceClassId: classId,
+      credentialId: expect.stringMatching(/^dtk_/),
     });
     expect(await authenticate(`${token}x`)).toBeNull();
     expect(

@@ -1,5 +1,4 @@
 import type { Kysely, Transaction } from 'kysely';
-import { type AuditEntry, appendAudit } from '../audit/audit.repository.js';
 import type { Role } from '../../auth/permissions.js';
 import type { UserPrincipal } from '../../auth/principal.js';
 import { hashPassword, newId, verifyPassword } from '../../auth/secrets.js';
@@ -13,6 +12,7 @@ import {
   listTenants,
   type TenantView,
 } from '../../tenants/tenant.repository.js';
+import { type AuditEntry, appendAudit } from '../audit/audit.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import { issueToken, listTokens, revokeToken, type TokenView } from './token.repository.js';
 import {
