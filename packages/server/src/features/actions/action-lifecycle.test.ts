@@ -191,4 +191,29 @@ describeEachDialect('action lifecycle', (dialect) => {
       expect((await assign(fleet.devices[1]!.id, v10)).statusCode).toBe(201);
     });
   });
+  describe('assigning', () => {
+    it('accepts a device name where it accepts a device id', async () => {
+      const fleet = await seedFleet(server.app.updraft.db, { deviceCount: 1 });
+      const device = fleet.devices[0]!;
+      await server.app.updraft.db
+        .updateTable('devices')
+        .set({ name: `lobby-${device.id}` })
+        .where('id', '=', device.id)
+        .execute();
+      const releaseId = await uploadRelease(
+        server.app,
+        admin,
+        fleet,
+        3,
+        [randomBytes(700)],
+        '1.3.0',
+      );
+      const res = await assign(`lobby-${device.id}`, releaseId);
+      expect(res.statusCode).toBe(201);
+      expect(res.json()).toMatchObject({ deviceId: device.id, releaseId });
+      const unknown = await assign('no-such-device', releaseId);
+      expect(unknown.statusCode).toBe(404);
+      expect(unknown.json().code).toBe('RESOURCE_NOT_FOUND');
+    });
+  });
 });

@@ -95,14 +95,17 @@ export async function countActionsByState(db: Db): Promise<Record<string, number
 export async function findDeviceForAssignment(
   db: Db,
   tenantId: string,
-  deviceId: string,
+  idOrName: string,
 ): Promise<{ id: string; device_class_id: string; decommissioned_at: string | null } | undefined> {
-  return db
+  // A device id or name, as everywhere a device is named (an id wins over another's equal name).
+  const rows = await db
     .selectFrom('devices')
     .select(['id', 'device_class_id', 'decommissioned_at'])
     .where('tenant_id', '=', tenantId)
-    .where('id', '=', deviceId)
-    .executeTakeFirst();
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .limit(2)
+    .execute();
+  return rows.find((r) => r.id === idOrName) ?? rows[0];
 }
 
 /** The kids among `kids` that are revoked for the class. */

@@ -62,7 +62,11 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ actions: ActionService }>
         tags: ['actions'],
         body: Type.Object(
           {
-            deviceId: Type.String({ minLength: 1, maxLength: 128 }),
+            deviceId: Type.String({
+              minLength: 1,
+              maxLength: 128,
+              description: 'The device id or name.',
+            }),
             releaseId: Type.String({ minLength: 1, maxLength: 128 }),
             downloadOnly: Type.Optional(Type.Boolean()),
             maintenanceWindow: Type.Optional(Type.Union([Window, Type.Null()])),
