@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onSendHookHandler } from 'fastify';
 import { bearerToken } from '../auth/device-authenticator.js';
 import { isPermission, isRouteAccess, type RouteAccess, rolesGrant } from '../auth/permissions.js';
 import type { DevicePrincipal, UserPrincipal } from '../auth/principal.js';
@@ -102,16 +102,20 @@ export function installAccessControl(app: FastifyInstance): void {
     throw new ServerError('AUTH_FORBIDDEN', `Your roles do not grant ${permission}.`);
   };
   // Management answers carry tokens (login, token creation, device tokens) and private data:
-  // no cache (browser, proxy) may keep them. Downloads and health checks are not under /api/v1.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (request.url.startsWith('/api/v1/') && !reply.hasHeader('cache-control'))
-      reply.header('cache-control', 'no-store');
+  // no cache (browser, proxy) may keep them. A route-level hook on /api/v1 routes only, so the
+  // device API's polls and downloads pay nothing for it.
+  const noStore: onSendHookHandler = (_request, reply, payload, done) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     done(null, payload);
-  });
+  };
   app.addHook('onRoute', (route) => {
     const hooks = route.onRequest ? [route.onRequest].flat() : [];
     // HEAD twins of GET routes are built from the GET's (already extended) options: add it once.
     if (!hooks.includes(check)) route.onRequest = [...hooks, check];
+    if (route.url.startsWith('/api/v1/')) {
+      const sends = route.onSend ? [route.onSend].flat() : [];
+      if (!sends.includes(noStore)) route.onSend = [...sends, noStore];
+    }
   });
 }
 
