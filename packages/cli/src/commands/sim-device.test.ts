@@ -311,28 +311,7 @@ describe('sim fleet against a real service', () => {
   it('updates the devices it can and counts a refused token as a service failure (exit 8)', async () => {
     const { token, actionId } = await deviceWithAction(open);
     await writeFile(join(dir, 'tokens.txt'), `${token}\nbogus\n`);
-    open.requests = 0;
-    const r = await run(
-      dir,
-      [
-        'sim',
-        'fleet',
-        '--image',
-        'fw-1.0.0.bin',
-        '--trusted-key',
-        'release.pub',
-        '--server',
-        open.server.url,
-        '--tokens-file',
-        'tokens.txt',
-        '--vendor-id',
-        vendorId,
-        '--class-id',
-        classId,
-        '--json',
-      ],
-      { clock: new SimClock(Date.now()) },
-    );
+    const r = await simFleet(open, 'tokens.txt', []);
     expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.service);
     expect(r.json()).toMatchObject({
       versions: { '1.1.0': 1, '1.0.0': 1 },
