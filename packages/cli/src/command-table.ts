@@ -782,7 +782,11 @@ export const COMMANDS: readonly CommandSpec[] = [
         value: 'file',
         description: "one device per line: '<token>' or '<device name> <token>' (with --server)",
       },
-      { name: 'concurrency', value: 'n', description: 'devices running at once (default 64)' },
+      {
+        name: 'concurrency',
+        value: 'n',
+        description: 'devices running at once (default 64; every device with --duration)',
+      },
       { name: 'log', description: 'print every device boot/update log line on stderr' },
       ...SIM_FLEET_OPTIONS,
     ],

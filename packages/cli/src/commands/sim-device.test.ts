@@ -449,6 +449,23 @@ describe('sim fleet rollout rehearsal against a real service', () => {
     }
   });
 
+  it('with --duration runs every device at once, also beyond the default concurrency of 64', async () => {
+    const devices = await Promise.all(
+      Array.from({ length: 65 }, (_, i) =>
+        namedDevice(open, `many-${i}-${randomUUID().slice(0, 6)}`),
+      ),
+    );
+    await writeFile(join(dir, 'many.txt'), devices.map((d) => d.token).join('\n'));
+    const checkIns = countCheckIns(open);
+    const r = await simFleet(open, 'many.txt', ['--duration', '600', '--poll-interval', '60']);
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.ok);
+    expect(r.json<FleetSummary>().outcomes).toMatchObject({ idle: 65, stopped: 0 });
+    // Run 64 at a time, the 65th device would start after the others ended at the deadline.
+    expect(devices.filter((d) => (checkIns.get(d.token) ?? 0) === 0)).toEqual([]);
+    const refused = await simFleet(open, 'many.txt', ['--duration', '600', '--concurrency', '8']);
+    expect(refused.code).toBe(EXIT_CODES.usage);
+  });
+
   it('with --duration keeps a device polling, so an action assigned after its first idle check-in is installed', async () => {
     const device = await namedDevice(open, `late-${randomUUID().slice(0, 8)}`);
     await writeFile(join(dir, 'late.txt'), `late ${device.token}\n`);

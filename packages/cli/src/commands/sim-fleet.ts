@@ -75,7 +75,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
       : {}),
     faultRate: rehearsal.faultRate,
     faultSeed: rehearsal.faultSeed,
-    concurrency: args.integer('concurrency', 10_000) ?? 64,
+    concurrency: fleetConcurrency(args, devices, duration),
     ...(showLog ? { onLog: (line: string) => ctx.note(line) } : {}),
   });
   // A rehearsal's devices update several times (later phases, later campaigns): more boots.
@@ -134,6 +134,22 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   if (failed > 0) return EXIT_CODES.service;
   // Stopped by --timeout/--max-requests before idle (SIM_RUN_INCOMPLETE for one device).
   return incomplete > 0 ? EXIT_CODES.other : EXIT_CODES.ok;
+}
+
+/**
+ * Devices running at once: `--concurrency` (default 64) for a round; every device with
+ * `--duration`, whose devices run until the time is up (one started later would find it gone).
+ */
+function fleetConcurrency(args: CommandArgs, devices: number, duration: number | undefined) {
+  const asked = args.integer('concurrency', MAX_FLEET_DEVICES);
+  if (duration === undefined) return asked ?? 64;
+  if (asked !== undefined && asked < devices) {
+    throw new CliError(
+      'CLI_USAGE',
+      `with --duration every device runs at once: --concurrency ${asked} is below --devices ${devices}`,
+    );
+  }
+  return devices;
 }
 
 /** What `--duration`, `--poll-interval`, `--fault-rate` and `--fault-seed` ask for, validated. */
