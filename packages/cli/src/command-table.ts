@@ -1,5 +1,5 @@
 import type { CommandSpec, OptionSpec } from './command-spec.js';
-import { SIM_DEVICE_OPTIONS } from './commands/sim-options.js';
+import { SIM_DEVICE_OPTIONS, SIM_FLEET_OPTIONS } from './commands/sim-options.js';
 
 /**
  * The `updraft` command table: one row per command. Help, parsing and dispatch are driven by
@@ -780,10 +780,15 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         name: 'tokens-file',
         value: 'file',
-        description: 'device tokens, one per line (with --server)',
+        description: "one device per line: '<token>' or '<device name> <token>' (with --server)",
       },
-      { name: 'concurrency', value: 'n', description: 'devices running at once (default 64)' },
+      {
+        name: 'concurrency',
+        value: 'n',
+        description: 'devices running at once (default 64; every device with --duration)',
+      },
       { name: 'log', description: 'print every device boot/update log line on stderr' },
+      ...SIM_FLEET_OPTIONS,
     ],
     help: 'Example: updraft sim fleet --devices 1000 --offline --image fw-1.0.0.bin --release fw-1.1.0.bin --key keys/release.key --trusted-key keys/release.pub',
     load: () => import('./commands/sim-fleet.js'),

@@ -19,6 +19,22 @@ export interface AgentApplicationOptions {
   readonly initialComponents: readonly InstalledComponent[];
   readonly agentOptions?: Partial<AgentOptions>;
   readonly seed?: number;
+  /**
+   * Keep polling after the agent goes idle (default false: each boot runs until idle). The run
+   * then ends only at a reboot or when the device's clock stops it (a `BoundedClock` deadline),
+   * so actions assigned later, by later rollout phases, still reach the device.
+   */
+  readonly continuous?: boolean;
+}
+
+/** What the agent of one device did over all its boots, from its events. */
+export interface UpdateTally {
+  /** Updates reported `success` (the new image confirmed). */
+  installed: number;
+  /** Updates reported `failure` (including reverted ones). */
+  failed: number;
+  /** Of those, updates whose new image was tried and the device came back on its old one. */
+  reverted: number;
 }
 
 /**
@@ -29,6 +45,8 @@ export interface AgentApplicationOptions {
  */
 export class AgentApplication implements DeviceApplication {
   private readonly random: Random;
+  /** Counts over every boot of this device (delivered reports, reverted trials). */
+  readonly tally: UpdateTally = { installed: 0, failed: 0, reverted: 0 };
 
   constructor(private readonly options: AgentApplicationOptions) {
     this.random = seededRandom(options.seed ?? 1);
@@ -47,7 +65,12 @@ export class AgentApplication implements DeviceApplication {
           healthCheck: async () =>
             ctx.healthy ? { ok: true } : { ok: false, reason: 'scripted health check failure' },
         },
-        events: { emit: (notice) => ctx.log(`agent: ${describe(notice)}`) },
+        events: {
+          emit: (notice) => {
+            this.#count(notice);
+            ctx.log(`agent: ${describe(notice)}`);
+          },
+        },
       },
       {
         initialComponents: this.options.initialComponents,
@@ -56,7 +79,22 @@ export class AgentApplication implements DeviceApplication {
         ...this.options.agentOptions,
       },
     );
-    await agent.run({ until: 'idle' });
+    await agent.run(this.options.continuous ? {} : { until: 'idle' });
+  }
+
+  #count(notice: AgentNotice): void {
+    if (notice.type === 'report') {
+      if (notice.status === 'success') this.tally.installed += 1;
+      if (notice.status === 'failure') this.tally.failed += 1;
+    }
+    // Keep in sync with the agent's transition table: the two ways back to the old image.
+    if (
+      notice.type === 'transition' &&
+      notice.on === 'reverted' &&
+      (notice.from === 'ArtifactVerifyReboot' || notice.from === 'ArtifactRollbackReboot')
+    ) {
+      this.tally.reverted += 1;
+    }
   }
 }
 

@@ -20,6 +20,7 @@ export * from './firmware-body.js';
 export * from './flash-area.js';
 export * from './image-format.js';
 export * from './image-keys.js';
+export * from './is-faulty-device.js';
 export * from './power-cut-sweep.js';
 export * from './prng.js';
 export * from './record-log.js';

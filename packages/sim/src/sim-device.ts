@@ -63,6 +63,12 @@ export interface SimDeviceOptions {
    * `BoundedClock` over the system clock (its deadline ends the run with outcome `stopped`).
    */
   readonly clock?: Clock;
+  /**
+   * A fault of this device rather than of an image: every trial boot of a new image crashes at
+   * boot, as a `crash-on-boot` image would, so the bootloader reverts it (a rehearsal's faulty
+   * subset, `sim fleet --fault-rate`). Confirmed images keep running normally.
+   */
+  readonly failsTrialBoot?: boolean;
 }
 
 /** One boot as recorded by the device (for invariant checks). */
@@ -167,8 +173,11 @@ export class SimDevice {
           ` version=${image.versionString} seq=${image.securityCounter}` +
           `${result.trial ? ' (trial)' : ''} app=${image.behaviour}`,
       );
-      if (image.behaviour === 'crash-on-boot') {
-        this.log('app crashed at boot: fault handler resets the CPU');
+      const deviceFault = result.trial && this.options.failsTrialBoot === true;
+      if (image.behaviour === 'crash-on-boot' || deviceFault) {
+        this.log(
+          `app crashed at boot${deviceFault ? ' (device fault: fails every trial boot)' : ''}: fault handler resets the CPU`,
+        );
         this.nextCause = 'software';
         continue;
       }

@@ -6,7 +6,7 @@ import { buildImage } from './build-image.js';
 import { defaultLayoutSpec } from './device-layout.js';
 import { generateTestKey } from './power-cut-sweep.js';
 import { buildReleaseEnvelope, MAIN_COMPONENT, releaseVerifier } from './release-envelope.js';
-import { SimFleet } from './sim-fleet.js';
+import { SimFleet, type SimFleetOptions } from './sim-fleet.js';
 
 const key = generateTestKey();
 const v1 = buildImage({
@@ -17,7 +17,11 @@ const v1 = buildImage({
   key: key.signing,
 });
 
-async function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
+async function fleet(
+  devices: number,
+  behaviour: 'healthy' | 'crash-on-boot',
+  extra: Partial<SimFleetOptions> = {},
+) {
   const v2 = buildImage({
     version: '1.1.0',
     sequenceNumber: 2,
@@ -30,7 +34,9 @@ async function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
     key.signing,
   );
   const transports: MemoryTransport[] = [];
+  const apps: AgentApplication[] = [];
   const f = new SimFleet({
+    ...extra,
     devices,
     layout: defaultLayoutSpec('ab-factory'),
     trustedKeys: [key.trusted],
@@ -45,7 +51,7 @@ async function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
         payloads: [v2],
       });
       transports.push(transport);
-      return new AgentApplication({
+      const app = new AgentApplication({
         transport,
         seed: index + 1,
         verifier: releaseVerifier({ trustedKeys: [key.trusted] }),
@@ -58,9 +64,11 @@ async function fleet(devices: number, behaviour: 'healthy' | 'crash-on-boot') {
           },
         ],
       });
+      apps.push(app);
+      return app;
     },
   });
-  return { f, transports };
+  return { f, transports, apps };
 }
 
 describe('SimFleet', () => {
@@ -83,5 +91,54 @@ describe('SimFleet', () => {
 
   it('refuses an empty or absurd fleet size', async () => {
     await expect(fleet(0, 'healthy')).rejects.toMatchObject({ code: 'SIM_CONFIG_INVALID' });
+  });
+
+  it('with a fault rate, the hash-chosen devices revert a good release and the others install it', async () => {
+    const name = (i: number) => `thermo-${i}`;
+    const { f, transports, apps } = await fleet(30, 'healthy', {
+      name,
+      faultRate: 0.4,
+      faultSeed: 'rehearsal',
+    });
+    // The subset, computed independently of the simulator: SHA-256("<seed>:<name>")'s first
+    // 48 bits as a fraction of 2^48, below the rate.
+    const expected = Array.from({ length: 30 }, (_, i) => i).filter(
+      (i) =>
+        createHash('sha256')
+          .update(`rehearsal:${name(i)}`)
+          .digest()
+          .readUIntBE(0, 6) /
+          2 ** 48 <
+        0.4,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(30);
+    const round = await f.runRound();
+    expect(round.faulty).toBe(expected.length);
+    const reverted = transports.flatMap((t, i) =>
+      t.outcome?.code === 'SIM_BOOT_TRIAL_REVERTED' ? [i] : [],
+    );
+    expect(reverted).toEqual(expected);
+    expect(round.versions).toEqual({ '1.0.0': expected.length, '1.1.0': 30 - expected.length });
+    for (const [i, t] of transports.entries()) {
+      const faulty = expected.includes(i);
+      expect(t.outcome?.status).toBe(faulty ? 'failure' : 'success');
+      expect(apps[i]?.tally).toEqual(
+        faulty
+          ? { installed: 0, failed: 1, reverted: 1 }
+          : { installed: 1, failed: 0, reverted: 0 },
+      );
+    }
+    expect(f.devices[expected[0] ?? 0]?.logLines.join('\n')).toContain(
+      'device fault: fails every trial boot',
+    );
+  });
+
+  it('refuses a fault rate outside 0..1', async () => {
+    for (const faultRate of [-0.1, 1.5, Number.NaN]) {
+      await expect(fleet(2, 'healthy', { faultRate })).rejects.toMatchObject({
+        code: 'SIM_CONFIG_INVALID',
+      });
+    }
   });
 });

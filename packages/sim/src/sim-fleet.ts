@@ -2,6 +2,7 @@ import type { Clock } from '@updraft/agent';
 import type { LayoutSpec } from './device-layout.js';
 import { SimError } from './errors.js';
 import type { TrustedImageKey } from './image-format.js';
+import { isFaultyDevice } from './is-faulty-device.js';
 import { type DeviceApplication, type DeviceOutcome, SimDevice } from './sim-device.js';
 
 /** Configuration of a {@link SimFleet}. */
@@ -17,6 +18,15 @@ export interface SimFleetOptions {
   readonly concurrency?: number;
   readonly seed?: number;
   readonly idPrefix?: string;
+  /** The name of device `index` (default `<idPrefix>-00000`, …): its log prefix and fault key. */
+  readonly name?: (index: number) => string;
+  /**
+   * The fraction (0..1) of devices that fail the trial boot of every new image (see
+   * `SimDeviceOptions.failsTrialBoot`), chosen by {@link isFaultyDevice} over the names.
+   */
+  readonly faultRate?: number;
+  /** The seed of that choice (default `updraft`). */
+  readonly faultSeed?: string;
   readonly onLog?: (line: string) => void;
   /** The clock of device `index` (default: each its own virtual clock; see SimDeviceOptions). */
   readonly clock?: (index: number) => Clock;
@@ -28,8 +38,13 @@ export interface FleetRound {
   /** Devices per running version ("none" for bricked devices). */
   readonly versions: Readonly<Record<string, number>>;
   readonly boots: number;
+  /** Devices that fail every trial boot ({@link SimFleetOptions.faultRate}). */
+  readonly faulty: number;
   readonly ms: number;
 }
+
+/** The seed of the faulty subset when none is given. */
+export const DEFAULT_FAULT_SEED = 'updraft';
 
 /** Upper bound on fleet size: each device holds its own flash in memory. */
 export const MAX_FLEET_DEVICES = 100_000;
@@ -52,9 +67,12 @@ export class SimFleet {
     }
     this.concurrency = Math.max(1, options.concurrency ?? 64);
     const prefix = options.idPrefix ?? 'sim';
+    const rate = options.faultRate ?? 0;
+    const seed = options.faultSeed ?? DEFAULT_FAULT_SEED;
     this.devices = Array.from({ length: options.devices }, (_, index) => {
-      const id = `${prefix}-${String(index).padStart(5, '0')}`;
+      const id = options.name?.(index) ?? `${prefix}-${String(index).padStart(5, '0')}`;
       return new SimDevice({
+        ...(isFaultyDevice(id, rate, seed) ? { failsTrialBoot: true } : {}),
         id,
         layout: options.layout,
         seed: (options.seed ?? 1) + index,
@@ -95,6 +113,7 @@ export class SimFleet {
       versions[v] = (versions[v] ?? 0) + 1;
       boots += d.boots.length;
     }
-    return { outcomes, versions, boots, ms: Date.now() - started };
+    const faulty = this.devices.filter((d) => d.options.failsTrialBoot).length;
+    return { outcomes, versions, boots, faulty, ms: Date.now() - started };
   }
 }

@@ -148,6 +148,77 @@ describe('updraft sim', () => {
     expect(r.json()).toMatchObject({ outcomes: { idle: 5, bricked: 0 }, versions: { '1.0.0': 5 } });
   });
 
+  it('sim fleet --offline --fault-rate: 1 makes every device revert a good release, 0 none', async () => {
+    await image('1.0.0', 1);
+    await image('1.1.0', 2);
+    const fleet = (rate: string) =>
+      run(dir, [
+        'sim',
+        'fleet',
+        '--devices',
+        '6',
+        ...offline,
+        '--release',
+        'fw-1.1.0.bin',
+        '--fault-rate',
+        rate,
+        '--json',
+      ]);
+    const all = await fleet('1');
+    expect(all.code, all.stderr).toBe(EXIT_CODES.ok);
+    expect(all.json()).toMatchObject({
+      faulty: 6,
+      versions: { '1.0.0': 6 },
+      updates: { installed: 0, failed: 6, reverted: 6 },
+    });
+    const none = await fleet('0');
+    expect(none.json()).toMatchObject({
+      faulty: 0,
+      versions: { '1.1.0': 6 },
+      updates: { installed: 6, failed: 0, reverted: 0 },
+    });
+  });
+
+  it('sim fleet refuses bad --duration, --poll-interval and --fault-rate values before it starts', async () => {
+    await image('1.0.0', 1);
+    const fleet = (...extra: string[]) =>
+      run(dir, [
+        'sim',
+        'fleet',
+        '--image',
+        'fw-1.0.0.bin',
+        '--trusted-key',
+        'release.pub',
+        '--server',
+        'http://127.0.0.1:9',
+        '--json',
+        ...extra,
+      ]);
+    for (const bad of [
+      ['--fault-rate', '1.5'],
+      ['--fault-rate', '-0.1'],
+      ['--fault-rate', 'half'],
+      ['--fault-rate', '0.5.1'],
+      ['--duration', '0'],
+      ['--duration', '1.5'],
+      ['--duration', '99999999'],
+      ['--poll-interval', '0'],
+      ['--poll-interval', '-5'],
+      ['--fault-seed', ''],
+    ]) {
+      const r = await fleet(...bad);
+      expect(r.code, bad.join(' ')).toBe(EXIT_CODES.input);
+      expect(r.json()).toMatchObject({
+        error: { code: 'SIM_CONFIG_INVALID', details: { option: bad[0]?.slice(2) } },
+      });
+    }
+    const offlineDuration = await run(dir, ['sim', 'fleet', ...offline, '--duration', '60']);
+    expect(offlineDuration.code).toBe(EXIT_CODES.usage);
+    expect(offlineDuration.stderr).toContain('need --server');
+    const both = await fleet('--duration', '60', '--timeout', '30');
+    expect(both.code).toBe(EXIT_CODES.usage);
+  });
+
   it('sim device refuses an image the trusted key does not verify', async () => {
     await image('1.0.0', 1);
     expect((await run(dir, ['keys', 'generate', '--alg', 'ed25519', '--out', 'other'])).code).toBe(

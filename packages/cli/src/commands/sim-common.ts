@@ -5,8 +5,10 @@ import { readFile } from 'node:fs/promises';
 import {
   type Clock,
   coreVerifier,
+  decodeJournal,
   type EnvelopeVerifier,
   HttpTransport,
+  type Journal,
   systemClock,
   type Transport,
 } from '@updraft/agent';
@@ -15,8 +17,8 @@ import {
   AgentApplication,
   BoundedClock,
   buildReleaseEnvelope,
-  type DeviceApplication,
   defaultLayoutSpec,
+  FlashStateStore,
   type ImageInfo,
   imageSigningKey,
   LAYOUT_NAMES,
@@ -25,6 +27,7 @@ import {
   MemoryTransport,
   PacedTransport,
   releaseVerifier,
+  type SimDevice,
   SimError,
   statusOf,
   type TrustedImageKey,
@@ -77,7 +80,7 @@ export async function loadSimTarget(ctx: CommandContext, args: CommandArgs): Pro
 
 /** One simulated device's updater, and its transport (paced when it talks to a real service). */
 export interface SimApplication {
-  readonly app: DeviceApplication;
+  readonly app: AgentApplication;
   readonly transport: Transport;
   /** Set with --server: counts requests and keeps the last failure. */
   readonly paced: PacedTransport | null;
@@ -87,9 +90,14 @@ export interface SimApplication {
  * The clock of devices that talk to a real service: real time (the io's clock in tests), ending
  * the run at `--timeout` seconds or on Ctrl-C. Offline devices keep their virtual clocks.
  */
-export function serverClock(ctx: CommandContext, args: CommandArgs): Clock {
+export function serverClock(
+  ctx: CommandContext,
+  args: CommandArgs,
+  durationSeconds?: number,
+): Clock {
   const inner = ctx.io.clock ?? systemClock;
-  const timeout = args.integer('timeout', 30 * 24 * 3600);
+  // `sim fleet --duration` ends the run the same way, as its normal end.
+  const timeout = durationSeconds ?? args.integer('timeout', 30 * 24 * 3600);
   return new BoundedClock(inner, {
     ...(timeout === undefined ? {} : { deadline: inner.now() + timeout * 1000 }),
     ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
@@ -130,6 +138,14 @@ export function serverFailure(error: unknown): SimError | null {
 const isAuthRejection = (error: unknown) =>
   serverFailure(error)?.code === 'SIM_SERVER_AUTH_REJECTED';
 
+/** How the devices of a run poll (`sim fleet --duration/--poll-interval`). */
+export interface SimPolling {
+  /** Keep polling after idle until the clock's deadline (see AgentApplication). */
+  readonly continuous?: boolean;
+  /** Replaces the service's advertised poll interval (see PacedTransport). */
+  readonly pollIntervalSeconds?: number;
+}
+
 /** The updater application of device `index`, and how to read what it reported. */
 export async function simApplicationFactory(
   ctx: CommandContext,
@@ -137,6 +153,7 @@ export async function simApplicationFactory(
   target: SimTarget,
   tokens: readonly string[],
   clock: Clock,
+  polling: SimPolling = {},
 ): Promise<(index: number) => SimApplication> {
   const main = MAIN_COMPONENT;
   const agentOptions = { mainComponent: main, checkpointBytes: 4096 };
@@ -162,6 +179,7 @@ export async function simApplicationFactory(
       initialComponents: installed,
       agentOptions,
       seed: index + 1,
+      ...(polling.continuous ? { continuous: true } : {}),
     }),
   });
   if (args.flag('offline')) {
@@ -205,9 +223,23 @@ export async function simApplicationFactory(
       clock,
       stopOn: isAuthRejection,
       ...(maxRequests === undefined ? {} : { maxRequests }),
+      ...(polling.pollIntervalSeconds === undefined
+        ? {}
+        : { pollIntervalSeconds: polling.pollIntervalSeconds }),
     });
     return device(paced, verifier, index, paced);
   };
+}
+
+/** The agent's journal in a simulated device's flash: null when there is none yet. */
+export async function agentJournal(device: SimDevice): Promise<Journal | null | 'unreadable'> {
+  const bytes = await new FlashStateStore(device.layout.journal).load();
+  if (bytes === null) return null;
+  try {
+    return decodeJournal(bytes);
+  } catch {
+    return 'unreadable';
+  }
 }
 
 async function readImageFile(ctx: CommandContext, file: string): Promise<Uint8Array> {

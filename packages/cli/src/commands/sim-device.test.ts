@@ -311,28 +311,7 @@ describe('sim fleet against a real service', () => {
   it('updates the devices it can and counts a refused token as a service failure (exit 8)', async () => {
     const { token, actionId } = await deviceWithAction(open);
     await writeFile(join(dir, 'tokens.txt'), `${token}\nbogus\n`);
-    open.requests = 0;
-    const r = await run(
-      dir,
-      [
-        'sim',
-        'fleet',
-        '--image',
-        'fw-1.0.0.bin',
-        '--trusted-key',
-        'release.pub',
-        '--server',
-        open.server.url,
-        '--tokens-file',
-        'tokens.txt',
-        '--vendor-id',
-        vendorId,
-        '--class-id',
-        classId,
-        '--json',
-      ],
-      { clock: new SimClock(Date.now()) },
-    );
+    const r = await simFleet(open, 'tokens.txt', []);
     expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.service);
     expect(r.json()).toMatchObject({
       versions: { '1.1.0': 1, '1.0.0': 1 },
@@ -343,6 +322,208 @@ describe('sim fleet against a real service', () => {
     expect(action.state).toBe('success');
   });
 });
+
+/** A device registered under `name` (no action yet): its id and token. */
+async function namedDevice(service: Service, name: string): Promise<{ id: string; token: string }> {
+  const made = await service.api<{ device: { id: string }; token: string }>(
+    'POST',
+    '/api/v1/devices',
+    { name, deviceClassId: service.deviceClassId },
+  );
+  return { id: made.device.id, token: made.token };
+}
+
+async function assign(service: Service, deviceId: string): Promise<string> {
+  service.releaseId ??= await uploadRelease(service);
+  const action = await service.api<{ id: string }>('POST', '/api/v1/actions', {
+    deviceId,
+    releaseId: service.releaseId,
+  });
+  return action.id;
+}
+
+/** `updraft sim fleet` against `service` with the devices of `tokensFile`, in virtual time. */
+function simFleet(service: Service, tokensFile: string, extra: string[], clock?: SimClock) {
+  return run(
+    dir,
+    [
+      'sim',
+      'fleet',
+      '--image',
+      'fw-1.0.0.bin',
+      '--trusted-key',
+      'release.pub',
+      '--server',
+      service.server.url,
+      '--tokens-file',
+      tokensFile,
+      '--vendor-id',
+      vendorId,
+      '--class-id',
+      classId,
+      '--json',
+      ...extra,
+    ],
+    { clock: clock ?? new SimClock(Date.now()) },
+  );
+}
+
+/** Check-ins the service answered, per device token (counted from the requests it received). */
+function countCheckIns(service: Service): Map<string, number> {
+  const counts = new Map<string, number>();
+  service.server.app.server.on(
+    'request',
+    (req: { url?: string; headers: { authorization?: string } }) => {
+      if (!req.url?.endsWith('/check-in')) return;
+      const token = req.headers.authorization?.replace(/^Bearer /, '') ?? '';
+      counts.set(token, (counts.get(token) ?? 0) + 1);
+    },
+  );
+  return counts;
+}
+
+interface FleetSummary {
+  outcomes: Record<string, number>;
+  versions: Record<string, number>;
+  updates: { installed: number; failed: number; reverted: number };
+  faulty: number;
+  requests: number;
+}
+
+describe('sim fleet rollout rehearsal against a real service', () => {
+  it('with --fault-rate 0.5 exactly the hash-chosen devices revert and report failure, the others install', async () => {
+    open.releaseId ??= await uploadRelease(open);
+    const devices = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const name = `rehearsal-${i}-${randomUUID().slice(0, 6)}`;
+        const device = await namedDevice(open, name);
+        return { ...device, name, actionId: await assign(open, device.id) };
+      }),
+    );
+    // The faulty subset, computed here from the documented rule: SHA-256("<seed>:<name>"), its
+    // first 48 bits as a fraction of 2^48, below the rate.
+    const faulty = new Set(
+      devices
+        .filter(
+          (d) =>
+            createHash('sha256').update(`drill-7:${d.name}`).digest().readUIntBE(0, 6) / 2 ** 48 <
+            0.5,
+        )
+        .map((d) => d.name),
+    );
+    expect(faulty.size).toBeGreaterThan(0);
+    expect(faulty.size).toBeLessThan(20);
+    await writeFile(
+      join(dir, 'rehearsal.txt'),
+      devices.map((d) => `${d.name} ${d.token}`).join('\n'),
+    );
+    const r = await simFleet(open, 'rehearsal.txt', [
+      '--fault-rate',
+      '0.5',
+      '--fault-seed',
+      'drill-7',
+      '--duration',
+      '21600',
+      '--poll-interval',
+      '60',
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.ok);
+    const summary = r.json<FleetSummary>();
+    expect(summary).toMatchObject({
+      faulty: faulty.size,
+      outcomes: { idle: 20, updating: 0, bricked: 0, stopped: 0 },
+      versions: { '1.0.0': faulty.size, '1.1.0': 20 - faulty.size },
+      updates: { installed: 20 - faulty.size, failed: faulty.size, reverted: faulty.size },
+    });
+    for (const d of devices) {
+      const action = await open.api<{
+        state: string;
+        events: { status: string; code: string | null }[];
+      }>('GET', `/api/v1/actions/${d.actionId}`);
+      if (faulty.has(d.name)) {
+        expect(action.state, d.name).toBe('failure');
+        expect(action.events.at(-1)?.code).toBe('SIM_BOOT_TRIAL_REVERTED');
+      } else {
+        expect(action.state, d.name).toBe('success');
+      }
+    }
+  });
+
+  it('with --duration runs every device at once, also beyond the default concurrency of 64', async () => {
+    const devices = await Promise.all(
+      Array.from({ length: 65 }, (_, i) =>
+        namedDevice(open, `many-${i}-${randomUUID().slice(0, 6)}`),
+      ),
+    );
+    await writeFile(join(dir, 'many.txt'), devices.map((d) => d.token).join('\n'));
+    const checkIns = countCheckIns(open);
+    const r = await simFleet(open, 'many.txt', ['--duration', '600', '--poll-interval', '60']);
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.ok);
+    expect(r.json<FleetSummary>().outcomes).toMatchObject({ idle: 65, stopped: 0 });
+    // Run 64 at a time, the 65th device would start after the others ended at the deadline.
+    expect(devices.filter((d) => (checkIns.get(d.token) ?? 0) === 0)).toEqual([]);
+    const refused = await simFleet(open, 'many.txt', ['--duration', '600', '--concurrency', '8']);
+    expect(refused.code).toBe(EXIT_CODES.usage);
+  });
+
+  it('with --duration keeps a device polling, so an action assigned after its first idle check-in is installed', async () => {
+    const device = await namedDevice(open, `late-${randomUUID().slice(0, 8)}`);
+    await writeFile(join(dir, 'late.txt'), `late ${device.token}\n`);
+    const checkIns = countCheckIns(open);
+    let actionId: string | undefined;
+    let checkInsBefore = 0;
+    // The device's virtual clock: its first wait of a poll interval comes after a check-in that
+    // found nothing to do; the action is assigned then, while the device waits.
+    const clock = new FirstWaitClock(Date.now(), 30_000, async () => {
+      checkInsBefore = checkIns.get(device.token) ?? 0;
+      actionId = await assign(open, device.id);
+    });
+    const r = await simFleet(
+      open,
+      'late.txt',
+      ['--duration', '3600', '--poll-interval', '30'],
+      clock,
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(EXIT_CODES.ok);
+    expect(checkInsBefore).toBeGreaterThanOrEqual(1);
+    expect(actionId).toBeDefined();
+    const action = await open.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(action.state).toBe('success');
+    expect(r.json<FleetSummary>()).toMatchObject({
+      outcomes: { idle: 1 },
+      versions: { '1.1.0': 1 },
+      updates: { installed: 1, failed: 0, reverted: 0 },
+    });
+    // An hour at one check-in per 30 s (the service says 300 s when idle): ~120 check-ins; the
+    // first poll after each of the update's two boots goes out at once.
+    const polls = checkIns.get(device.token) ?? 0;
+    expect(polls).toBeGreaterThanOrEqual(3600 / 30 - 5);
+    expect(polls).toBeLessThanOrEqual(3600 / 30 + 5);
+  });
+});
+
+/** Virtual time that runs `onFirstWait` once, at the first sleep of at least `minMs`. */
+class FirstWaitClock extends SimClock {
+  #pending: (() => Promise<void>) | null;
+
+  constructor(
+    start: number,
+    private readonly minMs: number,
+    onFirstWait: () => Promise<void>,
+  ) {
+    super(start);
+    this.#pending = onFirstWait;
+  }
+
+  override async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    const hook = this.#pending;
+    if (hook && ms >= this.minMs) {
+      this.#pending = null;
+      await hook();
+    }
+    return super.sleep(ms, signal);
+  }
+}
 
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { decodeJournal } from '@updraft/agent';
 import {
   type DeviceOutcome,
-  FlashStateStore,
   isLayoutName,
   isRunStopped,
   type LayoutSpec,
@@ -16,7 +14,13 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
-import { loadSimTarget, serverClock, serverFailure, simApplicationFactory } from './sim-common.js';
+import {
+  agentJournal,
+  loadSimTarget,
+  serverClock,
+  serverFailure,
+  simApplicationFactory,
+} from './sim-common.js';
 
 /**
  * `updraft sim device --image <file> --trusted-key <pem> (--server <url> --token <t> --vendor-id <uuid> --class-id <uuid> | --offline --release <file> --key <pem>) [--polls N]`:
@@ -124,14 +128,9 @@ function withDetails(error: SimError, details: Record<string, unknown>): SimErro
 
 /** Where the agent stopped, from its journal in the device's flash (for the message). */
 async function agentState(device: SimDevice): Promise<{ state: string; waiting: string }> {
-  const bytes = await new FlashStateStore(device.layout.journal).load();
-  if (bytes === null) return { state: 'Idle', waiting: '' };
-  let journal: ReturnType<typeof decodeJournal>;
-  try {
-    journal = decodeJournal(bytes);
-  } catch {
-    return { state: 'an unreadable journal', waiting: '' };
-  }
+  const journal = await agentJournal(device);
+  if (journal === null) return { state: 'Idle', waiting: '' };
+  if (journal === 'unreadable') return { state: 'an unreadable journal', waiting: '' };
   const window = journal.action?.action.maintenanceWindow;
   return {
     state: journal.state,

@@ -47,3 +47,23 @@ export const SIM_DEVICE_OPTIONS: readonly OptionSpec[] = [
     description: 'with --server: most requests per device (default: no limit)',
   },
 ];
+
+/** Rollout-rehearsal options of `updraft sim fleet` (validated in sim-fleet.ts). */
+export const SIM_FLEET_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'duration',
+    value: 's',
+    description: 'with --server: keep every device polling this many seconds, then exit 0',
+  },
+  {
+    name: 'poll-interval',
+    value: 's',
+    description: "with --server: check in every this many seconds (replaces the service's)",
+  },
+  {
+    name: 'fault-rate',
+    value: '0..1',
+    description: 'this fraction of devices (by a seeded hash of the name) fails every trial boot',
+  },
+  { name: 'fault-seed', value: 'text', description: 'seed of that hash (default updraft)' },
+];

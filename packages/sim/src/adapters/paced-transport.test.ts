@@ -1,4 +1,4 @@
-import { AgentError, type Transport } from '@updraft/agent';
+import { AgentError, type CheckInResult, type Transport } from '@updraft/agent';
 import { describe, expect, it } from 'vitest';
 import { isRunStopped } from '../errors.js';
 import { BoundedClock } from './bounded-clock.js';
@@ -78,6 +78,25 @@ describe('PacedTransport', () => {
     expect(isRunStopped(stop) && stop.reason).toBe('deadline');
     expect(inner.now()).toBe(10_000);
     expect(s.at).toEqual([0]);
+  });
+
+  it("replaces the service's advertised poll interval with pollIntervalSeconds, leaving 304s alone", async () => {
+    const clock = new SimClock(0);
+    const answers: CheckInResult[] = [
+      { status: 200, etag: 'e', body: { pollIntervalSeconds: 300, action: null } },
+      { status: 304 },
+    ];
+    const inner: Transport = {
+      ...scripted([200]).transport(clock),
+      checkIn: async () => answers.shift() ?? { status: 304 },
+    };
+    const paced = new PacedTransport(inner, { clock, pollIntervalSeconds: 7 });
+    expect(await paced.checkIn(request, null)).toEqual({
+      status: 200,
+      etag: 'e',
+      body: { pollIntervalSeconds: 7, action: null },
+    });
+    expect(await paced.checkIn(request, 'e')).toEqual({ status: 304 });
   });
 });
 

@@ -21,6 +21,12 @@ export interface PacedTransportOptions {
   readonly maxRequests?: number;
   /** True for failures that waiting does not fix (a rejected token): the run stops at once. */
   readonly stopOn?: (error: unknown) => boolean;
+  /**
+   * The simulation's poll interval (whole seconds, at least 1): replaces the one the service
+   * advertises in check-in answers, so a rehearsal sets its devices' cadence (`sim fleet
+   * --poll-interval`). The check-in floor and Retry-After holds above still apply.
+   */
+  readonly pollIntervalSeconds?: number;
 }
 
 const RETRY_AFTER_CAP_MS = 3_600_000;
@@ -47,8 +53,11 @@ export class PacedTransport implements Transport {
     private readonly options: PacedTransportOptions,
   ) {}
 
-  checkIn(request: CheckInRequest, etag: string | null): Promise<CheckInResult> {
-    return this.#send(true, () => this.inner.checkIn(request, etag));
+  async checkIn(request: CheckInRequest, etag: string | null): Promise<CheckInResult> {
+    const result = await this.#send(true, () => this.inner.checkIn(request, etag));
+    const poll = this.options.pollIntervalSeconds;
+    if (poll === undefined || result.status === 304) return result;
+    return { ...result, body: { ...result.body, pollIntervalSeconds: poll } };
   }
 
   fetchEnvelope(url: string, maxBytes: number): Promise<Uint8Array> {
