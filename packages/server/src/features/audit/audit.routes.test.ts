@@ -69,19 +69,27 @@ describeEachDialect('audit log', (dialect) => {
       url: '/api/v1/auth/login',
       payload: { username: 'admin', password: 'wrong-password' },
     });
-    const failed = await audit('resourceId=dev_nope');
-    expect(failed[0]).toMatchObject({
-      outcome: 'failure',
-      status: 404,
-      action: 'POST /api/v1/devices/:id/decommission',
-    });
-    const denied = (await audit('action=POST%20%2Fapi%2Fv1%2Fdevice-classes')).filter(
-      (e) => e.outcome === 'denied',
-    );
-    expect(denied[0]).toMatchObject({ status: 403, actorType: 'user' });
-    const login = (await audit('action=POST%20%2Fapi%2Fv1%2Fauth%2Flogin'))[0];
-    expect(login).toMatchObject({ outcome: 'denied', status: 401, actorType: 'anonymous' });
-    expect(JSON.stringify(login)).not.toContain('wrong-password');
+    // Failures and denials are recorded after the answer went out (onResponse): poll for them.
+    await expect
+      .poll(async () => (await audit('resourceId=dev_nope'))[0])
+      .toMatchObject({
+        outcome: 'failure',
+        status: 404,
+        action: 'POST /api/v1/devices/:id/decommission',
+      });
+    await expect
+      .poll(
+        async () =>
+          (await audit('action=POST%20%2Fapi%2Fv1%2Fdevice-classes')).filter(
+            (e) => e.outcome === 'denied',
+          )[0],
+      )
+      .toMatchObject({ status: 403, actorType: 'user' });
+    const loginEntry = async () => (await audit('action=POST%20%2Fapi%2Fv1%2Fauth%2Flogin'))[0];
+    await expect
+      .poll(loginEntry)
+      .toMatchObject({ outcome: 'denied', status: 401, actorType: 'anonymous' });
+    expect(JSON.stringify(await loginEntry())).not.toContain('wrong-password');
   });
 
   it('records a successful login as the user who logged in, without the session token', async () => {
