@@ -8,6 +8,7 @@ import {
 } from 'kysely';
 import { hashToken, newId, newToken } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import { semverKey } from '../filters/semver-key.js';
 import './device.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -545,6 +546,7 @@ export async function setReportedState(
           sequence_number: c.sequenceNumber,
           digest: c.digest,
           updated_at: now,
+          version_key: c.version === null ? null : (semverKey(c.version) ?? null),
         })),
       )
       .execute();

@@ -1,0 +1,42 @@
+import { type Kysely, sql } from 'kysely';
+import { semverKey } from '../../features/filters/semver-key.js';
+
+/**
+ * Device groups (static member lists and dynamic saved filters) for target filters, and a
+ * semver-sortable key beside each reported component version (see semver-key.ts), back-filled.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('device_groups')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('tenant_id', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('kind', 'text', (c) => c.notNull())
+    .addColumn('filter', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addUniqueConstraint('device_groups_name', ['tenant_id', 'name'])
+    .execute();
+  await db.schema
+    .createTable('device_group_members')
+    .addColumn('tenant_id', 'text', (c) => c.notNull())
+    .addColumn('group_id', 'text', (c) => c.notNull().references('device_groups.id'))
+    .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+    .addPrimaryKeyConstraint('device_group_members_pk', ['group_id', 'device_id'])
+    .execute();
+  await db.schema
+    .createIndex('device_group_members_device')
+    .on('device_group_members')
+    .columns(['device_id', 'group_id'])
+    .execute();
+
+  await db.schema.alterTable('device_components').addColumn('version_key', 'text').execute();
+  const rows = await sql<{ device_id: string; component_id: string; version: string }>`
+    select device_id, component_id, version from device_components where version is not null
+  `.execute(db);
+  for (const row of rows.rows) {
+    const key = semverKey(row.version);
+    if (key === undefined) continue;
+    await sql`update device_components set version_key = ${key}
+      where device_id = ${row.device_id} and component_id = ${row.component_id}`.execute(db);
+  }
+}
