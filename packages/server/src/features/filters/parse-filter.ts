@@ -182,7 +182,10 @@ class Checker {
         throw this.#unsupported(node, `method ${name}() is not supported`);
       }
       default:
-        throw this.#unsupported(node, `${describe(node)} is not a supported condition`);
+        throw this.#unsupported(
+          node,
+          `${describe(node)} is not a supported condition (compare it, or use in, has() or startsWith())`,
+        );
     }
   }
 
@@ -483,6 +486,8 @@ function isDeviceSide(node: ASTNode): boolean {
 }
 
 function describe(node: ASTNode): string {
+  const path = pathOf(node);
+  if (path !== undefined) return path.join('.');
   switch (node.op) {
     case 'call':
       return `${node.args[0]}()`;
