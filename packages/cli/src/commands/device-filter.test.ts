@@ -88,8 +88,10 @@ describe('target filter commands', () => {
     const r = await cli(['device', 'count', 'device.name.size() > 2']);
     expect(r.code).toBe(EXIT_CODES.service);
     expect(r.stderr).toMatch(/line 1, column 1.*\[FILTER_UNSUPPORTED\]/s);
-    const syntax = await cli(['device', 'count', 'device.name == ']);
-    expect(syntax.stderr).toContain('[FILTER_INVALID]');
+    const syntax = await cli(['device', 'count', 'device.name == ', '--json']);
+    expect(syntax.json()).toMatchObject({
+      error: { code: 'FILTER_INVALID', details: { position: { offset: 15, line: 1, column: 16 } } },
+    });
   });
 
   it('creates, lists, shows and deletes static and dynamic groups', async () => {
