@@ -30,13 +30,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   await db.schema.alterTable('device_components').addColumn('version_key', 'text').execute();
-  const rows = await sql<{ device_id: string; component_id: string; version: string }>`
-    select device_id, component_id, version from device_components where version is not null
-  `.execute(db);
-  for (const row of rows.rows) {
-    const key = semverKey(row.version);
-    if (key === undefined) continue;
-    await sql`update device_components set version_key = ${key}
-      where device_id = ${row.device_id} and component_id = ${row.component_id}`.execute(db);
+  // Back-fill in keyset pages, so memory stays bounded on a large fleet.
+  let after = { device_id: '', component_id: '' };
+  for (;;) {
+    const page = await sql<{ device_id: string; component_id: string; version: string }>`
+      select device_id, component_id, version from device_components
+      where version is not null
+        and (device_id > ${after.device_id}
+          or (device_id = ${after.device_id} and component_id > ${after.component_id}))
+      order by device_id, component_id
+      limit ${BACKFILL_PAGE}
+    `.execute(db);
+    for (const row of page.rows) {
+      const key = semverKey(row.version);
+      if (key === undefined) continue;
+      await sql`update device_components set version_key = ${key}
+        where device_id = ${row.device_id} and component_id = ${row.component_id}`.execute(db);
+    }
+    const last = page.rows.at(-1);
+    if (last === undefined || page.rows.length < BACKFILL_PAGE) break;
+    after = last;
   }
 }
+
+const BACKFILL_PAGE = 1000;

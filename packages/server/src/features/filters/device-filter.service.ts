@@ -26,7 +26,7 @@ export class DeviceFilterService {
   async resolve(tenantId: string, source: string): Promise<ResolvedFilter> {
     const filter = parseFilter(source, { now: this.now() });
     const groups = new Map<string, ResolvedGroup>();
-    await this.#resolveGroups(tenantId, source, filter, groups, [], undefined);
+    await this.#resolveGroups(tenantId, filter, groups, [], undefined);
     return { filter, groups };
   }
 
@@ -37,7 +37,6 @@ export class DeviceFilterService {
 
   async #resolveGroups(
     tenantId: string,
-    source: string,
     filter: DeviceFilter,
     groups: Map<string, ResolvedGroup>,
     chain: readonly string[],
@@ -76,13 +75,16 @@ export class DeviceFilterService {
       } catch {
         throw fail(`the filter of group ${ref.group} is no longer valid`);
       }
-      await this.#resolveGroups(tenantId, source, inner, groups, [...chain, ref.group], where);
+      await this.#resolveGroups(tenantId, inner, groups, [...chain, ref.group], where);
       groups.set(ref.group, { kind: 'dynamic', filter: inner });
     }
   }
 }
 
-function groupRefs(filter: DeviceFilter): Array<{ group: string; position: FilterPosition }> {
+/** The groups a filter names (`"x" in device.groups`), with where. */
+export function groupRefs(
+  filter: DeviceFilter,
+): Array<{ group: string; position: FilterPosition }> {
   switch (filter.kind) {
     case 'and':
     case 'or':

@@ -7,6 +7,7 @@ import {
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
+import { recordInstalled } from '../actions/action.repository.js';
 import {
   createDevices,
   setReportedState,
@@ -310,6 +311,40 @@ describeEachDialect('target filters in SQL', (dialect) => {
         .filter((n) => !['t-01', 't-02', 'g-03'].includes(n))
         .sort(),
     );
+  });
+
+  it('finds versions recorded by a check-in and by a successful action through semver()', async () => {
+    const kdb = db.handle.db;
+    const newer = `semver(device.components["${APP}"].version) >= semver("4.0.0")`;
+    const matches = async () =>
+      matchingDeviceNames(kdb, 'ten_other', await filters.resolve('ten_other', newer));
+    await kdb
+      .transaction()
+      .execute((trx) =>
+        setReportedState(
+          trx,
+          'ten_other',
+          'dev_other',
+          {
+            components: [{ id: APP, version: '3.9.9', sequenceNumber: 1, digest: null }],
+            attributes: {},
+          },
+          NOW.toISOString(),
+        ),
+      );
+    expect(await matches()).toEqual([]);
+    await kdb
+      .transaction()
+      .execute((trx) =>
+        recordInstalled(
+          trx,
+          'ten_other',
+          'dev_other',
+          [{ componentId: APP, version: '4.0.0', sequenceNumber: 2, digest: null }],
+          NOW.toISOString(),
+        ),
+      );
+    expect(await matches()).toEqual(['t-01x']);
   });
 
   it('refuses unknown groups and cycles with a position', async () => {

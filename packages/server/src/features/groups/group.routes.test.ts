@@ -93,6 +93,13 @@ describeEachDialect('groups and filtered device lists', (dialect) => {
       'RESOURCE_CONFLICT',
     );
     expect((await inject('GET', '/groups')).json().items).toHaveLength(2);
+    // A group another dynamic group's filter names cannot be deleted from under it.
+    await inject('POST', '/groups', {
+      name: 'eu-pilot',
+      filter: '"eu" in device.groups && "pilot" in device.groups',
+    });
+    expect((await inject('DELETE', '/groups/eu')).json().code).toBe('RESOURCE_CONFLICT');
+    expect((await inject('DELETE', '/groups/eu-pilot')).statusCode).toBe(204);
     expect((await inject('DELETE', '/groups/pilot')).statusCode).toBe(204);
     expect((await inject('GET', '/groups/pilot')).statusCode).toBe(404);
   });

@@ -3,7 +3,8 @@ import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import { findDeviceId } from '../devices/device.repository.js';
-import type { DeviceFilterService } from '../filters/device-filter.service.js';
+import { type DeviceFilterService, groupRefs } from '../filters/device-filter.service.js';
+import { parseFilter } from '../filters/parse-filter.js';
 import {
   addMembers,
   type DeviceGroup,
@@ -107,9 +108,23 @@ export class GroupService {
     return this.show(tenantId, group.id);
   }
 
-  /** Deletes a group (and its member list). */
+  /** Deletes a group (and its member list); refused while a dynamic group's filter names it. */
   async delete(audit: AuditedRun, tenantId: string, idOrName: string): Promise<void> {
     const group = await this.#get(tenantId, idOrName);
+    for (const other of await listGroups(this.db, tenantId)) {
+      if (other.filter === null) continue;
+      let names: string[];
+      try {
+        names = groupRefs(parseFilter(other.filter, { now: this.now() })).map((r) => r.group);
+      } catch {
+        continue; // A filter that no longer parses names nothing it could lose.
+      }
+      if (names.includes(group.name))
+        throw new ServerError(
+          'RESOURCE_CONFLICT',
+          `group ${group.name} is named by the filter of group ${other.name}`,
+        );
+    }
     await audit(async (trx) => {
       if (!(await deleteGroup(trx, tenantId, group.id)))
         throw new ServerError('RESOURCE_NOT_FOUND', `no group ${idOrName}`);
