@@ -318,20 +318,18 @@ describeEachDialect('target filters in SQL', (dialect) => {
     const newer = `semver(device.components["${APP}"].version) >= semver("4.0.0")`;
     const matches = async () =>
       matchingDeviceNames(kdb, 'ten_other', await filters.resolve('ten_other', newer));
-    await kdb
-      .transaction()
-      .execute((trx) =>
-        setReportedState(
-          trx,
-          'ten_other',
-          'dev_other',
-          {
-            components: [{ id: APP, version: '3.9.9', sequenceNumber: 1, digest: null }],
-            attributes: {},
-          },
-          NOW.toISOString(),
-        ),
-      );
+    await kdb.transaction().execute((trx) =>
+      setReportedState(
+        trx,
+        'ten_other',
+        'dev_other',
+        {
+          components: [{ id: APP, version: '3.9.9', sequenceNumber: 1, digest: null }],
+          attributes: {},
+        },
+        NOW.toISOString(),
+      ),
+    );
     expect(await matches()).toEqual([]);
     await kdb
       .transaction()
