@@ -146,14 +146,7 @@ class FilterSql {
       case 'name':
         return eb('devices.name', o, String(value.value));
       case 'class':
-        return eb.exists(
-          eb
-            .selectFrom('device_classes as c')
-            .select(sql`1`.as('one'))
-            .whereRef('c.id', '=', 'devices.device_class_id')
-            .where('c.tenant_id', '=', this.tenantId)
-            .where('c.name', o, String(value.value)),
-        );
+        return eb.exists(this.#deviceClass().where('c.name', o, String(value.value)));
       case 'time': {
         const column = field.column === 'lastSeen' ? 'devices.last_seen_at' : 'devices.created_at';
         return eb.and([eb(column, 'is not', null), eb(column, o, String(value.value))]);
@@ -201,14 +194,7 @@ class FilterSql {
       case 'name':
         return eb(head('devices.name'), '=', prefix);
       case 'class':
-        return eb.exists(
-          eb
-            .selectFrom('device_classes as c')
-            .select(sql`1`.as('one'))
-            .whereRef('c.id', '=', 'devices.device_class_id')
-            .where('c.tenant_id', '=', this.tenantId)
-            .where(head('c.name'), '=', prefix),
-        );
+        return eb.exists(this.#deviceClass().where(head('c.name'), '=', prefix));
       case 'attribute':
         return eb.exists(
           this.#attribute(field.name)
@@ -251,6 +237,15 @@ class FilterSql {
           ),
         ]),
       );
+  }
+
+  /** The device's class row. */
+  #deviceClass() {
+    return this.eb
+      .selectFrom('device_classes as c')
+      .select(sql`1`.as('one'))
+      .whereRef('c.id', '=', 'devices.device_class_id')
+      .where('c.tenant_id', '=', this.tenantId);
   }
 
   #component(componentId: string) {
