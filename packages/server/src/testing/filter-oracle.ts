@@ -96,7 +96,8 @@ function compare(d: OracleDevice, field: FilterField, op: Comparison, c: FilterC
   } else if (c.type === 'time') {
     order = Math.sign(Date.parse(String(v)) - Date.parse(c.value));
   } else {
-    if (typeof v !== typeof c.value) return false;
+    // Another type (only attributes can have one): unequal, and not ordered.
+    if (typeof v !== typeof c.value) return op === '!=';
     order = v === c.value ? 0 : (v as number) < (c.value as number) ? -1 : 1;
   }
   return {

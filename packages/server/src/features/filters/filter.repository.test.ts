@@ -279,6 +279,13 @@ describeEachDialect('target filters in SQL', (dialect) => {
     expect(await sqlNames('device.attributes.floor != 3')).toEqual(["g-'02", 'g-01']);
     expect(await sqlNames('!(device.attributes.floor == 3)')).toHaveLength(FLEET.length - 1);
     expect(await sqlNames('device.attributes.floor == "3"')).toEqual([]);
+    // Present with another type: unequal (as in CEL), never ordered.
+    expect(await sqlNames('device.attributes.region != 3')).toEqual(
+      FLEET.filter((d) => d.attributes.region !== undefined)
+        .map((d) => d.name)
+        .sort(),
+    );
+    expect(await sqlNames('device.attributes.region > 3')).toEqual([]);
     expect(await sqlNames('device.attributes.on == false')).toEqual(["g-'02"]);
     expect(await sqlNames(`has(device.components.${'x'})`)).toEqual([]);
     expect(await sqlNames(`device.components["${BOOT}"].sequenceNumber >= 1`)).toEqual(['t-09']);

@@ -14,6 +14,7 @@ import type { Comparison, DeviceFilter, FilterConstant, FilterField } from './pa
 
 type Db = Kysely<Database> | Transaction<Database>;
 type Eb = ExpressionBuilder<Database, 'devices'>;
+type AttributeEb = ExpressionBuilder<Database & { a: Database['device_attributes'] }, 'a'>;
 
 /** How `"name" in device.groups` resolves: a static group's id or a dynamic group's filter. */
 export type ResolvedGroup =
@@ -152,16 +153,27 @@ class FilterSql {
         return eb.and([eb(column, 'is not', null), eb(column, o, String(value.value))]);
       }
       case 'attribute': {
-        const rows = this.#attribute(field.name).where('a.type', '=', ATTRIBUTE_TYPE[value.type]);
-        if (value.type === 'number')
+        const type = ATTRIBUTE_TYPE[value.type];
+        const matches = (w: AttributeEb, cmp: typeof o) =>
+          value.type === 'number'
+            ? w(
+                sql<number>`case when a.type = 'number' then cast(a.value as double precision) end`,
+                cmp,
+                value.value,
+              )
+            : w('a.value', cmp, String(value.value));
+        // As in CEL, a value of another type is unequal; ordering it is false (CEL: an error).
+        if (op === '!=')
           return eb.exists(
-            rows.where(
-              sql<number>`case when a.type = 'number' then cast(a.value as double precision) end`,
-              o,
-              value.value,
+            this.#attribute(field.name).where((w) =>
+              w.or([w('a.type', '<>', type), w.and([w('a.type', '=', type), matches(w, '<>')])]),
             ),
           );
-        return eb.exists(rows.where('a.value', o, String(value.value)));
+        return eb.exists(
+          this.#attribute(field.name)
+            .where('a.type', '=', type)
+            .where((w) => matches(w, o)),
+        );
       }
       case 'component-version':
         return eb.exists(
