@@ -1,3 +1,4 @@
+import { Environment } from '@marcbachmann/cel-js';
 import type { ResolvedFilter } from '../features/filters/filter.repository.js';
 import type {
   Comparison,
@@ -5,6 +6,7 @@ import type {
   FilterConstant,
   FilterField,
 } from '../features/filters/parse-filter.js';
+import { semverKey } from '../features/filters/semver-key.js';
 
 /** A device as the in-memory reference evaluator sees it. */
 export interface OracleDevice {
@@ -144,4 +146,52 @@ function parts(v: string): { core: string[]; pre: string[] } | undefined {
     );
   if (!m) return undefined;
   return { core: [m[1], m[2], m[3]] as string[], pre: m[4] ? m[4].split('.') : [] };
+}
+
+const celEnvironment = new Environment({
+  unlistedVariablesAreDyn: true,
+  homogeneousAggregateLiterals: false,
+}).registerFunction('semver(string): string', (version: string) => {
+  const key = semverKey(version);
+  if (key === undefined) throw new Error(`${version} is not a semantic version`);
+  return key;
+});
+
+/**
+ * The filter evaluated by the CEL library's own evaluator over one device (absent values left out
+ * of the context, as CEL has no "absent"): a boolean, or undefined where CEL raises an error (a
+ * missing key, no overload). Where it answers, the subset's meaning must agree with it.
+ */
+export function evaluateWithCel(
+  source: string,
+  device: OracleDevice,
+  now: Date,
+): boolean | undefined {
+  const components = Object.fromEntries(
+    Object.entries(device.components).map(([id, c]) => [
+      id,
+      {
+        ...(c.version === null ? {} : { version: c.version }),
+        ...(c.sequenceNumber === null ? {} : { sequenceNumber: c.sequenceNumber }),
+      },
+    ]),
+  );
+  const context = {
+    now,
+    device: {
+      name: device.name,
+      class: device.className,
+      tags: [...device.tags],
+      attributes: { ...device.attributes },
+      components,
+      registeredAt: new Date(device.registeredAt),
+      ...(device.lastSeen === null ? {} : { lastSeen: new Date(device.lastSeen) }),
+    },
+  };
+  try {
+    const result: unknown = celEnvironment.evaluate(source, context);
+    return typeof result === 'boolean' ? result : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
-import { evaluateFilter, type OracleDevice } from '../../testing/filter-oracle.js';
+import { evaluateFilter, evaluateWithCel, type OracleDevice } from '../../testing/filter-oracle.js';
 import {
   describeEachDialect,
   openTestDatabase,
@@ -444,6 +444,7 @@ describeEachDialect('target filters in SQL', (dialect) => {
     ),
   })).expr;
 
+  let celAgreements = 0;
   const oracleCheck = async (source: string) => {
     let resolved: Awaited<ReturnType<DeviceFilterService['resolve']>>;
     try {
@@ -459,6 +460,14 @@ describeEachDialect('target filters in SQL', (dialect) => {
       .map((d) => d.name)
       .sort();
     expect(await matchingDeviceNames(db.handle.db, TENANT, resolved)).toEqual(expected);
+    // Where CEL's own evaluator answers (no missing key; groups are ours alone), it agrees.
+    if (!source.includes('device.groups'))
+      for (const device of oracleFleet()) {
+        const cel = evaluateWithCel(source, device, NOW);
+        if (cel === undefined) continue;
+        celAgreements++;
+        expect(cel, `${source} on ${device.name}`).toBe(evaluateFilter(resolved, device));
+      }
     return 'ran';
   };
 
@@ -473,6 +482,7 @@ describeEachDialect('target filters in SQL', (dialect) => {
     // The generator must exercise both paths, or the property says little.
     expect(outcomes.ran).toBeGreaterThan(40);
     expect(outcomes.refused).toBeGreaterThan(20);
+    expect(celAgreements).toBeGreaterThan(500);
   });
 
   it('refuses or answers hostile raw text without touching other tables', async () => {
