@@ -30,7 +30,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 
   await db.schema.alterTable('device_components').addColumn('version_key', 'text').execute();
-  // Back-fill in keyset pages, so memory stays bounded on a large fleet.
+  await backfillVersionKeys(db);
+}
+
+/**
+ * Writes `version_key` for every component row with a version, in keyset pages of `pageSize` rows
+ * so memory stays bounded on a large fleet. Exported for its test.
+ */
+export async function backfillVersionKeys(db: Kysely<unknown>, pageSize = 1000): Promise<void> {
   let after = { device_id: '', component_id: '' };
   for (;;) {
     const page = await sql<{ device_id: string; component_id: string; version: string }>`
@@ -39,7 +46,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         and (device_id > ${after.device_id}
           or (device_id = ${after.device_id} and component_id > ${after.component_id}))
       order by device_id, component_id
-      limit ${BACKFILL_PAGE}
+      limit ${pageSize}
     `.execute(db);
     for (const row of page.rows) {
       const key = semverKey(row.version);
@@ -48,9 +55,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         where device_id = ${row.device_id} and component_id = ${row.component_id}`.execute(db);
     }
     const last = page.rows.at(-1);
-    if (last === undefined || page.rows.length < BACKFILL_PAGE) break;
+    if (last === undefined || page.rows.length < pageSize) break;
     after = last;
   }
 }
-
-const BACKFILL_PAGE = 1000;
