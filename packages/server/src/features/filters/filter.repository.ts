@@ -82,6 +82,10 @@ export async function matchingDeviceNames(
 /** Groups need not be nested deeper than this; the filter service refuses deeper definitions. */
 export const MAX_GROUP_NESTING = 4;
 
+// Child rows (tags, attributes, components, group members) are reached through their device's id
+// alone: the outer query is tenant-scoped and device ids are unique. Adding `tenant_id = ?` there
+// would steer SQLite's planner to the (tenant_id, name|tag, …) list indexes, scanning every
+// device's rows once per device (quadratic), instead of the (device_id, …) primary keys.
 class FilterSql {
   constructor(
     private readonly eb: Eb,
@@ -112,7 +116,6 @@ class FilterSql {
             .selectFrom('device_tags as t')
             .select(sql`1`.as('one'))
             .whereRef('t.device_id', '=', 'devices.id')
-            .where('t.tenant_id', '=', this.tenantId)
             .where('t.tag', '=', filter.tag),
         );
       case 'in-group': {
@@ -127,7 +130,6 @@ class FilterSql {
             .selectFrom('device_group_members as m')
             .select(sql`1`.as('one'))
             .whereRef('m.device_id', '=', 'devices.id')
-            .where('m.tenant_id', '=', this.tenantId)
             .where('m.group_id', '=', group.id),
         );
       }
@@ -231,7 +233,6 @@ class FilterSql {
       .selectFrom('device_attributes as a')
       .select(sql`1`.as('one'))
       .whereRef('a.device_id', '=', 'devices.id')
-      .where('a.tenant_id', '=', this.tenantId)
       .where('a.name', '=', name)
       .where((w) =>
         w.or([
@@ -242,7 +243,6 @@ class FilterSql {
                 .selectFrom('device_attributes as ca')
                 .select(sql`1`.as('one'))
                 .whereRef('ca.device_id', '=', 'a.device_id')
-                .whereRef('ca.tenant_id', '=', 'a.tenant_id')
                 .whereRef('ca.name', '=', 'a.name')
                 .where('ca.source', '=', 'custom'),
             ),
@@ -265,7 +265,6 @@ class FilterSql {
       .selectFrom('device_components as dc')
       .select(sql`1`.as('one'))
       .whereRef('dc.device_id', '=', 'devices.id')
-      .where('dc.tenant_id', '=', this.tenantId)
       .where('dc.component_id', '=', componentId);
   }
 }
