@@ -114,6 +114,9 @@ async function problemError(response: Response): Promise<ServiceError> {
   const message = `the update service refused: ${detail ?? title} (HTTP ${response.status})`;
   const extra: Record<string, unknown> = {};
   if (typeof problem.requestId === 'string') extra.requestId = problem.requestId;
+  // Where in a submitted expression (a target filter) the problem is.
+  if (typeof problem.position === 'object' && problem.position !== null)
+    extra.position = problem.position;
   const retryAfter = response.headers.get('retry-after');
   if (retryAfter !== null) extra.retryAfter = retryAfter;
   return new ServiceError(response.status, code, message, extra);

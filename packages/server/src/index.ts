@@ -44,6 +44,8 @@ export type {
   DeviceDetail,
   DeviceSummary,
 } from './features/devices/device.repository.js';
+export type { DeviceGroup } from './features/groups/group.repository.js';
+export type { GroupView } from './features/groups/group.service.js';
 export type {
   Release,
   ReleaseComponent,

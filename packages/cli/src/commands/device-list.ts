@@ -6,7 +6,7 @@ import { classNames, resolveClass, serviceClient, table } from '../service.js';
 
 /**
  * `updraft device list [--class] [--tag]... [--attr key=value]... [--name-prefix] [--sort]
- * [--order] [--limit] [--offset]`: one page of devices, with the total.
+ * [--filter <expr>] [--order] [--limit] [--offset]`: one page of devices, with the total.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const api = await serviceClient(ctx, args);
@@ -19,6 +19,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
     if (value !== undefined) query.set(name, String(value));
   };
   set('namePrefix', args.string('name-prefix'));
+  set('filter', args.string('filter'));
   set('sort', args.string('sort'));
   set('order', args.choice('order', ['asc', 'desc'] as const));
   set('limit', args.integer('limit', 500));

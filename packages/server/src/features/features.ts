@@ -7,6 +7,7 @@ import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
+import { groupsFeature } from './groups/groups.feature.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemFeature } from './system/system.feature.js';
 import { usersFeature } from './users/users.feature.js';
@@ -46,6 +47,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
     mount('audit', '/api/v1', auditFeature, {}),
     mount('device-classes', '/api/v1', deviceClassesFeature, {}),
     mount('devices', '/api/v1', devicesFeature, {}),
+    mount('groups', '/api/v1', groupsFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
     mount('actions', '/api/v1', actionsFeature, {}),
     mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas }),

@@ -12,6 +12,8 @@ export interface Problem {
   readonly requestId: string;
   /** Field-level problems of a validation error. */
   readonly errors?: readonly { readonly path: string; readonly message: string }[];
+  /** Where in a submitted expression (a target filter) the problem is. */
+  readonly position?: { readonly offset: number; readonly line: number; readonly column: number };
 }
 
 const TITLES: Record<number, string> = {
@@ -102,7 +104,11 @@ export function installProblemHandlers(app: FastifyInstance): void {
         if (error.code === 'HTTP_RATE_LIMITED' && typeof retryAfter === 'number')
           reply.header('retry-after', retryAfter);
         if (status >= 500) request.log.error({ err: error }, 'request failed');
-        return sendProblem(reply, problemOf(request, error.code, status, error.message));
+        const position = error.details.position as Problem['position'];
+        return sendProblem(reply, {
+          ...problemOf(request, error.code, status, error.message),
+          ...(position ? { position } : {}),
+        });
       }
     }
     const mapped = typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;

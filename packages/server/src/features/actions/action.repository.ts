@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import { semverKey } from '../filters/semver-key.js';
 import type { ActionEventTable, ActionTable } from './action.table.js';
 import './action.table.js';
 import '../releases/release.table.js';
@@ -287,6 +288,7 @@ export async function recordInstalled(
           sequence_number: c.sequenceNumber,
           digest: c.digest,
           updated_at: at,
+          version_key: c.version === null ? null : (semverKey(c.version) ?? null),
         })),
       )
       .execute();

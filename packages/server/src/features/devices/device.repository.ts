@@ -8,6 +8,8 @@ import {
 } from 'kysely';
 import { hashToken, newId, newToken } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
+import { filterCondition, type ResolvedFilter } from '../filters/filter.repository.js';
+import { semverKey } from '../filters/semver-key.js';
 import './device.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -163,6 +165,8 @@ export interface DeviceQuery {
   readonly state?: 'active' | 'decommissioned';
   /** Name prefix. */
   readonly namePrefix?: string;
+  /** A target filter (docs/filters.md), checked and resolved by the DeviceFilterService. */
+  readonly filter?: ResolvedFilter;
   readonly sort: DeviceSort;
   readonly order: 'asc' | 'desc';
   readonly limit: number;
@@ -175,6 +179,7 @@ function filters(tenantId: string, query: DeviceQuery) {
     if (query.deviceClassId) all.push(eb('devices.device_class_id', '=', query.deviceClassId));
     if (query.state === 'active') all.push(eb('devices.decommissioned_at', 'is', null));
     if (query.state === 'decommissioned') all.push(eb('devices.decommissioned_at', 'is not', null));
+    if (query.filter) all.push(filterCondition(tenantId, query.filter)(eb));
     if (query.namePrefix) {
       // Escape LIKE wildcards so a prefix is taken literally on both dialects.
       const escaped = query.namePrefix.replaceAll(/[\\%_]/g, (c) => `\\${c}`);
@@ -545,6 +550,7 @@ export async function setReportedState(
           sequence_number: c.sequenceNumber,
           digest: c.digest,
           updated_at: now,
+          version_key: c.version === null ? null : (semverKey(c.version) ?? null),
         })),
       )
       .execute();

@@ -4,6 +4,7 @@ import { rolesGrant } from '../../auth/permissions.js';
 import { userOf } from '../../http/access-control.js';
 import { auditedBy } from '../../http/audit-hook.js';
 import { ActionSchema } from '../actions/action.routes.js';
+import { FILTER_LIMITS } from '../filters/parse-filter.js';
 import { ATTRIBUTE_NAME, DEVICE_SORTS } from './device.repository.js';
 import { type DeviceService, RECENT_ACTIONS } from './device.service.js';
 
@@ -50,6 +51,8 @@ const Detail = Type.Object({
   ),
 });
 const MAX_BULK = 1000;
+/** A target filter's source; its own checks (and their positions) are the filter service's. */
+const FilterSource = Type.String({ minLength: 1, maxLength: FILTER_LIMITS.maxLength });
 /** A device in a path: its id or its name (an id wins over another device's equal name). */
 const IdOrName = Type.String({
   minLength: 1,
@@ -118,7 +121,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ devices: DeviceService }>
       schema: {
         tags: ['devices'],
         description:
-          'Filter with repeated `tag=` and `attr=name=value` (reported or custom attributes); all must match.',
+          'Filter with repeated `tag=` and `attr=name=value` (reported or custom attributes), and `filter=` (a target filter, docs/filters.md); all must match.',
         querystring: Type.Object(
           {
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
@@ -128,6 +131,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ devices: DeviceService }>
             deviceClassId: Type.Optional(Id),
             state: Type.Optional(Type.Enum(['active', 'decommissioned'] as const)),
             namePrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+            filter: Type.Optional(FilterSource),
             tag: Type.Optional(Type.Array(Tag, { maxItems: 16 })),
             attr: Type.Optional(
               Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}=.{0,256}$' }), {
@@ -152,6 +156,23 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ devices: DeviceService }>
       const page = await devices.list(userOf(request).tenantId, q);
       return { ...page, limit: q.limit, offset: q.offset };
     },
+  );
+
+  app.get(
+    '/devices/count',
+    {
+      config: { permission: 'devices:read' },
+      schema: {
+        tags: ['devices'],
+        description:
+          'How many of the tenant’s devices match a target filter (docs/filters.md); FILTER_INVALID / FILTER_UNSUPPORTED with a `position` otherwise.',
+        querystring: Type.Object({ filter: FilterSource }, { additionalProperties: false }),
+        response: { 200: Type.Object({ count: Type.Integer() }) },
+      },
+    },
+    async (request) => ({
+      count: await devices.count(userOf(request).tenantId, request.query.filter),
+    }),
   );
 
   app.get(

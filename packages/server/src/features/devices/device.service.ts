@@ -5,6 +5,7 @@ import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import { type Action, actionsOfDevice } from '../actions/action.service.js';
 import { getDeviceClass } from '../device-classes/device-class.repository.js';
+import type { DeviceFilterService } from '../filters/device-filter.service.js';
 import {
   type AttributeValue,
   createDevices,
@@ -43,9 +44,11 @@ export type BulkItem =
     };
 
 /** A list filter as the API takes it: repeated `tag`, attributes as `name=value` pairs. */
-export type DeviceListQuery = Omit<DeviceQuery, 'attributes' | 'tags'> & {
+export type DeviceListQuery = Omit<DeviceQuery, 'attributes' | 'tags' | 'filter'> & {
   readonly tag?: readonly string[];
   readonly attr?: readonly string[];
+  /** A target filter's source (docs/filters.md). */
+  readonly filter?: string;
 };
 
 /**
@@ -60,6 +63,8 @@ export class DeviceService {
     private readonly now: () => Date,
     /** Told after commit when a device's credentials change (read-your-writes on every replica). */
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
+    /** Checks and resolves target filters (`filter=` of the list, the count). */
+    private readonly filters: DeviceFilterService,
   ) {}
 
   /** The id of the device named by id or name; `RESOURCE_NOT_FOUND` when there is none. */
@@ -96,17 +101,29 @@ export class DeviceService {
     return actionsOfDevice(this.db, tenantId, await this.resolve(tenantId, idOrName), limit);
   }
 
+  /** How many of the tenant's devices match a target filter. */
+  count(tenantId: string, filter: string): Promise<number> {
+    return this.filters.count(tenantId, filter);
+  }
+
   /** One page of devices. */
-  list(
+  async list(
     tenantId: string,
     query: DeviceListQuery,
   ): Promise<{ items: DeviceSummary[]; total: number }> {
-    const { attr, tag, ...rest } = query;
+    const { attr, tag, filter, ...rest } = query;
+    const resolved =
+      filter === undefined ? undefined : await this.filters.resolve(tenantId, filter);
     const attributes = (attr ?? []).map((pair) => {
       const at = pair.indexOf('=');
       return { name: pair.slice(0, at), value: pair.slice(at + 1) };
     });
-    return listDevices(this.db, tenantId, { ...rest, attributes, ...(tag ? { tags: tag } : {}) });
+    return listDevices(this.db, tenantId, {
+      ...rest,
+      attributes,
+      ...(tag ? { tags: tag } : {}),
+      ...(resolved ? { filter: resolved } : {}),
+    });
   }
 
   /** Pre-registers one device; its token is in the answer only. */

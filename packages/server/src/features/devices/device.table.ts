@@ -46,6 +46,8 @@ export interface DeviceComponentTable {
   sequence_number: number | null;
   digest: string | null;
   updated_at: string;
+  /** semverKey(version): orders versions by semver precedence in SQL; null when not semver. */
+  version_key: string | null;
 }
 
 declare module '../../db/database.js' {

@@ -1,4 +1,5 @@
 import type { UpdraftFeature } from '../../http/app-types.js';
+import { DeviceFilterService } from '../filters/device-filter.service.js';
 import { deviceRoutes } from './device.routes.js';
 import { DeviceService } from './device.service.js';
 
@@ -6,6 +7,11 @@ import { DeviceService } from './device.service.js';
 export const devicesFeature: UpdraftFeature = async (app) => {
   const { db, deviceChanges } = app.updraft;
   await app.register(deviceRoutes, {
-    devices: new DeviceService(db, () => app.updraft.now(), deviceChanges),
+    devices: new DeviceService(
+      db,
+      () => app.updraft.now(),
+      deviceChanges,
+      new DeviceFilterService(db, () => app.updraft.now()),
+    ),
   });
 };
