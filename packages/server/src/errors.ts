@@ -48,6 +48,9 @@ export const SERVER_ERROR_CODES = [
   'DEVICE_URL_EXPIRED',
   'DEVICE_URL_REVOKED',
   'DEVICE_RANGE_NOT_SATISFIABLE',
+  // webhooks
+  'WEBHOOK_URL_INVALID',
+  'WEBHOOK_TARGET_PRIVATE',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -101,6 +104,9 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   DEVICE_URL_EXPIRED: 403,
   DEVICE_URL_REVOKED: 403,
   DEVICE_RANGE_NOT_SATISFIABLE: 416,
+  // webhooks
+  WEBHOOK_URL_INVALID: 422,
+  WEBHOOK_TARGET_PRIVATE: 422,
 };
 
 /**

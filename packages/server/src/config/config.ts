@@ -84,6 +84,17 @@ export const ServerConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    webhooks: Type.Object(
+      {
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+        pollIntervalMs: Type.Integer({ minimum: 10, maximum: 3_600_000 }),
+        retryBaseSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+        retryMaxSeconds: Type.Integer({ minimum: 1, maximum: 604_800 }),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -378,6 +389,48 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 900,
     doc: 'A cached device session is read again after this many seconds. Changes through Updraft (and, on PostgreSQL, any SQL change) reach every replica at once; this bounds only changes made to a SQLite file by another process.',
+  },
+  {
+    path: 'webhooks.maxAttempts',
+    env: 'UPDRAFT_WEBHOOKS_MAX_ATTEMPTS',
+    type: 'integer',
+    default: 8,
+    doc: 'Attempts per webhook delivery before it is marked `failed` (docs/webhooks.md).',
+  },
+  {
+    path: 'webhooks.timeoutMs',
+    env: 'UPDRAFT_WEBHOOKS_TIMEOUT_MS',
+    type: 'integer',
+    default: 10_000,
+    doc: 'Milliseconds one webhook POST may take (connect, send, answer) before the attempt fails.',
+  },
+  {
+    path: 'webhooks.concurrency',
+    env: 'UPDRAFT_WEBHOOKS_CONCURRENCY',
+    type: 'integer',
+    default: 8,
+    doc: 'Webhook deliveries one server process sends at once.',
+  },
+  {
+    path: 'webhooks.pollIntervalMs',
+    env: 'UPDRAFT_WEBHOOKS_POLL_INTERVAL_MS',
+    type: 'integer',
+    default: 1_000,
+    doc: 'Milliseconds between looks at the webhook outbox for due deliveries.',
+  },
+  {
+    path: 'webhooks.retryBaseSeconds',
+    env: 'UPDRAFT_WEBHOOKS_RETRY_BASE_SECONDS',
+    type: 'integer',
+    default: 30,
+    doc: 'Delay before the second attempt; each later one doubles it (with jitter: between half and all of it).',
+  },
+  {
+    path: 'webhooks.retryMaxSeconds',
+    env: 'UPDRAFT_WEBHOOKS_RETRY_MAX_SECONDS',
+    type: 'integer',
+    default: 3_600,
+    doc: 'Longest delay between two attempts of a webhook delivery.',
   },
 ];
 

@@ -1,10 +1,11 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import { type Action, actionsOfDevice } from '../actions/action.service.js';
 import { getDeviceClass } from '../device-classes/device-class.repository.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import {
   type AttributeValue,
   createDevices,
@@ -60,6 +61,8 @@ export class DeviceService {
     private readonly now: () => Date,
     /** Told after commit when a device's credentials change (read-your-writes on every replica). */
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
+    /** Where `device.registered` is published, in the registering transaction. */
+    private readonly events: WebhookPublisher,
   ) {}
 
   /** The id of the device named by id or name; `RESOURCE_NOT_FOUND` when there is none. */
@@ -123,6 +126,7 @@ export class DeviceService {
     }
     const [created] = await audit(async (trx) => {
       const out = await createDevices(trx, tenantId, [input], this.#at());
+      await this.#published(trx, tenantId, out);
       return {
         result: out,
         resourceId: out[0]?.device.id ?? null,
@@ -165,6 +169,7 @@ export class DeviceService {
         valid.map((v) => v.input),
         this.#at(),
       );
+      await this.#published(trx, tenantId, out);
       return {
         result: out,
         resourceId: null,
@@ -248,6 +253,19 @@ export class DeviceService {
     });
     this.changes.announce(tenantId, device.id);
     return this.get(tenantId, device.id);
+  }
+
+  async #published(
+    trx: Transaction<Database>,
+    tenantId: string,
+    created: ReadonlyArray<{ device: DeviceSummary }>,
+  ): Promise<void> {
+    await this.events.publishEach(
+      trx,
+      tenantId,
+      'device.registered',
+      created.map(({ device }) => ({ device })),
+    );
   }
 
   #at(): string {
