@@ -11,7 +11,7 @@ import {
 } from './webhook.repository.js';
 import type { WebhookSecretBox } from './webhook-secret-box.js';
 import { webhookSignature } from './webhook-signature.js';
-import type { WebhookTransport } from './webhook-transport.js';
+import type { WebhookResponse, WebhookTransport } from './webhook-transport.js';
 
 /** The worker's settings (`webhooks.*` in the configuration). */
 export interface WebhookWorkerOptions {
@@ -131,13 +131,28 @@ export class WebhookWorker {
       lease,
       options.concurrency,
     );
-    await Promise.all(claimed.map((c) => this.#send(c)));
+    await Promise.all(claimed.map((c) => this.#sendOne(c)));
     return claimed.length;
+  }
+
+  /** One delivery; a failure of our own (not the receiver's) is logged and counted as an attempt. */
+  async #sendOne(claimed: ClaimedDelivery): Promise<void> {
+    try {
+      await this.#send(claimed);
+    } catch (error) {
+      const { delivery } = claimed;
+      this.#deps.logger.error(
+        { err: error, webhookId: delivery.webhook_id, deliveryId: delivery.id },
+        'webhook delivery attempt broke',
+      );
+      // Counted, so a delivery that always breaks ends `failed` instead of looping for ever.
+      await this.#record(claimed, { ok: false, error: 'internal error' }, 0).catch(() => {});
+    }
   }
 
   async #send(claimed: ClaimedDelivery): Promise<void> {
     const { delivery } = claimed;
-    const { transport, secrets, now, options, logger } = this.#deps;
+    const { transport, secrets, now, options } = this.#deps;
     const body = JSON.stringify({
       id: delivery.id,
       event: delivery.event,
@@ -169,6 +184,27 @@ export class WebhookWorker {
       await releaseDeliveries(this.#deps.db, [delivery.id]);
       return;
     }
+    const state = await this.#record(claimed, response, durationMs);
+    if (state === 'failed')
+      this.#deps.logger.warn(
+        {
+          webhookId: delivery.webhook_id,
+          deliveryId: delivery.id,
+          event: delivery.event,
+          attempts: delivery.attempts + 1,
+        },
+        'webhook delivery failed for good',
+      );
+  }
+
+  /** Writes the attempt and the delivery's next state; answers that state. */
+  async #record(
+    claimed: ClaimedDelivery,
+    response: WebhookResponse,
+    durationMs: number,
+  ): Promise<string> {
+    const { delivery } = claimed;
+    const { now, options } = this.#deps;
     const attempt = delivery.attempts + 1;
     const delivered = response.ok && response.status >= 200 && response.status < 300;
     const finishedAt = now();
@@ -193,10 +229,6 @@ export class WebhookWorker {
       },
       { state, nextAttemptAt },
     );
-    if (state === 'failed')
-      logger.warn(
-        { webhookId: delivery.webhook_id, deliveryId: delivery.id, event: delivery.event, attempt },
-        'webhook delivery failed for good',
-      );
+    return state;
   }
 }

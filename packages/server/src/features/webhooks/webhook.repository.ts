@@ -166,15 +166,14 @@ export async function claimDueDeliveries(
   });
 }
 
-/** Records one attempt and the delivery's new state, releasing the worker's lease. */
+/** Records one attempt and the delivery's new state, releasing the worker's lease (no-op when the delivery is gone). */
 export async function recordAttempt(
   db: Kysely<Database>,
   attempt: WebhookAttemptTable,
   next: { state: string; nextAttemptAt: string },
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('webhook_attempts').values(attempt).execute();
-    await trx
+    const updated = await trx
       .updateTable('webhook_deliveries')
       .set({
         state: next.state,
@@ -184,7 +183,10 @@ export async function recordAttempt(
         updated_at: attempt.at,
       })
       .where('id', '=', attempt.delivery_id)
-      .execute();
+      .executeTakeFirst();
+    // The webhook was deleted while its delivery was under way: nothing left to log against.
+    if (Number(updated.numUpdatedRows) === 0) return;
+    await trx.insertInto('webhook_attempts').values(attempt).execute();
   });
 }
 

@@ -122,7 +122,12 @@ export class WebhookService {
           `a tenant may have at most ${MAX_WEBHOOKS_PER_TENANT} webhooks`,
         );
       await insertWebhook(trx, row);
-      return { result: undefined, resourceId: id, change: { url: row.url, events: input.events } };
+      return {
+        result: undefined,
+        resourceId: id,
+        // Only the origin: receivers often carry a credential in the path or query.
+        change: { origin: url.origin, events: input.events },
+      };
     }, 201);
     return { webhook: toWebhook(row), secret };
   }

@@ -10,7 +10,8 @@ import { insertReleaseAndAction, seedFleet } from '../../testing/release-fixture
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import { isPrivateAddress } from './target-guard.js';
-import { retryDelayMs } from './webhook-worker.js';
+import type { WebhookTransport } from './webhook-transport.js';
+import { retryDelayMs, WebhookWorker } from './webhook-worker.js';
 
 /** A real local HTTP receiver: records each request and answers the next queued status. */
 class Receiver {
@@ -414,6 +415,63 @@ describeEachDialect('webhooks', (dialect) => {
     await allowPrivate(true);
     await unsubscribe(literal.webhook.id);
     await unsubscribe(named.webhook.id);
+  });
+
+  it('sends at most `concurrency` at once, and two workers claim disjoint deliveries', async () => {
+    const { webhook } = await subscribe(['device.registered']);
+    const { db, dbSupport } = server.app.updraft;
+    await db.transaction().execute((trx) =>
+      server.app.wiring.webhooks.outbox.publishEach(
+        trx,
+        'ten_default',
+        'device.registered',
+        [1, 2, 3, 4, 5].map((n) => ({ n })),
+      ),
+    );
+    // A transport that holds every request until the test lets them go.
+    let inFlight = 0;
+    let most = 0;
+    const sentIds: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started!: () => void;
+    const allStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const transport: WebhookTransport = async (request) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      sentIds.push(request.headers['updraft-webhook-id'] as string);
+      if (sentIds.length === 4) started();
+      await gate;
+      inFlight--;
+      return { ok: true, status: 204 };
+    };
+    const replica = () =>
+      new WebhookWorker({
+        db,
+        support: dbSupport,
+        transport,
+        secrets: server.app.wiring.webhooks.secrets,
+        now,
+        logger: server.app.log,
+        options: { ...server.config.webhooks, concurrency: 2 },
+      });
+    const [a, b] = [replica(), replica()];
+    const passes = Promise.all([a.runOnce(), b.runOnce()]);
+    await allStarted;
+    release();
+    expect(await passes).toEqual([2, 2]);
+    expect(most).toBe(4);
+    expect(new Set(sentIds).size).toBe(4);
+    expect(await a.runOnce()).toBe(1);
+    expect(await b.runOnce()).toBe(0);
+    const states = (await deliveries(webhook.id)).map((d: { state: string }) => d.state);
+    expect(states).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered']);
+    await Promise.all([a.close(), b.close()]);
+    await unsubscribe(webhook.id);
   });
 
   it('delivers after a restart: a delivery pending when the server closed is sent by the next one', async () => {
