@@ -1,8 +1,4 @@
-import { createHmac } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -13,6 +9,7 @@ import {
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
+import { WebhookReceiver, webhookSignatureValid } from '../../testing/webhook-receiver.js';
 
 const PASSWORD = 'webhook-crash-password-42';
 
@@ -21,28 +18,12 @@ describeEachDialect('webhooks across kill -9', (dialect) => {
   let dataDir: string;
   let env: Record<string, string>;
   const running: SpawnedServer[] = [];
-  const received: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
-  const waiters: Array<() => void> = [];
-  const statuses = [503];
-  const receiver = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.statusCode = statuses.shift() ?? 200;
-      res.end();
-      for (const wake of waiters.splice(0)) wake();
-    });
-  });
-  const requests = async (n: number) => {
-    while (received.length < n) await new Promise<void>((resolve) => waiters.push(resolve));
-  };
+  let receiver: WebhookReceiver;
 
   beforeAll(async () => {
     database = await openTestDatabase(dialect);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-webhook-crash-'));
-    receiver.listen(0, '127.0.0.1');
-    await once(receiver, 'listening');
+    receiver = await WebhookReceiver.start();
     const db = database.config;
     env = {
       UPDRAFT_DATA_DIR: dataDir,
@@ -62,7 +43,7 @@ describeEachDialect('webhooks across kill -9', (dialect) => {
     for (const server of running) await server.kill('SIGKILL');
     await database?.dispose();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await new Promise((resolve) => receiver.close(resolve));
+    await receiver?.close();
   });
 
   it('retries a failed delivery after the server was killed and started again', async () => {
@@ -84,9 +65,9 @@ describeEachDialect('webhooks across kill -9', (dialect) => {
         body: JSON.stringify(body),
       }).then((r) => r.json())) as Record<string, unknown>;
     await call('PUT', '/webhooks/settings', { allowPrivateTargets: true });
-    const port = (receiver.address() as AddressInfo).port;
+    receiver.statuses.push(503);
     const created = await call('POST', '/webhooks', {
-      url: `http://127.0.0.1:${port}/hook`,
+      url: receiver.url,
       events: ['device.registered'],
     });
     const secret = created.secret as string;
@@ -98,7 +79,7 @@ describeEachDialect('webhooks across kill -9', (dialect) => {
     await call('POST', '/devices', { name: 'crash-1', deviceClassId: cls.id });
 
     // The first attempt is answered 503; once it is recorded, the server dies.
-    await requests(1);
+    await receiver.waitFor(1);
     const { db } = database.handle;
     const attempted = () =>
       db
@@ -108,18 +89,16 @@ describeEachDialect('webhooks across kill -9', (dialect) => {
         .then((rows) => rows.length);
     while ((await attempted()) < 1) await delay(20);
     await first.kill('SIGKILL');
-    const beforeRestart = received.length;
+    const beforeRestart = receiver.requests.length;
 
     const second = await spawnServer(env);
     running.push(second);
-    await requests(2);
+    await receiver.waitFor(2);
     // The retry came from the restarted process, not from the killed one.
     expect(beforeRestart).toBe(1);
-    const [a, b] = received;
+    const [a, b] = receiver.requests;
     expect(b!.headers['updraft-webhook-id']).toBe(a!.headers['updraft-webhook-id']);
-    const timestamp = String(b!.headers['updraft-webhook-timestamp']);
-    const mac = createHmac('sha256', secret).update(`${timestamp}.${b!.body}`).digest('hex');
-    expect(b!.headers['updraft-webhook-signature']).toBe(`v1=${mac}`);
+    expect(webhookSignatureValid(secret, b!)).toBe(true);
     expect(JSON.parse(b!.body)).toMatchObject({
       event: 'device.registered',
       data: { device: { name: 'crash-1' } },

@@ -1,50 +1,15 @@
-import { createHmac, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../../build-server.js';
 import { insertReleaseAndAction, seedFleet } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import { WebhookReceiver, webhookSignatureValid } from '../../testing/webhook-receiver.js';
 import { isPrivateAddress } from './target-guard.js';
 import type { WebhookTransport } from './webhook-transport.js';
 import { retryDelayMs, WebhookWorker } from './webhook-worker.js';
-
-/** A real local HTTP receiver: records each request and answers the next queued status. */
-class Receiver {
-  readonly requests: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
-  readonly statuses: number[] = [];
-  readonly #server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.statusCode = this.statuses.shift() ?? 200;
-      res.end('ok');
-    });
-  });
-  url = '';
-
-  async start(): Promise<void> {
-    this.#server.listen(0, '127.0.0.1');
-    await once(this.#server, 'listening');
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-/** The receiver's check, written from docs/webhooks.md with node:crypto only. */
-function verify(secret: string, headers: http.IncomingHttpHeaders, body: string): boolean {
-  const timestamp = String(headers['updraft-webhook-timestamp']);
-  const expected = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
-  return headers['updraft-webhook-signature'] === `v1=${expected}`;
-}
 
 describe('private-address rule', () => {
   it('classifies loopback, private, link-local and unique-local addresses as private', () => {
@@ -80,7 +45,7 @@ describe('private-address rule', () => {
 describeEachDialect('webhooks', (dialect) => {
   let server: TestServer;
   let headers: Record<string, string>;
-  let receiver: Receiver;
+  let receiver: WebhookReceiver;
   let clock = new Date('2026-12-03T10:00:00.000Z');
   const now = () => clock;
   const advance = (ms: number) => {
@@ -98,8 +63,7 @@ describeEachDialect('webhooks', (dialect) => {
   beforeAll(async () => {
     server = await createTestServer(dialect, { webhooks: webhookConfig }, { now });
     headers = await server.adminHeaders();
-    receiver = new Receiver();
-    await receiver.start();
+    receiver = await WebhookReceiver.start();
   });
   afterAll(async () => {
     await server?.close();
@@ -193,8 +157,8 @@ describeEachDialect('webhooks', (dialect) => {
     const got = receiver.requests.slice(before);
     expect(got).toHaveLength(1);
     const { headers: h, body } = got[0]!;
-    expect(verify(secret, h, body)).toBe(true);
-    expect(verify('whsec_wrong', h, body)).toBe(false);
+    expect(webhookSignatureValid(secret, got[0]!)).toBe(true);
+    expect(webhookSignatureValid('whsec_wrong', got[0]!)).toBe(false);
     expect(h['updraft-webhook-timestamp']).toBe(String(Math.floor(clock.getTime() / 1000)));
     expect(h['content-type']).toBe('application/json');
     const sent = JSON.parse(body);
@@ -289,7 +253,7 @@ describeEachDialect('webhooks', (dialect) => {
     const [first, second] = receiver.requests.slice(before);
     expect(first!.headers['updraft-webhook-id']).toBe(second!.headers['updraft-webhook-id']);
     expect(first!.body).toBe(second!.body);
-    expect(verify(secret, second!.headers, second!.body)).toBe(true);
+    expect(webhookSignatureValid(secret, second!)).toBe(true);
     await unsubscribe(webhook.id);
   });
 
@@ -361,7 +325,7 @@ describeEachDialect('webhooks', (dialect) => {
     const before = receiver.requests.length;
     expect(await worker().runOnce()).toBe(1);
     const [got] = receiver.requests.slice(before);
-    expect(verify(secret, got!.headers, got!.body)).toBe(true);
+    expect(webhookSignatureValid(secret, got!)).toBe(true);
     expect(JSON.parse(got!.body)).toMatchObject({
       event: 'action.failed',
       data: {
@@ -380,7 +344,7 @@ describeEachDialect('webhooks', (dialect) => {
     const before = receiver.requests.length;
     expect(await worker().runOnce()).toBe(1);
     const [got] = receiver.requests.slice(before);
-    expect(verify(secret, got!.headers, got!.body)).toBe(true);
+    expect(webhookSignatureValid(secret, got!)).toBe(true);
     expect(JSON.parse(got!.body)).toMatchObject({
       id: res.json().deliveryId,
       event: 'webhook.test',
@@ -518,7 +482,7 @@ describeEachDialect('webhooks', (dialect) => {
       const sent = receiver.requests.slice(before);
       expect(sent).toHaveLength(2);
       expect(sent[1]!.headers['updraft-webhook-id']).toBe(sent[0]!.headers['updraft-webhook-id']);
-      expect(verify(secret, sent[1]!.headers, sent[1]!.body)).toBe(true);
+      expect(webhookSignatureValid(secret, sent[1]!)).toBe(true);
       const log = await second.inject({
         method: 'GET',
         url: `/api/v1/webhooks/${webhook.id}/deliveries`,
