@@ -92,6 +92,7 @@ export const ServerConfigSchema = Type.Object(
         pollIntervalMs: Type.Integer({ minimum: 10, maximum: 3_600_000 }),
         retryBaseSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
         retryMaxSeconds: Type.Integer({ minimum: 1, maximum: 604_800 }),
+        retentionDays: Type.Integer({ minimum: 1, maximum: 3650 }),
       },
       { additionalProperties: false },
     ),
@@ -431,6 +432,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 3_600,
     doc: 'Longest delay between two attempts of a webhook delivery.',
+  },
+  {
+    path: 'webhooks.retentionDays',
+    env: 'UPDRAFT_WEBHOOKS_RETENTION_DAYS',
+    type: 'integer',
+    default: 30,
+    doc: 'Days a delivered or failed webhook delivery (and its attempt log) is kept; pending ones are kept until they finish.',
   },
 ];
 

@@ -6,6 +6,7 @@ import type { DialectSupport } from '../../db/dialect-support.js';
 import {
   type ClaimedDelivery,
   claimDueDeliveries,
+  pruneDeliveries,
   recordAttempt,
   releaseDeliveries,
 } from './webhook.repository.js';
@@ -21,7 +22,10 @@ export interface WebhookWorkerOptions {
   readonly pollIntervalMs: number;
   readonly retryBaseSeconds: number;
   readonly retryMaxSeconds: number;
+  readonly retentionDays: number;
 }
+
+const PRUNE_EVERY_MS = 3_600_000;
 
 /** Bytes of a receiver's answer read at most (only its status is used). */
 export const MAX_RESPONSE_BYTES = 65_536;
@@ -69,6 +73,7 @@ export class WebhookWorker {
   #timer: NodeJS.Timeout | undefined;
   #pass: Promise<number> = Promise.resolve(0);
   #started = false;
+  #prunedAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: WebhookWorkerDeps) {
     this.#deps = deps;
@@ -123,6 +128,14 @@ export class WebhookWorker {
     if (this.#closing.signal.aborted) return 0;
     const { db, support, now, options } = this.#deps;
     const at = now();
+    // Finished deliveries are kept `retentionDays` for the log, then dropped (hourly look).
+    if (at.getTime() - this.#prunedAt >= PRUNE_EVERY_MS) {
+      this.#prunedAt = at.getTime();
+      await pruneDeliveries(
+        db,
+        new Date(at.getTime() - options.retentionDays * 86_400_000).toISOString(),
+      );
+    }
     const lease = new Date(at.getTime() + options.timeoutMs + 30_000).toISOString();
     const claimed = await claimDueDeliveries(
       db,

@@ -236,3 +236,24 @@ export async function listDeliveries(
     attempts: attempts.filter((a) => a.delivery_id === delivery.id),
   }));
 }
+
+/**
+ * Deletes finished (`delivered`, `failed`) deliveries last changed before `before`, with their
+ * attempts; answers how many deliveries went. Pending ones are kept whatever their age.
+ */
+export async function pruneDeliveries(db: Kysely<Database>, before: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const old = trx
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('state', 'in', ['delivered', 'failed'])
+      .where('updated_at', '<', before);
+    await trx.deleteFrom('webhook_attempts').where('delivery_id', 'in', old).execute();
+    const done = await trx
+      .deleteFrom('webhook_deliveries')
+      .where('state', 'in', ['delivered', 'failed'])
+      .where('updated_at', '<', before)
+      .executeTakeFirst();
+    return Number(done.numDeletedRows);
+  });
+}

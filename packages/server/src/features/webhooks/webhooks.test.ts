@@ -438,6 +438,75 @@ describeEachDialect('webhooks', (dialect) => {
     await unsubscribe(webhook.id);
   });
 
+  it('gives a delivery in flight back unattempted when the worker closes', async () => {
+    const { webhook } = await subscribe(['device.registered']);
+    const { db, dbSupport } = server.app.updraft;
+    await db
+      .transaction()
+      .execute((trx) =>
+        server.app.wiring.webhooks.outbox.publish(trx, 'ten_default', 'device.registered', {}),
+      );
+    let sending!: () => void;
+    const inFlight = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    const closing = new WebhookWorker({
+      db,
+      support: dbSupport,
+      // Answers only when the worker aborts it (as a receiver that hangs would).
+      transport: (request) =>
+        new Promise((resolve) => {
+          sending();
+          request.signal.addEventListener('abort', () => resolve({ ok: false, error: 'aborted' }));
+        }),
+      secrets: server.app.wiring.webhooks.secrets,
+      now,
+      logger: server.app.log,
+      options: server.config.webhooks,
+    });
+    const pass = closing.runOnce();
+    await inFlight;
+    await closing.close();
+    expect(await pass).toBe(1);
+    const [d] = await deliveries(webhook.id);
+    expect(d).toMatchObject({ state: 'pending', attempts: 0, log: [] });
+    // Due at once for the next worker (no lease left behind).
+    expect(await worker().runOnce()).toBe(1);
+    expect((await deliveries(webhook.id))[0]).toMatchObject({ state: 'delivered', attempts: 1 });
+    await unsubscribe(webhook.id);
+  });
+
+  it('drops finished deliveries after the retention period and keeps pending ones', async () => {
+    const { webhook } = await subscribe(['device.registered']);
+    const { db, dbSupport } = server.app.updraft;
+    const { outbox } = server.app.wiring.webhooks;
+    await db
+      .transaction()
+      .execute((trx) => outbox.publish(trx, 'ten_default', 'device.registered', { n: 1 }));
+    expect(await worker().runOnce()).toBe(1);
+    advance(server.config.webhooks.retentionDays * 86_400_000 + 1);
+    await db
+      .transaction()
+      .execute((trx) => outbox.publish(trx, 'ten_default', 'device.registered', { n: 2 }));
+    // A fresh worker prunes on its first pass.
+    const fresh = new WebhookWorker({
+      db,
+      support: dbSupport,
+      transport: async () => ({ ok: true, status: 500 }),
+      secrets: server.app.wiring.webhooks.secrets,
+      now,
+      logger: server.app.log,
+      options: server.config.webhooks,
+    });
+    expect(await fresh.runOnce()).toBe(1);
+    await fresh.close();
+    const left = await deliveries(webhook.id);
+    expect(left.map((d: { state: string; attempts: number }) => [d.state, d.attempts])).toEqual([
+      ['pending', 1],
+    ]);
+    await unsubscribe(webhook.id);
+  });
+
   it('delivers after a restart: a delivery pending when the server closed is sent by the next one', async () => {
     const first = await createTestServer(dialect, { webhooks: webhookConfig }, { now });
     const h = await first.adminHeaders();
