@@ -507,6 +507,29 @@ describeEachDialect('webhooks', (dialect) => {
     await unsubscribe(webhook.id);
   });
 
+  it("keeps tenants apart: another tenant's admin cannot see, test or delete a webhook", async () => {
+    const { webhook } = await subscribe(['device.registered']);
+    const other = {
+      authorization: `Bearer ${(await server.tokenFor(['admin'], 'ten_hooks')).token}`,
+    };
+    expect((await api('GET', '/webhooks', undefined, other)).body).not.toContain(webhook.id);
+    expect(
+      (await api('GET', `/webhooks/${webhook.id}/deliveries`, undefined, other)).statusCode,
+    ).toBe(404);
+    expect((await api('POST', `/webhooks/${webhook.id}/test`, undefined, other)).statusCode).toBe(
+      404,
+    );
+    expect((await api('DELETE', `/webhooks/${webhook.id}`, undefined, other)).statusCode).toBe(404);
+    // Another tenant's event reaches only that tenant's webhooks.
+    await server.app.updraft.db
+      .transaction()
+      .execute((trx) =>
+        server.app.wiring.webhooks.outbox.publish(trx, 'ten_hooks', 'device.registered', {}),
+      );
+    expect(await deliveries(webhook.id)).toEqual([]);
+    await unsubscribe(webhook.id);
+  });
+
   it('delivers after a restart: a delivery pending when the server closed is sent by the next one', async () => {
     const first = await createTestServer(dialect, { webhooks: webhookConfig }, { now });
     const h = await first.adminHeaders();
