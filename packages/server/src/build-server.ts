@@ -25,6 +25,14 @@ import {
 } from './features/deltas/delta.service.js';
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
+import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
+import { WebhookOutbox } from './features/webhooks/webhook-outbox.js';
+import { WebhookSecretBox } from './features/webhooks/webhook-secret-box.js';
+import {
+  nodeWebhookTransport,
+  type WebhookTransport,
+} from './features/webhooks/webhook-transport.js';
+import { WebhookWorker } from './features/webhooks/webhook-worker.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
@@ -58,6 +66,10 @@ export interface ServerDeps {
   readonly deltaEncoder?: DeltaEncoder;
   /** Bounds of delta creation (default {@link DEFAULT_DELTA_LIMITS}). */
   readonly deltaLimits?: DeltaLimits;
+  /** How webhook deliveries are POSTed (default node:http(s) with the private-address guard). */
+  readonly webhookTransport?: WebhookTransport;
+  /** Resolves webhook host names when a webhook is created (default `dns.lookup`). */
+  readonly webhookResolve?: ResolveHost;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -166,6 +178,7 @@ export async function buildServer(
       now,
     };
     app.decorate('updraft', services);
+    const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const wiring: FeatureWiring = {
       deltas: new DeltaService({
         db: database.db,
@@ -177,9 +190,25 @@ export async function buildServer(
         limits: deps.deltaLimits ?? DEFAULT_DELTA_LIMITS,
         logger: loggerInstance,
       }),
+      webhooks: {
+        outbox: new WebhookOutbox(now),
+        secrets: webhookSecrets,
+        resolve: deps.webhookResolve ?? systemResolve,
+        worker: new WebhookWorker({
+          db: database.db,
+          support: database.support,
+          transport: deps.webhookTransport ?? nodeWebhookTransport,
+          secrets: webhookSecrets,
+          now,
+          logger: loggerInstance,
+          options: config.webhooks,
+        }),
+      },
     };
     app.decorate('wiring', wiring);
     app.addHook('onClose', async () => {
+      // Sends in flight are aborted and their rows given back before the database goes.
+      await wiring.webhooks.worker.close();
       // Before the database goes: a running encoding stops and leaves its record `building`.
       await wiring.deltas.close();
       if (blobsOwned) await blobs.close();
@@ -243,5 +272,6 @@ export async function buildServer(
 
   for (const feature of featureMounts(app.wiring)) await feature.register(app);
   await app.ready();
+  app.wiring.webhooks.worker.start();
   return app as unknown as UpdraftApp;
 }

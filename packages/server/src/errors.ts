@@ -51,6 +51,9 @@ export const SERVER_ERROR_CODES = [
   // target filters and groups
   'FILTER_INVALID',
   'FILTER_UNSUPPORTED',
+  // webhooks
+  'WEBHOOK_URL_INVALID',
+  'WEBHOOK_TARGET_PRIVATE',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -106,6 +109,9 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   DEVICE_RANGE_NOT_SATISFIABLE: 416,
   FILTER_INVALID: 400,
   FILTER_UNSUPPORTED: 422,
+  // webhooks
+  WEBHOOK_URL_INVALID: 422,
+  WEBHOOK_TARGET_PRIVATE: 422,
 };
 
 /**

@@ -16,6 +16,9 @@ export const PERMISSIONS = [
   'reports:read',
   'audit:read',
   'metrics:read',
+  // Webhook subscriptions, their delivery log and the tenant's webhook settings (admin only).
+  'webhooks:read',
+  'webhooks:write',
   // Granted to admins; only the installation's admins (default tenant) pass the service's check.
   'tenants:read',
   'tenants:write',

@@ -11,11 +11,26 @@ import { groupsFeature } from './groups/groups.feature.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemFeature } from './system/system.feature.js';
 import { usersFeature } from './users/users.feature.js';
+import type { ResolveHost } from './webhooks/target-guard.js';
+import type { WebhookOutbox } from './webhooks/webhook-outbox.js';
+import type { WebhookSecretBox } from './webhooks/webhook-secret-box.js';
+import type { WebhookWorker } from './webhooks/webhook-worker.js';
+import { webhooksFeature } from './webhooks/webhooks.feature.js';
 
 /** Services more than one feature uses, built once in `build-server.ts` and passed in. */
 export interface FeatureWiring {
   /** Deltas: the deltas feature's routes and the device API's check-in offers share it. */
   readonly deltas: DeltaService;
+  /**
+   * Webhooks: features publish events into the outbox in their transactions; the worker
+   * (started and stopped by `build-server.ts`) sends them.
+   */
+  readonly webhooks: {
+    readonly outbox: WebhookOutbox;
+    readonly secrets: WebhookSecretBox;
+    readonly resolve: ResolveHost;
+    readonly worker: WebhookWorker;
+  };
 }
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
@@ -41,16 +56,22 @@ function mount<O extends Record<string, unknown>>(
  * `/api/device/v1`.
  */
 export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
+  const events = wiring.webhooks.outbox;
   return [
     mount('system', '', systemFeature, {}),
     mount('users', '/api/v1', usersFeature, {}),
     mount('audit', '/api/v1', auditFeature, {}),
-    mount('device-classes', '/api/v1', deviceClassesFeature, {}),
-    mount('devices', '/api/v1', devicesFeature, {}),
+    mount('device-classes', '/api/v1', deviceClassesFeature, { events }),
+    mount('devices', '/api/v1', devicesFeature, { events }),
     mount('groups', '/api/v1', groupsFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
-    mount('actions', '/api/v1', actionsFeature, {}),
-    mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas }),
+    mount('actions', '/api/v1', actionsFeature, { events }),
+    mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas, events }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
+    mount('webhooks', '/api/v1', webhooksFeature, {
+      outbox: wiring.webhooks.outbox,
+      secrets: wiring.webhooks.secrets,
+      resolve: wiring.webhooks.resolve,
+    }),
   ];
 }

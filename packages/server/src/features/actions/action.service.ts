@@ -9,6 +9,7 @@ import { appendAudit } from '../audit/audit.repository.js';
 import { findRelease } from '../releases/release.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import { isUniqueViolation } from '../releases/release.service.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import {
   findAction,
   findDeviceForAssignment,
@@ -143,6 +144,8 @@ export class ActionService {
     private readonly now: () => Date,
     /** Told after each commit that opens or closes a device's action (read-your-writes). */
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
+    /** Where `action.failed` is published, in the transaction that records the failure. */
+    private readonly events: WebhookPublisher,
   ) {}
 
   /** Assigns a release to one device (the device's class must match the release's). */
@@ -388,6 +391,13 @@ export class ActionService {
           message: report.message,
           reportId: report.reportId,
         });
+        if (verdict.to === 'failure' && row.state !== 'failure') {
+          await this.events.publish(trx, principal.tenantId, 'action.failed', {
+            action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
+            code: report.code ?? null,
+            message: report.message ?? null,
+          });
+        }
         if (verdict.to === 'success' && row.state !== 'success') {
           const release = await findRelease(trx, principal.tenantId, row.release_id);
           if (release === undefined) throw new BugError(`action ${row.id} has no release`);

@@ -1,13 +1,17 @@
-import type { UpdraftFeature } from '../../http/app-types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { countActionsByState } from './action.repository.js';
 import { actionRoutes } from './action.routes.js';
 import { ActionService } from './action.service.js';
 
 /** Actions (assign, cancel, history), mounted at `/api/v1`; also feeds the actions-by-state gauge. */
-export const actionsFeature: UpdraftFeature = async (app) => {
+export const actionsFeature: FastifyPluginAsyncTypebox<{ events: WebhookPublisher }> = async (
+  app,
+  { events },
+) => {
   const { db, metrics, deviceChanges } = app.updraft;
   metrics.setActionsByStateSource(() => countActionsByState(db));
   await app.register(actionRoutes, {
-    actions: new ActionService(db, () => app.updraft.now(), deviceChanges),
+    actions: new ActionService(db, () => app.updraft.now(), deviceChanges, events),
   });
 };

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { CheckInService } from './check-in.service.js';
 import { deviceApiRoutes } from './device-api.routes.js';
 import { LastSeenTracker } from './last-seen-tracker.js';
@@ -12,7 +13,9 @@ import { LastSeenTracker } from './last-seen-tracker.js';
  */
 export const deviceApiFeature: FastifyPluginAsyncTypebox<{
   deltaOffers: DeltaOfferSource;
-}> = async (app, { deltaOffers }) => {
+  /** Where a failed action's `action.failed` event goes. */
+  events: WebhookPublisher;
+}> = async (app, { deltaOffers, events }) => {
   const { db, config, deviceChanges } = app.updraft;
   const now = () => app.updraft.now();
   const urls = new SignedUrl(
@@ -34,7 +37,7 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
   );
   await app.register(deviceApiRoutes, {
     checkIns,
-    actions: new ActionService(db, now, deviceChanges),
+    actions: new ActionService(db, now, deviceChanges, events),
     urls,
   });
 };

@@ -168,9 +168,12 @@ describeEachDialect('device sessions', (dialect) => {
 
   it('announces its own action changes after commit (before the database notification lands)', async () => {
     const announced: string[] = [];
-    const actions = new ActionService(server.app.updraft.db, () => new Date(), {
-      announce: (_tenantId, deviceId) => announced.push(deviceId),
-    });
+    const actions = new ActionService(
+      server.app.updraft.db,
+      () => new Date(),
+      { announce: (_tenantId, deviceId) => announced.push(deviceId) },
+      server.app.wiring.webhooks.outbox,
+    );
     const device = fleet.devices[4]!; // no action yet (a success would raise its installed sequence)
     const ctx = { tenantId: fleet.tenantId, actorId: null, ip: null, requestId: null };
     const action = await actions.assign(ctx, { deviceId: device.id, releaseId });

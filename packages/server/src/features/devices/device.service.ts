@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
@@ -6,6 +6,7 @@ import type { AuditedRun } from '../../http/audit-hook.js';
 import { type Action, actionsOfDevice } from '../actions/action.service.js';
 import { getDeviceClass } from '../device-classes/device-class.repository.js';
 import type { DeviceFilterService } from '../filters/device-filter.service.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import {
   type AttributeValue,
   createDevices,
@@ -65,6 +66,8 @@ export class DeviceService {
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
     /** Checks and resolves target filters (`filter=` of the list, the count). */
     private readonly filters: DeviceFilterService,
+    /** Where `device.registered` is published, in the registering transaction. */
+    private readonly events: WebhookPublisher,
   ) {}
 
   /** The id of the device named by id or name; `RESOURCE_NOT_FOUND` when there is none. */
@@ -140,6 +143,7 @@ export class DeviceService {
     }
     const [created] = await audit(async (trx) => {
       const out = await createDevices(trx, tenantId, [input], this.#at());
+      await this.#published(trx, tenantId, out);
       return {
         result: out,
         resourceId: out[0]?.device.id ?? null,
@@ -182,6 +186,7 @@ export class DeviceService {
         valid.map((v) => v.input),
         this.#at(),
       );
+      await this.#published(trx, tenantId, out);
       return {
         result: out,
         resourceId: null,
@@ -265,6 +270,19 @@ export class DeviceService {
     });
     this.changes.announce(tenantId, device.id);
     return this.get(tenantId, device.id);
+  }
+
+  async #published(
+    trx: Transaction<Database>,
+    tenantId: string,
+    created: ReadonlyArray<{ device: DeviceSummary }>,
+  ): Promise<void> {
+    await this.events.publishEach(
+      trx,
+      tenantId,
+      'device.registered',
+      created.map(({ device }) => ({ device })),
+    );
   }
 
   #at(): string {

@@ -1,10 +1,14 @@
-import type { UpdraftFeature } from '../../http/app-types.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { DeviceFilterService } from '../filters/device-filter.service.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { deviceRoutes } from './device.routes.js';
 import { DeviceService } from './device.service.js';
 
-/** The device registry, mounted at `/api/v1`. */
-export const devicesFeature: UpdraftFeature = async (app) => {
+/** The device registry, mounted at `/api/v1`; registrations publish `device.registered`. */
+export const devicesFeature: FastifyPluginAsyncTypebox<{ events: WebhookPublisher }> = async (
+  app,
+  { events },
+) => {
   const { db, deviceChanges } = app.updraft;
   await app.register(deviceRoutes, {
     devices: new DeviceService(
@@ -12,6 +16,7 @@ export const devicesFeature: UpdraftFeature = async (app) => {
       () => app.updraft.now(),
       deviceChanges,
       new DeviceFilterService(db, () => app.updraft.now()),
+      events,
     ),
   });
 };
