@@ -88,6 +88,7 @@ const ZONES = [
   { timeZone: 'Asia/Kolkata', offset: 5.5 * HOUR },
   { timeZone: 'Etc/GMT+7', offset: -7 * HOUR },
 ] as const;
+type CaseOf<A> = A extends fc.Arbitrary<infer T> ? T : never;
 const HORIZON_MIN = 3 * 24 * 60;
 
 function fieldArb(
@@ -131,7 +132,7 @@ const caseArb = fc.record({
   startMin: fc.integer({ min: 28_401_120, max: 31_556_160 }),
 });
 
-function oracleOpens(c: fc.Infer<typeof caseArb>, ms: number): boolean {
+function oracleOpens(c: CaseOf<typeof caseArb>, ms: number): boolean {
   const d = new Date(ms + c.zone.offset);
   const dom = c.dom.has(d.getUTCDate());
   const dow = c.dow.has(d.getUTCDay());
