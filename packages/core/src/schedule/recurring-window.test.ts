@@ -140,16 +140,20 @@ function oracleOpens(c: CaseOf<typeof caseArb>, ms: number): boolean {
   return c.minute.has(d.getUTCMinutes()) && c.hour.has(d.getUTCHours()) && day;
 }
 
+function windowOf(c: CaseOf<typeof caseArb>): RecurringWindow {
+  const cron = [c.minute, c.hour, c.dom, c.month, c.dow].map((f) => f.text).join(' ');
+  return RecurringWindow.from({
+    cron,
+    durationSeconds: c.durationMin * 60,
+    timeZone: c.zone.timeZone,
+  });
+}
+
 describe('RecurringWindow properties (fixed-offset zones, minute by minute)', () => {
   it('the next opening is the first minute the oracle opens, and the window is open there', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
-        const cron = [c.minute, c.hour, c.dom, c.month, c.dow].map((f) => f.text).join(' ');
-        const w = RecurringWindow.from({
-          cron,
-          durationSeconds: c.durationMin * 60,
-          timeZone: c.zone.timeZone,
-        });
+        const w = windowOf(c);
         const now = c.startMin * MIN;
         const next = w.nextOpening(now);
         let expected: number | null = null;
@@ -173,12 +177,7 @@ describe('RecurringWindow properties (fixed-offset zones, minute by minute)', ()
   it('isOpen agrees with the oracle at every minute of the horizon (nothing inside a window is skipped)', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
-        const cron = [c.minute, c.hour, c.dom, c.month, c.dow].map((f) => f.text).join(' ');
-        const w = RecurringWindow.from({
-          cron,
-          durationSeconds: c.durationMin * 60,
-          timeZone: c.zone.timeZone,
-        });
+        const w = windowOf(c);
         const now = c.startMin * MIN;
         const horizon = 24 * 60;
         // opens[i]: the oracle opens at minute i - durationMin (so earlier windows are counted).
