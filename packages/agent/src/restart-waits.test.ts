@@ -98,6 +98,15 @@ describe('waits after a restart', () => {
     expect(r.requests).toBeLessThanOrEqual(HOUR / (POLL_S * 1000) + 2);
   });
 
+  it('InstallWait before a recurring window: polls at the persisted interval, not in a loop', async () => {
+    // The fake clock starts at 00:00Z; the window opens at 12:00 UTC, outside the hour measured.
+    await offer({ recurringWindow: { cron: '0 12 * * *', durationSeconds: 600, timeZone: 'UTC' } });
+    const r = await restartIn('InstallWait');
+    expect(r.resumedIn).toBe('InstallWait');
+    expect(r.elapsed).toBeGreaterThanOrEqual(HOUR);
+    expect(r.requests).toBeLessThanOrEqual(HOUR / (POLL_S * 1000) + 2);
+  });
+
   it('InstallWait deferred by canInstall(): asks again once per poll interval', async () => {
     await offer();
     let asked = 0;

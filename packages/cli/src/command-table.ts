@@ -736,9 +736,31 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'release', description: "release id, or a version of the device's class" },
     ],
     options: [
-      { name: 'download-only', description: 'download but do not install' },
+      {
+        name: 'action',
+        value: 'type',
+        description:
+          'forced (ignores the device policy), soft (default), download-only, time-forced (soft until --force-after)',
+        choices: ['forced', 'soft', 'download-only', 'time-forced'],
+      },
+      { name: 'force-after', value: 'iso', description: 'time-forced: forced from (ISO 8601)' },
+      {
+        name: 'download-only',
+        description: 'download but do not install (= --action download-only)',
+      },
       { name: 'window-start', value: 'iso', description: 'maintenance window start (ISO 8601)' },
       { name: 'window-end', value: 'iso', description: 'maintenance window end (ISO 8601)' },
+      {
+        name: 'window',
+        value: 'cron',
+        description: "recurring window start, 5-field cron, e.g. '0 2 * * 1-5'",
+      },
+      { name: 'window-duration', value: 'd', description: 'recurring window length, e.g. 30m, 2h' },
+      {
+        name: 'window-tz',
+        value: 'tz',
+        description: 'recurring window time zone (IANA; default UTC)',
+      },
       ...SERVICE_OPTIONS,
     ],
     load: () => import('./commands/action-assign.js'),

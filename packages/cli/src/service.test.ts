@@ -399,6 +399,42 @@ describe('service commands', () => {
       EXIT_CODES.usage,
       'CLI_USAGE',
     );
+    // Recurring windows and action types: the flags' own shape is checked here, the cron
+    // expression and zone by the service (before it looks at the device's open action).
+    for (const extra of [
+      ['--window', '0 2 * * *'],
+      ['--window', '0 2 * * *', '--window-duration', 'an hour'],
+      ['--window-tz', 'UTC'],
+      ['--action', 'urgent'],
+      ['--action', 'time-forced', '--force-after', 'tomorrow'],
+    ]) {
+      expectError(
+        await cli(['action', 'assign', deviceId, releaseId, ...extra]),
+        EXIT_CODES.usage,
+        'CLI_USAGE',
+      );
+    }
+    expectError(
+      await cli([
+        'action',
+        'assign',
+        deviceId,
+        releaseId,
+        '--window',
+        '0 2 * * *',
+        '--window-duration',
+        '2h',
+        '--window-tz',
+        'Europe/Atlantis',
+      ]),
+      EXIT_CODES.service,
+      'ACTION_WINDOW_INVALID',
+    );
+    expectError(
+      await cli(['action', 'assign', deviceId, releaseId, '--action', 'time-forced']),
+      EXIT_CODES.service,
+      'ACTION_TYPE_INVALID',
+    );
   });
 
   let v3ClassId: string;

@@ -5,5 +5,6 @@ export * from './encryption/index.js';
 export * from './errors.js';
 export * from './input-problem.js';
 export * from './keys/index.js';
+export * from './schedule/index.js';
 export * from './suit/index.js';
 export * from './versions/index.js';

@@ -1,4 +1,12 @@
-import { BugError, CoreError, isUpdraftError, type UpdraftError } from '@updraft/core';
+import {
+  actionTypeOf,
+  BugError,
+  CoreError,
+  isUpdraftError,
+  policyMayDefer,
+  RecurringWindow,
+  type UpdraftError,
+} from '@updraft/core';
 import { systemClock } from '../adapters/system/system-clock.js';
 import { fullJitterDelay } from '../backoff.js';
 import { installWithDelta } from '../delta/install-with-delta.js';
@@ -196,7 +204,7 @@ export const HANDLERS: Handlers = {
       'downloaded',
       fallbacks.length > 0 ? { message: `delta fallback ${fallbacks.join(',')}` } : {},
     );
-    if (record.action.downloadOnly) {
+    if (actionTypeOf(record.action) === 'download-only') {
       finish(ctx, record.action.id);
       return 'downloadOnly';
     }
@@ -205,29 +213,62 @@ export const HANDLERS: Handlers = {
 
   InstallWait: async (ctx) => {
     const record = ctx.action();
-    const window = record.action.maintenanceWindow;
+    const action = record.action;
+    const window = action.maintenanceWindow;
     const now = ctx.deps.clock.now();
     // From the persisted poll interval, never from memory: a restarted agent waits as long as the
     // one before it did (a zero here made a resumed agent check in thousands of times a second).
     const poll = pollIntervalMs(ctx);
+    // Precedence (docs/agent.md, "Action types and maintenance windows"): windows first, for
+    // every type: a forced action still installs only inside its window; the type only decides
+    // whether the device's policy may defer it further.
     if (window) {
       const start = Date.parse(window.start);
       const end = Date.parse(window.end);
       if (!(now >= start && now < end)) {
         // Wait for the window to open, but check in again at least every poll interval.
         const wait = now < start ? Math.min(start - now, poll) : poll;
-        ctx.log.info({ actionId: record.action.id, waitMs: wait }, 'outside maintenance window');
+        ctx.log.info({ actionId: action.id, waitMs: wait }, 'outside maintenance window');
         return deferInstall(ctx, wait);
       }
     }
-    const verdict = (await ctx.deps.policy?.canInstall?.({
-      actionId: record.action.id,
-      version: record.action.release.version,
-      components: planOf(record).map((c) => c.id),
-    })) ?? { ok: true };
-    if (!verdict.ok) {
-      ctx.log.info({ actionId: record.action.id, reason: verdict.reason }, 'install deferred');
-      return deferInstall(ctx, poll);
+    if (action.recurringWindow) {
+      let recurring: RecurringWindow;
+      try {
+        recurring = RecurringWindow.from(action.recurringWindow);
+      } catch (error) {
+        // A window this device cannot evaluate (an unknown zone in its runtime's time-zone data)
+        // must not become "install any time".
+        if (!isUpdraftError(error)) throw error;
+        setError(record, error);
+        return 'failed';
+      }
+      if (!recurring.isOpen(now)) {
+        // Until the next opening (strictly after now, as now is outside every window), capped at
+        // the poll interval so a cancel is still seen; never a zero wait.
+        const next = recurring.nextOpening(now);
+        const wait = next === null ? poll : Math.max(1, Math.min(next - now, poll));
+        ctx.log.info(
+          { actionId: action.id, waitMs: wait, nextOpening: next },
+          'outside recurring maintenance window',
+        );
+        return deferInstall(ctx, wait);
+      }
+    }
+    const type = actionTypeOf(action);
+    if (policyMayDefer(type, action.forceAfter, now)) {
+      const verdict = (await ctx.deps.policy?.canInstall?.({
+        actionId: action.id,
+        version: action.release.version,
+        components: planOf(record).map((c) => c.id),
+      })) ?? { ok: true };
+      if (!verdict.ok) {
+        // A time-forced action is asked again no later than its deadline.
+        const deadline = type === 'time-forced' ? Date.parse(action.forceAfter ?? '') - now : poll;
+        const wait = Number.isFinite(deadline) ? Math.max(1, Math.min(deadline, poll)) : poll;
+        ctx.log.info({ actionId: action.id, reason: verdict.reason, type }, 'install deferred');
+        return deferInstall(ctx, wait);
+      }
     }
     return 'allowed';
   },

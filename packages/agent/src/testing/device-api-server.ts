@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { componentIdToHex } from '@updraft/core';
+import { type ActionType, componentIdToHex, type RecurringMaintenanceWindow } from '@updraft/core';
 import type { DeviceAction, FeedbackReport } from '../ports/transport.js';
 
 /** Misbehaviours of the test service. */
@@ -46,7 +46,10 @@ export interface TestRelease {
   readonly envelope: Uint8Array;
   readonly payloads: readonly Uint8Array[];
   readonly downloadOnly?: boolean;
+  readonly type?: ActionType;
+  readonly forceAfter?: string | null;
   readonly maintenanceWindow?: { start: string; end: string } | null;
+  readonly recurringWindow?: RecurringMaintenanceWindow | null;
   readonly cancelRequested?: boolean;
 }
 
@@ -55,7 +58,8 @@ const TERMINAL = new Set(['success', 'failure', 'rejected', 'canceled']);
 /** The test service. */
 export class DeviceApiServer {
   readonly requests: RequestRecord[] = [];
-  readonly feedback: { actionId: string; report: FeedbackReport }[] = [];
+  /** Reports as received; `at` is the reading of the clock given to the constructor, if any. */
+  readonly feedback: { actionId: string; report: FeedbackReport; at?: number }[] = [];
   readonly checkIns: unknown[] = [];
   faults: ServerFaults = {};
   pollIntervalSeconds = 60;
@@ -66,7 +70,11 @@ export class DeviceApiServer {
   #waiters: { predicate: (r: FeedbackReport) => boolean; resolve: () => void }[] = [];
   url = '';
 
-  constructor() {
+  readonly #clock: { now(): number } | undefined;
+
+  /** `clock`: stamps each feedback report with the (test's injected) time it arrived. */
+  constructor(options: { clock?: { now(): number } } = {}) {
+    this.#clock = options.clock;
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch(() => {
         if (!res.headersSent) res.writeHead(500);
@@ -134,8 +142,11 @@ export class DeviceApiServer {
       id: r.actionId,
       state: 'assigned',
       cancelRequested: r.cancelRequested ?? false,
-      downloadOnly: r.downloadOnly ?? false,
+      ...(r.type === undefined ? {} : { type: r.type }),
+      forceAfter: r.forceAfter ?? null,
+      downloadOnly: r.downloadOnly ?? r.type === 'download-only',
       maintenanceWindow: r.maintenanceWindow ?? null,
+      recurringWindow: r.recurringWindow ?? null,
       release: { id: `rel_${r.version}`, version: r.version, sequenceNumber: r.sequenceNumber },
       envelopeUrl: `/api/device/v1/actions/${r.actionId}/envelope`,
       payloads: r.payloads.map((p, i) => {
@@ -195,11 +206,20 @@ export class DeviceApiServer {
         return json(res, 200, { replay: true });
       }
       if (this.#closed.has(actionId)) return json(res, 409, { code: 'ACTION_TRANSITION_INVALID' });
-      this.feedback.push({ actionId, report });
+      this.feedback.push({
+        actionId,
+        report,
+        ...(this.#clock === undefined ? {} : { at: this.#clock.now() }),
+      });
       for (const w of this.#waiters.filter((x) => x.predicate(report))) w.resolve();
       this.#waiters = this.#waiters.filter((x) => !x.predicate(report));
       if (TERMINAL.has(report.status) || report.status === 'downloaded') {
-        if (TERMINAL.has(report.status) || this.#release?.downloadOnly) this.#closed.add(actionId);
+        if (
+          TERMINAL.has(report.status) ||
+          this.#release?.downloadOnly ||
+          this.#release?.type === 'download-only'
+        )
+          this.#closed.add(actionId);
       }
       return json(res, 200, { ok: true });
     }

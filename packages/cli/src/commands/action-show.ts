@@ -9,7 +9,7 @@ export type ActionView = Action & { readonly events?: readonly ActionEvent[] };
 
 /** One line about an action. */
 export function describeAction(a: ActionView): string {
-  return `action ${a.id}: release ${a.releaseId} → device ${a.deviceId}, state ${a.state}${a.open ? ' (open)' : ''}${a.cancelRequested ? ', cancel requested' : ''}${a.downloadOnly ? ', download only' : ''}`;
+  return `action ${a.id}: release ${a.releaseId} → device ${a.deviceId}, state ${a.state}${a.open ? ' (open)' : ''}${a.cancelRequested ? ', cancel requested' : ''}${a.type !== undefined && a.type !== 'soft' ? `, ${a.type}` : ''}${a.forceAfter ? ` (forced from ${a.forceAfter})` : ''}${a.recurringWindow ? `, window '${a.recurringWindow.cron}' ${a.recurringWindow.durationSeconds}s ${a.recurringWindow.timeZone}` : ''}`;
 }
 
 /** `updraft action show <id>`: the action and its event history. */

@@ -4,6 +4,8 @@
  * schema, the agent validates the answer before trusting it.
  */
 
+import type { ActionType } from './action-types.js';
+
 /** A device attribute value as reported at check-in. */
 export type DeviceAttributeValue = string | number | boolean;
 
@@ -55,13 +57,33 @@ export interface MaintenanceWindow {
   readonly end: string;
 }
 
+/**
+ * A recurring maintenance window: one opens at each start the five-field cron expression names in
+ * `timeZone` (IANA) and lasts `durationSeconds`. Evaluated by core's `RecurringWindow`.
+ */
+export interface RecurringMaintenanceWindow {
+  readonly cron: string;
+  readonly durationSeconds: number;
+  readonly timeZone: string;
+}
+
 /** The device's open action, as the check-in answer carries it. */
 export interface DeviceAction {
   readonly id: string;
   readonly state: string;
   readonly cancelRequested: boolean;
+  /**
+   * How the device treats the action (see {@link ActionType}). Absent from services older than
+   * action types: read it with `actionTypeOf`.
+   */
+  readonly type?: ActionType | undefined;
+  /** For `time-forced`: the instant (ISO 8601) from which the action is forced. */
+  readonly forceAfter?: string | null | undefined;
+  /** Kept for older devices: always `type === 'download-only'` (derived, never stored apart). */
   readonly downloadOnly: boolean;
   readonly maintenanceWindow: MaintenanceWindow | null;
+  /** Install only inside one of these windows; downloading is allowed outside. */
+  readonly recurringWindow?: RecurringMaintenanceWindow | null | undefined;
   readonly release: {
     readonly id: string;
     readonly version: string;
@@ -95,4 +117,9 @@ export interface DeltaOffer {
   readonly patchSize: number;
   /** Signed URL, like the payload's own. */
   readonly url: string;
+}
+
+/** An action's type, reading a service that predates action types by its `downloadOnly` flag. */
+export function actionTypeOf(action: Pick<DeviceAction, 'type' | 'downloadOnly'>): ActionType {
+  return action.type ?? (action.downloadOnly ? 'download-only' : 'soft');
 }

@@ -22,8 +22,11 @@ const answer: CheckInResponse = {
     id: 'act_1',
     state: 'assigned',
     cancelRequested: false,
+    type: 'soft',
+    forceAfter: null,
     downloadOnly: false,
     maintenanceWindow: null,
+    recurringWindow: null,
     release: { id: 'rel_1', version: '1.3.0', sequenceNumber: 13 },
     envelopeUrl: '/api/device/v1/actions/act_1/envelope',
     payloads: [

@@ -2,6 +2,8 @@
  * The device API's shared vocabulary (docs/device-api.md): what the agent sends and the service
  * accepts, defined once for the service, the agent and the CLI.
  */
+
+export { ACTION_TYPES, type ActionType, isActionType, policyMayDefer } from './action-types.js';
 export type {
   CheckInReport,
   CheckInRequest,
@@ -12,7 +14,9 @@ export type {
   InstalledComponent,
   MaintenanceWindow,
   PayloadRef,
+  RecurringMaintenanceWindow,
   ReportedComponent,
 } from './check-in.js';
+export { actionTypeOf } from './check-in.js';
 export type { FeedbackAnswer, FeedbackReport } from './feedback.js';
 export { FEEDBACK_STATUSES, type FeedbackStatus } from './feedback-statuses.js';

@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { isActionType } from '@updraft/core';
 import { AgentError } from '../../errors.js';
 import type {
   CheckInRequest,
@@ -256,6 +257,22 @@ function isAction(v: unknown): v is DeviceAction {
   }
   const w = v.maintenanceWindow;
   if (w !== null && !(isRecord(w) && typeof w.start === 'string' && typeof w.end === 'string')) {
+    return false;
+  }
+  // Newer fields, absent from older services: typed when present (the window's cron and zone are
+  // checked where they are used, in InstallWait, and a bad one fails the action).
+  if (v.type !== undefined && !isActionType(v.type)) return false;
+  if (v.forceAfter != null && typeof v.forceAfter !== 'string') return false;
+  const r = v.recurringWindow;
+  if (
+    r != null &&
+    !(
+      isRecord(r) &&
+      typeof r.cron === 'string' &&
+      typeof r.durationSeconds === 'number' &&
+      typeof r.timeZone === 'string'
+    )
+  ) {
     return false;
   }
   if (!Array.isArray(v.payloads) || v.payloads.length > 64) return false;

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ACTION_TYPES, type ActionType } from '@updraft/core';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { UserPrincipal } from '../../auth/principal.js';
@@ -16,6 +17,17 @@ const IsoDate = Type.String({
   maxLength: 40,
 });
 const Window = Type.Object({ start: IsoDate, end: IsoDate }, { additionalProperties: false });
+const ActionTypeSchema = Type.Unsafe<ActionType>({ type: 'string', enum: [...ACTION_TYPES] });
+// Shape only: the cron expression, duration range and zone are checked by core's
+// RecurringWindow in the service (ACTION_WINDOW_INVALID with the reason).
+const RecurringWindowSchema = Type.Object(
+  {
+    cron: Type.String({ minLength: 1, maxLength: 256 }),
+    durationSeconds: Type.Integer(),
+    timeZone: Type.String({ minLength: 1, maxLength: 64 }),
+  },
+  { additionalProperties: false },
+);
 /** An action as the API shows it (also inside a device's view). */
 export const ActionSchema = Type.Object({
   id: Type.String(),
@@ -23,8 +35,11 @@ export const ActionSchema = Type.Object({
   releaseId: Type.String(),
   state: Type.Unsafe<ActionState>({ type: 'string', enum: [...ACTION_STATES] }),
   cancelRequested: Type.Boolean(),
-  downloadOnly: Type.Boolean(),
+  type: ActionTypeSchema,
+  downloadOnly: Type.Boolean({ description: "Derived: `type === 'download-only'`." }),
+  forceAfter: Type.Union([IsoDate, Type.Null()]),
   maintenanceWindow: Type.Union([Window, Type.Null()]),
+  recurringWindow: Type.Union([RecurringWindowSchema, Type.Null()]),
   open: Type.Boolean(),
   createdAt: Type.String(),
   createdBy: Type.Union([Type.String(), Type.Null()]),
@@ -68,8 +83,13 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ actions: ActionService }>
               description: 'The device id or name.',
             }),
             releaseId: Type.String({ minLength: 1, maxLength: 128 }),
-            downloadOnly: Type.Optional(Type.Boolean()),
+            type: Type.Optional(ActionTypeSchema),
+            downloadOnly: Type.Optional(
+              Type.Boolean({ description: "Older spelling of type 'download-only'." }),
+            ),
+            forceAfter: Type.Optional(Type.Union([IsoDate, Type.Null()])),
             maintenanceWindow: Type.Optional(Type.Union([Window, Type.Null()])),
+            recurringWindow: Type.Optional(Type.Union([RecurringWindowSchema, Type.Null()])),
           },
           { additionalProperties: false },
         ),
@@ -78,17 +98,14 @@ export const actionRoutes: FastifyPluginAsyncTypebox<{ actions: ActionService }>
     },
     async (request, reply) => {
       const b = request.body;
-      if (
-        b.maintenanceWindow &&
-        !(Date.parse(b.maintenanceWindow.start) < Date.parse(b.maintenanceWindow.end))
-      ) {
-        throw new ServerError('RESOURCE_INVALID', 'maintenanceWindow.start must be before its end');
-      }
       const action = await actions.assign(context(request), {
         deviceId: b.deviceId,
         releaseId: b.releaseId,
-        downloadOnly: b.downloadOnly ?? false,
+        type: b.type,
+        downloadOnly: b.downloadOnly,
+        forceAfter: b.forceAfter ?? null,
         maintenanceWindow: b.maintenanceWindow ?? null,
+        recurringWindow: b.recurringWindow ?? null,
       });
       request.auditWritten = true;
       return reply.code(201).send(action);

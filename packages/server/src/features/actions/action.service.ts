@@ -1,4 +1,9 @@
-import type { FeedbackReport, MaintenanceWindow } from '@updraft/core';
+import type {
+  ActionType,
+  FeedbackReport,
+  MaintenanceWindow,
+  RecurringMaintenanceWindow,
+} from '@updraft/core';
 import { BugError } from '@updraft/core';
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
@@ -27,6 +32,12 @@ import {
 } from './action.repository.js';
 import type { ActionEventTable, ActionTable } from './action.table.js';
 import {
+  type ActionScheduleInput,
+  resolveActionSchedule,
+  scheduleColumns,
+  scheduleOfRow,
+} from './action-schedule.js';
+import {
   type ActionState,
   canRequestCancel,
   isTerminal,
@@ -43,8 +54,11 @@ export interface Action {
   readonly releaseId: string;
   readonly state: ActionState;
   readonly cancelRequested: boolean;
+  readonly type: ActionType;
   readonly downloadOnly: boolean;
+  readonly forceAfter: string | null;
   readonly maintenanceWindow: MaintenanceWindow | null;
+  readonly recurringWindow: RecurringMaintenanceWindow | null;
   readonly open: boolean;
   readonly createdAt: string;
   readonly createdBy: string | null;
@@ -81,11 +95,7 @@ export function toAction(row: ActionTable): Action {
     releaseId: row.release_id,
     state: row.state as ActionState,
     cancelRequested: Number(row.cancel_requested) === 1,
-    downloadOnly: Number(row.download_only) === 1,
-    maintenanceWindow:
-      row.maintenance_window === null
-        ? null
-        : (JSON.parse(row.maintenance_window) as MaintenanceWindow),
+    ...scheduleOfRow(row),
     open: row.open_key !== null,
     createdAt: row.created_at,
     createdBy: row.created_by,
@@ -154,11 +164,12 @@ export class ActionService {
     input: {
       deviceId: string;
       releaseId: string;
-      downloadOnly?: boolean;
-      maintenanceWindow?: MaintenanceWindow | null;
-    },
+    } & ActionScheduleInput,
   ): Promise<Action> {
-    const at = this.now().toISOString();
+    const nowDate = this.now();
+    const at = nowDate.toISOString();
+    // Checked before the transaction: a bad type or window changes nothing.
+    const schedule = resolveActionSchedule(input, nowDate.getTime());
     try {
       const action = await this.db.transaction().execute(async (trx) => {
         const device = await findDeviceForAssignment(trx, ctx.tenantId, input.deviceId);
@@ -219,10 +230,7 @@ export class ActionService {
           release_id: release.id,
           state: 'assigned',
           cancel_requested: 0,
-          download_only: input.downloadOnly === true ? 1 : 0,
-          maintenance_window: input.maintenanceWindow
-            ? JSON.stringify(input.maintenanceWindow)
-            : null,
+          ...scheduleColumns(schedule),
           open_key: device.id,
           revision: 1,
           created_at: at,

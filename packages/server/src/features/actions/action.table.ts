@@ -7,8 +7,17 @@ export interface ActionTable {
   state: string;
   /** 0/1 */
   cancel_requested: number;
-  /** 0/1 */
+  /**
+   * 0/1. Legacy mirror of `action_type = 'download-only'`, written with it and never read (the
+   * type is the one source of truth); kept so older readers of the table stay right.
+   */
   download_only: number;
+  /** One of core's `ACTION_TYPES`. */
+  action_type: string;
+  /** ISO 8601 deadline of a `time-forced` action, else null. */
+  force_after: string | null;
+  /** JSON `{ cron, durationSeconds, timeZone }` or null. */
+  recurring_window: string | null;
   /** JSON `{ start, end }` or null. */
   maintenance_window: string | null;
   /** The device id while open, null once closed (see the migration: one open action per device). */

@@ -1,11 +1,5 @@
 import { hash } from 'node:crypto';
-import type {
-  CheckInReport,
-  CheckInResponse,
-  DeltaOffer,
-  DeviceAction,
-  MaintenanceWindow,
-} from '@updraft/core';
+import type { CheckInReport, CheckInResponse, DeltaOffer, DeviceAction } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import {
   type PrefetchedCheckInState,
@@ -16,6 +10,7 @@ import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
+import { scheduleOfRow } from '../actions/action-schedule.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
 import { setReportedState } from '../devices/device.repository.js';
 import { findEnvelope } from '../releases/release.repository.js';
@@ -220,11 +215,7 @@ export class CheckInService {
       id: row.id,
       state: row.state,
       cancelRequested: Number(row.cancel_requested) === 1,
-      downloadOnly: Number(row.download_only) === 1,
-      maintenanceWindow:
-        row.maintenance_window === null
-          ? null
-          : (JSON.parse(row.maintenance_window) as MaintenanceWindow),
+      ...scheduleOfRow(row),
       release: {
         id: row.releaseId,
         version: row.version,
