@@ -2,13 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { encodeCoseKey, importPem, keyObjectToCoseKey } from '@updraft/core';
-import { loadConfig, type RunningServer, startServer } from '@updraft/server';
+import type { RunningServer } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadStatePath } from './commands/release-upload.js';
 import { EXIT_CODES } from './exit-codes.js';
 import { type RunResult, run, tempDir } from './testing/capture-io.js';
+import { startTestService } from './testing/test-service.js';
 
 // The service commands against a real update service listening on 127.0.0.1, port 0.
 const PASSWORD = 'correct horse battery staple';
@@ -30,21 +30,7 @@ function expectError(r: RunResult, exitCode: number, code: string): void {
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
   config = join(dir, 'cli', 'config.json');
-  server = await startServer(
-    loadConfig({
-      env: {},
-      cwd: dir,
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: join(dir, 'data'),
-        logLevel: 'silent',
-        auth: { adminPassword: PASSWORD },
-        rateLimit: { enabled: false },
-      },
-    }),
-    { handleSignals: false, print: () => {}, logStream: new PassThrough() },
-  );
+  server = await startTestService({ dir, adminPassword: PASSWORD });
   await writeFile(join(dir, 'app.bin'), image);
   await writeFile(
     join(dir, 'release.yaml'),

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { loadConfig, type RunningServer, startServer } from '@updraft/server';
+import type { RunningServer } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
 import { type RunResult, run, tempDir } from '../testing/capture-io.js';
+import { startTestService } from '../testing/test-service.js';
 
 // device count / device list --filter / group commands against a real update service on 127.0.0.1.
 const PASSWORD = 'filter-admin-password';
@@ -21,21 +21,7 @@ function ok(r: RunResult): RunResult {
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
-  server = await startServer(
-    loadConfig({
-      env: {},
-      cwd: dir,
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: join(dir, 'data'),
-        logLevel: 'silent',
-        auth: { adminPassword: PASSWORD },
-        rateLimit: { enabled: false },
-      },
-    }),
-    { handleSignals: false, print: () => {}, logStream: new PassThrough() },
-  );
+  server = await startTestService({ dir, adminPassword: PASSWORD });
   ok(await cli(['login', '--server', server.url, '--password-stdin'], { stdin: `${PASSWORD}\n` }));
   ok(await cli(['class', 'create', 'thermo-v2', '--vendor', 'example.com', '--model', 'thermo']));
   for (const [name, region, tag] of [

@@ -2,13 +2,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { createEnvelope, createKeySigner, importPem, signEnvelope } from '@updraft/core';
-import { loadConfig, type RunningServer, startServer } from '@updraft/server';
+import type { RunningServer } from '@updraft/server';
 import { SimClock } from '@updraft/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
 import { type RunResult, run, tempDir } from '../testing/capture-io.js';
+import { startTestService, type TestServiceOverrides } from '../testing/test-service.js';
 
 // `updraft sim device` against a real update service listening on 127.0.0.1. The device's time
 // is an injected virtual clock that starts now (io.clock): hours of polling run at once, and a
@@ -32,25 +32,15 @@ interface Service {
   releaseId?: string;
 }
 
-type ConfigOverrides = NonNullable<NonNullable<Parameters<typeof loadConfig>[0]>['overrides']>;
+type ConfigOverrides = NonNullable<TestServiceOverrides>;
 
 async function startService(overrides: ConfigOverrides = {}): Promise<Service> {
-  const server = await startServer(
-    loadConfig({
-      env: {},
-      cwd: dir,
-      overrides: {
-        host: '127.0.0.1',
-        port: 0,
-        dataDir: join(dir, `data-${randomUUID()}`),
-        logLevel: 'silent',
-        auth: { adminPassword: PASSWORD },
-        rateLimit: { enabled: false },
-        ...overrides,
-      },
-    }),
-    { handleSignals: false, print: () => {}, logStream: new PassThrough() },
-  );
+  const server = await startTestService({
+    dir,
+    adminPassword: PASSWORD,
+    dataDir: join(dir, `data-${randomUUID()}`),
+    overrides,
+  });
   let token = '';
   const service: Service = {
     server,
