@@ -42,22 +42,30 @@ describe('addressKey', () => {
 
 const NAT = '203.0.113.9';
 
+// The limits count in fixed windows aligned to the clock: a test that counts exact answers must
+// not straddle a window's turn, so these servers run on a clock frozen mid-window.
+const midWindow = () => new Date('2026-06-01T12:00:30.000Z');
+
 describeEachDialect('rate limits', (dialect) => {
   let server: TestServer;
   let admin: Record<string, string>;
   let classId: string;
   beforeAll(async () => {
-    server = await createTestServer(dialect, {
-      rateLimit: {
-        enabled: true,
-        perToken: 1_000,
-        perDevice: 50,
-        anonymous: 200,
-        failedAuth: 20,
-        failedLogins: 3,
-        windowMs: 60_000,
+    server = await createTestServer(
+      dialect,
+      {
+        rateLimit: {
+          enabled: true,
+          perToken: 1_000,
+          perDevice: 50,
+          anonymous: 200,
+          failedAuth: 20,
+          failedLogins: 3,
+          windowMs: 60_000,
+        },
       },
-    });
+      { now: midWindow },
+    );
     admin = await server.adminHeaders();
     const cls = await server.app.inject({
       method: 'POST',
@@ -248,10 +256,11 @@ describeEachDialect('rate limits', (dialect) => {
 describeEachDialect('forwarded addresses', (dialect) => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await createTestServer(dialect, {
-      trustProxy: ['10.0.0.5'],
-      rateLimit: { enabled: true, anonymous: 2, windowMs: 60_000 },
-    });
+    server = await createTestServer(
+      dialect,
+      { trustProxy: ['10.0.0.5'], rateLimit: { enabled: true, anonymous: 2, windowMs: 60_000 } },
+      { now: midWindow },
+    );
   });
   afterAll(() => server?.close());
 
