@@ -232,6 +232,7 @@ export class ActionService {
           cancel_requested: 0,
           ...scheduleColumns(schedule),
           open_key: device.id,
+          campaign_id: null,
           revision: 1,
           created_at: at,
           created_by: ctx.actorId,

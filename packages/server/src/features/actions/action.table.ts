@@ -20,6 +20,8 @@ export interface ActionTable {
   recurring_window: string | null;
   /** JSON `{ start, end }` or null. */
   maintenance_window: string | null;
+  /** The campaign that created the action, null when assigned by hand. */
+  campaign_id: string | null;
   /** The device id while open, null once closed (see the migration: one open action per device). */
   open_key: string | null;
   /** Bumped on every change; part of the device's check-in ETag. */

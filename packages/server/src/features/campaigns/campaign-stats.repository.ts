@@ -1,0 +1,49 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from '../../db/database.js';
+import { TARGET_STATUSES, type TargetStatus } from './campaign-states.js';
+import './campaign.table.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Counts by target status, plus `targets` (their sum). */
+export type TargetCounts = { targets: number } & Record<TargetStatus, number>;
+
+/** All-zero counts. */
+export function emptyCounts(): TargetCounts {
+  const counts = { targets: 0 } as TargetCounts;
+  for (const s of TARGET_STATUSES) counts[s] = 0;
+  return counts;
+}
+
+/** Per-phase counts (key: phase index, or `null` for targets no phase has taken yet) and totals. */
+export interface CampaignCounts {
+  readonly byPhase: ReadonlyMap<number | null, TargetCounts>;
+  readonly totals: TargetCounts;
+}
+
+/**
+ * A campaign's target counts by phase and status: one `GROUP BY` over its targets (the index
+ * `campaign_targets_status` covers it).
+ */
+export async function campaignCounts(db: Db, campaignId: string): Promise<CampaignCounts> {
+  const rows = await db
+    .selectFrom('campaign_targets')
+    .select(['phase', 'status', (eb) => eb.fn.countAll().as('n')])
+    .where('campaign_id', '=', campaignId)
+    .groupBy(['phase', 'status'])
+    .execute();
+  const byPhase = new Map<number | null, TargetCounts>();
+  const totals = emptyCounts();
+  for (const row of rows) {
+    const phase = row.phase === null ? null : Number(row.phase);
+    const n = Number(row.n);
+    const counts = byPhase.get(phase) ?? emptyCounts();
+    byPhase.set(phase, counts);
+    const status = row.status as TargetStatus;
+    counts[status] += n;
+    counts.targets += n;
+    totals[status] += n;
+    totals.targets += n;
+  }
+  return { byPhase, totals };
+}
