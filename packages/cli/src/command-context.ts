@@ -47,6 +47,15 @@ export class CommandContext {
     }
   }
 
+  /**
+   * One JSON document on one line (JSON Lines), for a command that streams events in `--json`
+   * mode instead of writing one result.
+   */
+  jsonLine(data: unknown): void {
+    this.#resultWritten = true;
+    this.io.stdout.write(`${JSON.stringify(toJsonValue(data))}\n`);
+  }
+
   /** A human-only note on stderr (never in `--json` mode). */
   note(line: string): void {
     if (!this.json) this.io.stderr.write(`${line}\n`);
