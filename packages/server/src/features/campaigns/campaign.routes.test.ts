@@ -304,10 +304,10 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
         .orderBy('id')
         .execute();
       expect(log.map((e) => JSON.parse(e.data))).toEqual([
-        { from: 'draft', to: 'approved', reason: null },
-        { from: 'approved', to: 'running', reason: null },
+        { from: 'draft', to: 'approved', reason: 'approved' },
+        { from: 'approved', to: 'running', reason: 'operator' },
         { from: 'running', to: 'paused', reason: 'operator' },
-        { from: 'paused', to: 'running', reason: 'resumed' },
+        { from: 'paused', to: 'running', reason: 'operator' },
         { from: 'running', to: 'finished', reason: 'operator' },
       ]);
       expect(log.every((e) => e.type === 'state_changed')).toBe(true);

@@ -448,7 +448,7 @@ export class CampaignService {
         review_comment: comment,
         updated_at: at,
       });
-      await this.#stateChanged(trx, row, 'approved', null, at);
+      await this.#stateChanged(trx, row, 'approved', 'approved', at);
       await this.#audit(trx, ctx, at, 'campaign.approve', 'campaign', row.id, { comment });
     });
     return this.get(ctx.tenantId, row.id);
@@ -507,7 +507,7 @@ export class CampaignService {
         started_at: later ? null : at,
         updated_at: at,
       });
-      await this.#stateChanged(trx, row, to, null, at);
+      await this.#stateChanged(trx, row, to, 'operator', at);
       await this.#audit(trx, ctx, at, 'campaign.start', 'campaign', row.id, {
         from: row.state,
         to,
@@ -544,7 +544,7 @@ export class CampaignService {
       await this.#write(trx, row, { state: 'running', state_reason: null, updated_at: at });
       if (row.state_reason === 'error-threshold' && Number(row.current_phase) >= 0)
         await acknowledgePhaseErrors(trx, ctx.tenantId, row.id, Number(row.current_phase));
-      await this.#stateChanged(trx, row, 'running', 'resumed', at);
+      await this.#stateChanged(trx, row, 'running', 'operator', at);
       await this.#audit(trx, ctx, at, 'campaign.resume', 'campaign', row.id, {
         pausedFor: row.state_reason,
       });
