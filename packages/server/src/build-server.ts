@@ -204,6 +204,10 @@ export async function buildServer(
           options: config.webhooks,
         }),
       },
+      campaigns: {
+        // replaced by the CampaignEngine (h/engine): until then nothing rolls campaigns out.
+        engine: { poke: () => undefined },
+      },
     };
     app.decorate('wiring', wiring);
     app.addHook('onClose', async () => {

@@ -19,6 +19,9 @@ export const PERMISSIONS = [
   // Webhook subscriptions, their delivery log and the tenant's webhook settings (admin only).
   'webhooks:read',
   'webhooks:write',
+  // Tenant settings (e.g. the campaign approval requirement): admin only, a policy decision.
+  'settings:read',
+  'settings:write',
   // Granted to admins; only the installation's admins (default tenant) pass the service's check.
   'tenants:read',
   'tenants:write',

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
+import type { CampaignEngineHandle } from './campaigns/campaign-engine-port.js';
+import { campaignsFeature } from './campaigns/campaigns.feature.js';
 import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
@@ -31,6 +33,8 @@ export interface FeatureWiring {
     readonly resolve: ResolveHost;
     readonly worker: WebhookWorker;
   };
+  /** Campaigns: the management API pokes the engine after changes that give it work. */
+  readonly campaigns: { readonly engine: CampaignEngineHandle };
 }
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
@@ -66,6 +70,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
     mount('groups', '/api/v1', groupsFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
     mount('actions', '/api/v1', actionsFeature, { events }),
+    mount('campaigns', '/api/v1', campaignsFeature, { events, engine: wiring.campaigns.engine }),
     mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas, events }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('webhooks', '/api/v1', webhooksFeature, {

@@ -14,6 +14,8 @@ export interface Problem {
   readonly errors?: readonly { readonly path: string; readonly message: string }[];
   /** Where in a submitted expression (a target filter) the problem is. */
   readonly position?: { readonly offset: number; readonly line: number; readonly column: number };
+  /** The current state of the resource an illegal transition was asked of (e.g. a campaign). */
+  readonly state?: string;
 }
 
 const TITLES: Record<number, string> = {
@@ -105,9 +107,11 @@ export function installProblemHandlers(app: FastifyInstance): void {
           reply.header('retry-after', retryAfter);
         if (status >= 500) request.log.error({ err: error }, 'request failed');
         const position = error.details.position as Problem['position'];
+        const state = error.details.state;
         return sendProblem(reply, {
           ...problemOf(request, error.code, status, error.message),
           ...(position ? { position } : {}),
+          ...(typeof state === 'string' ? { state } : {}),
         });
       }
     }

@@ -22,6 +22,10 @@ export interface CampaignTable {
   soak_seconds: number;
   /** A device that has not checked in this long after its soak ended counts as failed (silent). */
   health_timeout_seconds: number;
+  /** The campaign's default success threshold (percent) for its phases; null: 95. */
+  success_threshold?: number | null;
+  /** The campaign's default error threshold, JSON `{ percent }` or `{ count }`; null: 10 %. */
+  error_threshold?: string | null;
   /** Index of the phase in progress; -1 before the campaign started. */
   current_phase: number;
   /** When `start` was asked with a time: the time (state `scheduled` until then). */
