@@ -1,8 +1,8 @@
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
-import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import type { WebhookEvent } from '../webhooks/webhook-events.js';
+import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import type { CampaignEventTable } from './campaign.table.js';
 import type { CampaignEventType } from './campaign-states.js';
 import './campaign.table.js';
