@@ -58,9 +58,7 @@ describeEachDialect('campaign engine across replicas', (dialect) => {
 
     for (let round = 0; round < 30; round++) {
       outcomes.push(
-        ...(await Promise.all(
-          Array.from({ length: 6 }, (_, i) => engines[i % 2]!.step(id)),
-        )),
+        ...(await Promise.all(Array.from({ length: 6 }, (_, i) => engines[i % 2]!.step(id)))),
       );
       const state = await db
         .selectFrom('campaigns')
