@@ -151,9 +151,9 @@ export class CampaignEngine implements CampaignEngineHandle {
 
   /**
    * One step of one campaign, in one transaction (docs/campaigns.md, "The engine"): start it if
-   * scheduled and due; materialise or admit targets; skip those that no longer need the release;
-   * gate health; evaluate the current phase (pause, pass, advance, gate, finish); fan out the
-   * current phase's actions; sample the totals. Paused and finished campaigns only get their
+   * scheduled and due; materialise or admit targets; gate health; evaluate the current phase
+   * (pause, pass, advance, gate); skip the waiting targets that no longer need the release and
+   * fan out the rest of the current phase's; finish; sample the totals. Paused and finished campaigns only get their
    * health verdicts.
    */
   async step(campaignId: string): Promise<StepOutcome> {
@@ -247,7 +247,6 @@ export class CampaignEngine implements CampaignEngineHandle {
     } else if (c.type === 'continuous') {
       await materialiseTargets(trx, c, release, filters.campaign, at, true);
     }
-    await skipTargets(trx, c.id, release, at);
     await gateHealth(trx, c.id, release, at);
 
     const phases = await campaignPhases(trx, c.id);
@@ -315,7 +314,9 @@ export class CampaignEngine implements CampaignEngineHandle {
         { campaignId: c.id, releaseId: release.id },
         'campaign release is signed by a revoked key; no actions given',
       );
-    } else if (await fanOut(trx, c, release.id, current, at)) {
+    } else {
+      await skipTargets(trx, c.id, release, current, at);
+      await fanOut(trx, c, release.id, current, at);
       counts = await campaignCounts(trx, c.id);
     }
     if (phases[last]!.state === 'passed' && campaignFinished(c.type, true, counts.totals)) {

@@ -201,13 +201,16 @@ export async function materialiseTargets(
 }
 
 /**
- * Waiting targets (no action yet) that can no longer take the release become `skipped`: the
- * device got to the release or newer, was decommissioned, or moved to another class.
+ * Waiting targets (no action yet) of phases up to `currentPhase` that can no longer take the
+ * release become `skipped`: the device got to the release or newer, was decommissioned, or
+ * moved to another class. Run right before the fan-out, it covers exactly the targets the
+ * fan-out would give an action (not the campaign's whole waiting set, which may be millions).
  */
 export async function skipTargets(
   trx: Transaction<Database>,
   campaignId: string,
   release: CampaignRelease,
+  currentPhase: number,
   at: string,
 ): Promise<void> {
   const waiting = () =>
@@ -215,6 +218,7 @@ export async function skipTargets(
       .updateTable('campaign_targets')
       .where('campaign_id', '=', campaignId)
       .where('status', '=', 'scheduled')
+      .where('phase', '<=', currentPhase)
       .where('action_id', 'is', null);
   const device = sql.ref<string>('campaign_targets.device_id');
   await waiting()
