@@ -18,6 +18,7 @@ import type { ServerConfig } from './config/config.js';
 import { prepareDataDir } from './data-dir.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { CampaignEngine } from './features/campaigns/campaign-engine.js';
 import {
   DEFAULT_DELTA_LIMITS,
   type DeltaLimits,
@@ -25,6 +26,7 @@ import {
 } from './features/deltas/delta.service.js';
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
+import { DeviceFilterService } from './features/filters/device-filter.service.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
 import { WebhookOutbox } from './features/webhooks/webhook-outbox.js';
 import { WebhookSecretBox } from './features/webhooks/webhook-secret-box.js';
@@ -179,6 +181,7 @@ export async function buildServer(
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
+    const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {
       deltas: new DeltaService({
         db: database.db,
@@ -191,7 +194,7 @@ export async function buildServer(
         logger: loggerInstance,
       }),
       webhooks: {
-        outbox: new WebhookOutbox(now),
+        outbox: webhookOutbox,
         secrets: webhookSecrets,
         resolve: deps.webhookResolve ?? systemResolve,
         worker: new WebhookWorker({
@@ -205,12 +208,21 @@ export async function buildServer(
         }),
       },
       campaigns: {
-        // replaced by the CampaignEngine (h/engine): until then nothing rolls campaigns out.
-        engine: { poke: () => undefined },
+        engine: new CampaignEngine({
+          db: database.db,
+          support: database.support,
+          now,
+          logger: loggerInstance,
+          events: webhookOutbox,
+          filters: new DeviceFilterService(database.db, now),
+          tickSeconds: config.campaigns.tickSeconds,
+        }),
       },
     };
     app.decorate('wiring', wiring);
     app.addHook('onClose', async () => {
+      // A step under way finishes (or rolls back) before the database goes.
+      await wiring.campaigns.engine.close();
       // Sends in flight are aborted and their rows given back before the database goes.
       await wiring.webhooks.worker.close();
       // Before the database goes: a running encoding stops and leaves its record `building`.
@@ -277,5 +289,6 @@ export async function buildServer(
   for (const feature of featureMounts(app.wiring)) await feature.register(app);
   await app.ready();
   app.wiring.webhooks.worker.start();
+  app.wiring.campaigns.engine.start();
   return app as unknown as UpdraftApp;
 }

@@ -96,6 +96,10 @@ export const ServerConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    campaigns: Type.Object(
+      { tickSeconds: Type.Integer({ minimum: 1, maximum: 3600 }) },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );
@@ -439,6 +443,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 30,
     doc: 'Days a delivered or failed webhook delivery (and its attempt log) is kept; pending ones are kept until they finish.',
+  },
+  {
+    path: 'campaigns.tickSeconds',
+    env: 'UPDRAFT_CAMPAIGN_TICK_SECONDS',
+    type: 'integer',
+    default: 5,
+    doc: 'Seconds between passes of the campaign engine over every running campaign (start scheduled campaigns, admit continuous joiners, health verdicts, fan-out; docs/campaigns.md). A device report pokes its campaign at once, so phases advance without waiting for a pass.',
   },
 ];
 

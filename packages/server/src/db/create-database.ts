@@ -140,6 +140,10 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
     native.pragma('synchronous = FULL');
     native.pragma('foreign_keys = ON');
     native.pragma('busy_timeout = 5000');
+    // PostgreSQL's md5(text) → hex, so one SQL text ranks campaign targets on both dialects.
+    native.function('md5', { deterministic: true }, (text: unknown) =>
+      text === null ? null : createHash('md5').update(String(text)).digest('hex'),
+    );
     const db = new Kysely<Database>({
       dialect: new SqliteDialect({ database: withStatementCache(native) }),
     });

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
-import type { CampaignEngineHandle } from './campaigns/campaign-engine-port.js';
+import type { CampaignEngine } from './campaigns/campaign-engine.js';
 import { campaignsFeature } from './campaigns/campaigns.feature.js';
 import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
@@ -33,8 +33,13 @@ export interface FeatureWiring {
     readonly resolve: ResolveHost;
     readonly worker: WebhookWorker;
   };
-  /** Campaigns: the management API pokes the engine after changes that give it work. */
-  readonly campaigns: { readonly engine: CampaignEngineHandle };
+  /**
+   * Campaigns: the engine (started and stopped by `build-server.ts`); the campaign service and
+   * the action service poke it after changes that may move a campaign.
+   */
+  readonly campaigns: {
+    readonly engine: CampaignEngine;
+  };
 }
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
@@ -61,17 +66,22 @@ function mount<O extends Record<string, unknown>>(
  */
 export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
   const events = wiring.webhooks.outbox;
+  const campaigns = wiring.campaigns.engine;
   return [
     mount('system', '', systemFeature, {}),
     mount('users', '/api/v1', usersFeature, {}),
     mount('audit', '/api/v1', auditFeature, {}),
-    mount('device-classes', '/api/v1', deviceClassesFeature, { events }),
+    mount('device-classes', '/api/v1', deviceClassesFeature, { events, campaigns }),
     mount('devices', '/api/v1', devicesFeature, { events }),
     mount('groups', '/api/v1', groupsFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
-    mount('actions', '/api/v1', actionsFeature, { events }),
-    mount('campaigns', '/api/v1', campaignsFeature, { events, engine: wiring.campaigns.engine }),
-    mount('device-api', '/api/device/v1', deviceApiFeature, { deltaOffers: wiring.deltas, events }),
+    mount('actions', '/api/v1', actionsFeature, { events, campaigns }),
+    mount('campaigns', '/api/v1', campaignsFeature, { events, engine: campaigns }),
+    mount('device-api', '/api/device/v1', deviceApiFeature, {
+      deltaOffers: wiring.deltas,
+      events,
+      campaigns,
+    }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('webhooks', '/api/v1', webhooksFeature, {
       outbox: wiring.webhooks.outbox,

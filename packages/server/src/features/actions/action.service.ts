@@ -11,6 +11,12 @@ import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import { appendAudit } from '../audit/audit.repository.js';
+import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
+import {
+  cancelTargetsOfActions,
+  followActionState,
+} from '../campaigns/campaign-fanout.repository.js';
+import { targetStatusOfAction } from '../campaigns/campaign-states.js';
 import { findRelease } from '../releases/release.repository.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import { isUniqueViolation } from '../releases/release.service.js';
@@ -156,6 +162,8 @@ export class ActionService {
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
     /** Where `action.failed` is published, in the transaction that records the failure. */
     private readonly events: WebhookPublisher,
+    /** Poked after a report moved a campaign's target, so its phase can advance at once. */
+    private readonly campaigns?: CampaignEngineHandle,
   ) {}
 
   /** Assigns a release to one device (the device's class must match the release's). */
@@ -345,6 +353,13 @@ export class ActionService {
         200,
       );
     }
+    // Their campaign targets end with them (the engine's next tick takes it from there).
+    await cancelTargetsOfActions(
+      trx,
+      rows.filter((r) => r.campaign_id !== null).map((r) => r.id),
+      'RELEASE_KEY_REVOKED',
+      at,
+    );
     return {
       canceledActionIds: rows.map((r) => r.id),
       deviceIds: [...new Set(rows.map((r) => r.device_id))],
@@ -373,7 +388,7 @@ export class ActionService {
         if (row === undefined)
           throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
         if (await reportSeen(trx, row.id, report.reportId))
-          return { action: toAction(row), replayed: true };
+          return { action: toAction(row), replayed: true, campaignId: null };
         const snapshot = {
           state: row.state as ActionState,
           cancelRequested: Number(row.cancel_requested) === 1,
@@ -400,6 +415,15 @@ export class ActionService {
           message: report.message,
           reportId: report.reportId,
         });
+        if (row.campaign_id !== null && verdict.to !== row.state) {
+          await followActionState(
+            trx,
+            { id: row.id, campaignId: row.campaign_id, deviceId: row.device_id },
+            targetStatusOfAction(verdict.to),
+            report.code ?? null,
+            at,
+          );
+        }
         if (verdict.to === 'failure' && row.state !== 'failure') {
           await this.events.publish(trx, principal.tenantId, 'action.failed', {
             action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
@@ -423,11 +447,17 @@ export class ActionService {
             at,
           );
         }
-        return { action: toAction(updated), replayed: false };
+        const moved = row.campaign_id !== null && verdict.to !== row.state;
+        return {
+          action: toAction(updated),
+          replayed: false,
+          campaignId: moved ? row.campaign_id : null,
+        };
       });
       // The device's next check-in (often right away) must see its action closed.
       if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
-      return outcome;
+      if (outcome.campaignId) this.campaigns?.poke(principal.tenantId, outcome.campaignId);
+      return { action: outcome.action, replayed: outcome.replayed };
     } catch (error) {
       // Two copies of one report raced: the loser sees the winner's event and is a replay.
       if (isUniqueViolation(error)) {

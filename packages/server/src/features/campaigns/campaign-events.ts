@@ -16,9 +16,12 @@ const WEBHOOK_OF: Partial<Record<CampaignEventType, WebhookEvent>> = {
   phase_paused: 'campaign.phase_paused',
 };
 
-// Ids sort by time, then randomness: the SSE stream resumes after a Last-Event-ID by comparing ids.
+// Ids sort by time, then by a process-monotonic counter (a step writes several events with the
+// same timestamp, and they must read back in the order written), then randomness: the SSE
+// stream resumes after a Last-Event-ID by comparing ids.
 function campaignEventId(at: string): string {
-  return newId(`cev_${at.replaceAll(/[-:.TZ]/g, '')}`);
+  const order = process.hrtime.bigint().toString().padStart(20, '0');
+  return newId(`cev_${at.replaceAll(/[-:.TZ]/g, '')}_${order}`);
 }
 
 /**

@@ -98,7 +98,7 @@ export interface CampaignTargetTable {
 
 /** Append-only log of what happened to a campaign (the SSE stream replays it). */
 export interface CampaignEventTable {
-  /** Sorts by time: `cev_<compact timestamp>_<random>`. */
+  /** Sorts by time, then write order: `cev_<compact timestamp>_<monotonic counter>_<random>`. */
   id: string;
   tenant_id: string;
   campaign_id: string;

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
+import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { CheckInService } from './check-in.service.js';
@@ -15,7 +16,9 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
   deltaOffers: DeltaOfferSource;
   /** Where a failed action's `action.failed` event goes. */
   events: WebhookPublisher;
-}> = async (app, { deltaOffers, events }) => {
+  /** Poked when a report moves a campaign's target (its phase may advance at once). */
+  campaigns?: CampaignEngineHandle;
+}> = async (app, { deltaOffers, events, campaigns }) => {
   const { db, config, deviceChanges } = app.updraft;
   const now = () => app.updraft.now();
   const urls = new SignedUrl(
@@ -37,7 +40,7 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
   );
   await app.register(deviceApiRoutes, {
     checkIns,
-    actions: new ActionService(db, now, deviceChanges, events),
+    actions: new ActionService(db, now, deviceChanges, events, campaigns),
     urls,
   });
 };
