@@ -70,7 +70,7 @@ export class CampaignWorld {
       UPDRAFT_ADMIN_PASSWORD: ADMIN_PASSWORD,
       UPDRAFT_RATE_LIMIT_ENABLED: 'false',
       // The engine's tick: phases advance within a second or two of the devices' reports.
-      UPDRAFT_CAMPAIGNS_TICK_SECONDS: '1',
+      UPDRAFT_CAMPAIGN_TICK_SECONDS: '1',
       UPDRAFT_WEBHOOKS_POLL_INTERVAL_MS: '100',
       UPDRAFT_DATABASE_KIND: db.kind,
       ...(db.kind === 'sqlite'

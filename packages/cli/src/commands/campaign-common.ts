@@ -131,9 +131,9 @@ export function parsePhases(raws: readonly string[]): PhaseSize[] | undefined {
   let last = 0;
   for (const [i, phase] of phases.entries()) {
     if (!('percent' in phase)) continue;
-    if (phase.percent < last) {
+    if (phase.percent <= last) {
       throw usage(
-        `--phase percents are cumulative: phase ${i + 1} (${phase.percent}%) is below an earlier one (${last}%)`,
+        `--phase percents are cumulative: phase ${i + 1} (${phase.percent}%) is not above an earlier one (${last}%)`,
         'phase',
         raws[i]!,
       );
