@@ -72,6 +72,9 @@ export class CampaignWorld {
       // The engine's tick: phases advance within a second or two of the devices' reports.
       UPDRAFT_CAMPAIGN_TICK_SECONDS: '1',
       UPDRAFT_WEBHOOKS_POLL_INTERVAL_MS: '100',
+      // What the agents keep as their poll interval (`sim fleet --poll-interval` paces the
+      // check-ins; a device waiting for a maintenance window sleeps this long between looks).
+      UPDRAFT_DEVICE_POLL_INTERVAL_SECONDS: '5',
       UPDRAFT_DATABASE_KIND: db.kind,
       ...(db.kind === 'sqlite'
         ? { UPDRAFT_DATABASE_SQLITE_FILE: db.sqliteFile }
