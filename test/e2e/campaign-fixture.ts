@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type CliIo, runCli } from '@updraft/cli';
 import { expect } from 'vitest';
 import { type SpawnedServer, spawnServer } from '../../packages/server/src/testing/spawn-server.js';
@@ -16,6 +19,8 @@ import {
 // uploaded release, devices, campaigns and simulated fleets (`updraft sim fleet`).
 
 export const ADMIN_PASSWORD = 'campaign-e2e-admin-password';
+const BIN = fileURLToPath(new URL('../../packages/cli/src/bin.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** One run of `updraft …`. */
 export interface CliRun {
@@ -225,43 +230,73 @@ export class CampaignWorld {
   }
 
   /**
-   * Starts `updraft sim fleet` (in-process, real time) for the devices of `tokensFile`: every
-   * device on 1.0.0, checking in every second until `stop()` (Ctrl-C) or `durationSeconds`.
+   * Starts `updraft sim fleet` as its own process (the real `updraft` from sources, real time)
+   * for the devices of `tokensFile`: every device on 1.0.0, checking in every second until
+   * `stop()` (SIGINT, as Ctrl-C) or `durationSeconds`. Its own process: a busy fleet cannot
+   * starve this test's timers.
    */
   fleet(
     tokensFile: string,
     options: { server?: string; extra?: readonly string[]; durationSeconds?: number } = {},
   ): { stop(): Promise<CliRun>; done: Promise<CliRun> } {
-    const interrupt = new AbortController();
-    const done = this.cli(
+    const child = spawn(
+      process.execPath,
       [
+        '--conditions=updraft-source',
+        '--import',
+        'tsx',
+        BIN,
         'sim',
         'fleet',
         '--server',
         options.server ?? this.url,
         '--tokens-file',
-        tokensFile,
+        join(this.dir, tokensFile),
         '--vendor-id',
         this.vendorId,
         '--class-id',
         this.classId,
         '--image',
-        'fw-1.0.0.bin',
+        join(this.dir, 'fw-1.0.0.bin'),
         '--trusted-key',
-        'release.pub',
+        join(this.dir, 'release.pub'),
         '--duration',
         String(options.durationSeconds ?? 300),
         '--poll-interval',
         '1',
+        '--json',
         ...(options.extra ?? []),
       ],
-      { signal: interrupt.signal },
+      // From the repository root, where `--import tsx` resolves; every path above is absolute.
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' } },
     );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (process.env.E2E_LOG) appendFileSync(process.env.E2E_LOG, c);
+    });
+    const done = new Promise<CliRun>((resolve) => {
+      child.on('close', (code, signal) =>
+        resolve({
+          code: code ?? (signal === null ? -1 : 128),
+          stdout,
+          stderr,
+          json: <T>() => JSON.parse(stdout) as T,
+        }),
+      );
+    });
     return {
       done,
-      stop: () => {
-        interrupt.abort();
-        return done;
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        const result = await done;
+        clearTimeout(timer);
+        return result;
       },
     };
   }

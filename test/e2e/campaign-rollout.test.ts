@@ -65,9 +65,8 @@ describe('rollout campaigns against simulated devices', () => {
       expect.objectContaining({ phase: 0, next: 1 }),
       expect.objectContaining({ phase: 1, next: 2 }),
     ]);
-    expect(events.filter((e) => e.event === 'phase_started').map((e) => e.data.phase)).toEqual([
-      0, 1, 2,
-    ]);
+    // The engine logs the first phase's start; later ones start with their phase_advanced.
+    expect(events.filter((e) => e.event === 'phase_started').map((e) => e.data.phase)).toEqual([0]);
     expect(events.at(-1)).toMatchObject({
       event: 'state_changed',
       data: { to: 'finished', reason: 'completed' },
@@ -205,14 +204,10 @@ describe('rollout campaigns against simulated devices', () => {
     const fleet = world.fleet('d.txt');
     try {
       await expect
-        .poll(
-          async () => {
-            const states = [...(await world.actionStates(id)).values()];
-            console.log('(d) states', states, new Date().toISOString());
-            return states;
-          },
-          { timeout: 30_000, interval: 500 },
-        )
+        .poll(async () => [...(await world.actionStates(id)).values()], {
+          timeout: 30_000,
+          interval: 500,
+        })
         .toEqual(['downloaded', 'downloaded']);
       // Each device checks in again a few times after its download, and still waits.
       const downloadedAt = Date.now();
