@@ -231,13 +231,19 @@ export class CampaignWorld {
 
   /**
    * Starts `updraft sim fleet` as its own process (the real `updraft` from sources, real time)
-   * for the devices of `tokensFile`: every device on 1.0.0, checking in every second until
+   * for the devices of `tokensFile`: every device on 1.0.0, checking in every second (or
+   * `pollIntervalSeconds`) until
    * `stop()` (SIGINT, as Ctrl-C) or `durationSeconds`. Its own process: a busy fleet cannot
    * starve this test's timers.
    */
   fleet(
     tokensFile: string,
-    options: { server?: string; extra?: readonly string[]; durationSeconds?: number } = {},
+    options: {
+      server?: string;
+      extra?: readonly string[];
+      durationSeconds?: number;
+      pollIntervalSeconds?: number;
+    } = {},
   ): { stop(): Promise<CliRun>; done: Promise<CliRun> } {
     const child = spawn(
       process.execPath,
@@ -263,7 +269,7 @@ export class CampaignWorld {
         '--duration',
         String(options.durationSeconds ?? 300),
         '--poll-interval',
-        '1',
+        String(options.pollIntervalSeconds ?? 1),
         '--json',
         ...(options.extra ?? []),
       ],

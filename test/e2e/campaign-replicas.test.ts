@@ -53,7 +53,8 @@ declare('campaign across three replicas [postgres]', () => {
     ]);
     await world.ok(['campaign', 'approve', id], { config: approver });
     await world.ok(['campaign', 'start', id]);
-    const fleet = world.fleet('h.txt', { server: proxy.url });
+    // Every 3 s: 500 devices at one check-in a second would be most of a small CI machine.
+    const fleet = world.fleet('h.txt', { server: proxy.url, pollIntervalSeconds: 3 });
     const victim = world.servers[2]!;
     try {
       // Mid-phase: the second phase has started and some, not all, of its devices are done.
