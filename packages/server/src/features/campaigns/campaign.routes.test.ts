@@ -240,6 +240,8 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
     it('voids an approval when the campaign is edited', async () => {
       const c = await create();
       await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      const noop = await kit.call('rollout-admin', 'PATCH', `/campaigns/${c.id}`, {});
+      expect(noop.json()).toMatchObject({ state: 'approved', revision: 2 });
       const res = await kit.call('rollout-admin', 'PATCH', `/campaigns/${c.id}`, {
         name: 'renamed',
         phases: [{ percent: 20 }, { percent: 100 }],
