@@ -354,6 +354,30 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
       });
     });
 
+    it('lets exactly one of two concurrent changes win; the other changes nothing', async () => {
+      const c = await create();
+      await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+      const [a, b] = await Promise.all([
+        kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/pause`, {}),
+        kit.call('admin', 'POST', `/campaigns/${c.id}/finish`),
+      ]);
+      const outcomes = [a, b].map((r) => [r.statusCode, r.json().code]);
+      expect(outcomes.filter(([s]) => s === 200)).toHaveLength(1);
+      const loser = outcomes.find(([s]) => s !== 200);
+      expect(loser?.[0]).toBe(409);
+      expect(['CAMPAIGN_CHANGED', 'CAMPAIGN_STATE_INVALID']).toContain(loser?.[1]);
+      const log = await server.app.updraft.db
+        .selectFrom('campaign_events')
+        .select('data')
+        .where('campaign_id', '=', c.id)
+        .execute();
+      // approved, running, and the winner's change only.
+      expect(log).toHaveLength(3);
+      const final = (await kit.call('admin', 'GET', `/campaigns/${c.id}`)).json();
+      expect(final.revision).toBe(4);
+    });
+
     it('cancels from any state but the final ones', async () => {
       const c = await create();
       const res = await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/cancel`);
