@@ -391,6 +391,40 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
     });
   });
 
+  it('documents every campaign route in OpenAPI under the campaigns tag', async () => {
+    const doc = (await server.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const campaignPaths = Object.entries(
+      doc.paths as Record<string, Record<string, { tags?: string[] }>>,
+    ).filter(([path]) => path.startsWith('/api/v1/campaign'));
+    const operations = campaignPaths.flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.tags]),
+    );
+    expect(operations.map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'POST /api/v1/campaigns',
+        'GET /api/v1/campaigns',
+        'GET /api/v1/campaigns/{id}',
+        'PATCH /api/v1/campaigns/{id}',
+        'POST /api/v1/campaigns/{id}/approve',
+        'POST /api/v1/campaigns/{id}/reject',
+        'POST /api/v1/campaigns/{id}/start',
+        'POST /api/v1/campaigns/{id}/pause',
+        'POST /api/v1/campaigns/{id}/resume',
+        'POST /api/v1/campaigns/{id}/cancel',
+        'POST /api/v1/campaigns/{id}/finish',
+        'GET /api/v1/campaigns/{id}/status',
+        'GET /api/v1/campaigns/{id}/timeseries',
+        'GET /api/v1/campaigns/{id}/targets',
+        'GET /api/v1/campaigns/{id}/events',
+        'GET /api/v1/campaign-settings',
+        'PUT /api/v1/campaign-settings',
+      ]),
+    );
+    expect(
+      operations.filter(([, tags]) => !(tags as string[] | undefined)?.includes('campaigns')),
+    ).toEqual([]);
+  });
+
   describe('listing and isolation', () => {
     it('lists newest first, by state, keyset paged', async () => {
       const all = (await kit.call('admin', 'GET', '/campaigns?limit=200')).json().items as {
