@@ -160,11 +160,11 @@ export async function acknowledgePhaseErrors(
 const CANCELLABLE_ACTION_STATES = ['assigned', 'downloading', 'downloaded'] as const;
 
 /**
- * Cancels what a cancelled campaign still holds, set-based in the caller's transaction: a
- * `cancel_requested` event for each of its open, cancellable actions not yet asked (INSERT …
- * SELECT), the request itself on those actions (UPDATE … WHERE, revision bumped so check-in ETags
- * change), and its targets still waiting for an action → `cancelled`. Answers the devices whose
- * actions changed (their check-in caches must drop them after the commit).
+ * Cancels what a cancelled campaign still holds, set-based in the caller's transaction: the
+ * cancel request on its open actions that can still be cancelled (UPDATE … WHERE, revision
+ * bumped so check-in ETags change), a `cancel_requested` event for each action so flagged
+ * (INSERT … SELECT), and its targets still waiting for an action → `cancelled`. Answers the
+ * devices whose actions changed (their check-in caches must drop them after the commit).
  */
 export async function cancelCampaignWork(
   trx: Transaction<Database>,
@@ -173,15 +173,35 @@ export async function cancelCampaignWork(
   actorId: string | null,
   at: string,
 ): Promise<string[]> {
-  const cancellable = (db: Db) =>
+  await trx
+    .updateTable('actions')
+    .set((eb) => ({ cancel_requested: 1, revision: eb('revision', '+', 1), updated_at: at }))
+    .where('tenant_id', '=', tenantId)
+    .where('campaign_id', '=', campaignId)
+    .where('open_key', 'is not', null)
+    .where('cancel_requested', '=', 0)
+    .where('state', 'in', [...CANCELLABLE_ACTION_STATES])
+    .execute();
+  // Flagged and without their event: exactly the rows just updated (a cancel by hand writes its
+  // event with its flag; the rows updated here stay locked by this transaction).
+  const flaggedNow = (db: Db) =>
     db
       .selectFrom('actions')
       .where('tenant_id', '=', tenantId)
       .where('campaign_id', '=', campaignId)
       .where('open_key', 'is not', null)
-      .where('cancel_requested', '=', 0)
-      .where('state', 'in', [...CANCELLABLE_ACTION_STATES]);
-  const devices = (await cancellable(trx).select('device_id').execute()).map((r) => r.device_id);
+      .where('cancel_requested', '=', 1)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('action_events as e')
+              .select('e.id')
+              .whereRef('e.action_id', '=', 'actions.id')
+              .where('e.status', '=', 'cancel_requested'),
+          ),
+        ),
+      );
+  const devices = (await flaggedNow(trx).select('device_id').execute()).map((r) => r.device_id);
   if (devices.length > 0) {
     // Event ids sort by time like action-repository's (`evt_<compact time>_…`); the action id in
     // place of randomness keeps them unique (one cancel request per action).
@@ -202,7 +222,7 @@ export async function cancelCampaignWork(
         'actor_id',
       ])
       .expression(
-        cancellable(trx).select([
+        flaggedNow(trx).select([
           sql<string>`${`evt_${compact}_`} || actions.id`.as('id'),
           'tenant_id',
           'id as action_id',
@@ -216,19 +236,6 @@ export async function cancelCampaignWork(
           sql<string | null>`${actorId}`.as('actor_id'),
         ]),
       )
-      .execute();
-    await trx
-      .updateTable('actions')
-      .set((eb) => ({
-        cancel_requested: 1,
-        revision: eb('revision', '+', 1),
-        updated_at: at,
-      }))
-      .where('tenant_id', '=', tenantId)
-      .where('campaign_id', '=', campaignId)
-      .where('open_key', 'is not', null)
-      .where('cancel_requested', '=', 0)
-      .where('state', 'in', [...CANCELLABLE_ACTION_STATES])
       .execute();
   }
   await trx
