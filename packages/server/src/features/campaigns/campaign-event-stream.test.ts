@@ -7,6 +7,7 @@ import { openSse, type SseBlock } from '../../testing/sse-client.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import { CampaignEventStreams } from './campaign-event-stream.js';
+import { recordCampaignEvent } from './campaign-events.js';
 
 const stateChanges = (blocks: readonly SseBlock[]) =>
   blocks.filter((b) => b.event === 'state_changed');
@@ -83,6 +84,35 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
       expect(stateChanges(again.blocks).map((b) => b.id)).toEqual(ids.slice(1));
     } finally {
       again.close();
+    }
+  });
+
+  it('replays a backlog longer than one read, in log order', async () => {
+    const id = await approvedAndStarted();
+    const campaign = { id, tenantId: kit.fleet.tenantId, name: 'watched' };
+    const base0 = Date.parse('2000-01-01T00:00:00.000Z');
+    await server.app.updraft.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < 250; i++)
+        await recordCampaignEvent(
+          trx,
+          server.app.wiring.webhooks.outbox,
+          campaign,
+          'phase_started',
+          { phase: i },
+          new Date(base0 + i).toISOString(),
+        );
+    });
+    const stream = await openSse(`${base}/campaigns/${id}/events`, kit.as.approver);
+    try {
+      await expect.poll(() => progress(stream.blocks).length).toBeGreaterThan(0);
+      const phases = stream.blocks
+        .filter((b) => b.event === 'phase_started')
+        .map((b) => JSON.parse(b.data ?? '').phase);
+      // The seeded entries are older than the campaign's own: they come first, all of them.
+      expect(phases).toEqual(Array.from({ length: 250 }, (_, i) => i));
+      expect(stateChanges(stream.blocks)).toHaveLength(2);
+    } finally {
+      stream.close();
     }
   });
 
