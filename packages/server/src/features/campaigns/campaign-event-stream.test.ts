@@ -116,6 +116,43 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
     }
   });
 
+  it('streams an entry that commits after a later-stamped one was sent (another replica)', async () => {
+    const id = await approvedAndStarted();
+    const stream = await openSse(`${base}/campaigns/${id}/events`, kit.as.approver);
+    try {
+      await expect.poll(() => stateChanges(stream.blocks).length).toBe(2);
+      const newest = await server.app.updraft.db
+        .selectFrom('campaign_events')
+        .select(['at'])
+        .where('campaign_id', '=', id)
+        .orderBy('id', 'desc')
+        .executeTakeFirstOrThrow();
+      // Stamped a second before the newest entry the stream already sent, committed now.
+      await server.app.updraft.db
+        .transaction()
+        .execute((trx) =>
+          recordCampaignEvent(
+            trx,
+            server.app.wiring.webhooks.outbox,
+            { id, tenantId: kit.fleet.tenantId, name: 'watched' },
+            'phase_started',
+            { phase: 0 },
+            new Date(Date.parse(newest.at) - 1000).toISOString(),
+          ),
+        );
+      await expect
+        .poll(() => stream.blocks.filter((b) => b.event === 'phase_started').length)
+        .toBe(1);
+      // Re-reading the window sends nothing twice.
+      await kit.call('rollout-admin', 'POST', `/campaigns/${id}/pause`, {});
+      await expect.poll(() => stateChanges(stream.blocks).length).toBe(3);
+      const ids = stream.blocks.filter((b) => b.id !== undefined).map((b) => b.id);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      stream.close();
+    }
+  });
+
   it('answers an unknown campaign and a malformed Last-Event-ID as problems, not streams', async () => {
     const missing = await kit.call('admin', 'GET', '/campaigns/cmp_missing/events');
     expect(missing.statusCode).toBe(404);
