@@ -182,8 +182,11 @@ export async function cancelCampaignWork(
     .where('cancel_requested', '=', 0)
     .where('state', 'in', [...CANCELLABLE_ACTION_STATES])
     .execute();
-  // Flagged and without their event: exactly the rows just updated (a cancel by hand writes its
-  // event with its flag; the rows updated here stay locked by this transaction).
+  // The rows just updated: flagged and stamped `at` (they stay locked by this transaction, so no
+  // report restamps them). Only an action of this campaign cancelled by hand in this very
+  // millisecond would match too (and get a second event). Matching on the stamp, not on "has no
+  // event yet", keeps this linear: an anti-join against the table being inserted into went
+  // quadratic on PostgreSQL (45 s for 33,000 actions; 3 s this way).
   const flaggedNow = (db: Db) =>
     db
       .selectFrom('actions')
@@ -191,16 +194,7 @@ export async function cancelCampaignWork(
       .where('campaign_id', '=', campaignId)
       .where('open_key', 'is not', null)
       .where('cancel_requested', '=', 1)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('action_events as e')
-              .select('e.id')
-              .whereRef('e.action_id', '=', 'actions.id')
-              .where('e.status', '=', 'cancel_requested'),
-          ),
-        ),
-      );
+      .where('updated_at', '=', at);
   const devices = (await flaggedNow(trx).select('device_id').execute()).map((r) => r.device_id);
   if (devices.length > 0) {
     // Event ids sort by time like action-repository's (`evt_<compact time>_…`); the action id in
