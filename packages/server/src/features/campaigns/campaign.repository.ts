@@ -281,8 +281,9 @@ export interface FailureReason {
 
 /**
  * The campaign's failure reasons: one GROUP BY over its failed and rejected targets (a target
- * without a code counts as `UNKNOWN`), the `maxCodes` most frequent, then one windowed query for
- * up to `examples` device names per code (in rank order, so the same ones each time).
+ * without a code counts as `UNKNOWN`), the `maxCodes` most frequent, then for each of those up to
+ * `examples` device names in rank order (the same ones each time): one short index range read
+ * per code (`campaign_targets_code`), so the cost does not grow with the failures.
  */
 export async function failureReasons(
   db: Db,
@@ -301,35 +302,31 @@ export async function failureReasons(
     .orderBy(code)
     .limit(maxCodes)
     .execute();
-  if (groups.length === 0) return [];
-  const codes = groups.map((g) => g.code);
-  const ranked = db
-    .selectFrom('campaign_targets as t')
-    .innerJoin('devices as d', 'd.id', 't.device_id')
-    .select([
-      sql<string>`COALESCE(t.code, 'UNKNOWN')`.as('code'),
-      'd.name',
-      sql<number>`ROW_NUMBER() OVER (PARTITION BY COALESCE(t.code, 'UNKNOWN') ORDER BY t.rank)`.as(
-        'n',
-      ),
-    ])
-    .where('t.campaign_id', '=', campaignId)
-    .where('t.status', 'in', [...ERROR_TARGET_STATUSES])
-    .where(sql<string>`COALESCE(t.code, 'UNKNOWN')`, 'in', codes);
-  const rows = await db
-    .selectFrom(ranked.as('r'))
-    .select(['r.code', 'r.name'])
-    .where('r.n', '<=', examples)
-    .orderBy('r.code')
-    .orderBy('r.n')
-    .execute();
-  const names = new Map<string, string[]>();
-  for (const row of rows) names.set(row.code, [...(names.get(row.code) ?? []), row.name]);
-  return groups.map((g) => ({
-    code: g.code,
-    count: Number(g.n),
-    devices: names.get(g.code) ?? [],
-  }));
+  const examplesOf = async (reason: string) => {
+    const rows = await db
+      .selectFrom('campaign_targets as t')
+      .innerJoin('devices as d', 'd.id', 't.device_id')
+      .select('d.name')
+      .where('t.campaign_id', '=', campaignId)
+      .where((eb) =>
+        eb.or([
+          eb('t.code', '=', reason),
+          ...(reason === 'UNKNOWN' ? [eb('t.code', 'is', null)] : []),
+        ]),
+      )
+      .where('t.status', 'in', [...ERROR_TARGET_STATUSES])
+      .orderBy('t.rank')
+      .limit(examples)
+      .execute();
+    return rows.map((r) => r.name);
+  };
+  return Promise.all(
+    groups.map(async (g) => ({
+      code: g.code,
+      count: Number(g.n),
+      devices: await examplesOf(g.code),
+    })),
+  );
 }
 
 /** Bytes delta patches saved delivering the campaign's actions (through its targets' action ids). */
