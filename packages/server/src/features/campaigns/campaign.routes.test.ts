@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CampaignKit, campaignKit } from '../../testing/campaign-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
@@ -352,6 +352,26 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
       expect((await kit.call('approver', 'GET', '/campaign-settings')).json()).toEqual({
         approvalRequired: true,
       });
+    });
+
+    it('pokes the engine after a start and a resume commit (not after a pause)', async () => {
+      const poke = vi.spyOn(server.app.wiring.campaigns.engine, 'poke');
+      try {
+        const c = await create();
+        await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+        expect(poke).not.toHaveBeenCalled();
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+        expect(poke).toHaveBeenLastCalledWith(kit.fleet.tenantId, c.id);
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/pause`, {});
+        expect(poke).toHaveBeenCalledTimes(1);
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/resume`);
+        expect(poke).toHaveBeenCalledTimes(2);
+        // A refused start pokes nothing.
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+        expect(poke).toHaveBeenCalledTimes(2);
+      } finally {
+        poke.mockRestore();
+      }
     });
 
     it('lets exactly one of two concurrent changes win; the other changes nothing', async () => {
