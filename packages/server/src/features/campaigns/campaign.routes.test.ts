@@ -374,6 +374,18 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
       }
     });
 
+    it('resolves the filters again at start: a group deleted since the save refuses it', async () => {
+      expect(
+        (await kit.call('admin', 'POST', '/groups', { name: 'pilot', devices: [] })).statusCode,
+      ).toBe(201);
+      const c = await create({ phases: [{ percent: 100, filter: '"pilot" in device.groups' }] });
+      await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      expect((await kit.call('admin', 'DELETE', '/groups/pilot')).statusCode).toBe(204);
+      const res = await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+      expect(res.json()).toMatchObject({ code: 'FILTER_INVALID', position: { offset: 0 } });
+      expect((await kit.call('admin', 'GET', `/campaigns/${c.id}`)).json().state).toBe('approved');
+    });
+
     it('lets exactly one of two concurrent changes win; the other changes nothing', async () => {
       const c = await create();
       await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
