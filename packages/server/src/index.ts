@@ -34,6 +34,34 @@ export type {
   Action,
   ActionEvent,
 } from './features/actions/action.service.js';
+export type { FailureReason } from './features/campaigns/campaign.repository.js';
+export type {
+  Campaign,
+  CampaignInput,
+  CampaignPhase,
+  CampaignReview,
+  CampaignSettings,
+  CampaignStatus,
+  CampaignTarget,
+  ErrorThreshold,
+  Page,
+  PhaseInput,
+} from './features/campaigns/campaign.service.js';
+export {
+  CAMPAIGN_EVENT_TYPES,
+  CAMPAIGN_STATES,
+  CAMPAIGN_TYPES,
+  type CampaignEventType,
+  type CampaignState,
+  type CampaignType,
+  PHASE_STATES,
+  type PhaseState,
+  STATE_REASONS,
+  type StateReason,
+  TARGET_STATUSES,
+  type TargetStatus,
+} from './features/campaigns/campaign-states.js';
+export type { TargetCounts } from './features/campaigns/campaign-stats.repository.js';
 export type { DeltaBases, DeltaRecord } from './features/deltas/delta.repository.js';
 export type {
   DeviceClassView,

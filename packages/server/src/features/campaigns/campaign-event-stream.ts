@@ -23,6 +23,9 @@ export const MAX_STREAMS_PER_TENANT = 100;
 
 // Log entries read per query; a longer backlog is read in several.
 const BATCH = 100;
+// How much later than its stamp an event-log entry may commit and still be streamed live (a
+// reconnect resumes strictly after its Last-Event-ID).
+const LATE_COMMIT_MS = 5000;
 // A client that reads slower than this much queued output is dropped (it reconnects and resumes).
 const MAX_BUFFERED_BYTES = 1 << 20;
 
@@ -85,6 +88,9 @@ export class CampaignEventStreams {
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let lastId = target.lastEventId;
+    // Entries sent within the late-commit window (id → time stamped), and the newest stamp.
+    const sent = new Map<string, number>();
+    let newestAt: number | undefined;
     let lastProgress: string | undefined;
     let progressDueAt = 0;
     let lastWriteAt = performance.now();
@@ -111,21 +117,35 @@ export class CampaignEventStreams {
 
     const pass = async () => {
       try {
+        // Re-read the last LATE_COMMIT_MS of the log: an entry stamped before one already sent
+        // may commit after it (another replica's longer transaction); those sent are skipped.
+        let cursor = lastId;
+        if (newestAt !== undefined) {
+          const floor = `cev_${new Date(newestAt - LATE_COMMIT_MS).toISOString().replaceAll(/[-:.TZ]/g, '')}`;
+          if (cursor === undefined || floor < cursor) cursor = floor;
+        }
         for (;;) {
           const events = await campaignEventsAfter(
             this.db,
             target.tenantId,
             target.campaignId,
-            lastId,
+            cursor,
             BATCH,
           );
           for (const e of events) {
             if (stopped) return;
+            cursor = e.id;
+            if (sent.has(e.id)) continue;
             write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(JSON.parse(e.data))}\n\n`);
-            lastId = e.id;
+            const at = Date.parse(e.at);
+            sent.set(e.id, at);
+            newestAt = Math.max(newestAt ?? at, at);
+            if (lastId === undefined || e.id > lastId) lastId = e.id;
           }
           if (events.length < BATCH || stopped) break;
         }
+        if (newestAt !== undefined)
+          for (const [id, at] of sent) if (at < newestAt - LATE_COMMIT_MS) sent.delete(id);
         const now = performance.now();
         if (!stopped && now >= progressDueAt) {
           progressDueAt = now + this.timings.progressMs;

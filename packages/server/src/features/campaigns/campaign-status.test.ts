@@ -326,6 +326,63 @@ describeEachDialect('campaign API over seeded targets', (dialect) => {
     });
   });
 
+  it('cancel leaves an action already cancelled by hand as it was (one request, one event)', async () => {
+    const id = await running();
+    devices = [];
+    for (let i = 0; i < 2; i++)
+      devices.push((await addDevice(db(), kit.fleet.tenantId, kit.fleet.deviceClassId)).id);
+    const byHand = `act_${id}_hand`;
+    await seedTargets(server, kit, id, [
+      {
+        deviceId: dev(0),
+        phase: 0,
+        status: 'pending',
+        action: { id: `act_${id}_a`, state: 'assigned', open: true },
+      },
+      {
+        deviceId: dev(1),
+        phase: 0,
+        status: 'downloading',
+        action: { id: byHand, state: 'downloading', open: true },
+      },
+    ]);
+    expect((await kit.call('admin', 'POST', `/actions/${byHand}/cancel`)).statusCode).toBe(200);
+    const announced: string[] = [];
+    const unsubscribe = server.app.updraft.deviceChanges.subscribe((c) => {
+      if (c !== null) announced.push(c.deviceId);
+    });
+    try {
+      expect((await kit.call('rollout-admin', 'POST', `/campaigns/${id}/cancel`)).statusCode).toBe(
+        200,
+      );
+    } finally {
+      unsubscribe();
+    }
+    const events = await db()
+      .selectFrom('action_events')
+      .select(['action_id', 'code', 'actor_id'])
+      .where('action_id', 'in', [`act_${id}_a`, byHand])
+      .where('status', '=', 'cancel_requested')
+      .orderBy('action_id')
+      .execute();
+    expect(events).toEqual([
+      {
+        action_id: `act_${id}_a`,
+        code: 'CAMPAIGN_CANCELLED',
+        actor_id: kit.userIds['rollout-admin'],
+      },
+      { action_id: byHand, code: null, actor_id: kit.userIds.admin },
+    ]);
+    const revision = await db()
+      .selectFrom('actions')
+      .select('revision')
+      .where('id', '=', byHand)
+      .executeTakeFirstOrThrow();
+    expect(revision.revision).toBe(2);
+    expect(announced).toContain(dev(0));
+    expect(announced).not.toContain(dev(1));
+  });
+
   describe('resume', () => {
     it('after an error-threshold pause, acknowledges the phase errors so far and runs the phase again', async () => {
       const id = await running();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type CampaignKit, campaignKit } from '../../testing/campaign-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
@@ -240,6 +240,8 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
     it('voids an approval when the campaign is edited', async () => {
       const c = await create();
       await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      const noop = await kit.call('rollout-admin', 'PATCH', `/campaigns/${c.id}`, {});
+      expect(noop.json()).toMatchObject({ state: 'approved', revision: 2 });
       const res = await kit.call('rollout-admin', 'PATCH', `/campaigns/${c.id}`, {
         name: 'renamed',
         phases: [{ percent: 20 }, { percent: 100 }],
@@ -354,6 +356,62 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
       });
     });
 
+    it('pokes the engine after a start and a resume commit (not after a pause)', async () => {
+      const poke = vi.spyOn(server.app.wiring.campaigns.engine, 'poke');
+      try {
+        const c = await create();
+        await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+        expect(poke).not.toHaveBeenCalled();
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+        expect(poke).toHaveBeenLastCalledWith(kit.fleet.tenantId, c.id);
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/pause`, {});
+        expect(poke).toHaveBeenCalledTimes(1);
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/resume`);
+        expect(poke).toHaveBeenCalledTimes(2);
+        // A refused start pokes nothing.
+        await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+        expect(poke).toHaveBeenCalledTimes(2);
+      } finally {
+        poke.mockRestore();
+      }
+    });
+
+    it('resolves the filters again at start: a group deleted since the save refuses it', async () => {
+      expect(
+        (await kit.call('admin', 'POST', '/groups', { name: 'pilot', devices: [] })).statusCode,
+      ).toBe(201);
+      const c = await create({ phases: [{ percent: 100, filter: '"pilot" in device.groups' }] });
+      await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      expect((await kit.call('admin', 'DELETE', '/groups/pilot')).statusCode).toBe(204);
+      const res = await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+      expect(res.json()).toMatchObject({ code: 'FILTER_INVALID', position: { offset: 0 } });
+      expect((await kit.call('admin', 'GET', `/campaigns/${c.id}`)).json().state).toBe('approved');
+    });
+
+    it('lets exactly one of two concurrent changes win; the other changes nothing', async () => {
+      const c = await create();
+      await kit.call('approver', 'POST', `/campaigns/${c.id}/approve`, {});
+      await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/start`, {});
+      const [a, b] = await Promise.all([
+        kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/pause`, {}),
+        kit.call('admin', 'POST', `/campaigns/${c.id}/finish`),
+      ]);
+      const outcomes = [a, b].map((r) => [r.statusCode, r.json().code]);
+      expect(outcomes.filter(([s]) => s === 200)).toHaveLength(1);
+      const loser = outcomes.find(([s]) => s !== 200);
+      expect(loser?.[0]).toBe(409);
+      expect(['CAMPAIGN_CHANGED', 'CAMPAIGN_STATE_INVALID']).toContain(loser?.[1]);
+      const log = await server.app.updraft.db
+        .selectFrom('campaign_events')
+        .select('data')
+        .where('campaign_id', '=', c.id)
+        .execute();
+      // approved, running, and the winner's change only.
+      expect(log).toHaveLength(3);
+      const final = (await kit.call('admin', 'GET', `/campaigns/${c.id}`)).json();
+      expect(final.revision).toBe(4);
+    });
+
     it('cancels from any state but the final ones', async () => {
       const c = await create();
       const res = await kit.call('rollout-admin', 'POST', `/campaigns/${c.id}/cancel`);
@@ -365,6 +423,40 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
         state: 'cancelled',
       });
     });
+  });
+
+  it('documents every campaign route in OpenAPI under the campaigns tag', async () => {
+    const doc = (await server.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const campaignPaths = Object.entries(
+      doc.paths as Record<string, Record<string, { tags?: string[] }>>,
+    ).filter(([path]) => path.startsWith('/api/v1/campaign'));
+    const operations = campaignPaths.flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op.tags]),
+    );
+    expect(operations.map(([name]) => name)).toEqual(
+      expect.arrayContaining([
+        'POST /api/v1/campaigns',
+        'GET /api/v1/campaigns',
+        'GET /api/v1/campaigns/{id}',
+        'PATCH /api/v1/campaigns/{id}',
+        'POST /api/v1/campaigns/{id}/approve',
+        'POST /api/v1/campaigns/{id}/reject',
+        'POST /api/v1/campaigns/{id}/start',
+        'POST /api/v1/campaigns/{id}/pause',
+        'POST /api/v1/campaigns/{id}/resume',
+        'POST /api/v1/campaigns/{id}/cancel',
+        'POST /api/v1/campaigns/{id}/finish',
+        'GET /api/v1/campaigns/{id}/status',
+        'GET /api/v1/campaigns/{id}/timeseries',
+        'GET /api/v1/campaigns/{id}/targets',
+        'GET /api/v1/campaigns/{id}/events',
+        'GET /api/v1/campaign-settings',
+        'PUT /api/v1/campaign-settings',
+      ]),
+    );
+    expect(
+      operations.filter(([, tags]) => !(tags as string[] | undefined)?.includes('campaigns')),
+    ).toEqual([]);
   });
 
   describe('listing and isolation', () => {

@@ -363,6 +363,8 @@ export class CampaignService {
     const at = nowDate.toISOString();
     const row = await this.#row(ctx.tenantId, campaignId);
     this.#require('edit', row);
+    // Nothing to change changes nothing (and voids no approval).
+    if (Object.values(patch).every((v) => v === undefined)) return this.get(ctx.tenantId, row.id);
     const current = toCampaign(
       row,
       (await phasesOf(this.db, ctx.tenantId, [row.id])).get(row.id) ?? [],
