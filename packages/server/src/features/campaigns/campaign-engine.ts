@@ -240,21 +240,32 @@ export class CampaignEngine implements CampaignEngineHandle {
     at: string,
   ): Promise<void> {
     let c = campaign;
-    if (c.materialised_at === null) {
-      await materialiseTargets(trx, c, release, filters.campaign, at, false);
-      await updateCampaign(trx, c, { materialised_at: at }, at);
-      c = { ...c, materialised_at: at };
-    } else if (c.type === 'continuous') {
-      await materialiseTargets(trx, c, release, filters.campaign, at, true);
-    }
-    await gateHealth(trx, c.id, release, at);
-
     const phases = await campaignPhases(trx, c.id);
     if (phases.length === 0) {
       this.#deps.logger.error({ campaignId: c.id }, 'campaign has no phases; not stepped');
       return;
     }
     const last = phases.length - 1;
+    // Joiners enter the phase in progress at once when it takes every target anyway (100 %, no
+    // filter: the common single phase, and a continuous campaign's last one).
+    const joinIdx = Math.max(0, Math.min(c.current_phase, last));
+    const join = phases[joinIdx]!;
+    const joinPhase =
+      join.size_percent !== null &&
+      Number(join.size_percent) >= 100 &&
+      (join.filter === null || join.filter.trim() === '') &&
+      join.state !== 'paused'
+        ? joinIdx
+        : null;
+    if (c.materialised_at === null) {
+      await materialiseTargets(trx, c, release, filters.campaign, at, false, joinPhase);
+      await updateCampaign(trx, c, { materialised_at: at }, at);
+      c = { ...c, materialised_at: at };
+    } else if (c.type === 'continuous') {
+      await materialiseTargets(trx, c, release, filters.campaign, at, true, joinPhase);
+    }
+    await gateHealth(trx, c.id, release, at);
+
     let counts = await campaignCounts(trx, c.id);
     // Bounded: each round starts, passes or advances one phase, or stops.
     for (let round = 0; round <= 2 * phases.length + 1; round++) {
@@ -357,7 +368,7 @@ export class CampaignEngine implements CampaignEngineHandle {
       (counts.byPhase.get(Number(phase.idx)) ?? emptyCounts()).targets,
     );
     if (take === 0 || unphased.scheduled === 0) return false;
-    await takeTargets(trx, c, Number(phase.idx), take, phaseFilter, at);
+    await takeTargets(trx, c, Number(phase.idx), take, phaseFilter, at, take >= unphased.scheduled);
     return true;
   }
 
