@@ -339,9 +339,13 @@ const actionIdOfTarget = sql<string>`'act_' || t.rank`;
 /**
  * Gives every waiting target of phases up to `currentPhase` its action, unless its device has an
  * open action (that one wins; the target waits for a later pass): one INSERT … SELECT into
- * actions (`ON CONFLICT DO NOTHING`: one open action per device and one action per campaign and
- * device are constraints), their `assigned` events, then the targets become `pending`. Answers
- * how many actions were created.
+ * actions, their `assigned` events, then the targets become `pending`. Answers how many actions
+ * were created.
+ *
+ * "Unless its device has an open action" is the UNIQUE (tenant_id, open_key) with `ON CONFLICT
+ * DO NOTHING` (as is one action per campaign and device), not a NOT EXISTS: PostgreSQL plans a
+ * NOT EXISTS over the table being inserted into from its size before the statement, and on a
+ * nearly empty actions table picks a sequential scan per row (quadratic: minutes at 100,000).
  */
 export async function fanOut(
   trx: Transaction<Database>,
@@ -364,8 +368,6 @@ export async function fanOut(
     FROM campaign_targets t
     WHERE t.campaign_id = ${campaign.id} AND t.phase <= ${currentPhase}
       AND t.action_id IS NULL AND t.status = 'scheduled'
-      AND NOT EXISTS (SELECT 1 FROM actions o WHERE o.tenant_id = t.tenant_id
-        AND o.open_key = t.device_id)
     ON CONFLICT DO NOTHING`.execute(trx);
   const created = Number(inserted.numAffectedRows ?? 0);
   if (created === 0) return 0;
