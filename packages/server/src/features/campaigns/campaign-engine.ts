@@ -326,9 +326,10 @@ export class CampaignEngine implements CampaignEngineHandle {
         'campaign release is signed by a revoked key; no actions given',
       );
     } else {
-      await skipTargets(trx, c.id, release, current, at);
-      await fanOut(trx, c, release.id, current, at);
-      counts = await campaignCounts(trx, c.id);
+      const skipped = await skipTargets(trx, c.id, release, current, at);
+      const given = await fanOut(trx, c, release.id, current, at);
+      // Counted again only after a change (a GROUP BY over every target of the campaign).
+      if (skipped + given > 0) counts = await campaignCounts(trx, c.id);
     }
     if (phases[last]!.state === 'passed' && campaignFinished(c.type, true, counts.totals)) {
       await updateCampaign(

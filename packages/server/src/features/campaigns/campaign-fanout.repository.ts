@@ -218,6 +218,7 @@ export async function materialiseTargets(
  * release become `skipped`: the device got to the release or newer, was decommissioned, or
  * moved to another class. Run right before the fan-out, it covers exactly the targets the
  * fan-out would give an action (not the campaign's whole waiting set, which may be millions).
+ * Answers how many were skipped.
  */
 export async function skipTargets(
   trx: Transaction<Database>,
@@ -225,7 +226,7 @@ export async function skipTargets(
   release: CampaignRelease,
   currentPhase: number,
   at: string,
-): Promise<void> {
+): Promise<number> {
   // One pass, the first reason that applies as the code.
   const device = sql.ref<string>('campaign_targets.device_id');
   const decommissioned = sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
@@ -233,7 +234,7 @@ export async function skipTargets(
   const classChanged = sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
     AND d.device_class_id <> ${release.deviceClassId})`;
   const upToDate = runsReleaseOrNewer(release, device);
-  await trx
+  const result = await trx
     .updateTable('campaign_targets')
     .set({
       status: 'skipped',
@@ -247,7 +248,8 @@ export async function skipTargets(
     .where('phase', '<=', currentPhase)
     .where('action_id', 'is', null)
     .where((eb) => eb.or([decommissioned, classChanged, upToDate]))
-    .execute();
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 /**
