@@ -594,6 +594,38 @@ describeEachDialect('campaign engine', (dialect) => {
     });
   });
 
+  it('a revoked signing key closes the campaign’s actions and targets, and no more are given', async () => {
+    const fleet = await seedFleet(db, { deviceCount: 3 });
+    const { id, releaseId } = await campaignWith(fleet, 5, {
+      phases: [{ count: 2 }, { percent: 100 }],
+    });
+    await db
+      .updateTable('releases')
+      .set({ signer_kids: JSON.stringify([fleet.kid]) })
+      .where('id', '=', releaseId)
+      .execute();
+    await engine.step(id);
+    expect(await actionsOf(id)).toHaveLength(2);
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('trusted_keys')
+        .set({ revoked_at: clock.toISOString() })
+        .where('kid', '=', fleet.kid)
+        .execute();
+      await actions.cancelSignedBy(trx, CTX, fleet.deviceClassId, fleet.kid);
+    });
+    const targets = [...(await targetsOf(id)).values()].filter((t) => t.phase === 0);
+    expect(targets.map((t) => [t.status, t.code])).toEqual([
+      ['cancelled', 'RELEASE_KEY_REVOKED'],
+      ['cancelled', 'RELEASE_KEY_REVOKED'],
+    ]);
+    // Both cancelled: the phase passes (nothing left to measure), yet the next gets no actions.
+    await engine.step(id);
+    expect(Number((await campaignOf(id)).current_phase)).toBe(1);
+    expect(await actionsOf(id)).toHaveLength(2);
+    expect(logLines.some((l) => l.includes('revoked key'))).toBe(true);
+  });
+
   it('a campaign action cancelled by its device cancels the target; a request alone does not', async () => {
     const fleet = await seedFleet(db, { deviceCount: 1 });
     const { id } = await campaignWith(fleet, 5);
