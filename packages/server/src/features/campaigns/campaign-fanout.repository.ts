@@ -375,22 +375,26 @@ export async function fanOut(
   if (created === 0) return 0;
   // Event ids sort by time like action.repository's (`evt_<timestamp>_<16 chars>`), unique per
   // action through its id.
-  // The id is derived from the time and the action: a second pass at the same time conflicts.
+  // Both driven from the targets that were waiting (the index on campaign, status, phase) and
+  // joined to their new action by its derived id: the cost follows the targets given an action
+  // now, not the campaign's size. The event id is derived from the time and the action, so a
+  // second pass at the same time conflicts instead of writing it twice.
   await sql`
     INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
     SELECT 'evt_' || ${text(at.replaceAll(/[-:.TZ]/g, ''))} || '_' || substr(a.id, 5, 16),
       a.tenant_id, a.id, ${text(at)}, 'server', 'assigned'
-    FROM actions a
-    WHERE a.campaign_id = ${campaign.id} AND a.created_at = ${at}
+    FROM campaign_targets t
+    JOIN actions a ON a.id = 'act_' || t.rank
+    WHERE t.campaign_id = ${campaign.id} AND t.status = 'scheduled' AND t.phase <= ${currentPhase}
+      AND t.action_id IS NULL AND a.created_at = ${at}
     ON CONFLICT DO NOTHING`.execute(trx);
   await sql`
-    UPDATE campaign_targets SET action_id = 'act_' || rank, status = 'pending',
-      updated_at = ${at}
-    WHERE campaign_id = ${campaign.id} AND phase <= ${currentPhase}
-      AND action_id IS NULL AND status = 'scheduled'
-      AND EXISTS (SELECT 1 FROM actions a WHERE a.id = 'act_' || campaign_targets.rank)`.execute(
-    trx,
-  );
+    UPDATE campaign_targets SET action_id = a.id, status = 'pending', updated_at = ${at}
+    FROM actions a
+    WHERE campaign_targets.campaign_id = ${campaign.id}
+      AND campaign_targets.status = 'scheduled' AND campaign_targets.phase <= ${currentPhase}
+      AND campaign_targets.action_id IS NULL
+      AND a.id = 'act_' || campaign_targets.rank AND a.created_at = ${at}`.execute(trx);
   return created;
 }
 
