@@ -153,8 +153,8 @@ export class CampaignEngine implements CampaignEngineHandle {
    * One step of one campaign, in one transaction (docs/campaigns.md, "The engine"): start it if
    * scheduled and due; materialise or admit targets; gate health; evaluate the current phase
    * (pause, pass, advance, gate); skip the waiting targets that no longer need the release and
-   * fan out the rest of the current phase's; finish; sample the totals. Paused and finished campaigns only get their
-   * health verdicts.
+   * fan out the others of the phases reached; finish; sample the totals. Paused and finished
+   * campaigns only get their health verdicts.
    */
   async step(campaignId: string): Promise<StepOutcome> {
     const { db } = this.#deps;
