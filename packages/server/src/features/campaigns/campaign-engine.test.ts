@@ -278,6 +278,35 @@ describeEachDialect('campaign engine', (dialect) => {
       expect(open.map((a) => a.device_id).sort()).toEqual([d[0]!, ...d.slice(2)].sort());
     });
 
+    it('a waiting device that was decommissioned or moved to another class is skipped with its reason', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 2 });
+      const other = await seedFleet(db, { deviceCount: 0 });
+      const d = ids(fleet);
+      const manualRelease = await insertCampaignRelease(db, TENANT, fleet.deviceClassId, 4);
+      for (const device of d)
+        await actions.assign(CTX, { deviceId: device, releaseId: manualRelease });
+      const { id } = await campaignWith(fleet, 5);
+      await engine.step(id);
+      await db
+        .updateTable('devices')
+        .set({ decommissioned_at: clock.toISOString() })
+        .where('id', '=', d[0]!)
+        .execute();
+      await db
+        .updateTable('devices')
+        .set({ device_class_id: other.deviceClassId })
+        .where('id', '=', d[1]!)
+        .execute();
+      await engine.step(id);
+      const targets = await targetsOf(id);
+      expect(targets.get(d[0]!)).toMatchObject({
+        status: 'skipped',
+        code: 'DEVICE_DECOMMISSIONED',
+      });
+      expect(targets.get(d[1]!)).toMatchObject({ status: 'skipped', code: 'DEVICE_CLASS_CHANGED' });
+      expect(await actionsOf(id)).toHaveLength(0);
+    });
+
     it('the campaign that gave an action first wins the device', async () => {
       const fleet = await seedFleet(db, { deviceCount: 3 });
       const first = await campaignWith(fleet, 5);
