@@ -30,7 +30,7 @@ import { ensureTenant } from '../packages/server/src/tenants/tenant.repository.t
 import {
   insertCampaign,
   insertCampaignRelease,
-} from '../packages/server/src/testing/campaign-fixtures.ts';
+} from '../packages/server/src/testing/campaign-rows.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 const PG_URL = process.env.UPDRAFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

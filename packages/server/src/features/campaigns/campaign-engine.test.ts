@@ -11,7 +11,7 @@ import {
   insertCampaignRelease,
   type PhaseSpec,
   setInstalled,
-} from '../../testing/campaign-fixtures.js';
+} from '../../testing/campaign-rows.js';
 import { type Fleet, seedFleet } from '../../testing/release-fixtures.js';
 import {
   describeEachDialect,
