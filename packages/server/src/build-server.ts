@@ -19,6 +19,7 @@ import { prepareDataDir } from './data-dir.js';
 import { createDatabase, type DatabaseHandle } from './db/create-database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { CampaignEngine } from './features/campaigns/campaign-engine.js';
+import type { CampaignEngineService } from './features/campaigns/campaign-engine-port.js';
 import {
   DEFAULT_DELTA_LIMITS,
   type DeltaLimits,
@@ -72,6 +73,8 @@ export interface ServerDeps {
   readonly webhookTransport?: WebhookTransport;
   /** Resolves webhook host names when a webhook is created (default `dns.lookup`). */
   readonly webhookResolve?: ResolveHost;
+  /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
+  readonly campaignEngine?: CampaignEngineService;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -208,15 +211,17 @@ export async function buildServer(
         }),
       },
       campaigns: {
-        engine: new CampaignEngine({
-          db: database.db,
-          support: database.support,
-          now,
-          logger: loggerInstance,
-          events: webhookOutbox,
-          filters: new DeviceFilterService(database.db, now),
-          tickSeconds: config.campaigns.tickSeconds,
-        }),
+        engine:
+          deps.campaignEngine ??
+          new CampaignEngine({
+            db: database.db,
+            support: database.support,
+            now,
+            logger: loggerInstance,
+            events: webhookOutbox,
+            filters: new DeviceFilterService(database.db, now),
+            tickSeconds: config.campaigns.tickSeconds,
+          }),
       },
     };
     app.decorate('wiring', wiring);

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
-import type { CampaignEngine } from './campaigns/campaign-engine.js';
+import type { CampaignEngineService } from './campaigns/campaign-engine-port.js';
 import { campaignsFeature } from './campaigns/campaigns.feature.js';
 import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
@@ -38,7 +38,7 @@ export interface FeatureWiring {
    * the action service poke it after changes that may move a campaign.
    */
   readonly campaigns: {
-    readonly engine: CampaignEngine;
+    readonly engine: CampaignEngineService;
   };
 }
 

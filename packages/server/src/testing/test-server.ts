@@ -45,7 +45,13 @@ export async function createTestServer(
   overrides: ServerConfigInput = {},
   options: Pick<
     ServerDeps,
-    'now' | 'blobs' | 'deltaEncoder' | 'deltaLimits' | 'sessionClock' | 'printIsTerminal'
+    | 'now'
+    | 'blobs'
+    | 'deltaEncoder'
+    | 'deltaLimits'
+    | 'sessionClock'
+    | 'printIsTerminal'
+    | 'campaignEngine'
   > = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-server-'));

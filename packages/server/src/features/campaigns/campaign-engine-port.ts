@@ -7,3 +7,9 @@ export interface CampaignEngineHandle {
   /** Evaluate this campaign soon (after a commit that may have changed its progress). */
   poke(tenantId: string, campaignId: string): void;
 }
+
+/** The engine as the server runs it: started with the app, closed before the database goes. */
+export interface CampaignEngineService extends CampaignEngineHandle {
+  start(): void;
+  close(): Promise<void>;
+}

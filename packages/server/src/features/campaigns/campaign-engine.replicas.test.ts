@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../db/create-database.js';
-import { insertCampaign, insertCampaignRelease } from '../../testing/campaign-fixtures.js';
+import { insertCampaign, insertCampaignRelease } from '../../testing/campaign-rows.js';
 import { seedFleet } from '../../testing/release-fixtures.js';
 import {
   describeEachDialect,

@@ -11,7 +11,7 @@ import {
   insertCampaignRelease,
   type PhaseSpec,
   setInstalled,
-} from '../../testing/campaign-fixtures.js';
+} from '../../testing/campaign-rows.js';
 import { type Fleet, seedFleet } from '../../testing/release-fixtures.js';
 import {
   describeEachDialect,
@@ -276,6 +276,35 @@ describeEachDialect('campaign engine', (dialect) => {
         .where('open_key', 'is not', null)
         .execute();
       expect(open.map((a) => a.device_id).sort()).toEqual([d[0]!, ...d.slice(2)].sort());
+    });
+
+    it('a waiting device that was decommissioned or moved to another class is skipped with its reason', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 2 });
+      const other = await seedFleet(db, { deviceCount: 0 });
+      const d = ids(fleet);
+      const manualRelease = await insertCampaignRelease(db, TENANT, fleet.deviceClassId, 4);
+      for (const device of d)
+        await actions.assign(CTX, { deviceId: device, releaseId: manualRelease });
+      const { id } = await campaignWith(fleet, 5);
+      await engine.step(id);
+      await db
+        .updateTable('devices')
+        .set({ decommissioned_at: clock.toISOString() })
+        .where('id', '=', d[0]!)
+        .execute();
+      await db
+        .updateTable('devices')
+        .set({ device_class_id: other.deviceClassId })
+        .where('id', '=', d[1]!)
+        .execute();
+      await engine.step(id);
+      const targets = await targetsOf(id);
+      expect(targets.get(d[0]!)).toMatchObject({
+        status: 'skipped',
+        code: 'DEVICE_DECOMMISSIONED',
+      });
+      expect(targets.get(d[1]!)).toMatchObject({ status: 'skipped', code: 'DEVICE_CLASS_CHANGED' });
+      expect(await actionsOf(id)).toHaveLength(0);
     });
 
     it('the campaign that gave an action first wins the device', async () => {
@@ -592,6 +621,38 @@ describeEachDialect('campaign engine', (dialect) => {
       await engine.tick();
       expect((await targetsOf(id)).get(deviceId)?.code).toBe('DEVICE_SILENT');
     });
+  });
+
+  it('a revoked signing key closes the campaign’s actions and targets, and no more are given', async () => {
+    const fleet = await seedFleet(db, { deviceCount: 3 });
+    const { id, releaseId } = await campaignWith(fleet, 5, {
+      phases: [{ count: 2 }, { percent: 100 }],
+    });
+    await db
+      .updateTable('releases')
+      .set({ signer_kids: JSON.stringify([fleet.kid]) })
+      .where('id', '=', releaseId)
+      .execute();
+    await engine.step(id);
+    expect(await actionsOf(id)).toHaveLength(2);
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('trusted_keys')
+        .set({ revoked_at: clock.toISOString() })
+        .where('kid', '=', fleet.kid)
+        .execute();
+      await actions.cancelSignedBy(trx, CTX, fleet.deviceClassId, fleet.kid);
+    });
+    const targets = [...(await targetsOf(id)).values()].filter((t) => t.phase === 0);
+    expect(targets.map((t) => [t.status, t.code])).toEqual([
+      ['cancelled', 'RELEASE_KEY_REVOKED'],
+      ['cancelled', 'RELEASE_KEY_REVOKED'],
+    ]);
+    // Both cancelled: the phase passes (nothing left to measure), yet the next gets no actions.
+    await engine.step(id);
+    expect(Number((await campaignOf(id)).current_phase)).toBe(1);
+    expect(await actionsOf(id)).toHaveLength(2);
+    expect(logLines.some((l) => l.includes('revoked key'))).toBe(true);
   });
 
   it('a campaign action cancelled by its device cancels the target; a request alone does not', async () => {

@@ -153,8 +153,8 @@ export class CampaignEngine implements CampaignEngineHandle {
    * One step of one campaign, in one transaction (docs/campaigns.md, "The engine"): start it if
    * scheduled and due; materialise or admit targets; gate health; evaluate the current phase
    * (pause, pass, advance, gate); skip the waiting targets that no longer need the release and
-   * fan out the rest of the current phase's; finish; sample the totals. Paused and finished campaigns only get their
-   * health verdicts.
+   * fan out the others of the phases reached; finish; sample the totals. Paused and finished
+   * campaigns only get their health verdicts.
    */
   async step(campaignId: string): Promise<StepOutcome> {
     const { db } = this.#deps;
@@ -240,21 +240,32 @@ export class CampaignEngine implements CampaignEngineHandle {
     at: string,
   ): Promise<void> {
     let c = campaign;
-    if (c.materialised_at === null) {
-      await materialiseTargets(trx, c, release, filters.campaign, at, false);
-      await updateCampaign(trx, c, { materialised_at: at }, at);
-      c = { ...c, materialised_at: at };
-    } else if (c.type === 'continuous') {
-      await materialiseTargets(trx, c, release, filters.campaign, at, true);
-    }
-    await gateHealth(trx, c.id, release, at);
-
     const phases = await campaignPhases(trx, c.id);
     if (phases.length === 0) {
       this.#deps.logger.error({ campaignId: c.id }, 'campaign has no phases; not stepped');
       return;
     }
     const last = phases.length - 1;
+    // Joiners enter the phase in progress at once when it takes every target anyway (100 %, no
+    // filter: the common single phase, and a continuous campaign's last one).
+    const joinIdx = Math.max(0, Math.min(c.current_phase, last));
+    const join = phases[joinIdx]!;
+    const joinPhase =
+      join.size_percent !== null &&
+      Number(join.size_percent) >= 100 &&
+      (join.filter === null || join.filter.trim() === '') &&
+      join.state !== 'paused'
+        ? joinIdx
+        : null;
+    if (c.materialised_at === null) {
+      await materialiseTargets(trx, c, release, filters.campaign, at, false, joinPhase);
+      await updateCampaign(trx, c, { materialised_at: at }, at);
+      c = { ...c, materialised_at: at };
+    } else if (c.type === 'continuous') {
+      await materialiseTargets(trx, c, release, filters.campaign, at, true, joinPhase);
+    }
+    await gateHealth(trx, c.id, release, at);
+
     let counts = await campaignCounts(trx, c.id);
     // Bounded: each round starts, passes or advances one phase, or stops.
     for (let round = 0; round <= 2 * phases.length + 1; round++) {
@@ -315,9 +326,10 @@ export class CampaignEngine implements CampaignEngineHandle {
         'campaign release is signed by a revoked key; no actions given',
       );
     } else {
-      await skipTargets(trx, c.id, release, current, at);
-      await fanOut(trx, c, release.id, current, at);
-      counts = await campaignCounts(trx, c.id);
+      const skipped = await skipTargets(trx, c.id, release, current, at);
+      const given = await fanOut(trx, c, release.id, current, at);
+      // Counted again only after a change (a GROUP BY over every target of the campaign).
+      if (skipped + given > 0) counts = await campaignCounts(trx, c.id);
     }
     if (phases[last]!.state === 'passed' && campaignFinished(c.type, true, counts.totals)) {
       await updateCampaign(
@@ -357,7 +369,7 @@ export class CampaignEngine implements CampaignEngineHandle {
       (counts.byPhase.get(Number(phase.idx)) ?? emptyCounts()).targets,
     );
     if (take === 0 || unphased.scheduled === 0) return false;
-    await takeTargets(trx, c, Number(phase.idx), take, phaseFilter, at);
+    await takeTargets(trx, c, Number(phase.idx), take, phaseFilter, at, take >= unphased.scheduled);
     return true;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { insertCampaign, insertCampaignRelease } from '../../testing/campaign-fixtures.js';
+import { insertCampaign, insertCampaignRelease } from '../../testing/campaign-rows.js';
 import { seedFleet } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';

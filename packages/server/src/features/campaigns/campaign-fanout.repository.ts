@@ -153,7 +153,8 @@ function runsReleaseOrNewer(
  * md5(campaign id ':' device id): the tenant's devices of the release's class, not
  * decommissioned, matching the filter, not already running the release or newer. With
  * `onlyNew` (continuous admission) devices already targeted are left out; the first
- * materialisation inserts into an empty set. Answers how many joined.
+ * materialisation inserts into an empty set. With `phase`, they enter that phase on joining
+ * (it takes every target; saves rewriting every row at once). Answers how many joined.
  */
 export async function materialiseTargets(
   trx: Transaction<Database>,
@@ -162,6 +163,8 @@ export async function materialiseTargets(
   filter: ResolvedFilter,
   at: string,
   onlyNew: boolean,
+  /** The phase joiners enter at once (one that takes every target), else null. */
+  phase: number | null = null,
 ): Promise<number> {
   const select = trx
     .selectFrom('devices')
@@ -171,6 +174,7 @@ export async function materialiseTargets(
       'devices.id',
       sql<string>`md5(${text(`${campaign.id}:`)} || devices.id)`.as('rank'),
       sql<string>`'scheduled'`.as('status'),
+      sql<number | null>`CAST(${phase} AS integer)`.as('phase'),
       text(at).as('joined_at'),
       text(at).as('updated_at'),
     ])
@@ -194,7 +198,16 @@ export async function materialiseTargets(
     );
   const result = await trx
     .insertInto('campaign_targets')
-    .columns(['tenant_id', 'campaign_id', 'device_id', 'rank', 'status', 'joined_at', 'updated_at'])
+    .columns([
+      'tenant_id',
+      'campaign_id',
+      'device_id',
+      'rank',
+      'status',
+      'phase',
+      'joined_at',
+      'updated_at',
+    ])
     .expression(select)
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0n);
@@ -205,6 +218,7 @@ export async function materialiseTargets(
  * release become `skipped`: the device got to the release or newer, was decommissioned, or
  * moved to another class. Run right before the fan-out, it covers exactly the targets the
  * fan-out would give an action (not the campaign's whole waiting set, which may be millions).
+ * Answers how many were skipped.
  */
 export async function skipTargets(
   trx: Transaction<Database>,
@@ -212,29 +226,30 @@ export async function skipTargets(
   release: CampaignRelease,
   currentPhase: number,
   at: string,
-): Promise<void> {
-  const waiting = () =>
-    trx
-      .updateTable('campaign_targets')
-      .where('campaign_id', '=', campaignId)
-      .where('status', '=', 'scheduled')
-      .where('phase', '<=', currentPhase)
-      .where('action_id', 'is', null);
+): Promise<number> {
+  // One pass, the first reason that applies as the code.
   const device = sql.ref<string>('campaign_targets.device_id');
-  await waiting()
-    .set({ status: 'skipped', code: TARGET_CODES.decommissioned, updated_at: at })
-    .where(sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
-      AND d.decommissioned_at IS NOT NULL)`)
-    .execute();
-  await waiting()
-    .set({ status: 'skipped', code: TARGET_CODES.classChanged, updated_at: at })
-    .where(sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
-      AND d.device_class_id <> ${release.deviceClassId})`)
-    .execute();
-  await waiting()
-    .set({ status: 'skipped', code: TARGET_CODES.upToDate, updated_at: at })
-    .where(runsReleaseOrNewer(release, device))
-    .execute();
+  const decommissioned = sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
+    AND d.decommissioned_at IS NOT NULL)`;
+  const classChanged = sql<SqlBool>`EXISTS (SELECT 1 FROM devices d WHERE d.id = ${device}
+    AND d.device_class_id <> ${release.deviceClassId})`;
+  const upToDate = runsReleaseOrNewer(release, device);
+  const result = await trx
+    .updateTable('campaign_targets')
+    .set({
+      status: 'skipped',
+      code: sql<string>`CASE WHEN ${decommissioned} THEN ${text(TARGET_CODES.decommissioned)}
+        WHEN ${classChanged} THEN ${text(TARGET_CODES.classChanged)}
+        ELSE ${text(TARGET_CODES.upToDate)} END`,
+      updated_at: at,
+    })
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'scheduled')
+    .where('phase', '<=', currentPhase)
+    .where('action_id', 'is', null)
+    .where((eb) => eb.or([decommissioned, classChanged, upToDate]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 /**
@@ -275,7 +290,8 @@ export async function gateHealth(
 
 /**
  * Puts the next `count` waiting targets (rank order; only those matching the phase's filter,
- * when it has one) into phase `idx`.
+ * when it has one) into phase `idx`. With `all` (the count covers every waiting target and the
+ * phase has no filter) it is one plain UPDATE, no ordering needed.
  */
 export async function takeTargets(
   trx: Transaction<Database>,
@@ -284,28 +300,39 @@ export async function takeTargets(
   count: number,
   phaseFilter: ResolvedFilter | undefined,
   at: string,
+  all = false,
 ): Promise<void> {
   if (count <= 0) return;
-  const next = trx
-    .selectFrom('campaign_targets as t')
-    .innerJoin('devices', 'devices.id', 't.device_id')
-    .select('t.device_id')
-    .where('t.campaign_id', '=', campaign.id)
-    .where('t.phase', 'is', null)
-    .where('t.status', '=', 'scheduled')
-    .$if(phaseFilter !== undefined, (q) =>
-      // The compiled filter refers to `devices`, which the join provides.
-      q.where(filterCondition(campaign.tenant_id, phaseFilter!) as never),
-    )
-    .orderBy('t.rank')
-    .orderBy('t.device_id')
-    .limit(count);
-  await trx
+  const update = trx
     .updateTable('campaign_targets')
     .set({ phase: idx, updated_at: at })
-    .where('campaign_id', '=', campaign.id)
-    .where('device_id', 'in', next)
-    .execute();
+    .where('campaign_id', '=', campaign.id);
+  if (all && phaseFilter === undefined) {
+    await update.where('phase', 'is', null).where('status', '=', 'scheduled').execute();
+    return;
+  }
+  // Ordered by the (campaign_id, phase, rank) index; the devices join only for a phase filter.
+  const next = phaseFilter
+    ? trx
+        .selectFrom('campaign_targets as t')
+        .innerJoin('devices', 'devices.id', 't.device_id')
+        .select('t.device_id')
+        .where('t.campaign_id', '=', campaign.id)
+        .where('t.phase', 'is', null)
+        .where('t.status', '=', 'scheduled')
+        // The compiled filter refers to `devices`, which the join provides.
+        .where(filterCondition(campaign.tenant_id, phaseFilter) as never)
+        .orderBy('t.rank')
+        .limit(count)
+    : trx
+        .selectFrom('campaign_targets as t')
+        .select('t.device_id')
+        .where('t.campaign_id', '=', campaign.id)
+        .where('t.phase', 'is', null)
+        .where('t.status', '=', 'scheduled')
+        .orderBy('t.rank')
+        .limit(count);
+  await update.where('device_id', 'in', next).execute();
 }
 
 /** The action id of a campaign's target: `act_` + its rank (md5 of campaign and device). */
@@ -314,9 +341,13 @@ const actionIdOfTarget = sql<string>`'act_' || t.rank`;
 /**
  * Gives every waiting target of phases up to `currentPhase` its action, unless its device has an
  * open action (that one wins; the target waits for a later pass): one INSERT … SELECT into
- * actions (`ON CONFLICT DO NOTHING`: one open action per device and one action per campaign and
- * device are constraints), their `assigned` events, then the targets become `pending`. Answers
- * how many actions were created.
+ * actions, their `assigned` events, then the targets become `pending`. Answers how many actions
+ * were created.
+ *
+ * "Unless its device has an open action" is the UNIQUE (tenant_id, open_key) with `ON CONFLICT
+ * DO NOTHING` (as is one action per campaign and device), not a NOT EXISTS: PostgreSQL plans a
+ * NOT EXISTS over the table being inserted into from its size before the statement, and on a
+ * nearly empty actions table picks a sequential scan per row (quadratic: minutes at 100,000).
  */
 export async function fanOut(
   trx: Transaction<Database>,
@@ -339,28 +370,31 @@ export async function fanOut(
     FROM campaign_targets t
     WHERE t.campaign_id = ${campaign.id} AND t.phase <= ${currentPhase}
       AND t.action_id IS NULL AND t.status = 'scheduled'
-      AND NOT EXISTS (SELECT 1 FROM actions o WHERE o.tenant_id = t.tenant_id
-        AND o.open_key = t.device_id)
     ON CONFLICT DO NOTHING`.execute(trx);
   const created = Number(inserted.numAffectedRows ?? 0);
   if (created === 0) return 0;
   // Event ids sort by time like action.repository's (`evt_<timestamp>_<16 chars>`), unique per
   // action through its id.
+  // Both driven from the targets that were waiting (the index on campaign, status, phase) and
+  // joined to their new action by its derived id: the cost follows the targets given an action
+  // now, not the campaign's size. The event id is derived from the time and the action, so a
+  // second pass at the same time conflicts instead of writing it twice.
   await sql`
     INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
     SELECT 'evt_' || ${text(at.replaceAll(/[-:.TZ]/g, ''))} || '_' || substr(a.id, 5, 16),
       a.tenant_id, a.id, ${text(at)}, 'server', 'assigned'
-    FROM actions a
-    WHERE a.campaign_id = ${campaign.id} AND a.created_at = ${at}
-      AND NOT EXISTS (SELECT 1 FROM action_events e WHERE e.action_id = a.id)`.execute(trx);
+    FROM campaign_targets t
+    JOIN actions a ON a.id = 'act_' || t.rank
+    WHERE t.campaign_id = ${campaign.id} AND t.status = 'scheduled' AND t.phase <= ${currentPhase}
+      AND t.action_id IS NULL AND a.created_at = ${at}
+    ON CONFLICT DO NOTHING`.execute(trx);
   await sql`
-    UPDATE campaign_targets SET action_id = 'act_' || rank, status = 'pending',
-      updated_at = ${at}
-    WHERE campaign_id = ${campaign.id} AND phase <= ${currentPhase}
-      AND action_id IS NULL AND status = 'scheduled'
-      AND EXISTS (SELECT 1 FROM actions a WHERE a.id = 'act_' || campaign_targets.rank)`.execute(
-    trx,
-  );
+    UPDATE campaign_targets SET action_id = a.id, status = 'pending', updated_at = ${at}
+    FROM actions a
+    WHERE campaign_targets.campaign_id = ${campaign.id}
+      AND campaign_targets.status = 'scheduled' AND campaign_targets.phase <= ${currentPhase}
+      AND campaign_targets.action_id IS NULL
+      AND a.id = 'act_' || campaign_targets.rank AND a.created_at = ${at}`.execute(trx);
   return created;
 }
 
