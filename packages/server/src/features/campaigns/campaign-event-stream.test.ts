@@ -9,6 +9,9 @@ import { createTestServer, type TestServer } from '../../testing/test-server.js'
 import { CampaignEventStreams } from './campaign-event-stream.js';
 import { recordCampaignEvent } from './campaign-events.js';
 
+// These tests seed targets and events themselves (the API over given rows): no engine steps in.
+const IDLE_ENGINE = { start() {}, poke() {}, close: async () => {} };
+
 const stateChanges = (blocks: readonly SseBlock[]) =>
   blocks.filter((b) => b.event === 'state_changed');
 const progress = (blocks: readonly SseBlock[]) =>
@@ -19,7 +22,7 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
   let kit: CampaignKit;
   let base: string;
   beforeAll(async () => {
-    server = await createTestServer(dialect);
+    server = await createTestServer(dialect, {}, { campaignEngine: IDLE_ENGINE });
     kit = await campaignKit(server);
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}/api/v1`;
@@ -46,10 +49,9 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
       expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
       expect(stream.headers['cache-control']).toBe('no-cache');
       await expect.poll(() => stateChanges(stream.blocks).length).toBe(2);
-      // The engine (merged in) takes its first step soon after the start: progress follows it.
-      await expect.poll(() => progress(stream.blocks).at(-1)?.currentPhase).toBe(0);
+      await expect.poll(() => progress(stream.blocks).length).toBeGreaterThan(0);
       const status = (await kit.call('approver', 'GET', `/campaigns/${id}/status`)).json();
-      expect(progress(stream.blocks).at(-1)).toEqual(status);
+      expect(progress(stream.blocks)[0]).toEqual(status);
       await kit.call('rollout-admin', 'POST', `/campaigns/${id}/pause`, {});
       await expect.poll(() => stateChanges(stream.blocks).length).toBe(3);
       expect(stateChanges(stream.blocks).map((b) => JSON.parse(b.data ?? ''))).toEqual([
@@ -99,8 +101,7 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
           server.app.wiring.webhooks.outbox,
           campaign,
           'phase_started',
-          // Marked: the engine logs its own phase_started for the running campaign.
-          { phase: i, seeded: true },
+          { phase: i },
           new Date(base0 + i).toISOString(),
         );
     });
@@ -108,7 +109,7 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
     try {
       await expect.poll(() => progress(stream.blocks).length).toBeGreaterThan(0);
       const phases = stream.blocks
-        .filter((b) => b.event === 'phase_started' && JSON.parse(b.data ?? '').seeded === true)
+        .filter((b) => b.event === 'phase_started')
         .map((b) => JSON.parse(b.data ?? '').phase);
       // The seeded entries are older than the campaign's own: they come first, all of them.
       expect(phases).toEqual(Array.from({ length: 250 }, (_, i) => i));
@@ -138,17 +139,12 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
             server.app.wiring.webhooks.outbox,
             { id, tenantId: kit.fleet.tenantId, name: 'watched' },
             'phase_started',
-            { phase: 0, seeded: true },
+            { phase: 0 },
             new Date(Date.parse(newest.at) - 1000).toISOString(),
           ),
         );
       await expect
-        .poll(
-          () =>
-            stream.blocks.filter(
-              (b) => b.event === 'phase_started' && JSON.parse(b.data ?? '').seeded === true,
-            ).length,
-        )
+        .poll(() => stream.blocks.filter((b) => b.event === 'phase_started').length)
         .toBe(1);
       // Re-reading the window sends nothing twice.
       await kit.call('rollout-admin', 'POST', `/campaigns/${id}/pause`, {});
@@ -175,7 +171,7 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
   });
 
   it('ends open streams when the server closes, without holding the shutdown', async () => {
-    const other = await createTestServer(dialect);
+    const other = await createTestServer(dialect, {}, { campaignEngine: IDLE_ENGINE });
     const otherKit = await campaignKit(other, 1);
     await other.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (other.app.server.address() as AddressInfo).port;
@@ -205,7 +201,7 @@ describe('CampaignEventStreams', () => {
   let url: string;
   let statusValue = 1;
   beforeAll(async () => {
-    server = await createTestServer('sqlite');
+    server = await createTestServer('sqlite', {}, { campaignEngine: IDLE_ENGINE });
     streams = new CampaignEventStreams(
       server.app.updraft.db,
       async () => ({ n: statusValue }),

@@ -3,11 +3,14 @@ import { type CampaignKit, campaignKit } from '../../testing/campaign-fixtures.j
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 
+// The API's own rules, without the engine stepping in between (its wiring: campaign-engine tests).
+const IDLE_ENGINE = { start() {}, poke() {}, close: async () => {} };
+
 describeEachDialect('campaign API: drafts, review and state changes', (dialect) => {
   let server: TestServer;
   let kit: CampaignKit;
   beforeAll(async () => {
-    server = await createTestServer(dialect);
+    server = await createTestServer(dialect, {}, { campaignEngine: IDLE_ENGINE });
     kit = await campaignKit(server);
   });
   afterAll(() => server?.close());
@@ -303,8 +306,6 @@ describeEachDialect('campaign API: drafts, review and state changes', (dialect) 
         .selectFrom('campaign_events')
         .select(['type', 'data'])
         .where('campaign_id', '=', c.id)
-        // The engine (merged in) also logs the phases it starts: only the state changes here.
-        .where('type', '=', 'state_changed')
         .orderBy('id')
         .execute();
       expect(log.map((e) => JSON.parse(e.data))).toEqual([
