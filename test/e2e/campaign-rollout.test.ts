@@ -246,10 +246,14 @@ describe('rollout campaigns against simulated devices', () => {
     );
     const own = await world.cli(['campaign', 'approve', id, '--json'], { config: rita });
     expect(own.code).toBe(8);
-    expect(own.json()).toMatchObject({ error: { details: { status: 403 } } });
+    expect(own.json()).toMatchObject({
+      error: { code: 'CAMPAIGN_SELF_APPROVAL', details: { status: 403 } },
+    });
     const unapproved = await world.cli(['campaign', 'start', id, '--json'], { config: rita });
     expect(unapproved.code).toBe(8);
-    expect(unapproved.json()).toMatchObject({ error: { details: { status: 409 } } });
+    expect(unapproved.json()).toMatchObject({
+      error: { code: 'CAMPAIGN_APPROVAL_REQUIRED', details: { status: 409 } },
+    });
     const support = await world.cli(['campaign', 'start', id, '--json'], { config: sam });
     expect(support.json()).toMatchObject({
       error: { code: 'AUTH_FORBIDDEN', details: { status: 403 } },
