@@ -88,7 +88,7 @@ async function seedDevices(db: Kysely<Database>, dialect: Dialect, n: number): P
   }
 }
 
-/** An empty copy of `actions` with the same columns, keys and indexes (the floor's target). */
+/** A copy of `actions` with the same columns, keys and indexes, empty (the floor's target). */
 async function createScratchActions(db: Kysely<Database>, dialect: Dialect): Promise<void> {
   if (dialect === 'postgres') {
     await sql`CREATE TABLE actions_scratch (LIKE actions INCLUDING ALL)`.execute(db);
@@ -224,7 +224,8 @@ async function benchDialect(dialect: Dialect, devices: number, runs: number) {
         .set({ state: 'finished', state_reason: 'operator' })
         .where('id', '=', id)
         .execute();
-      await db.deleteFrom('actions_scratch' as never).execute();
+      // The floor's table keeps its rows too (closed the same way): both grow run by run.
+      await sql`UPDATE actions_scratch SET open_key = NULL`.execute(db);
     }
 
     // Phase advance after the last report of a phase: phases of 10 devices, the rest waiting.
@@ -302,7 +303,7 @@ async function benchDialect(dialect: Dialect, devices: number, runs: number) {
         stepMs: fanout.map(round),
         stepMedianMs: round(median(fanout)),
         floorDescription:
-          'plain INSERT … SELECT of the same action rows (md5-derived ids) into an empty copy of actions with the same keys and indexes',
+          'plain INSERT … SELECT of the same action rows (md5-derived ids) into a copy of actions with the same keys and indexes (it keeps earlier runs’ rows, closed, as actions does)',
         floorMs: floor.map(round),
         floorMedianMs: round(median(floor)),
         ratio: Number((median(fanout) / median(floor)).toFixed(2)),
