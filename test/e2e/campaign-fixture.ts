@@ -299,6 +299,9 @@ export class CampaignWorld {
       done,
       stop: async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+        // Known agent issue: a device waiting in InstallWait (a closed maintenance window) spins
+        // instead of stopping when its clock throws the fleet's stop (deferInstall swallows it and
+        // makes no request that would rethrow it), so such a fleet never exits by itself.
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         const result = await done;
         clearTimeout(timer);
