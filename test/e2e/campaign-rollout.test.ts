@@ -234,6 +234,19 @@ describe('rollout campaigns against simulated devices', () => {
       installing: 0,
       succeeded: 0,
     });
+    // A rehearsal ends at its --duration also while its devices wait for the window.
+    const started = Date.now();
+    const short = world.fleet('d.txt', { durationSeconds: 4 });
+    const ended = await Promise.race([
+      short.done,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000)),
+    ]);
+    if (ended === null) await short.stop();
+    expect(ended?.code, ended?.stderr).toBe(0);
+    expect(ended?.json<{ outcomes: Record<string, number> }>().outcomes).toMatchObject({
+      updating: 2,
+    });
+    expect(Date.now() - started).toBeLessThan(20_000);
   }, 60_000);
 
   it('(e) four-eyes: the creator cannot approve, support cannot start, an approver approves, then start works', async () => {

@@ -474,8 +474,11 @@ function pollIntervalMs(ctx: HandlerContext): number {
 async function deferInstall(ctx: HandlerContext, waitMs: number): Promise<AgentEvent> {
   try {
     await ctx.deps.clock.sleep(waitMs, ctx.signal);
-  } catch {
-    return 'deferred'; // stopped: the run loop returns before the next step
+  } catch (error) {
+    // Stopped: the run loop returns before the next step. Anything else the clock throws (a
+    // simulator's deadline or interrupt) ends the run here: swallowed, InstallWait spun forever.
+    if (ctx.signal?.aborted) return 'deferred';
+    throw error;
   }
   return (await refreshAction(ctx)) ? cancel(ctx) : 'deferred';
 }
