@@ -22,6 +22,7 @@ import { ActionService } from '../actions/action.service.js';
 import { DeviceFilterService } from '../filters/device-filter.service.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
 import { CampaignEngine } from './campaign-engine.js';
+import { campaignCounts } from './campaign-stats.repository.js';
 
 const TENANT = 'ten_default';
 const CTX = { tenantId: TENANT, actorId: null, ip: null, requestId: null };
@@ -235,6 +236,8 @@ describeEachDialect('campaign engine', (dialect) => {
       const before = await snapshot(id);
       expect(before.actions).toHaveLength(3);
       expect(before.samples).toHaveLength(1);
+      // The step's totals (kept up to date in memory after its own moves) are the table's.
+      expect(JSON.parse(before.samples[0]!.counts)).toEqual((await campaignCounts(db, id)).totals);
       await engine.step(id);
       expect(await snapshot(id)).toEqual(before);
     });

@@ -25,7 +25,7 @@ import {
   updateCampaign,
   updatePhase,
 } from './campaign-fanout.repository.js';
-import type { CampaignEventType, StateReason } from './campaign-states.js';
+import type { CampaignEventType, StateReason, TargetStatus } from './campaign-states.js';
 import { type CampaignCounts, campaignCounts, emptyCounts } from './campaign-stats.repository.js';
 import { campaignFinished, phaseTake, phaseVerdict } from './phase-plan.js';
 
@@ -285,8 +285,7 @@ export class CampaignEngine implements CampaignEngineHandle {
         continue;
       }
       if (phase.state !== 'running' && phase.state !== 'passed') break; // paused: wait for resume
-      if (await this.#take(trx, c, phase, counts, filters.phases.get(idx), at))
-        counts = await campaignCounts(trx, c.id);
+      counts = await this.#take(trx, c, phase, counts, filters.phases.get(idx), at);
       if (phase.state === 'running') {
         const verdict = phaseVerdict(counts.byPhase.get(idx) ?? emptyCounts(), {
           successThreshold: Number(phase.success_threshold),
@@ -328,8 +327,12 @@ export class CampaignEngine implements CampaignEngineHandle {
     } else {
       const skipped = await skipTargets(trx, c.id, release, current, at);
       const given = await fanOut(trx, c, release.id, current, at);
-      // Counted again only after a change (a GROUP BY over every target of the campaign).
-      if (skipped + given > 0) counts = await campaignCounts(trx, c.id);
+      // Only the totals are read after this (finish, sample): moved in memory, exactly as the
+      // statements moved the rows, instead of another GROUP BY over every target.
+      counts = withTotalsMoved(counts, [
+        ['scheduled', 'skipped', skipped],
+        ['scheduled', 'pending', given],
+      ]);
     }
     if (phases[last]!.state === 'passed' && campaignFinished(c.type, true, counts.totals)) {
       await updateCampaign(
@@ -349,7 +352,10 @@ export class CampaignEngine implements CampaignEngineHandle {
     await this.#sample(trx, c, counts, at);
   }
 
-  /** The current phase takes the targets its size still asks for; true when it took any. */
+  /**
+   * The current phase takes the targets its size still asks for; answers the counts with the
+   * taken ones moved (they were all unphased and `scheduled`), no second GROUP BY.
+   */
   async #take(
     trx: Transaction<Database>,
     c: CampaignTable,
@@ -357,7 +363,7 @@ export class CampaignEngine implements CampaignEngineHandle {
     counts: CampaignCounts,
     phaseFilter: ResolvedFilter | undefined,
     at: string,
-  ): Promise<boolean> {
+  ): Promise<CampaignCounts> {
     const unphased = counts.byPhase.get(null) ?? emptyCounts();
     // Targets that left before entering a phase do not count towards the phases' shares.
     const total = counts.totals.targets - unphased.skipped - unphased.cancelled;
@@ -368,9 +374,19 @@ export class CampaignEngine implements CampaignEngineHandle {
       entered,
       (counts.byPhase.get(Number(phase.idx)) ?? emptyCounts()).targets,
     );
-    if (take === 0 || unphased.scheduled === 0) return false;
-    await takeTargets(trx, c, Number(phase.idx), take, phaseFilter, at, take >= unphased.scheduled);
-    return true;
+    if (take === 0 || unphased.scheduled === 0) return counts;
+    const idx = Number(phase.idx);
+    const taken = await takeTargets(trx, c, idx, take, phaseFilter, at, take >= unphased.scheduled);
+    if (taken === 0) return counts;
+    const byPhase = new Map(counts.byPhase);
+    const from = { ...unphased, scheduled: unphased.scheduled - taken };
+    from.targets -= taken;
+    const into = { ...(byPhase.get(idx) ?? emptyCounts()) };
+    into.scheduled += taken;
+    into.targets += taken;
+    byPhase.set(null, from);
+    byPhase.set(idx, into);
+    return { byPhase, totals: counts.totals };
   }
 
   async #pause(
@@ -414,6 +430,19 @@ export class CampaignEngine implements CampaignEngineHandle {
       at,
     );
   }
+}
+
+/** `counts` with `n` targets moved from one status to another in the totals. */
+function withTotalsMoved(
+  counts: CampaignCounts,
+  moves: ReadonlyArray<readonly [TargetStatus, TargetStatus, number]>,
+): CampaignCounts {
+  const totals = { ...counts.totals };
+  for (const [from, to, n] of moves) {
+    totals[from] -= n;
+    totals[to] += n;
+  }
+  return { byPhase: counts.byPhase, totals };
 }
 
 function nullableNumber(value: number | null): number | null {

@@ -291,7 +291,8 @@ export async function gateHealth(
 /**
  * Puts the next `count` waiting targets (rank order; only those matching the phase's filter,
  * when it has one) into phase `idx`. With `all` (the count covers every waiting target and the
- * phase has no filter) it is one plain UPDATE, no ordering needed.
+ * phase has no filter) it is one plain UPDATE, no ordering needed. Answers how many it took
+ * (all were `scheduled` without a phase).
  */
 export async function takeTargets(
   trx: Transaction<Database>,
@@ -301,15 +302,18 @@ export async function takeTargets(
   phaseFilter: ResolvedFilter | undefined,
   at: string,
   all = false,
-): Promise<void> {
-  if (count <= 0) return;
+): Promise<number> {
+  if (count <= 0) return 0;
   const update = trx
     .updateTable('campaign_targets')
     .set({ phase: idx, updated_at: at })
     .where('campaign_id', '=', campaign.id);
   if (all && phaseFilter === undefined) {
-    await update.where('phase', 'is', null).where('status', '=', 'scheduled').execute();
-    return;
+    const result = await update
+      .where('phase', 'is', null)
+      .where('status', '=', 'scheduled')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
   // Ordered by the (campaign_id, phase, rank) index; the devices join only for a phase filter.
   const next = phaseFilter
@@ -332,7 +336,8 @@ export async function takeTargets(
         .where('t.status', '=', 'scheduled')
         .orderBy('t.rank')
         .limit(count);
-  await update.where('device_id', 'in', next).execute();
+  const result = await update.where('device_id', 'in', next).executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 /** The action id of a campaign's target: `act_` + its rank (md5 of campaign and device). */
