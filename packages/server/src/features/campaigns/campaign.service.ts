@@ -250,6 +250,9 @@ export function toCampaign(row: CampaignTable, phases: readonly CampaignPhaseTab
   };
 }
 
+// A state change that lost its optimistic write to a concurrent one is tried this often in all.
+const STATE_CHANGE_ATTEMPTS = 5;
+
 /**
  * Campaign management (docs/campaigns.md): create and edit drafts, the four-eyes review, and the
  * operator's state changes. Each change is one transaction with its event-log entry (which
@@ -483,54 +486,58 @@ export class CampaignService {
    * approval. The filters are resolved again (a group they name may have gone since).
    */
   async start(ctx: CampaignContext, campaignId: string, startAt?: string): Promise<Campaign> {
-    const nowDate = this.now();
-    const at = nowDate.toISOString();
-    const row = await this.#row(ctx.tenantId, campaignId);
-    const later = startAt !== undefined && Date.parse(startAt) > nowDate.getTime();
-    this.#require(later ? 'schedule' : 'start', row);
-    if (row.state === 'draft' && (await this.settings(ctx.tenantId)).approvalRequired)
-      throw new ServerError(
-        'CAMPAIGN_APPROVAL_REQUIRED',
-        `campaign ${row.id} must be approved before it starts (tenant setting approvalRequired)`,
-        { details: { state: row.state } },
-      );
-    await this.#checkRelease(ctx.tenantId, row.release_id);
-    await this.filters.resolve(ctx.tenantId, row.filter);
-    const phases = (await phasesOf(this.db, ctx.tenantId, [row.id])).get(row.id) ?? [];
-    for (const phase of phases)
-      if (phase.filter !== null) await this.filters.resolve(ctx.tenantId, phase.filter);
-    const to: CampaignState = later ? 'scheduled' : 'running';
-    const startIso = later ? new Date(Date.parse(startAt)).toISOString() : null;
-    await this.db.transaction().execute(async (trx) => {
-      await this.#write(trx, row, {
-        state: to,
-        state_reason: null,
-        start_at: startIso,
-        started_at: later ? null : at,
-        updated_at: at,
+    return this.#retryOnChange(async () => {
+      const nowDate = this.now();
+      const at = nowDate.toISOString();
+      const row = await this.#row(ctx.tenantId, campaignId);
+      const later = startAt !== undefined && Date.parse(startAt) > nowDate.getTime();
+      this.#require(later ? 'schedule' : 'start', row);
+      if (row.state === 'draft' && (await this.settings(ctx.tenantId)).approvalRequired)
+        throw new ServerError(
+          'CAMPAIGN_APPROVAL_REQUIRED',
+          `campaign ${row.id} must be approved before it starts (tenant setting approvalRequired)`,
+          { details: { state: row.state } },
+        );
+      await this.#checkRelease(ctx.tenantId, row.release_id);
+      await this.filters.resolve(ctx.tenantId, row.filter);
+      const phases = (await phasesOf(this.db, ctx.tenantId, [row.id])).get(row.id) ?? [];
+      for (const phase of phases)
+        if (phase.filter !== null) await this.filters.resolve(ctx.tenantId, phase.filter);
+      const to: CampaignState = later ? 'scheduled' : 'running';
+      const startIso = later ? new Date(Date.parse(startAt)).toISOString() : null;
+      await this.db.transaction().execute(async (trx) => {
+        await this.#write(trx, row, {
+          state: to,
+          state_reason: null,
+          start_at: startIso,
+          started_at: later ? null : at,
+          updated_at: at,
+        });
+        await this.#stateChanged(trx, row, to, 'operator', at);
+        await this.#audit(trx, ctx, at, 'campaign.start', 'campaign', row.id, {
+          from: row.state,
+          to,
+          ...(startIso !== null ? { at: startIso } : {}),
+        });
       });
-      await this.#stateChanged(trx, row, to, 'operator', at);
-      await this.#audit(trx, ctx, at, 'campaign.start', 'campaign', row.id, {
-        from: row.state,
-        to,
-        ...(startIso !== null ? { at: startIso } : {}),
-      });
+      this.engine.poke(ctx.tenantId, row.id);
+      return this.get(ctx.tenantId, row.id);
     });
-    this.engine.poke(ctx.tenantId, row.id);
-    return this.get(ctx.tenantId, row.id);
   }
 
   /** Pauses a running campaign (reason `operator`): no new actions until resumed. */
   async pause(ctx: CampaignContext, campaignId: string, comment: string | null): Promise<Campaign> {
-    const at = this.now().toISOString();
-    const row = await this.#row(ctx.tenantId, campaignId);
-    this.#require('pause', row);
-    await this.db.transaction().execute(async (trx) => {
-      await this.#write(trx, row, { state: 'paused', state_reason: 'operator', updated_at: at });
-      await this.#stateChanged(trx, row, 'paused', 'operator', at);
-      await this.#audit(trx, ctx, at, 'campaign.pause', 'campaign', row.id, { comment });
+    return this.#retryOnChange(async () => {
+      const at = this.now().toISOString();
+      const row = await this.#row(ctx.tenantId, campaignId);
+      this.#require('pause', row);
+      await this.db.transaction().execute(async (trx) => {
+        await this.#write(trx, row, { state: 'paused', state_reason: 'operator', updated_at: at });
+        await this.#stateChanged(trx, row, 'paused', 'operator', at);
+        await this.#audit(trx, ctx, at, 'campaign.pause', 'campaign', row.id, { comment });
+      });
+      return this.get(ctx.tenantId, row.id);
     });
-    return this.get(ctx.tenantId, row.id);
   }
 
   /**
@@ -539,20 +546,22 @@ export class CampaignService {
    * passed phase and starts the next one.
    */
   async resume(ctx: CampaignContext, campaignId: string): Promise<Campaign> {
-    const at = this.now().toISOString();
-    const row = await this.#row(ctx.tenantId, campaignId);
-    this.#require('resume', row);
-    await this.db.transaction().execute(async (trx) => {
-      await this.#write(trx, row, { state: 'running', state_reason: null, updated_at: at });
-      if (row.state_reason === 'error-threshold' && Number(row.current_phase) >= 0)
-        await acknowledgePhaseErrors(trx, ctx.tenantId, row.id, Number(row.current_phase));
-      await this.#stateChanged(trx, row, 'running', 'operator', at);
-      await this.#audit(trx, ctx, at, 'campaign.resume', 'campaign', row.id, {
-        pausedFor: row.state_reason,
+    return this.#retryOnChange(async () => {
+      const at = this.now().toISOString();
+      const row = await this.#row(ctx.tenantId, campaignId);
+      this.#require('resume', row);
+      await this.db.transaction().execute(async (trx) => {
+        await this.#write(trx, row, { state: 'running', state_reason: null, updated_at: at });
+        if (row.state_reason === 'error-threshold' && Number(row.current_phase) >= 0)
+          await acknowledgePhaseErrors(trx, ctx.tenantId, row.id, Number(row.current_phase));
+        await this.#stateChanged(trx, row, 'running', 'operator', at);
+        await this.#audit(trx, ctx, at, 'campaign.resume', 'campaign', row.id, {
+          pausedFor: row.state_reason,
+        });
       });
+      this.engine.poke(ctx.tenantId, row.id);
+      return this.get(ctx.tenantId, row.id);
     });
-    this.engine.poke(ctx.tenantId, row.id);
-    return this.get(ctx.tenantId, row.id);
   }
 
   /**
@@ -561,47 +570,51 @@ export class CampaignService {
    * installing finishes.
    */
   async cancel(ctx: CampaignContext, campaignId: string): Promise<Campaign> {
-    const at = this.now().toISOString();
-    const row = await this.#row(ctx.tenantId, campaignId);
-    this.#require('cancel', row);
-    const devices = await this.db.transaction().execute(async (trx) => {
-      await this.#write(trx, row, {
-        state: 'cancelled',
-        state_reason: 'operator',
-        finished_at: at,
-        updated_at: at,
+    return this.#retryOnChange(async () => {
+      const at = this.now().toISOString();
+      const row = await this.#row(ctx.tenantId, campaignId);
+      this.#require('cancel', row);
+      const devices = await this.db.transaction().execute(async (trx) => {
+        await this.#write(trx, row, {
+          state: 'cancelled',
+          state_reason: 'operator',
+          finished_at: at,
+          updated_at: at,
+        });
+        const touched = await cancelCampaignWork(trx, ctx.tenantId, row.id, ctx.actorId, at);
+        await this.#stateChanged(trx, row, 'cancelled', 'operator', at);
+        await this.#audit(trx, ctx, at, 'campaign.cancel', 'campaign', row.id, {
+          from: row.state,
+          actionsCancelled: touched.length,
+        });
+        return touched;
       });
-      const touched = await cancelCampaignWork(trx, ctx.tenantId, row.id, ctx.actorId, at);
-      await this.#stateChanged(trx, row, 'cancelled', 'operator', at);
-      await this.#audit(trx, ctx, at, 'campaign.cancel', 'campaign', row.id, {
-        from: row.state,
-        actionsCancelled: touched.length,
-      });
-      return touched;
+      // The cancel request leaves open_key as it is (no trigger fires): tell the check-in caches.
+      for (const deviceId of devices) this.changes.announce(ctx.tenantId, deviceId);
+      return this.get(ctx.tenantId, row.id);
     });
-    // The cancel request leaves open_key as it is (no trigger fires): tell the check-in caches.
-    for (const deviceId of devices) this.changes.announce(ctx.tenantId, deviceId);
-    return this.get(ctx.tenantId, row.id);
   }
 
   /** Finishes a running or paused campaign (reason `operator`); open actions run to their end. */
   async finish(ctx: CampaignContext, campaignId: string): Promise<Campaign> {
-    const at = this.now().toISOString();
-    const row = await this.#row(ctx.tenantId, campaignId);
-    this.#require('finish', row);
-    await this.db.transaction().execute(async (trx) => {
-      await this.#write(trx, row, {
-        state: 'finished',
-        state_reason: 'operator',
-        finished_at: at,
-        updated_at: at,
+    return this.#retryOnChange(async () => {
+      const at = this.now().toISOString();
+      const row = await this.#row(ctx.tenantId, campaignId);
+      this.#require('finish', row);
+      await this.db.transaction().execute(async (trx) => {
+        await this.#write(trx, row, {
+          state: 'finished',
+          state_reason: 'operator',
+          finished_at: at,
+          updated_at: at,
+        });
+        await this.#stateChanged(trx, row, 'finished', 'operator', at);
+        await this.#audit(trx, ctx, at, 'campaign.finish', 'campaign', row.id, {
+          from: row.state,
+        });
       });
-      await this.#stateChanged(trx, row, 'finished', 'operator', at);
-      await this.#audit(trx, ctx, at, 'campaign.finish', 'campaign', row.id, {
-        from: row.state,
-      });
+      return this.get(ctx.tenantId, row.id);
     });
-    return this.get(ctx.tenantId, row.id);
   }
 
   /** The status document: per-phase and total counts, failure reasons, bytes saved. */
@@ -695,6 +708,23 @@ export class CampaignService {
         `campaign ${row.id} is ${row.state}: ${op} is not possible`,
         { details: { state: row.state } },
       );
+  }
+
+  /**
+   * Runs an operator's state change again (re-reading the campaign) when the engine or another
+   * replica changed the row meanwhile: "pause" means pause whatever the engine just did, so a
+   * lost optimistic write is not the operator's problem. Only edits and reviews, which are about
+   * the exact content the user saw, surface `CAMPAIGN_CHANGED`.
+   */
+  async #retryOnChange<T>(operation: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await operation();
+      } catch (error) {
+        const lost = error instanceof ServerError && error.code === 'CAMPAIGN_CHANGED';
+        if (!lost || attempt >= STATE_CHANGE_ATTEMPTS) throw error;
+      }
+    }
   }
 
   async #write(
