@@ -5,6 +5,7 @@
 // takes to advance after the last device's report (the report's poke; the engine is not ticking).
 //
 // Run: npm run bench:campaign -- [--dialects sqlite,postgres] [--devices 100000] [--runs 3]
+// [--batch 5000] (campaigns.fanOutBatch) [--trace]
 // (e.g. `--dialects postgres --devices 1000000`). Devices are seeded set-based (generate_series
 // on PostgreSQL, a recursive CTE on SQLite). Medians over `runs`; results go to
 // bench/results/campaign-<dialect>.json and one line per database to stdout:
@@ -153,8 +154,11 @@ async function openDatabase(dialect: Dialect, dir: string, schema: string) {
   return handle;
 }
 
-// `--trace`: the engine's statements slower than 20 ms, with their time, to stderr.
+const FANOUT_BATCH = Number(arg('batch', '5000'));
+
+// `--trace [--trace-ms 20]`: the engine's statements slower than that, with their time, to stderr.
 const TRACE = process.argv.includes('--trace');
+const TRACE_MS = Number(arg('trace-ms', '20'));
 
 /** Times every statement (Kysely hands a plugin the query before and the result after it). */
 class StatementTimer implements KyselyPlugin {
@@ -168,7 +172,7 @@ class StatementTimer implements KyselyPlugin {
   async transformResult(args: PluginTransformResultArgs) {
     const started = this.#started.get(args.queryId);
     const ms = started === undefined ? 0 : performance.now() - started.at;
-    if (started !== undefined && ms >= 20)
+    if (started !== undefined && ms >= TRACE_MS)
       process.stderr.write(
         `  ${ms.toFixed(0)} ms ${started.sql.replaceAll(/\s+/g, ' ').slice(0, 110)}\n`,
       );
@@ -186,6 +190,7 @@ function newEngine(handle: DatabaseHandle, now: () => Date) {
     filters: new DeviceFilterService(handle.db, now),
     tickSeconds: TICK_SECONDS,
     pokeDelayMs: 20,
+    fanOutBatch: FANOUT_BATCH,
   });
 }
 
@@ -330,6 +335,7 @@ async function benchDialect(dialect: Dialect, devices: number, runs: number) {
       dialect,
       devices,
       runs,
+      fanOutBatch: FANOUT_BATCH,
       seedSeconds: Number((seeded.ms / 1000).toFixed(1)),
       fanout: {
         description:

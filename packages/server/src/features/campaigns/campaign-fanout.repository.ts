@@ -444,28 +444,46 @@ export async function fanOut(
     ON CONFLICT DO NOTHING`.execute(trx);
   const created = Number(inserted.numAffectedRows ?? 0);
   if (created === 0) return 0;
+  const t = sql.ref('t');
+  const waiting = sql<SqlBool>`t.campaign_id = ${campaign.id} AND t.status = 'scheduled'
+    AND t.action_id IS NULL AND ${inRange('t', range, currentPhase)}`;
+  // Every waiting target in the range got its action (the common case: no device had an open
+  // action elsewhere): events and target updates need not look each action up.
+  const { rows } = await sql<{ n: number | string }>`
+    SELECT count(*) AS n FROM campaign_targets ${t} WHERE ${waiting}`.execute(trx);
+  const everyone = Number(rows[0]?.n ?? 0) === created;
+  const stamp = text(at.replaceAll(/[-:.TZ]/g, ''));
   // Event ids sort by time like action.repository's (`evt_<timestamp>_<16 chars>`), unique per
-  // action through its id.
-  // Both driven from the targets that were waiting (the index on campaign, status, phase) and
-  // joined to their new action by its derived id: the cost follows the targets given an action
-  // now, not the campaign's size. The event id is derived from the time and the action, so a
-  // second pass at the same time conflicts instead of writing it twice.
+  // action through its id ('act_' || rank).
+  // Both driven from the targets that were waiting (the campaign_targets_waiting range): the
+  // cost follows the targets given an action now, not the campaign's size. The event id is
+  // derived from the time and the action, so a second pass at the same time conflicts instead of
+  // writing it twice. When some insert conflicted, each target is joined to its new action.
+  if (everyone) {
+    await sql`
+      INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
+      SELECT 'evt_' || ${stamp} || '_' || substr(t.rank, 1, 16), t.tenant_id, ${actionIdOfTarget},
+        ${text(at)}, 'server', 'assigned'
+      FROM campaign_targets t WHERE ${waiting}
+      ON CONFLICT DO NOTHING`.execute(trx);
+    await sql`
+      UPDATE campaign_targets AS t SET action_id = ${actionIdOfTarget}, status = 'pending',
+        updated_at = ${at}
+      WHERE ${waiting}`.execute(trx);
+    return created;
+  }
   await sql`
     INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
-    SELECT 'evt_' || ${text(at.replaceAll(/[-:.TZ]/g, ''))} || '_' || substr(a.id, 5, 16),
+    SELECT 'evt_' || ${stamp} || '_' || substr(a.id, 5, 16),
       a.tenant_id, a.id, ${text(at)}, 'server', 'assigned'
     FROM campaign_targets t
     JOIN actions a ON a.id = 'act_' || t.rank
-    WHERE t.campaign_id = ${campaign.id} AND t.status = 'scheduled' AND t.action_id IS NULL
-      AND ${inRange('t', range, currentPhase)} AND a.created_at = ${at}
+    WHERE ${waiting} AND a.created_at = ${at}
     ON CONFLICT DO NOTHING`.execute(trx);
   await sql`
-    UPDATE campaign_targets SET action_id = a.id, status = 'pending', updated_at = ${at}
+    UPDATE campaign_targets AS t SET action_id = a.id, status = 'pending', updated_at = ${at}
     FROM actions a
-    WHERE campaign_targets.campaign_id = ${campaign.id}
-      AND campaign_targets.status = 'scheduled' AND campaign_targets.action_id IS NULL
-      AND ${inRange('campaign_targets', range, currentPhase)}
-      AND a.id = 'act_' || campaign_targets.rank AND a.created_at = ${at}`.execute(trx);
+    WHERE ${waiting} AND a.id = 'act_' || t.rank AND a.created_at = ${at}`.execute(trx);
   return created;
 }
 
