@@ -221,6 +221,7 @@ export async function buildServer(
             events: webhookOutbox,
             filters: new DeviceFilterService(database.db, now),
             tickSeconds: config.campaigns.tickSeconds,
+            fanOutBatch: config.campaigns.fanOutBatch,
           }),
       },
     };

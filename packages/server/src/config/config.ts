@@ -97,7 +97,10 @@ export const ServerConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     campaigns: Type.Object(
-      { tickSeconds: Type.Integer({ minimum: 1, maximum: 3600 }) },
+      {
+        tickSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+        fanOutBatch: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+      },
       { additionalProperties: false },
     ),
   },
@@ -450,6 +453,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 5,
     doc: 'Seconds between passes of the campaign engine over every running campaign (start scheduled campaigns, admit continuous joiners, health verdicts, fan-out; docs/campaigns.md). A device report pokes its campaign at once, so phases advance without waiting for a pass.',
+  },
+  {
+    path: 'campaigns.fanOutBatch',
+    env: 'UPDRAFT_CAMPAIGN_FANOUT_BATCH',
+    type: 'integer',
+    default: 5_000,
+    doc: 'Most targets one engine transaction takes into a phase or gives an action (with its event); a larger fan-out continues at once in further transactions, so device requests and other campaigns get their turn between batches (docs/campaigns.md).',
   },
 ];
 

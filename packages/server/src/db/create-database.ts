@@ -16,6 +16,7 @@ import type { Database } from './database.js';
 import {
   type DeviceChangeFeed,
   PostgresDeviceChangeFeed,
+  postgresBulkInsertTriggers,
   postgresDeviceChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
@@ -41,6 +42,7 @@ const sqliteSupport: DialectSupport = {
   ],
   // SQLite has one process: its feed installs temporary triggers on its own connection.
   deviceChangeTriggerStatements: () => [],
+  bulkDeviceChangeTriggerStatements: () => [],
 };
 
 function postgresSupport(schema: string): DialectSupport {
@@ -54,6 +56,7 @@ function postgresSupport(schema: string): DialectSupport {
       `CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION ${table}_append_only()`,
     ],
     deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
+    bulkDeviceChangeTriggerStatements: postgresBulkInsertTriggers,
   };
 }
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runDeviceChangeFeedContract } from '../testing/device-change-feed.contract.js';
@@ -10,7 +11,7 @@ import {
 } from '../testing/test-database.js';
 import { createDatabase, type DatabaseHandle } from './create-database.js';
 import type { DeviceChange } from './device-changes.js';
-import { PostgresDeviceChangeFeed } from './device-changes.js';
+import { BULK_NOTIFY_LIMIT, PostgresDeviceChangeFeed } from './device-changes.js';
 
 // The port's contract, on each backend: a fresh handle's feed (not started) over a seeded database.
 describeEachDialect('device change feed', (dialect) => {
@@ -177,6 +178,37 @@ describeEachDialect('device change feed triggers', (dialect) => {
           .execute();
       }),
     ).toEqual([]);
+  });
+
+  it('one INSERT of many actions: each device up to the bulk limit; above it one `null` on PostgreSQL (per row on SQLite)', async () => {
+    const db = t.handle.db;
+    const own = await seedFleet(db, { deviceCount: 2 });
+    const [d0, d1] = [own.devices[0]!.id, own.devices[1]!.id];
+    await insertReleaseAndAction(
+      db,
+      {
+        tenantId: own.tenantId,
+        deviceClassId: own.deviceClassId,
+        deviceId: d0,
+        releaseId: 'rel_bulk',
+        actionId: 'act_bulk_src',
+      },
+      { state: 'succeeded', open: false },
+    );
+    // `rows` closed actions in one statement, alternating between devices 1 and 0.
+    const insertMany = (rows: number, prefix: string) =>
+      sql`WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < ${rows})
+        INSERT INTO actions (id, tenant_id, device_id, release_id, state, cancel_requested,
+          download_only, action_type, revision, created_at, updated_at)
+        SELECT CAST(${prefix} AS text) || CAST(s.n AS text), a.tenant_id,
+          CASE WHEN s.n % 2 = 0 THEN CAST(${d0} AS text) ELSE CAST(${d1} AS text) END,
+          a.release_id, a.state, 0, 0, a.action_type, 1, a.created_at, a.updated_at
+        FROM s CROSS JOIN actions a WHERE a.id = 'act_bulk_src'`.execute(db);
+    const few = await changesOf(() => insertMany(2, 'act_few_'));
+    expect(few.map((c) => c?.deviceId).sort()).toEqual([d0, d1].sort());
+    const many = await changesOf(() => insertMany(BULK_NOTIFY_LIMIT + 1, 'act_many_'));
+    if (dialect === 'postgres') expect(many).toEqual([null]);
+    else expect(many).toHaveLength(BULK_NOTIFY_LIMIT + 1);
   });
 });
 

@@ -137,6 +137,37 @@ END $$`,
   return statements;
 }
 
+/** Above this many rows, one bulk INSERT notifies `all` instead of each device. */
+export const BULK_NOTIFY_LIMIT = 64;
+
+/** The payload that tells listeners anything may have changed (a bulk write). */
+const ALL_CHANGED = 'all';
+
+/**
+ * DDL (PostgreSQL) replacing the per-row notification of an `actions` INSERT by one per
+ * statement (a transition table): each inserted row's device up to {@link BULK_NOTIFY_LIMIT}
+ * rows, one `all` above (a campaign fan-out inserts thousands; a notification per row was
+ * most of its cost, and listeners drop everything on `all` anyway cheaper than per device).
+ */
+export function postgresBulkInsertTriggers(): string[] {
+  return [
+    `CREATE OR REPLACE FUNCTION updraft_device_rows_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE channel text := 'updraft_devices_' || md5(TG_TABLE_SCHEMA);
+BEGIN
+  IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT ${BULK_NOTIFY_LIMIT + 1}) s) > ${BULK_NOTIFY_LIMIT} THEN
+    PERFORM pg_notify(channel, '${ALL_CHANGED}');
+  ELSE
+    PERFORM pg_notify(channel, json_build_array(tenant_id, device_id)::text)
+      FROM (SELECT DISTINCT tenant_id, device_id FROM new_rows) s;
+  END IF;
+  RETURN NULL;
+END $$`,
+    'DROP TRIGGER IF EXISTS actions_insert_device_changed ON actions',
+    `CREATE TRIGGER actions_insert_device_changed AFTER INSERT ON actions
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION updraft_device_rows_inserted()`,
+  ];
+}
+
 const SETTLE_TIMEOUT_MS = 2_000;
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1_000, 2_000, 5_000];
 
@@ -224,6 +255,10 @@ export class PostgresDeviceChangeFeed extends ListenerSet implements DeviceChang
       const id = payload.slice('settled '.length);
       this.#waiters.get(id)?.();
       this.#waiters.delete(id);
+      return;
+    }
+    if (payload === ALL_CHANGED) {
+      this.emit(null);
       return;
     }
     try {

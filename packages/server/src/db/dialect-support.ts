@@ -18,4 +18,6 @@ export interface DialectSupport {
    * `device-changes.ts`); empty where the feed installs per-connection triggers itself.
    */
   deviceChangeTriggerStatements(): readonly string[];
+  /** DDL making bulk-written tables notify per statement (`device-changes.ts`); empty likewise. */
+  bulkDeviceChangeTriggerStatements(): readonly string[];
 }

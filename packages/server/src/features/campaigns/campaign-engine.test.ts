@@ -381,6 +381,93 @@ describeEachDialect('campaign engine', (dialect) => {
     });
   });
 
+  describe('fan-out in batches', () => {
+    const batched = (fanOutBatch: number) =>
+      new CampaignEngine({
+        db,
+        support: tdb.handle.support,
+        now,
+        logger: pino({ level: 'silent' }),
+        events: new WebhookOutbox(now),
+        filters: new DeviceFilterService(db, now),
+        tickSeconds: 3600,
+        pokeDelayMs: 5,
+        fanOutBatch,
+      });
+
+    it('a batch of 7 over 20 devices: several steps of at most 7 actions each, one action per device, devices with an open action elsewhere wait', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 20 });
+      const d = ids(fleet);
+      const manualRelease = await insertCampaignRelease(db, TENANT, fleet.deviceClassId, 4);
+      await actions.assign(CTX, { deviceId: d[3]!, releaseId: manualRelease });
+      await actions.assign(CTX, { deviceId: d[11]!, releaseId: manualRelease });
+      const { id } = await campaignWith(fleet, 5);
+      const stepper = batched(7);
+      const given: number[] = [];
+      let outcome: string;
+      let before = 0;
+      do {
+        outcome = await stepper.step(id);
+        const now = (await actionsOf(id)).length;
+        given.push(now - before);
+        before = now;
+      } while (outcome === 'more' && given.length < 10);
+      expect(outcome).toBe('stepped');
+      expect(given.length).toBeGreaterThanOrEqual(3);
+      for (const n of given) expect(n).toBeLessThanOrEqual(7);
+      const made = await actionsOf(id);
+      expect(made.map((a) => a.device_id).sort()).toEqual(
+        d.filter((x) => x !== d[3] && x !== d[11]).sort(),
+      );
+      const events = await db
+        .selectFrom('action_events')
+        .select('action_id')
+        .where(
+          'action_id',
+          'in',
+          made.map((a) => a.id),
+        )
+        .execute();
+      expect(events.map((e) => e.action_id).sort()).toEqual(made.map((a) => a.id).sort());
+      const targets = await targetsOf(id);
+      expect(targets.get(d[3]!)).toMatchObject({ status: 'scheduled', action_id: null });
+      expect([...targets.values()].filter((t) => t.status === 'pending')).toHaveLength(18);
+      await stepper.close();
+    });
+
+    it('a poke runs the remaining batches by itself (no tick); a report on an action of an earlier batch stands', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 20 });
+      const { id } = await campaignWith(fleet, 5);
+      const stepper = batched(7);
+      expect(await stepper.step(id)).toBe('more');
+      const [first] = await actionsOf(id);
+      stepper.poke(TENANT, id);
+      await report(first!.device_id, first!.id, 'downloading');
+      await expect.poll(async () => (await actionsOf(id)).length).toBe(20);
+      expect((await actionsOf(id)).find((a) => a.id === first!.id)?.state).toBe('downloading');
+      await stepper.close();
+    });
+
+    it('a phase larger than a batch takes its targets over several steps, in rank order', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 20 });
+      const { id } = await campaignWith(fleet, 5, { phases: [{ count: 10 }, { percent: 100 }] });
+      const stepper = batched(4);
+      const outcomes: string[] = [];
+      for (let i = 0; i < 6; i++) outcomes.push(await stepper.step(id));
+      expect(outcomes.slice(0, 2)).toEqual(['more', 'more']);
+      const targets = [...(await targetsOf(id)).values()];
+      const phase0 = targets.filter((t) => t.phase === 0);
+      expect(phase0).toHaveLength(10);
+      const byRank = targets.map((t) => t.rank).sort();
+      expect(phase0.map((t) => t.rank).sort()).toEqual(byRank.slice(0, 10));
+      expect((await actionsOf(id)).map((a) => a.device_id).sort()).toEqual(
+        phase0.map((t) => t.device_id).sort(),
+      );
+      expect(targets.filter((t) => t.phase === null)).toHaveLength(10);
+      await stepper.close();
+    });
+  });
+
   describe('phases and thresholds', () => {
     it('the error threshold pauses the campaign; later phases get no actions', async () => {
       const fleet = await seedFleet(db, { deviceCount: 20 });

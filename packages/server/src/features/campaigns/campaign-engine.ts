@@ -21,9 +21,11 @@ import {
   lockCampaign,
   materialiseTargets,
   skipTargets,
+  type TargetKey,
   takeTargets,
   updateCampaign,
   updatePhase,
+  waitingBatch,
 } from './campaign-fanout.repository.js';
 import type { CampaignEventType, StateReason, TargetStatus } from './campaign-states.js';
 import { type CampaignCounts, campaignCounts, emptyCounts } from './campaign-stats.repository.js';
@@ -43,10 +45,17 @@ export interface CampaignEngineDeps {
   readonly tickSeconds: number;
   /** How long pokes of one campaign are gathered before its step runs (default 20 ms). */
   readonly pokeDelayMs?: number;
+  /** `campaigns.fanOutBatch`: most targets one step takes into a phase or gives an action. */
+  readonly fanOutBatch?: number;
 }
 
-/** What one step did: `locked` (another replica holds the campaign), `idle` (nothing to do), `stepped`. */
-export type StepOutcome = 'locked' | 'idle' | 'stepped';
+/**
+ * What one step did: `locked` (another replica holds the campaign), `idle` (nothing to do),
+ * `stepped`, or `more` (stepped, and a batch was full: the next step continues the fan-out).
+ */
+export type StepOutcome = 'locked' | 'idle' | 'stepped' | 'more';
+
+const DEFAULT_FANOUT_BATCH = 5_000;
 
 /** The campaign's release as a step needs it. */
 interface StepRelease extends CampaignRelease {
@@ -68,6 +77,8 @@ const SAMPLE_EVERY_MS = 60_000;
 export class CampaignEngine implements CampaignEngineHandle {
   readonly #deps: CampaignEngineDeps;
   readonly #poked = new Set<string>();
+  /** Per campaign: the last waiting target the previous (full) batch covered. */
+  readonly #cursors = new Map<string, TargetKey>();
   #pokeTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout | undefined;
   #queue: Promise<void> = Promise.resolve();
@@ -141,7 +152,9 @@ export class CampaignEngine implements CampaignEngineHandle {
     for (const id of ids) {
       if (this.#closed) return;
       try {
-        await this.step(id);
+        // A full batch: the campaign's next batch runs right after the work queued meanwhile
+        // (pokes, a tick's other campaigns), each batch in its own transaction.
+        if ((await this.step(id)) === 'more') void this.#enqueue(() => this.#stepEach([id]));
       } catch (error) {
         // One campaign's failure (a bad filter, a lost connection) must not stop the others.
         this.#deps.logger.error({ err: error, campaignId: id }, 'campaign step failed');
@@ -194,8 +207,7 @@ export class CampaignEngine implements CampaignEngineHandle {
         return 'stepped';
       }
       if (c.state !== 'running' || filters === undefined) return 'idle';
-      await this.#running(trx, c, release, filters, at);
-      return 'stepped';
+      return (await this.#running(trx, c, release, filters, at)) ? 'more' : 'stepped';
     });
   }
 
@@ -238,12 +250,18 @@ export class CampaignEngine implements CampaignEngineHandle {
     release: StepRelease,
     filters: { campaign: ResolvedFilter; phases: ReadonlyMap<number, ResolvedFilter> },
     at: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     let c = campaign;
+    const batch = this.#deps.fanOutBatch ?? DEFAULT_FANOUT_BATCH;
+    // The cursor holds only while this step takes nobody into a phase (a take adds targets
+    // anywhere in the order); otherwise the fan-out starts again from the first waiting one.
+    let after = this.#cursors.get(c.id) ?? null;
+    this.#cursors.delete(c.id);
+    let more = false;
     const phases = await campaignPhases(trx, c.id);
     if (phases.length === 0) {
       this.#deps.logger.error({ campaignId: c.id }, 'campaign has no phases; not stepped');
-      return;
+      return false;
     }
     const last = phases.length - 1;
     // Joiners enter the phase in progress at once when it takes every target anyway (100 %, no
@@ -285,7 +303,14 @@ export class CampaignEngine implements CampaignEngineHandle {
         continue;
       }
       if (phase.state !== 'running' && phase.state !== 'passed') break; // paused: wait for resume
-      counts = await this.#take(trx, c, phase, counts, filters.phases.get(idx), at);
+      const took = await this.#take(trx, c, phase, counts, filters.phases.get(idx), batch, at);
+      if (took.counts !== counts) after = null;
+      counts = took.counts;
+      if (took.capped) {
+        // The phase asks for more than one batch: the rest in the next step, no verdict yet.
+        more = true;
+        break;
+      }
       if (phase.state === 'running') {
         const verdict = phaseVerdict(counts.byPhase.get(idx) ?? emptyCounts(), {
           successThreshold: Number(phase.success_threshold),
@@ -298,14 +323,14 @@ export class CampaignEngine implements CampaignEngineHandle {
           await updatePhase(trx, c.id, idx, { state: 'paused' });
           await this.#pause(trx, c, 'error-threshold', at);
           await this.#event(trx, c, 'phase_paused', { phase: idx, reason: 'error-threshold' }, at);
-          return;
+          return false;
         }
         await updatePhase(trx, c.id, idx, { state: 'passed', passed_at: at });
         phases[idx] = { ...phase, state: 'passed', passed_at: at };
         // A gate holds the way to the next phase; after the last there is none to hold.
         if (Number(phase.manual_gate) === 1 && idx < last) {
           await this.#pause(trx, c, 'manual-gate', at);
-          return;
+          return false;
         }
         continue;
       }
@@ -325,8 +350,13 @@ export class CampaignEngine implements CampaignEngineHandle {
         'campaign release is signed by a revoked key; no actions given',
       );
     } else {
-      const skipped = await skipTargets(trx, c.id, release, current, at);
-      const given = await fanOut(trx, c, release.id, current, at);
+      const next = await waitingBatch(trx, c.id, current, after, batch);
+      const skipped = await skipTargets(trx, c.id, release, current, at, next.range);
+      const given = await fanOut(trx, c, release.id, current, at, next.range);
+      if (next.more && next.range.upTo !== null) {
+        this.#cursors.set(c.id, next.range.upTo);
+        more = true;
+      }
       // Only the totals are read after this (finish, sample): moved in memory, exactly as the
       // statements moved the rows, instead of another GROUP BY over every target.
       counts = withTotalsMoved(counts, [
@@ -350,11 +380,13 @@ export class CampaignEngine implements CampaignEngineHandle {
       );
     }
     await this.#sample(trx, c, counts, at);
+    return more;
   }
 
   /**
-   * The current phase takes the targets its size still asks for; answers the counts with the
-   * taken ones moved (they were all unphased and `scheduled`), no second GROUP BY.
+   * The current phase takes the targets its size still asks for, at most `batch` (`capped` when
+   * it asks for more); answers the counts with the taken ones moved (they were all unphased and
+   * `scheduled`), no second GROUP BY.
    */
   async #take(
     trx: Transaction<Database>,
@@ -362,8 +394,9 @@ export class CampaignEngine implements CampaignEngineHandle {
     phase: CampaignPhaseTable,
     counts: CampaignCounts,
     phaseFilter: ResolvedFilter | undefined,
+    batch: number,
     at: string,
-  ): Promise<CampaignCounts> {
+  ): Promise<{ counts: CampaignCounts; capped: boolean }> {
     const unphased = counts.byPhase.get(null) ?? emptyCounts();
     // Targets that left before entering a phase do not count towards the phases' shares.
     const total = counts.totals.targets - unphased.skipped - unphased.cancelled;
@@ -374,10 +407,21 @@ export class CampaignEngine implements CampaignEngineHandle {
       entered,
       (counts.byPhase.get(Number(phase.idx)) ?? emptyCounts()).targets,
     );
-    if (take === 0 || unphased.scheduled === 0) return counts;
+    if (take === 0 || unphased.scheduled === 0) return { counts, capped: false };
     const idx = Number(phase.idx);
-    const taken = await takeTargets(trx, c, idx, take, phaseFilter, at, take >= unphased.scheduled);
-    if (taken === 0) return counts;
+    const count = Math.min(take, batch);
+    const taken = await takeTargets(
+      trx,
+      c,
+      idx,
+      count,
+      phaseFilter,
+      at,
+      count >= unphased.scheduled,
+    );
+    // Full batch short of the take: the phase may take more in the next step.
+    const capped = count < take && taken === count;
+    if (taken === 0) return { counts, capped: false };
     const byPhase = new Map(counts.byPhase);
     const from = { ...unphased, scheduled: unphased.scheduled - taken };
     from.targets -= taken;
@@ -386,7 +430,7 @@ export class CampaignEngine implements CampaignEngineHandle {
     into.targets += taken;
     byPhase.set(null, from);
     byPhase.set(idx, into);
-    return { byPhase, totals: counts.totals };
+    return { counts: { byPhase, totals: counts.totals }, capped };
   }
 
   async #pause(

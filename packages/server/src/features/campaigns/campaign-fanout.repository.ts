@@ -213,6 +213,70 @@ export async function materialiseTargets(
   return Number(result.numInsertedOrUpdatedRows ?? 0n);
 }
 
+/** A waiting target's place in the fan-out order: (phase, device id). */
+export interface TargetKey {
+  readonly phase: number;
+  readonly deviceId: string;
+}
+
+/** The waiting targets after `after` (null: from the first) up to and with `upTo` (null: to the last). */
+export interface WaitingRange {
+  readonly after: TargetKey | null;
+  readonly upTo: TargetKey | null;
+}
+
+const WHOLE_RANGE: WaitingRange = { after: null, upTo: null };
+
+/**
+ * `alias`'s (phase, device_id) lies in `range` and its phase is at most `currentPhase`, all as
+ * row values, so SQLite and PostgreSQL walk the campaign_targets_waiting index range (a separate
+ * `phase <= n` makes SQLite scan the phase's every target instead).
+ */
+function inRange(alias: string, range: WaitingRange, currentPhase: number): Expression<SqlBool> {
+  const key = sql`(${sql.ref(`${alias}.phase`)}, ${sql.ref(`${alias}.device_id`)})`;
+  // Bare parameters: SQLite walks the index by a row value only without CASTs (PostgreSQL
+  // types each from its column).
+  const value = (k: TargetKey) => sql`(${k.phase}, ${k.deviceId})`;
+  const upper = range.upTo
+    ? sql`${key} <= ${value(range.upTo)}`
+    : sql`${key} < ${value({ phase: currentPhase + 1, deviceId: '' })}`;
+  return range.after
+    ? sql<SqlBool>`${key} > ${value(range.after)} AND ${upper}`
+    : sql<SqlBool>`${upper}`;
+}
+
+/**
+ * The next batch of waiting targets of phases up to `currentPhase`, after `after`, in (phase,
+ * device id) order (the campaign_targets_waiting index): the range covering `batch` of them, and
+ * whether more follow it (`upTo` is then the batch's last key; otherwise it is open-ended).
+ */
+export async function waitingBatch(
+  trx: Transaction<Database>,
+  campaignId: string,
+  currentPhase: number,
+  after: TargetKey | null,
+  batch: number,
+): Promise<{ range: WaitingRange; more: boolean }> {
+  const last = await trx
+    .selectFrom('campaign_targets')
+    .select(['phase', 'device_id'])
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'scheduled')
+    .where('action_id', 'is', null)
+    .where(inRange('campaign_targets', { after, upTo: null }, currentPhase))
+    .orderBy('phase')
+    .orderBy('device_id')
+    .limit(1)
+    .offset(batch - 1)
+    .executeTakeFirst();
+  if (last === undefined || last.phase === null)
+    return { range: { after, upTo: null }, more: false };
+  return {
+    range: { after, upTo: { phase: Number(last.phase), deviceId: last.device_id } },
+    more: true,
+  };
+}
+
 /**
  * Waiting targets (no action yet) of phases up to `currentPhase` that can no longer take the
  * release become `skipped`: the device got to the release or newer, was decommissioned, or
@@ -226,6 +290,7 @@ export async function skipTargets(
   release: CampaignRelease,
   currentPhase: number,
   at: string,
+  range: WaitingRange = WHOLE_RANGE,
 ): Promise<number> {
   // One pass, the first reason that applies as the code.
   const device = sql.ref<string>('campaign_targets.device_id');
@@ -245,8 +310,8 @@ export async function skipTargets(
     })
     .where('campaign_id', '=', campaignId)
     .where('status', '=', 'scheduled')
-    .where('phase', '<=', currentPhase)
     .where('action_id', 'is', null)
+    .where(inRange('campaign_targets', range, currentPhase))
     .where((eb) => eb.or([decommissioned, classChanged, upToDate]))
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
@@ -344,7 +409,7 @@ export async function takeTargets(
 const actionIdOfTarget = sql<string>`'act_' || t.rank`;
 
 /**
- * Gives every waiting target of phases up to `currentPhase` its action, unless its device has an
+ * Gives every waiting target of phases up to `currentPhase` (in `range`) its action, unless its device has an
  * open action (that one wins; the target waits for a later pass): one INSERT … SELECT into
  * actions, their `assigned` events, then the targets become `pending`. Answers how many actions
  * were created.
@@ -363,6 +428,7 @@ export async function fanOut(
   releaseId: string,
   currentPhase: number,
   at: string,
+  range: WaitingRange = WHOLE_RANGE,
 ): Promise<number> {
   const inserted = await sql`
     INSERT INTO actions (id, tenant_id, device_id, release_id, state, cancel_requested,
@@ -373,33 +439,51 @@ export async function fanOut(
       ${text(campaign.force_after)}, ${text(campaign.recurring_window)}, ${text(null)},
       t.campaign_id, t.device_id, 1, ${text(at)}, ${text(null)}, ${text(at)}
     FROM campaign_targets t
-    WHERE t.campaign_id = ${campaign.id} AND t.phase <= ${currentPhase}
-      AND t.action_id IS NULL AND t.status = 'scheduled'
+    WHERE t.campaign_id = ${campaign.id} AND t.status = 'scheduled' AND t.action_id IS NULL
+      AND ${inRange('t', range, currentPhase)}
     ON CONFLICT DO NOTHING`.execute(trx);
   const created = Number(inserted.numAffectedRows ?? 0);
   if (created === 0) return 0;
+  const t = sql.ref('t');
+  const waiting = sql<SqlBool>`t.campaign_id = ${campaign.id} AND t.status = 'scheduled'
+    AND t.action_id IS NULL AND ${inRange('t', range, currentPhase)}`;
+  // Every waiting target in the range got its action (the common case: no device had an open
+  // action elsewhere): events and target updates need not look each action up.
+  const { rows } = await sql<{ n: number | string }>`
+    SELECT count(*) AS n FROM campaign_targets ${t} WHERE ${waiting}`.execute(trx);
+  const everyone = Number(rows[0]?.n ?? 0) === created;
+  const stamp = text(at.replaceAll(/[-:.TZ]/g, ''));
   // Event ids sort by time like action.repository's (`evt_<timestamp>_<16 chars>`), unique per
-  // action through its id.
-  // Both driven from the targets that were waiting (the index on campaign, status, phase) and
-  // joined to their new action by its derived id: the cost follows the targets given an action
-  // now, not the campaign's size. The event id is derived from the time and the action, so a
-  // second pass at the same time conflicts instead of writing it twice.
+  // action through its id ('act_' || rank).
+  // Both driven from the targets that were waiting (the campaign_targets_waiting range): the
+  // cost follows the targets given an action now, not the campaign's size. The event id is
+  // derived from the time and the action, so a second pass at the same time conflicts instead of
+  // writing it twice. When some insert conflicted, each target is joined to its new action.
+  if (everyone) {
+    await sql`
+      INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
+      SELECT 'evt_' || ${stamp} || '_' || substr(t.rank, 1, 16), t.tenant_id, ${actionIdOfTarget},
+        ${text(at)}, 'server', 'assigned'
+      FROM campaign_targets t WHERE ${waiting}
+      ON CONFLICT DO NOTHING`.execute(trx);
+    await sql`
+      UPDATE campaign_targets AS t SET action_id = ${actionIdOfTarget}, status = 'pending',
+        updated_at = ${at}
+      WHERE ${waiting}`.execute(trx);
+    return created;
+  }
   await sql`
     INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
-    SELECT 'evt_' || ${text(at.replaceAll(/[-:.TZ]/g, ''))} || '_' || substr(a.id, 5, 16),
+    SELECT 'evt_' || ${stamp} || '_' || substr(a.id, 5, 16),
       a.tenant_id, a.id, ${text(at)}, 'server', 'assigned'
     FROM campaign_targets t
     JOIN actions a ON a.id = 'act_' || t.rank
-    WHERE t.campaign_id = ${campaign.id} AND t.status = 'scheduled' AND t.phase <= ${currentPhase}
-      AND t.action_id IS NULL AND a.created_at = ${at}
+    WHERE ${waiting} AND a.created_at = ${at}
     ON CONFLICT DO NOTHING`.execute(trx);
   await sql`
-    UPDATE campaign_targets SET action_id = a.id, status = 'pending', updated_at = ${at}
+    UPDATE campaign_targets AS t SET action_id = a.id, status = 'pending', updated_at = ${at}
     FROM actions a
-    WHERE campaign_targets.campaign_id = ${campaign.id}
-      AND campaign_targets.status = 'scheduled' AND campaign_targets.phase <= ${currentPhase}
-      AND campaign_targets.action_id IS NULL
-      AND a.id = 'act_' || campaign_targets.rank AND a.created_at = ${at}`.execute(trx);
+    WHERE ${waiting} AND a.id = 'act_' || t.rank AND a.created_at = ${at}`.execute(trx);
   return created;
 }
 
