@@ -622,17 +622,39 @@ describeEachDialect('campaign engine', (dialect) => {
       );
     });
 
-    it('a campaign whose step fails is logged and does not stop the tick for the others', async () => {
+    it('a filter that no longer resolves pauses its campaign (filter-invalid), and the tick goes on with the others', async () => {
       const fleet = await seedFleet(db, { deviceCount: 2 });
       const broken = await campaignWith(fleet, 5, { filter: '"no-such-group" in device.groups' });
       const healthy = await campaignWith(fleet, 6);
-      logLines.length = 0;
       await engine.tick();
       expect(await actionsOf(broken.id)).toHaveLength(0);
       expect(await actionsOf(healthy.id)).toHaveLength(2);
-      expect(
-        logLines.some((l) => l.includes(broken.id) && l.includes('campaign step failed')),
-      ).toBe(true);
+      expect(await campaignOf(broken.id)).toMatchObject({
+        state: 'paused',
+        state_reason: 'filter-invalid',
+      });
+      const [changed] = (await eventTypes(broken.id)).filter((e) => e.startsWith('state_changed'));
+      expect(changed).toContain('no-such-group');
+      // Paused, it is left alone: a second tick writes nothing more for it.
+      const before = await snapshot(broken.id);
+      await engine.tick();
+      expect(await snapshot(broken.id)).toEqual(before);
+    });
+
+    it('a campaign whose release was deleted pauses (release-unavailable) and gives no actions', async () => {
+      const fleet = await seedFleet(db, { deviceCount: 2 });
+      const { id, releaseId } = await campaignWith(fleet, 7);
+      await db
+        .updateTable('releases')
+        .set({ deleted_at: clock.toISOString() })
+        .where('id', '=', releaseId)
+        .execute();
+      await engine.step(id);
+      expect(await campaignOf(id)).toMatchObject({
+        state: 'paused',
+        state_reason: 'release-unavailable',
+      });
+      expect(await actionsOf(id)).toHaveLength(0);
     });
   });
 
@@ -713,7 +735,7 @@ describeEachDialect('campaign engine', (dialect) => {
     });
   });
 
-  it('a revoked signing key closes the campaign’s actions and targets, and no more are given', async () => {
+  it('a revoked signing key closes the campaign’s actions and targets and pauses it (release-revoked)', async () => {
     const fleet = await seedFleet(db, { deviceCount: 3 });
     const { id, releaseId } = await campaignWith(fleet, 5, {
       phases: [{ count: 2 }, { percent: 100 }],
@@ -738,11 +760,14 @@ describeEachDialect('campaign engine', (dialect) => {
       ['cancelled', 'RELEASE_KEY_REVOKED'],
       ['cancelled', 'RELEASE_KEY_REVOKED'],
     ]);
-    // Both cancelled: the phase passes (nothing left to measure), yet the next gets no actions.
+    // The campaign pauses with its reason; the next phase gets no actions.
     await engine.step(id);
-    expect(Number((await campaignOf(id)).current_phase)).toBe(1);
+    expect(await campaignOf(id)).toMatchObject({
+      state: 'paused',
+      state_reason: 'release-revoked',
+    });
     expect(await actionsOf(id)).toHaveLength(2);
-    expect(logLines.some((l) => l.includes('revoked key'))).toBe(true);
+    expect((await eventTypes(id)).at(-1)).toContain('revoked key');
   });
 
   it('a campaign action cancelled by its device cancels the target; a request alone does not', async () => {

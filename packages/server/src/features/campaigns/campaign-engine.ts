@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DialectSupport } from '../../db/dialect-support.js';
+import { ServerError } from '../../errors.js';
 import { revokedKids } from '../actions/action.repository.js';
 import type { ResolvedFilter } from '../filters/filter.repository.js';
 import { findRelease } from '../releases/release.repository.js';
@@ -56,6 +57,12 @@ export interface CampaignEngineDeps {
 export type StepOutcome = 'locked' | 'idle' | 'stepped' | 'more';
 
 const DEFAULT_FANOUT_BATCH = 5_000;
+
+/** A campaign's filter and its phases' filters, resolved for one step. */
+interface StepFilters {
+  readonly campaign: ResolvedFilter;
+  readonly phases: ReadonlyMap<number, ResolvedFilter>;
+}
 
 /** The campaign's release as a step needs it. */
 interface StepRelease extends CampaignRelease {
@@ -182,10 +189,34 @@ export class CampaignEngine implements CampaignEngineHandle {
     if (head === undefined) return 'idle';
     const due = head.state === 'scheduled' && head.start_at !== null && head.start_at <= at;
     if (!['running', 'paused', 'finished'].includes(head.state) && !due) return 'idle';
-    const release = await this.#release(head);
-    if (release === undefined) return 'idle';
     const works = head.state === 'running' || due;
-    const filters = works ? await this.#filters(head) : undefined;
+    const release = await this.#release(head);
+    if (release === undefined) {
+      if (!works) return 'idle';
+      return this.#block(
+        campaignId,
+        'release-unavailable',
+        `release ${head.release_id} is gone`,
+        at,
+      );
+    }
+    if (works && release.revoked)
+      return this.#block(
+        campaignId,
+        'release-revoked',
+        `release ${release.id} is signed by a revoked key`,
+        at,
+      );
+    let filters: StepFilters | undefined;
+    if (works) {
+      try {
+        filters = await this.#filters(head);
+      } catch (error) {
+        // A group it names was deleted or redefined: stop and say so, never guess the targets.
+        if (!(error instanceof ServerError) || !error.code.startsWith('FILTER_')) throw error;
+        return this.#block(campaignId, 'filter-invalid', error.message, at);
+      }
+    }
 
     return db.transaction().execute(async (trx) => {
       let c = await lockCampaign(trx, this.#deps.support, campaignId);
@@ -232,10 +263,7 @@ export class CampaignEngine implements CampaignEngineHandle {
   }
 
   /** The campaign's filter and its phases' filters, resolved (groups looked up). */
-  async #filters(c: CampaignTable): Promise<{
-    campaign: ResolvedFilter;
-    phases: ReadonlyMap<number, ResolvedFilter>;
-  }> {
+  async #filters(c: CampaignTable): Promise<StepFilters> {
     const phases = new Map<number, ResolvedFilter>();
     for (const phase of await campaignPhases(this.#deps.db, c.id)) {
       if (phase.filter !== null && phase.filter.trim() !== '')
@@ -248,7 +276,7 @@ export class CampaignEngine implements CampaignEngineHandle {
     trx: Transaction<Database>,
     campaign: CampaignTable,
     release: StepRelease,
-    filters: { campaign: ResolvedFilter; phases: ReadonlyMap<number, ResolvedFilter> },
+    filters: StepFilters,
     at: string,
   ): Promise<boolean> {
     let c = campaign;
@@ -344,12 +372,8 @@ export class CampaignEngine implements CampaignEngineHandle {
     }
 
     const current = Math.min(c.current_phase, last);
-    if (release.revoked) {
-      this.#deps.logger.warn(
-        { campaignId: c.id, releaseId: release.id },
-        'campaign release is signed by a revoked key; no actions given',
-      );
-    } else {
+    // (A revoked release never gets here: the step pauses the campaign first.)
+    {
       const next = await waitingBatch(trx, c.id, current, after, batch);
       const skipped = await skipTargets(trx, c.id, release, current, at, next.range);
       const given = await fanOut(trx, c, release.id, current, at, next.range);
@@ -431,6 +455,35 @@ export class CampaignEngine implements CampaignEngineHandle {
     byPhase.set(null, from);
     byPhase.set(idx, into);
     return { counts: { byPhase, totals: counts.totals }, capped };
+  }
+
+  /**
+   * Pauses a running (or due scheduled) campaign that cannot go on as defined: its release is
+   * gone or signed by a revoked key, or its filter no longer resolves. The reason and the detail
+   * go to the event log and the `campaign.state_changed` webhook; `resume` tries again.
+   */
+  async #block(
+    campaignId: string,
+    reason: StateReason,
+    detail: string,
+    at: string,
+  ): Promise<StepOutcome> {
+    return this.#deps.db.transaction().execute(async (trx) => {
+      const c = await lockCampaign(trx, this.#deps.support, campaignId);
+      if (c === undefined) return 'locked';
+      const due = c.state === 'scheduled' && c.start_at !== null && c.start_at <= at;
+      if (c.state !== 'running' && !due) return 'idle';
+      await updateCampaign(trx, c, { state: 'paused', state_reason: reason }, at);
+      await this.#event(
+        trx,
+        c,
+        'state_changed',
+        { from: c.state, to: 'paused', reason, detail },
+        at,
+      );
+      this.#deps.logger.warn({ campaignId, reason, detail }, 'campaign paused');
+      return 'stepped';
+    });
   }
 
   async #pause(

@@ -62,7 +62,16 @@ export const ACTIVE_CAMPAIGN_STATES = ['running'] as const;
 export const FINAL_CAMPAIGN_STATES = ['finished', 'cancelled'] as const;
 
 /** Why a campaign is `paused`, or how it `finished`. */
-export const STATE_REASONS = ['operator', 'error-threshold', 'manual-gate', 'completed'] as const;
+export const STATE_REASONS = [
+  'operator',
+  'error-threshold',
+  'manual-gate',
+  'completed',
+  // The engine cannot go on as the campaign is defined (docs/campaigns.md, "States").
+  'filter-invalid',
+  'release-unavailable',
+  'release-revoked',
+] as const;
 export type StateReason = (typeof STATE_REASONS)[number];
 
 /** A phase: `pending` (not reached), `running`, `paused` (its error threshold tripped), `passed`. */
