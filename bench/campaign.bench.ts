@@ -121,7 +121,7 @@ async function floorInsert(db: Kysely<Database>, campaignId: string, releaseId: 
   const result = await sql`
     INSERT INTO actions_scratch (id, tenant_id, device_id, release_id, state, cancel_requested,
       download_only, action_type, campaign_id, open_key, revision, created_at, updated_at)
-    SELECT 'act_' || md5(CAST(${`${campaignId}:`} AS text) || d.id), d.tenant_id, d.id,
+    SELECT CAST(${`act_${campaignId.slice(4)}_`} AS text) || d.id, d.tenant_id, d.id,
       CAST(${releaseId} AS text), 'assigned', 0, 0, 'soft', CAST(${campaignId} AS text), d.id, 1,
       CAST(${at} AS text), CAST(${at} AS text)
     FROM devices d WHERE d.tenant_id = ${TENANT} AND d.device_class_id = ${CLASS}`.execute(db);

@@ -192,7 +192,7 @@ describeEachDialect('campaign engine', (dialect) => {
       for (const a of made) {
         const rank = createHash('md5').update(`${id}:${a.device_id}`).digest('hex');
         expect(a).toMatchObject({
-          id: `act_${rank}`,
+          id: `act_${id.slice(4)}_${a.device_id}`,
           release_id: releaseId,
           state: 'assigned',
           open_key: a.device_id,

@@ -51,6 +51,6 @@ describeEachDialect('campaign engine in the server', (dialect) => {
       headers: { authorization: `Bearer ${other.token}`, 'content-type': 'application/json' },
       payload: {},
     });
-    expect(checkIn.json().action.id).toMatch(/^act_[0-9a-f]{32}$/);
+    expect(checkIn.json().action.id).toMatch(/^act_[A-Za-z0-9_-]{16}_dev_[A-Za-z0-9_-]{16}$/);
   });
 });

@@ -405,8 +405,13 @@ export async function takeTargets(
   return Number(result.numUpdatedRows);
 }
 
-/** The action id of a campaign's target: `act_` + its rank (md5 of campaign and device). */
-const actionIdOfTarget = sql<string>`'act_' || t.rank`;
+/**
+ * The action id of a campaign's target: `act_<campaign id without its prefix>_<device id>`,
+ * unique per campaign and device by construction. Not a hash: the fan-out walks a batch's targets
+ * in device-id order, so its actions' keys are one contiguous run in every index they enter
+ * instead of pages scattered all over it (random keys made each batch rewrite most index pages).
+ */
+const actionIdOfTarget = sql<string>`'act_' || substr(t.campaign_id, 5) || '_' || t.device_id`;
 
 /**
  * Gives every waiting target of phases up to `currentPhase` (in `range`) its action, unless its device has an
@@ -454,7 +459,7 @@ export async function fanOut(
   const everyone = Number(rows[0]?.n ?? 0) === created;
   const stamp = text(at.replaceAll(/[-:.TZ]/g, ''));
   // Event ids sort by time like action.repository's (`evt_<timestamp>_<16 chars>`), unique per
-  // action through its id ('act_' || rank).
+  // action through the target's rank (md5 of campaign and device).
   // Both driven from the targets that were waiting (the campaign_targets_waiting range): the
   // cost follows the targets given an action now, not the campaign's size. The event id is
   // derived from the time and the action, so a second pass at the same time conflicts instead of
@@ -474,16 +479,16 @@ export async function fanOut(
   }
   await sql`
     INSERT INTO action_events (id, tenant_id, action_id, at, source, status)
-    SELECT 'evt_' || ${stamp} || '_' || substr(a.id, 5, 16),
+    SELECT 'evt_' || ${stamp} || '_' || substr(t.rank, 1, 16),
       a.tenant_id, a.id, ${text(at)}, 'server', 'assigned'
     FROM campaign_targets t
-    JOIN actions a ON a.id = 'act_' || t.rank
+    JOIN actions a ON a.id = ${actionIdOfTarget}
     WHERE ${waiting} AND a.created_at = ${at}
     ON CONFLICT DO NOTHING`.execute(trx);
   await sql`
     UPDATE campaign_targets AS t SET action_id = a.id, status = 'pending', updated_at = ${at}
     FROM actions a
-    WHERE ${waiting} AND a.id = 'act_' || t.rank AND a.created_at = ${at}`.execute(trx);
+    WHERE ${waiting} AND a.id = ${actionIdOfTarget} AND a.created_at = ${at}`.execute(trx);
   return created;
 }
 
