@@ -25,6 +25,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   agent: 'the device-side update agent (Linux, file- or block-device slots)',
   delta: 'binary delta patches between firmware images: create, apply, info',
   sim: 'simulated devices: firmware images, one device, fleets (flash + bootloader + agent)',
+  pki: 'device identity PKI: offline root, tenant issuing CA, server certificate',
 };
 
 /** Order of the first command words in `updraft --help` (build side, service, device side). */
@@ -47,6 +48,7 @@ export const COMMAND_ORDER: readonly string[] = [
   'campaign',
   'agent',
   'sim',
+  'pki',
 ];
 
 /** `--class` of the release commands that take a version: two classes may both have a 1.1.0. */
@@ -167,6 +169,34 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     help: 'Example: updraft keys generate --alg ed25519 --out keys/release',
     load: () => import('./commands/keys-generate.js'),
+  },
+  {
+    path: ['pki', 'init'],
+    summary:
+      'create an offline root CA, a tenant issuing CA and optionally a TLS server certificate (no service needed)',
+    options: [
+      {
+        name: 'out',
+        short: 'o',
+        value: 'dir',
+        description:
+          'directory for root.key/.pem, issuing.key/.pem, chain.pem (existing files are never overwritten)',
+        required: true,
+      },
+      {
+        name: 'host',
+        value: 'name',
+        description: 'DNS name or IP address for server.pem/server.key (repeatable)',
+        repeatable: true,
+      },
+      {
+        name: 'tenant',
+        value: 'name',
+        description: 'tenant named in the issuing CA (default: default)',
+      },
+    ],
+    help: 'Example: updraft pki init --out pki --host updraft.example.com --host 10.0.0.5 --tenant acme',
+    load: () => import('./commands/pki-init.js'),
   },
   {
     path: ['keys', 'show'],

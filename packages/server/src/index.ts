@@ -84,5 +84,15 @@ export type { TokenView } from './features/users/token.repository.js';
 export type { UserView } from './features/users/user.repository.js';
 export type { UpdraftApp } from './http/app-types.js';
 export { type RunningServer, type StartServerOptions, startServer } from './main.js';
+// The PKI core, for `updraft pki init` (offline: nothing here touches the network or a database).
+export {
+  type CertificateDescription,
+  createIssuingCa,
+  createRootCa,
+  describeCertificate,
+  issueServerCertificate,
+  PkiError,
+  type PkiKeyPair,
+} from './pki/index.js';
 export type { BlobInfo, BlobStore, ByteRange } from './ports/blob-store.js';
 export type { TenantView } from './tenants/tenant.repository.js';

@@ -77,7 +77,7 @@ export async function createRootCa(
     ],
   });
   return {
-    certificatePem: cert.toString('pem'),
+    certificatePem: certificatePem(cert),
     privateKeyPem: await exportPrivateKey(keys.privateKey),
   };
 }
@@ -111,7 +111,7 @@ export async function createIssuingCa(
     ],
   });
   return {
-    certificatePem: cert.toString('pem'),
+    certificatePem: certificatePem(cert),
     privateKeyPem: await exportPrivateKey(keys.privateKey),
   };
 }
@@ -171,7 +171,7 @@ export async function issueDeviceCertificate(
       await x509.AuthorityKeyIdentifierExtension.create(signer.cert.publicKey),
     ],
   });
-  return cert.toString('pem');
+  return certificatePem(cert);
 }
 
 /** A TLS server certificate (new P-256 key) for DNS names and IP addresses. */
@@ -206,7 +206,7 @@ export async function issueServerCertificate(
     ],
   });
   return {
-    certificatePem: cert.toString('pem'),
+    certificatePem: certificatePem(cert),
     privateKeyPem: await exportPrivateKey(keys.privateKey),
   };
 }
@@ -535,4 +535,10 @@ function randomSerial(): string {
 
 function sha256Hex(data: ArrayBuffer | Uint8Array): string {
   return createHash('sha256').update(new Uint8Array(data)).digest('hex');
+}
+
+/** PEM ending in a newline, so that files of several certificates are plain concatenations. */
+function certificatePem(cert: x509.X509Certificate): string {
+  const pem = cert.toString('pem');
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
