@@ -414,13 +414,7 @@ describe('verifyCertificateChain', () => {
     expect(viaForged.ok === false && viaForged.error.code).toBe('PKI_UNTRUSTED');
   });
 
-  it('refuses a leaf signed by a non-CA certificate, and a second intermediate below a pathLen 0 CA', async () => {
-    const server = await issueServerCertificate(issuing, {
-      hosts: ['x.example'],
-      validityDays: 30,
-      now,
-    });
-    // The issuing CA has pathLen 0: a CA it signed may not sign leaves.
+  it('refuses a CA below the pathLen 0 issuing CA', async () => {
     const sub = await createIssuingCa(issuing, { commonName: 'sub CA', validityDays: 30, now });
     const subLeaf = await issueDeviceCertificate(sub, opensslCsr('sub', P256).csr, deviceOptions());
     const result = verifyCertificateChain(
@@ -430,13 +424,41 @@ describe('verifyCertificateChain', () => {
       now,
     );
     expect(result.ok === false && result.error.code).toBe('PKI_UNTRUSTED');
-    const serverAsIssuer = verifyCertificateChain(
-      leaf,
+  });
+
+  it('refuses a leaf signed by a certificate that is not a CA', async () => {
+    // Directly under the root (pathLen 1): only its CA:FALSE and its keyUsage without keyCertSign
+    // (checked by OpenSSL's issuer check) stand in the way.
+    const server = await issueServerCertificate(root, {
+      hosts: ['x.example'],
+      validityDays: 30,
+      now,
+    });
+    write('noca.pem', server.certificatePem);
+    write('noca.key', server.privateKeyPem);
+    const { csr } = opensslCsr('under-noca', P256);
+    write('under-noca.csr', csr);
+    // openssl signs with any key it is given; our verifier must not accept the result.
+    const forged = openssl([
+      'x509',
+      '-req',
+      '-in',
+      'under-noca.csr',
+      '-CA',
+      'noca.pem',
+      '-CAkey',
+      'noca.key',
+      '-days',
+      '30',
+    ]).toString();
+    const at = new Date(Date.now() + 60_000);
+    const result = verifyCertificateChain(
+      forged,
       [server.certificatePem],
       [root.certificatePem],
-      now,
+      at,
     );
-    expect(serverAsIssuer.ok === false && serverAsIssuer.error.code).toBe('PKI_UNTRUSTED');
+    expect(result.ok === false && result.error.code).toBe('PKI_UNTRUSTED');
   });
 
   it('reports malformed input as PKI_CERTIFICATE_MALFORMED', () => {
