@@ -20,3 +20,4 @@ export type {
 export { actionTypeOf } from './check-in.js';
 export type { FeedbackAnswer, FeedbackReport } from './feedback.js';
 export { FEEDBACK_STATUSES, type FeedbackStatus } from './feedback-statuses.js';
+export { DEVICE_TOPICS, deviceMqttIdentity, deviceTopicRoot } from './mqtt-topics.js';

@@ -22,6 +22,10 @@ export const PERMISSIONS = [
   // Tenant settings (e.g. the campaign approval requirement): admin only, a policy decision.
   'settings:read',
   'settings:write',
+  // Device identity (docs/pki.md): the certificate inventory, enrollment tokens, revocation,
+  // device admission. Manufacturing CAs, CA import and the PKI settings need settings:write.
+  'pki:read',
+  'pki:write',
   // Granted to admins; only the installation's admins (default tenant) pass the service's check.
   'tenants:read',
   'tenants:write',
@@ -77,7 +81,14 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     'releases:write',
     'devices:read',
   ],
-  'deployment-admin': ['devices:read', 'devices:write', 'classes:read', 'releases:read'],
+  'deployment-admin': [
+    'devices:read',
+    'devices:write',
+    'classes:read',
+    'releases:read',
+    'pki:read',
+    'pki:write',
+  ],
   'rollout-admin': [
     'actions:read',
     'actions:write',
@@ -94,8 +105,15 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     'releases:read',
     'devices:read',
   ],
-  support: ['devices:read', 'actions:read', 'reports:read', 'classes:read', 'releases:read'],
-  auditor: ['audit:read', 'metrics:read'],
+  support: [
+    'devices:read',
+    'actions:read',
+    'reports:read',
+    'classes:read',
+    'releases:read',
+    'pki:read',
+  ],
+  auditor: ['audit:read', 'metrics:read', 'pki:read'],
 };
 
 /** True when any of `roles` grants `permission`. */

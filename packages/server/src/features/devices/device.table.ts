@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /*
  * The device registry's tables (added to `Database` by declaration merging, see db/database.ts).
  */
@@ -10,6 +12,8 @@ export interface DeviceTable {
   created_at: string;
   last_seen_at: string | null;
   decommissioned_at: string | null;
+  /** `pending`, `accepted` or `rejected` (DEVICE_ADMISSIONS in features/pki/pki.table.ts). */
+  admission: Generated<string>;
 }
 
 export interface DeviceTokenTable {

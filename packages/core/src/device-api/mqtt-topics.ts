@@ -1,0 +1,34 @@
+/*
+ * The MQTT topics of a device (docs/mqtt.md). A device's identity on a broker is the RFC 2253
+ * string of its certificate subject, `CN=<device name>,O=<tenant id>`, which is what Mosquitto
+ * makes of a client certificate with `use_subject_as_username true`; the embedded broker derives
+ * the same string. Every topic of a device sits under `updraft/v1/<identity>/`, so one ACL
+ * pattern (`pattern read updraft/v1/%u/notify`, …) confines each device to its own topics, and
+ * devices of two tenants with the same name never share a topic.
+ */
+
+/** Device names are `[A-Za-z0-9._:@-]+` and tenant ids `[a-z0-9_]+`: nothing RFC 2253 escapes. */
+const IDENTITY_PART = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+/** `CN=<deviceName>,O=<tenantId>`; throws on a part that would need escaping (never valid). */
+export function deviceMqttIdentity(tenantId: string, deviceName: string): string {
+  if (!IDENTITY_PART.test(tenantId) || !IDENTITY_PART.test(deviceName)) {
+    throw new RangeError('tenant id or device name not usable in an MQTT identity');
+  }
+  return `CN=${deviceName},O=${tenantId}`;
+}
+
+/** `updraft/v1/<identity>`: the root of every topic of the device. */
+export function deviceTopicRoot(tenantId: string, deviceName: string): string {
+  return `updraft/v1/${deviceMqttIdentity(tenantId, deviceName)}`;
+}
+
+/** Topic suffixes under a device's root. */
+export const DEVICE_TOPICS = {
+  /** Service → device: push notices (`PushNotice` JSON, QoS 1). */
+  notify: 'notify',
+  /** Device → service: device API requests over MQTT (firmware over MQTT). */
+  request: 'req',
+  /** Service → device: answers to `req`, matched by MQTT 5 correlation data. */
+  response: 'res',
+} as const;
