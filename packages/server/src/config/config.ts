@@ -8,6 +8,8 @@ import { ServerError } from '../errors.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const DATABASE_KINDS = ['sqlite', 'postgres'] as const;
+const TLS_VERSIONS = ['TLSv1.3', 'TLSv1.2'] as const;
+const MQTT_MODES = ['embedded', 'external', 'off'] as const;
 
 /** The one schema every server configuration is checked against (all problems reported at once). */
 export const ServerConfigSchema = Type.Object(
@@ -100,6 +102,43 @@ export const ServerConfigSchema = Type.Object(
       {
         tickSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
         fanOutBatch: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    tls: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        minVersion: Type.Enum(TLS_VERSIONS),
+        certFile: Type.String(),
+        keyFile: Type.String(),
+        hosts: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+          minItems: 1,
+          maxItems: 64,
+        }),
+        clientCertHeader: Type.String({ pattern: '^([a-z0-9-]{1,64})?$' }),
+      },
+      { additionalProperties: false },
+    ),
+    pki: Type.Object(
+      {
+        deviceCertificateDays: Type.Integer({ minimum: 1, maximum: 3650 }),
+        rotationGraceSeconds: Type.Integer({ minimum: 0, maximum: 2_592_000 }),
+        enrollmentTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }),
+        pendingRetryAfterSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+      },
+      { additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        mode: Type.Enum(MQTT_MODES),
+        host: Type.String({ minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535 }),
+        publicUrl: Type.String(),
+        url: Type.String(),
+        certFile: Type.String(),
+        keyFile: Type.String(),
+        caFile: Type.String(),
+        chunkMaxBytes: Type.Integer({ minimum: 1024, maximum: 1_048_576 }),
       },
       { additionalProperties: false },
     ),
@@ -460,6 +499,139 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 5_000,
     doc: 'Most targets one engine transaction takes into a phase or gives an action (with its event); a larger fan-out continues at once in further transactions, so device requests and other campaigns get their turn between batches (docs/campaigns.md).',
+  },
+  {
+    path: 'tls.enabled',
+    env: 'UPDRAFT_TLS',
+    type: 'boolean',
+    default: false,
+    doc: 'Speak only TLS on the port (flag `--tls`), with mutual TLS for devices on the device API and EST (docs/pki.md). Without `tls.certFile` the server certificate is issued by the tenant CA for `tls.hosts`.',
+  },
+  {
+    path: 'tls.minVersion',
+    env: 'UPDRAFT_TLS_MIN_VERSION',
+    type: 'string',
+    default: 'TLSv1.3',
+    doc: 'Lowest TLS version accepted: `TLSv1.3` (default) or `TLSv1.2` (an explicit opt-in for old clients); nothing lower is possible.',
+  },
+  {
+    path: 'tls.certFile',
+    env: 'UPDRAFT_TLS_CERT_FILE',
+    type: 'string',
+    default: '',
+    doc: 'PEM server certificate followed by its chain; empty = `<dataDir>/pki/server.pem`, issued (and renewed before expiry) by the tenant CA for `tls.hosts`.',
+  },
+  {
+    path: 'tls.keyFile',
+    env: 'UPDRAFT_TLS_KEY_FILE',
+    type: 'string',
+    default: '',
+    doc: 'PEM private key of `tls.certFile`; required with it.',
+  },
+  {
+    path: 'tls.hosts',
+    env: 'UPDRAFT_TLS_HOSTS',
+    type: 'list',
+    default: ['localhost', '127.0.0.1'],
+    doc: 'DNS names and IP addresses the generated server certificate is for (comma-separated in the variable).',
+  },
+  {
+    path: 'tls.clientCertHeader',
+    env: 'UPDRAFT_TLS_CLIENT_CERT_HEADER',
+    type: 'string',
+    default: '',
+    doc: 'Behind a TLS-terminating proxy: the lower-case header carrying the URL-encoded PEM client certificate (nginx `$ssl_client_escaped_cert`), believed only from `trustProxy` addresses; empty = off.',
+  },
+  {
+    path: 'pki.deviceCertificateDays',
+    env: 'UPDRAFT_PKI_DEVICE_CERTIFICATE_DAYS',
+    type: 'integer',
+    default: 365,
+    doc: 'Validity of a device operational certificate issued at enrollment or re-enrollment.',
+  },
+  {
+    path: 'pki.rotationGraceSeconds',
+    env: 'UPDRAFT_PKI_ROTATION_GRACE_SECONDS',
+    type: 'integer',
+    default: 86_400,
+    doc: 'How long a device certificate replaced by re-enrollment (`superseded`) is still accepted, so a device that rotated is never refused mid-switch.',
+  },
+  {
+    path: 'pki.enrollmentTokenTtlSeconds',
+    env: 'UPDRAFT_PKI_ENROLLMENT_TOKEN_TTL_SECONDS',
+    type: 'integer',
+    default: 604_800,
+    doc: 'Default lifetime of a one-time enrollment token (`updraft pki token create`).',
+  },
+  {
+    path: 'pki.pendingRetryAfterSeconds',
+    env: 'UPDRAFT_PKI_PENDING_RETRY_AFTER_SECONDS',
+    type: 'integer',
+    default: 600,
+    doc: 'The `Retry-After` EST answers (202) while a device registered by its birth certificate waits for an operator.',
+  },
+  {
+    path: 'mqtt.mode',
+    env: 'UPDRAFT_MQTT_MODE',
+    type: 'string',
+    default: 'embedded',
+    doc: '`embedded` (an MQTT 5 broker in the service, TLS with device certificates), `external` (the service publishes to a broker such as Mosquitto at `mqtt.url`) or `off` (devices poll only). docs/mqtt.md.',
+  },
+  {
+    path: 'mqtt.host',
+    env: 'UPDRAFT_MQTT_HOST',
+    type: 'string',
+    default: '127.0.0.1',
+    doc: 'Address the embedded broker listens on.',
+  },
+  {
+    path: 'mqtt.port',
+    env: 'UPDRAFT_MQTT_PORT',
+    type: 'integer',
+    default: 8883,
+    doc: 'TCP port of the embedded broker (MQTT over TLS; 0 = any free port).',
+  },
+  {
+    path: 'mqtt.publicUrl',
+    env: 'UPDRAFT_MQTT_PUBLIC_URL',
+    type: 'string',
+    default: '',
+    doc: 'The broker URL devices are told in their check-in answer (e.g. `mqtts://mqtt.example.com:8883`); empty = the embedded broker at the first `tls.hosts` name, or `mqtt.url` in external mode.',
+  },
+  {
+    path: 'mqtt.url',
+    env: 'UPDRAFT_MQTT_URL',
+    type: 'string',
+    default: '',
+    doc: 'External mode: the broker the service connects to, `mqtts://host:port` (or `mqtt://` on a trusted network).',
+  },
+  {
+    path: 'mqtt.certFile',
+    env: 'UPDRAFT_MQTT_CERT_FILE',
+    type: 'string',
+    default: '',
+    doc: "External mode: the service's own client certificate (PEM) for the broker.",
+  },
+  {
+    path: 'mqtt.keyFile',
+    env: 'UPDRAFT_MQTT_KEY_FILE',
+    type: 'string',
+    default: '',
+    doc: 'External mode: the private key of `mqtt.certFile`.',
+  },
+  {
+    path: 'mqtt.caFile',
+    env: 'UPDRAFT_MQTT_CA_FILE',
+    type: 'string',
+    default: '',
+    doc: "External mode: the CA (PEM) the broker's certificate must chain to.",
+  },
+  {
+    path: 'mqtt.chunkMaxBytes',
+    env: 'UPDRAFT_MQTT_CHUNK_MAX_BYTES',
+    type: 'integer',
+    default: 65_536,
+    doc: 'Largest payload chunk a device may ask for in one request of the device API over MQTT (firmware over MQTT).',
   },
 ];
 

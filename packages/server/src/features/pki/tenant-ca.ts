@@ -1,4 +1,10 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
 import { BugError } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/database.js';
@@ -41,7 +47,9 @@ export class CaKeyBox {
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     cipher.setAAD(Buffer.from(`pki-ca\n${tenantId}`, 'utf8'));
     const ct = Buffer.concat([cipher.update(privateKeyPem, 'utf8'), cipher.final()]);
-    return [SEAL_VERSION, iv, cipher.getAuthTag(), ct].map((p) => p.toString('base64url')).join('.');
+    return [SEAL_VERSION, iv, cipher.getAuthTag(), ct]
+      .map((p) => p.toString('base64url'))
+      .join('.');
   }
 
   open(sealed: string, tenantId: string): string {
@@ -51,9 +59,10 @@ export class CaKeyBox {
     const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
     decipher.setAAD(Buffer.from(`pki-ca\n${tenantId}`, 'utf8'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString(
-      'utf8',
-    );
+    return Buffer.concat([
+      decipher.update(Buffer.from(ct, 'base64url')),
+      decipher.final(),
+    ]).toString('utf8');
   }
 }
 
