@@ -3,7 +3,7 @@
 import type { ApiClient } from '../api-client.js';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
-import { CliError, ServiceError } from '../errors.js';
+import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 import { seg, serviceClient, table } from '../service.js';
 
@@ -272,25 +272,15 @@ export async function campaignOperation(
 ): Promise<ExitCode> {
   const id = campaignId(args);
   const api = await serviceClient(ctx, args);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const campaign = await api.json<CampaignView>(`/api/v1/campaigns/${seg(id)}/${op}`, {
-        method: 'POST',
-        body,
-      });
-      ctx.result(campaign, () => `${done}: ${describeCampaign(campaign)}`);
-      return EXIT_CODES.ok;
-    } catch (error) {
-      // The engine changed the campaign between the service's read and write (a step ran). The
-      // operation names no revision, so asking again applies it to the campaign as it is now.
-      const changed = error instanceof ServiceError && error.code === 'CAMPAIGN_CHANGED';
-      if (!changed || attempt >= CHANGED_RETRIES) throw error;
-    }
-  }
+  // The service itself asks again when the engine changed the campaign meanwhile
+  // (CAMPAIGN_CHANGED); one that still reaches us is reported, not retried a second time here.
+  const campaign = await api.json<CampaignView>(`/api/v1/campaigns/${seg(id)}/${op}`, {
+    method: 'POST',
+    body,
+  });
+  ctx.result(campaign, () => `${done}: ${describeCampaign(campaign)}`);
+  return EXIT_CODES.ok;
 }
-
-/** Tries of an operation that keeps meeting CAMPAIGN_CHANGED. */
-const CHANGED_RETRIES = 3;
 
 /** The status document of a campaign. */
 export function fetchStatus(api: ApiClient, id: string): Promise<CampaignStatus> {
