@@ -49,6 +49,7 @@ import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+import { peerCertificateReader } from './tls/peer-certificate.js';
 import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
@@ -194,6 +195,7 @@ export async function buildServer(
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
+      peerCertificates: peerCertificateReader(config),
       ...(serverTls === undefined ? {} : { serverTls }),
     };
     app.decorate('updraft', services);

@@ -15,6 +15,7 @@ import type { DialectSupport } from '../db/dialect-support.js';
 import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -34,6 +35,8 @@ export interface UpdraftServices {
   deriveKey(purpose: string): Buffer;
   /** The current time (`ServerDeps.now`; tests inject a fixed clock). */
   now(): Date;
+  /** The client's certificates of a request (use `peerCertificates(request)`). */
+  readonly peerCertificates: PeerCertificateReader;
   /** The listener's certificate and the pinned CA file, when `tls.enabled`. */
   readonly serverTls?: ServerTlsMaterial;
 }
