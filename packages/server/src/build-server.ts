@@ -49,6 +49,7 @@ import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
 import { peerCertificateReader } from './tls/peer-certificate.js';
 import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
@@ -190,7 +191,15 @@ export async function buildServer(
       dbSupport: database.support,
       blobs,
       metrics,
-      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
+      deviceAuth:
+        deps.deviceAuth ??
+        new CertificateDeviceAuthenticator({
+          db: database.db,
+          fallback: new BearerDeviceAuthenticator(database.db, sessions),
+          now,
+          rotationGraceSeconds: config.pki.rotationGraceSeconds,
+          onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
+        }),
       deviceChanges: database.deviceChanges,
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),

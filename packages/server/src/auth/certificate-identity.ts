@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the Reflect API.
+import 'reflect-metadata';
 import { createHash, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Kysely } from 'kysely';
