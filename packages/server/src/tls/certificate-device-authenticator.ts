@@ -51,7 +51,8 @@ export class CertificateDeviceAuthenticator implements DeviceAuthenticator {
       throw new ServerError(
         'DEVICE_CERTIFICATE_REFUSED',
         `The client certificate was refused (${identity.reason}).`,
-        { details: { reason: identity.reason } },
+        // `public`: the reason is rendered as the problem's `details.reason` (http/problem.ts).
+        { details: { public: { reason: identity.reason } } },
       );
     }
     const { device } = identity;
