@@ -9,7 +9,8 @@
 // arrived: in TLS 1.3 with client authentication the server sends it only after it has received
 // and processed the client's certificate and Finished, so the server's whole side is included.
 // The medians, their ratio (target ≥ 0.5) and the server CPU time per handshake go to
-// bench/results/tls-handshakes.json.
+// bench/results/tls-handshakes.json, with the cost of an idle check-in authenticated by the
+// device certificate vs by a bearer token (server CPU per request, same kept-alive connections).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -83,11 +84,87 @@ async function drive(port: number, dir: string, seconds: number, connections: nu
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-function runClient(port: number, dir: string, seconds: number, connections: number) {
+/** Idle check-ins on kept-alive connections, by bearer token or by the device certificate. */
+async function checkIns(port: number, dir: string, seconds: number, mode: string) {
+  const https = await import('node:https');
+  const [cert, key, ca, token] = await Promise.all(
+    ['client.pem', 'client.key', 'ca.pem', 'token'].map((f) => readFile(join(dir, f), 'utf8')),
+  );
+  const agent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 8,
+    ca,
+    ...(mode === 'certificate' ? { cert, key } : {}),
+  });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(mode === 'bearer' ? { authorization: `Bearer ${token}` } : {}),
+  };
+  const post = (etag?: string) =>
+    new Promise<{ status: number; etag: string }>((resolve, reject) => {
+      const request = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          servername: 'localhost',
+          path: '/api/device/v1/check-in',
+          method: 'POST',
+          agent,
+          headers: etag === undefined ? headers : { ...headers, 'if-none-match': etag },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, etag: String(response.headers.etag) }),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(CHECK_IN);
+    });
+  const { etag } = await post();
+  const deadline = performance.now() + seconds * 1000;
+  let handshakes = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (performance.now() < deadline) {
+        const answer = await post(etag);
+        if (answer.status === 304) handshakes++;
+        else if (errors++ === 0)
+          process.stderr.write(`${mode} check-in answered ${answer.status}\n`);
+      }
+    }),
+  );
+  agent.destroy();
+  const out: DriveResult = { handshakes, errors, seconds: (performance.now() - started) / 1000 };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+const CHECK_IN = JSON.stringify({ components: [{ id: '814100', version: '1.0.0' }] });
+
+function runClient(
+  port: number,
+  dir: string,
+  seconds: number,
+  connections: number,
+  mode = 'handshakes',
+) {
   return new Promise<DriveResult>((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', self, '--drive', String(port), dir, String(seconds), String(connections)],
+      [
+        '--import',
+        'tsx',
+        self,
+        '--drive',
+        String(port),
+        dir,
+        String(seconds),
+        String(connections),
+        mode,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -184,6 +261,8 @@ async function main() {
       database: { kind: 'sqlite', sqliteFile: join(dir, 'updraft.db') },
       auth: { adminPassword: 'bench-admin-password-0123' },
       tls: { enabled: true },
+      // One device polls thousands of times a second here: per-device limits would answer 429.
+      rateLimit: { enabled: false },
     },
   });
   const app = await buildServer(config, { print: () => undefined });
@@ -211,17 +290,43 @@ async function main() {
       'ten_default',
     );
     if (ca === undefined) throw new Error('the TLS start did not create the tenant CA');
+    // The bench device: a class, the device, a bearer token and the certificate in the inventory.
+    const { seedFleet } = await import('../packages/server/src/testing/release-fixtures.ts');
+    const fleet = await seedFleet(app.updraft.db, { tenantId: 'ten_default' });
+    const device = fleet.devices[0]!;
+    await writeFile(join(dir, 'token'), device.token);
     const clientCert = await issueDeviceCertificate(
       ca,
       await readFile(join(dir, 'client.csr'), 'utf8'),
-      {
-        deviceName: 'bench-device',
-        deviceId: 'dev_bench',
-        validityDays: 1,
-        now: new Date(),
-      },
+      { deviceName: device.id, deviceId: device.id, validityDays: 1, now: new Date() },
     );
     await writeFile(join(dir, 'client.pem'), clientCert);
+    const { describeCertificate } = await import('../packages/server/src/pki/index.ts');
+    const { certificateFingerprint } = await import(
+      '../packages/server/src/features/pki/tenant-ca.ts'
+    );
+    const described = describeCertificate(clientCert);
+    await app.updraft.db
+      .insertInto('device_certificates')
+      .values({
+        id: 'crt_bench',
+        tenant_id: 'ten_default',
+        device_id: device.id,
+        serial: described.serialNumber,
+        fingerprint: certificateFingerprint(clientCert),
+        spki_fingerprint: described.fingerprint,
+        certificate_pem: clientCert,
+        not_before: described.notBefore,
+        not_after: described.notAfter,
+        issued_at: new Date().toISOString(),
+        issued_via: 'est-token',
+        state: 'active',
+        superseded_at: null,
+        revoked_at: null,
+        revocation_reason: null,
+        revoked_by: null,
+      })
+      .execute();
     const caFile = join(dir, 'pki', 'ca.pem');
     await writeFile(join(dir, 'ca.pem'), await readFile(caFile, 'utf8'));
 
@@ -280,6 +385,24 @@ async function main() {
       if (m.errors > 0 || m.handshakes === 0)
         throw new Error(`handshakes failed: ${JSON.stringify(m)}`);
     }
+    // What mTLS costs per request: an idle check-in (304) on kept-alive connections, with the
+    // bearer token (session cache) vs the certificate (identity check on every request).
+    const checkIn: Record<string, { perSec: number; serverCpuMicros: number }> = {};
+    for (const mode of ['bearer', 'certificate']) {
+      await runClient(updraftPort, dir, warmup, 8, mode);
+      const runs: Measured[] = [];
+      for (let r = 0; r < rounds; r++)
+        runs.push(await measured(updraftCpu, () => runClient(updraftPort, dir, seconds, 8, mode)));
+      if (runs.some((m) => m.errors > 0 || m.handshakes === 0))
+        throw new Error(`${mode} check-ins failed: ${JSON.stringify(runs)}`);
+      checkIn[mode] = {
+        perSec: median(runs.map((m) => m.handshakesPerSec)),
+        serverCpuMicros: median(runs.map((m) => m.serverCpuMicrosPerHandshake)),
+      };
+      process.stderr.write(
+        `idle check-in by ${mode}: ${checkIn[mode]!.perSec}/s, ${checkIn[mode]!.serverCpuMicros} µs server CPU each\n`,
+      );
+    }
     const updraft = median(ours.map((m) => m.handshakesPerSec));
     const reference = median(theirs.map((m) => m.handshakesPerSec));
     const ratio = Math.round((updraft / reference) * 100) / 100;
@@ -305,6 +428,8 @@ async function main() {
       target: 0.5,
       // Handshakes per server CPU second, Updraft / openssl (steadier on a shared machine).
       cpuEfficiencyRatio: cpuRatio,
+      // Idle check-ins (8 kept-alive connections): requests per second and server CPU per request.
+      checkIn,
       updraft: ours,
       openssl: theirs,
     };
@@ -316,6 +441,9 @@ async function main() {
     console.log(
       `tls-bench updraftHandshakesPerSec=${updraft} opensslHandshakesPerSec=${reference} ratio=${ratio}`,
     );
+    console.log(
+      `tls-bench checkIn bearerMicros=${checkIn.bearer!.serverCpuMicros} certificateMicros=${checkIn.certificate!.serverCpuMicros}`,
+    );
   } finally {
     openssl?.kill();
     await app.close();
@@ -325,8 +453,9 @@ async function main() {
 
 if (process.argv.includes('--drive')) {
   const i = process.argv.indexOf('--drive');
-  const [port, dir, seconds, connections] = process.argv.slice(i + 1);
-  await drive(Number(port), dir!, Number(seconds), Number(connections));
+  const [port, dir, seconds, connections, mode] = process.argv.slice(i + 1);
+  if (mode === 'handshakes') await drive(Number(port), dir!, Number(seconds), Number(connections));
+  else await checkIns(Number(port), dir!, Number(seconds), mode!);
 } else {
   await main();
 }

@@ -113,17 +113,11 @@ export async function identifyDeviceCertificate(
   if (at > leaf.notAfter) return refuse('expired');
 
   if (row.caChainPem === null) return refuse('untrusted-chain');
-  const chain = verifyCertificateChain(leafPem, intermediates, [row.caChainPem], now);
-  if (!chain.ok) {
-    const code = chain.error.code;
-    return refuse(
-      code === 'PKI_EXPIRED'
-        ? 'expired'
-        : code === 'PKI_NOT_YET_VALID'
-          ? 'not-yet-valid'
-          : 'untrusted-chain',
-    );
-  }
+  const path = chainPath(leaf.fingerprint, intermediates, row.caChainPem, leafPem, now);
+  if (path === null) return refuse('untrusted-chain');
+  if (typeof path === 'string') return refuse(path);
+  if (at < path.notBefore) return refuse('not-yet-valid');
+  if (at > path.notAfter) return refuse('expired');
 
   const uri = `${DEVICE_URI_PREFIX}${row.deviceId}`;
   if (
@@ -148,6 +142,58 @@ export async function identifyDeviceCertificate(
       certificateId: row.certificateId,
     },
   };
+}
+
+/** A verified path to the tenant's CA: the window in which every certificate on it is valid. */
+interface ChainPath {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/** Verified paths by (leaf, presented intermediates, tenant CA chain): immutable inputs. */
+const pathCache = new Map<string, ChainPath | null>();
+
+/**
+ * Builds and verifies the path (names, key ids, signatures, CA flags, path lengths) once per
+ * distinct input and remembers it (or that there is none): the signature checks are most of a
+ * request's cost, and their outcome cannot change. The validity window of the path is checked
+ * against `now` on every request; a failure of validity at `now` is not cached.
+ */
+function chainPath(
+  leafFingerprint: string,
+  intermediates: readonly string[],
+  caChainPem: string,
+  leafPem: string,
+  now: Date,
+): ChainPath | null | 'expired' | 'not-yet-valid' {
+  const key = createHash('sha256')
+    .update(leafFingerprint)
+    .update('\0')
+    .update(intermediates.join(''))
+    .update('\0')
+    .update(caChainPem)
+    .digest('base64');
+  const cached = pathCache.get(key);
+  if (cached !== undefined) return cached;
+  const verified = verifyCertificateChain(leafPem, intermediates, [caChainPem], now);
+  let path: ChainPath | null = null;
+  if (verified.ok) {
+    let notBefore = Number.NEGATIVE_INFINITY;
+    let notAfter = Number.POSITIVE_INFINITY;
+    for (const pem of verified.chain) {
+      const cert = new X509Certificate(pem);
+      notBefore = Math.max(notBefore, Date.parse(cert.validFrom));
+      notAfter = Math.min(notAfter, Date.parse(cert.validTo));
+    }
+    path = { notBefore, notAfter };
+  } else if (verified.error.code === 'PKI_EXPIRED') {
+    return 'expired'; // a CA on the path, at this time: not cached
+  } else if (verified.error.code === 'PKI_NOT_YET_VALID') {
+    return 'not-yet-valid';
+  }
+  if (pathCache.size >= FACTS_CACHE_ENTRIES) pathCache.delete(pathCache.keys().next().value!);
+  pathCache.set(key, path);
+  return path;
 }
 
 function refuse(reason: CertificateRefusalReason): CertificateIdentity {
