@@ -119,6 +119,8 @@ export async function createIssuingCa(
 export interface DeviceCertificateOptions extends ValidityOptions {
   deviceName: string;
   deviceId: string;
+  /** The tenant's id, the subject's O: a device name is unique only within its tenant. */
+  tenantId: string;
   /** SPKI SHA-256 fingerprints (hex) that must not be certified, e.g. the device's birth key. */
   forbiddenKeys?: readonly string[];
 }
@@ -134,6 +136,7 @@ export async function issueDeviceCertificate(
 ): Promise<string> {
   const deviceName = checkName(options.deviceName, 'deviceName');
   const deviceId = checkName(options.deviceId, 'deviceId');
+  const tenantId = checkName(options.tenantId, 'tenantId');
   if (!/^[A-Za-z0-9._~-]+$/.test(deviceId)) {
     throw new PkiError('PKI_INPUT_INVALID', 'deviceId must be URI-safe (letters, digits, . _ ~ -)');
   }
@@ -153,7 +156,8 @@ export async function issueDeviceCertificate(
   const signer = await loadCa(issuing);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [deviceName] }],
+    // O first, CN last in the DER, so RFC 2253 (which reverses) prints `CN=<name>,O=<tenant>`.
+    subject: [{ O: [tenantId] }, { CN: [deviceName] }],
     issuer: signer.cert.subjectName,
     notBefore,
     notAfter: clampToIssuer(notAfter, signer.cert),
