@@ -74,6 +74,10 @@ export const SERVER_ERROR_CODES = [
   'PKI_UNTRUSTED',
   'PKI_EXPIRED',
   'PKI_NOT_YET_VALID',
+  // PKI service: enrollment (EST) and admission
+  'PKI_ENROLLMENT_TOKEN_INVALID',
+  'PKI_REENROLL_REFUSED',
+  'PKI_DEVICE_NOT_ADMITTED',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -152,6 +156,9 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   PKI_UNTRUSTED: 403,
   PKI_EXPIRED: 403,
   PKI_NOT_YET_VALID: 403,
+  PKI_ENROLLMENT_TOKEN_INVALID: 401,
+  PKI_REENROLL_REFUSED: 403,
+  PKI_DEVICE_NOT_ADMITTED: 403,
 };
 
 /**

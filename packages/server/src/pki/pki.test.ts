@@ -77,7 +77,14 @@ async function rejection(promise: Promise<unknown>): Promise<PkiError> {
 }
 
 function deviceOptions(overrides: Partial<Parameters<typeof issueDeviceCertificate>[2]> = {}) {
-  return { deviceName: 'pump-17', deviceId: 'dev_01J9', tenantId: 'ten_acme', validityDays: 90, now, ...overrides };
+  return {
+    deviceName: 'pump-17',
+    deviceId: 'dev_01J9',
+    tenantId: 'ten_acme',
+    validityDays: 90,
+    now,
+    ...overrides,
+  };
 }
 
 beforeAll(async () => {
@@ -151,7 +158,15 @@ describe('CA hierarchy', () => {
     write('named.pem', pem);
     const text = openssl(['x509', '-in', 'named.pem', '-noout', '-text']).toString();
     expect(text).toMatch(/Subject: O\s?=\s?ten_acme, CN\s?=\s?pump-17\n/);
-    const rfc2253 = openssl(['x509', '-in', 'named.pem', '-noout', '-subject', '-nameopt', 'RFC2253']);
+    const rfc2253 = openssl([
+      'x509',
+      '-in',
+      'named.pem',
+      '-noout',
+      '-subject',
+      '-nameopt',
+      'RFC2253',
+    ]);
     expect(rfc2253.toString().trim()).toBe('subject=CN=pump-17,O=ten_acme');
     expect(text).toContain('URI:urn:updraft:device:dev_01J9');
     expect(text).not.toContain('evil.example');
