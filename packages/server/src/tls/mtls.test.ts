@@ -362,11 +362,13 @@ describeEachDialect('mutual TLS on the device API', (dialect) => {
       .execute();
     await server.app.updraft.deviceChanges.settled();
     try {
+      const counted = await refusals('bearer-forbidden');
       const refused = await checkIn(agent, bearer);
       expect({ status: refused.status, code: refused.body.code }).toEqual({
         status: 401,
         code: 'DEVICE_BEARER_TOKENS_FORBIDDEN',
       });
+      expect(await refusals('bearer-forbidden')).toBe(counted + 1);
       const cert = await issueTestDeviceCertificate(db, caKey, {
         tenantId: fleet.tenantId,
         deviceId: dev.id,
