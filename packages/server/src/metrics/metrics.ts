@@ -21,18 +21,21 @@ export class Metrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   /** Device check-ins by outcome (`action`, `idle`, `not_modified`). */
   readonly checkIns: Counter<'outcome'>;
-  /**
-   * Device credentials refused by the PKI's identity rules, by channel (`device-api`, `est`,
-   * `mqtt`) and reason (CERTIFICATE_REFUSAL_REASONS, `bearer-forbidden`).
-   */
-  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   /** Payload downloads started (full or ranged). */
   readonly downloads: Counter<'kind'>;
   /** Payload bytes sent to devices. */
   readonly downloadBytes: Counter;
   /** Open and finished actions by state, read from the database at scrape time. */
   readonly actionsByState: Gauge<'state'>;
+  /** Certificates issued over EST, by method (`token`, `birth`, `reenroll`). */
+  readonly pkiEnrollments: Counter<'method'>;
+  /**
+   * Refused device credentials, by channel (`est`, `device-api`, `mqtt`) and reason (a bounded
+   * set: the refusal's reason or error code).
+   */
+  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   private actionsSource: ActionsByStateSource | undefined;
+  private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
   private plaintextCacheSource:
     | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
@@ -59,12 +62,6 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
-    this.pkiRefusals = new Counter({
-      name: 'updraft_pki_refusals_total',
-      help: 'Device certificates (and forbidden bearer tokens) refused, by channel and reason.',
-      labelNames: ['channel', 'reason'],
-      registers,
-    });
     this.downloads = new Counter({
       name: 'updraft_downloads_total',
       help: 'Payload downloads started, by kind (full, range, head).',
@@ -76,7 +73,27 @@ export class Metrics {
       help: 'Payload bytes sent to devices.',
       registers,
     });
+    this.pkiEnrollments = new Counter({
+      name: 'updraft_pki_enrollments_total',
+      help: 'Operational certificates issued over EST, by method (token, birth, reenroll).',
+      labelNames: ['method'],
+      registers,
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Refused device credentials and enrollments, by channel and reason.',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
     const self = this;
+    new Gauge({
+      name: 'updraft_pki_certificates_expiring',
+      help: 'Active device certificates expiring within 30 days (all tenants), read at scrape time.',
+      registers,
+      async collect() {
+        if (self.certificatesExpiringSource) this.set(await self.certificatesExpiringSource());
+      },
+    });
     this.actionsByState = new Gauge({
       name: 'updraft_actions',
       help: 'Actions by state.',
@@ -157,6 +174,11 @@ export class Metrics {
     source: () => { readonly bytes: number; readonly hits: number; readonly misses: number },
   ): void {
     this.plaintextCacheSource = source;
+  }
+
+  /** Lets the PKI feature report how many active certificates expire within 30 days. */
+  setCertificatesExpiringSource(source: () => Promise<number>): void {
+    this.certificatesExpiringSource = source;
   }
 
   /** Lets the actions feature report counts per state at scrape time. */

@@ -63,6 +63,7 @@ export async function issueTestDeviceCertificate(
     webcrypto,
   );
   const certificatePem = await issueDeviceCertificate(issuer, csr.toString('pem'), {
+    tenantId: device.tenantId,
     deviceName: options.deviceName ?? device.deviceName,
     deviceId: options.deviceIdInCertificate ?? device.deviceId,
     validityDays: options.validityDays ?? 30,
