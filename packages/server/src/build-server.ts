@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -28,7 +29,6 @@ import {
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
-import { type PeerCertificates, socketPeerCertificates } from './features/pki/peer-chain.js';
 import { PkiService } from './features/pki/pki.service.js';
 import { CaKeyBox } from './features/pki/tenant-ca.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
@@ -51,6 +51,9 @@ import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
+import { peerCertificateReader } from './tls/peer-certificate.js';
+import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
 export interface ServerDeps {
@@ -78,8 +81,6 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
-  /** How a request's TLS client certificates are read (default: from the TLS socket). */
-  readonly peerCertificates?: PeerCertificates;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -132,6 +133,9 @@ export async function buildServer(
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     // Read x-request-id ourselves (genReqId) so an unsafe value is replaced, not trusted.
     requestIdHeader: false,
+    // With tls.enabled the port speaks only TLS. The certificate needs the database (the tenant
+    // CA), which opens below: the secure context is set then, before the server listens.
+    https: config.tls.enabled ? listenerTlsOptions(config) : null,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -152,6 +156,14 @@ export async function buildServer(
       terminal: deps.printIsTerminal ?? (deps.print === undefined && process.stdout.isTTY === true),
     });
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
+    const serverTls = config.tls.enabled
+      ? await loadServerTls(config, database.db, deriveKey(masterKey, 'pki-ca-key'), now())
+      : undefined;
+    if (serverTls !== undefined) {
+      (app.server as unknown as TlsServer).setSecureContext(
+        secureContextOptions(config, serverTls),
+      );
+    }
     const stored =
       deps.blobs ??
       new FsBlobStore({
@@ -181,11 +193,21 @@ export async function buildServer(
       dbSupport: database.support,
       blobs,
       metrics,
-      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
+      deviceAuth:
+        deps.deviceAuth ??
+        new CertificateDeviceAuthenticator({
+          db: database.db,
+          fallback: new BearerDeviceAuthenticator(database.db, sessions),
+          now,
+          rotationGraceSeconds: config.pki.rotationGraceSeconds,
+          onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
+        }),
       deviceChanges: database.deviceChanges,
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
+      peerCertificates: peerCertificateReader(config),
+      ...(serverTls === undefined ? {} : { serverTls }),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
@@ -237,7 +259,6 @@ export async function buildServer(
           metrics,
           now,
         }),
-        peerCertificates: deps.peerCertificates ?? socketPeerCertificates,
       },
     };
     app.decorate('wiring', wiring);
