@@ -546,5 +546,28 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
       items: [],
     });
     expect(await auditActions()).toContain('user:pki.settings');
+    // The gauge counts active certificates expiring within 30 days, read at scrape time.
+    const active = (
+      (await api('GET', '/api/v1/pki/certificates?state=active')).json() as { items: unknown[] }
+    ).items.length;
+    expect(active).toBeGreaterThan(0);
+    clock = new Date(clock.getTime() + 340 * 86_400_000);
+    const metrics = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(`updraft_pki_certificates_expiring ${active}\n`);
+  });
+
+  it('serves EST and the CRL per tenant name; an unknown tenant is 404', async () => {
+    const labelled = await server.app.inject({
+      method: 'GET',
+      url: '/.well-known/est/default/cacerts',
+    });
+    expect(labelled.statusCode).toBe(200);
+    const plain = await server.app.inject({ method: 'GET', url: '/.well-known/est/cacerts' });
+    expect(labelled.body).toBe(plain.body);
+    for (const url of ['/.well-known/est/nobody/cacerts', '/pki/nobody/crl']) {
+      const res = await server.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json()).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    }
   });
 });
