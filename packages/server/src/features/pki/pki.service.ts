@@ -336,11 +336,19 @@ export class PkiService {
     let device =
       known && (await findEnrollingDevice(this.deps.db, tenantId, { id: known.device_id }));
     if (device === undefined) {
-      device = await this.#registerByBirth(tenantId, caller, leaf, ca, {
-        fingerprint: birthFingerprint,
-        spki: birthKey,
-        now: now.toISOString(),
-      });
+      try {
+        device = await this.#registerByBirth(tenantId, caller, leaf, ca, {
+          fingerprint: birthFingerprint,
+          spki: birthKey,
+          now: now.toISOString(),
+        });
+      } catch (error) {
+        // Two first enrollments with one birth certificate: the loser finds the winner's device.
+        const winner = await findBirthCertificate(this.deps.db, birthFingerprint);
+        if (winner === undefined || winner.tenant_id !== tenantId) throw error;
+        device = await findEnrollingDevice(this.deps.db, tenantId, { id: winner.device_id });
+        if (device === undefined) throw error;
+      }
     }
     if (device.admission === 'pending')
       return {
