@@ -298,7 +298,13 @@ async function main() {
     const clientCert = await issueDeviceCertificate(
       ca,
       await readFile(join(dir, 'client.csr'), 'utf8'),
-      { deviceName: device.id, deviceId: device.id, validityDays: 1, now: new Date() },
+      {
+        tenantId: 'ten_default',
+        deviceName: device.id,
+        deviceId: device.id,
+        validityDays: 1,
+        now: new Date(),
+      },
     );
     await writeFile(join(dir, 'client.pem'), clientCert);
     const { describeCertificate } = await import('../packages/server/src/pki/index.ts');

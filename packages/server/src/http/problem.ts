@@ -16,11 +16,8 @@ export interface Problem {
   readonly position?: { readonly offset: number; readonly line: number; readonly column: number };
   /** The current state of the resource an illegal transition was asked of (e.g. a campaign). */
   readonly state?: string;
-  /**
-   * Facts a client acts on, from an error's `details.public` (e.g. `{ reason }` of
-   * DEVICE_CERTIFICATE_REFUSED); the rest of an error's details stays in the log.
-   */
-  readonly details?: Readonly<Record<string, string | number | boolean>>;
+  /** Why a credential or enrollment was refused (`details.reason`, a closed set per code). */
+  readonly details?: { readonly reason: string };
 }
 
 const TITLES: Record<number, string> = {
@@ -113,12 +110,12 @@ export function installProblemHandlers(app: FastifyInstance): void {
         if (status >= 500) request.log.error({ err: error }, 'request failed');
         const position = error.details.position as Problem['position'];
         const state = error.details.state;
-        const details = error.details.public as Problem['details'];
+        const reason = error.details.reason;
         return sendProblem(reply, {
           ...problemOf(request, error.code, status, error.message),
           ...(position ? { position } : {}),
           ...(typeof state === 'string' ? { state } : {}),
-          ...(details ? { details } : {}),
+          ...(typeof reason === 'string' ? { details: { reason } } : {}),
         });
       }
     }

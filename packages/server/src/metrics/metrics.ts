@@ -21,12 +21,6 @@ export class Metrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   /** Device check-ins by outcome (`action`, `idle`, `not_modified`). */
   readonly checkIns: Counter<'outcome'>;
-  /**
-   * Device credentials refused by the PKI's identity rules, by channel (`device-api`, `est`,
-   * `mqtt`) and reason (CERTIFICATE_REFUSAL_REASONS, `bearer-forbidden`; on `est` also the
-   * enrollment refusals' reasons and lowercased error codes).
-   */
-  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   /** Payload downloads started (full or ranged). */
   readonly downloads: Counter<'kind'>;
   /** Payload bytes sent to devices. */
@@ -35,6 +29,11 @@ export class Metrics {
   readonly actionsByState: Gauge<'state'>;
   /** Certificates issued over EST, by method (`token`, `birth`, `reenroll`). */
   readonly pkiEnrollments: Counter<'method'>;
+  /**
+   * Refused device credentials, by channel (`est`, `device-api`, `mqtt`) and reason (a bounded
+   * set: the refusal's reason or error code).
+   */
+  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   private actionsSource: ActionsByStateSource | undefined;
   private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
@@ -63,12 +62,6 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
-    this.pkiRefusals = new Counter({
-      name: 'updraft_pki_refusals_total',
-      help: 'Device certificates (and forbidden bearer tokens) refused, by channel and reason.',
-      labelNames: ['channel', 'reason'],
-      registers,
-    });
     this.downloads = new Counter({
       name: 'updraft_downloads_total',
       help: 'Payload downloads started, by kind (full, range, head).',
@@ -84,6 +77,12 @@ export class Metrics {
       name: 'updraft_pki_enrollments_total',
       help: 'Operational certificates issued over EST, by method (token, birth, reenroll).',
       labelNames: ['method'],
+      registers,
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Refused device credentials and enrollments, by channel and reason.',
+      labelNames: ['channel', 'reason'],
       registers,
     });
     const self = this;

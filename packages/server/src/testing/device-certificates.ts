@@ -63,9 +63,9 @@ export async function issueTestDeviceCertificate(
     webcrypto,
   );
   const certificatePem = await issueDeviceCertificate(issuer, csr.toString('pem'), {
+    tenantId: device.tenantId,
     deviceName: options.deviceName ?? device.deviceName,
     deviceId: options.deviceIdInCertificate ?? device.deviceId,
-    tenantId: device.tenantId,
     validityDays: options.validityDays ?? 30,
     now,
   });

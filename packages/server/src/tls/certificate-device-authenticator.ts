@@ -51,8 +51,8 @@ export class CertificateDeviceAuthenticator implements DeviceAuthenticator {
       throw new ServerError(
         'DEVICE_CERTIFICATE_REFUSED',
         `The client certificate was refused (${identity.reason}).`,
-        // `public`: the reason is rendered as the problem's `details.reason` (http/problem.ts).
-        { details: { public: { reason: identity.reason } } },
+        // Rendered as the problem's `details.reason` (http/problem.ts).
+        { details: { reason: identity.reason } },
       );
     }
     const { device } = identity;

@@ -166,7 +166,7 @@ function tokenRefused(reason: 'unknown' | 'used' | 'expired' | 'device-mismatch'
   return new PkiError(
     'PKI_ENROLLMENT_TOKEN_INVALID',
     'the enrollment token is unknown, used, expired or for another device',
-    { details: { public: { reason } } },
+    { details: { reason } },
   );
 }
 
@@ -174,7 +174,7 @@ function reenrollRefused(reason: string): PkiError {
   return new PkiError(
     'PKI_REENROLL_REFUSED',
     'simplereenroll needs the current operational certificate as TLS client certificate',
-    { details: { public: { reason } } },
+    { details: { reason } },
   );
 }
 
