@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Metrics } from '../../metrics/metrics.js';
 import { createRootCa, issueDeviceCertificate, type PkiKeyPair } from '../../pki/pki.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import { PkiService } from './pki.service.js';
+import { CaKeyBox } from './tenant-ca.js';
 
 const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 
@@ -561,6 +564,41 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     clock = new Date(clock.getTime() + 340 * 86_400_000);
     const metrics = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain(`updraft_pki_certificates_expiring ${active}\n`);
+  });
+
+  it('CRL numbers: a second replica serves the current number, a revocation moves it', async () => {
+    const crlNumberOf = (der: Uint8Array) => {
+      writeFileSync(file('n.der'), der);
+      const text = run('openssl', [
+        'crl',
+        '-inform',
+        'DER',
+        '-in',
+        'n.der',
+        '-noout',
+        '-crlnumber',
+      ]);
+      return Number.parseInt(text.toString().trim().split('=')[1]!, 16);
+    };
+    const a = server.app.wiring.pki.service;
+    const b = new PkiService({
+      db: server.app.updraft.db,
+      box: new CaKeyBox(server.app.updraft.deriveKey('pki-ca-key')),
+      config: server.config.pki,
+      metrics: new Metrics({ defaultMetrics: false }),
+      now: () => clock,
+    });
+    const first = crlNumberOf(await a.crl('ten_default'));
+    expect(crlNumberOf(await b.crl('ten_default'))).toBe(first);
+    expect(crlNumberOf(await a.crl('ten_default'))).toBe(first);
+    const [active] = await certificates('pump-3');
+    await api('POST', `/api/v1/pki/certificates/${active?.serial}/revoke`, {});
+    const afterA = crlNumberOf(await a.crl('ten_default'));
+    expect(afterA).toBeGreaterThan(first);
+    expect(crlNumberOf(await b.crl('ten_default'))).toBe(afterA);
+    // Half a day later the CRL is reissued with a new number.
+    clock = new Date(clock.getTime() + 13 * 3_600_000);
+    expect(crlNumberOf(await a.crl('ten_default'))).toBeGreaterThan(afterA);
   });
 
   it('serves EST and the CRL per tenant name; an unknown tenant is 404', async () => {
