@@ -264,6 +264,65 @@ describeEachDialect('mutual TLS on the device API', (dialect) => {
     expect((await next).localPort).toBe(first.localPort); // the same TLS connection
   });
 
+  it('applies the management API at once on open keep-alive connections: revocation, bearer ban, admission', async () => {
+    const db = server.app.updraft.db;
+    const admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
+    const manage = (method: 'POST' | 'PUT', url: string, payload: unknown) =>
+      server.app.inject({ method, url, headers: admin, payload: JSON.stringify(payload) });
+    const dev = await addDevice(db, fleet.tenantId, fleet.deviceClassId);
+    const certificate = await issueTestDeviceCertificate(db, caKey, {
+      tenantId: fleet.tenantId,
+      deviceId: dev.id,
+      deviceName: dev.id,
+    });
+    const other = await issueTestDeviceCertificate(db, caKey, device(1));
+    const byCertificate = agentFor(certificate);
+    const byOther = agentFor(other);
+    const byToken = agentFor();
+    const bearer = { authorization: `Bearer ${dev.token}` };
+    const first = await checkIn(byCertificate);
+    expect(first.status).toBe(200);
+    expect((await checkIn(byToken, bearer)).status).toBe(200);
+    expect((await checkIn(byToken, bearer)).status).toBe(200); // cached session
+
+    // Bearer tokens forbidden for the tenant: the cached session is refused; certificates pass.
+    expect(
+      (await manage('PUT', '/api/v1/pki/settings', { bearerTokensAllowed: false })).statusCode,
+    ).toBe(200);
+    await server.app.updraft.deviceChanges.settled();
+    try {
+      expect((await checkIn(byToken, bearer)).body.code).toBe('DEVICE_BEARER_TOKENS_FORBIDDEN');
+      expect((await checkIn(byCertificate)).status).toBe(200);
+    } finally {
+      await manage('PUT', '/api/v1/pki/settings', { bearerTokensAllowed: true });
+      await server.app.updraft.deviceChanges.settled();
+    }
+    expect((await checkIn(byToken, bearer)).status).toBe(200);
+
+    // Rejected by an operator: both credentials of the device stop working.
+    const rejected = await manage('POST', `/api/v1/devices/${dev.id}/admission`, {
+      decision: 'reject',
+    });
+    expect(rejected.statusCode).toBe(200);
+    await server.app.updraft.deviceChanges.settled();
+    await expectRefused(checkIn(byCertificate), 'device-not-accepted');
+    expect((await checkIn(byToken, bearer)).status).toBe(401);
+    await manage('POST', `/api/v1/devices/${dev.id}/admission`, { decision: 'accept' });
+    await server.app.updraft.deviceChanges.settled();
+    expect((await checkIn(byCertificate)).status).toBe(200);
+
+    // Revoked through the API: refused at the next request on the same connection.
+    const revoked = await manage('POST', `/api/v1/pki/certificates/${certificate.id}/revoke`, {
+      reason: 'keyCompromise',
+    });
+    expect(revoked.statusCode).toBe(200);
+    const next = checkIn(byCertificate);
+    await expectRefused(next, 'revoked');
+    expect((await next).localPort).toBe(first.localPort);
+    // Another device's certificate is untouched.
+    expect((await checkIn(byOther)).status).toBe(200);
+  });
+
   it('accepts a superseded certificate within the rotation grace and refuses it after (server clock)', async () => {
     const db = server.app.updraft.db;
     const supersededAt = Date.now();
@@ -287,6 +346,9 @@ describeEachDialect('mutual TLS on the device API', (dialect) => {
     const dev = await addDevice(db, fleet.tenantId, fleet.deviceClassId);
     const bearer = { authorization: `Bearer ${dev.token}` };
     const agent = agentFor();
+    // No settings row (the default: allowed); an earlier test may have left one.
+    await db.deleteFrom('pki_settings').where('tenant_id', '=', fleet.tenantId).execute();
+    await server.app.updraft.deviceChanges.settled();
     expect((await checkIn(agent, bearer)).status).toBe(200);
     expect((await checkIn(agent, bearer)).status).toBe(200); // from the session cache now
     await db
