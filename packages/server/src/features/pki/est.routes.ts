@@ -71,6 +71,8 @@ export const estRoutes: FastifyPluginAsyncTypebox<{
     result: EnrollmentResult,
     certs: (pem: string) => Uint8Array,
   ) => {
+    // The service wrote the audit entry of the issuance or registration in its transaction.
+    reply.request.auditWritten = true;
     if (result.kind === 'pending')
       return reply
         .code(202)

@@ -1,21 +1,16 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  createRootCa,
-  issueDeviceCertificate,
-  issueServerCertificate,
-  type PkiKeyPair,
-} from '../../pki/pki.js';
-import { DEFAULT_TENANT_ID } from '../../tenants/tenant.repository.js';
+import { Metrics } from '../../metrics/metrics.js';
+import { createRootCa, issueDeviceCertificate, type PkiKeyPair } from '../../pki/pki.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import { PkiService } from './pki.service.js';
+import { CaKeyBox } from './tenant-ca.js';
 
 const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
 
@@ -23,9 +18,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
   let server: TestServer;
   let admin: Record<string, string>;
   let dir: string;
-  let httpUrl: string;
   let httpsUrl: string;
-  let https: Server;
   let clock = new Date();
   let classId: string;
   let mfgRoot: PkiKeyPair;
@@ -72,6 +65,8 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
         'Content-Transfer-Encoding: base64',
         '--data-binary',
         `@${csrFile}`,
+        '--cacert',
+        'ca.pem',
         ...extra,
         url,
       ],
@@ -125,7 +120,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     writeFileSync(file(`${name}.pem`), pem);
     return { cert: `${name}.pem`, key };
   };
-  const tls = (cert: string, key: string) => ['--cacert', 'ca.pem', '--cert', cert, '--key', key];
+  const tls = (cert: string, key: string) => ['--cert', cert, '--key', key];
   const auditActions = async () =>
     (
       await server.app.updraft.db
@@ -136,29 +131,12 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'updraft-est-'));
-    server = await createTestServer(dialect, {}, { now: () => clock });
+    // The real listener: TLS 1.3, client certificates requested and verified by the service.
+    server = await createTestServer(dialect, { tls: { enabled: true } }, { now: () => clock });
     admin = await server.adminHeaders();
-    httpUrl = await server.app.listen({ port: 0, host: '127.0.0.1' });
-    // mTLS like the TLS part will do it: client certificates requested, verified by the service.
-    const ca = await server.app.wiring.pki.service.ca(DEFAULT_TENANT_ID);
-    const serverCert = await issueServerCertificate(ca, {
-      hosts: ['127.0.0.1'],
-      validityDays: 30,
-      now: clock,
-    });
-    writeFileSync(file('ca.pem'), ca.chainPem);
-    https = createServer(
-      {
-        cert: serverCert.certificatePem + ca.certificatePem,
-        key: serverCert.privateKeyPem,
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: 'TLSv1.3',
-      },
-      (req, res) => server.app.routing(req, res),
-    );
-    await new Promise<void>((resolve) => https.listen(0, '127.0.0.1', resolve));
-    httpsUrl = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
+    httpsUrl = await server.app.listen({ port: 0, host: '127.0.0.1' });
+    expect(httpsUrl).toMatch(/^https:/);
+    writeFileSync(file('ca.pem'), readFileSync(join(server.dataDir, 'pki', 'ca.pem')));
     const cls = await api('POST', '/api/v1/device-classes', {
       name: 'pump',
       vendorName: 'acme.example',
@@ -171,7 +149,6 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
   });
 
   afterAll(async () => {
-    await new Promise((resolve) => https?.close(resolve));
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -181,14 +158,15 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     const { token, expiresAt } = await newToken('pump-1');
     expect(token).toMatch(/^updraft_enroll_[A-Za-z0-9_-]{43}$/);
     expect(Date.parse(expiresAt) - clock.getTime()).toBe(604_800_000);
-    const { stdout: cacerts } = await promisify(execFile)('curl', [
-      '-sS',
-      `${httpUrl}/.well-known/est/cacerts`,
-    ]);
+    const { stdout: cacerts } = await promisify(execFile)(
+      'curl',
+      ['-sS', '--cacert', 'ca.pem', `${httpsUrl}/.well-known/est/cacerts`],
+      { cwd: dir },
+    );
     expect(printCerts(cacerts)).toMatch(/subject=CN\s?=\s?Updraft issuing CA default/);
 
     const { csrFile } = newCsr();
-    const res = await curl(`${httpUrl}/.well-known/est/simpleenroll`, csrFile, [
+    const res = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, csrFile, [
       '-u',
       `pump-1:${token}`,
     ]);
@@ -220,7 +198,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     ).toBe('pump-1.pem: OK');
 
     // The same token again: refused, with the Basic challenge, and nothing issued.
-    const again = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
+    const again = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
       '-u',
       `pump-1:${token}`,
     ]);
@@ -233,7 +211,14 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     expect(await certificates('pump-1')).toHaveLength(1);
     const actions = await auditActions();
     expect(actions).toContain('user:pki.enrollment-token.create');
-    expect(actions).toContain('device:pki.certificate.issue');
+    expect(actions.filter((a) => a === 'device:pki.certificate.issue')).toHaveLength(1);
+    // One entry per issuance: the fallback hook adds none for a success, one for the refusal.
+    const est = await server.app.updraft.db
+      .selectFrom('audit_log')
+      .select(['outcome', 'status'])
+      .where('action', '=', 'POST /.well-known/est/simpleenroll')
+      .execute();
+    expect(est).toEqual([{ outcome: 'denied', status: 401 }]);
     // The token itself never reaches the audit log.
     const changes = await server.app.updraft.db.selectFrom('audit_log').select('change').execute();
     expect(JSON.stringify(changes)).not.toContain(token);
@@ -242,23 +227,23 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
   it('refuses an expired token, a token for another device and a missing credential', async () => {
     await newDevice('pump-2');
     const { token } = await newToken('pump-2', 60);
-    const wrongName = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
+    const wrongName = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
       '-u',
       `pump-1:${token}`,
     ]);
     expect(wrongName.status).toBe(401);
     expect(JSON.parse(wrongName.body).details.reason).toBe('device-mismatch');
     clock = new Date(clock.getTime() + 61_000);
-    const expired = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
+    const expired = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
       '-u',
       `pump-2:${token}`,
     ]);
     expect(expired.status).toBe(401);
     expect(JSON.parse(expired.body).details.reason).toBe('expired');
-    const none = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile);
+    const none = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile);
     expect(none.status).toBe(401);
     expect(none.head).toContain('www-authenticate: basic realm="updraft-est"');
-    const unknown = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
+    const unknown = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
       '-u',
       'pump-2:updraft_enroll_nope',
     ]);
@@ -273,7 +258,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     await newDevice('pump-3');
     const { token } = await newToken('pump-3');
     writeFileSync(file('junk.b64'), 'bm90IGEgY3Ny');
-    const res = await curl(`${httpUrl}/.well-known/est/simpleenroll`, 'junk.b64', [
+    const res = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, 'junk.b64', [
       '-u',
       `pump-3:${token}`,
     ]);
@@ -296,7 +281,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
       }),
       { numRuns: 150 },
     );
-    const ok = await curl(`${httpUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
+    const ok = await curl(`${httpsUrl}/.well-known/est/simpleenroll`, newCsr().csrFile, [
       '-u',
       `pump-3:${token}`,
     ]);
@@ -413,7 +398,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
       details: { reason: 'superseded' },
     });
     // Without a client certificate: refused.
-    const none = await curl(url, newCsr().csrFile, ['--cacert', 'ca.pem']);
+    const none = await curl(url, newCsr().csrFile);
     expect(JSON.parse(none.body).details.reason).toBe('missing');
     reenrolledKey = key;
     const metrics = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
@@ -423,6 +408,28 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
 
   it('revokes (auditor may read, not revoke) and lists the serial on a CRL openssl verifies', async () => {
     const auditor = { authorization: `Bearer ${(await server.tokenFor(['auditor'])).token}` };
+    const before = await promisify(execFile)(
+      'curl',
+      [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '--data',
+        JSON.stringify({ components: [{ id: '814100', version: '1.0.0' }] }),
+        '--cacert',
+        'ca.pem',
+        ...tls('pump-1b.pem', reenrolledKey),
+        `${httpsUrl}/api/device/v1/check-in`,
+      ],
+      { cwd: dir },
+    );
+    expect(before.stdout).toMatch(/^20[04]$/);
     const [active] = await certificates('pump-1');
     expect((await api('GET', '/api/v1/pki/certificates', undefined, auditor)).statusCode).toBe(200);
     const denied = await api(
@@ -489,6 +496,28 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
       ),
     ).toThrow();
 
+    // The device API refuses it from the next request on (one committed UPDATE, no cache to wait for).
+    const checkIn = await promisify(execFile)(
+      'curl',
+      [
+        '-sS',
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '--data',
+        JSON.stringify({ components: [{ id: '814100', version: '1.0.0' }] }),
+        '--cacert',
+        'ca.pem',
+        ...tls('pump-1b.pem', reenrolledKey),
+        `${httpsUrl}/api/device/v1/check-in`,
+      ],
+      { cwd: dir },
+    );
+    expect(JSON.parse(checkIn.stdout)).toMatchObject({
+      code: 'DEVICE_CERTIFICATE_REFUSED',
+      details: { reason: 'revoked' },
+    });
     // The revoked certificate cannot re-enroll.
     const res = await curl(
       `${httpsUrl}/.well-known/est/simplereenroll`,
@@ -527,5 +556,63 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
       items: [],
     });
     expect(await auditActions()).toContain('user:pki.settings');
+    // The gauge counts active certificates expiring within 30 days, read at scrape time.
+    const active = (
+      (await api('GET', '/api/v1/pki/certificates?state=active')).json() as { items: unknown[] }
+    ).items.length;
+    expect(active).toBeGreaterThan(0);
+    clock = new Date(clock.getTime() + 340 * 86_400_000);
+    const metrics = (await server.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(`updraft_pki_certificates_expiring ${active}\n`);
+  });
+
+  it('CRL numbers: a second replica serves the current number, a revocation moves it', async () => {
+    const crlNumberOf = (der: Uint8Array) => {
+      writeFileSync(file('n.der'), der);
+      const text = run('openssl', [
+        'crl',
+        '-inform',
+        'DER',
+        '-in',
+        'n.der',
+        '-noout',
+        '-crlnumber',
+      ]);
+      return Number.parseInt(text.toString().trim().split('=')[1]!, 16);
+    };
+    const a = server.app.wiring.pki.service;
+    const b = new PkiService({
+      db: server.app.updraft.db,
+      box: new CaKeyBox(server.app.updraft.deriveKey('pki-ca-key')),
+      config: server.config.pki,
+      metrics: new Metrics({ defaultMetrics: false }),
+      now: () => clock,
+    });
+    const first = crlNumberOf(await a.crl('ten_default'));
+    expect(crlNumberOf(await b.crl('ten_default'))).toBe(first);
+    expect(crlNumberOf(await a.crl('ten_default'))).toBe(first);
+    const [active] = await certificates('pump-3');
+    await api('POST', `/api/v1/pki/certificates/${active?.serial}/revoke`, {});
+    const afterA = crlNumberOf(await a.crl('ten_default'));
+    expect(afterA).toBeGreaterThan(first);
+    expect(crlNumberOf(await b.crl('ten_default'))).toBe(afterA);
+    // Half a day later the CRL is reissued with a new number.
+    clock = new Date(clock.getTime() + 13 * 3_600_000);
+    expect(crlNumberOf(await a.crl('ten_default'))).toBeGreaterThan(afterA);
+  });
+
+  it('serves EST and the CRL per tenant name; an unknown tenant is 404', async () => {
+    const labelled = await server.app.inject({
+      method: 'GET',
+      url: '/.well-known/est/default/cacerts',
+    });
+    expect(labelled.statusCode).toBe(200);
+    const plain = await server.app.inject({ method: 'GET', url: '/.well-known/est/cacerts' });
+    expect(labelled.body).toBe(plain.body);
+    for (const url of ['/.well-known/est/nobody/cacerts', '/pki/nobody/crl']) {
+      const res = await server.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json()).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    }
   });
 });

@@ -336,11 +336,19 @@ export class PkiService {
     let device =
       known && (await findEnrollingDevice(this.deps.db, tenantId, { id: known.device_id }));
     if (device === undefined) {
-      device = await this.#registerByBirth(tenantId, caller, leaf, ca, {
-        fingerprint: birthFingerprint,
-        spki: birthKey,
-        now: now.toISOString(),
-      });
+      try {
+        device = await this.#registerByBirth(tenantId, caller, leaf, ca, {
+          fingerprint: birthFingerprint,
+          spki: birthKey,
+          now: now.toISOString(),
+        });
+      } catch (error) {
+        // Two first enrollments with one birth certificate: the loser finds the winner's device.
+        const winner = await findBirthCertificate(this.deps.db, birthFingerprint);
+        if (winner === undefined || winner.tenant_id !== tenantId) throw error;
+        device = await findEnrollingDevice(this.deps.db, tenantId, { id: winner.device_id });
+        if (device === undefined) throw error;
+      }
     }
     if (device.admission === 'pending')
       return {
@@ -755,24 +763,24 @@ export class PkiService {
   }
 
   /**
-   * The tenant's CRL (DER), signed by its issuing CA. Reissued with a new CRL number after every
-   * revocation, after a CA import, and when half its lifetime has passed.
+   * The tenant's CRL (DER), signed by its issuing CA. Every revocation and CA import moves the
+   * tenant's CRL number; the CRL is reissued when the number moved or half its lifetime passed.
    */
   async crl(tenantId: string): Promise<Uint8Array> {
     const now = this.deps.now();
     const ca = await this.ca(tenantId);
     const number = await crlNumber(this.deps.db, tenantId);
     const cached = this.#crls.get(tenantId);
-    if (
-      cached !== undefined &&
-      cached.number === number &&
-      cached.fingerprint === ca.fingerprint &&
-      cached.nextUpdate - now.getTime() > CRL_REFRESH_BEFORE_MS
-    )
-      return cached.der;
-    const issuedNumber = await this.deps.db
-      .transaction()
-      .execute((trx) => nextCrlNumber(trx, tenantId));
+    const current =
+      cached !== undefined && cached.number === number && cached.fingerprint === ca.fingerprint;
+    if (current && cached.nextUpdate - now.getTime() > CRL_REFRESH_BEFORE_MS) return cached.der;
+    // A new number when this CRL is only getting old (or none was issued yet); a number moved by a
+    // revocation, an import or another replica's refresh is issued as it is, so replicas do not
+    // keep bumping each other's numbers.
+    const issuedNumber =
+      current || number === 0
+        ? await this.deps.db.transaction().execute((trx) => nextCrlNumber(trx, tenantId))
+        : number;
     const entries = await revokedUnexpired(this.deps.db, tenantId, now.toISOString());
     const der = await createCrl(ca, {
       crlNumber: issuedNumber,
