@@ -17,6 +17,7 @@ import {
   type DeviceChangeFeed,
   PostgresDeviceChangeFeed,
   postgresBulkInsertTriggers,
+  postgresMqttDeviceChangeTriggers,
   postgresDeviceChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
@@ -43,6 +44,7 @@ const sqliteSupport: DialectSupport = {
   // SQLite has one process: its feed installs temporary triggers on its own connection.
   deviceChangeTriggerStatements: () => [],
   bulkDeviceChangeTriggerStatements: () => [],
+  mqttDeviceChangeTriggerStatements: () => [],
 };
 
 function postgresSupport(schema: string): DialectSupport {
@@ -57,6 +59,7 @@ function postgresSupport(schema: string): DialectSupport {
     ],
     deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
     bulkDeviceChangeTriggerStatements: postgresBulkInsertTriggers,
+    mqttDeviceChangeTriggerStatements: postgresMqttDeviceChangeTriggers,
   };
 }
 
