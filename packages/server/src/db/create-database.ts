@@ -17,8 +17,8 @@ import {
   type DeviceChangeFeed,
   PostgresDeviceChangeFeed,
   postgresBulkInsertTriggers,
-  postgresMqttDeviceChangeTriggers,
   postgresDeviceChangeTriggers,
+  postgresMqttDeviceChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
 import type { DialectSupport } from './dialect-support.js';

@@ -112,7 +112,8 @@ export class EmbeddedMqttBroker implements MqttBus {
             subscription.topic === `${session.topicRoot}/${DEVICE_TOPICS.response}`);
         if (allowed) return done(null, subscription);
         deps.refusals.inc({ channel: 'mqtt', reason: 'subscribe-denied' });
-        done(new Error('subscription not allowed'));
+        // Granted as 0x80 (failure) in the SUBACK; the connection stays (an error would close it).
+        done(null, null);
       },
       authorizePublish: (client, packet, done) => {
         if (client === null) return done(null); // the service itself

@@ -36,7 +36,8 @@ export async function openMqttConnection(options: MqttConnectionOptions): Promis
     keepalive: 60,
     reconnectPeriod: base,
     connectTimeout: 10_000,
-    minVersion: 'TLSv1.3',
+    // TLS options pass through to tls.connect (mqtt.js's type does not list them all).
+    ...({ minVersion: 'TLSv1.3' } as object),
     ca: options.ca,
     rejectUnauthorized: true,
     ...(options.certificate

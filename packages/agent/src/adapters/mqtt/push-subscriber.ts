@@ -1,4 +1,4 @@
-import { DEVICE_TOPICS, parsePushNotice, type PushNotice } from '@updraft/core';
+import { DEVICE_TOPICS, type PushNotice, parsePushNotice } from '@updraft/core';
 import type { MqttClient } from 'mqtt';
 
 /**
