@@ -227,8 +227,8 @@ export class EmbeddedMqttBroker implements MqttBus {
     if (client.closed) return { ok: false, reason: 'disconnected' };
     this.#sessions.set(client, verdict.session);
     const key = `${verdict.session.tenantId}/${verdict.session.deviceId}`;
-    let clients = this.#byDevice.get(key);
-    if (clients === undefined) this.#byDevice.set(key, (clients = new Set()));
+    const clients = this.#byDevice.get(key) ?? new Set<Client>();
+    this.#byDevice.set(key, clients);
     clients.add(client);
     return verdict;
   }

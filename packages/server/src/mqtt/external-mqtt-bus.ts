@@ -105,7 +105,8 @@ export class ExternalMqttBus implements MqttBus {
   ): Promise<() => Promise<void>> {
     let handlers = this.#handlers.get(filter);
     if (handlers === undefined) {
-      this.#handlers.set(filter, (handlers = new Set()));
+      handlers = new Set();
+      this.#handlers.set(filter, handlers);
       await this.client.subscribeAsync(`${SHARE_GROUP}${filter}`, { qos: 1 });
     }
     handlers.add(handler);
