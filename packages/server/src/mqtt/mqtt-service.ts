@@ -98,11 +98,11 @@ export async function createMqttService(
     logger: deps.logger,
     counter: deps.metrics.mqttNotices,
   });
-  let port = mqtt.port;
+  // Embedded: devices are told of the broker once it listens (`start`), with its real port.
+  let port: number | undefined = broker === undefined ? mqtt.port : undefined;
   const endpoints = new PushEndpoints(
     deps.db,
-    // The URL is read when a check-in asks: with port 0 it is known only once listening.
-    () => publicUrl(config, port),
+    () => (port === undefined ? undefined : publicUrl(config, port)),
     deps.changes,
   );
   return {

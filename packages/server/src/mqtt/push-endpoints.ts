@@ -15,8 +15,8 @@ export class PushEndpoints {
 
   constructor(
     private readonly db: Kysely<Database>,
-    /** The broker URL devices are told (`mqtt.publicUrl` or derived). */
-    private readonly url: () => string,
+    /** The broker URL devices are told; `undefined` while there is none (embedded, not listening). */
+    private readonly url: () => string | undefined,
     changes: Pick<DeviceChangeFeed, 'subscribe'>,
   ) {
     changes.subscribe((change) => {
@@ -25,8 +25,10 @@ export class PushEndpoints {
     });
   }
 
-  /** The device's endpoint; `undefined` when the device is gone. */
+  /** The device's endpoint; `undefined` when the device is gone or no broker is up. */
   async of(tenantId: string, deviceId: string): Promise<PushEndpoint | undefined> {
+    const url = this.url();
+    if (url === undefined) return undefined;
     const key = `${tenantId}/${deviceId}`;
     let topicRoot = this.#roots.get(key);
     if (topicRoot === undefined) {
@@ -41,6 +43,6 @@ export class PushEndpoints {
       if (this.#roots.size >= MAX_CACHED) this.#roots.clear();
       this.#roots.set(key, topicRoot);
     }
-    return { url: this.url(), topicRoot };
+    return { url, topicRoot };
   }
 }
