@@ -17,7 +17,7 @@ export {
   type MqttConnectionOptions,
   openMqttConnection,
 } from './adapters/mqtt/mqtt-connection.js';
-export { type PushCredentials, PushChannel } from './adapters/mqtt/push-channel.js';
+export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 export { subscribePush } from './adapters/mqtt/push-subscriber.js';
 export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
