@@ -12,6 +12,8 @@ export interface ExternalMqttBusOptions {
   readonly logger: FastifyBaseLogger;
   /** Client id (default `updraft-<random>`; replicas must differ). */
   readonly clientId?: string;
+  /** How long the start waits for the first connection (default 5 s); it goes on after. */
+  readonly firstConnectWaitMs?: number;
 }
 
 /** Every replica shares one subscription per filter, so a request is handled once. */
@@ -43,7 +45,7 @@ export class ExternalMqttBus implements MqttBus {
     });
   }
 
-  /** Connects (TLS 1.3 minimum for `mqtts://`); resolves on the first CONNACK. */
+  /** Connects (TLS 1.3 minimum for `mqtts://`); resolves on the first CONNACK or after the wait. */
   static async connect(options: ExternalMqttBusOptions): Promise<ExternalMqttBus> {
     const tls = options.url.startsWith('mqtts:');
     const [cert, key, ca] = await Promise.all(
@@ -69,17 +71,17 @@ export class ExternalMqttBus implements MqttBus {
     });
     client.on('error', (error) => options.logger.warn({ err: error }, 'mqtt: broker error'));
     client.on('offline', () => options.logger.warn('mqtt: broker unreachable, reconnecting'));
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error) => {
-        client.end(true);
-        reject(error);
-      };
+    // The service starts even when the broker is down: notices are hints, and mqtt.js keeps
+    // reconnecting (QoS 1 publishes wait in its queue). Waited for a moment so that a broker
+    // that is up is connected before the first notice.
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), options.firstConnectWaitMs ?? 5_000);
       client.once('connect', () => {
-        client.off('error', onError);
-        resolve();
+        clearTimeout(timer);
+        resolve(true);
       });
-      client.once('error', onError);
     });
+    if (!connected) options.logger.warn({ url: options.url }, 'mqtt: broker not reachable yet');
     return new ExternalMqttBus(client);
   }
 
