@@ -1,10 +1,12 @@
 // 10,000 concurrent idle MQTT device connections on the embedded broker: server RSS per connection and p99 latency from assignment to notice
 //
-// Run: npm run bench:mqtt -- [--connections 10000] [--assignments 1000] [--children 2]
+// Run: npm run bench:mqtt -- [--connections 10000] [--assignments 1000] [--children 2] [--auth certificate|token]
 // The server (SQLite, embedded aedes broker on TLS 1.3) runs in this process; the devices are
-// mqtt.js clients in `--children` child processes, each with its own TLS connection, token
-// authentication (the device token as MQTT password, over TLS) and a subscription to its own
-// notify topic. RSS of the server process is measured after a GC before the devices connect and
+// mqtt.js clients in `--children` child processes, each with its own TLS connection, and a
+// subscription to its own notify topic. `--auth certificate` (default): each device has its own
+// P-256 key and a certificate `CN=<device>, O=<tenant>` from the tenant's issuing CA, recorded in
+// the certificate inventory and checked by the broker at connect; `--auth token`: the device
+// token as MQTT password (over the same TLS). RSS of the server process is measured after a GC before the devices connect and
 // after they all did; then `--assignments` single assignments (POST /api/v1/actions, each to another
 // device, one after another) are timed from the API call to the notice's arrival at the device
 // (timestamps on one machine: performance.timeOrigin + now). Results: bench/results/mqtt.json.
@@ -31,7 +33,12 @@ function arg(name: string, fallback: string): string {
 interface ChildSetup {
   readonly url: string;
   readonly ca: string;
-  readonly devices: readonly { readonly token: string; readonly topic: string }[];
+  readonly devices: readonly {
+    readonly token: string;
+    readonly topic: string;
+    readonly cert?: string;
+    readonly key?: string;
+  }[];
   readonly offset: number;
 }
 
@@ -55,8 +62,9 @@ async function child(): Promise<void> {
           protocolVersion: 4,
           ca: setup.ca,
           servername: 'localhost',
-          username: 'device',
-          password: d.token,
+          ...(d.cert !== undefined
+            ? { cert: d.cert, key: d.key }
+            : { username: 'device', password: d.token }),
           keepalive: 600,
           reconnectPeriod: 0,
           connectTimeout: 60_000,
@@ -84,6 +92,89 @@ async function child(): Promise<void> {
   await new Promise(() => undefined);
 }
 
+/**
+ * A key and a certificate `CN=<device>, O=<tenant>` from the tenant's issuing CA for every
+ * device, recorded in the certificate inventory (set-based inserts of 500 rows).
+ */
+async function issueDeviceCertificates(
+  server: Awaited<ReturnType<typeof createTestServer>>,
+  fleet: Fleet,
+): Promise<{ cert: string; key: string }[]> {
+  const x509 = await import('@peculiar/x509');
+  const { createHash, X509Certificate, webcrypto } = await import('node:crypto');
+  const { CaKeyBox, loadTenantCa } = await import(
+    '../packages/server/src/features/pki/tenant-ca.ts'
+  );
+  x509.cryptoProvider.set(webcrypto as Crypto);
+  const db = server.app.updraft.db;
+  const tenantCa = (await loadTenantCa(
+    db,
+    new CaKeyBox(server.app.updraft.deriveKey('pki-ca-key')),
+    fleet.tenantId,
+  ))!;
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const der = (pem: string) =>
+    Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const caKey = await webcrypto.subtle.importKey('pkcs8', der(tenantCa.privateKeyPem), alg, false, [
+    'sign',
+  ]);
+  const caCert = new x509.X509Certificate(tenantCa.certificatePem);
+  const notBefore = new Date(Date.now() - 300_000);
+  const notAfter = new Date(Date.now() + 7 * 86_400_000);
+  const out: { cert: string; key: string }[] = [];
+  const rows = [];
+  for (const [i, d] of fleet.devices.entries()) {
+    const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: (i + 1).toString(16).padStart(16, '0'),
+      subject: `CN=${d.id}, O=${fleet.tenantId}`,
+      issuer: caCert.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: caKey,
+      signingAlgorithm: alg,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      ],
+    });
+    const certPem = cert.toString('pem');
+    const keyPem = x509.PemConverter.encode(
+      await webcrypto.subtle.exportKey('pkcs8', keys.privateKey),
+      'PRIVATE KEY',
+    );
+    out.push({ cert: certPem, key: keyPem });
+    const node = new X509Certificate(certPem);
+    rows.push({
+      id: `crt_${d.id}`,
+      tenant_id: fleet.tenantId,
+      device_id: d.id,
+      serial: node.serialNumber.toLowerCase(),
+      fingerprint: createHash('sha256').update(node.raw).digest('hex'),
+      spki_fingerprint: createHash('sha256')
+        .update(node.publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('hex'),
+      certificate_pem: certPem,
+      not_before: notBefore.toISOString(),
+      not_after: notAfter.toISOString(),
+      issued_at: notBefore.toISOString(),
+      issued_via: 'est-token',
+      state: 'active',
+      superseded_at: null,
+      revoked_at: null,
+      revocation_reason: null,
+      revoked_by: null,
+    });
+  }
+  for (let i = 0; i < rows.length; i += 500)
+    await db
+      .insertInto('device_certificates')
+      .values(rows.slice(i, i + 500))
+      .execute();
+  return out;
+}
+
 // --- parent: the server -------------------------------------------------------------------------
 async function rssAfterGc(): Promise<number> {
   for (let i = 0; i < 3; i++) {
@@ -101,6 +192,8 @@ async function main(): Promise<void> {
   const connections = Number(arg('connections', '10000'));
   const assignments = Math.min(connections, Number(arg('assignments', '1000')));
   const children = Number(arg('children', '2'));
+  const auth = arg('auth', 'certificate');
+  if (auth !== 'certificate' && auth !== 'token') throw new Error('--auth certificate|token');
   if (typeof globalThis.gc !== 'function')
     throw new Error('run with node --expose-gc (npm run bench:mqtt)');
   const { execSync } = await import('node:child_process');
@@ -126,6 +219,10 @@ async function main(): Promise<void> {
     const releaseId = await uploadRelease(server.app, headers, fleet, 1, [Buffer.from('fw')]);
     const port = (await server.app.wiring.mqtt.start()) as number;
     const ca = await readFile(path.join(server.dataDir, 'pki', 'ca.pem'), 'utf8');
+    const tIssue = performance.now();
+    const credentials =
+      auth === 'certificate' ? await issueDeviceCertificates(server, fleet) : undefined;
+    const issueMs = performance.now() - tIssue;
     const broker = server.app.wiring.mqtt.broker!;
 
     const rssBefore = await rssAfterGc();
@@ -149,9 +246,10 @@ async function main(): Promise<void> {
           url: `mqtts://127.0.0.1:${port}`,
           ca,
           offset: c * per,
-          devices: slice.map((d) => ({
+          devices: slice.map((d, j) => ({
             token: d.token,
             topic: `${deviceTopicRoot(fleet.tenantId, d.id)}/notify`,
+            ...(credentials?.[c * per + j] ?? {}),
           })),
         } satisfies ChildSetup);
         return new Promise<void>((resolve) =>
@@ -196,13 +294,17 @@ async function main(): Promise<void> {
       bench: 'mqtt-idle',
       date: new Date().toISOString(),
       node: process.version,
-      auth: 'device token as MQTT password over TLS 1.3 (embedded aedes broker, MQTT 3.1.1)',
+      auth:
+        auth === 'certificate'
+          ? 'device certificate (P-256, tenant CA) over TLS 1.3, checked against the inventory (embedded aedes broker, MQTT 3.1.1)'
+          : 'device token as MQTT password over TLS 1.3 (embedded aedes broker, MQTT 3.1.1)',
       connectionsRequested: connections,
       connections: open,
       clientsConnected: connected,
       clientsFailed: failed,
       children,
       seedMs: Math.round(seedMs),
+      issueMs: Math.round(issueMs),
       connectMs: Math.round(connectMs),
       rssBeforeBytes: rssBefore,
       rssAfterBytes: rssAfter,
