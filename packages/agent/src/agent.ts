@@ -47,8 +47,10 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #handlers: Handlers;
   readonly #log: Logger;
-  /** Aborted by {@link wake}; a new one for every idle wait. */
-  #wake = new AbortController();
+  /** The idle wait under way, which {@link wake} ends. */
+  #waiting: AbortController | undefined;
+  /** A wake that came while no wait was under way: the next one ends at once. */
+  #wakePending = false;
   #wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -71,7 +73,10 @@ export class Agent {
     if (this.#wakeTimer !== undefined) return;
     this.#wakeTimer = setTimeout(() => {
       this.#wakeTimer = undefined;
-      this.#wake.abort();
+      if (this.#waiting !== undefined) this.#waiting.abort();
+      // Busy (e.g. in a check-in that may have read the state just before the change): the
+      // next wait ends at once, so the change is not missed until the next poll.
+      else this.#wakePending = true;
     }, debounceMs);
   }
 
@@ -243,16 +248,20 @@ export class Agent {
       halt: false,
       etag: null,
       signal,
-      idleSignal: () => {
-        // A wake that came while the agent was busy (e.g. during a check-in that may have read
-        // the state just before the change) still counts: this wait ends at once.
-        if (this.#wake.signal.aborted) {
-          this.#wake = new AbortController();
-          return AbortSignal.abort();
+      idleWait: async (ms) => {
+        if (this.#wakePending) {
+          this.#wakePending = false;
+          return;
         }
-        return signal === undefined
-          ? this.#wake.signal
-          : AbortSignal.any([signal, this.#wake.signal]);
+        const waiting = new AbortController();
+        this.#waiting = waiting;
+        try {
+          await deps.clock
+            .sleep(ms, signal ? AbortSignal.any([signal, waiting.signal]) : waiting.signal)
+            .catch(() => {});
+        } finally {
+          if (this.#waiting === waiting) this.#waiting = undefined;
+        }
       },
       action(): ActionRecord {
         if (journal.action === null) throw new BugError('no action in progress');

@@ -40,7 +40,7 @@ export const HANDLERS: Handlers = {
   Idle: async (ctx) => {
     // A stop request ends the wait; the run loop then returns before the next step.
     // A push notice (Agent.wake) ends it too: the agent checks in at once.
-    await ctx.deps.clock.sleep(ctx.idleDelayMs, ctx.idleSignal()).catch(() => {});
+    await ctx.idleWait(ctx.idleDelayMs);
     return 'tick';
   },
 
