@@ -137,6 +137,9 @@ async function issueDeviceCertificates(
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'url', value: `urn:updraft:device:${d.id}` },
+        ]),
       ],
     });
     const certPem = cert.toString('pem');

@@ -1,4 +1,5 @@
 import { CliError, ServiceError } from './errors.js';
+import { type FetchLike, fetchTrusting } from './https-fetch.js';
 
 /** Largest JSON answer the CLI reads from the service. */
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
@@ -23,8 +24,13 @@ export interface RequestOptions {
 export class ApiClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
+  readonly #fetch: FetchLike;
 
-  constructor(baseUrl: string, token?: string) {
+  /**
+   * `extraCaPems`: CA certificates (PEM) trusted in addition to the system roots (`--ca-file`,
+   * plus the `NODE_EXTRA_CA_CERTS` ones, which Node's own fetch already trusts when none are given).
+   */
+  constructor(baseUrl: string, token?: string, extraCaPems: readonly string[] = []) {
     let url: URL;
     try {
       url = new URL(baseUrl);
@@ -39,6 +45,7 @@ export class ApiClient {
     }
     this.baseUrl = url.toString().replace(/\/+$/, '');
     this.#token = token;
+    this.#fetch = extraCaPems.length === 0 ? fetch : fetchTrusting(extraCaPems);
   }
 
   /** Sends a request and returns the parsed JSON answer (undefined for 204). */
@@ -80,7 +87,7 @@ export class ApiClient {
       options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     let response: Response;
     try {
-      response = await fetch(url, { method: options.method ?? 'GET', headers, body, signal });
+      response = await this.#fetch(url, { method: options.method ?? 'GET', headers, body, signal });
     } catch (error) {
       const reason = timeout.aborted ? 'timed out' : causeText(error);
       throw new CliError(

@@ -25,7 +25,7 @@ export const COMMAND_GROUPS: Readonly<Record<string, string>> = {
   agent: 'the device-side update agent (Linux, file- or block-device slots)',
   delta: 'binary delta patches between firmware images: create, apply, info',
   sim: 'simulated devices: firmware images, one device, fleets (flash + bootloader + agent)',
-  pki: 'device identity PKI: offline root, tenant issuing CA, server certificate',
+  pki: 'device identity PKI: offline root, issuing CA, manufacturing CAs, enrollment tokens, certificates',
 };
 
 /** Order of the first command words in `updraft --help` (build side, service, device side). */
@@ -77,6 +77,13 @@ export const SERVICE_OPTIONS: readonly OptionSpec[] = [
     value: 'file',
     description: 'CLI config file (default: ~/.config/updraft/config.json)',
     env: 'UPDRAFT_CLI_CONFIG',
+  },
+  {
+    name: 'ca-file',
+    value: 'pem',
+    description:
+      "CA certificates (PEM) to trust for the service's TLS certificate, besides the system roots and NODE_EXTRA_CA_CERTS",
+    env: 'UPDRAFT_CA_FILE',
   },
 ];
 
@@ -202,6 +209,120 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     help: 'Example: updraft pki init --out pki --host updraft.example.com --host 10.0.0.5 --tenant acme',
     load: () => import('./commands/pki-init.js'),
+  },
+  {
+    path: ['pki', 'manufacturing-ca', 'add'],
+    summary: 'register a manufacturing CA: its birth certificates may enroll devices over EST',
+    arguments: [{ name: 'cert', description: 'the CA certificate (PEM)' }],
+    options: [
+      {
+        name: 'device-class',
+        value: 'class',
+        description: 'class (name or id) of devices registered by their birth certificate',
+        required: true,
+      },
+      { name: 'name', value: 'name', description: 'a name for the CA (default: its subject)' },
+      {
+        name: 'auto-accept',
+        description: 'accept unknown devices at once (default: pending until `device accept`)',
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    help: 'Example: updraft pki manufacturing-ca add factory-ca.pem --device-class pump --auto-accept',
+    load: () => import('./commands/pki-manufacturing-ca-add.js'),
+  },
+  {
+    path: ['pki', 'token', 'create'],
+    summary: 'create a one-time enrollment token for a device (shown once)',
+    arguments: [{ name: 'device', description: 'device id or name' }],
+    options: [
+      {
+        name: 'expires-in',
+        value: 'seconds',
+        description: 'lifetime in seconds (default: the service setting, 7 days)',
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    load: () => import('./commands/pki-token-create.js'),
+  },
+  {
+    path: ['pki', 'cert', 'list'],
+    summary: 'list device certificates (the inventory), newest first',
+    options: [
+      { name: 'device', value: 'device', description: 'only this device (id or name)' },
+      {
+        name: 'state',
+        value: 'state',
+        description: 'only certificates in this state',
+        choices: ['active', 'superseded', 'revoked'],
+      },
+      {
+        name: 'expiring-within',
+        value: 'days',
+        description: 'only certificates expiring within this many days',
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    load: () => import('./commands/pki-cert-list.js'),
+  },
+  {
+    path: ['pki', 'cert', 'show'],
+    summary: "show a certificate (serial or id) or a device's newest certificate",
+    arguments: [{ name: 'ref', description: 'device (id or name), certificate serial or id' }],
+    options: SERVICE_OPTIONS,
+    load: () => import('./commands/pki-cert-show.js'),
+  },
+  {
+    path: ['pki', 'cert', 'revoke'],
+    summary: "revoke a certificate (serial or id) or all of a device's certificates",
+    arguments: [{ name: 'ref', description: 'certificate serial or id, or device id or name' }],
+    options: [
+      {
+        name: 'reason',
+        value: 'reason',
+        description: 'RFC 5280 reason (default unspecified)',
+        choices: [
+          'unspecified',
+          'keyCompromise',
+          'cACompromise',
+          'affiliationChanged',
+          'superseded',
+          'cessationOfOperation',
+          'certificateHold',
+          'privilegeWithdrawn',
+          'aACompromise',
+        ],
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    load: () => import('./commands/pki-cert-revoke.js'),
+  },
+  {
+    path: ['pki', 'ca', 'import'],
+    summary:
+      "make an issuing CA (e.g. from `pki init`) the tenant's: new certificates come from it",
+    options: [
+      { name: 'cert', value: 'pem', description: 'issuing CA certificate', required: true },
+      { name: 'key', value: 'pem', description: 'its private key (PKCS#8 P-256)', required: true },
+      { name: 'chain', value: 'pem', description: 'the CAs above it, up to the root' },
+      ...SERVICE_OPTIONS,
+    ],
+    help: 'Example: updraft pki ca import --cert pki/issuing.pem --key pki/issuing.key --chain pki/root.pem',
+    load: () => import('./commands/pki-ca-import.js'),
+  },
+  {
+    path: ['device', 'accept'],
+    summary: 'accept a pending device (registered by its birth certificate): it may enroll',
+    arguments: [{ name: 'device', description: 'device id or name' }],
+    options: SERVICE_OPTIONS,
+    load: () => import('./commands/device-accept.js'),
+  },
+  {
+    path: ['device', 'reject'],
+    summary: 'reject a device: it may not enroll',
+    arguments: [{ name: 'device', description: 'device id or name' }],
+    options: SERVICE_OPTIONS,
+    load: () => import('./commands/device-reject.js'),
   },
   {
     path: ['keys', 'show'],
@@ -400,6 +521,11 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'host', value: 'host', description: 'listen address' },
       { name: 'port', value: 'port', description: 'listen port (0: any free port)' },
       { name: 'data-dir', value: 'dir', description: 'data directory' },
+      {
+        name: 'tls',
+        description:
+          'speak only TLS, mutual TLS for devices (setting tls.enabled, env UPDRAFT_TLS; docs/pki.md)',
+      },
     ],
     load: () => import('./commands/server-start.js'),
   },

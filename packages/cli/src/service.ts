@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { DeviceClassView, DeviceSummary, Release } from '@updraft/server';
 import { ApiClient } from './api-client.js';
 import { cliConfigPath, readCliConfig } from './cli-config.js';
@@ -24,7 +25,34 @@ export async function serviceClient(ctx: CommandContext, args: CommandArgs): Pro
       'not logged in: run `updraft login --server <url>` or pass --server and --token',
     );
   }
-  return new ApiClient(server, token);
+  return new ApiClient(server, token, await extraCas(ctx, args));
+}
+
+/**
+ * The CAs to trust besides the system roots: `--ca-file` (`UPDRAFT_CA_FILE`) and, when one is
+ * given, the `NODE_EXTRA_CA_CERTS` file too (naming CAs replaces Node's default store, which is
+ * where Node put those). Without `--ca-file`, Node's fetch trusts `NODE_EXTRA_CA_CERTS` itself.
+ */
+export async function extraCas(ctx: CommandContext, args: CommandArgs): Promise<string[]> {
+  const caFile = args.string('ca-file');
+  if (caFile === undefined) return [];
+  const files = [ctx.path(caFile)];
+  const nodeExtra = ctx.io.env.NODE_EXTRA_CA_CERTS;
+  if (nodeExtra !== undefined && nodeExtra !== '') files.push(ctx.path(nodeExtra));
+  const pems: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new CliError('CLI_USAGE', `cannot read the CA file ${file}`, { cause: error });
+    }
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+    if (blocks === null)
+      throw new CliError('CLI_USAGE', `${file} holds no PEM certificate`, { details: { file } });
+    pems.push(...blocks);
+  }
+  return pems;
 }
 
 function sameOrigin(a: string, b: string): boolean {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -28,6 +29,9 @@ import {
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
+import type { PeerCertificates } from './features/pki/peer-chain.js';
+import { PkiService } from './features/pki/pki.service.js';
+import { CaKeyBox } from './features/pki/tenant-ca.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
 import { WebhookOutbox } from './features/webhooks/webhook-outbox.js';
 import { WebhookSecretBox } from './features/webhooks/webhook-secret-box.js';
@@ -50,6 +54,9 @@ import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
+import { peerCertificateReader, peerCertificates } from './tls/peer-certificate.js';
+import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
 export interface ServerDeps {
@@ -77,8 +84,10 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
-  /** How the MQTT broker identifies a device certificate (default: the interim check). */
+  /** How the MQTT broker identifies a device certificate (default: `identifyDeviceCertificate`). */
   readonly mqttIdentify?: IdentifyDeviceCertificate;
+  /** How a request's TLS client certificates are read (default: from the TLS socket). */
+  readonly peerCertificates?: PeerCertificates;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -131,6 +140,9 @@ export async function buildServer(
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     // Read x-request-id ourselves (genReqId) so an unsafe value is replaced, not trusted.
     requestIdHeader: false,
+    // With tls.enabled the port speaks only TLS. The certificate needs the database (the tenant
+    // CA), which opens below: the secure context is set then, before the server listens.
+    https: config.tls.enabled ? listenerTlsOptions(config) : null,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -152,6 +164,14 @@ export async function buildServer(
       terminal: deps.printIsTerminal ?? (deps.print === undefined && process.stdout.isTTY === true),
     });
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
+    const serverTls = config.tls.enabled
+      ? await loadServerTls(config, database.db, deriveKey(masterKey, 'pki-ca-key'), now())
+      : undefined;
+    if (serverTls !== undefined) {
+      (app.server as unknown as TlsServer).setSecureContext(
+        secureContextOptions(config, serverTls),
+      );
+    }
     const stored =
       deps.blobs ??
       new FsBlobStore({
@@ -175,10 +195,20 @@ export async function buildServer(
     });
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
-    const deviceAuth = deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions);
+    const bearer = new BearerDeviceAuthenticator(database.db, sessions);
+    const deviceAuth =
+      deps.deviceAuth ??
+      new CertificateDeviceAuthenticator({
+        db: database.db,
+        fallback: bearer,
+        now,
+        rotationGraceSeconds: config.pki.rotationGraceSeconds,
+        onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
+      });
     mqtt = await createMqttService(config, {
       db: database.db,
-      deviceAuth,
+      // MQTT passwords are device tokens (certificates are checked by the broker itself).
+      deviceAuth: deps.deviceAuth ?? bearer,
       changes: database.deviceChanges,
       metrics,
       now,
@@ -199,6 +229,8 @@ export async function buildServer(
       now,
       push: mqtt.push,
       ...(mqtt.endpoints ? { pushEndpoints: mqtt.endpoints } : {}),
+      peerCertificates: peerCertificateReader(config),
+      ...(serverTls === undefined ? {} : { serverTls }),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
@@ -244,8 +276,20 @@ export async function buildServer(
           }),
       },
       mqtt,
+      pki: {
+        service: new PkiService({
+          db: database.db,
+          box: new CaKeyBox(deriveKey(masterKey, 'pki-ca-key')),
+          config: config.pki,
+          metrics,
+          now,
+        }),
+        peerCertificates: deps.peerCertificates ?? peerCertificates,
+      },
     };
     app.decorate('wiring', wiring);
+    // The default tenant's CA exists from the first start (devices pin it); others' on first use.
+    await wiring.pki.service.ca(DEFAULT_TENANT_ID);
     app.addHook('onClose', async () => {
       // A step under way finishes (or rolls back) before the database goes.
       await wiring.campaigns.engine.close();

@@ -74,6 +74,12 @@ export type {
 } from './features/devices/device.repository.js';
 export type { DeviceGroup } from './features/groups/group.repository.js';
 export type { GroupView } from './features/groups/group.service.js';
+// The PKI service's API shapes, for the CLI's `updraft pki …` commands.
+export type {
+  DeviceCertificateView,
+  ManufacturingCaView,
+  TenantCaView,
+} from './features/pki/pki.service.js';
 export type {
   Release,
   ReleaseComponent,

@@ -1,10 +1,14 @@
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
 import { runCli } from '../run-cli.js';
 import { captureIo, run, tempDir } from '../testing/capture-io.js';
+
+const execFileAsync = promisify(execFile);
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -49,6 +53,86 @@ describe('server start', () => {
     expect(io.stdout.text()).not.toContain((await readFile(file, 'utf8')).trim());
     expect(io.stdout.text()).toMatch(/Updraft server on http:\/\/\S+ stopped\n/);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('speaks only TLS with --tls: https URL, ca.pem path and fingerprint printed, curl pinning ca.pem gets through', async () => {
+    const stop = new AbortController();
+    const io = captureIo(dir, { signal: stop.signal, env: { UPDRAFT_LOG_LEVEL: 'silent' } });
+    let url: string | undefined;
+    let onListening: () => void = () => {};
+    const listening = new Promise<void>((resolve) => {
+      onListening = resolve;
+    });
+    const watched = {
+      ...io,
+      stdout: {
+        write(chunk: string) {
+          const m = /listening on (https:\/\/\S+)/.exec(chunk);
+          if (m !== null) {
+            url = m[1];
+            onListening();
+          }
+          return io.stdout.write(chunk);
+        },
+      },
+    };
+    const exit = runCli(
+      ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data'), '--tls'],
+      watched,
+    );
+    await listening;
+    const caFile = join(dir, 'data', 'pki', 'ca.pem');
+    const { stdout } = await execFileAsync('openssl', [
+      'x509',
+      '-in',
+      caFile,
+      '-noout',
+      '-fingerprint',
+      '-sha256',
+    ]);
+    expect(io.stdout.text()).toContain(
+      `CA:      ${caFile}   (SHA-256 fingerprint ${stdout.trim().replace(/^.*=/, '')})`,
+    );
+    const health = await execFileAsync('curl', ['-sS', '--cacert', caFile, `${url}/healthz`]);
+    expect(JSON.parse(health.stdout)).toMatchObject({ status: 'ok' });
+    stop.abort();
+    expect(await exit).toBe(EXIT_CODES.ok);
+  });
+
+  it('refuses to start with a TLS key that does not belong to the certificate (TLS_KEY_MISMATCH, exit 3)', async () => {
+    const gen = (name: string) =>
+      execFileAsync('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, `${name}.key`),
+        '-out',
+        join(dir, `${name}.pem`),
+      ]);
+    await gen('a');
+    await gen('b');
+    const r = await run(
+      dir,
+      ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data'), '--tls', '--json'],
+      {
+        env: {
+          UPDRAFT_LOG_LEVEL: 'silent',
+          UPDRAFT_TLS_CERT_FILE: join(dir, 'a.pem'),
+          UPDRAFT_TLS_KEY_FILE: join(dir, 'b.key'),
+        },
+      },
+    );
+    expect(r.code).toBe(EXIT_CODES.input);
+    expect(r.json<{ error: { code: string } }>().error.code).toBe('TLS_KEY_MISMATCH');
   });
 
   it('reports an invalid configuration with every problem and exit 3', async () => {

@@ -1,3 +1,5 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
 import { ensureTenant } from '../tenants/tenant.repository.js';
 import type {
   ContractDevice,
@@ -5,6 +7,7 @@ import type {
 } from '../testing/device-authenticator.contract.js';
 import { runDeviceAuthenticatorContract } from '../testing/device-authenticator.contract.js';
 import { type Dialect, describeEachDialect, openTestDatabase } from '../testing/test-database.js';
+import { CertificateDeviceAuthenticator } from '../tls/certificate-device-authenticator.js';
 import { BearerDeviceAuthenticator } from './device-authenticator.js';
 import { DeviceSessionCache } from './device-session-cache.js';
 import { hashToken, newId, newToken } from './secrets.js';
@@ -14,7 +17,7 @@ import { hashToken, newId, newToken } from './secrets.js';
 async function bearerFixture(
   dialect: Dialect,
   cached: boolean,
-): Promise<DeviceAuthenticatorFixture> {
+): Promise<DeviceAuthenticatorFixture & { readonly db: Kysely<Database> }> {
   const t = await openTestDatabase(dialect);
   const { db, deviceChanges } = t.handle;
   const sessions = cached
@@ -54,6 +57,7 @@ async function bearerFixture(
       .where('revoked_at', 'is', null)
       .execute();
   return {
+    db,
     authenticator,
     async register(tenantId) {
       await ensureTenant(db, tenantId, tenantId, at());
@@ -128,5 +132,21 @@ describeEachDialect('device authenticators', (dialect) => {
   );
   runDeviceAuthenticatorContract(`BearerDeviceAuthenticator with session cache [${dialect}]`, () =>
     bearerFixture(dialect, true),
+  );
+  // The server's authenticator: requests without a client certificate take the bearer path.
+  runDeviceAuthenticatorContract(
+    `CertificateDeviceAuthenticator, bearer path [${dialect}]`,
+    async () => {
+      const bearer = await bearerFixture(dialect, true);
+      return {
+        ...bearer,
+        authenticator: new CertificateDeviceAuthenticator({
+          db: bearer.db,
+          fallback: bearer.authenticator,
+          now: () => new Date(),
+          rotationGraceSeconds: 60,
+        }),
+      };
+    },
   );
 });

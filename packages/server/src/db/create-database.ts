@@ -19,6 +19,7 @@ import {
   postgresBulkInsertTriggers,
   postgresDeviceChangeTriggers,
   postgresMqttDeviceChangeTriggers,
+  postgresPkiChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
 import type { DialectSupport } from './dialect-support.js';
@@ -45,6 +46,7 @@ const sqliteSupport: DialectSupport = {
   deviceChangeTriggerStatements: () => [],
   bulkDeviceChangeTriggerStatements: () => [],
   mqttDeviceChangeTriggerStatements: () => [],
+  pkiChangeTriggerStatements: () => [],
 };
 
 function postgresSupport(schema: string): DialectSupport {
@@ -60,6 +62,7 @@ function postgresSupport(schema: string): DialectSupport {
     deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
     bulkDeviceChangeTriggerStatements: postgresBulkInsertTriggers,
     mqttDeviceChangeTriggerStatements: postgresMqttDeviceChangeTriggers,
+    pkiChangeTriggerStatements: postgresPkiChangeTriggers,
   };
 }
 

@@ -22,4 +22,6 @@ export interface DialectSupport {
   bulkDeviceChangeTriggerStatements(): readonly string[];
   /** DDL of the device changes MQTT watches (migration 20261203143000); empty likewise. */
   mqttDeviceChangeTriggerStatements(): readonly string[];
+  /** DDL for the PKI's watched changes (admission, tenant-wide settings); empty likewise. */
+  pkiChangeTriggerStatements(): readonly string[];
 }

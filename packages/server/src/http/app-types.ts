@@ -17,6 +17,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { PushEndpoints } from '../mqtt/push-endpoints.js';
 import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { PeerCertificateReader } from '../tls/peer-certificate.js';
+import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
@@ -39,6 +41,10 @@ export interface UpdraftServices {
   readonly push: PushNotices;
   /** The `push` part of check-in answers; absent when `mqtt.mode=off`. */
   readonly pushEndpoints?: PushEndpoints;
+  /** The client's certificates of a request (use `peerCertificates(request)`). */
+  readonly peerCertificates: PeerCertificateReader;
+  /** The listener's certificate and the pinned CA file, when `tls.enabled`. */
+  readonly serverTls?: ServerTlsMaterial;
 }
 
 declare module 'fastify' {

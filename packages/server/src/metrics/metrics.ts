@@ -27,7 +27,12 @@ export class Metrics {
   readonly downloadBytes: Counter;
   /** Open and finished actions by state, read from the database at scrape time. */
   readonly actionsByState: Gauge<'state'>;
-  /** Device credentials refused, by channel (`mqtt`, …) and reason (docs/pki.md). */
+  /** Certificates issued over EST, by method (`token`, `birth`, `reenroll`). */
+  readonly pkiEnrollments: Counter<'method'>;
+  /**
+   * Refused device credentials, by channel (`est`, `device-api`, `mqtt`) and reason (a bounded
+   * set: the refusal's reason or error code).
+   */
   readonly pkiRefusals: Counter<'channel' | 'reason'>;
   /** MQTT push notices published or failed (docs/mqtt.md). */
   readonly mqttNotices: Counter<'result'>;
@@ -35,6 +40,7 @@ export class Metrics {
   readonly mqttConnections: Gauge;
   #mqttConnectionsSource: (() => number) | undefined;
   private actionsSource: ActionsByStateSource | undefined;
+  private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
   private plaintextCacheSource:
     | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
@@ -72,7 +78,27 @@ export class Metrics {
       help: 'Payload bytes sent to devices.',
       registers,
     });
+    this.pkiEnrollments = new Counter({
+      name: 'updraft_pki_enrollments_total',
+      help: 'Operational certificates issued over EST, by method (token, birth, reenroll).',
+      labelNames: ['method'],
+      registers,
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Refused device credentials and enrollments, by channel and reason.',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
     const self = this;
+    new Gauge({
+      name: 'updraft_pki_certificates_expiring',
+      help: 'Active device certificates expiring within 30 days (all tenants), read at scrape time.',
+      registers,
+      async collect() {
+        if (self.certificatesExpiringSource) this.set(await self.certificatesExpiringSource());
+      },
+    });
     this.actionsByState = new Gauge({
       name: 'updraft_actions',
       help: 'Actions by state.',
@@ -84,12 +110,6 @@ export class Metrics {
         for (const [state, count] of Object.entries(await self.actionsSource()))
           this.set({ state }, count);
       },
-    });
-    this.pkiRefusals = new Counter({
-      name: 'updraft_pki_refusals_total',
-      help: 'Device credentials refused, by channel and reason.',
-      labelNames: ['channel', 'reason'],
-      registers,
     });
     this.mqttNotices = new Counter({
       name: 'updraft_mqtt_notices_total',
@@ -179,6 +199,11 @@ export class Metrics {
     source: () => { readonly bytes: number; readonly hits: number; readonly misses: number },
   ): void {
     this.plaintextCacheSource = source;
+  }
+
+  /** Lets the PKI feature report how many active certificates expire within 30 days. */
+  setCertificatesExpiringSource(source: () => Promise<number>): void {
+    this.certificatesExpiringSource = source;
   }
 
   /** Lets the actions feature report counts per state at scrape time. */

@@ -47,7 +47,10 @@ function nextMessage(client: MqttClient): Promise<{ topic: string; body: unknown
   );
 }
 
-/** A device key and certificate `O=<tenant>, CN=<name>` made by openssl, signed by `issuer`. */
+/**
+ * A device key and certificate `O=<tenant>, CN=<name>`, SAN `urn:updraft:device:<name>` (the
+ * fixtures' device ids are their names), made by openssl and signed by `issuer`.
+ */
 async function opensslDeviceCertificate(
   name: string,
   issuer: { certificatePem: string; privateKeyPem: string },
@@ -69,7 +72,7 @@ async function opensslDeviceCertificate(
   ]);
   await writeFile(
     path.join(dir, 'ext'),
-    'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n',
+    `extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\nsubjectAltName=URI:urn:updraft:device:${name}\n`,
   );
   run([
     'x509',

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
+import { identifyDeviceCertificate } from '../auth/certificate-identity.js';
 import type { DeviceAuthenticator } from '../auth/device-authenticator.js';
 import type { ServerConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
@@ -11,10 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { issueServerCertificate } from '../pki/pki.js';
 import type { DeviceChangeFeed } from '../ports/device-change-feed.js';
 import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
-import {
-  type IdentifyDeviceCertificate,
-  identifyDeviceCertificateInterim,
-} from './device-certificate-identity.js';
+import type { IdentifyDeviceCertificate } from './device-certificate-identity.js';
 import { EmbeddedMqttBroker } from './embedded-mqtt-broker.js';
 import { ExternalMqttBus } from './external-mqtt-bus.js';
 import type { MqttBus } from './mqtt-bus.js';
@@ -41,7 +39,7 @@ export interface MqttServiceDeps {
   readonly now: () => Date;
   readonly logger: FastifyBaseLogger;
   readonly deriveKey: (purpose: string) => Buffer;
-  /** Default: the interim check of device-certificate-identity.ts. */
+  /** Default: `identifyDeviceCertificate` (the device API's check). */
   readonly identify?: IdentifyDeviceCertificate;
 }
 
@@ -66,7 +64,7 @@ export async function createMqttService(
   const identify =
     deps.identify ??
     ((chain, now) =>
-      identifyDeviceCertificateInterim(deps.db, chain, now, {
+      identifyDeviceCertificate(deps.db, chain, now, {
         rotationGraceSeconds: config.pki.rotationGraceSeconds,
       }));
   const broker =
