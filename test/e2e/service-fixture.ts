@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 /** A spawned `updraft server start` on loopback, signed in as its first admin. */
 export interface SpawnedService {
   readonly base: string;
+  /** The service's data directory (`<dataDir>/pki/ca.pem` is the chain devices pin). */
+  readonly dataDir: string;
   /** Everything the process printed (its JSON log lines included). */
   output(): string;
   /** A management API call as the admin; throws with the answer on a non-2xx status. */
@@ -44,7 +46,8 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
     ],
     {
       cwd: root,
-      env: { ...process.env, UPDRAFT_ADMIN_PASSWORD: password, ...env },
+      // The embedded MQTT broker on any free port: services of several tests run side by side.
+      env: { ...process.env, UPDRAFT_ADMIN_PASSWORD: password, UPDRAFT_MQTT_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -91,6 +94,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   return {
     base,
+    dataDir: join(dir, 'server'),
     output: () => out,
     async api<T>(method: string, path: string, body?: unknown): Promise<T> {
       const res = await fetch(`${base}${path}`, {

@@ -47,6 +47,11 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #handlers: Handlers;
   readonly #log: Logger;
+  /** The idle wait under way, which {@link wake} ends. */
+  #waiting: AbortController | undefined;
+  /** A wake that came while no wait was under way: the next one ends at once. */
+  #wakePending = false;
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     deps: AgentDeps,
@@ -57,6 +62,22 @@ export class Agent {
     this.#options = { ...DEFAULT_AGENT_OPTIONS, ...options };
     this.#handlers = handlers;
     this.#log = deps.logger ?? SILENT;
+  }
+
+  /**
+   * Ends the current wait between polls so the agent checks in now (a push notice said something
+   * waits). Several calls within `debounceMs` make one check-in. Changes no state by itself: the
+   * check-in answer decides, as always.
+   */
+  wake(debounceMs = 100): void {
+    if (this.#wakeTimer !== undefined) return;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined;
+      if (this.#waiting !== undefined) this.#waiting.abort();
+      // Busy (e.g. in a check-in that may have read the state just before the change): the
+      // next wait ends at once, so the change is not missed until the next poll.
+      else this.#wakePending = true;
+    }, debounceMs);
   }
 
   /** Reads the journal (a fresh one when none or corrupt). Changes nothing. */
@@ -227,6 +248,21 @@ export class Agent {
       halt: false,
       etag: null,
       signal,
+      idleWait: async (ms) => {
+        if (this.#wakePending) {
+          this.#wakePending = false;
+          return;
+        }
+        const waiting = new AbortController();
+        this.#waiting = waiting;
+        try {
+          await deps.clock
+            .sleep(ms, signal ? AbortSignal.any([signal, waiting.signal]) : waiting.signal)
+            .catch(() => {});
+        } finally {
+          if (this.#waiting === waiting) this.#waiting = undefined;
+        }
+      },
       action(): ActionRecord {
         if (journal.action === null) throw new BugError('no action in progress');
         return journal.action;

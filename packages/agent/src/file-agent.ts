@@ -8,6 +8,7 @@ import { FileSlot } from './adapters/file/file-slot.js';
 import { FileStateStore } from './adapters/file/file-state-store.js';
 import { JsonBootControl } from './adapters/file/json-boot-control.js';
 import { HttpTransport } from './adapters/http/http-transport.js';
+import { PushChannel } from './adapters/mqtt/push-channel.js';
 import { systemClock } from './adapters/system/system-clock.js';
 import { Agent, systemRandom } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
@@ -137,10 +138,38 @@ export async function openFileDevice(
  */
 export async function runFileAgent(
   config: AgentConfig,
-  options: FileDeviceHooks & { signal?: AbortSignal; until?: 'idle' } = {},
+  options: FileDeviceHooks & {
+    signal?: AbortSignal;
+    until?: 'idle';
+    /** Use MQTT push when a check-in answer offers it and `server.caFile` is set (default true). */
+    push?: boolean;
+  } = {},
 ): Promise<void> {
-  const device = await openFileDevice(config, options);
   const log = options.logger;
+  // The push channel learns the endpoint from check-in answers and wakes the agent on a notice.
+  let channel: PushChannel | undefined;
+  let wake: () => void = () => {};
+  if (options.push !== false && config.server.caFile !== undefined && options.until !== 'idle') {
+    channel = new PushChannel(
+      {
+        ca: await readFile(config.server.caFile),
+        token: config.server.token,
+      },
+      () => wake(),
+      log,
+    );
+  }
+  const events: EventSink | undefined =
+    channel === undefined
+      ? options.events
+      : {
+          emit(event) {
+            if (event.type === 'check-in' && event.push !== undefined) channel.offer(event.push);
+            options.events?.emit(event);
+          },
+        };
+  const device = await openFileDevice(config, { ...options, ...(events ? { events } : {}) });
+  wake = () => device.agent.wake();
   try {
     for (;;) {
       const booted = await device.bootControl.boot();
@@ -171,6 +200,7 @@ export async function runFileAgent(
       }
     }
   } finally {
+    await channel?.close();
     await device.close();
   }
 }

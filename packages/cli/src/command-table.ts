@@ -148,6 +148,11 @@ export const COMMANDS: readonly CommandSpec[] = [
         required: true,
       },
       { name: 'once', description: 'poll once (and finish an update it brings), then exit' },
+      {
+        name: 'no-push',
+        description:
+          'ignore MQTT push offered by the service (default: subscribe when the check-in answer carries push and server.caFile is set)',
+      },
     ],
     help: 'Example: updraft agent run --config /etc/updraft/agent.json',
     load: () => import('./commands/agent-run.js'),

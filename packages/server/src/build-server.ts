@@ -48,6 +48,8 @@ import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
+import type { IdentifyDeviceCertificate } from './mqtt/device-certificate-identity.js';
+import { createMqttService, type MqttService } from './mqtt/mqtt-service.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
@@ -82,6 +84,8 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
+  /** How the MQTT broker identifies a device certificate (default: `identifyDeviceCertificate`). */
+  readonly mqttIdentify?: IdentifyDeviceCertificate;
   /** How a request's TLS client certificates are read (default: from the TLS socket). */
   readonly peerCertificates?: PeerCertificates;
 }
@@ -149,6 +153,7 @@ export async function buildServer(
   const ownDatabase = deps.database === undefined;
   const database = deps.database ?? (await createDatabase(config.database));
   const blobsOwned = deps.blobs === undefined;
+  let mqtt: MqttService | undefined;
   try {
     await migrateToLatest(database);
     await database.deviceChanges.start();
@@ -190,25 +195,40 @@ export async function buildServer(
     });
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
+    const bearer = new BearerDeviceAuthenticator(database.db, sessions);
+    const deviceAuth =
+      deps.deviceAuth ??
+      new CertificateDeviceAuthenticator({
+        db: database.db,
+        fallback: bearer,
+        now,
+        rotationGraceSeconds: config.pki.rotationGraceSeconds,
+        onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
+      });
+    mqtt = await createMqttService(config, {
+      db: database.db,
+      // MQTT passwords are device tokens (certificates are checked by the broker itself).
+      deviceAuth: deps.deviceAuth ?? bearer,
+      changes: database.deviceChanges,
+      metrics,
+      now,
+      logger: loggerInstance,
+      deriveKey: (purpose) => deriveKey(masterKey, purpose),
+      ...(deps.mqttIdentify ? { identify: deps.mqttIdentify } : {}),
+    });
     const services: UpdraftServices = {
       config,
       db: database.db,
       dbSupport: database.support,
       blobs,
       metrics,
-      deviceAuth:
-        deps.deviceAuth ??
-        new CertificateDeviceAuthenticator({
-          db: database.db,
-          fallback: new BearerDeviceAuthenticator(database.db, sessions),
-          now,
-          rotationGraceSeconds: config.pki.rotationGraceSeconds,
-          onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
-        }),
+      deviceAuth,
       deviceChanges: database.deviceChanges,
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
+      push: mqtt.push,
+      ...(mqtt.endpoints ? { pushEndpoints: mqtt.endpoints } : {}),
       peerCertificates: peerCertificateReader(config),
       ...(serverTls === undefined ? {} : { serverTls }),
     };
@@ -252,8 +272,10 @@ export async function buildServer(
             filters: new DeviceFilterService(database.db, now),
             tickSeconds: config.campaigns.tickSeconds,
             fanOutBatch: config.campaigns.fanOutBatch,
+            push: mqtt.push,
           }),
       },
+      mqtt,
       pki: {
         service: new PkiService({
           db: database.db,
@@ -271,6 +293,8 @@ export async function buildServer(
     app.addHook('onClose', async () => {
       // A step under way finishes (or rolls back) before the database goes.
       await wiring.campaigns.engine.close();
+      // Notices under way are published (or fail) before the broker and the database go.
+      await wiring.mqtt.close();
       // Sends in flight are aborted and their rows given back before the database goes.
       await wiring.webhooks.worker.close();
       // Before the database goes: a running encoding stops and leaves its record `building`.
@@ -279,6 +303,7 @@ export async function buildServer(
       if (ownDatabase) await database.close();
     });
   } catch (error) {
+    await mqtt?.close().catch(() => undefined);
     if (ownDatabase) await database.close();
     throw error;
   }

@@ -4,7 +4,15 @@ import { AgentError } from '../errors.js';
 
 /** The validated configuration of a Linux agent (`updraft agent run --config <file>`). */
 export interface AgentConfig {
-  readonly server: { readonly url: string; readonly token: string };
+  readonly server: {
+    readonly url: string;
+    readonly token: string;
+    /**
+     * The pinned CA chain (PEM file): the only trust for the MQTT push broker (docs/mqtt.md).
+     * Without it the agent does not use push (it never trusts the system's CAs for it).
+     */
+    readonly caFile?: string;
+  };
   readonly device: {
     /** UUID text. */
     readonly vendorId: string;
@@ -72,6 +80,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   if (url && !/^https?:\/\//.test(url))
     problems.push('server.url: must start with http:// or https://');
   const token = str(server.token, 'server.token', problems);
+  const caFile = server.caFile === undefined ? undefined : path(server.caFile, 'server.caFile');
   const vendorId = str(device.vendorId, 'device.vendorId', problems);
   const classId = str(device.classId, 'device.classId', problems);
   for (const [name, id] of [
@@ -113,7 +122,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     };
   });
   const config: AgentConfig = {
-    server: { url, token },
+    server: { url, token, ...(caFile !== undefined ? { caFile } : {}) },
     device: { vendorId, classId, attributes: attributes as AgentConfig['device']['attributes'] },
     trustedKeyFiles,
     deviceKeyFile:

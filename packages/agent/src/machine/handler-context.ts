@@ -79,6 +79,11 @@ export interface HandlerContext {
   etag: string | null;
   /** Aborts long waits (idle polling, deferred installs) when the daemon stops. */
   readonly signal: AbortSignal | undefined;
+  /**
+   * Waits `ms` between polls; ends early on a stop request or {@link Agent.wake} (a wake that
+   * came while the agent was busy ends the next wait at once). Never throws.
+   */
+  idleWait(ms: number): Promise<void>;
 }
 
 /** A state's behaviour: does its I/O through ports, answers with an event. */

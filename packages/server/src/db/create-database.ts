@@ -18,6 +18,7 @@ import {
   PostgresDeviceChangeFeed,
   postgresBulkInsertTriggers,
   postgresDeviceChangeTriggers,
+  postgresMqttDeviceChangeTriggers,
   postgresPkiChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
@@ -44,6 +45,7 @@ const sqliteSupport: DialectSupport = {
   // SQLite has one process: its feed installs temporary triggers on its own connection.
   deviceChangeTriggerStatements: () => [],
   bulkDeviceChangeTriggerStatements: () => [],
+  mqttDeviceChangeTriggerStatements: () => [],
   pkiChangeTriggerStatements: () => [],
 };
 
@@ -59,6 +61,7 @@ function postgresSupport(schema: string): DialectSupport {
     ],
     deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
     bulkDeviceChangeTriggerStatements: postgresBulkInsertTriggers,
+    mqttDeviceChangeTriggerStatements: postgresMqttDeviceChangeTriggers,
     pkiChangeTriggerStatements: postgresPkiChangeTriggers,
   };
 }

@@ -162,7 +162,7 @@ describeEachDialect('device change feed triggers', (dialect) => {
     expect(await changesOf(() => report('r2'))).toEqual([dev(2)]);
   });
 
-  it('stays quiet for writes that do not change a session (last seen, attributes)', async () => {
+  it('stays quiet for writes that do not change a session (last seen)', async () => {
     const db = t.handle.db;
     expect(
       await changesOf(async () => {
@@ -171,13 +171,60 @@ describeEachDialect('device change feed triggers', (dialect) => {
           .set({ last_seen_at: at() })
           .where('tenant_id', '=', fleet.tenantId)
           .execute();
-        await db
-          .updateTable('devices')
-          .set({ name: 'renamed' })
-          .where('id', '=', fleet.devices[2]!.id)
-          .execute();
       }),
     ).toEqual([]);
+  });
+
+  // MQTT (migration 20261203143000): a rename moves the device's topic root; an admission or a
+  // certificate state change makes the embedded broker check its open connection again.
+  it('announces a rename, an admission change and a certificate state change', async () => {
+    const db = t.handle.db;
+    const deviceId = fleet.devices[2]!.id;
+    expect(
+      await changesOf(() =>
+        db.updateTable('devices').set({ name: 'renamed' }).where('id', '=', deviceId).execute(),
+      ),
+    ).toEqual([dev(2)]);
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('devices')
+          .set({ admission: 'rejected' })
+          .where('id', '=', deviceId)
+          .execute(),
+      ),
+    ).toEqual([dev(2)]);
+    const row = {
+      id: 'crt_feed',
+      tenant_id: fleet.tenantId,
+      device_id: deviceId,
+      serial: '01',
+      fingerprint: 'f'.repeat(64),
+      spki_fingerprint: 'e'.repeat(64),
+      certificate_pem: '-',
+      not_before: at(),
+      not_after: at(),
+      issued_at: at(),
+      issued_via: 'est-token',
+      state: 'active',
+      superseded_at: null,
+      revoked_at: null,
+      revocation_reason: null,
+      revoked_by: null,
+    };
+    // Issuance alone changes no open connection: quiet.
+    expect(
+      await changesOf(() => db.insertInto('device_certificates').values(row).execute()),
+    ).toEqual([]);
+    expect(
+      await changesOf(() =>
+        db
+          .updateTable('device_certificates')
+          .set({ state: 'revoked', revoked_at: at() })
+          .where('id', '=', 'crt_feed')
+          .execute(),
+      ),
+    ).toEqual([dev(2)]);
   });
 
   it('one INSERT of many actions: each device up to the bulk limit; above it one `null` on PostgreSQL (per row on SQLite)', async () => {

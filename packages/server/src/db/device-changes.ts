@@ -65,6 +65,22 @@ const WATCHED_SINCE_PKI: readonly WatchedChange[] = [
 ];
 
 /**
+ * Watched from migration 20261203143000 on (MQTT, docs/mqtt.md): a rename moves the device's
+ * topic root; a certificate revoked or superseded makes the embedded broker check the device's
+ * open connection again (and close it).
+ */
+const WATCHED_SINCE_MQTT: readonly WatchedChange[] = [
+  { table: 'devices', device: 'id', event: 'UPDATE', columns: ['name'], suffix: 'name' },
+  {
+    table: 'device_certificates',
+    device: 'device_id',
+    event: 'UPDATE',
+    columns: ['state'],
+    suffix: 'state',
+  },
+];
+
+/**
  * Tables whose every change concerns all devices of a tenant (per-tenant settings): any write
  * tells listeners that anything may have changed. Rare writes, so dropping everything is cheaper
  * than a per-tenant index in every cache.
@@ -115,7 +131,7 @@ export class SqliteDeviceChangeFeed extends ListenerSet implements DeviceChangeF
       this.emit(null);
       return null;
     });
-    for (const w of [...WATCHED, ...WATCHED_SINCE_PKI]) {
+    for (const w of [...WATCHED, ...WATCHED_SINCE_PKI, ...WATCHED_SINCE_MQTT]) {
       const row = w.event === 'DELETE' ? 'OLD' : 'NEW';
       const { after, when } = triggerClauses(w, 'IS NOT');
       this.native
@@ -200,6 +216,17 @@ END $$`);
     );
   }
   return statements;
+}
+
+/** DDL (PostgreSQL, migration 20261203143000) for the changes MQTT watches (rename, certificate state). */
+export function postgresMqttDeviceChangeTriggers(): string[] {
+  return WATCHED_SINCE_MQTT.map((w) => {
+    const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
+    return (
+      `CREATE TRIGGER ${triggerName(w)} ${after} ON ${w.table} ` +
+      `FOR EACH ROW ${when} EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${w.device}')`
+    );
+  });
 }
 
 /** Above this many rows, one bulk INSERT notifies `all` instead of each device. */

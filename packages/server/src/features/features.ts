@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
+import type { MqttService } from '../mqtt/mqtt-service.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
 import type { CampaignEngineService } from './campaigns/campaign-engine-port.js';
@@ -43,6 +44,8 @@ export interface FeatureWiring {
   readonly campaigns: {
     readonly engine: CampaignEngineService;
   };
+  /** MQTT (docs/mqtt.md): the bus, push notices; the embedded broker listens in `startServer`. */
+  readonly mqtt: MqttService;
   /**
    * Device identity: the PKI service (tenant CAs, enrollment, inventory, CRL) and how a request's
    * TLS client certificates are read.

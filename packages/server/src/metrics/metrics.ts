@@ -34,6 +34,11 @@ export class Metrics {
    * set: the refusal's reason or error code).
    */
   readonly pkiRefusals: Counter<'channel' | 'reason'>;
+  /** MQTT push notices published or failed (docs/mqtt.md). */
+  readonly mqttNotices: Counter<'result'>;
+  /** Authenticated device connections on the embedded MQTT broker. */
+  readonly mqttConnections: Gauge;
+  #mqttConnectionsSource: (() => number) | undefined;
   private actionsSource: ActionsByStateSource | undefined;
   private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
@@ -106,6 +111,21 @@ export class Metrics {
           this.set({ state }, count);
       },
     });
+    this.mqttNotices = new Counter({
+      name: 'updraft_mqtt_notices_total',
+      help: 'MQTT push notices published or failed (failures never fail the operation).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.mqttConnections = new Gauge({
+      name: 'updraft_mqtt_device_connections',
+      help: 'Authenticated device connections on the embedded MQTT broker.',
+      registers,
+      collect() {
+        const n = self.#mqttConnectionsSource?.();
+        if (n !== undefined) this.set(n);
+      },
+    });
     // Read at scrape time from plain integers (the idle check-in path stays free of prom-client).
     new Counter({
       name: 'updraft_device_session_cache_lookups_total',
@@ -165,6 +185,11 @@ export class Metrics {
   }
 
   /** Lets the device session cache report its counts at scrape time. */
+  /** Where the MQTT connection gauge reads from at scrape time. */
+  setMqttConnectionsSource(source: () => number): void {
+    this.#mqttConnectionsSource = source;
+  }
+
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
   }

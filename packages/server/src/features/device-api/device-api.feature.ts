@@ -37,10 +37,11 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     now,
     deviceChanges,
     deltaOffers,
+    app.updraft.pushEndpoints,
   );
   await app.register(deviceApiRoutes, {
     checkIns,
-    actions: new ActionService(db, now, deviceChanges, events, campaigns),
+    actions: new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push),
     urls,
   });
 };
