@@ -74,6 +74,12 @@ export const SERVER_ERROR_CODES = [
   'PKI_UNTRUSTED',
   'PKI_EXPIRED',
   'PKI_NOT_YET_VALID',
+  // device API over MQTT (features/device-mqtt)
+  'MQTT_REQUEST_INVALID',
+  'MQTT_REQUEST_TOO_LARGE',
+  'MQTT_CHUNK_TOO_LARGE',
+  'MQTT_DEVICE_REFUSED',
+  'MQTT_BUSY',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -152,6 +158,12 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   PKI_UNTRUSTED: 403,
   PKI_EXPIRED: 403,
   PKI_NOT_YET_VALID: 403,
+  // device API over MQTT (the status travels as the answer's `status` user property)
+  MQTT_REQUEST_INVALID: 400,
+  MQTT_REQUEST_TOO_LARGE: 413,
+  MQTT_CHUNK_TOO_LARGE: 413,
+  MQTT_DEVICE_REFUSED: 403,
+  MQTT_BUSY: 429,
 };
 
 /**
