@@ -44,6 +44,7 @@ import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
+import type { MqttBus } from './mqtt/mqtt-bus.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
@@ -75,6 +76,11 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
+  /**
+   * The service's side of MQTT (embedded or external broker; not closed by the app). Used unless
+   * `mqtt.mode` is `off`: the device API then answers over MQTT too.
+   */
+  readonly mqttBus?: MqttBus;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -186,6 +192,7 @@ export async function buildServer(
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {
+      ...(deps.mqttBus && config.mqtt.mode !== 'off' ? { mqtt: deps.mqttBus } : {}),
       deltas: new DeltaService({
         db: database.db,
         blobs,

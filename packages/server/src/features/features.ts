@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
+import type { MqttBus } from '../mqtt/mqtt-bus.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
 import type { CampaignEngineService } from './campaigns/campaign-engine-port.js';
@@ -40,6 +41,8 @@ export interface FeatureWiring {
   readonly campaigns: {
     readonly engine: CampaignEngineService;
   };
+  /** The service's side of MQTT (absent when `mqtt.mode` is `off`): the device API answers on it. */
+  readonly mqtt?: MqttBus;
 }
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
@@ -81,6 +84,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       deltaOffers: wiring.deltas,
       events,
       campaigns,
+      ...(wiring.mqtt ? { mqtt: wiring.mqtt } : {}),
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('webhooks', '/api/v1', webhooksFeature, {

@@ -54,4 +54,3 @@ export const FeedbackBody = Type.Object(
   },
   { additionalProperties: false },
 );
-

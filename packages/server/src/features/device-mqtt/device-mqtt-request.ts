@@ -1,0 +1,90 @@
+import { type Static, Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { ServerError } from '../../errors.js';
+import { CheckInBody, FeedbackBody } from '../device-api/device-api.schemas.js';
+
+/** The operations of the device API over MQTT (docs/mqtt.md#device-api-over-mqtt). */
+export const DEVICE_MQTT_OPS = ['check-in', 'envelope', 'payload', 'feedback'] as const;
+export type DeviceMqttOp = (typeof DEVICE_MQTT_OPS)[number];
+
+/** Largest request accepted (a full check-in report is about 25 KiB at its bounds). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+const Url = Type.String({ minLength: 1, maxLength: 2048 });
+const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+const Request = Type.Union([
+  Type.Object(
+    {
+      op: Type.Literal('check-in'),
+      /** The `etag` of the previous 200 answer (HTTP's If-None-Match). */
+      ifNoneMatch: Type.Optional(Type.String({ maxLength: 1024 })),
+      report: CheckInBody,
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ op: Type.Literal('envelope'), url: Url }, { additionalProperties: false }),
+  Type.Object(
+    {
+      op: Type.Literal('payload'),
+      url: Url,
+      offset: Offset,
+      length: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      op: Type.Literal('feedback'),
+      actionId: Type.String({ pattern: '^act_[A-Za-z0-9_-]{1,64}$' }),
+      report: FeedbackBody,
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+const check = Compile(Request);
+
+/** One checked request. */
+export type DeviceMqttRequest = Static<typeof Request>;
+
+/**
+ * Parses one request payload: at most {@link MAX_REQUEST_BYTES} of UTF-8 JSON matching one of
+ * the operations, a payload `length` at most `chunkMaxBytes`. Any other input throws a typed
+ * `ServerError` (`MQTT_REQUEST_TOO_LARGE`, `MQTT_REQUEST_INVALID`, `MQTT_CHUNK_TOO_LARGE`), never
+ * anything else.
+ */
+export function parseDeviceMqttRequest(
+  payload: Uint8Array,
+  chunkMaxBytes: number,
+): DeviceMqttRequest {
+  if (payload.length > MAX_REQUEST_BYTES) {
+    throw new ServerError(
+      'MQTT_REQUEST_TOO_LARGE',
+      `requests are at most ${MAX_REQUEST_BYTES} bytes`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+  } catch {
+    throw new ServerError('MQTT_REQUEST_INVALID', 'the request is not UTF-8 JSON');
+  }
+  if (!check.Check(value)) {
+    const op = (value as { op?: unknown } | null)?.op;
+    const known = typeof op === 'string' && (DEVICE_MQTT_OPS as readonly string[]).includes(op);
+    const first = known ? [...check.Errors(value)][0] : undefined;
+    throw new ServerError(
+      'MQTT_REQUEST_INVALID',
+      known
+        ? `the ${op} request is invalid${first ? ` at ${first.instancePath || '/'}: ${first.message}` : ''}`
+        : `op must be one of ${DEVICE_MQTT_OPS.join(', ')}`,
+    );
+  }
+  if (value.op === 'payload' && value.length > chunkMaxBytes) {
+    throw new ServerError('MQTT_CHUNK_TOO_LARGE', `chunks are at most ${chunkMaxBytes} bytes`, {
+      details: { chunkMaxBytes },
+    });
+  }
+  return value;
+}
