@@ -15,6 +15,8 @@ export {
   type Role,
 } from './auth/permissions.js';
 export { buildServer, type ServerDeps } from './build-server.js';
+export type { MqttBus, MqttMessage, MqttPublishOptions } from './mqtt/mqtt-bus.js';
+export { MqttClientBus } from './mqtt/mqtt-client-bus.js';
 export {
   type LoadConfigOptions,
   loadConfig,

@@ -1,0 +1,418 @@
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MqttTransport, parseAgentConfig, runFileAgent } from '@updraft/agent';
+import {
+  componentIdFromHex,
+  createEnvelope,
+  createKeySigner,
+  deviceTopicRoot,
+  signEnvelope,
+} from '@updraft/core';
+import {
+  buildServer,
+  loadConfig,
+  type MqttBus,
+  MqttClientBus,
+  type MqttMessage,
+  type MqttPublishOptions,
+} from '@updraft/server';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Mosquitto, startMosquitto } from './mosquitto-fixture.js';
+
+// Firmware over MQTT (issue 11, item 6), end to end: a real Mosquitto on a free port, the real
+// service built in-process with an mqtt.js bus to that broker (wrapped only to watch requests and,
+// in two tests, to tamper with answers on their way out), and the real file agent with the
+// MQTT transport. The service never listens on HTTP: the device has only MQTT.
+
+const TENANT = 'ten_default';
+const MAIN = '814100';
+const CHUNK = 4096;
+const vendorId = randomUUID();
+const classId = randomUUID();
+const releaseKey = generateKeyPairSync('ed25519');
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** What the service saw of one device request. */
+interface SeenRequest {
+  readonly device: string;
+  readonly op: string;
+  readonly offset?: number;
+  readonly status?: string;
+  readonly code?: string | null;
+}
+
+type Tamper = (
+  topic: string,
+  payload: Buffer,
+  options: MqttPublishOptions,
+) => Buffer | Promise<Buffer>;
+
+/** The service's bus, recording requests and letting a test rewrite answers (a broker-side MITM). */
+class WatchedBus implements MqttBus {
+  readonly seen: SeenRequest[] = [];
+  tamper: Tamper | null = null;
+  constructor(private readonly inner: MqttBus) {}
+  async publish(topic: string, payload: Buffer | string, options?: MqttPublishOptions) {
+    const bytes = Buffer.from(payload);
+    const out = this.tamper ? await this.tamper(topic, bytes, options ?? {}) : bytes;
+    return this.inner.publish(topic, out, options);
+  }
+  subscribe(filter: string, handler: (m: MqttMessage) => void) {
+    return this.inner.subscribe(filter, (m) => {
+      try {
+        const r = JSON.parse(m.payload.toString()) as Record<string, never>;
+        const report = (r.report ?? {}) as { status?: string; code?: string | null };
+        this.seen.push({
+          device: /CN=([^,]+)/.exec(m.topic)?.[1] ?? '',
+          op: r.op,
+          ...(typeof r.offset === 'number' ? { offset: r.offset } : {}),
+          ...(r.op === 'feedback' ? { status: report.status, code: report.code ?? null } : {}),
+        });
+      } catch {
+        // Not JSON: the responder answers it with a problem; nothing to record.
+      }
+      handler(m);
+    });
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+let broker: Mosquitto;
+let bus: WatchedBus;
+let app: Awaited<ReturnType<typeof buildServer>>;
+let dir: string;
+let admin: Record<string, string>;
+let deviceClassId: string;
+let seq = 1;
+
+async function api<T = Record<string, unknown>>(method: string, url: string, body?: unknown) {
+  const res = await app.inject({
+    method: method as 'GET',
+    url,
+    headers: admin,
+    ...(body === undefined ? {} : { payload: body as object }),
+  });
+  if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+  return JSON.parse(res.body) as T;
+}
+
+async function release(image: Uint8Array, version: string): Promise<string> {
+  const sequenceNumber = ++seq;
+  const unsigned = createEnvelope({
+    vendorId,
+    classId,
+    sequenceNumber,
+    components: [
+      {
+        id: MAIN,
+        digest: createHash("sha256").update(image).digest(),
+        size: image.length,
+        uri: `https://fw.example/${version}.bin`,
+      },
+    ],
+    text: {
+      en: {
+        fields: { updateDescription: `release ${version}` },
+        components: [{ id: componentIdFromHex(MAIN), fields: { componentVersion: version } }],
+      },
+    },
+  });
+  const envelope = await signEnvelope(unsigned, createKeySigner(releaseKey.privateKey));
+  const created = await api<{ id: string }>('POST', '/api/v1/releases', {
+    deviceClassId,
+    version,
+    envelope: Buffer.from(envelope).toString('base64'),
+    payloads: [{ data: Buffer.from(image).toString('base64') }],
+  });
+  return created.id;
+}
+
+async function deviceWithAction(name: string, releaseId: string) {
+  const device = await api<{ device: { id: string } }>('POST', '/api/v1/devices', {
+    name,
+    deviceClassId,
+  });
+  const action = await api<{ id: string }>('POST', '/api/v1/actions', {
+    deviceId: device.device.id,
+    releaseId,
+  });
+  return { deviceId: device.device.id, actionId: action.id };
+}
+
+/** A device's own MQTT connection (MQTT 5), reconnecting quickly after a broker restart. */
+function connectDevice(name: string): Promise<MqttClient> {
+  return connectAsync(broker.url, {
+    protocolVersion: 5,
+    clean: true,
+    reconnectPeriod: 200,
+    clientId: `${name}-${randomBytes(3).toString('hex')}`,
+  });
+}
+
+/** The files of a Linux device running `factory` (slot a), its agent config with them. */
+async function prepareDevice(name: string, factory: Uint8Array) {
+  const home = await mkdtemp(join(dir, `${name}-`));
+  await writeFile(join(home, 'a.img'), factory);
+  await writeFile(
+    join(home, 'release.pub'),
+    releaseKey.publicKey.export({ type: 'spki', format: 'pem' }),
+  );
+  const config = parseAgentConfig(
+    {
+      // Nothing listens here: every byte must come over MQTT.
+      server: { url: 'http://127.0.0.1:9', token: 'unused-over-mqtt' },
+      device: { vendorId, classId },
+      trustedKeys: ['release.pub'],
+      stateDir: 'state',
+      slots: {
+        a: { path: 'a.img', size: 256 * 1024 },
+        b: { path: 'b.img', size: 256 * 1024 },
+        sectorSize: 4096,
+      },
+      installed: { version: '1.0.0', sequenceNumber: 1, size: factory.length },
+      checkpointBytes: 16 * 1024,
+      stallTimeoutSeconds: 10,
+    },
+    home,
+  );
+  return { name, home, config };
+}
+
+/** Runs the device's file agent over MQTT only until idle (or `signal`); returns its slot b. */
+async function runAgent(
+  device: Awaited<ReturnType<typeof prepareDevice>>,
+  options: { chunkRetries?: number; signal?: AbortSignal } = {},
+): Promise<Buffer> {
+  const client = await connectDevice(device.name);
+  const transport = new MqttTransport({
+    client,
+    topicRoot: deviceTopicRoot(TENANT, device.name),
+    chunkBytes: CHUNK,
+    requestTimeoutMs: 5_000,
+    ...(options.chunkRetries !== undefined ? { chunkRetries: options.chunkRetries } : {}),
+  });
+  try {
+    await runFileAgent(device.config, {
+      until: 'idle',
+      transport,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } finally {
+    transport.close();
+    await client.endAsync(true);
+  }
+  return readFile(join(device.home, 'b.img'));
+}
+
+async function runDevice(
+  name: string,
+  factory: Uint8Array,
+  options: { chunkRetries?: number } = {},
+): Promise<Buffer> {
+  return runAgent(await prepareDevice(name, factory), options);
+}
+
+const payloadOffsets = (name: string) =>
+  bus.seen.filter((r) => r.device === name && r.op === 'payload').map((r) => r.offset!);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-mqtt-fw-'));
+  broker = await startMosquitto();
+  bus = new WatchedBus(await MqttClientBus.connect(broker.url, { reconnectPeriod: 200 }));
+  const password = randomBytes(12).toString('hex');
+  const config = loadConfig({
+    overrides: {
+      dataDir: join(dir, 'server'),
+      logLevel: 'warn',
+      auth: { adminPassword: password },
+      rateLimit: { enabled: false },
+      metrics: { public: true },
+      mqtt: { mode: 'external', url: broker.url, chunkMaxBytes: 16 * 1024 },
+    },
+  });
+  app = await buildServer(config, { mqttBus: bus, print: () => {} });
+  const login = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username: 'admin', password },
+  });
+  admin = { authorization: `Bearer ${(JSON.parse(login.body) as { token: string }).token}` };
+  deviceClassId = (
+    await api<{ id: string }>('POST', '/api/v1/device-classes', {
+      name: 'mqtt-only',
+      vendorId,
+      classId,
+    })
+  ).id;
+  await api('POST', `/api/v1/device-classes/${deviceClassId}/keys`, {
+    format: 'pem',
+    key: releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await app?.close();
+  await bus?.close();
+  await broker?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  bus.tamper = null;
+});
+
+function image(size: number): Uint8Array {
+  return new Uint8Array(randomBytes(size));
+}
+
+describe('firmware over MQTT', () => {
+  it('updates a device over MQTT only: check-in, envelope, chunked download, install, feedback', async () => {
+    const v2 = image(40_000);
+    const { actionId } = await deviceWithAction('mqtt-full', await release(v2, '2.0.0'));
+    const slotB = await runDevice('mqtt-full', image(20_000));
+
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    const ops = new Set(bus.seen.filter((r) => r.device === 'mqtt-full').map((r) => r.op));
+    expect(ops).toEqual(new Set(['check-in', 'envelope', 'payload', 'feedback']));
+    // Sequential chunks of the size the agent chose, from 0 to the end, each asked for once.
+    const expected = Array.from({ length: Math.ceil(v2.length / CHUNK) }, (_, i) => i * CHUNK);
+    expect(payloadOffsets('mqtt-full')).toEqual(expected);
+    const statuses = bus.seen
+      .filter((r) => r.device === 'mqtt-full' && r.op === 'feedback')
+      .map((r) => r.status);
+    expect(statuses).toContain('installing');
+    expect(statuses.at(-1)).toBe('success');
+  }, 60_000);
+
+  it('resumes a transfer interrupted by a broker restart from the persisted offset, not from 0', async () => {
+    const v2 = image(96 * 1024);
+    const { actionId } = await deviceWithAction('mqtt-resume', await release(v2, '3.0.0'));
+    const cutAt = 56 * 1024;
+    let cut = false;
+    bus.tamper = async (topic, payload, options) => {
+      if (
+        !cut &&
+        topic.includes('CN=mqtt-resume,') &&
+        options.userProperties?.offset === String(cutAt)
+      ) {
+        cut = true;
+        // The broker dies before this answer goes out; it comes back a moment later.
+        await broker.stop();
+        setTimeout(() => void broker.start(), 500);
+      }
+      return payload;
+    };
+    const slotB = await runDevice('mqtt-resume', image(20_000));
+
+    expect(cut).toBe(true);
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    const offsets = payloadOffsets('mqtt-resume');
+    const at = offsets.indexOf(cutAt);
+    const resumedFrom = offsets[at + 1]!;
+    // The agent goes on from the sectors it had written (at least its last checkpoint, 48 KiB).
+    expect(resumedFrom % 4096).toBe(0);
+    expect(resumedFrom).toBeGreaterThanOrEqual(48 * 1024);
+    expect(resumedFrom).toBeLessThanOrEqual(cutAt);
+    expect(offsets.filter((o) => o === 0)).toHaveLength(1);
+    expect(offsets.slice(at + 1).every((o) => o >= resumedFrom)).toBe(true);
+  }, 60_000);
+
+  it('resumes from the journal after the agent itself stopped during a disconnect', async () => {
+    const v2 = image(96 * 1024);
+    const { actionId } = await deviceWithAction('mqtt-journal', await release(v2, '3.1.0'));
+    const device = await prepareDevice('mqtt-journal', image(20_000));
+    const cutAt = 56 * 1024;
+    const stop = new AbortController();
+    let restarted: Promise<void> = Promise.resolve();
+    bus.tamper = async (topic, payload, options) => {
+      if (
+        !stop.signal.aborted &&
+        topic.includes('CN=mqtt-journal,') &&
+        options.userProperties?.offset === String(cutAt)
+      ) {
+        // The device shuts down (power, service stop) while its broker connection is gone.
+        stop.abort();
+        await broker.stop();
+        restarted = new Promise((r) => setTimeout(r, 300)).then(() => broker.start());
+      }
+      return payload;
+    };
+    await runAgent(device, { signal: stop.signal });
+    expect(stop.signal.aborted).toBe(true);
+    const before = payloadOffsets('mqtt-journal').length;
+    bus.tamper = null;
+    await restarted;
+    const slotB = await runAgent(device);
+
+    const after = payloadOffsets('mqtt-journal').slice(before);
+    // A fresh agent knows only its files: the journal, saved when the failed step was set to
+    // retry, holds every sector received before the cut (56 KiB), so it asks from there, not 0.
+    expect(after[0]).toBe(cutAt);
+    expect(after).not.toContain(0);
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+  }, 60_000);
+
+  it('catches a corrupted chunk and fetches it again', async () => {
+    const v2 = image(40_000);
+    const { actionId } = await deviceWithAction('mqtt-flip', await release(v2, '4.0.0'));
+    const target = String(3 * CHUNK);
+    let flipped = 0;
+    bus.tamper = (topic, payload, options) => {
+      if (topic.includes('CN=mqtt-flip,') && options.userProperties?.offset === target) {
+        if (flipped++ === 0) {
+          const bad = Buffer.from(payload);
+          bad[100] = bad[100]! ^ 0x01;
+          return bad;
+        }
+      }
+      return payload;
+    };
+    const slotB = await runDevice('mqtt-flip', image(20_000));
+
+    expect(flipped).toBe(2);
+    expect(payloadOffsets('mqtt-flip').filter((o) => o === 3 * CHUNK)).toHaveLength(2);
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+  }, 60_000);
+
+  it('fails with AGENT_CHUNK_CORRUPT and installs nothing when a chunk stays corrupted', async () => {
+    const v2 = image(40_000);
+    const { actionId } = await deviceWithAction('mqtt-rot', await release(v2, '5.0.0'));
+    const target = String(2 * CHUNK);
+    bus.tamper = (topic, payload, options) => {
+      if (topic.includes('CN=mqtt-rot,') && options.userProperties?.offset === target) {
+        const bad = Buffer.from(payload);
+        bad[7] = bad[7]! ^ 0x80;
+        return bad;
+      }
+      return payload;
+    };
+    await runDevice('mqtt-rot', image(20_000), { chunkRetries: 2 });
+
+    // One try and two retries of the bad chunk, then the action failed with the typed code.
+    expect(payloadOffsets('mqtt-rot').filter((o) => o === 2 * CHUNK)).toHaveLength(3);
+    expect(payloadOffsets('mqtt-rot').some((o) => o > 2 * CHUNK)).toBe(false);
+    const feedback = bus.seen.filter((r) => r.device === 'mqtt-rot' && r.op === 'feedback');
+    expect(feedback.map((r) => r.status)).not.toContain('installing');
+    expect(feedback.at(-1)).toMatchObject({ status: 'failure', code: 'AGENT_CHUNK_CORRUPT' });
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'failure',
+    );
+  }, 60_000);
+});
