@@ -40,6 +40,8 @@ interface SeenRequest {
   readonly device: string;
   readonly op: string;
   readonly offset?: number;
+  /** Path of a payload request's URL (`/api/device/v1/artifacts/…` or `…/deltas/…`). */
+  readonly path?: string;
   readonly status?: string;
   readonly code?: string | null;
 }
@@ -69,6 +71,7 @@ class WatchedBus implements MqttBus {
           device: /CN=([^,]+)/.exec(m.topic)?.[1] ?? '',
           op: r.op,
           ...(typeof r.offset === 'number' ? { offset: r.offset } : {}),
+          ...(typeof r.url === 'string' ? { path: (r.url as string).split('?')[0] } : {}),
           ...(r.op === 'feedback' ? { status: report.status, code: report.code ?? null } : {}),
         });
       } catch {
@@ -110,7 +113,7 @@ async function release(image: Uint8Array, version: string): Promise<string> {
     components: [
       {
         id: MAIN,
-        digest: createHash("sha256").update(image).digest(),
+        digest: createHash('sha256').update(image).digest(),
         size: image.length,
         uri: `https://fw.example/${version}.bin`,
       },
@@ -415,4 +418,209 @@ describe('firmware over MQTT', () => {
       'failure',
     );
   }, 60_000);
+});
+
+/** One raw request of device `name` over its own connection; resolves with the answer. */
+async function ask(
+  client: MqttClient,
+  name: string,
+  body: Buffer | string | object,
+  properties: Record<string, unknown> = {},
+): Promise<{ status: number; json: Record<string, unknown>; props: Record<string, string> }> {
+  const root = deviceTopicRoot(TENANT, name);
+  await client.subscribeAsync(`${root}/res`, { qos: 1 });
+  const id = randomBytes(8);
+  const answer = new Promise<{ payload: Buffer; props: Record<string, string> }>(
+    (resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer')), 5_000);
+      const onMessage = (
+        topic: string,
+        payload: Buffer,
+        packet: { properties?: { correlationData?: Buffer; userProperties?: object } },
+      ) => {
+        if (topic !== `${root}/res` || !packet.properties?.correlationData?.equals(id)) return;
+        clearTimeout(timer);
+        client.removeListener('message', onMessage);
+        resolve({ payload, props: (packet.properties.userProperties ?? {}) as never });
+      };
+      client.on('message', onMessage);
+    },
+  );
+  const bytes =
+    typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body as object);
+  await client.publishAsync(`${root}/req`, bytes, {
+    qos: 1,
+    properties: { correlationData: id, ...properties },
+  });
+  const { payload, props } = await answer;
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(payload.toString()) as Record<string, unknown>;
+  } catch {
+    // A payload chunk: raw bytes.
+  }
+  return { status: Number(props.status), json, props };
+}
+
+describe('delta over MQTT', () => {
+  it('updates a device on the base version through the patch, in chunks over MQTT', async () => {
+    // Firmware-like: the next version changes a few hundred bytes of a 120 KB image.
+    const v1 = new Uint8Array(120_000).map((_, i) => (i * 31 + (i >> 7)) & 0xff);
+    const v2 = v1.slice();
+    for (let i = 50_000; i < 50_400; i++) v2[i] = (v2[i]! + 1) & 0xff;
+    await release(v1, '7.0.0');
+    const target = await release(v2, '7.1.0');
+    await api('PUT', `/api/v1/releases/${target}/delta-bases`, {
+      bases: ['7.0.0'],
+      anyInstalled: false,
+    });
+    const view = () =>
+      api<{ patches: { state: string }[]; deliveries: number }>(
+        'GET',
+        `/api/v1/releases/${target}/deltas`,
+      );
+    await expect
+      .poll(async () => (await view()).patches[0]?.state, { timeout: 30_000 })
+      .toBe('ready');
+    const { actionId } = await deviceWithAction('mqtt-delta', target);
+    const slotB = await runDevice('mqtt-delta', v1);
+
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    const paths = bus.seen
+      .filter((r) => r.device === 'mqtt-delta' && r.op === 'payload')
+      .map((r) => r.path);
+    expect(paths.length).toBeGreaterThan(0);
+    // Only the patch went over the wire, and its last chunk counted as a delivery.
+    expect(paths.every((p) => p?.startsWith('/api/device/v1/deltas/'))).toBe(true);
+    await expect.poll(async () => (await view()).deliveries).toBe(1);
+  }, 60_000);
+});
+
+describe('device API over MQTT refuses bad requests with typed problems', () => {
+  let probe: MqttClient;
+  let other: MqttClient;
+  let url: string;
+  let size: number;
+
+  beforeAll(async () => {
+    const v2 = image(10_000);
+    size = v2.length;
+    const releaseId = await release(v2, '6.0.0');
+    await deviceWithAction('mqtt-probe', releaseId);
+    await deviceWithAction('mqtt-other', releaseId);
+    probe = await connectDevice('mqtt-probe');
+    other = await connectDevice('mqtt-other');
+    const checkIn = await ask(probe, 'mqtt-probe', { op: 'check-in', report: {} });
+    expect(checkIn.status).toBe(200);
+    const body = checkIn.json.body as { action: { payloads: { url: string }[] } };
+    url = body.action.payloads[0]!.url;
+  });
+
+  afterAll(async () => {
+    await probe?.endAsync(true);
+    await other?.endAsync(true);
+  });
+
+  it('answers a good chunk with its bytes, offset, length, total and SHA-256', async () => {
+    const res = await ask(probe, 'mqtt-probe', { op: 'payload', url, offset: 100, length: 1000 });
+    expect(res.status).toBe(200);
+    expect(res.props).toMatchObject({ offset: '100', length: '1000', total: String(size) });
+    expect(res.props.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('refuses a payload URL with a bad signature (DEVICE_URL_INVALID)', async () => {
+    const forged = url.replace(/sig=([^&])/, (_, c: string) => `sig=${c === 'A' ? 'B' : 'A'}`);
+    expect(forged).not.toBe(url);
+    const res = await ask(probe, 'mqtt-probe', {
+      op: 'payload',
+      url: forged,
+      offset: 0,
+      length: 1024,
+    });
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ code: 'DEVICE_URL_INVALID', title: 'Forbidden' });
+  });
+
+  it("refuses another device's URL (DEVICE_URL_INVALID)", async () => {
+    const res = await ask(other, 'mqtt-other', { op: 'payload', url, offset: 0, length: 1024 });
+    expect(res.status).toBe(403);
+    expect(res.json).toMatchObject({ code: 'DEVICE_URL_INVALID' });
+    expect(String(res.json.detail)).toContain('another device');
+  });
+
+  it('refuses a chunk over mqtt.chunkMaxBytes (MQTT_CHUNK_TOO_LARGE)', async () => {
+    const res = await ask(probe, 'mqtt-probe', {
+      op: 'payload',
+      url,
+      offset: 0,
+      length: 16 * 1024 + 1,
+    });
+    expect(res.status).toBe(413);
+    expect(res.json).toMatchObject({ code: 'MQTT_CHUNK_TOO_LARGE' });
+  });
+
+  it('refuses an offset past the end (DEVICE_RANGE_NOT_SATISFIABLE)', async () => {
+    const res = await ask(probe, 'mqtt-probe', {
+      op: 'payload',
+      url,
+      offset: size + 1,
+      length: 10,
+    });
+    expect(res.status).toBe(416);
+    expect(res.json).toMatchObject({ code: 'DEVICE_RANGE_NOT_SATISFIABLE' });
+  });
+
+  it('refuses malformed JSON and unknown operations (MQTT_REQUEST_INVALID)', async () => {
+    for (const bad of ['{"op":', '[]', '{"op":"reboot"}', '{"op":"payload","url":"x"}']) {
+      const res = await ask(probe, 'mqtt-probe', bad);
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ code: 'MQTT_REQUEST_INVALID', title: 'Bad Request' });
+    }
+  });
+
+  it('refuses a device the service does not know (MQTT_DEVICE_REFUSED)', async () => {
+    const ghost = await connectDevice('ghost');
+    try {
+      const res = await ask(ghost, 'ghost', { op: 'check-in', report: {} });
+      expect(res.status).toBe(403);
+      expect(res.json).toMatchObject({ code: 'MQTT_DEVICE_REFUSED' });
+    } finally {
+      await ghost.endAsync(true);
+    }
+  });
+
+  it("answers on the requester's own topic whatever responseTopic says", async () => {
+    const stolen: Buffer[] = [];
+    const otherRes = `${deviceTopicRoot(TENANT, 'mqtt-other')}/res`;
+    await other.subscribeAsync(otherRes, { qos: 1 });
+    const spy = (topic: string, payload: Buffer) => {
+      if (topic === otherRes) stolen.push(payload);
+    };
+    other.on('message', spy);
+    const res = await ask(
+      probe,
+      'mqtt-probe',
+      { op: 'check-in', report: {} },
+      {
+        responseTopic: otherRes,
+      },
+    );
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    other.removeListener('message', spy);
+    expect(stolen).toHaveLength(0);
+  });
+
+  it('answers any bytes with a problem, and keeps answering', async () => {
+    for (let i = 0; i < 20; i++) {
+      const res = await ask(probe, 'mqtt-probe', randomBytes(1 + ((i * 37) % 300)));
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(String(res.json.code)).toMatch(/^MQTT_REQUEST_/);
+    }
+    expect((await ask(probe, 'mqtt-probe', { op: 'check-in', report: {} })).status).toBe(200);
+  });
 });
