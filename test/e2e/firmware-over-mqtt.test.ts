@@ -33,7 +33,6 @@ const CHUNK = 4096;
 const vendorId = randomUUID();
 const classId = randomUUID();
 const releaseKey = generateKeyPairSync('ed25519');
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** What the service saw of one device request. */
 interface SeenRequest {
