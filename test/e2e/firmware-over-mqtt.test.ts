@@ -12,13 +12,14 @@ import {
 } from '@updraft/core';
 import {
   buildServer,
+  ExternalMqttBus,
   loadConfig,
   type MqttBus,
-  MqttClientBus,
   type MqttMessage,
   type MqttPublishOptions,
 } from '@updraft/server';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Mosquitto, startMosquitto } from './mosquitto-fixture.js';
 
@@ -225,7 +226,15 @@ const payloadOffsets = (name: string) =>
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-mqtt-fw-'));
   broker = await startMosquitto();
-  bus = new WatchedBus(await MqttClientBus.connect(broker.url, { reconnectPeriod: 200 }));
+  bus = new WatchedBus(
+    await ExternalMqttBus.connect({
+      url: broker.url,
+      certFile: '',
+      keyFile: '',
+      caFile: '',
+      logger: pino({ level: 'silent' }),
+    }),
+  );
   const password = randomBytes(12).toString('hex');
   const config = loadConfig({
     overrides: {

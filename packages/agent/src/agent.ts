@@ -47,6 +47,9 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #handlers: Handlers;
   readonly #log: Logger;
+  /** Aborted by {@link wake}; a new one for every idle wait. */
+  #wake = new AbortController();
+  #wakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     deps: AgentDeps,
@@ -57,6 +60,19 @@ export class Agent {
     this.#options = { ...DEFAULT_AGENT_OPTIONS, ...options };
     this.#handlers = handlers;
     this.#log = deps.logger ?? SILENT;
+  }
+
+  /**
+   * Ends the current wait between polls so the agent checks in now (a push notice said something
+   * waits). Several calls within `debounceMs` make one check-in. Changes no state by itself: the
+   * check-in answer decides, as always.
+   */
+  wake(debounceMs = 100): void {
+    if (this.#wakeTimer !== undefined) return;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined;
+      this.#wake.abort();
+    }, debounceMs);
   }
 
   /** Reads the journal (a fresh one when none or corrupt). Changes nothing. */
@@ -227,6 +243,17 @@ export class Agent {
       halt: false,
       etag: null,
       signal,
+      idleSignal: () => {
+        // A wake that came while the agent was busy (e.g. during a check-in that may have read
+        // the state just before the change) still counts: this wait ends at once.
+        if (this.#wake.signal.aborted) {
+          this.#wake = new AbortController();
+          return AbortSignal.abort();
+        }
+        return signal === undefined
+          ? this.#wake.signal
+          : AbortSignal.any([signal, this.#wake.signal]);
+      },
       action(): ActionRecord {
         if (journal.action === null) throw new BugError('no action in progress');
         return journal.action;

@@ -14,11 +14,16 @@ export { FileStateStore } from './adapters/file/file-state-store.js';
 export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';
 export { HttpTransport, type HttpTransportOptions } from './adapters/http/http-transport.js';
 export {
+  type MqttConnectionOptions,
+  openMqttConnection,
+} from './adapters/mqtt/mqtt-connection.js';
+export {
   type MqttPacket,
   MqttTransport,
   type MqttTransportClient,
   type MqttTransportOptions,
 } from './adapters/mqtt/mqtt-transport.js';
+export { subscribePush } from './adapters/mqtt/push-subscriber.js';
 export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';

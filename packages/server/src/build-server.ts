@@ -44,7 +44,9 @@ import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
+import type { IdentifyDeviceCertificate } from './mqtt/device-certificate-identity.js';
 import type { MqttBus } from './mqtt/mqtt-bus.js';
+import { createMqttService, type MqttService } from './mqtt/mqtt-service.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
@@ -77,10 +79,12 @@ export interface ServerDeps {
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
   /**
-   * The service's side of MQTT (embedded or external broker; not closed by the app). Used unless
-   * `mqtt.mode` is `off`: the device API then answers over MQTT too.
+   * `mqtt.mode=external`: the bus to use instead of connecting to `mqtt.url` (tests wrap one to
+   * watch or tamper with traffic); closed with the app.
    */
   readonly mqttBus?: MqttBus;
+  /** How the MQTT broker identifies a device certificate (default: the interim check). */
+  readonly mqttIdentify?: IdentifyDeviceCertificate;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -143,6 +147,7 @@ export async function buildServer(
   const ownDatabase = deps.database === undefined;
   const database = deps.database ?? (await createDatabase(config.database));
   const blobsOwned = deps.blobs === undefined;
+  let mqtt: MqttService | undefined;
   try {
     await migrateToLatest(database);
     await database.deviceChanges.start();
@@ -176,23 +181,36 @@ export async function buildServer(
     });
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
+    const deviceAuth = deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions);
+    mqtt = await createMqttService(config, {
+      db: database.db,
+      deviceAuth,
+      changes: database.deviceChanges,
+      metrics,
+      now,
+      logger: loggerInstance,
+      deriveKey: (purpose) => deriveKey(masterKey, purpose),
+      ...(deps.mqttIdentify ? { identify: deps.mqttIdentify } : {}),
+      ...(deps.mqttBus ? { bus: deps.mqttBus } : {}),
+    });
     const services: UpdraftServices = {
       config,
       db: database.db,
       dbSupport: database.support,
       blobs,
       metrics,
-      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
+      deviceAuth,
       deviceChanges: database.deviceChanges,
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
+      push: mqtt.push,
+      ...(mqtt.endpoints ? { pushEndpoints: mqtt.endpoints } : {}),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {
-      ...(deps.mqttBus && config.mqtt.mode !== 'off' ? { mqtt: deps.mqttBus } : {}),
       deltas: new DeltaService({
         db: database.db,
         blobs,
@@ -229,13 +247,17 @@ export async function buildServer(
             filters: new DeviceFilterService(database.db, now),
             tickSeconds: config.campaigns.tickSeconds,
             fanOutBatch: config.campaigns.fanOutBatch,
+            push: mqtt.push,
           }),
       },
+      mqtt,
     };
     app.decorate('wiring', wiring);
     app.addHook('onClose', async () => {
       // A step under way finishes (or rolls back) before the database goes.
       await wiring.campaigns.engine.close();
+      // Notices under way are published (or fail) before the broker and the database go.
+      await wiring.mqtt.close();
       // Sends in flight are aborted and their rows given back before the database goes.
       await wiring.webhooks.worker.close();
       // Before the database goes: a running encoding stops and leaves its record `building`.
@@ -244,6 +266,7 @@ export async function buildServer(
       if (ownDatabase) await database.close();
     });
   } catch (error) {
+    await mqtt?.close().catch(() => undefined);
     if (ownDatabase) await database.close();
     throw error;
   }

@@ -12,7 +12,12 @@ describe('startServer', () => {
     const printed: string[] = [];
     try {
       const config = loadConfig({
-        overrides: { dataDir, port: 0, auth: { adminPassword: 'main-test-password' } },
+        overrides: {
+          dataDir,
+          port: 0,
+          mqtt: { port: 0 },
+          auth: { adminPassword: 'main-test-password' },
+        },
       });
       const logs: string[] = [];
       const server = await startServer(config, {

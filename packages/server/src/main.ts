@@ -30,11 +30,18 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const app = await buildServer(config, options);
+  let mqttPort: number | undefined;
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app.close();
     throw listenError(error, config);
+  }
+  try {
+    mqttPort = await app.wiring.mqtt.start();
+  } catch (error) {
+    await app.close();
+    throw listenError(error, { host: config.mqtt.host, port: config.mqtt.port });
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -46,6 +53,8 @@ export async function startServer(
   print(
     `  API:     ${url}/api/v1   (OpenAPI: ${url}/api/openapi.json, browsable: ${url}/api/docs)`,
   );
+  if (mqttPort !== undefined)
+    print(`  MQTT:    mqtts://${config.mqtt.host}:${mqttPort}   (embedded broker, docs/mqtt.md)`);
   print(
     `  Log in:  npx --no-install updraft login --server ${url} --username ${config.auth.adminUsername} --password-stdin`,
   );
@@ -87,7 +96,7 @@ export async function startServer(
 }
 
 // A port someone else holds is an operator's mistake, not a crash: one line that says which.
-function listenError(error: unknown, config: ServerConfig): unknown {
+function listenError(error: unknown, config: Pick<ServerConfig, 'host' | 'port'>): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const why =

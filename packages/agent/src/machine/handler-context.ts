@@ -79,6 +79,8 @@ export interface HandlerContext {
   etag: string | null;
   /** Aborts long waits (idle polling, deferred installs) when the daemon stops. */
   readonly signal: AbortSignal | undefined;
+  /** The signal that ends the current idle wait: a stop request or {@link Agent.wake}. */
+  idleSignal(): AbortSignal | undefined;
 }
 
 /** A state's behaviour: does its I/O through ports, answers with an event. */

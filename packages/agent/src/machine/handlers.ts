@@ -39,7 +39,8 @@ const OPERATOR_ERRORS = new Set(['AGENT_AUTH_REJECTED', 'AGENT_SERVER_UNREACHABL
 export const HANDLERS: Handlers = {
   Idle: async (ctx) => {
     // A stop request ends the wait; the run loop then returns before the next step.
-    await ctx.deps.clock.sleep(ctx.idleDelayMs, ctx.signal).catch(() => {});
+    // A push notice (Agent.wake) ends it too: the agent checks in at once.
+    await ctx.deps.clock.sleep(ctx.idleDelayMs, ctx.idleSignal()).catch(() => {});
     return 'tick';
   },
 
@@ -60,7 +61,12 @@ export const HANDLERS: Handlers = {
       ctx.journal.pollIntervalMs = clampPoll(result.body.pollIntervalSeconds, ctx);
       ctx.idleDelayMs = ctx.journal.pollIntervalMs;
       const action = result.body.action;
-      ctx.deps.events?.emit({ type: 'check-in', action: action?.id ?? null });
+      const push = result.body.push;
+      ctx.deps.events?.emit({
+        type: 'check-in',
+        action: action?.id ?? null,
+        ...(push !== undefined ? { push } : {}),
+      });
       if (action === null || ctx.journal.finished.includes(action.id)) return 'noUpdate';
       if (action.cancelRequested) {
         ctx.journal.outbox.push({

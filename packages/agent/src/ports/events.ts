@@ -1,3 +1,4 @@
+import type { PushEndpoint } from '@updraft/core';
 import type { AgentEvent, AgentState } from '../machine/agent-states.js';
 import type { FeedbackStatus } from './transport.js';
 
@@ -12,7 +13,12 @@ export type AgentNotice =
       readonly on: AgentEvent;
       readonly to: AgentState;
     }
-  | { readonly type: 'check-in'; readonly action: string | null }
+  | {
+      readonly type: 'check-in';
+      readonly action: string | null;
+      /** Where to subscribe for push notices, when the service offers it (200 answers only). */
+      readonly push?: PushEndpoint;
+    }
   | {
       readonly type: 'report';
       readonly actionId: string;

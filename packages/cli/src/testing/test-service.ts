@@ -19,6 +19,7 @@ export function startTestService(options: {
   const overrides: TestServiceOverrides = {
     host: '127.0.0.1',
     port: 0,
+    mqtt: { port: 0 },
     dataDir: options.dataDir ?? join(options.dir, 'data'),
     logLevel: 'silent',
     auth: { adminPassword: options.adminPassword },

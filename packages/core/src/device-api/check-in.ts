@@ -49,6 +49,16 @@ export interface CheckInReport {
 export interface CheckInResponse {
   readonly pollIntervalSeconds: number;
   readonly action: DeviceAction | null;
+  /** Where the device may subscribe for push notices; absent when the service has MQTT off. */
+  readonly push?: PushEndpoint | undefined;
+}
+
+/** The MQTT broker and topic root of the device's push notices (docs/mqtt.md). */
+export interface PushEndpoint {
+  /** `mqtts://host:port` */
+  readonly url: string;
+  /** `updraft/v1/CN=<device name>,O=<tenant id>`; notices arrive on `<topicRoot>/notify`. */
+  readonly topicRoot: string;
 }
 
 /** Install only between `start` and `end` (ISO 8601); downloading is allowed outside. */

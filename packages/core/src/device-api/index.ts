@@ -14,10 +14,19 @@ export type {
   InstalledComponent,
   MaintenanceWindow,
   PayloadRef,
+  PushEndpoint,
   RecurringMaintenanceWindow,
   ReportedComponent,
 } from './check-in.js';
 export { actionTypeOf } from './check-in.js';
 export type { FeedbackAnswer, FeedbackReport } from './feedback.js';
 export { FEEDBACK_STATUSES, type FeedbackStatus } from './feedback-statuses.js';
-export { DEVICE_TOPICS, deviceMqttIdentity, deviceTopicRoot } from './mqtt-topics.js';
+export {
+  DEVICE_TOPICS,
+  deviceMqttIdentity,
+  deviceTopicRoot,
+  PUSH_NOTICE_TYPES,
+  type PushNotice,
+  type PushNoticeType,
+  parsePushNotice,
+} from './mqtt-topics.js';

@@ -32,3 +32,41 @@ export const DEVICE_TOPICS = {
   /** Service → device: answers to `req`, matched by MQTT 5 correlation data. */
   response: 'res',
 } as const;
+
+/** The kinds of push notice (closed set). */
+export const PUSH_NOTICE_TYPES = [
+  'action-available',
+  'action-cancelled',
+  'campaign-paused',
+] as const;
+export type PushNoticeType = (typeof PUSH_NOTICE_TYPES)[number];
+
+/**
+ * A push notice on `<topicRoot>/notify` (JSON, QoS 1). Only a hint to check in now: a device
+ * never changes state because of one (the check-in answer is the source of truth).
+ */
+export interface PushNotice {
+  readonly type: PushNoticeType;
+  readonly actionId?: string;
+  readonly campaignId?: string;
+  /** When the service published it (ISO 8601). */
+  readonly at: string;
+}
+
+/** Reads a notice; `undefined` for anything that is not one (bounded: notices are small). */
+export function parsePushNotice(payload: Uint8Array | string): PushNotice | undefined {
+  if (payload.length > 4096) return undefined;
+  try {
+    const value = JSON.parse(
+      typeof payload === 'string' ? payload : new TextDecoder().decode(payload),
+    ) as unknown;
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { type, at } = value as Record<string, unknown>;
+    if (typeof type !== 'string' || !(PUSH_NOTICE_TYPES as readonly string[]).includes(type))
+      return undefined;
+    if (typeof at !== 'string') return undefined;
+    return value as PushNotice;
+  } catch {
+    return undefined;
+  }
+}

@@ -34,7 +34,8 @@ interface WatchedChange {
   readonly columns?: readonly string[];
 }
 
-const WATCHED: readonly WatchedChange[] = [
+/** As migration 20261122010000 installed them on PostgreSQL (kept as it was: DDL history). */
+const WATCHED_BASE: readonly WatchedChange[] = [
   {
     table: 'devices',
     device: 'id',
@@ -51,6 +52,25 @@ const WATCHED: readonly WatchedChange[] = [
   { table: 'device_reports', device: 'device_id', event: 'INSERT' },
   { table: 'device_reports', device: 'device_id', event: 'UPDATE', columns: ['report_digest'] },
   { table: 'device_reports', device: 'device_id', event: 'DELETE' },
+];
+
+/** Added by migration 20261203143000 (MQTT): replaces the devices UPDATE row above. */
+const WATCHED_MQTT: readonly WatchedChange[] = [
+  {
+    table: 'devices',
+    device: 'id',
+    event: 'UPDATE',
+    // name: the MQTT topic root; admission: an open MQTT connection is checked again.
+    columns: ['decommissioned_at', 'device_class_id', 'name', 'admission'],
+  },
+  // A certificate revoked or superseded: open MQTT connections with it are checked again.
+  { table: 'device_certificates', device: 'device_id', event: 'UPDATE', columns: ['state'] },
+];
+
+/** Every watched change as of the latest migration (SQLite installs these at start). */
+const WATCHED: readonly WatchedChange[] = [
+  ...WATCHED_BASE.filter((w) => !(w.table === 'devices' && w.event === 'UPDATE')),
+  ...WATCHED_MQTT,
 ];
 
 /** A trigger's `AFTER …` clause and its `WHEN (…)` (or ''); `distinct` is the dialect's IS DISTINCT FROM. */
@@ -127,7 +147,23 @@ BEGIN
   RETURN NULL;
 END $$`,
   ];
-  for (const w of WATCHED) {
+  for (const w of WATCHED_BASE) {
+    const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
+    statements.push(
+      `CREATE TRIGGER ${w.table}_${w.event.toLowerCase()}_device_changed ${after} ON ${w.table} ` +
+        `FOR EACH ROW ${when} EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${w.device}')`,
+    );
+  }
+  return statements;
+}
+
+/**
+ * DDL (PostgreSQL) of migration 20261203143000: the watched rows added for MQTT (devices' name
+ * and admission, certificate state) replace the devices UPDATE trigger and add one.
+ */
+export function postgresMqttDeviceChangeTriggers(): string[] {
+  const statements = ['DROP TRIGGER IF EXISTS devices_update_device_changed ON devices'];
+  for (const w of WATCHED_MQTT) {
     const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
     statements.push(
       `CREATE TRIGGER ${w.table}_${w.event.toLowerCase()}_device_changed ${after} ON ${w.table} ` +

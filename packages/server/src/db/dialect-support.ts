@@ -20,4 +20,6 @@ export interface DialectSupport {
   deviceChangeTriggerStatements(): readonly string[];
   /** DDL making bulk-written tables notify per statement (`device-changes.ts`); empty likewise. */
   bulkDeviceChangeTriggerStatements(): readonly string[];
+  /** DDL of the device changes MQTT watches (migration 20261203143000); empty likewise. */
+  mqttDeviceChangeTriggerStatements(): readonly string[];
 }

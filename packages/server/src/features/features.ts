@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { UpdraftApp } from '../http/app-types.js';
-import type { MqttBus } from '../mqtt/mqtt-bus.js';
+import type { MqttService } from '../mqtt/mqtt-service.js';
 import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
 import type { CampaignEngineService } from './campaigns/campaign-engine-port.js';
@@ -41,8 +41,8 @@ export interface FeatureWiring {
   readonly campaigns: {
     readonly engine: CampaignEngineService;
   };
-  /** The service's side of MQTT (absent when `mqtt.mode` is `off`): the device API answers on it. */
-  readonly mqtt?: MqttBus;
+  /** MQTT (docs/mqtt.md): the bus, push notices; the embedded broker listens in `startServer`. */
+  readonly mqtt: MqttService;
 }
 
 /** A feature plugin and the prefix it is mounted under (each one encapsulated). */
@@ -84,7 +84,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       deltaOffers: wiring.deltas,
       events,
       campaigns,
-      ...(wiring.mqtt ? { mqtt: wiring.mqtt } : {}),
+      ...(wiring.mqtt.bus ? { mqtt: wiring.mqtt.bus } : {}),
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('webhooks', '/api/v1', webhooksFeature, {

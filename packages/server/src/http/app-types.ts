@@ -14,6 +14,8 @@ import type { DeviceChangeFeed } from '../db/device-changes.js';
 import type { DialectSupport } from '../db/dialect-support.js';
 import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { PushEndpoints } from '../mqtt/push-endpoints.js';
+import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -33,6 +35,10 @@ export interface UpdraftServices {
   deriveKey(purpose: string): Buffer;
   /** The current time (`ServerDeps.now`; tests inject a fixed clock). */
   now(): Date;
+  /** MQTT push notices (docs/mqtt.md); a no-op when `mqtt.mode=off`. Call after commit. */
+  readonly push: PushNotices;
+  /** The `push` part of check-in answers; absent when `mqtt.mode=off`. */
+  readonly pushEndpoints?: PushEndpoints;
 }
 
 declare module 'fastify' {

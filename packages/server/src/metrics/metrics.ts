@@ -27,6 +27,13 @@ export class Metrics {
   readonly downloadBytes: Counter;
   /** Open and finished actions by state, read from the database at scrape time. */
   readonly actionsByState: Gauge<'state'>;
+  /** Device credentials refused, by channel (`mqtt`, …) and reason (docs/pki.md). */
+  readonly pkiRefusals: Counter<'channel' | 'reason'>;
+  /** MQTT push notices published or failed (docs/mqtt.md). */
+  readonly mqttNotices: Counter<'result'>;
+  /** Authenticated device connections on the embedded MQTT broker. */
+  readonly mqttConnections: Gauge;
+  #mqttConnectionsSource: (() => number) | undefined;
   private actionsSource: ActionsByStateSource | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
   private plaintextCacheSource:
@@ -76,6 +83,27 @@ export class Metrics {
         this.reset();
         for (const [state, count] of Object.entries(await self.actionsSource()))
           this.set({ state }, count);
+      },
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Device credentials refused, by channel and reason.',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
+    this.mqttNotices = new Counter({
+      name: 'updraft_mqtt_notices_total',
+      help: 'MQTT push notices published or failed (failures never fail the operation).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.mqttConnections = new Gauge({
+      name: 'updraft_mqtt_device_connections',
+      help: 'Authenticated device connections on the embedded MQTT broker.',
+      registers,
+      collect() {
+        const n = self.#mqttConnectionsSource?.();
+        if (n !== undefined) this.set(n);
       },
     });
     // Read at scrape time from plain integers (the idle check-in path stays free of prom-client).
@@ -137,6 +165,11 @@ export class Metrics {
   }
 
   /** Lets the device session cache report its counts at scrape time. */
+  /** Where the MQTT connection gauge reads from at scrape time. */
+  setMqttConnectionsSource(source: () => number): void {
+    this.#mqttConnectionsSource = source;
+  }
+
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
   }

@@ -36,6 +36,8 @@ export async function spawnServer(
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '',
         UPDRAFT_LOG_LEVEL: 'warn',
+        // The embedded MQTT broker on any free port (tests run side by side); a test may pin it.
+        UPDRAFT_MQTT_PORT: '0',
         ...env,
         UPDRAFT_PORT: '0',
         UPDRAFT_HOST: '127.0.0.1',

@@ -10,6 +10,7 @@ import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
+import { NO_PUSH, type PushNotices } from '../../mqtt/push-notifier.js';
 import { appendAudit } from '../audit/audit.repository.js';
 import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
 import {
@@ -164,6 +165,8 @@ export class ActionService {
     private readonly events: WebhookPublisher,
     /** Poked after a report moved a campaign's target, so its phase can advance at once. */
     private readonly campaigns?: CampaignEngineHandle,
+    /** Push notices to devices, after the commit (never fails the operation). */
+    private readonly push: PushNotices = NO_PUSH,
   ) {}
 
   /** Assigns a release to one device (the device's class must match the release's). */
@@ -264,6 +267,7 @@ export class ActionService {
         return toAction(row);
       });
       this.changes.announce(ctx.tenantId, action.deviceId);
+      this.push.actionsCreated(ctx.tenantId, [action.id]);
       return action;
     } catch (error) {
       if (isUniqueViolation(error)) {
@@ -279,7 +283,8 @@ export class ActionService {
   /** Requests cancellation; the device acknowledges with `canceled`. Idempotent. */
   async cancel(ctx: ChangeContext, actionId: string): Promise<Action> {
     const at = this.now().toISOString();
-    return this.db.transaction().execute(async (trx) => {
+    let requested = false;
+    const action = await this.db.transaction().execute(async (trx) => {
       const row = await findAction(trx, ctx.tenantId, actionId);
       if (row === undefined)
         throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
@@ -308,8 +313,11 @@ export class ActionService {
         actorId: ctx.actorId,
       });
       await this.#audit(trx, ctx, at, 'action.cancel', row.id, { deviceId: row.device_id }, 200);
+      requested = true;
       return toAction(updated);
     });
+    if (requested) this.push.cancelRequested(ctx.tenantId, action.id);
+    return action;
   }
 
   /**

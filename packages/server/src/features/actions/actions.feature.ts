@@ -14,6 +14,13 @@ export const actionsFeature: FastifyPluginAsyncTypebox<{
   const { db, metrics, deviceChanges } = app.updraft;
   metrics.setActionsByStateSource(() => countActionsByState(db));
   await app.register(actionRoutes, {
-    actions: new ActionService(db, () => app.updraft.now(), deviceChanges, events, campaigns),
+    actions: new ActionService(
+      db,
+      () => app.updraft.now(),
+      deviceChanges,
+      events,
+      campaigns,
+      app.updraft.push,
+    ),
   });
 };

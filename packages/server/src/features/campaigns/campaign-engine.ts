@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import type { DialectSupport } from '../../db/dialect-support.js';
 import { ServerError } from '../../errors.js';
+import type { PushNotices } from '../../mqtt/push-notifier.js';
 import { revokedKids } from '../actions/action.repository.js';
 import type { ResolvedFilter } from '../filters/filter.repository.js';
 import { findRelease } from '../releases/release.repository.js';
@@ -48,6 +49,16 @@ export interface CampaignEngineDeps {
   readonly pokeDelayMs?: number;
   /** `campaigns.fanOutBatch`: most targets one step takes into a phase or gives an action. */
   readonly fanOutBatch?: number;
+  /** Push notices for the actions a step created and for a pause (after its commit). */
+  readonly push?: PushNotices;
+}
+
+/** What a step did that devices are told of once it committed. */
+interface StepEffects {
+  tenantId: string | undefined;
+  /** The step's time, when it created actions (they carry it as `created_at`). */
+  fannedOutAt: string | undefined;
+  paused: boolean;
 }
 
 /**
@@ -89,6 +100,8 @@ export class CampaignEngine implements CampaignEngineHandle {
   #pokeTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout | undefined;
   #queue: Promise<void> = Promise.resolve();
+  /** The effects of the step under way, per campaign (steps of one campaign never overlap). */
+  readonly #effects = new Map<string, StepEffects>();
   #started = false;
   #closed = false;
 
@@ -177,6 +190,24 @@ export class CampaignEngine implements CampaignEngineHandle {
    * campaigns only get their health verdicts.
    */
   async step(campaignId: string): Promise<StepOutcome> {
+    const effects: StepEffects = { tenantId: undefined, fannedOutAt: undefined, paused: false };
+    this.#effects.set(campaignId, effects);
+    try {
+      const outcome = await this.#step(campaignId);
+      // Committed: tell the devices (a rolled-back step threw and tells nothing).
+      const push = this.#deps.push;
+      if (push !== undefined && effects.tenantId !== undefined) {
+        if (effects.fannedOutAt !== undefined)
+          push.campaignActionsCreated(effects.tenantId, campaignId, effects.fannedOutAt);
+        if (effects.paused) push.campaignPaused(effects.tenantId, campaignId);
+      }
+      return outcome;
+    } finally {
+      this.#effects.delete(campaignId);
+    }
+  }
+
+  async #step(campaignId: string): Promise<StepOutcome> {
     const { db } = this.#deps;
     const at = this.#deps.now().toISOString();
     // Read and resolved before the transaction: on SQLite a query outside the transaction (the
@@ -377,6 +408,7 @@ export class CampaignEngine implements CampaignEngineHandle {
       const next = await waitingBatch(trx, c.id, current, after, batch);
       const skipped = await skipTargets(trx, c.id, release, current, at, next.range);
       const given = await fanOut(trx, c, release.id, current, at, next.range);
+      if (given > 0) this.#note(c, { fannedOutAt: at });
       if (next.more && next.range.upTo !== null) {
         this.#cursors.set(c.id, next.range.upTo);
         more = true;
@@ -474,6 +506,7 @@ export class CampaignEngine implements CampaignEngineHandle {
       const due = c.state === 'scheduled' && c.start_at !== null && c.start_at <= at;
       if (c.state !== 'running' && !due) return 'idle';
       await updateCampaign(trx, c, { state: 'paused', state_reason: reason }, at);
+      this.#note(c, { paused: true });
       await this.#event(
         trx,
         c,
@@ -494,6 +527,14 @@ export class CampaignEngine implements CampaignEngineHandle {
   ): Promise<void> {
     await updateCampaign(trx, c, { state: 'paused', state_reason: reason }, at);
     await this.#event(trx, c, 'state_changed', { from: 'running', to: 'paused', reason }, at);
+    this.#note(c, { paused: true });
+  }
+
+  #note(c: CampaignTable, what: Partial<Omit<StepEffects, 'tenantId'>>): void {
+    const effects = this.#effects.get(c.id);
+    if (effects === undefined) return;
+    effects.tenantId = c.tenant_id;
+    Object.assign(effects, what);
   }
 
   async #sample(

@@ -4,6 +4,7 @@ import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
+import { NO_PUSH, type PushNotices } from '../../mqtt/push-notifier.js';
 import { resolveActionSchedule } from '../actions/action-schedule.js';
 import { appendAudit } from '../audit/audit.repository.js';
 import type { DeviceFilterService } from '../filters/device-filter.service.js';
@@ -270,6 +271,8 @@ export class CampaignService {
     private readonly engine: CampaignEngineHandle,
     /** Told, after a cancel commits, which devices' actions changed (check-in caches). */
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
+    /** Push notices to the campaign's devices, after the commit. */
+    private readonly push: PushNotices = NO_PUSH,
   ) {}
 
   /** The tenant's campaign settings (no row: approval required). */
@@ -536,6 +539,7 @@ export class CampaignService {
         await this.#stateChanged(trx, row, 'paused', 'operator', at);
         await this.#audit(trx, ctx, at, 'campaign.pause', 'campaign', row.id, { comment });
       });
+      this.push.campaignPaused(ctx.tenantId, row.id);
       return this.get(ctx.tenantId, row.id);
     });
   }

@@ -23,6 +23,7 @@ export const campaignsFeature: FastifyPluginAsyncTypebox<{
     events,
     engine,
     deviceChanges,
+    app.updraft.push,
   );
   const streams = new CampaignEventStreams(
     db,

@@ -9,6 +9,7 @@ import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
+import type { PushEndpoints } from '../../mqtt/push-endpoints.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { scheduleOfRow } from '../actions/action-schedule.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
@@ -112,6 +113,8 @@ export class CheckInService {
     private readonly now: () => Date,
     private readonly changes: Pick<DeviceChangeFeed, 'announce'>,
     private readonly deltas?: DeltaOfferSource,
+    /** Tells devices where to subscribe for push notices (absent: MQTT off). */
+    private readonly push?: Pick<PushEndpoints, 'of'>,
   ) {
     this.#state = checkInStateQuery(db);
   }
@@ -143,16 +146,24 @@ export class CheckInService {
 
     const actionId = state?.actionId ?? null;
     const pollIntervalSeconds = actionId === null ? this.poll.idle : this.poll.active;
+    const push = await this.push?.of(device.tenantId, device.deviceId);
     if (actionId === null) {
-      // Idle: the answer is a constant, so the ETag is decided without another query.
-      const etag = idleTag(pollIntervalSeconds);
+      // Idle: the answer is a constant (per device with push), so the ETag needs no other query.
+      const etag =
+        push === undefined
+          ? idleTag(pollIntervalSeconds)
+          : tagOf(`v1|${pollIntervalSeconds}|none|${push.url}|${push.topicRoot}`);
       if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
-      return { status: 200, etag, body: { pollIntervalSeconds, action: null } };
+      return {
+        status: 200,
+        etag,
+        body: { pollIntervalSeconds, action: null, ...(push ? { push } : {}) },
+      };
     }
     // An open action: the ETag is the hash of the whole answer (signed URLs are stable within
     // their window, delta offers may appear once a patch is ready), so it is exact.
     const action = await this.#deviceAction(device, actionId, nowMs);
-    const body = { pollIntervalSeconds, action };
+    const body = { pollIntervalSeconds, action, ...(push ? { push } : {}) };
     const etag = tagOf(JSON.stringify(body));
     if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
     return { status: 200, etag, body };

@@ -45,8 +45,9 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     now,
     deviceChanges,
     deltaOffers,
+    app.updraft.pushEndpoints,
   );
-  const actions = new ActionService(db, now, deviceChanges, events, campaigns);
+  const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
   await app.register(deviceApiRoutes, { checkIns, actions, urls });
   if (mqtt !== undefined) {
     const responder = new DeviceMqttResponder({
