@@ -2,11 +2,12 @@ import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:c
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MqttTransport, parseAgentConfig, runFileAgent } from '@updraft/agent';
+import { MqttTransport, openMqttConnection, parseAgentConfig, runFileAgent } from '@updraft/agent';
 import {
   componentIdFromHex,
   createEnvelope,
   createKeySigner,
+  deviceMqttIdentity,
   deviceTopicRoot,
   signEnvelope,
 } from '@updraft/core';
@@ -87,17 +88,24 @@ class WatchedBus implements MqttBus {
 
 let broker: Mosquitto;
 let bus: WatchedBus;
-let app: Awaited<ReturnType<typeof buildServer>>;
 let dir: string;
-let admin: Record<string, string>;
-let deviceClassId: string;
 let seq = 1;
 
+/** A built service signed in as its admin, with the device class of the tests. */
+interface Service {
+  readonly app: Awaited<ReturnType<typeof buildServer>>;
+  readonly admin: Record<string, string>;
+  readonly deviceClassId: string;
+}
+/** The service the helpers below talk to: Mosquitto's, or the embedded broker's in its block. */
+let svc: Service;
+let external: Service;
+
 async function api<T = Record<string, unknown>>(method: string, url: string, body?: unknown) {
-  const res = await app.inject({
+  const res = await svc.app.inject({
     method: method as 'GET',
     url,
-    headers: admin,
+    headers: svc.admin,
     ...(body === undefined ? {} : { payload: body as object }),
   });
   if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
@@ -127,7 +135,7 @@ async function release(image: Uint8Array, version: string): Promise<string> {
   });
   const envelope = await signEnvelope(unsigned, createKeySigner(releaseKey.privateKey));
   const created = await api<{ id: string }>('POST', '/api/v1/releases', {
-    deviceClassId,
+    deviceClassId: svc.deviceClassId,
     version,
     envelope: Buffer.from(envelope).toString('base64'),
     payloads: [{ data: Buffer.from(image).toString('base64') }],
@@ -136,15 +144,15 @@ async function release(image: Uint8Array, version: string): Promise<string> {
 }
 
 async function deviceWithAction(name: string, releaseId: string) {
-  const device = await api<{ device: { id: string } }>('POST', '/api/v1/devices', {
+  const device = await api<{ device: { id: string }; token: string }>('POST', '/api/v1/devices', {
     name,
-    deviceClassId,
+    deviceClassId: svc.deviceClassId,
   });
   const action = await api<{ id: string }>('POST', '/api/v1/actions', {
     deviceId: device.device.id,
     releaseId,
   });
-  return { deviceId: device.device.id, actionId: action.id };
+  return { deviceId: device.device.id, actionId: action.id, token: device.token };
 }
 
 /** A device's own MQTT connection (MQTT 5), reconnecting quickly after a broker restart. */
@@ -189,11 +197,18 @@ async function prepareDevice(name: string, factory: Uint8Array) {
 /** Runs the device's file agent over MQTT only until idle (or `signal`); returns its slot b. */
 async function runAgent(
   device: Awaited<ReturnType<typeof prepareDevice>>,
-  options: { chunkRetries?: number; signal?: AbortSignal } = {},
+  options: {
+    chunkRetries?: number;
+    signal?: AbortSignal;
+    /** Default: a plain MQTT 5 connection to Mosquitto. */
+    connect?: () => Promise<MqttClient>;
+    protocolVersion?: 4 | 5;
+  } = {},
 ): Promise<Buffer> {
-  const client = await connectDevice(device.name);
+  const client = await (options.connect ?? (() => connectDevice(device.name)))();
   const transport = new MqttTransport({
     client,
+    ...(options.protocolVersion ? { protocolVersion: options.protocolVersion } : {}),
     topicRoot: deviceTopicRoot(TENANT, device.name),
     chunkBytes: CHUNK,
     requestTimeoutMs: 5_000,
@@ -220,6 +235,42 @@ async function runDevice(
   return runAgent(await prepareDevice(name, factory), options);
 }
 
+/** Builds a service on `mqtt` settings, logs in and registers the device class and its key. */
+async function boot(name: string, mqtt: object, mqttBus?: MqttBus): Promise<Service> {
+  const password = randomBytes(12).toString('hex');
+  const config = loadConfig({
+    overrides: {
+      dataDir: join(dir, name),
+      logLevel: 'warn',
+      auth: { adminPassword: password },
+      rateLimit: { enabled: false },
+      metrics: { public: true },
+      mqtt: { chunkMaxBytes: 16 * 1024, ...mqtt },
+    },
+  });
+  const app = await buildServer(config, { print: () => {}, ...(mqttBus ? { mqttBus } : {}) });
+  const login = await app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username: 'admin', password },
+  });
+  const admin = { authorization: `Bearer ${(JSON.parse(login.body) as { token: string }).token}` };
+  svc = { app, admin, deviceClassId: '' };
+  const deviceClassId = (
+    await api<{ id: string }>('POST', '/api/v1/device-classes', {
+      name: 'mqtt-only',
+      vendorId,
+      classId,
+    })
+  ).id;
+  await api('POST', `/api/v1/device-classes/${deviceClassId}/keys`, {
+    format: 'pem',
+    key: releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  });
+  svc = { app, admin, deviceClassId };
+  return svc;
+}
+
 const payloadOffsets = (name: string) =>
   bus.seen.filter((r) => r.device === name && r.op === 'payload').map((r) => r.offset!);
 
@@ -235,45 +286,18 @@ beforeAll(async () => {
       logger: pino({ level: 'silent' }),
     }),
   );
-  const password = randomBytes(12).toString('hex');
-  const config = loadConfig({
-    overrides: {
-      dataDir: join(dir, 'server'),
-      logLevel: 'warn',
-      auth: { adminPassword: password },
-      rateLimit: { enabled: false },
-      metrics: { public: true },
-      mqtt: { mode: 'external', url: broker.url, chunkMaxBytes: 16 * 1024 },
-    },
-  });
-  app = await buildServer(config, { mqttBus: bus, print: () => {} });
-  const login = await app.inject({
-    method: 'POST',
-    url: '/api/v1/auth/login',
-    payload: { username: 'admin', password },
-  });
-  admin = { authorization: `Bearer ${(JSON.parse(login.body) as { token: string }).token}` };
-  deviceClassId = (
-    await api<{ id: string }>('POST', '/api/v1/device-classes', {
-      name: 'mqtt-only',
-      vendorId,
-      classId,
-    })
-  ).id;
-  await api('POST', `/api/v1/device-classes/${deviceClassId}/keys`, {
-    format: 'pem',
-    key: releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-  });
+  external = await boot('external', { mode: 'external', url: broker.url }, bus);
 }, 60_000);
 
 afterAll(async () => {
-  await app?.close();
+  await external?.app.close();
   await bus?.close();
   await broker?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
 beforeEach(() => {
+  svc = external;
   bus.tamper = null;
 });
 
@@ -631,4 +655,58 @@ describe('device API over MQTT refuses bad requests with typed problems', () => 
     }
     expect((await ask(probe, 'mqtt-probe', { op: 'check-in', report: {} })).status).toBe(200);
   });
+});
+
+// The same device API through the embedded broker (aedes, MQTT 3.1.1 over TLS 1.3): the device
+// authenticates with its token, pins the service's CA, and requests and answers carry their
+// correlation in-band (no MQTT 5 properties on this broker).
+describe('firmware over MQTT through the embedded broker', () => {
+  let embedded: Service;
+  let url: string;
+  let ca: string;
+
+  beforeAll(async () => {
+    embedded = await boot('embedded', { mode: 'embedded', host: '127.0.0.1', port: 0 });
+    const port = await embedded.app.wiring.mqtt.start();
+    url = `mqtts://127.0.0.1:${port}`;
+    ca = await readFile(join(dir, 'embedded', 'pki', 'ca.pem'), 'utf8');
+  }, 60_000);
+
+  afterAll(async () => {
+    await embedded?.app.close();
+  });
+
+  beforeEach(() => {
+    svc = embedded;
+  });
+
+  it('updates a token-authenticated device over the embedded broker only', async () => {
+    const v2 = image(30_000);
+    const { actionId, token } = await deviceWithAction('mqtt-embedded', await release(v2, '8.0.0'));
+    const before = await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`);
+    expect(before.state).not.toBe('success');
+    const device = await prepareDevice('mqtt-embedded', image(20_000));
+    const slotB = await runAgent(device, {
+      protocolVersion: 4,
+      connect: () =>
+        openMqttConnection({
+          url,
+          ca,
+          token,
+          identity: deviceMqttIdentity(TENANT, 'mqtt-embedded'),
+          protocolVersion: 4,
+          reconnectMs: 200,
+        }),
+    });
+
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = metrics
+      .split('\n')
+      .find((l) => l.startsWith('updraft_downloads_total{kind="mqtt_chunk"}'));
+    expect(Number(line?.split(' ')[1])).toBe(Math.ceil(v2.length / CHUNK));
+  }, 60_000);
 });

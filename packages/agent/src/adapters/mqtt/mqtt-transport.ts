@@ -45,7 +45,16 @@ export interface MqttTransportOptions {
   readonly chunkRetries?: number;
   /** Largest JSON answer accepted. */
   readonly maxJsonBytes?: number;
+  /**
+   * The client's MQTT protocol: 5 (default; correlation data and user properties) or 4 (MQTT
+   * 3.1.1, as the embedded aedes broker speaks it: the request carries its `id` and the answer
+   * leads with a one-line JSON header holding what the properties would).
+   */
+  readonly protocolVersion?: 4 | 5;
 }
+
+/** Longest in-band answer header read (status, offset, length, total, sha256, id). */
+const MAX_HEADER_BYTES = 1024;
 
 interface Answer {
   readonly status: number;
@@ -75,6 +84,7 @@ export class MqttTransport implements Transport {
   readonly #chunkRetries: number;
   readonly #maxJson: number;
   readonly #pending = new Map<string, Pending>();
+  readonly #inBand: boolean;
   #subscribed: Promise<void> | null = null;
 
   constructor(options: MqttTransportOptions) {
@@ -88,6 +98,7 @@ export class MqttTransport implements Transport {
     this.#chunkBytes = options.chunkBytes ?? 16 * 1024;
     this.#chunkRetries = options.chunkRetries ?? 3;
     this.#maxJson = options.maxJsonBytes ?? 1024 * 1024;
+    this.#inBand = options.protocolVersion === 4;
     if (!Number.isSafeInteger(this.#chunkBytes) || this.#chunkBytes < 1) {
       throw new AgentError('AGENT_CONFIG_INVALID', 'chunkBytes must be a positive integer');
     }
@@ -228,10 +239,13 @@ export class MqttTransport implements Transport {
         reject: fail,
       });
       this.#client
-        .publishAsync(this.#req, JSON.stringify(body), {
-          qos: 1,
-          properties: { correlationData: id, contentType: 'application/json' },
-        })
+        .publishAsync(
+          this.#req,
+          JSON.stringify(this.#inBand ? { ...(body as object), id: key } : body),
+          this.#inBand
+            ? { qos: 1 }
+            : { qos: 1, properties: { correlationData: id, contentType: 'application/json' } },
+        )
         .catch((cause: unknown) =>
           fail(
             new AgentError('AGENT_SERVER_UNREACHABLE', 'the MQTT request was not sent', { cause }),
@@ -255,21 +269,17 @@ export class MqttTransport implements Transport {
 
   readonly #onMessage = (topic: string, payload: Buffer, packet: MqttPacket): void => {
     if (topic !== this.#res) return;
-    const id = packet.properties?.correlationData;
-    if (!Buffer.isBuffer(id)) return;
-    const pending = this.#pending.get(id.toString('hex'));
-    // An answer to a request that timed out or was abandoned: nobody waits for it.
+    const answer = this.#inBand ? unframe(payload) : withProperties(payload, packet);
+    // An answer to a request that timed out or was abandoned (or none of ours): nobody waits.
+    if (answer === null) return;
+    const pending = this.#pending.get(answer.key);
     if (pending === undefined) return;
-    const props: Record<string, string> = {};
-    for (const [k, v] of Object.entries(packet.properties?.userProperties ?? {})) {
-      props[k] = Array.isArray(v) ? String(v[0]) : String(v);
-    }
-    const status = count(props.status);
+    const status = count(answer.props.status);
     if (status === null || status < 100 || status > 599) {
       pending.reject(new AgentError('AGENT_RESPONSE_INVALID', 'answer without a valid status'));
       return;
     }
-    pending.resolve({ status, payload, props });
+    pending.resolve({ status, payload: answer.body, props: answer.props });
   };
 
   readonly #onClose = (): void => {
@@ -292,6 +302,37 @@ export class MqttTransport implements Transport {
       throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
     }
   }
+}
+
+type Received = { key: string; props: Record<string, string>; body: Buffer } | null;
+
+/** MQTT 5: the correlation data names the request, the user properties describe the answer. */
+function withProperties(payload: Buffer, packet: MqttPacket): Received {
+  const id = packet.properties?.correlationData;
+  if (!Buffer.isBuffer(id)) return null;
+  const props: Record<string, string> = {};
+  for (const [k, v] of Object.entries(packet.properties?.userProperties ?? {})) {
+    props[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  }
+  return { key: id.toString('hex'), props, body: payload };
+}
+
+/** MQTT 3.1.1: `<header JSON>\n<body>`, the header holding `id` and what properties would. */
+function unframe(payload: Buffer): Received {
+  const end = payload.subarray(0, MAX_HEADER_BYTES).indexOf(0x0a);
+  if (end < 0) return null;
+  let header: unknown;
+  try {
+    header = JSON.parse(payload.subarray(0, end).toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!isRecord(header) || typeof header.id !== 'string') return null;
+  const props: Record<string, string> = {};
+  for (const [k, v] of Object.entries(header)) {
+    if (typeof v === 'string' || typeof v === 'number') props[k] = String(v);
+  }
+  return { key: header.id, props, body: payload.subarray(end + 1) };
 }
 
 function aborted(): AgentError {

@@ -11,12 +11,19 @@ export type DeviceMqttOp = (typeof DEVICE_MQTT_OPS)[number];
 export const MAX_REQUEST_BYTES = 64 * 1024;
 
 const Url = Type.String({ minLength: 1, maxLength: 2048 });
+/**
+ * The request's own id, for brokers without MQTT 5 correlation data (the embedded aedes broker
+ * speaks MQTT 3.1.1): the answer then carries it in its in-band header (see `frameAnswer`).
+ */
+const Id = Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }));
+const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 const Request = Type.Union([
   Type.Object(
     {
       op: Type.Literal('check-in'),
+      id: Id,
       /** The `etag` of the previous 200 answer (HTTP's If-None-Match). */
       ifNoneMatch: Type.Optional(Type.String({ maxLength: 1024 })),
       report: CheckInBody,
@@ -27,6 +34,7 @@ const Request = Type.Union([
   Type.Object(
     {
       op: Type.Literal('payload'),
+      id: Id,
       url: Url,
       offset: Offset,
       length: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
@@ -36,6 +44,7 @@ const Request = Type.Union([
   Type.Object(
     {
       op: Type.Literal('feedback'),
+      id: Id,
       actionId: Type.String({ pattern: '^act_[A-Za-z0-9_-]{1,64}$' }),
       report: FeedbackBody,
     },
@@ -87,4 +96,19 @@ export function parseDeviceMqttRequest(
     });
   }
   return value;
+}
+
+/**
+ * The in-band `id` of a request, when it has one that is well formed (read even from a request
+ * that fails its checks, so that its problem answer still reaches the waiting device).
+ */
+export function inBandRequestId(payload: Uint8Array): string | null {
+  if (payload.length > MAX_REQUEST_BYTES) return null;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(payload).toString('utf8'));
+    const id = (value as { id?: unknown } | null)?.id;
+    return typeof id === 'string' && REQUEST_ID.test(id) ? id : null;
+  } catch {
+    return null;
+  }
 }

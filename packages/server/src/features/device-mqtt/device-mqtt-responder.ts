@@ -14,7 +14,11 @@ import type { DeltaService } from '../deltas/delta.service.js';
 import type { CheckInService } from '../device-api/check-in.service.js';
 import { findServablePayload } from '../releases/release.repository.js';
 import { findMqttDevice } from './device-mqtt.repository.js';
-import { type DeviceMqttRequest, parseDeviceMqttRequest } from './device-mqtt-request.js';
+import {
+  type DeviceMqttRequest,
+  inBandRequestId,
+  parseDeviceMqttRequest,
+} from './device-mqtt-request.js';
 
 /** `updraft/v1/CN=<name>,O=<tenant>/req` (core's deviceTopicRoot + DEVICE_TOPICS.request). */
 const REQUEST_TOPIC =
@@ -128,19 +132,33 @@ export class DeviceMqttResponder {
         else this.#perDevice.set(key, left);
       }
     }
+    const properties = { status: String(answer.status), ...answer.properties };
     const options: MqttPublishOptions = {
       qos: 1,
       contentType: answer.contentType,
-      userProperties: { status: String(answer.status), ...answer.properties },
+      userProperties: properties,
       // An answer nobody collects within a minute is stale (the device has timed out).
       messageExpirySeconds: 60,
       ...(message.correlationData && message.correlationData.length <= MAX_CORRELATION_BYTES
         ? { correlationData: message.correlationData }
         : {}),
     };
+    // Without MQTT 5 (the embedded aedes broker speaks 3.1.1) properties are not carried: the
+    // answer then leads with them as a one-line JSON header (docs/mqtt.md).
+    const body =
+      message.correlationData === undefined
+        ? frameAnswer(
+            {
+              id: inBandRequestId(message.payload),
+              contentType: answer.contentType,
+              ...properties,
+            },
+            answer.body,
+          )
+        : answer.body;
     await this.#deps.bus.publish(
       message.topic.slice(0, -'req'.length).concat('res'),
-      answer.body,
+      body,
       options,
     );
   }
@@ -266,6 +284,11 @@ export class DeviceMqttResponder {
       },
     };
   }
+}
+
+/** `<header JSON>\n<body>`: JSON.stringify escapes every newline, so the first one ends it. */
+export function frameAnswer(header: Record<string, unknown>, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), body]);
 }
 
 async function readAll(blobs: BlobStore, digest: string, start: number, end: number) {
