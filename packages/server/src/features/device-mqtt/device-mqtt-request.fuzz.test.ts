@@ -83,6 +83,27 @@ describe('device API over MQTT: request parser', () => {
     ).toEqual({ ok: true, op: 'feedback' });
   });
 
+  it('takes an in-band id on every operation (brokers without MQTT 5)', () => {
+    const id = '0123456789abcdef0123456789abcdef';
+    for (const request of [
+      { op: 'check-in', id, report: {} },
+      { op: 'envelope', id, url: '/api/device/v1/actions/act_1/envelope' },
+      { op: 'payload', id, url: '/x', offset: 0, length: 1 },
+      {
+        op: 'feedback',
+        id,
+        actionId: 'act_1',
+        report: { reportId: 'r-000001', status: 'downloading' },
+      },
+    ]) {
+      expect(outcome(text(JSON.stringify(request)))).toEqual({ ok: true, op: request.op });
+    }
+    expect(outcome(text(JSON.stringify({ op: 'check-in', id: 'no spaces', report: {} })))).toEqual({
+      ok: false,
+      code: 'MQTT_REQUEST_INVALID',
+    });
+  });
+
   it('refuses each kind of bad input with its own code', () => {
     expect(outcome(text('{"op":'))).toEqual({ ok: false, code: 'MQTT_REQUEST_INVALID' });
     expect(outcome(new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]))).toEqual({

@@ -19,7 +19,7 @@ const Id = Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }));
 const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
-const Request = Type.Union([
+const Requests = [
   Type.Object(
     {
       op: Type.Literal('check-in'),
@@ -30,7 +30,7 @@ const Request = Type.Union([
     },
     { additionalProperties: false },
   ),
-  Type.Object({ op: Type.Literal('envelope'), url: Url }, { additionalProperties: false }),
+  Type.Object({ op: Type.Literal('envelope'), id: Id, url: Url }, { additionalProperties: false }),
   Type.Object(
     {
       op: Type.Literal('payload'),
@@ -50,9 +50,13 @@ const Request = Type.Union([
     },
     { additionalProperties: false },
   ),
-]);
+] as const;
+const Request = Type.Union([...Requests]);
 
-const check = Compile(Request);
+// One validator per operation, so a refusal names the fields of the operation asked for.
+const checks = Object.fromEntries(
+  DEVICE_MQTT_OPS.map((op, i) => [op, Compile(Requests[i]!)]),
+) as Record<DeviceMqttOp, ReturnType<typeof Compile>>;
 
 /** One checked request. */
 export type DeviceMqttRequest = Static<typeof Request>;
@@ -79,23 +83,28 @@ export function parseDeviceMqttRequest(
   } catch {
     throw new ServerError('MQTT_REQUEST_INVALID', 'the request is not UTF-8 JSON');
   }
-  if (!check.Check(value)) {
-    const op = (value as { op?: unknown } | null)?.op;
-    const known = typeof op === 'string' && (DEVICE_MQTT_OPS as readonly string[]).includes(op);
-    const first = known ? [...check.Errors(value)][0] : undefined;
+  const op = (value as { op?: unknown } | null)?.op;
+  if (typeof op !== 'string' || !(DEVICE_MQTT_OPS as readonly string[]).includes(op)) {
     throw new ServerError(
       'MQTT_REQUEST_INVALID',
-      known
-        ? `the ${op} request is invalid${first ? ` at ${first.instancePath || '/'}: ${first.message}` : ''}`
-        : `op must be one of ${DEVICE_MQTT_OPS.join(', ')}`,
+      `op must be one of ${DEVICE_MQTT_OPS.join(', ')}`,
     );
   }
-  if (value.op === 'payload' && value.length > chunkMaxBytes) {
+  const check = checks[op as DeviceMqttOp];
+  if (!check.Check(value)) {
+    const first = [...check.Errors(value)][0];
+    throw new ServerError(
+      'MQTT_REQUEST_INVALID',
+      `the ${op} request is invalid${first ? ` at ${first.instancePath || '/'}: ${first.message}` : ''}`,
+    );
+  }
+  const request = value as DeviceMqttRequest;
+  if (request.op === 'payload' && request.length > chunkMaxBytes) {
     throw new ServerError('MQTT_CHUNK_TOO_LARGE', `chunks are at most ${chunkMaxBytes} bytes`, {
       details: { chunkMaxBytes },
     });
   }
-  return value;
+  return request;
 }
 
 /**
