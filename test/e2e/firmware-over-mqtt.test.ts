@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MqttTransport, openMqttConnection, parseAgentConfig, runFileAgent } from '@updraft/agent';
+import { runCli } from '@updraft/cli';
 import {
   componentIdFromHex,
   createEnvelope,
@@ -493,6 +494,87 @@ async function ask(
   }
   return { status: Number(props.status), json, props };
 }
+
+describe('updraft agent run --transport mqtt', () => {
+  /** Runs the CLI in-process; resolves with its exit code and what it wrote. */
+  async function cli(argv: string[]) {
+    let out = '';
+    const sink = { write: (c: string) => (out += c) };
+    const code = await runCli(argv, { stdout: sink, stderr: sink, env: {}, cwd: dir });
+    return { code, out };
+  }
+
+  it('updates a device over MQTT only through the CLI', async () => {
+    const v2 = image(30_000);
+    const { actionId } = await deviceWithAction('mqtt-cli', await release(v2, '9.0.0'));
+    const device = await prepareDevice('mqtt-cli', image(20_000));
+    // The CLI reads the same config the agent would (as a file).
+    const file = join(device.home, 'agent.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        server: { url: 'http://127.0.0.1:9', token: 'unused-over-mqtt' },
+        device: { vendorId, classId },
+        trustedKeys: ['release.pub'],
+        stateDir: 'state',
+        slots: {
+          a: { path: 'a.img', size: 256 * 1024 },
+          b: { path: 'b.img', size: 256 * 1024 },
+          sectorSize: 4096,
+        },
+        installed: { version: '1.0.0', sequenceNumber: 1, size: 20_000 },
+      }),
+    );
+    const run = await cli([
+      'agent',
+      'run',
+      '--config',
+      file,
+      '--once',
+      '--transport',
+      'mqtt',
+      '--mqtt-url',
+      broker.url,
+      '--mqtt-identity',
+      `CN=mqtt-cli,O=${TENANT}`,
+    ]);
+    expect(run.code, run.out).toBe(0);
+    const slotB = await readFile(join(device.home, 'b.img'));
+    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+      'success',
+    );
+    expect(payloadOffsets('mqtt-cli').length).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('refuses a malformed identity or mqtts:// without a pinned CA (CLI_USAGE, exit 2)', async () => {
+    const device = await prepareDevice('mqtt-cli-bad', image(1000));
+    const file = join(device.home, 'agent.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        server: { url: 'http://127.0.0.1:9', token: 'unused-over-mqtt' },
+        device: { vendorId, classId },
+        trustedKeys: ['release.pub'],
+        stateDir: 'state',
+        slots: { a: { path: 'a.img', size: 65536 }, b: { path: 'b.img', size: 65536 } },
+      }),
+    );
+    const base = ['agent', 'run', '--config', file, '--once', '--transport', 'mqtt'];
+    const bad = await cli([...base, '--mqtt-url', broker.url, '--mqtt-identity', 'mqtt-cli-bad']);
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain('CN=<device name>,O=<tenant id>');
+    const noCa = await cli([
+      ...base,
+      '--mqtt-url',
+      'mqtts://127.0.0.1:1',
+      '--mqtt-identity',
+      `CN=mqtt-cli-bad,O=${TENANT}`,
+    ]);
+    expect(noCa.code).toBe(2);
+    expect(noCa.out).toContain('--mqtt-ca');
+  });
+});
 
 describe('delta over MQTT', () => {
   it('updates a device on the base version through the patch, in chunks over MQTT', async () => {
