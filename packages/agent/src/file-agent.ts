@@ -21,6 +21,7 @@ import type { Clock } from './ports/clock.js';
 import type { EventSink } from './ports/events.js';
 import type { Logger } from './ports/logger.js';
 import type { Policy } from './ports/policy.js';
+import type { Transport } from './ports/transport.js';
 
 /** A Linux device assembled from the file adapters. */
 export interface FileDevice {
@@ -36,6 +37,8 @@ export interface FileDeviceHooks {
   readonly events?: EventSink;
   readonly policy?: Policy;
   readonly clock?: Clock;
+  /** How the agent reaches the service (default: HTTP to `server.url` with `server.token`). */
+  readonly transport?: Transport;
 }
 
 /** Opens slots, boot state and journal from a config and builds the agent over them. */
@@ -66,7 +69,9 @@ export async function openFileDevice(
   const components = config.components.map((c) => new FileComponentHandler(c));
   const agent = new Agent(
     {
-      transport: new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
+      transport:
+        hooks.transport ??
+        new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
       bootControl,
       stateStore: new FileStateStore(join(config.stateDir, 'journal')),
       // Apart from the journal, so a lost or corrupt journal cannot lower it.

@@ -18,6 +18,12 @@ export {
   openMqttConnection,
 } from './adapters/mqtt/mqtt-connection.js';
 export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
+export {
+  type MqttPacket,
+  MqttTransport,
+  type MqttTransportClient,
+  type MqttTransportOptions,
+} from './adapters/mqtt/mqtt-transport.js';
 export { subscribePush } from './adapters/mqtt/push-subscriber.js';
 export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';

@@ -153,8 +153,36 @@ export const COMMANDS: readonly CommandSpec[] = [
         description:
           'ignore MQTT push offered by the service (default: subscribe when the check-in answer carries push and server.caFile is set)',
       },
+        name: 'transport',
+        value: 'kind',
+        description: 'how the agent reaches the service: http (default) or mqtt (docs/mqtt.md)',
+        choices: ['http', 'mqtt'],
+      },
+      {
+        name: 'mqtt-url',
+        value: 'url',
+        description:
+          'with --transport mqtt: the broker, mqtts://host:port (mqtt:// on a trusted network)',
+      },
+      {
+        name: 'mqtt-identity',
+        value: 'CN=<device>,O=<tenant>',
+        description: "with --transport mqtt: the device's MQTT identity (its certificate subject)",
+      },
+      {
+        name: 'mqtt-ca',
+        value: 'file',
+        description: "with --transport mqtt: the pinned CA chain (PEM) of the broker's certificate",
+      },
+      {
+        name: 'mqtt-cert',
+        value: 'file',
+        description:
+          'with --transport mqtt: device certificate (PEM); without it the token of the config is the password',
+      },
+      { name: 'mqtt-key', value: 'file', description: 'the private key of --mqtt-cert (PEM)' },
     ],
-    help: 'Example: updraft agent run --config /etc/updraft/agent.json',
+    help: 'Example: updraft agent run --config /etc/updraft/agent.json\n         updraft agent run --config agent.json --transport mqtt --mqtt-url mqtts://updates.example.com:8883 --mqtt-identity CN=gw-17,O=ten_default --mqtt-ca ca.pem',
     load: () => import('./commands/agent-run.js'),
   },
   {

@@ -49,6 +49,7 @@ import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
 import type { IdentifyDeviceCertificate } from './mqtt/device-certificate-identity.js';
+import type { MqttBus } from './mqtt/mqtt-bus.js';
 import { createMqttService, type MqttService } from './mqtt/mqtt-service.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
@@ -84,6 +85,11 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
+  /**
+   * `mqtt.mode=external`: the bus to use instead of connecting to `mqtt.url` (tests wrap one to
+   * watch or tamper with traffic); closed with the app.
+   */
+  readonly mqttBus?: MqttBus;
   /** How the MQTT broker identifies a device certificate (default: `identifyDeviceCertificate`). */
   readonly mqttIdentify?: IdentifyDeviceCertificate;
   /** How a request's TLS client certificates are read (default: from the TLS socket). */
@@ -215,6 +221,7 @@ export async function buildServer(
       logger: loggerInstance,
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       ...(deps.mqttIdentify ? { identify: deps.mqttIdentify } : {}),
+      ...(deps.mqttBus ? { bus: deps.mqttBus } : {}),
     });
     const services: UpdraftServices = {
       config,

@@ -83,6 +83,12 @@ export const SERVER_ERROR_CODES = [
   'TLS_KEY_MISMATCH',
   'DEVICE_CERTIFICATE_REFUSED',
   'DEVICE_BEARER_TOKENS_FORBIDDEN',
+  // device API over MQTT (features/device-mqtt)
+  'MQTT_REQUEST_INVALID',
+  'MQTT_REQUEST_TOO_LARGE',
+  'MQTT_CHUNK_TOO_LARGE',
+  'MQTT_DEVICE_REFUSED',
+  'MQTT_BUSY',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -169,6 +175,12 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   TLS_KEY_MISMATCH: 500,
   DEVICE_CERTIFICATE_REFUSED: 401,
   DEVICE_BEARER_TOKENS_FORBIDDEN: 401,
+  // device API over MQTT (the status travels as the answer's `status` user property)
+  MQTT_REQUEST_INVALID: 400,
+  MQTT_REQUEST_TOO_LARGE: 413,
+  MQTT_CHUNK_TOO_LARGE: 413,
+  MQTT_DEVICE_REFUSED: 403,
+  MQTT_BUSY: 429,
 };
 
 /**

@@ -90,6 +90,8 @@ export type { TokenView } from './features/users/token.repository.js';
 export type { UserView } from './features/users/user.repository.js';
 export type { UpdraftApp } from './http/app-types.js';
 export { type RunningServer, type StartServerOptions, startServer } from './main.js';
+export { ExternalMqttBus, type ExternalMqttBusOptions } from './mqtt/external-mqtt-bus.js';
+export type { MqttBus, MqttMessage, MqttPublishOptions } from './mqtt/mqtt-bus.js';
 // The PKI core, for `updraft pki init` (offline: nothing here touches the network or a database).
 export {
   type CertificateDescription,

@@ -22,9 +22,11 @@ export interface DevicePrincipal {
   readonly deviceClassId: string;
   /**
    * Id of the credential (device token) the device authenticated with. Signed download URLs name
-   * it, so rotating the token stops them (signed-url/download-grant.repository.ts).
+   * it, so rotating the token stops them (signed-url/download-grant.repository.ts). Absent when
+   * the channel authenticated the device itself (an MQTT broker, features/device-mqtt): its URLs
+   * then hold while the device and the action do.
    */
-  readonly credentialId: string;
+  readonly credentialId?: string;
 }
 
 /** Who is calling, once authentication ran. */

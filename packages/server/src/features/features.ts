@@ -95,6 +95,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       deltaOffers: wiring.deltas,
       events,
       campaigns,
+      ...(wiring.mqtt.bus ? { mqtt: wiring.mqtt.bus } : {}),
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('pki', '', pkiFeature, {

@@ -41,6 +41,8 @@ export interface MqttServiceDeps {
   readonly deriveKey: (purpose: string) => Buffer;
   /** Default: `identifyDeviceCertificate` (the device API's check). */
   readonly identify?: IdentifyDeviceCertificate;
+  /** External mode: this bus instead of a connection to `mqtt.url` (tests wrap one). */
+  readonly bus?: MqttBus;
 }
 
 const SERVER_CERTIFICATE_DAYS = 365;
@@ -82,6 +84,7 @@ export async function createMqttService(
   if (broker !== undefined) deps.metrics.setMqttConnectionsSource(() => broker.connectedDevices);
   const bus: MqttBus =
     broker ??
+    deps.bus ??
     (await ExternalMqttBus.connect({
       url: mqtt.url,
       certFile: mqtt.certFile,

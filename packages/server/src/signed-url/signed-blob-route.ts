@@ -5,7 +5,7 @@ import type { DeviceAuthenticator } from '../auth/device-authenticator.js';
 import type { Database } from '../db/database.js';
 import { ServerError } from '../errors.js';
 import { downloadGrantHolds } from './download-grant.repository.js';
-import type { SignedUrl, SignedUrlClaims } from './signed-url.js';
+import type { SignedUrl, SignedUrlClaims, SignedUrlQuery } from './signed-url.js';
 
 /**
  * Route schema of a download through a signed URL (payloads and delta patches): the artifact's
@@ -44,21 +44,48 @@ export async function verifySignedBlobRequest(
 ): Promise<SignedUrlClaims> {
   const { deviceAuth, db } = server;
   const { digest } = request.params as { digest: string };
-  const claims = urls.verify(digest, request.query as Record<string, string | undefined>, nowMs);
+  const claims = await verifySignedBlob(
+    urls,
+    db,
+    digest,
+    request.query as Record<string, string | undefined>,
+    nowMs,
+  );
+  if (request.headers.authorization !== undefined) {
+    const caller = await deviceAuth.authenticate({ headers: request.headers });
+    if (caller !== null) refuseOtherDevice(claims, caller);
+  }
+  return claims;
+}
+
+/**
+ * The channel-neutral part of {@link verifySignedBlobRequest}: signature and expiry, then that
+ * the grant still holds. The device API over MQTT runs it too, then {@link refuseOtherDevice}
+ * with the device the broker authenticated.
+ */
+export async function verifySignedBlob(
+  urls: SignedUrl,
+  db: Kysely<Database>,
+  digest: string,
+  query: SignedUrlQuery,
+  nowMs: number,
+): Promise<SignedUrlClaims> {
+  const claims = urls.verify(digest, query, nowMs);
   if (!(await downloadGrantHolds(db, claims))) {
     throw new ServerError(
       'DEVICE_URL_REVOKED',
       'this download URL no longer holds (device decommissioned, credential rotated or action closed)',
     );
   }
-  if (request.headers.authorization !== undefined) {
-    const caller = await deviceAuth.authenticate({ headers: request.headers });
-    if (
-      caller !== null &&
-      (caller.deviceId !== claims.deviceId || caller.tenantId !== claims.tenantId)
-    ) {
-      throw new ServerError('DEVICE_URL_INVALID', 'this download URL was issued to another device');
-    }
-  }
   return claims;
+}
+
+/** `DEVICE_URL_INVALID` unless the URL was issued to `caller` (a leaked URL is no identity). */
+export function refuseOtherDevice(
+  claims: SignedUrlClaims,
+  caller: { readonly tenantId: string; readonly deviceId: string },
+): void {
+  if (caller.deviceId !== claims.deviceId || caller.tenantId !== claims.tenantId) {
+    throw new ServerError('DEVICE_URL_INVALID', 'this download URL was issued to another device');
+  }
 }

@@ -1,16 +1,15 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isActionType } from '@updraft/core';
 import { AgentError } from '../../errors.js';
 import type {
   CheckInRequest,
   CheckInResult,
-  DeviceAction,
   FeedbackReport,
   FeedbackResult,
   PayloadResponse,
   Transport,
 } from '../../ports/transport.js';
+import { isCheckInBody, isRecord, wireCheckInReport } from '../device-api-answers.js';
 
 /** Settings of {@link HttpTransport}. */
 export interface HttpTransportOptions {
@@ -50,14 +49,7 @@ export class HttpTransport implements Transport {
   async checkIn(request: CheckInRequest, etag: string | null): Promise<CheckInResult> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (etag) headers['if-none-match'] = etag;
-    // The service takes a SHA-256 or null: a factory image of unknown digest is reported as null.
-    const body = JSON.stringify({
-      ...request,
-      components: request.components.map((c) => ({
-        ...c,
-        digest: /^[0-9a-f]{64}$/.test(c.digest) ? c.digest : null,
-      })),
-    });
+    const body = JSON.stringify(wireCheckInReport(request));
     const signal = AbortSignal.timeout(this.#timeoutMs);
     const res = await this.#send('POST', `${API}/check-in`, headers, body, signal);
     if (res.statusCode === 304) {
@@ -235,54 +227,4 @@ async function* typedErrors(stream: AsyncIterable<Uint8Array>): AsyncGenerator<U
   } catch (cause) {
     throw new AgentError('AGENT_NETWORK_ERROR', 'connection lost during the download', { cause });
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isCheckInBody(
-  v: unknown,
-): v is { pollIntervalSeconds: number; action: DeviceAction | null } {
-  if (!isRecord(v) || typeof v.pollIntervalSeconds !== 'number') return false;
-  return v.action === null || isAction(v.action);
-}
-
-function isAction(v: unknown): v is DeviceAction {
-  if (!isRecord(v) || typeof v.id !== 'string' || v.id.length > 200) return false;
-  if (typeof v.envelopeUrl !== 'string' || typeof v.downloadOnly !== 'boolean') return false;
-  if (typeof v.cancelRequested !== 'boolean' || !isRecord(v.release)) return false;
-  if (typeof v.release.version !== 'string' || typeof v.release.sequenceNumber !== 'number') {
-    return false;
-  }
-  const w = v.maintenanceWindow;
-  if (w !== null && !(isRecord(w) && typeof w.start === 'string' && typeof w.end === 'string')) {
-    return false;
-  }
-  // Newer fields, absent from older services: typed when present (the window's cron and zone are
-  // checked where they are used, in InstallWait, and a bad one fails the action).
-  if (v.type !== undefined && !isActionType(v.type)) return false;
-  if (v.forceAfter != null && typeof v.forceAfter !== 'string') return false;
-  const r = v.recurringWindow;
-  if (
-    r != null &&
-    !(
-      isRecord(r) &&
-      typeof r.cron === 'string' &&
-      typeof r.durationSeconds === 'number' &&
-      typeof r.timeZone === 'string'
-    )
-  ) {
-    return false;
-  }
-  if (!Array.isArray(v.payloads) || v.payloads.length > 64) return false;
-  return v.payloads.every(
-    (p) =>
-      isRecord(p) &&
-      typeof p.url === 'string' &&
-      typeof p.digest === 'string' &&
-      typeof p.size === 'number' &&
-      Number.isSafeInteger(p.size) &&
-      p.size >= 0,
-  );
 }

@@ -1,8 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { MqttBus } from '../../mqtt/mqtt-bus.js';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
 import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
-import type { DeltaOfferSource } from '../deltas/delta-offer.js';
+import type { DeltaService } from '../deltas/delta.service.js';
+import {
+  DEFAULT_DEVICE_MQTT_LIMITS,
+  DeviceMqttResponder,
+} from '../device-mqtt/device-mqtt-responder.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { CheckInService } from './check-in.service.js';
 import { deviceApiRoutes } from './device-api.routes.js';
@@ -10,15 +15,18 @@ import { LastSeenTracker } from './last-seen-tracker.js';
 
 /**
  * The native device API, mounted at `/api/device/v1` (docs/device-api.md). `deltaOffers` is the
- * app's delta service (wired in `build-server.ts`).
+ * app's delta service (wired in `build-server.ts`). With `mqtt`, the same API also answers over
+ * MQTT (features/device-mqtt, docs/mqtt.md#device-api-over-mqtt).
  */
 export const deviceApiFeature: FastifyPluginAsyncTypebox<{
-  deltaOffers: DeltaOfferSource;
+  deltaOffers: DeltaService;
+  /** The service's side of MQTT when `mqtt.mode` is not `off`. */
+  mqtt?: MqttBus;
   /** Where a failed action's `action.failed` event goes. */
   events: WebhookPublisher;
   /** Poked when a report moves a campaign's target (its phase may advance at once). */
   campaigns?: CampaignEngineHandle;
-}> = async (app, { deltaOffers, events, campaigns }) => {
+}> = async (app, { deltaOffers, events, campaigns, mqtt }) => {
   const { db, config, deviceChanges } = app.updraft;
   const now = () => app.updraft.now();
   const urls = new SignedUrl(
@@ -39,9 +47,24 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     deltaOffers,
     app.updraft.pushEndpoints,
   );
-  await app.register(deviceApiRoutes, {
-    checkIns,
-    actions: new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push),
-    urls,
-  });
+  const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
+  await app.register(deviceApiRoutes, { checkIns, actions, urls });
+  if (mqtt !== undefined) {
+    const responder = new DeviceMqttResponder({
+      bus: mqtt,
+      db,
+      blobs: app.updraft.blobs,
+      metrics: app.updraft.metrics,
+      checkIns,
+      actions,
+      payloadUrls: urls,
+      deltas: deltaOffers,
+      now,
+      limits: { ...DEFAULT_DEVICE_MQTT_LIMITS, chunkMaxBytes: config.mqtt.chunkMaxBytes },
+      log: app.log,
+    });
+    await responder.start();
+    // Before the database goes (onClose hooks of a plugin run before the root's).
+    app.addHook('onClose', () => responder.close());
+  }
 };

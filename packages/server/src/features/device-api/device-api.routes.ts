@@ -9,57 +9,10 @@ import {
 } from '../../signed-url/signed-blob-route.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { ActionService } from '../actions/action.service.js';
-import { FEEDBACK_STATUSES, type FeedbackStatus } from '../actions/action-state-machine.js';
 import { findServablePayload } from '../releases/release.repository.js';
 import type { CheckInService } from './check-in.service.js';
+import { ActionId, CheckInBody, FeedbackBody } from './device-api.schemas.js';
 import { sendBlob } from './send-blob.js';
-
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const ActionId = Type.String({ pattern: '^act_[A-Za-z0-9_-]{1,64}$' });
-const Code = Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' });
-
-const CheckInBody = Type.Object(
-  {
-    components: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            id: Type.String({ pattern: '^[0-9a-f]{2,256}$' }),
-            version: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
-            sequenceNumber: Type.Optional(
-              Type.Union([
-                Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
-                Type.Null(),
-              ]),
-            ),
-            digest: Type.Optional(Type.Union([Sha256, Type.Null()])),
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: 32 },
-      ),
-    ),
-    attributes: Type.Optional(
-      Type.Record(
-        Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,63}$' }),
-        Type.Union([Type.String({ maxLength: 256 }), Type.Number(), Type.Boolean()]),
-        { maxProperties: 64 },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const FeedbackBody = Type.Object(
-  {
-    reportId: Type.String({ pattern: '^[A-Za-z0-9_-]{8,64}$' }),
-    status: Type.Unsafe<FeedbackStatus>({ type: 'string', enum: [...FEEDBACK_STATUSES] }),
-    progress: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 100 }), Type.Null()])),
-    code: Type.Optional(Type.Union([Code, Type.Null()])),
-    message: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
-  },
-  { additionalProperties: false },
-);
 
 /** Services the device API runs on. */
 export interface DeviceApiOptions {
