@@ -9,6 +9,7 @@ export {
   FileComponentHandler,
   type FileComponentOptions,
 } from './adapters/file/file-component-handler.js';
+export { FileDeviceKey, FileDeviceKeyHolder } from './adapters/file/file-device-key.js';
 export { FileSlot, type FileSlotOptions } from './adapters/file/file-slot.js';
 export { FileStateStore } from './adapters/file/file-state-store.js';
 export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';
@@ -25,6 +26,19 @@ export {
   openFileDevice,
   runFileAgent,
 } from './file-agent.js';
+export {
+  type EnrollmentCredentials,
+  EstClient,
+  type EstClientOptions,
+} from './identity/est-client.js';
+export {
+  IdentityRotation,
+  type IdentityRotationOptions,
+  type RenewalOutcome,
+} from './identity/identity-rotation.js';
+export { type DeviceIdentity, IdentityStore } from './identity/identity-store.js';
+export { PinnedCa } from './identity/pinned-ca.js';
+export { buildCsr } from './identity/x509.js';
 export { coreDecryptor } from './install/core-decryptor.js';
 export { type CoreVerifierOptions, coreVerifier } from './install/core-verifier.js';
 export type {
