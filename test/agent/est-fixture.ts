@@ -124,7 +124,7 @@ export async function startEstFixture(options: FixtureOptions): Promise<EstFixtu
     });
     if (options.intercept && (await options.intercept(req, res, body))) return;
     const issuing = new X509Certificate(options.pki.issuing.certificatePem);
-    const operational = cert !== null && cert.verify(issuing.publicKey) ? cert : null;
+    const operational = cert?.verify(issuing.publicKey) ? cert : null;
     if (req.url === '/.well-known/est/simpleenroll') {
       const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (basic !== undefined) {

@@ -1,8 +1,8 @@
 import { AgentError } from '../../errors.js';
 
-// OpenSSL / node:tls codes meaning the server's certificate or protocol was refused by us.
-const TLS_REFUSAL =
-  /CERT|ISSUER|SELF_SIGNED|VERIFY|ERR_SSL|ERR_TLS|PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|WRONG_VERSION/;
+// node:tls / OpenSSL codes of a failed handshake: the server's certificate refused by us, or no
+// common protocol version (EPROTO carries OpenSSL's "alert protocol version" on an https socket).
+const TLS_REFUSAL = /CERT|ISSUER|SELF_SIGNED|VERIFY|ERR_SSL|ERR_TLS|^EPROTO$/;
 
 /**
  * The typed error for a request that got no answer: `AGENT_TLS_REFUSED` when the TLS handshake
