@@ -13,6 +13,7 @@ import { Agent, systemRandom } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
 import { readDeviceKey } from './config/read-device-key.js';
 import { AgentError } from './errors.js';
+import { openFileIdentity } from './identity/file-identity.js';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { coreVerifier } from './install/core-verifier.js';
 import { slotDigest } from './install/slot-digest.js';
@@ -32,6 +33,10 @@ export interface FileDevice {
 /** Optional collaborators of {@link openFileDevice}. */
 export interface FileDeviceHooks {
   readonly logger?: Logger;
+  /** Stops a waiting enrollment (daemon shutdown). */
+  readonly signal?: AbortSignal;
+  /** One enrollment attempt instead of retrying (`agent run --once`). */
+  readonly once?: boolean;
   readonly events?: EventSink;
   readonly policy?: Policy;
   readonly clock?: Clock;
@@ -63,9 +68,22 @@ export async function openFileDevice(
     ...(config.rebootCommand ? { rebootCommand: config.rebootCommand } : {}),
   });
   const components = config.components.map((c) => new FileComponentHandler(c));
+  const clock = hooks.clock ?? systemClock;
+  // With a pinned CA: enroll on first start, then mutual TLS with rotation before expiry.
+  const identity = await openFileIdentity(config, {
+    clock,
+    ...(hooks.logger ? { logger: hooks.logger } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(hooks.once ? { once: true } : {}),
+  });
   const agent = new Agent(
     {
-      transport: new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
+      transport: new HttpTransport({
+        baseUrl: config.server.url,
+        ...(config.server.token === null ? {} : { token: config.server.token }),
+        ...(identity ? { pinnedCa: identity.pinnedCa, identity: identity.store } : {}),
+      }),
+      ...(identity ? { identityRenewal: identity.rotation } : {}),
       bootControl,
       stateStore: new FileStateStore(join(config.stateDir, 'journal')),
       // Apart from the journal, so a lost or corrupt journal cannot lower it.
@@ -77,7 +95,7 @@ export async function openFileDevice(
         if (status.booted !== a.name || status.trial) return null;
         return slotDigest(a, Math.min(factorySize, a.size));
       },
-      clock: hooks.clock ?? systemClock,
+      clock,
       random: systemRandom,
       verifier: coreVerifier({
         trust: { keys: trusted.map((key) => ({ key })) },
@@ -139,7 +157,10 @@ export async function runFileAgent(
   config: AgentConfig,
   options: FileDeviceHooks & { signal?: AbortSignal; until?: 'idle' } = {},
 ): Promise<void> {
-  const device = await openFileDevice(config, options);
+  const device = await openFileDevice(config, {
+    ...options,
+    ...(options.until === 'idle' ? { once: true } : {}),
+  });
   const log = options.logger;
   try {
     for (;;) {

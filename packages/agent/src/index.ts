@@ -18,7 +18,12 @@ export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
 export { fullJitterDelay } from './backoff.js';
-export { type AgentConfig, loadAgentConfig, parseAgentConfig } from './config/agent-config.js';
+export {
+  type AgentConfig,
+  type AgentConfigOverrides,
+  loadAgentConfig,
+  parseAgentConfig,
+} from './config/agent-config.js';
 export * from './errors.js';
 export {
   type FileDevice,

@@ -141,8 +141,20 @@ export const COMMANDS: readonly CommandSpec[] = [
         required: true,
       },
       { name: 'once', description: 'poll once (and finish an update it brings), then exit' },
+      {
+        name: 'ca-file',
+        value: 'pem',
+        description: 'pinned CA (issuing CA or root): the only trust for the service, TLS 1.3',
+      },
+      {
+        name: 'enroll-token',
+        value: 'token',
+        description: 'one-time enrollment token (EST simpleenroll, HTTP Basic as device.name)',
+      },
+      { name: 'birth-cert', value: 'pem', description: 'birth certificate to enroll with (EST)' },
+      { name: 'birth-key', value: 'pem', description: 'private key of the birth certificate' },
     ],
-    help: 'Example: updraft agent run --config /etc/updraft/agent.json',
+    help: 'Example: updraft agent run --config /etc/updraft/agent.json --ca-file ca.pem --enroll-token <token>',
     load: () => import('./commands/agent-run.js'),
   },
   {
