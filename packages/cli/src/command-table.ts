@@ -1076,6 +1076,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: 'devices running at once (default 64; every device with --duration)',
       },
       { name: 'log', description: 'print every device boot/update log line on stderr' },
+      {
+        name: 'mtls',
+        description:
+          'devices enroll over EST (a token each from the management API) and check in over mutual TLS; --tokens-file lines name the devices',
+      },
+      { name: 'ca-file', value: 'pem', description: 'pinned CA of the service (with --mtls)' },
       ...SIM_FLEET_OPTIONS,
     ],
     help: 'Example: updraft sim fleet --devices 1000 --offline --image fw-1.0.0.bin --release fw-1.1.0.bin --key keys/release.key --trusted-key keys/release.pub',
