@@ -407,6 +407,11 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'host', value: 'host', description: 'listen address' },
       { name: 'port', value: 'port', description: 'listen port (0: any free port)' },
       { name: 'data-dir', value: 'dir', description: 'data directory' },
+      {
+        name: 'tls',
+        description:
+          'speak only TLS, mutual TLS for devices (setting tls.enabled, env UPDRAFT_TLS; docs/pki.md)',
+      },
     ],
     load: () => import('./commands/server-start.js'),
   },

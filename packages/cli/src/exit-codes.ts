@@ -52,6 +52,8 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   CLI_INTERRUPTED: 'interrupted',
   CONFIG_INVALID: 'input',
   LISTEN_ADDRESS_UNAVAILABLE: 'unavailable',
+  TLS_CERTIFICATE_INVALID: 'input',
+  TLS_KEY_MISMATCH: 'input',
   MANIFEST_MALFORMED: 'malformed',
   MANIFEST_UNSUPPORTED: 'malformed',
   MANIFEST_ENCRYPTION_INFO_MALFORMED: 'malformed',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -48,6 +49,9 @@ import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
+import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
+import { peerCertificateReader } from './tls/peer-certificate.js';
+import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
 export interface ServerDeps {
@@ -127,6 +131,9 @@ export async function buildServer(
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     // Read x-request-id ourselves (genReqId) so an unsafe value is replaced, not trusted.
     requestIdHeader: false,
+    // With tls.enabled the port speaks only TLS. The certificate needs the database (the tenant
+    // CA), which opens below: the secure context is set then, before the server listens.
+    https: config.tls.enabled ? listenerTlsOptions(config) : null,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -147,6 +154,14 @@ export async function buildServer(
       terminal: deps.printIsTerminal ?? (deps.print === undefined && process.stdout.isTTY === true),
     });
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
+    const serverTls = config.tls.enabled
+      ? await loadServerTls(config, database.db, deriveKey(masterKey, 'pki-ca-key'), now())
+      : undefined;
+    if (serverTls !== undefined) {
+      (app.server as unknown as TlsServer).setSecureContext(
+        secureContextOptions(config, serverTls),
+      );
+    }
     const stored =
       deps.blobs ??
       new FsBlobStore({
@@ -176,11 +191,21 @@ export async function buildServer(
       dbSupport: database.support,
       blobs,
       metrics,
-      deviceAuth: deps.deviceAuth ?? new BearerDeviceAuthenticator(database.db, sessions),
+      deviceAuth:
+        deps.deviceAuth ??
+        new CertificateDeviceAuthenticator({
+          db: database.db,
+          fallback: new BearerDeviceAuthenticator(database.db, sessions),
+          now,
+          rotationGraceSeconds: config.pki.rotationGraceSeconds,
+          onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
+        }),
       deviceChanges: database.deviceChanges,
       limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
+      peerCertificates: peerCertificateReader(config),
+      ...(serverTls === undefined ? {} : { serverTls }),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));

@@ -74,6 +74,11 @@ export const SERVER_ERROR_CODES = [
   'PKI_UNTRUSTED',
   'PKI_EXPIRED',
   'PKI_NOT_YET_VALID',
+  // TLS termination and mutual TLS (docs/pki.md, TLS)
+  'TLS_CERTIFICATE_INVALID',
+  'TLS_KEY_MISMATCH',
+  'DEVICE_CERTIFICATE_REFUSED',
+  'DEVICE_BEARER_TOKENS_FORBIDDEN',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -152,6 +157,11 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   PKI_UNTRUSTED: 403,
   PKI_EXPIRED: 403,
   PKI_NOT_YET_VALID: 403,
+  // TLS
+  TLS_CERTIFICATE_INVALID: 500,
+  TLS_KEY_MISMATCH: 500,
+  DEVICE_CERTIFICATE_REFUSED: 401,
+  DEVICE_BEARER_TOKENS_FORBIDDEN: 401,
 };
 
 /**

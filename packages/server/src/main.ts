@@ -39,10 +39,15 @@ export async function startServer(
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
+  const url = `${config.tls.enabled ? 'https' : 'http'}://${host}:${port}`;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   // Where to go next: a new user's first question after `npm start`.
   print(`Updraft server listening on ${url}`);
+  const tls = app.updraft.serverTls;
+  if (tls?.caFile !== undefined) {
+    // What devices (and the CLI, via --ca-file or NODE_EXTRA_CA_CERTS) pin.
+    print(`  CA:      ${tls.caFile}   (SHA-256 fingerprint ${tls.caFingerprint})`);
+  }
   print(
     `  API:     ${url}/api/v1   (OpenAPI: ${url}/api/openapi.json, browsable: ${url}/api/docs)`,
   );

@@ -4,7 +4,7 @@ import type { CommandContext } from '../command-context.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 
 /**
- * `updraft server start [--config <file>] [--host] [--port] [--data-dir]`: runs the update service
+ * `updraft server start [--config <file>] [--host] [--port] [--data-dir] [--tls]`: runs the update service
  * in this process until SIGINT/SIGTERM, then shuts it down gracefully.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
@@ -16,6 +16,8 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   if (host !== undefined) overrides.host = host;
   if (port !== undefined) overrides.port = port;
   if (dataDir !== undefined) overrides.dataDir = dataDir;
+  // Only an explicit --tls overrides the file and UPDRAFT_TLS (a flag cannot say "false").
+  if (args.flag('tls')) overrides.tls = { enabled: true };
   const file = args.string('config');
   const config = loadConfig({
     env: ctx.io.env,

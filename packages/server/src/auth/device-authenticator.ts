@@ -1,20 +1,26 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import { ServerError } from '../errors.js';
 import { preparedQuery } from '../features/device-api/prepared-query.js';
 import type { DeviceSessionCache } from './device-session-cache.js';
 import type { DevicePrincipal } from './principal.js';
 import { hashToken } from './secrets.js';
 
-/** The parts of a request a device authenticator may look at (bearer header now, TLS later). */
+/** The parts of a request a device authenticator may look at. */
 export interface DeviceCredentialSource {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The peer certificate when the connection is mTLS (identity issue). */
-  readonly peerCertificate?: unknown;
+  /**
+   * The client's certificates as presented (PEM, leaf first, unverified; `peerCertificates` in
+   * tls/peer-certificate.ts); `undefined` when none was presented.
+   */
+  readonly peerCertificates?: readonly string[] | undefined;
 }
 
 /**
  * Turns a request's credentials into a device, or `null`. One interface so that per-device bearer
- * tokens (now) and mTLS client certificates (later) plug in the same way.
+ * tokens and mTLS client certificates plug in the same way. A credential that is valid but not
+ * allowed (a refused certificate, a bearer token its tenant forbids) throws a 401 `ServerError`
+ * saying why.
  */
 export interface DeviceAuthenticator {
   authenticate(source: DeviceCredentialSource): Promise<DevicePrincipal | null>;
@@ -52,8 +58,10 @@ export function prefetchedCheckInState(
 }
 
 /**
- * Per-device bearer tokens, stored as SHA-256; decommissioned devices and revoked tokens fail.
- * With a {@link DeviceSessionCache} a known token costs no database round trip.
+ * Per-device bearer tokens, stored as SHA-256; decommissioned or not `accepted` devices and revoked
+ * tokens fail; a tenant whose `pki_settings` forbid bearer tokens gets
+ * `DEVICE_BEARER_TOKENS_FORBIDDEN`. With a {@link DeviceSessionCache} a known token costs no
+ * database round trip (admission and settings changes reach it through the change feed).
  */
 export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   // Compiled once: every device request runs this lookup, so skip Kysely's per-call build.
@@ -74,6 +82,7 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
         .leftJoin('actions as a', (j) =>
           j.onRef('a.tenant_id', '=', 'd.tenant_id').onRef('a.open_key', '=', 'd.id'),
         )
+        .leftJoin('pki_settings as s', 's.tenant_id', 'd.tenant_id')
         .select([
           'd.id as deviceId',
           'd.tenant_id as tenantId',
@@ -81,10 +90,12 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
           't.id as credentialId',
           'r.report_digest as reportDigest',
           'a.id as actionId',
+          's.bearer_tokens_allowed as bearerTokensAllowed',
         ])
         .where('t.token_hash', '=', p.tokenHash)
         .where('t.revoked_at', 'is', null)
-        .where('d.decommissioned_at', 'is', null),
+        .where('d.decommissioned_at', 'is', null)
+        .where('d.admission', '=', 'accepted'),
     );
   }
 
@@ -94,6 +105,7 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
     // The cache is keyed by the token itself (process memory only): a hit needs no hashing.
     const cached = this.sessions?.get(token);
     if (cached !== undefined) {
+      if (cached.bearerTokensForbidden === true) throw bearerTokensForbidden();
       checkInStates.set(cached.principal, cached.state);
       return cached.principal;
     }
@@ -108,8 +120,22 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
       credentialId: row.credentialId,
     };
     const state = { reportDigest: row.reportDigest ?? null, actionId: row.actionId ?? null };
+    // No settings row: the default, bearer tokens allowed.
+    const forbidden = row.bearerTokensAllowed === 0;
+    this.sessions?.store(
+      token,
+      { principal, state, ...(forbidden ? { bearerTokensForbidden: true } : {}) },
+      generation,
+    );
+    if (forbidden) throw bearerTokensForbidden();
     checkInStates.set(principal, state);
-    this.sessions?.store(token, { principal, state }, generation);
     return principal;
   }
+}
+
+function bearerTokensForbidden(): ServerError {
+  return new ServerError(
+    'DEVICE_BEARER_TOKENS_FORBIDDEN',
+    "This tenant's devices must authenticate with their certificate (mutual TLS); bearer tokens are not allowed.",
+  );
 }

@@ -6,6 +6,8 @@ import type { DevicePrincipal } from './principal.js';
 export interface DeviceSession {
   readonly principal: DevicePrincipal;
   readonly state: PrefetchedCheckInState;
+  /** The tenant forbids bearer tokens (`pki_settings`): the credential is valid but refused. */
+  readonly bearerTokensForbidden?: boolean;
 }
 
 export interface DeviceSessionCacheOptions {

@@ -18,6 +18,7 @@ import {
   PostgresDeviceChangeFeed,
   postgresBulkInsertTriggers,
   postgresDeviceChangeTriggers,
+  postgresPkiChangeTriggers,
   SqliteDeviceChangeFeed,
 } from './device-changes.js';
 import type { DialectSupport } from './dialect-support.js';
@@ -43,6 +44,7 @@ const sqliteSupport: DialectSupport = {
   // SQLite has one process: its feed installs temporary triggers on its own connection.
   deviceChangeTriggerStatements: () => [],
   bulkDeviceChangeTriggerStatements: () => [],
+  pkiChangeTriggerStatements: () => [],
 };
 
 function postgresSupport(schema: string): DialectSupport {
@@ -57,6 +59,7 @@ function postgresSupport(schema: string): DialectSupport {
     ],
     deviceChangeTriggerStatements: postgresDeviceChangeTriggers,
     bulkDeviceChangeTriggerStatements: postgresBulkInsertTriggers,
+    pkiChangeTriggerStatements: postgresPkiChangeTriggers,
   };
 }
 

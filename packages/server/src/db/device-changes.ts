@@ -32,6 +32,8 @@ interface WatchedChange {
   readonly event: 'INSERT' | 'UPDATE' | 'DELETE';
   /** UPDATE only: the columns whose change counts (fires only when one of them changed value). */
   readonly columns?: readonly string[];
+  /** Distinguishes the trigger's name from another one on the same table and event. */
+  readonly suffix?: string;
 }
 
 const WATCHED: readonly WatchedChange[] = [
@@ -53,6 +55,25 @@ const WATCHED: readonly WatchedChange[] = [
   { table: 'device_reports', device: 'device_id', event: 'DELETE' },
 ];
 
+/**
+ * Watched from migration 20261203142000 on (the columns exist since 20261203140000-pki, after the
+ * migration that installed {@link WATCHED}): a device's admission decides whether it may use the
+ * device API at all.
+ */
+const WATCHED_SINCE_PKI: readonly WatchedChange[] = [
+  { table: 'devices', device: 'id', event: 'UPDATE', columns: ['admission'], suffix: 'admission' },
+];
+
+/**
+ * Tables whose every change concerns all devices of a tenant (per-tenant settings): any write
+ * tells listeners that anything may have changed. Rare writes, so dropping everything is cheaper
+ * than a per-tenant index in every cache.
+ */
+const WATCHED_TENANT_WIDE: readonly string[] = ['pki_settings'];
+
+const triggerName = (w: WatchedChange) =>
+  `${w.table}_${w.event.toLowerCase()}${w.suffix === undefined ? '' : `_${w.suffix}`}_device_changed`;
+
 /** A trigger's `AFTER …` clause and its `WHEN (…)` (or ''); `distinct` is the dialect's IS DISTINCT FROM. */
 function triggerClauses(w: WatchedChange, distinct: string): { after: string; when: string } {
   if (w.columns === undefined) return { after: `AFTER ${w.event}`, when: '' };
@@ -62,6 +83,8 @@ function triggerClauses(w: WatchedChange, distinct: string): { after: string; wh
 
 // The SQLite callback and the PostgreSQL trigger function share this name.
 const TRIGGER_FUNCTION = 'updraft_device_changed';
+// Likewise for a tenant-wide change (listeners drop everything).
+const ALL_TRIGGER_FUNCTION = 'updraft_all_devices_changed';
 
 /**
  * SQLite: temporary triggers (they live on this process's connection only, so the database file
@@ -88,16 +111,30 @@ export class SqliteDeviceChangeFeed extends ListenerSet implements DeviceChangeF
         this.emit({ tenantId, deviceId });
       return null;
     });
-    for (const w of WATCHED) {
+    this.native.function(ALL_TRIGGER_FUNCTION, { deterministic: false }, () => {
+      this.emit(null);
+      return null;
+    });
+    for (const w of [...WATCHED, ...WATCHED_SINCE_PKI]) {
       const row = w.event === 'DELETE' ? 'OLD' : 'NEW';
       const { after, when } = triggerClauses(w, 'IS NOT');
       this.native
         .prepare(
-          `CREATE TEMP TRIGGER IF NOT EXISTS ${w.table}_${w.event.toLowerCase()}_device_changed ` +
+          `CREATE TEMP TRIGGER IF NOT EXISTS ${triggerName(w)} ` +
             `${after} ON main.${w.table} ${when} ` +
             `BEGIN SELECT ${TRIGGER_FUNCTION}(${row}.tenant_id, ${row}.${w.device}); END`,
         )
         .run();
+    }
+    for (const table of WATCHED_TENANT_WIDE) {
+      for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+        this.native
+          .prepare(
+            `CREATE TEMP TRIGGER IF NOT EXISTS ${table}_${event.toLowerCase()}_all_changed ` +
+              `AFTER ${event} ON main.${table} BEGIN SELECT ${ALL_TRIGGER_FUNCTION}(); END`,
+          )
+          .run();
+      }
     }
     this.#started = true;
   }
@@ -130,8 +167,36 @@ END $$`,
   for (const w of WATCHED) {
     const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
     statements.push(
-      `CREATE TRIGGER ${w.table}_${w.event.toLowerCase()}_device_changed ${after} ON ${w.table} ` +
+      `CREATE TRIGGER ${triggerName(w)} ${after} ON ${w.table} ` +
         `FOR EACH ROW ${when} EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${w.device}')`,
+    );
+  }
+  return statements;
+}
+
+/**
+ * DDL (PostgreSQL, migration 20261203142000) for the PKI's watched changes: a device's admission
+ * (per device) and the tenant-wide tables, which notify `all` once per statement.
+ */
+export function postgresPkiChangeTriggers(): string[] {
+  // updraft_device_changed() exists since migration 20261122010000.
+  const statements: string[] = [];
+  for (const w of WATCHED_SINCE_PKI) {
+    const { after, when } = triggerClauses(w, 'IS DISTINCT FROM');
+    statements.push(
+      `CREATE TRIGGER ${triggerName(w)} ${after} ON ${w.table} ` +
+        `FOR EACH ROW ${when} EXECUTE FUNCTION ${TRIGGER_FUNCTION}('${w.device}')`,
+    );
+  }
+  statements.push(`CREATE OR REPLACE FUNCTION ${ALL_TRIGGER_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('updraft_devices_' || md5(TG_TABLE_SCHEMA), '${ALL_CHANGED}');
+  RETURN NULL;
+END $$`);
+  for (const table of WATCHED_TENANT_WIDE) {
+    statements.push(
+      `CREATE TRIGGER ${table}_all_changed AFTER INSERT OR UPDATE OR DELETE ON ${table} ` +
+        `FOR EACH STATEMENT EXECUTE FUNCTION ${ALL_TRIGGER_FUNCTION}()`,
     );
   }
   return statements;

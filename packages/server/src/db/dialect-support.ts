@@ -20,4 +20,6 @@ export interface DialectSupport {
   deviceChangeTriggerStatements(): readonly string[];
   /** DDL making bulk-written tables notify per statement (`device-changes.ts`); empty likewise. */
   bulkDeviceChangeTriggerStatements(): readonly string[];
+  /** DDL for the PKI's watched changes (admission, tenant-wide settings); empty likewise. */
+  pkiChangeTriggerStatements(): readonly string[];
 }

@@ -4,6 +4,7 @@ import { isPermission, isRouteAccess, type RouteAccess, rolesGrant } from '../au
 import type { DevicePrincipal, UserPrincipal } from '../auth/principal.js';
 import { ServerError } from '../errors.js';
 import { resolveToken } from '../features/users/token.repository.js';
+import { peerCertificates } from '../tls/peer-certificate.js';
 import type { VerifiedCaller } from './rate-limit.js';
 
 /** A registered route and the access it declared (read by the RBAC test). */
@@ -76,7 +77,7 @@ export function installAccessControl(app: FastifyInstance): void {
       throw new ServerError('AUTH_FORBIDDEN', 'This route is not available.');
     }
     if (permission === 'device') {
-      const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+      const device = await authenticateDevice(app, request);
       if (!device)
         throw limiter.failed(
           request.ip,
@@ -130,7 +131,13 @@ async function countPublic(app: FastifyInstance, request: FastifyRequest): Promi
   if (token === undefined) return; // counted by address in the global hook
   let caller: VerifiedCaller | undefined;
   if (token.startsWith('updraft_device_')) {
-    const device = await app.updraft.deviceAuth.authenticate({ headers: request.headers });
+    // Only counting here: a token the PKI refuses (tenant forbids bearer) is a failure, no answer.
+    const device = await app.updraft.deviceAuth
+      .authenticate({ headers: request.headers })
+      .catch((error: unknown) => {
+        if (error instanceof ServerError && error.status === 401) return null;
+        throw error;
+      });
     if (device) caller = { kind: 'device', id: device.deviceId };
   } else if (isUserToken(token)) {
     const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
@@ -140,6 +147,30 @@ async function countPublic(app: FastifyInstance, request: FastifyRequest): Promi
     limiter.failed(request.ip, new ServerError('AUTH_UNAUTHENTICATED', 'unknown token'));
   const refused = caller ? limiter.verified(caller) : limiter.anonymous(request.ip);
   if (refused) throw refused;
+}
+
+/**
+ * The device of a request by its client certificate or bearer token. A credential refused by the
+ * PKI (a refused certificate, a forbidden bearer token) counts as a failed authentication.
+ */
+async function authenticateDevice(
+  app: FastifyInstance,
+  request: FastifyRequest,
+): Promise<DevicePrincipal | null> {
+  try {
+    return await app.updraft.deviceAuth.authenticate({
+      headers: request.headers,
+      peerCertificates: peerCertificates(request),
+    });
+  } catch (error) {
+    if (
+      error instanceof ServerError &&
+      (error.code === 'DEVICE_CERTIFICATE_REFUSED' ||
+        error.code === 'DEVICE_BEARER_TOKENS_FORBIDDEN')
+    )
+      throw app.updraft.limiter.failed(request.ip, error);
+    throw error;
+  }
 }
 
 function isUserToken(token: string): boolean {

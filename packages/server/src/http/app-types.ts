@@ -15,6 +15,8 @@ import type { DialectSupport } from '../db/dialect-support.js';
 import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { PeerCertificateReader } from '../tls/peer-certificate.js';
+import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
@@ -33,6 +35,10 @@ export interface UpdraftServices {
   deriveKey(purpose: string): Buffer;
   /** The current time (`ServerDeps.now`; tests inject a fixed clock). */
   now(): Date;
+  /** The client's certificates of a request (use `peerCertificates(request)`). */
+  readonly peerCertificates: PeerCertificateReader;
+  /** The listener's certificate and the pinned CA file, when `tls.enabled`. */
+  readonly serverTls?: ServerTlsMaterial;
 }
 
 declare module 'fastify' {

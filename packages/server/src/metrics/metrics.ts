@@ -21,6 +21,11 @@ export class Metrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   /** Device check-ins by outcome (`action`, `idle`, `not_modified`). */
   readonly checkIns: Counter<'outcome'>;
+  /**
+   * Device credentials refused by the PKI's identity rules, by channel (`device-api`, `est`,
+   * `mqtt`) and reason (CERTIFICATE_REFUSAL_REASONS, `bearer-forbidden`).
+   */
+  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   /** Payload downloads started (full or ranged). */
   readonly downloads: Counter<'kind'>;
   /** Payload bytes sent to devices. */
@@ -52,6 +57,12 @@ export class Metrics {
       name: 'updraft_device_checkins_total',
       help: 'Device check-ins, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Device certificates (and forbidden bearer tokens) refused, by channel and reason.',
+      labelNames: ['channel', 'reason'],
       registers,
     });
     this.downloads = new Counter({

@@ -5,7 +5,8 @@ import '../features/actions/action.table.js';
 
 /**
  * True while what a signed URL was issued under still holds: the device is not decommissioned,
- * the credential that checked in (`k`) is not revoked (token rotation revokes it) and the action
+ * the credential that checked in (`k`: a token or a certificate) is not revoked (token rotation
+ * revokes it) and the action
  * (`a`) is still open. One statement, by primary keys; run only after the signature verified.
  */
 export async function downloadGrantHolds(
@@ -20,15 +21,26 @@ export async function downloadGrantHolds(
     .where('d.id', '=', deviceId)
     .where('d.decommissioned_at', 'is', null);
   if (credentialId !== undefined) {
-    query = query.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('device_tokens as t')
-          .select('t.id')
-          .where('t.id', '=', credentialId)
-          .where('t.tenant_id', '=', tenantId)
-          .where('t.device_id', '=', deviceId)
-          .where('t.revoked_at', 'is', null),
-      ),
+    // The credential is a bearer token (`dtk_…`) or a client certificate (`crt_…`, mTLS).
+    query = query.where(({ exists, or, selectFrom }) =>
+      or([
+        exists(
+          selectFrom('device_tokens as t')
+            .select('t.id')
+            .where('t.id', '=', credentialId)
+            .where('t.tenant_id', '=', tenantId)
+            .where('t.device_id', '=', deviceId)
+            .where('t.revoked_at', 'is', null),
+        ),
+        exists(
+          selectFrom('device_certificates as c')
+            .select('c.id')
+            .where('c.id', '=', credentialId)
+            .where('c.tenant_id', '=', tenantId)
+            .where('c.device_id', '=', deviceId)
+            .where('c.state', '!=', 'revoked'),
+        ),
+      ]),
     );
   }
   if (actionId !== undefined) {
