@@ -12,6 +12,8 @@ export interface SpawnedService {
   readonly base: string;
   /** The service's data directory (with `UPDRAFT_TLS=true`, `pki/ca.pem` is the chain to pin). */
   readonly dataDir: string;
+  /** The admin's bearer token (for a CLI config in tests that spawn `updraft`). */
+  readonly adminToken: string;
   /** Everything the process printed (its JSON log lines included). */
   output(): string;
   /** A management API call as the admin; throws with the answer on a non-2xx status. */
@@ -117,6 +119,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
   return {
     base,
     dataDir,
+    adminToken: token,
     output: () => out,
     async api<T>(method: string, path: string, body?: unknown): Promise<T> {
       const res = await send(
