@@ -220,11 +220,6 @@ describe('agent identity against the real service', () => {
     const names = ['sim-a', 'sim-b', 'sim-c'];
     for (const n of names) await newDevice(n);
     await writeFile(join(work, 'devices.txt'), `${names.join('\n')}\n`);
-    const admin = await service
-      .api<{ token: string }>('POST', '/api/v1/tokens', {
-        name: 'fleet',
-      })
-      .catch(() => null);
     const env = {
       ...process.env,
       NODE_EXTRA_CA_CERTS: join(service.dataDir, 'pki', 'ca.pem'),
