@@ -393,3 +393,34 @@ describe('rotation', () => {
     expect(fingerprints.size).toBe(outcomes.filter((o) => o === 'renewed').length + 1);
   });
 });
+
+describe('rotation after a lost answer', () => {
+  it('drops a pending key the service refuses (400) and renews with a new one next time', async () => {
+    const clock = new TestClock();
+    let refuse = true;
+    fixture = await startEstFixture({
+      pki,
+      now: () => new Date(clock.now()),
+      token: 't',
+      intercept: (req, res) => {
+        if (refuse && req.url === '/.well-known/est/simplereenroll') {
+          res
+            .writeHead(400, { 'content-type': 'application/problem+json' })
+            .end(JSON.stringify({ code: 'PKI_KEY_REUSED' }));
+          return true;
+        }
+        return false;
+      },
+    });
+    const store = await openStore();
+    const client = est(fixture.url, clock);
+    await store.install(await client.enroll('pump-10', await store.pendingKey(), { token: 't' }));
+    const rotation = new IdentityRotation(store, client, clock, { random: () => 0 });
+    clock.time += 25 * 86_400_000;
+    const refusedKey = (await store.pendingKey()).label;
+    expect(await rotation.renewIfDue()).toBe('failed');
+    refuse = false;
+    expect(await rotation.renewIfDue()).toBe('renewed');
+    expect(store.current()!.key.label).not.toBe(refusedKey);
+  });
+});

@@ -87,6 +87,9 @@ export class IdentityRotation implements IdentityRenewal {
       return 'renewed';
     } catch (error) {
       if (!isUpdraftError(error)) throw error;
+      // A refused request (400) will be refused again with the same key, e.g. when a cut lost
+      // the answer that certified it: the next attempt uses a new key.
+      if (error.code === 'AGENT_ENROLLMENT_REJECTED') await this.#store.discardPending();
       this.#failures += 1;
       const delay = fullJitterDelay(this.#failures, this.#baseMs, this.#capMs, this.#random);
       this.#notBefore = now + delay;

@@ -99,6 +99,16 @@ export class IdentityStore {
   }
 
   /**
+   * Drops the pending key (the service refused it, e.g. because a certificate for it was issued
+   * but its answer lost in a cut): the next attempt makes a new one.
+   */
+  async discardPending(): Promise<void> {
+    if (this.#state.pending === null) return;
+    await this.#save({ ...this.#state, pending: null });
+    await this.#collect();
+  }
+
+  /**
    * Makes the pending key current with its new certificate (leaf first, then its issuers). The
    * certificate must certify the pending key (`AGENT_CERTIFICATE_INVALID` otherwise). The old key
    * and certificate are deleted after the switch.
