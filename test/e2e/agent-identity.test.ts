@@ -241,25 +241,27 @@ describe('agent identity against the real service', () => {
             join(ROOT, 'packages/cli/src/bin.ts'),
             ...args,
           ],
-          { cwd: work, env, timeout: 120_000 },
+          { cwd: ROOT, env, timeout: 120_000 },
           (error, stdout, stderr) =>
             resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout + stderr }),
         );
       });
-    expect((await cli('keys', 'generate', '--alg', 'ed25519', '--out', 'release')).code).toBe(0);
+    expect(
+      (await cli('keys', 'generate', '--alg', 'ed25519', '--out', join(work, 'release'))).code,
+    ).toBe(0);
     expect(
       (
         await cli(
           'sim',
           'image',
           '--key',
-          'release.key',
+          join(work, 'release.key'),
           '--image-version',
           '1.0.0',
           '--sequence-number',
           '1',
           '--out',
-          'fw.bin',
+          join(work, 'fw.bin'),
         )
       ).code,
     ).toBe(0);
@@ -269,9 +271,9 @@ describe('agent identity against the real service', () => {
       '--devices',
       '3',
       '--image',
-      'fw.bin',
+      join(work, 'fw.bin'),
       '--trusted-key',
-      'release.pub',
+      join(work, 'release.pub'),
       '--server',
       service.base,
       '--vendor-id',
@@ -279,7 +281,7 @@ describe('agent identity against the real service', () => {
       '--class-id',
       '1492af14-2569-5e48-bf42-9b2d51f2ab45',
       '--tokens-file',
-      'devices.txt',
+      join(work, 'devices.txt'),
       '--mtls',
       '--ca-file',
       join(service.dataDir, 'pki', 'ca.pem'),
