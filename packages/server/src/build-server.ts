@@ -29,6 +29,9 @@ import {
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
+import { type PeerCertificates, socketPeerCertificates } from './features/pki/peer-chain.js';
+import { PkiService } from './features/pki/pki.service.js';
+import { CaKeyBox } from './features/pki/tenant-ca.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
 import { WebhookOutbox } from './features/webhooks/webhook-outbox.js';
 import { WebhookSecretBox } from './features/webhooks/webhook-secret-box.js';
@@ -79,6 +82,8 @@ export interface ServerDeps {
   readonly webhookResolve?: ResolveHost;
   /** The campaign engine (default: the real one, ticking every `campaigns.tickSeconds`). */
   readonly campaignEngine?: CampaignEngineService;
+  /** How a request's TLS client certificates are read (default: from the TLS socket). */
+  readonly peerCertificates?: PeerCertificates;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -249,8 +254,20 @@ export async function buildServer(
             fanOutBatch: config.campaigns.fanOutBatch,
           }),
       },
+      pki: {
+        service: new PkiService({
+          db: database.db,
+          box: new CaKeyBox(deriveKey(masterKey, 'pki-ca-key')),
+          config: config.pki,
+          metrics,
+          now,
+        }),
+        peerCertificates: deps.peerCertificates ?? socketPeerCertificates,
+      },
     };
     app.decorate('wiring', wiring);
+    // The default tenant's CA exists from the first start (devices pin it); others' on first use.
+    await wiring.pki.service.ca(DEFAULT_TENANT_ID);
     app.addHook('onClose', async () => {
       // A step under way finishes (or rolls back) before the database goes.
       await wiring.campaigns.engine.close();

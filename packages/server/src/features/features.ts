@@ -10,6 +10,9 @@ import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
 import { groupsFeature } from './groups/groups.feature.js';
+import type { PeerCertificates } from './pki/peer-chain.js';
+import { pkiFeature } from './pki/pki.feature.js';
+import type { PkiService } from './pki/pki.service.js';
 import { releasesFeature } from './releases/releases.feature.js';
 import { systemFeature } from './system/system.feature.js';
 import { usersFeature } from './users/users.feature.js';
@@ -39,6 +42,14 @@ export interface FeatureWiring {
    */
   readonly campaigns: {
     readonly engine: CampaignEngineService;
+  };
+  /**
+   * Device identity: the PKI service (tenant CAs, enrollment, inventory, CRL) and how a request's
+   * TLS client certificates are read.
+   */
+  readonly pki: {
+    readonly service: PkiService;
+    readonly peerCertificates: PeerCertificates;
   };
 }
 
@@ -83,6 +94,10 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       campaigns,
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
+    mount('pki', '', pkiFeature, {
+      pki: wiring.pki.service,
+      peerCertificates: wiring.pki.peerCertificates,
+    }),
     mount('webhooks', '/api/v1', webhooksFeature, {
       outbox: wiring.webhooks.outbox,
       secrets: wiring.webhooks.secrets,

@@ -16,6 +16,8 @@ export interface Problem {
   readonly position?: { readonly offset: number; readonly line: number; readonly column: number };
   /** The current state of the resource an illegal transition was asked of (e.g. a campaign). */
   readonly state?: string;
+  /** Why a credential or enrollment was refused (`details.reason`, a closed set per code). */
+  readonly details?: { readonly reason: string };
 }
 
 const TITLES: Record<number, string> = {
@@ -108,10 +110,12 @@ export function installProblemHandlers(app: FastifyInstance): void {
         if (status >= 500) request.log.error({ err: error }, 'request failed');
         const position = error.details.position as Problem['position'];
         const state = error.details.state;
+        const reason = error.details.reason;
         return sendProblem(reply, {
           ...problemOf(request, error.code, status, error.message),
           ...(position ? { position } : {}),
           ...(typeof state === 'string' ? { state } : {}),
+          ...(typeof reason === 'string' ? { details: { reason } } : {}),
         });
       }
     }

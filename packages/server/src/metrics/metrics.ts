@@ -32,7 +32,15 @@ export class Metrics {
   readonly downloadBytes: Counter;
   /** Open and finished actions by state, read from the database at scrape time. */
   readonly actionsByState: Gauge<'state'>;
+  /** Certificates issued over EST, by method (`token`, `birth`, `reenroll`). */
+  readonly pkiEnrollments: Counter<'method'>;
+  /**
+   * Refused device credentials, by channel (`est`, `device-api`, `mqtt`) and reason (a bounded
+   * set: the refusal's reason or error code).
+   */
+  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   private actionsSource: ActionsByStateSource | undefined;
+  private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
   private plaintextCacheSource:
     | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
@@ -76,7 +84,27 @@ export class Metrics {
       help: 'Payload bytes sent to devices.',
       registers,
     });
+    this.pkiEnrollments = new Counter({
+      name: 'updraft_pki_enrollments_total',
+      help: 'Operational certificates issued over EST, by method (token, birth, reenroll).',
+      labelNames: ['method'],
+      registers,
+    });
+    this.pkiRefusals = new Counter({
+      name: 'updraft_pki_refusals_total',
+      help: 'Refused device credentials and enrollments, by channel and reason.',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
     const self = this;
+    new Gauge({
+      name: 'updraft_pki_certificates_expiring',
+      help: 'Active device certificates expiring within 30 days (all tenants), read at scrape time.',
+      registers,
+      async collect() {
+        if (self.certificatesExpiringSource) this.set(await self.certificatesExpiringSource());
+      },
+    });
     this.actionsByState = new Gauge({
       name: 'updraft_actions',
       help: 'Actions by state.',
@@ -157,6 +185,11 @@ export class Metrics {
     source: () => { readonly bytes: number; readonly hits: number; readonly misses: number },
   ): void {
     this.plaintextCacheSource = source;
+  }
+
+  /** Lets the PKI feature report how many active certificates expire within 30 days. */
+  setCertificatesExpiringSource(source: () => Promise<number>): void {
+    this.certificatesExpiringSource = source;
   }
 
   /** Lets the actions feature report counts per state at scrape time. */

@@ -77,7 +77,14 @@ async function rejection(promise: Promise<unknown>): Promise<PkiError> {
 }
 
 function deviceOptions(overrides: Partial<Parameters<typeof issueDeviceCertificate>[2]> = {}) {
-  return { deviceName: 'pump-17', deviceId: 'dev_01J9', validityDays: 90, now, ...overrides };
+  return {
+    deviceName: 'pump-17',
+    deviceId: 'dev_01J9',
+    tenantId: 'ten_acme',
+    validityDays: 90,
+    now,
+    ...overrides,
+  };
 }
 
 beforeAll(async () => {
@@ -150,7 +157,17 @@ describe('CA hierarchy', () => {
     const pem = await issueDeviceCertificate(issuing, csr, deviceOptions());
     write('named.pem', pem);
     const text = openssl(['x509', '-in', 'named.pem', '-noout', '-text']).toString();
-    expect(text).toMatch(/Subject: CN\s?=\s?pump-17\n/);
+    expect(text).toMatch(/Subject: O\s?=\s?ten_acme, CN\s?=\s?pump-17\n/);
+    const rfc2253 = openssl([
+      'x509',
+      '-in',
+      'named.pem',
+      '-noout',
+      '-subject',
+      '-nameopt',
+      'RFC2253',
+    ]);
+    expect(rfc2253.toString().trim()).toBe('subject=CN=pump-17,O=ten_acme');
     expect(text).toContain('URI:urn:updraft:device:dev_01J9');
     expect(text).not.toContain('evil.example');
     expect(text).toMatch(/X509v3 Extended Key Usage:\s*\n\s*TLS Web Client Authentication\n/);
@@ -159,7 +176,7 @@ describe('CA hierarchy', () => {
     expect(text).toMatch(/Subject Key Identifier/);
     expect(text).toMatch(/Authority Key Identifier/);
     const description = describeCertificate(pem);
-    expect(description.subject).toBe('CN=pump-17');
+    expect(description.subject).toBe('O=ten_acme\nCN=pump-17');
     expect(description.issuer).toBe('CN=Updraft issuing CA acme');
     expect(description.subjectAltNames).toEqual(['URI:urn:updraft:device:dev_01J9']);
     expect(description.notAfter).toBe(new Date(now.getTime() + 90 * DAY).toISOString());

@@ -119,6 +119,8 @@ export async function createIssuingCa(
 export interface DeviceCertificateOptions extends ValidityOptions {
   deviceName: string;
   deviceId: string;
+  /** The tenant's id, the subject's O: a device name is unique only within its tenant. */
+  tenantId: string;
   /** SPKI SHA-256 fingerprints (hex) that must not be certified, e.g. the device's birth key. */
   forbiddenKeys?: readonly string[];
 }
@@ -134,6 +136,7 @@ export async function issueDeviceCertificate(
 ): Promise<string> {
   const deviceName = checkName(options.deviceName, 'deviceName');
   const deviceId = checkName(options.deviceId, 'deviceId');
+  const tenantId = checkName(options.tenantId, 'tenantId');
   if (!/^[A-Za-z0-9._~-]+$/.test(deviceId)) {
     throw new PkiError('PKI_INPUT_INVALID', 'deviceId must be URI-safe (letters, digits, . _ ~ -)');
   }
@@ -153,7 +156,8 @@ export async function issueDeviceCertificate(
   const signer = await loadCa(issuing);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [deviceName] }],
+    // O first, CN last in the DER, so RFC 2253 (which reverses) prints `CN=<name>,O=<tenant>`.
+    subject: [{ O: [tenantId] }, { CN: [deviceName] }],
     issuer: signer.cert.subjectName,
     notBefore,
     notAfter: clampToIssuer(notAfter, signer.cert),
@@ -541,4 +545,121 @@ function sha256Hex(data: ArrayBuffer | Uint8Array): string {
 function certificatePem(cert: x509.X509Certificate): string {
   const pem = cert.toString('pem');
   return pem.endsWith('\n') ? pem : `${pem}\n`;
+}
+
+/** RFC 5280 CRL reason names (`CRLReason`), as the inventory stores and the API accepts them. */
+export const REVOCATION_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+  'aACompromise',
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** True when `value` is one of {@link REVOCATION_REASONS}. */
+export function isRevocationReason(value: unknown): value is RevocationReason {
+  return typeof value === 'string' && (REVOCATION_REASONS as readonly string[]).includes(value);
+}
+
+/** One revoked certificate on a CRL. */
+export interface CrlEntry {
+  /** Serial, hex. */
+  serial: string;
+  revokedAt: Date;
+  reason: RevocationReason;
+}
+
+/**
+ * A DER CRL signed by the issuing CA: `thisUpdate` = `now`, `nextUpdate` = `now` + `nextUpdateHours`,
+ * with the CRL number and authority key id extensions RFC 5280 §5.2 requires of a conforming CA.
+ */
+export async function createCrl(
+  issuing: PkiKeyPair,
+  options: { crlNumber: number; entries: readonly CrlEntry[]; now: Date; nextUpdateHours: number },
+): Promise<Uint8Array> {
+  if (!Number.isSafeInteger(options.crlNumber) || options.crlNumber < 0) {
+    throw new PkiError('PKI_INPUT_INVALID', 'crlNumber must be a non-negative integer');
+  }
+  const signer = await loadCa(issuing);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: signer.cert.subjectName,
+    thisUpdate: options.now,
+    nextUpdate: new Date(options.now.getTime() + options.nextUpdateHours * 3_600_000),
+    signingKey: signer.key,
+    signingAlgorithm: CA_SIGNING_ALGORITHM,
+    extensions: [
+      new x509.Extension(CRL_NUMBER_OID, false, derInteger(options.crlNumber)),
+      await x509.AuthorityKeyIdentifierExtension.create(signer.cert.publicKey),
+    ],
+    entries: options.entries.map((e) => ({
+      serialNumber: e.serial,
+      revocationDate: e.revokedAt,
+      reason: x509.X509CrlReason[e.reason],
+    })),
+  });
+  return new Uint8Array(crl.rawData);
+}
+
+/** PKCS#7 (CMS SignedData without signers) "certs-only" of PEM certificates, DER. */
+export function certsOnlyPkcs7(pems: readonly string[]): Uint8Array {
+  const certs = pems.flatMap(splitPem).map((pem) => new x509.X509Certificate(pem));
+  return new Uint8Array(new x509.X509Certificates(certs).export('raw'));
+}
+
+/**
+ * Checks a CA to import: the key is the certificate's, the certificate is a CA that may sign
+ * certificates, and it chains through `chainPem` to the last certificate of the chain (the root).
+ */
+export function checkImportedCa(
+  ca: PkiKeyPair,
+  chainPem: string,
+  now: Date,
+): { chain: string[]; fingerprint: string; notAfter: string } {
+  const cert = parseCertificate(ca.certificatePem);
+  let keySpki: Buffer;
+  try {
+    keySpki = createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' });
+  } catch (error) {
+    throw new PkiError('PKI_INPUT_INVALID', 'the private key cannot be read (PEM PKCS#8 or SEC1)', {
+      cause: error,
+    });
+  }
+  if (!keySpki.equals(cert.publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new PkiError('PKI_INPUT_INVALID', 'the private key does not belong to the certificate');
+  }
+  if (!cert.ca) throw new PkiError('PKI_INPUT_INVALID', 'the certificate is not a CA');
+  const usage = new x509.X509Certificate(cert.raw).getExtension(x509.KeyUsagesExtension);
+  if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+    throw new PkiError('PKI_INPUT_INVALID', 'the CA certificate may not sign certificates');
+  }
+  const above = chainPem.trim() === '' ? [] : splitPem(chainPem);
+  const selfSigned = cert.checkIssued(cert) && safeVerify(cert, cert);
+  const root = above.length === 0 ? (selfSigned ? ca.certificatePem : undefined) : above.at(-1);
+  if (root === undefined) {
+    throw new PkiError('PKI_UNTRUSTED', 'give the chain up to the root (chainPem)');
+  }
+  const verified = verifyCertificateChain(ca.certificatePem, above, [root], now);
+  if (!verified.ok) throw verified.error;
+  return {
+    chain: verified.chain,
+    fingerprint: sha256Hex(cert.raw),
+    notAfter: new Date(cert.validTo).toISOString(),
+  };
+}
+
+const CRL_NUMBER_OID = '2.5.29.20';
+
+/** DER INTEGER of a non-negative safe integer (minimal, positive). */
+function derInteger(value: number): ArrayBuffer {
+  let hex = value.toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  if (Number.parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  const body = Buffer.from(hex, 'hex');
+  const der = Buffer.concat([Buffer.from([0x02, body.length]), body]);
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength);
 }
