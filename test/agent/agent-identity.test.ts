@@ -111,6 +111,7 @@ describe('EST client', () => {
       {
         deviceName: 'pump-2',
         deviceId: 'serial-2',
+        tenantId: 'tenant-1',
         validityDays: 365,
         now,
       },
@@ -198,6 +199,7 @@ describe('EST client', () => {
           await issueDeviceCertificate(pki.issuing, await buildCsr(other, 'pump-5'), {
             deviceName: 'pump-5',
             deviceId: 'x',
+            tenantId: 'tenant-1',
             validityDays: 30,
             now: new Date(),
           }),
@@ -213,6 +215,7 @@ describe('EST client', () => {
           await issueDeviceCertificate(rogue, csr, {
             deviceName: 'pump-5',
             deviceId: 'x',
+            tenantId: 'tenant-1',
             validityDays: 30,
             now: new Date(),
           }),
@@ -224,6 +227,7 @@ describe('EST client', () => {
           await issueDeviceCertificate(pki.issuing, csr, {
             deviceName: 'pump-6',
             deviceId: 'x',
+            tenantId: 'tenant-1',
             validityDays: 30,
             now: new Date(),
           }),
@@ -233,6 +237,7 @@ describe('EST client', () => {
           await issueDeviceCertificate(pki.issuing, csr, {
             deviceName: 'pump-5',
             deviceId: 'x',
+            tenantId: 'tenant-1',
             validityDays: 1,
             now: new Date(Date.now() - 3 * 86_400_000),
           }),

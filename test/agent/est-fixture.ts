@@ -107,6 +107,7 @@ export async function startEstFixture(options: FixtureOptions): Promise<EstFixtu
     const pem = await issueDeviceCertificate(options.pki.issuing, new Uint8Array(csr), {
       deviceName: name,
       deviceId: `id-${name}`,
+      tenantId: 'tenant-1',
       validityDays: options.validityDays ?? 30,
       now: options.now(),
     });

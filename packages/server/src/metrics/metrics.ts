@@ -34,11 +34,6 @@ export class Metrics {
   readonly actionsByState: Gauge<'state'>;
   /** Certificates issued over EST, by method (`token`, `birth`, `reenroll`). */
   readonly pkiEnrollments: Counter<'method'>;
-  /**
-   * Refused device credentials, by channel (`est`, `device-api`, `mqtt`) and reason (a bounded
-   * set: the refusal's reason or error code).
-   */
-  readonly pkiRefusals: Counter<'channel' | 'reason'>;
   private actionsSource: ActionsByStateSource | undefined;
   private certificatesExpiringSource: (() => Promise<number>) | undefined;
   private sessionCacheSource: (() => SessionCacheStats) | undefined;
@@ -88,12 +83,6 @@ export class Metrics {
       name: 'updraft_pki_enrollments_total',
       help: 'Operational certificates issued over EST, by method (token, birth, reenroll).',
       labelNames: ['method'],
-      registers,
-    });
-    this.pkiRefusals = new Counter({
-      name: 'updraft_pki_refusals_total',
-      help: 'Refused device credentials and enrollments, by channel and reason.',
-      labelNames: ['channel', 'reason'],
       registers,
     });
     const self = this;

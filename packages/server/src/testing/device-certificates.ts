@@ -65,6 +65,7 @@ export async function issueTestDeviceCertificate(
   const certificatePem = await issueDeviceCertificate(issuer, csr.toString('pem'), {
     deviceName: options.deviceName ?? device.deviceName,
     deviceId: options.deviceIdInCertificate ?? device.deviceId,
+    tenantId: device.tenantId,
     validityDays: options.validityDays ?? 30,
     now,
   });
