@@ -21,7 +21,10 @@ export interface EstClientOptions {
   readonly clock: Clock;
   /** Timeout of one request. Default 30 s. */
   readonly requestTimeoutMs?: number;
-  /** Longest total wait on `202 Accepted` (a pending device) before `AGENT_ENROLLMENT_PENDING`. Default 10 min. */
+  /**
+   * Longest total wait on `202 Accepted` (a pending device) before `AGENT_ENROLLMENT_PENDING`.
+   * Default 1 h: several of the service's default `Retry-After` (600 s) fit.
+   */
   readonly maxPendingWaitMs?: number;
 }
 
@@ -66,7 +69,7 @@ export class EstClient {
     this.#pin = options.pinnedCa;
     this.#clock = options.clock;
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#maxPendingMs = options.maxPendingWaitMs ?? 10 * 60_000;
+    this.#maxPendingMs = options.maxPendingWaitMs ?? 60 * 60_000;
   }
 
   /** `GET cacerts`: the CA certificates the service publishes (checked to chain to the pin). */
