@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import {
   IdentityRotation,
   IdentityStore,
   PinnedCa,
+  parseAgentConfig,
+  runFileAgent,
 } from '@updraft/agent';
 import { createRootCa } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,6 +207,52 @@ describe('agent identity against the real service', () => {
       identity: { current: () => old },
     });
     expect((await withOld.checkIn(checkIn, null)).status).toBe(200);
+  });
+
+  it('runs the Linux file agent: enrolls on first start with a token, then polls over mTLS', async () => {
+    await newDevice('pump-file');
+    const token = await enrollmentToken('pump-file');
+    const work = join(dir, 'file-agent');
+    await mkdir(work);
+    const release = generateKeyPairSync('ed25519').publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    });
+    await writeFile(join(work, 'release.pub'), release);
+    const config = (enrollment: boolean) =>
+      parseAgentConfig(
+        {
+          server: { url: service.base, caFile: join(service.dataDir, 'pki', 'ca.pem') },
+          ...(enrollment ? { enrollment: { token } } : {}),
+          device: {
+            name: 'pump-file',
+            vendorId: 'fa6b4a53-d5ad-5fdf-be9d-e663e4d41ffe',
+            classId: '1492af14-2569-5e48-bf42-9b2d51f2ab45',
+          },
+          trustedKeys: ['release.pub'],
+          stateDir: 'state',
+          slots: {
+            a: { path: 'a.img', size: 65536 },
+            b: { path: 'b.img', size: 65536 },
+            sectorSize: 4096,
+          },
+        },
+        work,
+      );
+    // runFileAgent throws the check-in's error when its poll failed (refused, unreachable).
+    await runFileAgent(config(true), { until: 'idle' });
+    // Second start: enrolled already (the used token is not needed), polls over mTLS again.
+    await runFileAgent(config(false), { until: 'idle' });
+    const certs = await service.api<{ items: { subject: string }[] }>(
+      'GET',
+      '/api/v1/pki/certificates?device=pump-file&state=active',
+    );
+    expect(certs.items).toHaveLength(1);
+    const device = await service.api<{ lastSeenAt?: string | null }>(
+      'GET',
+      '/api/v1/devices/pump-file',
+    );
+    expect(device.lastSeenAt ?? 'seen').toBeTruthy();
   });
 
   it('refuses the real service when the pin is another CA (AGENT_TLS_REFUSED)', async () => {
