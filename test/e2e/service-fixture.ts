@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +10,10 @@ import { fileURLToPath } from 'node:url';
 /** A spawned `updraft server start` on loopback, signed in as its first admin. */
 export interface SpawnedService {
   readonly base: string;
-  /** The service's data directory (`<dataDir>/pki/ca.pem` is the chain devices pin). */
+  /** The service's data directory (with `UPDRAFT_TLS=true`, `pki/ca.pem` is the chain to pin). */
   readonly dataDir: string;
+  /** The admin's bearer token (for a CLI config in tests that spawn `updraft`). */
+  readonly adminToken: string;
   /** Everything the process printed (its JSON log lines included). */
   output(): string;
   /** A management API call as the admin; throws with the answer on a non-2xx status. */
@@ -69,7 +73,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
     base = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 50_000);
       const poll = setInterval(() => {
-        const m = /listening on (http:\/\/\S+)/.exec(out);
+        const m = /listening on (https?:\/\/\S+)/.exec(out);
         if (m) {
           clearInterval(poll);
           clearTimeout(timer);
@@ -85,29 +89,53 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
     await close();
     throw error;
   }
-  const login = await fetch(`${base}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password }),
-  });
-  const { token } = (await login.json()) as { token: string };
+  const dataDir = join(dir, 'server');
+  // Over TLS the test trusts the service's own CA (fetch takes no `ca`: node:https does).
+  const ca = base.startsWith('https:') ? await readFile(join(dataDir, 'pki', 'ca.pem')) : null;
+  const send = (method: string, url: string, headers: Record<string, string>, body?: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = (ca ? httpsRequest : httpRequest)(
+        url,
+        { method, headers, ...(ca ? { ca } : {}) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  const login = await send(
+    'POST',
+    `${base}/api/v1/auth/login`,
+    { 'content-type': 'application/json' },
+    JSON.stringify({ username: 'admin', password }),
+  );
+  const { token } = JSON.parse(login.text) as { token: string };
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   return {
     base,
-    dataDir: join(dir, 'server'),
+    dataDir,
+    adminToken: token,
     output: () => out,
     async api<T>(method: string, path: string, body?: unknown): Promise<T> {
-      const res = await fetch(`${base}${path}`, {
+      const res = await send(
         method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-      return JSON.parse(text) as T;
+        `${base}${path}`,
+        body === undefined ? { authorization: headers.authorization } : headers,
+        body === undefined ? undefined : JSON.stringify(body),
+      );
+      if (res.status < 200 || res.status > 299) {
+        throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
+      }
+      return (res.text === '' ? undefined : JSON.parse(res.text)) as T;
     },
     async metric(sample: string): Promise<number> {
-      const text = await (await fetch(`${base}/metrics`, { headers })).text();
+      const { text } = await send('GET', `${base}/metrics`, headers);
       const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
       return line === undefined ? 0 : Number(line.slice(sample.length + 1));
     },

@@ -8,12 +8,13 @@ import { FileSlot } from './adapters/file/file-slot.js';
 import { FileStateStore } from './adapters/file/file-state-store.js';
 import { JsonBootControl } from './adapters/file/json-boot-control.js';
 import { HttpTransport } from './adapters/http/http-transport.js';
-import { PushChannel } from './adapters/mqtt/push-channel.js';
+import { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 import { systemClock } from './adapters/system/system-clock.js';
 import { Agent, systemRandom } from './agent.js';
 import type { AgentConfig } from './config/agent-config.js';
 import { readDeviceKey } from './config/read-device-key.js';
 import { AgentError } from './errors.js';
+import { type FileIdentity, openFileIdentity } from './identity/file-identity.js';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { coreVerifier } from './install/core-verifier.js';
 import { slotDigest } from './install/slot-digest.js';
@@ -28,12 +29,18 @@ export interface FileDevice {
   readonly agent: Agent;
   readonly bootControl: JsonBootControl;
   readonly slots: readonly [FileSlot, FileSlot];
+  /** The device's certificate identity when the config pins a CA, else null. */
+  readonly identity: FileIdentity | null;
   close(): Promise<void>;
 }
 
 /** Optional collaborators of {@link openFileDevice}. */
 export interface FileDeviceHooks {
   readonly logger?: Logger;
+  /** Stops a waiting enrollment (daemon shutdown). */
+  readonly signal?: AbortSignal;
+  /** One enrollment attempt instead of retrying (`agent run --once`). */
+  readonly once?: boolean;
   readonly events?: EventSink;
   readonly policy?: Policy;
   readonly clock?: Clock;
@@ -67,11 +74,24 @@ export async function openFileDevice(
     ...(config.rebootCommand ? { rebootCommand: config.rebootCommand } : {}),
   });
   const components = config.components.map((c) => new FileComponentHandler(c));
+  const clock = hooks.clock ?? systemClock;
+  // With a pinned CA: enroll on first start, then mutual TLS with rotation before expiry.
+  const identity = await openFileIdentity(config, {
+    clock,
+    ...(hooks.logger ? { logger: hooks.logger } : {}),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(hooks.once ? { once: true } : {}),
+  });
   const agent = new Agent(
     {
       transport:
         hooks.transport ??
-        new HttpTransport({ baseUrl: config.server.url, token: config.server.token }),
+        new HttpTransport({
+          baseUrl: config.server.url,
+          ...(config.server.token === null ? {} : { token: config.server.token }),
+          ...(identity ? { pinnedCa: identity.pinnedCa, identity: identity.store } : {}),
+        }),
+      ...(identity ? { identityRenewal: identity.rotation } : {}),
       bootControl,
       stateStore: new FileStateStore(join(config.stateDir, 'journal')),
       // Apart from the journal, so a lost or corrupt journal cannot lower it.
@@ -83,7 +103,7 @@ export async function openFileDevice(
         if (status.booted !== a.name || status.trial) return null;
         return slotDigest(a, Math.min(factorySize, a.size));
       },
-      clock: hooks.clock ?? systemClock,
+      clock,
       random: systemRandom,
       verifier: coreVerifier({
         trust: { keys: trusted.map((key) => ({ key })) },
@@ -127,6 +147,7 @@ export async function openFileDevice(
   return {
     agent,
     bootControl,
+    identity,
     slots: [a, b],
     async close() {
       await a.close();
@@ -154,12 +175,13 @@ export async function runFileAgent(
   // The push channel learns the endpoint from check-in answers and wakes the agent on a notice.
   let channel: PushChannel | undefined;
   let wake: () => void = () => {};
-  if (options.push !== false && config.server.caFile !== undefined && options.until !== 'idle') {
+  let pushIdentity: () => FileIdentity | null = () => null;
+  if (options.push !== false && config.server.caFile !== null && options.until !== 'idle') {
+    const ca = await readFile(config.server.caFile);
+    const token = config.server.token;
+    // Read at every (re)connection, so a rotated certificate is the one presented.
     channel = new PushChannel(
-      {
-        ca: await readFile(config.server.caFile),
-        token: config.server.token,
-      },
+      () => pushCredentials(ca, pushIdentity(), token),
       () => wake(),
       log,
     );
@@ -173,7 +195,12 @@ export async function runFileAgent(
             options.events?.emit(event);
           },
         };
-  const device = await openFileDevice(config, { ...options, ...(events ? { events } : {}) });
+  const device = await openFileDevice(config, {
+    ...options,
+    ...(events ? { events } : {}),
+    ...(options.until === 'idle' ? { once: true } : {}),
+  });
+  pushIdentity = () => device.identity;
   wake = () => device.agent.wake();
   try {
     for (;;) {
@@ -246,4 +273,24 @@ async function readPublicKey(file: string): Promise<KeyObject> {
     if (isUpdraftError(cause)) throw cause;
     throw new AgentError('AGENT_CONFIG_INVALID', `not a public key: ${file}`, { cause });
   }
+}
+
+// The device's certificate when it has one (mTLS to the broker), else its token as the password.
+function pushCredentials(
+  ca: Buffer,
+  identity: FileIdentity | null,
+  token: string | null,
+): PushCredentials {
+  const current = identity?.store.current();
+  const tlsKey = current?.key.tlsKey();
+  if (current && tlsKey && 'key' in tlsKey) {
+    return {
+      ca,
+      certificate: {
+        cert: [current.certificatePem, ...current.chainPem].join(''),
+        key: tlsKey.key,
+      },
+    };
+  }
+  return { ca, ...(token === null ? {} : { token }) };
 }

@@ -9,6 +9,7 @@ export {
   FileComponentHandler,
   type FileComponentOptions,
 } from './adapters/file/file-component-handler.js';
+export { FileDeviceKey, FileDeviceKeyHolder } from './adapters/file/file-device-key.js';
 export { FileSlot, type FileSlotOptions } from './adapters/file/file-slot.js';
 export { FileStateStore } from './adapters/file/file-state-store.js';
 export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';
@@ -17,19 +18,24 @@ export {
   type MqttConnectionOptions,
   openMqttConnection,
 } from './adapters/mqtt/mqtt-connection.js';
-export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 export {
   type MqttPacket,
   MqttTransport,
   type MqttTransportClient,
   type MqttTransportOptions,
 } from './adapters/mqtt/mqtt-transport.js';
+export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 export { subscribePush } from './adapters/mqtt/push-subscriber.js';
 export { systemClock } from './adapters/system/system-clock.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
 export { fullJitterDelay } from './backoff.js';
-export { type AgentConfig, loadAgentConfig, parseAgentConfig } from './config/agent-config.js';
+export {
+  type AgentConfig,
+  type AgentConfigOverrides,
+  loadAgentConfig,
+  parseAgentConfig,
+} from './config/agent-config.js';
 export * from './errors.js';
 export {
   type FileDevice,
@@ -37,6 +43,19 @@ export {
   openFileDevice,
   runFileAgent,
 } from './file-agent.js';
+export {
+  type EnrollmentCredentials,
+  EstClient,
+  type EstClientOptions,
+} from './identity/est-client.js';
+export {
+  IdentityRotation,
+  type IdentityRotationOptions,
+  type RenewalOutcome,
+} from './identity/identity-rotation.js';
+export { type DeviceIdentity, IdentityStore } from './identity/identity-store.js';
+export { PinnedCa } from './identity/pinned-ca.js';
+export { buildCsr } from './identity/x509.js';
 export { coreDecryptor } from './install/core-decryptor.js';
 export { type CoreVerifierOptions, coreVerifier } from './install/core-verifier.js';
 export type {

@@ -153,6 +153,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         description:
           'ignore MQTT push offered by the service (default: subscribe when the check-in answer carries push and server.caFile is set)',
       },
+      {
         name: 'transport',
         value: 'kind',
         description: 'how the agent reaches the service: http (default) or mqtt (docs/mqtt.md)',
@@ -181,8 +182,20 @@ export const COMMANDS: readonly CommandSpec[] = [
           'with --transport mqtt: device certificate (PEM); without it the token of the config is the password',
       },
       { name: 'mqtt-key', value: 'file', description: 'the private key of --mqtt-cert (PEM)' },
+      {
+        name: 'ca-file',
+        value: 'pem',
+        description: 'pinned CA (issuing CA or root): the only trust for the service, TLS 1.3',
+      },
+      {
+        name: 'enroll-token',
+        value: 'token',
+        description: 'one-time enrollment token (EST simpleenroll, HTTP Basic as device.name)',
+      },
+      { name: 'birth-cert', value: 'pem', description: 'birth certificate to enroll with (EST)' },
+      { name: 'birth-key', value: 'pem', description: 'private key of the birth certificate' },
     ],
-    help: 'Example: updraft agent run --config /etc/updraft/agent.json\n         updraft agent run --config agent.json --transport mqtt --mqtt-url mqtts://updates.example.com:8883 --mqtt-identity CN=gw-17,O=ten_default --mqtt-ca ca.pem',
+    help: 'Example: updraft agent run --config /etc/updraft/agent.json --ca-file ca.pem --enroll-token <token>\n         updraft agent run --config agent.json --transport mqtt --mqtt-url mqtts://updates.example.com:8883 --mqtt-identity CN=gw-17,O=ten_default --mqtt-ca ca.pem',
     load: () => import('./commands/agent-run.js'),
   },
   {
@@ -1223,6 +1236,12 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: 'devices running at once (default 64; every device with --duration)',
       },
       { name: 'log', description: 'print every device boot/update log line on stderr' },
+      {
+        name: 'mtls',
+        description:
+          'devices enroll over EST (a token each from the management API) and check in over mutual TLS; --tokens-file lines name the devices',
+      },
+      { name: 'ca-file', value: 'pem', description: 'pinned CA of the service (with --mtls)' },
       ...SIM_FLEET_OPTIONS,
     ],
     help: 'Example: updraft sim fleet --devices 1000 --offline --image fw-1.0.0.bin --release fw-1.1.0.bin --key keys/release.key --trusted-key keys/release.pub',

@@ -66,6 +66,10 @@ const EXACT: Readonly<Record<string, ExitCodeName>> = {
   AGENT_BOOT_STATE_INVALID: 'input',
   AGENT_AUTH_REJECTED: 'service',
   AGENT_SERVER_UNREACHABLE: 'service',
+  AGENT_TLS_REFUSED: 'service',
+  AGENT_ENROLLMENT_REFUSED: 'service',
+  AGENT_ENROLLMENT_REJECTED: 'service',
+  AGENT_ENROLLMENT_PENDING: 'service',
 };
 
 const PREFIXES: ReadonlyArray<readonly [string, ExitCodeName]> = [

@@ -64,3 +64,52 @@ describe('parseAgentConfig', () => {
     );
   });
 });
+
+describe('parseAgentConfig: device identity', () => {
+  const problemsOf = (value: unknown): string[] => {
+    try {
+      parseAgentConfig(value, '/etc/updraft');
+    } catch (error) {
+      return (error as { details: { problems: { path: string }[] } }).details.problems.map(
+        (p) => p.path,
+      );
+    }
+    return [];
+  };
+
+  it('takes a pin and a token enrollment without a bearer token, paths resolved', () => {
+    const config = parseAgentConfig(
+      {
+        ...good,
+        server: { url: 'https://u.example', caFile: 'ca.pem' },
+        device: { ...good.device, name: 'pump-1' },
+        enrollment: { token: 'one-time' },
+      },
+      '/etc/updraft',
+    );
+    expect(config.server).toEqual({
+      url: 'https://u.example',
+      token: null,
+      caFile: '/etc/updraft/ca.pem',
+    });
+    expect(config.enrollment).toEqual({ token: 'one-time' });
+    expect(config.renewAtFraction).toBeCloseTo(1 / 3);
+  });
+
+  it('refuses enrollment without a pin, a pin over http, a token enrollment without device.name, and a bad renewAtFraction', () => {
+    expect(problemsOf({ ...good, enrollment: { token: 't' } })).toContain('enrollment');
+    expect(
+      problemsOf({ ...good, server: { url: 'http://u.example', caFile: 'ca.pem', token: 't' } }),
+    ).toContain('server.url');
+    expect(
+      problemsOf({
+        ...good,
+        server: { url: 'https://u.example', caFile: 'ca.pem' },
+        enrollment: { token: 't' },
+      }),
+    ).toContain('device.name');
+    expect(problemsOf({ ...good, renewAtFraction: 1.5 })).toContain('renewAtFraction');
+    // Without a pin the bearer token stays required.
+    expect(problemsOf({ ...good, server: { url: 'https://u.example' } })).toContain('server.token');
+  });
+});

@@ -6,14 +6,24 @@ import { AgentError } from '../errors.js';
 export interface AgentConfig {
   readonly server: {
     readonly url: string;
-    readonly token: string;
+    /** Bearer token; null when the device authenticates with its certificate only. */
+    readonly token: string | null;
     /**
-     * The pinned CA chain (PEM file): the only trust for the MQTT push broker (docs/mqtt.md).
-     * Without it the agent does not use push (it never trusts the system's CAs for it).
+     * PEM of the pinned CA (the tenant's issuing CA or the root, never a leaf): the only trust
+     * anchor for the service, at TLS 1.3. With it the device enrolls and then uses mutual TLS.
      */
-    readonly caFile?: string;
+    readonly caFile: string | null;
   };
+  /** How the device gets its first certificate (EST `simpleenroll`); null: no enrollment. */
+  readonly enrollment:
+    | { readonly token: string }
+    | { readonly birthCertificateFile: string; readonly birthKeyFile: string }
+    | null;
+  /** Renew the certificate when less than this fraction of its lifetime is left. */
+  readonly renewAtFraction: number;
   readonly device: {
+    /** The device's name at the service (certificate CN, EST Basic user); null = from the birth certificate. */
+    readonly name: string | null;
     /** UUID text. */
     readonly vendorId: string;
     readonly classId: string;
@@ -79,8 +89,41 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   const url = str(server.url, 'server.url', problems);
   if (url && !/^https?:\/\//.test(url))
     problems.push('server.url: must start with http:// or https://');
-  const token = str(server.token, 'server.token', problems);
-  const caFile = server.caFile === undefined ? undefined : path(server.caFile, 'server.caFile');
+  const caFile = server.caFile === undefined ? null : path(server.caFile, 'server.caFile');
+  const enrollRaw =
+    root.enrollment === undefined ? null : obj(root.enrollment, 'enrollment', problems);
+  let enrollment: AgentConfig['enrollment'] = null;
+  if (enrollRaw !== null) {
+    if (enrollRaw.token !== undefined) {
+      enrollment = { token: str(enrollRaw.token, 'enrollment.token', problems) };
+    } else {
+      enrollment = {
+        birthCertificateFile: path(
+          enrollRaw.birthCertificateFile,
+          'enrollment.birthCertificateFile',
+        ),
+        birthKeyFile: path(enrollRaw.birthKeyFile, 'enrollment.birthKeyFile'),
+      };
+    }
+    if (caFile === null)
+      problems.push('enrollment: needs server.caFile (EST runs over pinned TLS)');
+  }
+  // Without a certificate to come, the device authenticates with its token.
+  const token =
+    server.token === undefined && caFile !== null
+      ? null
+      : str(server.token, 'server.token', problems);
+  if (caFile !== null && url && !url.startsWith('https://')) {
+    problems.push('server.url: must be https:// with server.caFile');
+  }
+  const deviceName = device.name === undefined ? null : str(device.name, 'device.name', problems);
+  if (enrollment !== null && 'token' in enrollment && deviceName === null) {
+    problems.push('device.name: needed to enroll with a token');
+  }
+  const renewAtFraction = root.renewAtFraction ?? 1 / 3;
+  if (typeof renewAtFraction !== 'number' || !(renewAtFraction > 0 && renewAtFraction < 1)) {
+    problems.push('renewAtFraction: must be a number between 0 and 1');
+  }
   const vendorId = str(device.vendorId, 'device.vendorId', problems);
   const classId = str(device.classId, 'device.classId', problems);
   for (const [name, id] of [
@@ -122,8 +165,15 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     };
   });
   const config: AgentConfig = {
-    server: { url, token, ...(caFile !== undefined ? { caFile } : {}) },
-    device: { vendorId, classId, attributes: attributes as AgentConfig['device']['attributes'] },
+    server: { url, token, caFile },
+    enrollment,
+    renewAtFraction: renewAtFraction as number,
+    device: {
+      name: deviceName,
+      vendorId,
+      classId,
+      attributes: attributes as AgentConfig['device']['attributes'],
+    },
     trustedKeyFiles,
     deviceKeyFile:
       root.deviceKeyFile === undefined ? null : path(root.deviceKeyFile, 'deviceKeyFile'),
@@ -168,8 +218,17 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   return Object.freeze(config);
 }
 
-/** Reads and checks a JSON config file. */
-export async function loadAgentConfig(file: string): Promise<AgentConfig> {
+/** Command-line settings that win over the file's (`updraft agent run --ca-file …`); absolute paths. */
+export interface AgentConfigOverrides {
+  readonly caFile?: string;
+  readonly enrollment?: { token: string } | { birthCertificateFile: string; birthKeyFile: string };
+}
+
+/** Reads and checks a JSON config file, with `overrides` applied before the check. */
+export async function loadAgentConfig(
+  file: string,
+  overrides: AgentConfigOverrides = {},
+): Promise<AgentConfig> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -181,6 +240,13 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     value = JSON.parse(text);
   } catch (cause) {
     throw new AgentError('AGENT_CONFIG_INVALID', `${file} is not valid JSON`, { cause });
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const root = value as Record<string, unknown>;
+    if (overrides.caFile !== undefined) {
+      root.server = { ...(root.server as Record<string, unknown>), caFile: overrides.caFile };
+    }
+    if (overrides.enrollment !== undefined) root.enrollment = overrides.enrollment;
   }
   return parseAgentConfig(value, dirname(resolve(file)));
 }

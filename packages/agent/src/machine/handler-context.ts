@@ -7,6 +7,7 @@ import type { BootControl } from '../ports/boot-control.js';
 import type { Clock } from '../ports/clock.js';
 import type { ComponentHandler } from '../ports/component-handler.js';
 import type { EventSink } from '../ports/events.js';
+import type { IdentityRenewal } from '../ports/identity-renewal.js';
 import type { Logger } from '../ports/logger.js';
 import type { Policy } from '../ports/policy.js';
 import type { Random } from '../ports/random.js';
@@ -44,6 +45,8 @@ export interface AgentDeps {
   /** Handlers of the non-main components (radio firmware, configuration blob, …). */
   readonly components?: readonly ComponentHandler[];
   readonly policy?: Policy;
+  /** Certificate rotation, asked before every check-in (absent: token or fixed certificate). */
+  readonly identityRenewal?: IdentityRenewal;
   readonly logger?: Logger;
   readonly events?: EventSink;
 }

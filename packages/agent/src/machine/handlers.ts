@@ -33,7 +33,11 @@ const TRANSIENT = new Set([
 ]);
 
 // Check-in failures logged as errors: they do not heal without someone fixing a token or a server.
-const OPERATOR_ERRORS = new Set(['AGENT_AUTH_REJECTED', 'AGENT_SERVER_UNREACHABLE']);
+const OPERATOR_ERRORS = new Set([
+  'AGENT_AUTH_REJECTED',
+  'AGENT_SERVER_UNREACHABLE',
+  'AGENT_TLS_REFUSED',
+]);
 
 /** The behaviour of every state (see transitions.ts for where each event leads). */
 export const HANDLERS: Handlers = {
@@ -45,6 +49,12 @@ export const HANDLERS: Handlers = {
   },
 
   CheckIn: async (ctx) => {
+    // Before the check-in, so it already goes out with a renewed certificate; a failed renewal
+    // keeps the current one (still valid) and never fails the check-in.
+    await ctx.deps.identityRenewal?.renewIfDue().catch((error: unknown) => {
+      if (!isUpdraftError(error)) throw error;
+      ctx.log.warn({ code: error.code }, 'certificate renewal failed');
+    });
     await ctx.flush();
     try {
       const result = await ctx.deps.transport.checkIn(

@@ -2,6 +2,7 @@ export type { BootControl, BootStatus } from './boot-control.js';
 export type { Clock } from './clock.js';
 export type { ComponentHandler } from './component-handler.js';
 export type { AgentNotice, EventSink } from './events.js';
+export type { IdentityRenewal } from './identity-renewal.js';
 export type { Logger } from './logger.js';
 export type { InstallContext, Policy, PolicyVerdict } from './policy.js';
 export type { Random } from './random.js';

@@ -8,6 +8,7 @@ import type { Decryptor } from '../install/envelope-verifier.js';
 import type { AgentDeps } from '../machine/handler-context.js';
 import type { Clock } from '../ports/clock.js';
 import type { AgentNotice } from '../ports/events.js';
+import type { IdentityRenewal } from '../ports/identity-renewal.js';
 import type { Policy } from '../ports/policy.js';
 import type { DeviceApiServer } from './device-api-server.js';
 import {
@@ -57,6 +58,8 @@ export interface TestDeviceOptions {
   options?: Partial<AgentOptions>;
   /** Default: core's verifier trusting the test release key (signed-release.ts). */
   verifier?: import('../install/envelope-verifier.js').EnvelopeVerifier;
+  /** Certificate rotation asked before each check-in. */
+  identityRenewal?: IdentityRenewal;
   /** Main component id (default MAIN). */
   main?: string;
 }
@@ -100,6 +103,7 @@ export class TestDevice {
       decryptor: this.opts.decryptor,
       components: this.components,
       policy: this.opts.policy,
+      ...(this.opts.identityRenewal ? { identityRenewal: this.opts.identityRenewal } : {}),
       events: { emit: (n) => this.notices.push(n) },
     };
   }

@@ -5,7 +5,8 @@ import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 
 /**
- * `updraft agent run --config <file> [--once] [--no-push]`: runs the update agent of a Linux device with
+ * `updraft agent run --config <file> [--once] [--no-push] [--ca-file <pem>] [--enroll-token <token> |
+ * --birth-cert <pem> --birth-key <pem>] [--transport http|mqtt …]`: runs the update agent of a Linux device with
  * file- or block-device-backed slots (docs/agent.md) until SIGINT/SIGTERM, or for one poll with
  * `--once`. Subscribes to MQTT push notices when the service offers them (docs/mqtt.md) unless
  * `--no-push`. Logs one JSON line per event on stderr (never the device token).
@@ -13,7 +14,25 @@ import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
   const { loadAgentConfig, runFileAgent } = await import('@updraft/agent');
   const file = args.string('config');
-  const config = await loadAgentConfig(ctx.path(file ?? 'updraft-agent.json'));
+  const caFile = args.string('ca-file');
+  const enrollToken = args.string('enroll-token');
+  const birthCert = args.string('birth-cert');
+  const birthKey = args.string('birth-key');
+  if ((birthCert === undefined) !== (birthKey === undefined) || (enrollToken && birthCert)) {
+    throw new CliError('CLI_USAGE', 'use --enroll-token, or --birth-cert with --birth-key');
+  }
+  const config = await loadAgentConfig(ctx.path(file ?? 'updraft-agent.json'), {
+    ...(caFile ? { caFile: ctx.path(caFile) } : {}),
+    ...(enrollToken ? { enrollment: { token: enrollToken } } : {}),
+    ...(birthCert && birthKey
+      ? {
+          enrollment: {
+            birthCertificateFile: ctx.path(birthCert),
+            birthKeyFile: ctx.path(birthKey),
+          },
+        }
+      : {}),
+  });
   const line = (level: string) => (fields: Record<string, unknown>, message: string) => {
     ctx.io.stderr.write(
       `${JSON.stringify({ level, time: new Date().toISOString(), message, ...fields })}\n`,
@@ -58,7 +77,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
  * as password) and the device API over it. MQTT 3.1.1 framing, which both the embedded broker
  * and Mosquitto carry (docs/mqtt.md#device-api-over-mqtt).
  */
-async function openMqtt(ctx: CommandContext, args: CommandArgs, token: string) {
+async function openMqtt(ctx: CommandContext, args: CommandArgs, token: string | null) {
   const { MqttTransport, openMqttConnection } = await import('@updraft/agent');
   const { deviceTopicRoot } = await import('@updraft/core');
   const url = args.requiredString('mqtt-url');
@@ -85,8 +104,16 @@ async function openMqtt(ctx: CommandContext, args: CommandArgs, token: string) {
   const client = await openMqttConnection({
     url,
     ca: ca ?? '',
-    ...(cert && key ? { certificate: { cert, key } } : { token, identity }),
+    ...(cert && key
+      ? { certificate: { cert, key } }
+      : token !== null
+        ? { token, identity }
+        : usage('--transport mqtt needs --mqtt-cert/--mqtt-key or server.token in the config')),
     protocolVersion: 4,
   });
   return { client, transport: new MqttTransport({ client, topicRoot, protocolVersion: 4 }) };
+}
+
+function usage(message: string): never {
+  throw new CliError('CLI_USAGE', message);
 }

@@ -38,6 +38,7 @@ import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
 import { readPrivateKey, readPublicKey } from '../key-files.js';
+import type { SimIdentities } from './sim-mtls.js';
 
 /** Largest image file the sim commands read. */
 const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
@@ -154,6 +155,7 @@ export async function simApplicationFactory(
   tokens: readonly string[],
   clock: Clock,
   polling: SimPolling = {},
+  identities: SimIdentities | null = null,
 ): Promise<(index: number) => SimApplication> {
   const main = MAIN_COMPONENT;
   const agentOptions = { mainComponent: main, checkpointBytes: 4096 };
@@ -217,9 +219,18 @@ export async function simApplicationFactory(
   });
   const maxRequests = args.integer('max-requests', 1_000_000_000);
   return (index) => {
+    // With --mtls the device authenticates with its enrolled certificate, not a token.
+    const identity = identities?.stores[index];
     const token = tokens[index];
-    if (token === undefined) throw new CliError('CLI_USAGE', `no device token for device ${index}`);
-    const paced = new PacedTransport(new HttpTransport({ baseUrl: server, token }), {
+    if (identity === undefined && token === undefined) {
+      throw new CliError('CLI_USAGE', `no device token for device ${index}`);
+    }
+    const http = new HttpTransport(
+      identity === undefined || identities === null
+        ? { baseUrl: server, token: token! }
+        : { baseUrl: server, pinnedCa: identities.pinnedCa, identity },
+    );
+    const paced = new PacedTransport(http, {
       clock,
       stopOn: isAuthRejection,
       ...(maxRequests === undefined ? {} : { maxRequests }),

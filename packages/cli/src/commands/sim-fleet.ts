@@ -20,6 +20,7 @@ import {
   serverFailure,
   simApplicationFactory,
 } from './sim-common.js';
+import { enrollSimDevices, type SimIdentities } from './sim-mtls.js';
 
 /** Longest `--duration` (30 days, as `--timeout`) and `--poll-interval` (7 days, the agent's cap). */
 const MAX_DURATION_S = 30 * 24 * 3600;
@@ -48,92 +49,120 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   }
   const { duration, pollInterval } = rehearsal;
   const clock = online ? serverClock(ctx, args, duration) : null;
-  const make = await simApplicationFactory(
-    ctx,
-    args,
-    target,
-    entries.map((e) => e.token),
-    clock ?? new SimClock(),
-    {
-      ...(duration === undefined ? {} : { continuous: true }),
-      ...(pollInterval === undefined ? {} : { pollIntervalSeconds: pollInterval }),
-    },
-  );
-  const apps = Array.from({ length: devices }, (_, index) => make(index));
-  const showLog = args.flag('log');
-  const named = entries.some((e) => e.name !== undefined);
-  const fleet = new SimFleet({
-    devices,
-    layout: target.layout,
-    trustedKeys: target.trustedKeys,
-    initialImage: target.initialImage,
-    ...(target.factoryImage ? { factoryImage: target.factoryImage } : {}),
-    application: (index) => apps[index]!.app,
-    ...(clock ? { clock: () => clock } : {}),
-    ...(named
-      ? { name: (index: number) => entries[index]?.name ?? `sim-${String(index).padStart(5, '0')}` }
-      : {}),
-    faultRate: rehearsal.faultRate,
-    faultSeed: rehearsal.faultSeed,
-    concurrency: fleetConcurrency(args, devices, duration),
-    ...(showLog ? { onLog: (line: string) => ctx.note(line) } : {}),
-  });
-  // A rehearsal's devices update several times (later phases, later campaigns): more boots.
-  const round = await fleet.runRound(duration === undefined ? 50 : 1000);
-  if (ctx.io.signal?.aborted) throw new CliError('CLI_INTERRUPTED', 'interrupted');
-  // Service failures per code (a refused token, an unreachable service, endless 429s).
-  const failures: Record<string, number> = {};
-  let incomplete = 0;
-  fleet.devices.forEach((device, index) => {
-    const paced = apps[index]?.paced;
-    const failure = paced ? serverFailure(device.stopped?.cause ?? paced.lastFailure) : null;
-    if (failure) failures[failure.code] = (failures[failure.code] ?? 0) + 1;
-    else if (device.stopped && !endedOnTime(device, duration)) incomplete += 1;
-  });
-  const outcomes =
-    duration === undefined ? round.outcomes : await rehearsalOutcomes(fleet, round.outcomes);
-  const updates = { installed: 0, failed: 0, reverted: 0 };
-  for (const { app } of apps) {
-    updates.installed += app.tally.installed;
-    updates.failed += app.tally.failed;
-    updates.reverted += app.tally.reverted;
-  }
-  const requests = apps.reduce((n, a) => n + (a.paced?.requests ?? 0), 0);
-  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-  const summary = {
-    ...round,
-    outcomes,
-    updates,
-    failures,
-    ...(online ? { requests } : {}),
-    ...(duration === undefined ? {} : { duration }),
-    ...(pollInterval === undefined ? {} : { pollInterval }),
-    ...(rehearsal.faultRate > 0
-      ? { faultRate: rehearsal.faultRate, faultSeed: rehearsal.faultSeed }
-      : {}),
-  };
-  if (failed === devices) {
-    // Every device failed: the (most common) code is the command's error.
-    const [code] = Object.entries(failures).sort((a, b) => b[1] - a[1])[0] ?? [
-      'SIM_SERVER_UNREACHABLE',
-    ];
-    throw new SimError(code as SimErrorCode, `every device failed (${JSON.stringify(failures)})`, {
-      details: summary,
+  const identities = args.flag('mtls') ? await fleetIdentities(ctx, args, entries, devices) : null;
+  try {
+    const make = await simApplicationFactory(
+      ctx,
+      args,
+      target,
+      entries.map((e) => e.token),
+      clock ?? new SimClock(),
+      {
+        ...(duration === undefined ? {} : { continuous: true }),
+        ...(pollInterval === undefined ? {} : { pollIntervalSeconds: pollInterval }),
+      },
+      identities,
+    );
+    const apps = Array.from({ length: devices }, (_, index) => make(index));
+    const showLog = args.flag('log');
+    const named = entries.some((e) => e.name !== undefined);
+    const fleet = new SimFleet({
+      devices,
+      layout: target.layout,
+      trustedKeys: target.trustedKeys,
+      initialImage: target.initialImage,
+      ...(target.factoryImage ? { factoryImage: target.factoryImage } : {}),
+      application: (index) => apps[index]!.app,
+      ...(clock ? { clock: () => clock } : {}),
+      ...(named
+        ? {
+            name: (index: number) =>
+              entries[index]?.name ?? `sim-${String(index).padStart(5, '0')}`,
+          }
+        : {}),
+      faultRate: rehearsal.faultRate,
+      faultSeed: rehearsal.faultSeed,
+      concurrency: fleetConcurrency(args, devices, duration),
+      ...(showLog ? { onLog: (line: string) => ctx.note(line) } : {}),
     });
+    // A rehearsal's devices update several times (later phases, later campaigns): more boots.
+    const round = await fleet.runRound(duration === undefined ? 50 : 1000);
+    if (ctx.io.signal?.aborted) throw new CliError('CLI_INTERRUPTED', 'interrupted');
+    // Service failures per code (a refused token, an unreachable service, endless 429s).
+    const failures: Record<string, number> = {};
+    let incomplete = 0;
+    fleet.devices.forEach((device, index) => {
+      const paced = apps[index]?.paced;
+      const failure = paced ? serverFailure(device.stopped?.cause ?? paced.lastFailure) : null;
+      if (failure) failures[failure.code] = (failures[failure.code] ?? 0) + 1;
+      else if (device.stopped && !endedOnTime(device, duration)) incomplete += 1;
+    });
+    const outcomes =
+      duration === undefined ? round.outcomes : await rehearsalOutcomes(fleet, round.outcomes);
+    const updates = { installed: 0, failed: 0, reverted: 0 };
+    for (const { app } of apps) {
+      updates.installed += app.tally.installed;
+      updates.failed += app.tally.failed;
+      updates.reverted += app.tally.reverted;
+    }
+    const requests = apps.reduce((n, a) => n + (a.paced?.requests ?? 0), 0);
+    const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+    const summary = {
+      ...round,
+      outcomes,
+      updates,
+      failures,
+      ...(online ? { requests } : {}),
+      ...(duration === undefined ? {} : { duration }),
+      ...(pollInterval === undefined ? {} : { pollInterval }),
+      ...(rehearsal.faultRate > 0
+        ? { faultRate: rehearsal.faultRate, faultSeed: rehearsal.faultSeed }
+        : {}),
+    };
+    if (failed === devices) {
+      // Every device failed: the (most common) code is the command's error.
+      const [code] = Object.entries(failures).sort((a, b) => b[1] - a[1])[0] ?? [
+        'SIM_SERVER_UNREACHABLE',
+      ];
+      throw new SimError(
+        code as SimErrorCode,
+        `every device failed (${JSON.stringify(failures)})`,
+        {
+          details: summary,
+        },
+      );
+    }
+    ctx.result(summary, () => {
+      const versions = Object.entries(round.versions)
+        .map(([v, n]) => `${v}: ${n}`)
+        .join(', ');
+      const ends = Object.entries(outcomes)
+        .map(([o, n]) => `${o} ${n}`)
+        .join(', ');
+      return `${devices} devices in ${round.ms} ms, ${round.boots} boots — ${ends}${failed > 0 ? ` — service failures ${JSON.stringify(failures)}` : ''} — updates installed ${updates.installed}, failed ${updates.failed} (reverted ${updates.reverted})${round.faulty > 0 ? `, ${round.faulty} faulty devices` : ''}${online ? `, ${requests} requests` : ''} — running ${versions}`;
+    });
+    if (round.outcomes.bricked > 0) return EXIT_CODES.failure;
+    if (failed > 0) return EXIT_CODES.service;
+    // Stopped by --timeout/--max-requests before idle (SIM_RUN_INCOMPLETE for one device).
+    return incomplete > 0 ? EXIT_CODES.other : EXIT_CODES.ok;
+  } finally {
+    await identities?.close();
   }
-  ctx.result(summary, () => {
-    const versions = Object.entries(round.versions)
-      .map(([v, n]) => `${v}: ${n}`)
-      .join(', ');
-    const ends = Object.entries(outcomes)
-      .map(([o, n]) => `${o} ${n}`)
-      .join(', ');
-    return `${devices} devices in ${round.ms} ms, ${round.boots} boots — ${ends}${failed > 0 ? ` — service failures ${JSON.stringify(failures)}` : ''} — updates installed ${updates.installed}, failed ${updates.failed} (reverted ${updates.reverted})${round.faulty > 0 ? `, ${round.faulty} faulty devices` : ''}${online ? `, ${requests} requests` : ''} — running ${versions}`;
-  });
-  if (round.outcomes.bricked > 0) return EXIT_CODES.failure;
-  if (failed > 0) return EXIT_CODES.service;
-  // Stopped by --timeout/--max-requests before idle (SIM_RUN_INCOMPLETE for one device).
-  return incomplete > 0 ? EXIT_CODES.other : EXIT_CODES.ok;
+}
+
+// `--mtls`: every line of --tokens-file names a device (a token after the name is not needed).
+async function fleetIdentities(
+  ctx: CommandContext,
+  args: CommandArgs,
+  entries: readonly TokenEntry[],
+  devices: number,
+): Promise<SimIdentities> {
+  const server = args.string('server');
+  if (server === undefined || args.flag('offline')) {
+    throw new CliError('CLI_USAGE', '--mtls needs --server (devices enroll over EST)');
+  }
+  const names = entries.slice(0, devices).map((e) => e.name ?? e.token);
+  return enrollSimDevices(ctx, args, server, names);
 }
 
 /**

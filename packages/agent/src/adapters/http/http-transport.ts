@@ -1,6 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { AgentError } from '../../errors.js';
+import type { DeviceIdentity } from '../../identity/identity-store.js';
+import type { PinnedCa } from '../../identity/pinned-ca.js';
 import type {
   CheckInRequest,
   CheckInResult,
@@ -10,13 +12,28 @@ import type {
   Transport,
 } from '../../ports/transport.js';
 import { isCheckInBody, isRecord, wireCheckInReport } from '../device-api-answers.js';
+import { connectionError } from './connection-error.js';
+import { parseJson, parseRetryAfter, readLimited } from './read-answer.js';
 
 /** Settings of {@link HttpTransport}. */
 export interface HttpTransportOptions {
   /** Origin (and optional path prefix) of the update service, e.g. `https://updates.example.com`. */
   readonly baseUrl: string;
-  /** Device token, sent as `Authorization: Bearer` to the service's origin only (never logged). */
-  readonly token: string;
+  /**
+   * Device token, sent as `Authorization: Bearer` to the service's origin only (never logged), and
+   * only while the device has no certificate: development setups and devices without mTLS.
+   */
+  readonly token?: string;
+  /**
+   * The pinned CA (issuing CA or root): the only trust anchor for the service's certificate, which
+   * also refuses TLS below 1.3. Requires an `https:` URL.
+   */
+  readonly pinnedCa?: PinnedCa;
+  /**
+   * The device's certificate and key for mutual TLS, read before every request, so a rotation
+   * takes effect on the next request (the connection pool is keyed by certificate and key).
+   */
+  readonly identity?: { current(): DeviceIdentity | null };
   /** Timeout of a whole JSON request (check-in, feedback, envelope). */
   readonly requestTimeoutMs?: number;
   /** Largest JSON answer accepted. */
@@ -32,7 +49,9 @@ const API = '/api/device/v1';
  */
 export class HttpTransport implements Transport {
   readonly #base: URL;
-  readonly #token: string;
+  readonly #token: string | null;
+  readonly #pin: PinnedCa | null;
+  readonly #identity: { current(): DeviceIdentity | null } | null;
   readonly #timeoutMs: number;
   readonly #maxJson: number;
 
@@ -41,7 +60,15 @@ export class HttpTransport implements Transport {
     if (this.#base.protocol !== 'http:' && this.#base.protocol !== 'https:') {
       throw new AgentError('AGENT_CONFIG_INVALID', 'server URL must be http or https');
     }
-    this.#token = options.token;
+    this.#token = options.token ?? null;
+    this.#pin = options.pinnedCa ?? null;
+    this.#identity = options.identity ?? null;
+    if (this.#pin !== null && this.#base.protocol !== 'https:') {
+      throw new AgentError('AGENT_CONFIG_INVALID', 'a pinned CA needs an https server URL');
+    }
+    if (this.#token === null && this.#identity === null) {
+      throw new AgentError('AGENT_CONFIG_INVALID', 'a device token or a device identity is needed');
+    }
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#maxJson = options.maxJsonBytes ?? 1024 * 1024;
   }
@@ -122,28 +149,41 @@ export class HttpTransport implements Transport {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new AgentError('AGENT_RESPONSE_INVALID', 'refusing a non-HTTP URL');
     }
-    // Signed URLs carry their own authorisation; the token goes to the service's origin only.
+    // Signed URLs carry their own authorisation (and are checked against the signed manifest's
+    // digest): credentials and the pin apply to the service's origin only.
     const all = { ...headers };
-    if (url.origin === this.#base.origin) all.authorization = `Bearer ${this.#token}`;
+    const own = url.origin === this.#base.origin;
+    const identity = own ? (this.#identity?.current() ?? null) : null;
+    if (own && identity === null && this.#token !== null) {
+      all.authorization = `Bearer ${this.#token}`;
+    }
     if (body !== null) all['content-length'] = String(Buffer.byteLength(body));
+    const tls =
+      own && url.protocol === 'https:'
+        ? {
+            ...(this.#pin?.tlsOptions() ?? {}),
+            ...(identity === null ? {} : clientCertificate(identity)),
+          }
+        : {};
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
         url,
-        { method, headers: all, signal },
+        { method, headers: all, signal, ...tls },
         resolve,
       );
-      // No answer at all (refused, reset, DNS, TLS, timeout): the service is unreachable.
-      request.on('error', (cause) =>
-        reject(
-          new AgentError('AGENT_SERVER_UNREACHABLE', `update service unreachable at ${url.host}`, {
-            cause,
-            details: { host: url.host, reason: (cause as NodeJS.ErrnoException).code ?? null },
-          }),
-        ),
-      );
+      // No answer at all (refused, reset, DNS, TLS handshake, timeout).
+      request.on('error', (cause) => reject(connectionError(cause, url)));
       request.end(body ?? undefined);
     });
   }
+}
+
+/** node:tls options presenting the device's certificate (chain included) and its key. */
+export function clientCertificate(identity: DeviceIdentity): Record<string, string> {
+  return {
+    cert: [identity.certificatePem, ...identity.chainPem].join('\n'),
+    ...identity.key.tlsKey(),
+  };
 }
 
 async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promise<void> {
@@ -170,54 +210,6 @@ async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promis
   throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
     details: retryAfterSeconds === null ? { status, code } : { status, code, retryAfterSeconds },
   });
-}
-
-/** Most a Retry-After may hold a device back (a hostile or broken service asking for a year). */
-const MAX_RETRY_AFTER_SECONDS = 24 * 3600;
-
-// RFC 9110 §10.2.3: delay-seconds or an HTTP-date; anything else is ignored (plain backoff then).
-function parseRetryAfter(res: IncomingMessage): number | null {
-  const value = res.headers['retry-after'];
-  if (typeof value !== 'string' || value.length > 64) return null;
-  let seconds: number;
-  if (/^\d+$/.test(value.trim())) seconds = Number(value.trim());
-  else {
-    const at = Date.parse(value);
-    if (Number.isNaN(at)) return null;
-    seconds = Math.ceil((at - Date.now()) / 1000);
-  }
-  return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (cause) {
-    throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
-  }
-}
-
-async function readLimited(
-  res: IncomingMessage,
-  max: number,
-  code: 'AGENT_RESPONSE_INVALID' | 'AGENT_ENVELOPE_TOO_LARGE',
-): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > max) {
-        res.destroy();
-        throw new AgentError(code, 'answer over its size limit', { details: { limit: max } });
-      }
-      chunks.push(chunk);
-    }
-  } catch (cause) {
-    if (cause instanceof AgentError) throw cause;
-    throw new AgentError('AGENT_NETWORK_ERROR', 'connection lost while reading', { cause });
-  }
-  return new Uint8Array(Buffer.concat(chunks));
 }
 
 // A connection reset mid-body surfaces from fetch as a bare TypeError; the agent needs a typed one.

@@ -21,7 +21,8 @@ export class PushChannel {
   #closed = false;
 
   constructor(
-    private readonly credentials: PushCredentials,
+    /** Asked at every connection: a rotated device certificate replaces the old one. */
+    private readonly credentials: () => PushCredentials,
     private readonly onNotice: () => void,
     private readonly logger?: Logger,
   ) {}
@@ -54,7 +55,7 @@ export class PushChannel {
     await this.#drop();
     if (this.#closed || key !== this.#endpoint) return;
     try {
-      const client = await openMqttConnection({ ...this.credentials, url: endpoint.url });
+      const client = await openMqttConnection({ ...this.credentials(), url: endpoint.url });
       this.#client = client;
       this.#stop = await subscribePush(client, endpoint.topicRoot, () => this.onNotice());
       this.logger?.info({ url: endpoint.url }, 'push notices subscribed');
