@@ -21,7 +21,7 @@ let service: SpawnedService;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-push-'));
-  service = await startService();
+  service = await startService({ UPDRAFT_TLS: 'true' });
 }, 60_000);
 
 afterAll(async () => {

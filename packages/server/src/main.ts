@@ -61,7 +61,7 @@ export async function startServer(
   if (mqttPort !== undefined)
     print(`  MQTT:    mqtts://${config.mqtt.host}:${mqttPort}   (embedded broker, docs/mqtt.md)`);
   print(
-    `  Log in:  npx --no-install updraft login --server ${url} --username ${config.auth.adminUsername} --password-stdin`,
+    `  Log in:  npx --no-install updraft login --server ${url}${tls?.caFile !== undefined ? ` --ca-file ${tls.caFile}` : ''} --username ${config.auth.adminUsername} --password-stdin`,
   );
 
   let closing: Promise<void> | undefined;
