@@ -56,6 +56,14 @@ export class PushChannel {
     if (this.#closed || key !== this.#endpoint) return;
     try {
       const client = await openMqttConnection({ ...this.credentials(), url: endpoint.url });
+      // mqtt.js reconnects with the options of the first connect: give it the device's current
+      // certificate each time, so a rotated one is presented once the old one is refused.
+      client.on('close', () => {
+        const { certificate } = this.credentials();
+        if (certificate !== undefined) {
+          Object.assign(client.options, { cert: certificate.cert, key: certificate.key });
+        }
+      });
       this.#client = client;
       this.#stop = await subscribePush(client, endpoint.topicRoot, () => this.onNotice());
       this.logger?.info({ url: endpoint.url }, 'push notices subscribed');
