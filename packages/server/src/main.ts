@@ -41,7 +41,11 @@ export async function startServer(
     mqttPort = await app.wiring.mqtt.start();
   } catch (error) {
     await app.close();
-    throw listenError(error, { host: config.mqtt.host, port: config.mqtt.port });
+    throw listenError(
+      error,
+      { host: config.mqtt.host, port: config.mqtt.port },
+      'UPDRAFT_MQTT_PORT/UPDRAFT_MQTT_HOST (the embedded MQTT broker), or UPDRAFT_MQTT_MODE=off',
+    );
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -101,7 +105,12 @@ export async function startServer(
 }
 
 // A port someone else holds is an operator's mistake, not a crash: one line that says which.
-function listenError(error: unknown, config: Pick<ServerConfig, 'host' | 'port'>): unknown {
+function listenError(
+  error: unknown,
+  config: Pick<ServerConfig, 'host' | 'port'>,
+  // How the operator picks another address for this listener.
+  remedy = '--port/--host or UPDRAFT_PORT/UPDRAFT_HOST',
+): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const why =
@@ -112,7 +121,7 @@ function listenError(error: unknown, config: Pick<ServerConfig, 'host' | 'port'>
           : 'is not an address of this machine';
     return new ServerError(
       'LISTEN_ADDRESS_UNAVAILABLE',
-      `cannot listen on ${config.host} port ${config.port}: it ${why}; choose another with --port/--host or UPDRAFT_PORT/UPDRAFT_HOST`,
+      `cannot listen on ${config.host} port ${config.port}: it ${why}; choose another with ${remedy}`,
       {
         cause: error,
         details: { host: config.host, port: config.port, reason: code },

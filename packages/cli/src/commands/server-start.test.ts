@@ -164,6 +164,31 @@ describe('server start', () => {
     }
   });
 
+  it('names the MQTT settings when the embedded broker cannot have its port, and stops the service', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const r = await run(
+        dir,
+        ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data-mqtt')],
+        {
+          env: {
+            UPDRAFT_LOG_LEVEL: 'silent',
+            UPDRAFT_ADMIN_PASSWORD: 'port-test-password',
+            UPDRAFT_MQTT_PORT: String(port),
+          },
+        },
+      );
+      expect(r.code).toBe(EXIT_CODES.unavailable);
+      expect(r.stderr).toBe(
+        `updraft: cannot listen on 127.0.0.1 port ${port}: it is already in use (another server listens there); choose another with UPDRAFT_MQTT_PORT/UPDRAFT_MQTT_HOST (the embedded MQTT broker), or UPDRAFT_MQTT_MODE=off [LISTEN_ADDRESS_UNAVAILABLE]\n`,
+      );
+    } finally {
+      taken.close();
+    }
+  });
+
   it('rejects a port that is not a number before starting anything', async () => {
     const r = await run(dir, ['server', 'start', '--port', '99999']);
     expect(r.code).toBe(EXIT_CODES.usage);
