@@ -1,5 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/config.js';
+import { startServer } from '../main.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
 import { SESSION_COOKIE, sessionCookieToken } from './browser-session.js';
@@ -311,6 +319,76 @@ describeEachDialect('browser sessions (cookie, CSRF, logout)', (dialect) => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('browser sessions over TLS (real HTTPS, curl)', () => {
+  const run = promisify(execFile);
+  it('the cookie is Secure, and the same-origin check accepts the https origin only', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-cookie-tls-'));
+    const server = await startServer(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          mqtt: { mode: 'off' },
+          auth: { adminPassword: 'cookie-tls-password-0123', sessionTtlSeconds: 900 },
+          tls: { enabled: true },
+        },
+      }),
+      {
+        handleSignals: false,
+        print: () => undefined,
+        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+      },
+    );
+    try {
+      const caFile = path.join(dataDir, 'pki', 'ca.pem');
+      const curl = async (args: string[]) =>
+        (await run('curl', ['-sS', '-i', '--cacert', caFile, ...args], { timeout: 20_000 })).stdout;
+      const login = await curl([
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '-H',
+        'x-updraft-client: web',
+        '--data',
+        JSON.stringify({ username: 'admin', password: 'cookie-tls-password-0123' }),
+        `${server.url}/api/v1/auth/login`,
+      ]);
+      const line = /^set-cookie: (.*)$/im.exec(login)?.[1]?.trim() ?? '';
+      expect(line).toMatch(/^updraft_session=updraft_session_/);
+      expect(line).toMatch(/; Secure(;|$)/);
+      expect(line).toMatch(/; HttpOnly/);
+      expect(line).toMatch(/; SameSite=Strict/);
+      expect(line).toMatch(/; Max-Age=900(;|$)/);
+      const cookie = line.slice(0, line.indexOf(';'));
+      const logout = (origin: string) =>
+        curl([
+          '-X',
+          'POST',
+          '-H',
+          `cookie: ${cookie}`,
+          '-H',
+          'x-updraft-client: web',
+          '-H',
+          `origin: ${origin}`,
+          `${server.url}/api/v1/auth/logout`,
+        ]);
+      const plainOrigin = await logout(server.url.replace('https:', 'http:'));
+      expect(plainOrigin).toMatch(/^HTTP\/[\d.]+ 403/);
+      expect(plainOrigin).toContain('"CSRF_REFUSED"');
+      const sameOrigin = await logout(server.url);
+      expect(sameOrigin).toMatch(/^HTTP\/[\d.]+ 200/);
+      expect(sameOrigin).toContain('{"sessionEnded":true}');
+      expect(await curl(['-H', `cookie: ${cookie}`, `${server.url}/api/v1/me`])).toMatch(
+        /^HTTP\/[\d.]+ 401/,
+      );
+    } finally {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
