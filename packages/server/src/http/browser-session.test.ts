@@ -322,6 +322,66 @@ describeEachDialect('browser sessions (cookie, CSRF, logout)', (dialect) => {
   });
 });
 
+describe('rate limits with the session cookie', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await createTestServer(
+      'sqlite',
+      {
+        rateLimit: {
+          enabled: true,
+          perToken: 1_000,
+          anonymous: 5,
+          failedAuth: 1_000,
+          failedLogins: 3,
+          windowMs: 60_000,
+        },
+      },
+      // Frozen mid-window: the counts must not straddle a window's turn.
+      { now: () => new Date('2026-06-01T12:00:30.000Z') },
+    );
+  });
+  afterAll(() => server?.close());
+
+  it('counts a valid cookie by its owner, not against the address budget', async () => {
+    const login = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      remoteAddress: '198.51.100.20',
+      headers: WEB,
+      payload: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+    });
+    const line = sessionSetCookie(login.headers['set-cookie']);
+    const cookie = `${SESSION_COOKIE}=${cookieValue(line)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/me',
+        remoteAddress: '198.51.100.21',
+        headers: { cookie },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('a junk session cookie does not lift the address budget on public routes', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        remoteAddress: '198.51.100.22',
+        headers: { cookie: `${SESSION_COOKIE}=junk-${i}` },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+  });
+});
+
 describe('browser sessions over TLS (real HTTPS, curl)', () => {
   const run = promisify(execFile);
   it('the cookie is Secure, and the same-origin check accepts the https origin only', async () => {
