@@ -180,6 +180,13 @@ describeEachDialect('browser sessions (cookie, CSRF, logout)', (dialect) => {
     expect(after.json().code).toBe('AUTH_UNAUTHENTICATED');
     // The stale cookie is dropped from the browser too.
     expect(sessionSetCookie(after.headers['set-cookie'])).toMatch(/; Max-Age=0(;|$)/);
+    const audit = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/audit?action=auth.logout',
+      headers: await server.adminHeaders(),
+    });
+    expect(audit.statusCode).toBe(200);
+    expect(audit.json().items.length).toBeGreaterThan(0);
   });
 
   it('logout without the web header is a CSRF refusal and the session survives', async () => {
