@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDACTED_LOG_PATHS } from '../build-server.js';
 import { loadConfig } from '../config/config.js';
 import { startServer } from '../main.js';
 import { describeEachDialect } from '../testing/test-database.js';
@@ -456,6 +458,31 @@ describe('browser sessions over TLS (real HTTPS, curl)', () => {
       await server.close();
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('log redaction of the cookie', () => {
+  it('REDACTED_LOG_PATHS hides a request Cookie and a response Set-Cookie wherever pino logs them', () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { redact: { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' } },
+      new Writable({
+        write: (chunk, _e, cb) => {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    );
+    const secret = `updraft_session_${'s'.repeat(43)}`;
+    logger.info({
+      req: { method: 'GET', url: '/api/v1/me', headers: { cookie: `${SESSION_COOKIE}=${secret}` } },
+      res: { statusCode: 200, headers: { 'set-cookie': `${SESSION_COOKIE}=${secret}; HttpOnly` } },
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret);
+    const entry = JSON.parse(lines[0] ?? '{}');
+    expect(entry.req.headers.cookie).toBe('[redacted]');
+    expect(entry.res.headers['set-cookie']).toBe('[redacted]');
   });
 });
 
