@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -43,6 +44,8 @@ import { WebhookWorker } from './features/webhooks/webhook-worker.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
+import { SESSION_COOKIE } from './http/browser-session.js';
+import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
 import { installProblemHandlers } from './http/problem.js';
 import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
@@ -94,6 +97,8 @@ export interface ServerDeps {
   readonly mqttIdentify?: IdentifyDeviceCertificate;
   /** How a request's TLS client certificates are read (default: from the TLS socket). */
   readonly peerCertificates?: PeerCertificates;
+  /** The built dashboard served at `/` (default {@link DEFAULT_DASHBOARD_DIR}). */
+  readonly dashboardDir?: string;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -315,7 +320,9 @@ export async function buildServer(
     throw error;
   }
 
-  installProblemHandlers(app);
+  // The dashboard is mounted after the API (below); until then unknown URLs are plain 404s.
+  let dashboard: Dashboard | undefined;
+  installProblemHandlers(app, (request, reply) => dashboard?.fallback(request, reply) ?? false);
   installValidators(app);
   // Callback-style (not async) hooks: they run on every request, and a promise per hook shows.
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -347,6 +354,9 @@ export async function buildServer(
     done();
   });
 
+  // Parses lazily: only the access check reads the session cookie (hook: false), so requests
+  // without one (devices, bearer callers) pay nothing; the plugin also writes Set-Cookie.
+  await app.register(cookie, { hook: false });
   // Rate limits run first (global onRequest hooks precede the routes' access check).
   installRateLimits(app, app.updraft.limiter);
   installAccessControl(app);
@@ -359,14 +369,23 @@ export async function buildServer(
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'API, session or device token' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description:
+              "The dashboard's login session (POST /api/v1/auth/login with x-updraft-client: web); state-changing requests must also send x-updraft-client: web (docs/security.md)",
+          },
         },
       },
-      security: [{ bearer: [] }],
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
   for (const feature of featureMounts(app.wiring)) await feature.register(app);
+  dashboard = await mountDashboard(app, deps.dashboardDir ?? DEFAULT_DASHBOARD_DIR);
+  app.decorate('dashboard', dashboard);
   await app.ready();
   app.wiring.webhooks.worker.start();
   app.wiring.campaigns.engine.start();
