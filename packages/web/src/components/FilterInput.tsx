@@ -8,7 +8,7 @@ function ErrorAt({ source, error }: { source: string; error: ApiError }) {
   const { position, code, detail } = error.problem;
   const line = position ? (source.split('\n')[position.line - 1] ?? source) : null;
   return (
-    <div role="alert">
+    <div role="alert" id="filter-error">
       <Text size="sm" c="red.8">
         {detail} <code>({code})</code>
         {position && ` at line ${position.line}, column ${position.column}`}
@@ -51,11 +51,13 @@ export function FilterInput({
         placeholder="All devices"
         value={value}
         onChange={(e) => onChange(e.currentTarget.value)}
-        error={error ? <ErrorAt source={debounced} error={error} /> : undefined}
+        error={error !== null}
+        aria-describedby={error ? 'filter-error' : undefined}
         spellCheck={false}
         autoComplete="off"
         styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}
       />
+      {error && <ErrorAt source={debounced} error={error} />}
       <Group h={24} aria-live="polite">
         {debounced !== '' && !error && count.data && (
           <Text size="sm" data-testid="filter-count">
