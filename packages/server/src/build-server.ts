@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -347,6 +348,9 @@ export async function buildServer(
     done();
   });
 
+  // Parses lazily: only the access check reads the session cookie (hook: false), so requests
+  // without one (devices, bearer callers) pay nothing; the plugin also writes Set-Cookie.
+  await app.register(cookie, { hook: false });
   // Rate limits run first (global onRequest hooks precede the routes' access check).
   installRateLimits(app, app.updraft.limiter);
   installAccessControl(app);

@@ -1,10 +1,17 @@
-import type { FastifyInstance, FastifyRequest, onSendHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 import { bearerToken } from '../auth/device-authenticator.js';
 import { isPermission, isRouteAccess, type RouteAccess, rolesGrant } from '../auth/permissions.js';
 import type { DevicePrincipal, UserPrincipal } from '../auth/principal.js';
 import { ServerError } from '../errors.js';
 import { resolveToken } from '../features/users/token.repository.js';
 import { peerCertificates } from '../tls/peer-certificate.js';
+import {
+  type CookieParser,
+  checkCsrf,
+  clearSessionCookie,
+  mayCarrySessionCookie,
+  sessionCookieToken,
+} from './browser-session.js';
 import type { VerifiedCaller } from './rate-limit.js';
 
 /** A registered route and the access it declared (read by the RBAC test). */
@@ -25,7 +32,11 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
 const PUBLIC_PREFIXES = ['/api/docs'];
 
 // What a user whose password must change may still do (see AUTH_PASSWORD_CHANGE_REQUIRED).
-const PASSWORD_CHANGE_ROUTES = new Set(['/api/v1/me', '/api/v1/me/password']);
+const PASSWORD_CHANGE_ROUTES = new Set([
+  '/api/v1/me',
+  '/api/v1/me/password',
+  '/api/v1/auth/logout',
+]);
 
 /**
  * THE one place where access is checked: an onRequest hook reads the route's
@@ -61,7 +72,7 @@ export function installAccessControl(app: FastifyInstance): void {
   // token by address (rate-limit.ts). A token is counted by its owner only once verified; a
   // failed one counts against the caller's address, and past that budget fails with 429 — but
   // the credential is always checked first, so a valid one is never refused for others' failures.
-  const check = async (request: FastifyRequest) => {
+  const check = async (request: FastifyRequest, reply: FastifyReply) => {
     request.principal = null;
     const { limiter } = app.updraft;
     const permission = request.routeOptions.config.permission;
@@ -88,7 +99,7 @@ export function installAccessControl(app: FastifyInstance): void {
       request.principal = device;
       return;
     }
-    const user = await authenticateUser(app, request);
+    const user = await authenticateUser(app, request, reply);
     const refused = limiter.verified({ kind: 'user', id: user.tokenId });
     if (refused) throw refused;
     request.principal = user;
@@ -128,7 +139,14 @@ export function installAccessControl(app: FastifyInstance): void {
 async function countPublic(app: FastifyInstance, request: FastifyRequest): Promise<void> {
   const { limiter } = app.updraft;
   const token = bearerToken(request.headers);
-  if (token === undefined) return; // counted by address in the global hook
+  if (token === undefined) {
+    // Counted by address in the global hook, unless it let a (cookie) credential through.
+    if (mayCarrySessionCookie(request.headers)) {
+      const refused = limiter.anonymous(request.ip);
+      if (refused) throw refused;
+    }
+    return;
+  }
   let caller: VerifiedCaller | undefined;
   if (token.startsWith('updraft_device_')) {
     // Only counting here: a token the PKI refuses (tenant forbids bearer) is a failure, no answer.
@@ -177,28 +195,45 @@ function isUserToken(token: string): boolean {
   return token.startsWith('updraft_api_') || token.startsWith('updraft_session_');
 }
 
+/**
+ * The user of a request: by `Authorization: Bearer` when the header is present, else by the
+ * browser's session cookie (state-changing cookie requests must pass the CSRF check first).
+ */
 async function authenticateUser(
   app: FastifyInstance,
   request: FastifyRequest,
+  reply: FastifyReply,
 ): Promise<UserPrincipal> {
   const { limiter } = app.updraft;
-  const token = bearerToken(request.headers);
+  const fromHeader = request.headers.authorization !== undefined;
+  const token = fromHeader
+    ? bearerToken(request.headers)
+    : sessionCookieToken(request.headers, cookieParser(app));
   if (!token || !isUserToken(token)) {
     throw limiter.failed(
       request.ip,
       new ServerError(
         'AUTH_UNAUTHENTICATED',
-        'A valid bearer token is required (Authorization: Bearer …).',
+        'A valid bearer token (Authorization: Bearer …) or session cookie is required.',
       ),
     );
   }
+  if (!fromHeader) checkCsrf(request);
   const row = await resolveToken(app.updraft.db, token, app.updraft.now().toISOString());
-  if (!row)
+  if (!row) {
+    // A stale cookie is dropped, so the browser stops sending it.
+    if (!fromHeader) clearSessionCookie(reply, app.updraft.config.tls.enabled);
     throw limiter.failed(
       request.ip,
       new ServerError('AUTH_UNAUTHENTICATED', 'The token is unknown, expired or revoked.'),
     );
+  }
   return { kind: 'user', ...row };
+}
+
+// @fastify/cookie's parser, decorated on the root instance by build-server.ts.
+function cookieParser(app: FastifyInstance): CookieParser {
+  return (header) => (app as unknown as { parseCookie: CookieParser }).parseCookie(header);
 }
 
 /** The signed-in user of a route that requires a user permission. */

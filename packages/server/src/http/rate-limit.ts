@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { bearerToken } from '../auth/device-authenticator.js';
 import type { ServerConfig } from '../config/config.js';
 import { ServerError } from '../errors.js';
+import { mayCarrySessionCookie } from './browser-session.js';
 
 /**
  * Most distinct keys one counter holds in a window (≈100 B each, so ≈10 MiB). Past it, new keys
@@ -188,7 +189,12 @@ export class RateLimiter {
 export function installRateLimits(app: FastifyInstance, limiter: RateLimiter): void {
   // Callback style: this runs on every request, and a promise per hook shows.
   app.addHook('onRequest', (request, _reply, done) => {
-    if (bearerToken(request.headers) !== undefined && !request.is404) return done();
+    // A credential (bearer or session cookie) is counted by its owner once verified.
+    if (
+      (bearerToken(request.headers) !== undefined || mayCarrySessionCookie(request.headers)) &&
+      !request.is404
+    )
+      return done();
     const refused = limiter.anonymous(request.ip);
     return refused ? done(refused) : done();
   });

@@ -124,6 +124,23 @@ export class UserService {
     };
   }
 
+  /**
+   * Ends the caller's login session (revokes its token). An API token is not a session: it stays
+   * (revoke it with the token routes) and the answer says nothing ended.
+   */
+  async logout(origin: RequestOrigin, me: UserPrincipal): Promise<{ sessionEnded: boolean }> {
+    return this.#change(
+      { tenantId: me.tenantId, actorId: me.userId, ip: origin.ip, requestId: origin.requestId },
+      { action: 'auth.logout', resourceType: 'token', resourceId: me.tokenId },
+      async (trx) => {
+        const sessionEnded =
+          me.tokenKind === 'session' &&
+          (await revokeToken(trx, me.tenantId, me.userId, me.tokenId, this.now().toISOString()));
+        return { result: { sessionEnded }, change: { sessionEnded } };
+      },
+    );
+  }
+
   /** The signed-in user. */
   async me(me: UserPrincipal): Promise<UserView> {
     const user = await getUser(this.db, me.tenantId, me.userId);

@@ -4,6 +4,12 @@ import { Type } from 'typebox';
 import { ROLES, type Role } from '../../auth/permissions.js';
 import { MIN_PASSWORD_LENGTH } from '../../config/config.js';
 import { userOf } from '../../http/access-control.js';
+import {
+  checkOrigin,
+  clearSessionCookie,
+  isWebClient,
+  setSessionCookie,
+} from '../../http/browser-session.js';
 import type { ChangeContext } from '../releases/release.service.js';
 import type { UserView } from './user.repository.js';
 import type { UserService } from './user.service.js';
@@ -55,6 +61,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = as
   app,
   { users },
 ) => {
+  const { sessionTtlSeconds } = app.updraft.config.auth;
+  // The cookie is Secure when the port speaks TLS (a browser drops Secure cookies over http).
+  const secureCookies = app.updraft.config.tls.enabled;
   app.post(
     '/auth/login',
     {
@@ -72,7 +81,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = as
         ),
         response: {
           200: Type.Object({
-            token: Type.String(),
+            // Absent for the dashboard (x-updraft-client: web): it gets the HttpOnly cookie.
+            token: Type.Optional(Type.String()),
             expiresAt: Type.String(),
             user: UserSchema,
             passwordChangeRequired: Type.Boolean(),
@@ -80,10 +90,34 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UserService }> = as
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
+      const web = isWebClient(request.headers);
+      if (web) checkOrigin(request);
       const result = await users.login(origin(request), request.body);
       request.auditWritten = true;
-      return { ...result, user: view(result.user) };
+      const { token, ...rest } = result;
+      const body = { ...rest, user: view(result.user) };
+      if (!web) return { token, ...body };
+      setSessionCookie(reply, token, sessionTtlSeconds, secureCookies);
+      return body;
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { permission: 'authenticated' },
+      schema: {
+        tags: ['auth'],
+        summary: 'End the current login session (cookie or session token) and clear the cookie',
+        response: { 200: Type.Object({ sessionEnded: Type.Boolean() }) },
+      },
+    },
+    async (request, reply) => {
+      const result = await users.logout(origin(request), userOf(request));
+      request.auditWritten = true;
+      clearSessionCookie(reply, secureCookies);
+      return result;
     },
   );
 
