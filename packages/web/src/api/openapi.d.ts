@@ -792,7 +792,7 @@ export interface paths {
                         "application/json": {
                             expiresAt: string;
                             passwordChangeRequired: boolean;
-                            token: string;
+                            token?: string;
                             user: {
                                 createdAt: string;
                                 disabledAt: string | null;
@@ -800,6 +800,44 @@ export interface paths {
                                 roles: string[];
                                 username: string;
                             };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the current login session (cookie or session token) and clear the cookie */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sessionEnded: boolean;
                         };
                     };
                 };

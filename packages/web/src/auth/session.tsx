@@ -53,12 +53,7 @@ export function SessionProvider({ me, children }: { me: MeResponse; children: Re
 export function useLogout(): () => Promise<void> {
   const client = useQueryClient();
   return async () => {
-    // Not in the generated types until the cookie session lands in the OpenAPI document.
-    await fetch('/api/v1/auth/logout', {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: CLIENT_HEADER,
-    }).catch(() => undefined);
+    await api.POST('/api/v1/auth/logout').catch(() => undefined);
     client.clear();
     client.setQueryData(ME_KEY, null);
   };
