@@ -1,6 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { createContext, type ReactNode, useContext, useMemo } from 'react';
-import { ApiError, api, CLIENT_HEADER, unwrap } from '../api/client';
+import { ApiError, api, unwrap } from '../api/client';
 import { type Permission, permissionsOf } from './permissions';
 
 type MeResponse = Awaited<ReturnType<typeof fetchMe>>;
