@@ -47,7 +47,7 @@ export function FilterInput({
     <div>
       <TextInput
         label="Filter"
-        description='Target filter, e.g. attributes.region == "eu" && "canary" in tags'
+        description='Target filter (docs/filters.md), e.g. device.attributes.region == "eu" && "beta" in device.tags'
         placeholder="All devices"
         value={value}
         onChange={(e) => onChange(e.currentTarget.value)}
