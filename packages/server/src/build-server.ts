@@ -44,6 +44,7 @@ import { WebhookWorker } from './features/webhooks/webhook-worker.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
+import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
 import { installProblemHandlers } from './http/problem.js';
 import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
@@ -95,6 +96,8 @@ export interface ServerDeps {
   readonly mqttIdentify?: IdentifyDeviceCertificate;
   /** How a request's TLS client certificates are read (default: from the TLS socket). */
   readonly peerCertificates?: PeerCertificates;
+  /** The built dashboard served at `/` (default {@link DEFAULT_DASHBOARD_DIR}). */
+  readonly dashboardDir?: string;
 }
 
 /** Paths whose values pino replaces with `[redacted]`, wherever a request or body carries them. */
@@ -316,7 +319,9 @@ export async function buildServer(
     throw error;
   }
 
-  installProblemHandlers(app);
+  // The dashboard is mounted after the API (below); until then unknown URLs are plain 404s.
+  let dashboard: Dashboard | undefined;
+  installProblemHandlers(app, (request, reply) => dashboard?.fallback(request, reply) ?? false);
   installValidators(app);
   // Callback-style (not async) hooks: they run on every request, and a promise per hook shows.
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -371,6 +376,8 @@ export async function buildServer(
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
   for (const feature of featureMounts(app.wiring)) await feature.register(app);
+  dashboard = await mountDashboard(app, deps.dashboardDir ?? DEFAULT_DASHBOARD_DIR);
+  app.decorate('dashboard', dashboard);
   await app.ready();
   app.wiring.webhooks.worker.start();
   app.wiring.campaigns.engine.start();

@@ -58,6 +58,7 @@ export async function startServer(
   print(
     `  API:     ${url}/api/v1   (OpenAPI: ${url}/api/openapi.json, browsable: ${url}/api/docs)`,
   );
+  if (app.dashboard.built) print(`  Dashboard: ${url}/`);
   if (mqttPort !== undefined)
     print(`  MQTT:    mqtts://${config.mqtt.host}:${mqttPort}   (embedded broker, docs/mqtt.md)`);
   print(

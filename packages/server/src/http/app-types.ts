@@ -19,6 +19,7 @@ import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
+import type { Dashboard } from './dashboard.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
@@ -55,6 +56,8 @@ declare module 'fastify' {
      * as plugin options; this handle is for tests and introspection.
      */
     readonly wiring: FeatureWiring;
+    /** The dashboard served at `/` (http/dashboard.ts): whether it is built. */
+    readonly dashboard: Dashboard;
   }
   interface FastifyRequest {
     /** Set by the auth hook before any handler runs; `null` only on `public` routes. */

@@ -82,7 +82,11 @@ function statusOf(error: unknown): number | undefined {
  * validation errors as 400 with the failing fields, everything else as a generic 500 whose
  * details go only to the log.
  */
-export function installProblemHandlers(app: FastifyInstance): void {
+export function installProblemHandlers(
+  app: FastifyInstance,
+  /** Answers an unknown URL another way first (the dashboard's SPA fallback); true if it did. */
+  notFoundFallback?: (request: FastifyRequest, reply: FastifyReply) => boolean,
+): void {
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     const fe = error as FastifyError;
     if (fe.validation) {
@@ -133,14 +137,16 @@ export function installProblemHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(
-      reply,
-      problemOf(
-        request,
-        'HTTP_ROUTE_NOT_FOUND',
-        404,
-        `No route ${request.method} ${request.url.split('?')[0]}`,
-      ),
-    ),
+    notFoundFallback?.(request, reply)
+      ? reply
+      : sendProblem(
+          reply,
+          problemOf(
+            request,
+            'HTTP_ROUTE_NOT_FOUND',
+            404,
+            `No route ${request.method} ${request.url.split('?')[0]}`,
+          ),
+        ),
   );
 }

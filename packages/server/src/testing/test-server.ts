@@ -52,6 +52,7 @@ export async function createTestServer(
     | 'sessionClock'
     | 'printIsTerminal'
     | 'campaignEngine'
+    | 'dashboardDir'
   > = {},
 ): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-server-'));
