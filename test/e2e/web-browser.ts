@@ -57,7 +57,12 @@ export async function launchBrowser(): Promise<Browser> {
     context,
     requests,
     consoleErrors,
-    newPage: () => context.newPage(),
+    async newPage() {
+      const page = await context.newPage();
+      // Fail with the locator's message well before the test's own timeout.
+      page.setDefaultTimeout(10_000);
+      return page;
+    },
     async close() {
       await context.close();
       await rm(userDataDir, { recursive: true, force: true });
