@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedService, startService } from './service-fixture.js';
@@ -184,6 +185,46 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       expect(await page.getByRole('button', { name: 'Decommission' }).count()).toBe(0);
       await expectAccessible(page, 'auditor-devices');
       await page.close();
+    });
+
+    it('first load is under 300 KB compressed (brotli as served) with every asset same-origin', async () => {
+      const fetchRaw = (path: string) =>
+        new Promise<{ bytes: number; encoding: string | undefined; text: string }>(
+          (resolve, reject) =>
+            get(`${service.base}${path}`, { headers: { 'accept-encoding': 'br, gzip' } }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () => {
+                const body = Buffer.concat(chunks);
+                resolve({
+                  bytes: body.length,
+                  encoding: res.headers['content-encoding'],
+                  text: res.headers['content-encoding'] ? '' : body.toString(),
+                });
+              });
+            }).on('error', reject),
+        );
+      const html = await new Promise<string>((resolve, reject) =>
+        get(`${service.base}/devices`, { headers: { accept: 'text/html' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString();
+          });
+          res.on('end', () => resolve(text));
+        }).on('error', reject),
+      );
+      const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+      expect(assets.some((a) => a.endsWith('.css'))).toBe(true);
+      let total = 0;
+      for (const asset of assets) {
+        const answer = await fetchRaw(asset);
+        expect(answer.encoding, asset).toBe('br');
+        total += answer.bytes;
+      }
+      console.log(`dashboard first load: ${total} bytes brotli (${assets.join(', ')})`);
+      expect(total).toBeLessThan(300_000);
+      expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     });
 
     it('sent no request off the origin and logged no browser errors', () => {

@@ -87,6 +87,7 @@ export function DevicesPage() {
                 {column.key ? (
                   <UnstyledButton
                     fw={700}
+                    fz="sm"
                     onClick={() =>
                       update({
                         sort: column.key,
