@@ -88,30 +88,34 @@ export function DevicePage() {
         <Title order={2} size="h4" mt="lg" mb="xs">
           Components
         </Title>
-        <Table aria-label="Components" withTableBorder>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>Component</Table.Th>
-              <Table.Th>Version</Table.Th>
-              <Table.Th>Sequence</Table.Th>
-              <Table.Th>Digest</Table.Th>
-              <Table.Th>Updated</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {d.components.map((c) => (
-              <Table.Tr key={c.id}>
-                <Table.Td>{c.id}</Table.Td>
-                <Table.Td>{c.version ?? '—'}</Table.Td>
-                <Table.Td>{c.sequenceNumber ?? '—'}</Table.Td>
-                <Table.Td>
-                  <code>{c.digest ? `${c.digest.slice(0, 16)}…` : '—'}</code>
-                </Table.Td>
-                <Table.Td>{c.updatedAt}</Table.Td>
+        {d.components.length === 0 ? (
+          <Text c="dimmed">None reported yet.</Text>
+        ) : (
+          <Table aria-label="Components" withTableBorder>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>Component</Table.Th>
+                <Table.Th>Version</Table.Th>
+                <Table.Th>Sequence</Table.Th>
+                <Table.Th>Digest</Table.Th>
+                <Table.Th>Updated</Table.Th>
               </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+            </Table.Thead>
+            <Table.Tbody>
+              {d.components.map((c) => (
+                <Table.Tr key={c.id}>
+                  <Table.Td>{c.id}</Table.Td>
+                  <Table.Td>{c.version ?? '—'}</Table.Td>
+                  <Table.Td>{c.sequenceNumber ?? '—'}</Table.Td>
+                  <Table.Td>
+                    <code>{c.digest ? `${c.digest.slice(0, 16)}…` : '—'}</code>
+                  </Table.Td>
+                  <Table.Td>{c.updatedAt}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
       </section>
       <section aria-label="Action history">
         <Title order={2} size="h4" mt="lg" mb="xs">
