@@ -1,9 +1,10 @@
 import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { useSession } from '../auth/session';
+import { ActionReports } from '../components/ActionReports';
 import { PermittedButton } from '../components/Allowed';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
@@ -39,6 +40,7 @@ export function DevicePage() {
   const { can } = useSession();
   const client = useQueryClient();
   const [confirming, setConfirming] = useState(false);
+  const [open, setOpen] = useState<string | null>(null);
   const device = useQuery({
     queryKey: ['devices', 'one', id],
     enabled: can('devices:read'),
@@ -135,19 +137,39 @@ export function DevicePage() {
                 <Table.Th>Release</Table.Th>
                 <Table.Th>Type</Table.Th>
                 <Table.Th>State</Table.Th>
+                <Table.Th>Reports</Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
               {d.actions.map((a) => (
-                <Table.Tr key={a.id}>
-                  <Table.Td>{a.createdAt}</Table.Td>
-                  <Table.Td>{a.releaseId}</Table.Td>
-                  <Table.Td>{a.type}</Table.Td>
-                  <Table.Td>
-                    {a.state}
-                    {a.cancelRequested && ' (cancel requested)'}
-                  </Table.Td>
-                </Table.Tr>
+                <Fragment key={a.id}>
+                  <Table.Tr>
+                    <Table.Td>{a.createdAt}</Table.Td>
+                    <Table.Td>{a.releaseId}</Table.Td>
+                    <Table.Td>{a.type}</Table.Td>
+                    <Table.Td>
+                      {a.state}
+                      {a.cancelRequested && ' (cancel requested)'}
+                    </Table.Td>
+                    <Table.Td>
+                      <Button
+                        size="compact-xs"
+                        variant="subtle"
+                        aria-expanded={open === a.id}
+                        onClick={() => setOpen(open === a.id ? null : a.id)}
+                      >
+                        {open === a.id ? 'Hide reports' : 'Show reports'}
+                      </Button>
+                    </Table.Td>
+                  </Table.Tr>
+                  {open === a.id && (
+                    <Table.Tr>
+                      <Table.Td colSpan={5}>
+                        <ActionReports actionId={a.id} />
+                      </Table.Td>
+                    </Table.Tr>
+                  )}
+                </Fragment>
               ))}
             </Table.Tbody>
           </Table>
