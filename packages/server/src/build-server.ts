@@ -44,6 +44,7 @@ import { WebhookWorker } from './features/webhooks/webhook-worker.js';
 import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
+import { SESSION_COOKIE } from './http/browser-session.js';
 import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
 import { installProblemHandlers } from './http/problem.js';
 import { installRateLimits, RateLimiter } from './http/rate-limit.js';
@@ -368,9 +369,16 @@ export async function buildServer(
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'API, session or device token' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description:
+              "The dashboard's login session (POST /api/v1/auth/login with x-updraft-client: web); state-changing requests must also send x-updraft-client: web (docs/security.md)",
+          },
         },
       },
-      security: [{ bearer: [] }],
+      security: [{ bearer: [] }, { session: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });

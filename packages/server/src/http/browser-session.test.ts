@@ -1,5 +1,15 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDACTED_LOG_PATHS } from '../build-server.js';
+import { loadConfig } from '../config/config.js';
+import { startServer } from '../main.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
 import { SESSION_COOKIE, sessionCookieToken } from './browser-session.js';
@@ -172,6 +182,13 @@ describeEachDialect('browser sessions (cookie, CSRF, logout)', (dialect) => {
     expect(after.json().code).toBe('AUTH_UNAUTHENTICATED');
     // The stale cookie is dropped from the browser too.
     expect(sessionSetCookie(after.headers['set-cookie'])).toMatch(/; Max-Age=0(;|$)/);
+    const audit = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/audit?action=auth.logout',
+      headers: await server.adminHeaders(),
+    });
+    expect(audit.statusCode).toBe(200);
+    expect(audit.json().items.length).toBeGreaterThan(0);
   });
 
   it('logout without the web header is a CSRF refusal and the session survives', async () => {
@@ -311,6 +328,161 @@ describeEachDialect('browser sessions (cookie, CSRF, logout)', (dialect) => {
       }),
       { numRuns: 100 },
     );
+  });
+});
+
+describe('rate limits with the session cookie', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await createTestServer(
+      'sqlite',
+      {
+        rateLimit: {
+          enabled: true,
+          perToken: 1_000,
+          anonymous: 5,
+          failedAuth: 1_000,
+          failedLogins: 3,
+          windowMs: 60_000,
+        },
+      },
+      // Frozen mid-window: the counts must not straddle a window's turn.
+      { now: () => new Date('2026-06-01T12:00:30.000Z') },
+    );
+  });
+  afterAll(() => server?.close());
+
+  it('counts a valid cookie by its owner, not against the address budget', async () => {
+    const login = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      remoteAddress: '198.51.100.20',
+      headers: WEB,
+      payload: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+    });
+    const line = sessionSetCookie(login.headers['set-cookie']);
+    const cookie = `${SESSION_COOKIE}=${cookieValue(line)}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/me',
+        remoteAddress: '198.51.100.21',
+        headers: { cookie },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('a junk session cookie does not lift the address budget on public routes', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await server.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        remoteAddress: '198.51.100.22',
+        headers: { cookie: `${SESSION_COOKIE}=junk-${i}` },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+  });
+});
+
+describe('browser sessions over TLS (real HTTPS, curl)', () => {
+  const run = promisify(execFile);
+  it('the cookie is Secure, and the same-origin check accepts the https origin only', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'updraft-cookie-tls-'));
+    const server = await startServer(
+      loadConfig({
+        overrides: {
+          dataDir,
+          port: 0,
+          mqtt: { mode: 'off' },
+          auth: { adminPassword: 'cookie-tls-password-0123', sessionTtlSeconds: 900 },
+          tls: { enabled: true },
+        },
+      }),
+      {
+        handleSignals: false,
+        print: () => undefined,
+        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+      },
+    );
+    try {
+      const caFile = path.join(dataDir, 'pki', 'ca.pem');
+      const curl = async (args: string[]) =>
+        (await run('curl', ['-sS', '-i', '--cacert', caFile, ...args], { timeout: 20_000 })).stdout;
+      const login = await curl([
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '-H',
+        'x-updraft-client: web',
+        '--data',
+        JSON.stringify({ username: 'admin', password: 'cookie-tls-password-0123' }),
+        `${server.url}/api/v1/auth/login`,
+      ]);
+      const line = /^set-cookie: (.*)$/im.exec(login)?.[1]?.trim() ?? '';
+      expect(line).toMatch(/^updraft_session=updraft_session_/);
+      expect(line).toMatch(/; Secure(;|$)/);
+      expect(line).toMatch(/; HttpOnly/);
+      expect(line).toMatch(/; SameSite=Strict/);
+      expect(line).toMatch(/; Max-Age=900(;|$)/);
+      const cookie = line.slice(0, line.indexOf(';'));
+      const logout = (origin: string) =>
+        curl([
+          '-X',
+          'POST',
+          '-H',
+          `cookie: ${cookie}`,
+          '-H',
+          'x-updraft-client: web',
+          '-H',
+          `origin: ${origin}`,
+          `${server.url}/api/v1/auth/logout`,
+        ]);
+      const plainOrigin = await logout(server.url.replace('https:', 'http:'));
+      expect(plainOrigin).toMatch(/^HTTP\/[\d.]+ 403/);
+      expect(plainOrigin).toContain('"CSRF_REFUSED"');
+      const sameOrigin = await logout(server.url);
+      expect(sameOrigin).toMatch(/^HTTP\/[\d.]+ 200/);
+      expect(sameOrigin).toContain('{"sessionEnded":true}');
+      expect(await curl(['-H', `cookie: ${cookie}`, `${server.url}/api/v1/me`])).toMatch(
+        /^HTTP\/[\d.]+ 401/,
+      );
+    } finally {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('log redaction of the cookie', () => {
+  it('REDACTED_LOG_PATHS hides a request Cookie and a response Set-Cookie wherever pino logs them', () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { redact: { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' } },
+      new Writable({
+        write: (chunk, _e, cb) => {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    );
+    const secret = `updraft_session_${'s'.repeat(43)}`;
+    logger.info({
+      req: { method: 'GET', url: '/api/v1/me', headers: { cookie: `${SESSION_COOKIE}=${secret}` } },
+      res: { statusCode: 200, headers: { 'set-cookie': `${SESSION_COOKIE}=${secret}; HttpOnly` } },
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret);
+    const entry = JSON.parse(lines[0] ?? '{}');
+    expect(entry.req.headers.cookie).toBe('[redacted]');
+    expect(entry.res.headers['set-cookie']).toBe('[redacted]');
   });
 });
 

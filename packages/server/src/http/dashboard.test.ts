@@ -139,6 +139,19 @@ describe('the dashboard, built', () => {
     }
   });
 
+  it('keeps the dashboard routes out of the OpenAPI document, which names the session cookie', async () => {
+    const doc = (await get('/api/openapi.json')).json();
+    const paths = Object.keys(doc.paths);
+    expect(paths).toContain('/api/v1/auth/logout');
+    for (const ui of ['/', '/index.html', '/assets/{*}', '/assets/*', '/favicon.svg'])
+      expect(paths, ui).not.toContain(ui);
+    expect(doc.components.securitySchemes.session).toMatchObject({
+      type: 'apiKey',
+      in: 'cookie',
+      name: 'updraft_session',
+    });
+  });
+
   it('leaves the API answers as they were (JSON, no-store, no dashboard headers needed)', async () => {
     const res = await get('/api/v1/me', { accept: HTML });
     expect(res.statusCode).toBe(401);

@@ -74,7 +74,8 @@ function sendNotBuilt(reply: FastifyReply): FastifyReply {
  */
 export async function mountDashboard(app: FastifyInstance, dir: string): Promise<Dashboard> {
   const built = existsSync(path.join(dir, 'index.html'));
-  const options = { config: { permission: 'public' } } as const;
+  // Public (the dashboard signs in through the API); not API routes, so not in the OpenAPI doc.
+  const options = { config: { permission: 'public' }, schema: { hide: true } } as const;
   if (!built) {
     app.get('/', options, (_request, reply) => sendNotBuilt(reply));
     return {
