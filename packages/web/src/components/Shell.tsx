@@ -1,0 +1,57 @@
+import { AppShell, Badge, Button, Group, NavLink, Text, Title } from '@mantine/core';
+import { Outlet, NavLink as RouterLink, useNavigate } from 'react-router';
+import type { Permission } from '../auth/permissions';
+import { useLogout, useSession } from '../auth/session';
+
+/** Pages in the navigation: only those built (docs/web.md lists the rest of issue 12). */
+const NAV: readonly { to: string; label: string; permission: Permission }[] = [
+  { to: '/devices', label: 'Devices', permission: 'devices:read' },
+];
+
+/** Navigation, the signed-in user with their roles, and log out around every page. */
+export function Shell() {
+  const { me, can } = useSession();
+  const logout = useLogout();
+  const navigate = useNavigate();
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 200, breakpoint: 0 }} padding="md">
+      <AppShell.Header px="md">
+        <Group h="100%" justify="space-between">
+          <Title order={2} size="h4">
+            Updraft
+          </Title>
+          <Group gap="xs">
+            <Text size="sm" aria-label="Signed in as">
+              {me.username}
+            </Text>
+            {me.roles.map((role) => (
+              <Badge key={role} variant="light" color="dark">
+                {role}
+              </Badge>
+            ))}
+            <Button
+              variant="default"
+              size="xs"
+              onClick={async () => {
+                await logout();
+                navigate('/login');
+              }}
+            >
+              Log out
+            </Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs" component="nav" aria-label="Main">
+        {NAV.map((item) =>
+          can(item.permission) ? (
+            <NavLink key={item.to} component={RouterLink} to={item.to} label={item.label} />
+          ) : null,
+        )}
+      </AppShell.Navbar>
+      <AppShell.Main>
+        <Outlet />
+      </AppShell.Main>
+    </AppShell>
+  );
+}
