@@ -174,16 +174,17 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.close();
     });
 
-    it('lets an auditor change nothing: no device pages or actions, with the reason', async () => {
+    it('lets an auditor see the devices and change nothing, with the reason', async () => {
       const page = await browser.newPage();
       await signIn(page, 'auditor1', FIRST);
-      await page.getByText('auditor', { exact: true }).waitFor();
-      expect(await page.getByRole('navigation', { name: 'Main' }).getByRole('link').count()).toBe(
-        0,
-      );
-      await page.getByRole('alert').getByText('devices:read').waitFor();
-      expect(await page.getByRole('button', { name: 'Decommission' }).count()).toBe(0);
-      await expectAccessible(page, 'auditor-devices');
+      await page.getByRole('heading', { name: 'Devices' }).waitFor();
+      await page.getByRole('link', { name: 'dev-0000' }).click();
+      await page.getByRole('heading', { name: 'dev-0000' }).waitFor();
+      const decommission = page.getByRole('button', { name: 'Decommission' });
+      expect(await decommission.isDisabled()).toBe(true);
+      const reason = await decommission.getAttribute('aria-describedby');
+      expect(await page.locator(`[id="${reason}"]`).textContent()).toContain('devices:write');
+      await expectAccessible(page, 'auditor-device');
       await page.close();
     });
 

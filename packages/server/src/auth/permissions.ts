@@ -113,7 +113,9 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
     'releases:read',
     'pki:read',
   ],
-  auditor: ['audit:read', 'metrics:read', 'pki:read'],
+  // Sees everything of the tenant and changes nothing (issue 12): every read permission except
+  // tenants:read, which spans the installation.
+  auditor: PERMISSIONS.filter((p) => p.endsWith(':read') && p !== 'tenants:read'),
 };
 
 /** True when any of `roles` grants `permission`. */

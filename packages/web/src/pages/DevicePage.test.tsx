@@ -83,8 +83,12 @@ describe('DevicePage', () => {
       { roles: ['support'], path: '/devices/dev_1' },
     );
     expect(await screen.findByRole('heading', { name: 'thermo-1' })).toBeTruthy();
-    expect(within(screen.getByRole('table', { name: 'Reported attributes' })).getByText('fw')).toBeTruthy();
-    expect(within(screen.getByRole('table', { name: 'Components' })).getByText('1.2.0')).toBeTruthy();
+    expect(
+      within(screen.getByRole('table', { name: 'Reported attributes' })).getByText('fw'),
+    ).toBeTruthy();
+    expect(
+      within(screen.getByRole('table', { name: 'Components' })).getByText('1.2.0'),
+    ).toBeTruthy();
     expect(new URL(seen[0]!.url).pathname).toBe('/api/v1/devices/dev_1');
 
     await userEvent.click(screen.getByRole('button', { name: 'Show reports' }));

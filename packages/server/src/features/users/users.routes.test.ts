@@ -105,9 +105,20 @@ describeEachDialect('users, login and tokens', (dialect) => {
     expect(
       (await server.app.inject({ method: 'GET', url: '/api/v1/audit', headers: auth })).statusCode,
     ).toBe(200);
+    // An auditor reads everything and changes nothing.
     expect(
       (await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: auth }))
         .statusCode,
+    ).toBe(200);
+    expect(
+      (
+        await server.app.inject({
+          method: 'POST',
+          url: '/api/v1/devices',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: { name: 'not-by-an-auditor', deviceClassId: 'cls_none' },
+        })
+      ).statusCode,
     ).toBe(403);
     expect(
       (await server.app.inject({ method: 'DELETE', url: `/api/v1/users/${userId}`, headers }))
