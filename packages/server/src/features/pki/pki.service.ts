@@ -402,7 +402,7 @@ export class PkiService {
     const device = await findEnrollingDevice(this.deps.db, tenantId, { id: row.device_id });
     if (device === undefined) throw reenrollRefused('unknown');
     this.#checkAdmitted(device);
-    return this.#issue(tenantId, caller, device, csr, 'est-reenroll');
+    return this.#issue(tenantId, caller, device, csr, 'est-reenroll', undefined, ca);
   }
 
   #checkAdmitted(device: EnrollingDevice): void {
@@ -496,9 +496,11 @@ export class PkiService {
     csr: Uint8Array,
     via: CertificateIssuance,
     inTransaction?: (trx: Transaction<Database>) => Promise<void>,
+    // The tenant CA when the caller has just read it (reenroll): one read and key unseal per request.
+    loadedCa?: TenantCa,
   ): Promise<EnrollmentResult> {
     const now = this.deps.now();
-    const ca = await this.ca(tenantId);
+    const ca = loadedCa ?? (await this.ca(tenantId));
     const certificatePem = await issueDeviceCertificate(ca, csr, {
       deviceName: device.name,
       deviceId: device.id,
