@@ -30,7 +30,6 @@ import {
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
-import type { PeerCertificates } from './features/pki/peer-chain.js';
 import { PkiService } from './features/pki/pki.service.js';
 import { CaKeyBox } from './features/pki/tenant-ca.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
@@ -59,7 +58,7 @@ import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
 import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
-import { peerCertificateReader, peerCertificates } from './tls/peer-certificate.js';
+import { peerCertificateReader } from './tls/peer-certificate.js';
 import { listenerTlsOptions, loadServerTls, secureContextOptions } from './tls/server-tls.js';
 
 /** Replaceable parts of the server; anything absent is built from the configuration. */
@@ -95,8 +94,6 @@ export interface ServerDeps {
   readonly mqttBus?: MqttBus;
   /** How the MQTT broker identifies a device certificate (default: `identifyDeviceCertificate`). */
   readonly mqttIdentify?: IdentifyDeviceCertificate;
-  /** How a request's TLS client certificates are read (default: from the TLS socket). */
-  readonly peerCertificates?: PeerCertificates;
   /** The built dashboard served at `/` (default {@link DEFAULT_DASHBOARD_DIR}). */
   readonly dashboardDir?: string;
 }
@@ -296,7 +293,6 @@ export async function buildServer(
           metrics,
           now,
         }),
-        peerCertificates: deps.peerCertificates ?? peerCertificates,
       },
     };
     app.decorate('wiring', wiring);

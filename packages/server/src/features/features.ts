@@ -11,7 +11,6 @@ import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
 import { groupsFeature } from './groups/groups.feature.js';
-import type { PeerCertificates } from './pki/peer-chain.js';
 import { pkiFeature } from './pki/pki.feature.js';
 import type { PkiService } from './pki/pki.service.js';
 import { releasesFeature } from './releases/releases.feature.js';
@@ -46,13 +45,9 @@ export interface FeatureWiring {
   };
   /** MQTT (docs/mqtt.md): the bus, push notices; the embedded broker listens in `startServer`. */
   readonly mqtt: MqttService;
-  /**
-   * Device identity: the PKI service (tenant CAs, enrollment, inventory, CRL) and how a request's
-   * TLS client certificates are read.
-   */
+  /** Device identity: the PKI service (tenant CAs, enrollment, inventory, CRL). */
   readonly pki: {
     readonly service: PkiService;
-    readonly peerCertificates: PeerCertificates;
   };
 }
 
@@ -98,10 +93,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       ...(wiring.mqtt.bus ? { mqtt: wiring.mqtt.bus } : {}),
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
-    mount('pki', '', pkiFeature, {
-      pki: wiring.pki.service,
-      peerCertificates: wiring.pki.peerCertificates,
-    }),
+    mount('pki', '', pkiFeature, { pki: wiring.pki.service }),
     mount('webhooks', '/api/v1', webhooksFeature, {
       outbox: wiring.webhooks.outbox,
       secrets: wiring.webhooks.secrets,

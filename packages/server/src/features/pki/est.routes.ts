@@ -3,8 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { ServerError } from '../../errors.js';
 import { DEFAULT_TENANT_ID } from '../../tenants/tenant.repository.js';
+import { peerCertificates } from '../../tls/peer-certificate.js';
 import { basicCredentials, decodeEstCsr, MAX_EST_BODY_BYTES } from './est-body.js';
-import type { PeerCertificates } from './peer-chain.js';
 import type { EnrollmentResult, PkiService } from './pki.service.js';
 
 const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
@@ -29,10 +29,7 @@ function base64Lines(der: Uint8Array): string {
  * certificate as TLS client certificate) and `simplereenroll` (the current operational
  * certificate). Public routes: the credentials are EST's own, checked by the service.
  */
-export const estRoutes: FastifyPluginAsyncTypebox<{
-  pki: PkiService;
-  peerCertificates: PeerCertificates;
-}> = async (app, { pki, peerCertificates }) => {
+export const estRoutes: FastifyPluginAsyncTypebox<{ pki: PkiService }> = async (app, { pki }) => {
   const { limiter, metrics } = app.updraft;
   app.addContentTypeParser(
     'application/pkcs10',

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { estRoutes } from './est.routes.js';
-import type { PeerCertificates } from './peer-chain.js';
 import { crlRoutes, pkiRoutes } from './pki.routes.js';
 import type { PkiService } from './pki.service.js';
 
@@ -9,11 +8,8 @@ import type { PkiService } from './pki.service.js';
  * `/pki/<tenant>/crl`, the management API under `/api/v1`. The service is built in
  * `build-server.ts` (it loads the default tenant's CA at start).
  */
-export const pkiFeature: FastifyPluginAsyncTypebox<{
-  pki: PkiService;
-  peerCertificates: PeerCertificates;
-}> = async (app, { pki, peerCertificates }) => {
-  await app.register(estRoutes, { pki, peerCertificates });
+export const pkiFeature: FastifyPluginAsyncTypebox<{ pki: PkiService }> = async (app, { pki }) => {
+  await app.register(estRoutes, { pki });
   await app.register(crlRoutes, { pki });
   await app.register(pkiRoutes, { prefix: '/api/v1', pki });
 };
