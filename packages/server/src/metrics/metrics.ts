@@ -36,8 +36,6 @@ export class Metrics {
   readonly pkiRefusals: Counter<'channel' | 'reason'>;
   /** MQTT push notices published or failed (docs/mqtt.md). */
   readonly mqttNotices: Counter<'result'>;
-  /** Authenticated device connections on the embedded MQTT broker. */
-  readonly mqttConnections: Gauge;
   #mqttConnectionsSource: (() => number) | undefined;
   private actionsSource: ActionsByStateSource | undefined;
   private certificatesExpiringSource: (() => Promise<number>) | undefined;
@@ -117,7 +115,7 @@ export class Metrics {
       labelNames: ['result'],
       registers,
     });
-    this.mqttConnections = new Gauge({
+    new Gauge({
       name: 'updraft_mqtt_device_connections',
       help: 'Authenticated device connections on the embedded MQTT broker.',
       registers,
@@ -184,12 +182,12 @@ export class Metrics {
       collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
   }
 
-  /** Lets the device session cache report its counts at scrape time. */
-  /** Where the MQTT connection gauge reads from at scrape time. */
+  /** Where the MQTT connection gauge (authenticated device connections) reads from at scrape time. */
   setMqttConnectionsSource(source: () => number): void {
     this.#mqttConnectionsSource = source;
   }
 
+  /** Lets the device session cache report its counts at scrape time. */
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
   }
