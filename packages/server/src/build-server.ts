@@ -172,8 +172,10 @@ export async function buildServer(
       terminal: deps.printIsTerminal ?? (deps.print === undefined && process.stdout.isTTY === true),
     });
     const masterKey = deps.masterKey ?? (await loadOrCreateMasterKey(config.blobs.masterKeyFile));
+    // One sealing key for tenant CA keys: the listener's certificate and the PKI service share it.
+    const caKeys = new CaKeyBox(deriveKey(masterKey, 'pki-ca-key'));
     const serverTls = config.tls.enabled
-      ? await loadServerTls(config, database.db, deriveKey(masterKey, 'pki-ca-key'), now())
+      ? await loadServerTls(config, database.db, caKeys, now())
       : undefined;
     if (serverTls !== undefined) {
       (app.server as unknown as TlsServer).setSecureContext(
@@ -288,7 +290,7 @@ export async function buildServer(
       pki: {
         service: new PkiService({
           db: database.db,
-          box: new CaKeyBox(deriveKey(masterKey, 'pki-ca-key')),
+          box: caKeys,
           config: config.pki,
           metrics,
           now,

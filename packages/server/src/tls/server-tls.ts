@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import type { ServerConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import { ServerError } from '../errors.js';
-import { CaKeyBox, loadOrCreateTenantCa } from '../features/pki/tenant-ca.js';
+import { type CaKeyBox, loadOrCreateTenantCa } from '../features/pki/tenant-ca.js';
 import { issueServerCertificate } from '../pki/pki.js';
 import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
 
@@ -68,13 +68,13 @@ export function secureContextOptions(
 export async function loadServerTls(
   config: ServerConfig,
   db: Kysely<Database>,
-  caKey: Uint8Array,
+  caKeys: CaKeyBox,
   now: Date,
 ): Promise<ServerTlsMaterial> {
   if (config.tls.certFile !== '' || config.tls.keyFile !== '') {
     return loadConfiguredTls(config.tls.certFile, config.tls.keyFile);
   }
-  const ca = await loadOrCreateTenantCa(db, new CaKeyBox(caKey), DEFAULT_TENANT_ID, 'default', now);
+  const ca = await loadOrCreateTenantCa(db, caKeys, DEFAULT_TENANT_ID, 'default', now);
   const dir = path.join(config.dataDir, 'pki');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const certFile = path.join(dir, 'server.pem');
