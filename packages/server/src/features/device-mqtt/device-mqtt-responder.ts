@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FeedbackAnswer } from '@updraft/core';
+import { DEVICE_TOPICS, type FeedbackAnswer, parseDeviceTopic } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
@@ -20,9 +20,6 @@ import {
   parseDeviceMqttRequest,
 } from './device-mqtt-request.js';
 
-/** `updraft/v1/CN=<name>,O=<tenant>/req` (core's deviceTopicRoot + DEVICE_TOPICS.request). */
-const REQUEST_TOPIC =
-  /^updraft\/v1\/CN=([A-Za-z0-9._:@-]{1,128}),O=([A-Za-z0-9._:@-]{1,128})\/req$/;
 const ENVELOPE_URL = /^\/api\/device\/v1\/actions\/(act_[A-Za-z0-9_-]{1,64})\/envelope$/;
 const PAYLOAD_PATH = /^\/api\/device\/v1\/(artifacts|deltas)\/([0-9a-f]{64})$/;
 /** Correlation data longer than this is not echoed (a device needs 16 bytes or so). */
@@ -110,10 +107,10 @@ export class DeviceMqttResponder {
   }
 
   async #handle(message: MqttMessage): Promise<void> {
-    const match = REQUEST_TOPIC.exec(message.topic);
+    const topic = parseDeviceTopic(message.topic);
     // Nothing else is subscribed; a topic outside the pattern has no device to answer.
-    if (match === null) return;
-    const [, name, tenantId] = match as unknown as [string, string, string];
+    if (topic?.suffix !== DEVICE_TOPICS.request) return;
+    const { deviceName: name, tenantId } = topic;
     const key = `${tenantId}/${name}`;
     const mine = this.#perDevice.get(key) ?? 0;
     const { limits } = this.#deps;
