@@ -1,4 +1,5 @@
 import { isActionType } from '@updraft/core';
+import { AgentError } from '../errors.js';
 import type { CheckInRequest, DeviceAction } from '../ports/transport.js';
 
 /*
@@ -15,6 +16,44 @@ export function wireCheckInReport(request: CheckInRequest): unknown {
       digest: /^[0-9a-f]{64}$/.test(c.digest) ? c.digest : null,
     })),
   };
+}
+
+/** Parses a JSON answer; `AGENT_RESPONSE_INVALID` when it is not JSON. */
+export function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (cause) {
+    throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
+  }
+}
+
+/**
+ * The error of an answer with an unexpected status, whatever the transport: 401/403 →
+ * `AGENT_AUTH_REJECTED` (the device's credentials, or a signed URL, refused), any other →
+ * `AGENT_SERVER_ERROR`; the problem's `code` is kept when the body (first 16 KiB) is one.
+ */
+export function statusError(
+  status: number,
+  body: Uint8Array | null,
+  extra: Record<string, unknown> = {},
+): AgentError {
+  let code: string | null = null;
+  try {
+    const problem = body === null ? null : parseJson(body.subarray(0, 16 * 1024));
+    if (isRecord(problem) && typeof problem.code === 'string') code = problem.code.slice(0, 64);
+  } catch {
+    // The status alone is reported when the body is not a problem.
+  }
+  if (status === 401 || status === 403) {
+    return new AgentError(
+      'AGENT_AUTH_REJECTED',
+      `update service refused the credentials (${status})`,
+      { details: { status, code } },
+    );
+  }
+  return new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
+    details: { status, code, ...extra },
+  });
 }
 
 /** A plain JSON object. */

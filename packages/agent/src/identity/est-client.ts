@@ -1,9 +1,10 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
+import { parseJson } from '../adapters/device-api-answers.js';
 import { connectionError } from '../adapters/http/connection-error.js';
 import { clientCertificate } from '../adapters/http/http-transport.js';
-import { parseJson, parseRetryAfter, readLimited } from '../adapters/http/read-answer.js';
+import { parseRetryAfter, readLimited } from '../adapters/http/read-answer.js';
 import { AgentError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { DeviceKey, TlsKey } from '../ports/device-key.js';

@@ -28,5 +28,6 @@ export {
   PUSH_NOTICE_TYPES,
   type PushNotice,
   type PushNoticeType,
+  parseDeviceTopic,
   parsePushNotice,
 } from './mqtt-topics.js';

@@ -23,6 +23,20 @@ export function deviceTopicRoot(tenantId: string, deviceName: string): string {
   return `updraft/v1/${deviceMqttIdentity(tenantId, deviceName)}`;
 }
 
+const DEVICE_TOPIC =
+  /^updraft\/v1\/CN=([A-Za-z0-9._:@-]{1,128}),O=([A-Za-z0-9._:@-]{1,128})\/([a-z]+)$/;
+
+/**
+ * The device a topic of `deviceTopicRoot` names and the suffix under it, or `undefined` for any
+ * other topic (the inverse of `deviceTopicRoot` + `/<suffix>`).
+ */
+export function parseDeviceTopic(
+  topic: string,
+): { tenantId: string; deviceName: string; suffix: string } | undefined {
+  const m = DEVICE_TOPIC.exec(topic);
+  return m === null ? undefined : { deviceName: m[1]!, tenantId: m[2]!, suffix: m[3]! };
+}
+
 /** Topic suffixes under a device's root. */
 export const DEVICE_TOPICS = {
   /** Service → device: push notices (`PushNotice` JSON, QoS 1). */

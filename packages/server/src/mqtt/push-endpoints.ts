@@ -8,10 +8,11 @@ const MAX_CACHED = 100_000;
 /**
  * The `push` part of a device's check-in answer (broker URL and topic root). The topic root needs
  * the device's name, which the check-in does not read otherwise: cached per device (bounded),
- * dropped when the device changes (the feed watches `devices.name`).
+ * dropped when the device changes (the feed watches `devices.name`). The same object is returned
+ * while URL and root hold, so a check-in can memoise what it derives from it (its idle ETag).
  */
 export class PushEndpoints {
-  readonly #roots = new Map<string, string>();
+  readonly #endpoints = new Map<string, PushEndpoint>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -20,8 +21,8 @@ export class PushEndpoints {
     changes: Pick<DeviceChangeFeed, 'subscribe'>,
   ) {
     changes.subscribe((change) => {
-      if (change === null) this.#roots.clear();
-      else this.#roots.delete(`${change.tenantId}/${change.deviceId}`);
+      if (change === null) this.#endpoints.clear();
+      else this.#endpoints.delete(`${change.tenantId}/${change.deviceId}`);
     });
   }
 
@@ -30,7 +31,9 @@ export class PushEndpoints {
     const url = this.url();
     if (url === undefined) return undefined;
     const key = `${tenantId}/${deviceId}`;
-    let topicRoot = this.#roots.get(key);
+    const cached = this.#endpoints.get(key);
+    if (cached?.url === url) return cached;
+    let topicRoot = cached?.topicRoot;
     if (topicRoot === undefined) {
       const row = await this.db
         .selectFrom('devices')
@@ -40,9 +43,10 @@ export class PushEndpoints {
         .executeTakeFirst();
       if (row === undefined) return undefined;
       topicRoot = deviceTopicRoot(tenantId, row.name);
-      if (this.#roots.size >= MAX_CACHED) this.#roots.clear();
-      this.#roots.set(key, topicRoot);
+      if (this.#endpoints.size >= MAX_CACHED) this.#endpoints.clear();
     }
-    return { url, topicRoot };
+    const endpoint = { url, topicRoot };
+    this.#endpoints.set(key, endpoint);
+    return endpoint;
   }
 }

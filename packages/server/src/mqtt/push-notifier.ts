@@ -36,6 +36,8 @@ export const NO_PUSH: PushNotices = {
 export const NOTICE_EXPIRY_SECONDS = 300;
 /** Most devices one pause or fan-out notice pass reads (set-based, one query). */
 const MAX_NOTICES_PER_PASS = 100_000;
+/** Notices published at once: a fan-out to many devices does not queue them all on the bus at once. */
+const PUBLISH_BATCH = 1_000;
 
 interface Target {
   readonly deviceName: string;
@@ -111,25 +113,27 @@ export class PushNotifier implements PushNotices {
         return;
       }
       const at = this.deps.now().toISOString();
-      const results = await Promise.allSettled(
-        rows.map((row) => {
-          const notice: PushNotice = {
-            type,
-            ...(type === 'campaign-paused' ? {} : { actionId: row.actionId }),
-            ...(row.campaignId !== null ? { campaignId: row.campaignId } : {}),
-            at,
-          };
-          return this.deps.bus.publish(
-            `${deviceTopicRoot(tenantId, row.deviceName)}/${DEVICE_TOPICS.notify}`,
-            JSON.stringify(notice),
-            {
-              qos: 1,
-              contentType: 'application/json',
-              messageExpirySeconds: NOTICE_EXPIRY_SECONDS,
-            },
-          );
-        }),
-      );
+      const publish = (row: Target) => {
+        const notice: PushNotice = {
+          type,
+          ...(type === 'campaign-paused' ? {} : { actionId: row.actionId }),
+          ...(row.campaignId !== null ? { campaignId: row.campaignId } : {}),
+          at,
+        };
+        return this.deps.bus.publish(
+          `${deviceTopicRoot(tenantId, row.deviceName)}/${DEVICE_TOPICS.notify}`,
+          JSON.stringify(notice),
+          {
+            qos: 1,
+            contentType: 'application/json',
+            messageExpirySeconds: NOTICE_EXPIRY_SECONDS,
+          },
+        );
+      };
+      const results: PromiseSettledResult<unknown>[] = [];
+      for (let i = 0; i < rows.length; i += PUBLISH_BATCH) {
+        results.push(...(await Promise.allSettled(rows.slice(i, i + PUBLISH_BATCH).map(publish))));
+      }
       const failed = results.filter((r) => r.status === 'rejected');
       if (rows.length > failed.length)
         this.deps.counter.inc({ result: 'published' }, rows.length - failed.length);

@@ -11,9 +11,9 @@ import type {
   PayloadResponse,
   Transport,
 } from '../../ports/transport.js';
-import { isCheckInBody, isRecord, wireCheckInReport } from '../device-api-answers.js';
+import { isCheckInBody, parseJson, statusError, wireCheckInReport } from '../device-api-answers.js';
 import { connectionError } from './connection-error.js';
-import { parseJson, parseRetryAfter, readLimited } from './read-answer.js';
+import { parseRetryAfter, readLimited } from './read-answer.js';
 
 /** Settings of {@link HttpTransport}. */
 export interface HttpTransportOptions {
@@ -189,27 +189,9 @@ export function clientCertificate(identity: DeviceIdentity): Record<string, stri
 async function expectStatus(res: IncomingMessage, ok: readonly number[]): Promise<void> {
   const status = res.statusCode ?? 0;
   if (ok.includes(status)) return;
-  let code: string | null = null;
-  try {
-    const problem = parseJson(await readLimited(res, 16 * 1024, 'AGENT_RESPONSE_INVALID'));
-    if (isRecord(problem) && typeof problem.code === 'string') code = problem.code.slice(0, 64);
-  } catch {
-    // The status alone is reported when the body is not problem+json.
-  }
-  if (status === 401 || status === 403) {
-    // The device token is wrong, revoked or expired (or a signed URL was refused).
-    throw new AgentError(
-      'AGENT_AUTH_REJECTED',
-      `update service refused the credentials (${status})`,
-      {
-        details: { status, code },
-      },
-    );
-  }
+  const body = await readLimited(res, 16 * 1024, 'AGENT_RESPONSE_INVALID').catch(() => null);
   const retryAfterSeconds = status === 429 || status === 503 ? parseRetryAfter(res) : null;
-  throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
-    details: retryAfterSeconds === null ? { status, code } : { status, code, retryAfterSeconds },
-  });
+  throw statusError(status, body, retryAfterSeconds === null ? {} : { retryAfterSeconds });
 }
 
 // A connection reset mid-body surfaces from fetch as a bare TypeError; the agent needs a typed one.

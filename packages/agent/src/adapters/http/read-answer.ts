@@ -21,15 +21,6 @@ export function parseRetryAfter(res: IncomingMessage): number | null {
   return Math.min(Math.max(seconds, 0), MAX_RETRY_AFTER_SECONDS);
 }
 
-/** Parses a JSON answer; `AGENT_RESPONSE_INVALID` when it is not JSON. */
-export function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (cause) {
-    throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
-  }
-}
-
 /** Reads a whole answer body, refusing more than `max` bytes. */
 export async function readLimited(
   res: IncomingMessage,

@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { fullJitterDelay } from '../../backoff.js';
 
 /** How a device connects to its broker (docs/mqtt.md). */
 export interface MqttConnectionOptions {
@@ -14,7 +15,7 @@ export interface MqttConnectionOptions {
   readonly identity?: string;
   /** MQTT protocol: 5 (Mosquitto) or 4 (3.1.1; the embedded aedes broker). Default 4. */
   readonly protocolVersion?: 4 | 5;
-  /** First reconnect delay; doubles up to 60 s on repeated failures. */
+  /** Shortest reconnect delay; the jittered ceiling doubles up to 60 s on repeated failures. */
   readonly reconnectMs?: number;
   readonly clientId?: string;
 }
@@ -23,7 +24,7 @@ const MAX_RECONNECT_MS = 60_000;
 
 /**
  * Opens the device's MQTT connection: TLS 1.3 minimum, the pinned CA as the only trust, the
- * device certificate (or the token as password), reconnecting with exponential backoff. Shared
+ * device certificate (or the token as password), reconnecting with the agent's jittered exponential backoff. Shared
  * by push notices and the device API over MQTT. Resolves once connected (or rejects on the first
  * failure; later losses reconnect on their own).
  */
@@ -47,11 +48,13 @@ export async function openMqttConnection(options: MqttConnectionOptions): Promis
       ? { username: options.identity ?? 'device', password: options.token }
       : {}),
   });
-  // Backoff: each failed attempt doubles the wait; a connection resets it.
+  // The agent's backoff (full jitter, so a fleet does not return in waves after a broker restart),
+  // floored at `base`: a reconnectPeriod of 0 would stop mqtt.js reconnecting. A connection resets it.
   let failures = 0;
   client.on('close', () => {
     failures += 1;
-    client.options.reconnectPeriod = Math.min(MAX_RECONNECT_MS, base * 2 ** Math.min(failures, 16));
+    const jittered = fullJitterDelay(failures, base, MAX_RECONNECT_MS, Math.random);
+    client.options.reconnectPeriod = Math.max(base, jittered);
   });
   client.on('connect', () => {
     failures = 0;

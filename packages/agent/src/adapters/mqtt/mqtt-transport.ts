@@ -8,7 +8,13 @@ import type {
   PayloadResponse,
   Transport,
 } from '../../ports/transport.js';
-import { isCheckInBody, isRecord, wireCheckInReport } from '../device-api-answers.js';
+import {
+  isCheckInBody,
+  isRecord,
+  parseJson,
+  statusError,
+  wireCheckInReport,
+} from '../device-api-answers.js';
 
 /** The few methods of a connected mqtt.js (MQTT 5) client the transport uses. */
 export interface MqttTransportClient {
@@ -296,11 +302,7 @@ export class MqttTransport implements Transport {
         details: { limit: this.#maxJson },
       });
     }
-    try {
-      return JSON.parse(answer.payload.toString('utf8'));
-    } catch (cause) {
-      throw new AgentError('AGENT_RESPONSE_INVALID', 'answer is not JSON', { cause });
-    }
+    return parseJson(answer.payload);
   }
 }
 
@@ -345,23 +347,6 @@ function count(value: string | undefined): number | null {
   return Number(value);
 }
 
-// The same mapping as HTTP: 401/403 → AGENT_AUTH_REJECTED, any other status → AGENT_SERVER_ERROR.
 function expectStatus(answer: Answer, ok: readonly number[]): void {
-  const { status } = answer;
-  if (ok.includes(status)) return;
-  let code: string | null = null;
-  try {
-    const problem: unknown = JSON.parse(answer.payload.subarray(0, 16 * 1024).toString('utf8'));
-    if (isRecord(problem) && typeof problem.code === 'string') code = problem.code.slice(0, 64);
-  } catch {
-    // The status alone is reported when the body is not a problem.
-  }
-  if (status === 401 || status === 403) {
-    throw new AgentError('AGENT_AUTH_REJECTED', `update service refused the request (${status})`, {
-      details: { status, code },
-    });
-  }
-  throw new AgentError('AGENT_SERVER_ERROR', `update service answered ${status}`, {
-    details: { status, code },
-  });
+  if (!ok.includes(answer.status)) throw statusError(answer.status, answer.payload);
 }

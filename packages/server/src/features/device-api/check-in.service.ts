@@ -1,5 +1,11 @@
 import { hash } from 'node:crypto';
-import type { CheckInReport, CheckInResponse, DeltaOffer, DeviceAction } from '@updraft/core';
+import type {
+  CheckInReport,
+  CheckInResponse,
+  DeltaOffer,
+  DeviceAction,
+  PushEndpoint,
+} from '@updraft/core';
 import type { Kysely } from 'kysely';
 import {
   type PrefetchedCheckInState,
@@ -88,6 +94,17 @@ function idleTag(pollIntervalSeconds: number): string {
   return tag;
 }
 
+// With push, the idle answer also holds the device's endpoint: its tag is kept with the endpoint
+// object, which PushEndpoints returns unchanged while URL and topic root hold.
+const idlePushTags = new WeakMap<PushEndpoint, { readonly poll: number; readonly tag: string }>();
+function idlePushTag(pollIntervalSeconds: number, push: PushEndpoint): string {
+  const known = idlePushTags.get(push);
+  if (known?.poll === pollIntervalSeconds) return known.tag;
+  const tag = tagOf(`v1|${pollIntervalSeconds}|none|${push.url}|${push.topicRoot}`);
+  idlePushTags.set(push, { poll: pollIntervalSeconds, tag });
+  return tag;
+}
+
 /** True when an `If-None-Match` header lists `etag` (weak comparison, as RFC 9110 asks for it). */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined || header.length > 1024) return false;
@@ -150,9 +167,7 @@ export class CheckInService {
     if (actionId === null) {
       // Idle: the answer is a constant (per device with push), so the ETag needs no other query.
       const etag =
-        push === undefined
-          ? idleTag(pollIntervalSeconds)
-          : tagOf(`v1|${pollIntervalSeconds}|none|${push.url}|${push.topicRoot}`);
+        push === undefined ? idleTag(pollIntervalSeconds) : idlePushTag(pollIntervalSeconds, push);
       if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
       return {
         status: 200,

@@ -61,6 +61,16 @@ const checks = Object.fromEntries(
 /** One checked request. */
 export type DeviceMqttRequest = Static<typeof Request>;
 
+/** One request payload, read once: its in-band id and the checked request (or why it is not one). */
+export interface ReadDeviceMqttRequest {
+  /**
+   * The in-band `id`, when well formed: read even from a request that fails its checks, so that
+   * its problem answer still reaches the waiting device.
+   */
+  readonly id: string | null;
+  readonly request: DeviceMqttRequest | ServerError;
+}
+
 /**
  * Parses one request payload: at most {@link MAX_REQUEST_BYTES} of UTF-8 JSON matching one of
  * the operations, a payload `length` at most `chunkMaxBytes`. Any other input throws a typed
@@ -71,21 +81,55 @@ export function parseDeviceMqttRequest(
   payload: Uint8Array,
   chunkMaxBytes: number,
 ): DeviceMqttRequest {
+  const { request } = readDeviceMqttRequest(payload, chunkMaxBytes);
+  if (request instanceof ServerError) throw request;
+  return request;
+}
+
+/** {@link parseDeviceMqttRequest} with the in-band id, the payload decoded and parsed once. */
+export function readDeviceMqttRequest(
+  payload: Uint8Array,
+  chunkMaxBytes: number,
+): ReadDeviceMqttRequest {
   if (payload.length > MAX_REQUEST_BYTES) {
-    throw new ServerError(
-      'MQTT_REQUEST_TOO_LARGE',
-      `requests are at most ${MAX_REQUEST_BYTES} bytes`,
-    );
+    return {
+      id: null,
+      request: new ServerError(
+        'MQTT_REQUEST_TOO_LARGE',
+        `requests are at most ${MAX_REQUEST_BYTES} bytes`,
+      ),
+    };
   }
-  let value: unknown;
+  const invalid = new ServerError('MQTT_REQUEST_INVALID', 'the request is not UTF-8 JSON');
+  let text: string;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
   } catch {
-    throw new ServerError('MQTT_REQUEST_INVALID', 'the request is not UTF-8 JSON');
+    // Not UTF-8: refused, but an id in what decodes still gets the problem to the device.
+    return { id: idOf(parseOrUndefined(Buffer.from(payload).toString('utf8'))), request: invalid };
   }
+  const value = parseOrUndefined(text);
+  if (value === undefined) return { id: null, request: invalid };
+  return { id: idOf(value), request: checkRequest(value, chunkMaxBytes) };
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function idOf(value: unknown): string | null {
+  const id = (value as { id?: unknown } | null | undefined)?.id;
+  return typeof id === 'string' && REQUEST_ID.test(id) ? id : null;
+}
+
+function checkRequest(value: unknown, chunkMaxBytes: number): DeviceMqttRequest | ServerError {
   const op = (value as { op?: unknown } | null)?.op;
   if (typeof op !== 'string' || !(DEVICE_MQTT_OPS as readonly string[]).includes(op)) {
-    throw new ServerError(
+    return new ServerError(
       'MQTT_REQUEST_INVALID',
       `op must be one of ${DEVICE_MQTT_OPS.join(', ')}`,
     );
@@ -93,31 +137,16 @@ export function parseDeviceMqttRequest(
   const check = checks[op as DeviceMqttOp];
   if (!check.Check(value)) {
     const first = [...check.Errors(value)][0];
-    throw new ServerError(
+    return new ServerError(
       'MQTT_REQUEST_INVALID',
       `the ${op} request is invalid${first ? ` at ${first.instancePath || '/'}: ${first.message}` : ''}`,
     );
   }
   const request = value as DeviceMqttRequest;
   if (request.op === 'payload' && request.length > chunkMaxBytes) {
-    throw new ServerError('MQTT_CHUNK_TOO_LARGE', `chunks are at most ${chunkMaxBytes} bytes`, {
+    return new ServerError('MQTT_CHUNK_TOO_LARGE', `chunks are at most ${chunkMaxBytes} bytes`, {
       details: { chunkMaxBytes },
     });
   }
   return request;
-}
-
-/**
- * The in-band `id` of a request, when it has one that is well formed (read even from a request
- * that fails its checks, so that its problem answer still reaches the waiting device).
- */
-export function inBandRequestId(payload: Uint8Array): string | null {
-  if (payload.length > MAX_REQUEST_BYTES) return null;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(payload).toString('utf8'));
-    const id = (value as { id?: unknown } | null)?.id;
-    return typeof id === 'string' && REQUEST_ID.test(id) ? id : null;
-  } catch {
-    return null;
-  }
 }

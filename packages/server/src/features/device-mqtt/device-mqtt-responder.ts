@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FeedbackAnswer } from '@updraft/core';
+import { DEVICE_TOPICS, type FeedbackAnswer, parseDeviceTopic } from '@updraft/core';
 import type { Kysely } from 'kysely';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
@@ -14,15 +14,8 @@ import type { DeltaService } from '../deltas/delta.service.js';
 import type { CheckInService } from '../device-api/check-in.service.js';
 import { findServablePayload } from '../releases/release.repository.js';
 import { findMqttDevice } from './device-mqtt.repository.js';
-import {
-  type DeviceMqttRequest,
-  inBandRequestId,
-  parseDeviceMqttRequest,
-} from './device-mqtt-request.js';
+import { type DeviceMqttRequest, readDeviceMqttRequest } from './device-mqtt-request.js';
 
-/** `updraft/v1/CN=<name>,O=<tenant>/req` (core's deviceTopicRoot + DEVICE_TOPICS.request). */
-const REQUEST_TOPIC =
-  /^updraft\/v1\/CN=([A-Za-z0-9._:@-]{1,128}),O=([A-Za-z0-9._:@-]{1,128})\/req$/;
 const ENVELOPE_URL = /^\/api\/device\/v1\/actions\/(act_[A-Za-z0-9_-]{1,64})\/envelope$/;
 const PAYLOAD_PATH = /^\/api\/device\/v1\/(artifacts|deltas)\/([0-9a-f]{64})$/;
 /** Correlation data longer than this is not echoed (a device needs 16 bytes or so). */
@@ -110,13 +103,14 @@ export class DeviceMqttResponder {
   }
 
   async #handle(message: MqttMessage): Promise<void> {
-    const match = REQUEST_TOPIC.exec(message.topic);
+    const topic = parseDeviceTopic(message.topic);
     // Nothing else is subscribed; a topic outside the pattern has no device to answer.
-    if (match === null) return;
-    const [, name, tenantId] = match as unknown as [string, string, string];
+    if (topic?.suffix !== DEVICE_TOPICS.request) return;
+    const { deviceName: name, tenantId } = topic;
     const key = `${tenantId}/${name}`;
     const mine = this.#perDevice.get(key) ?? 0;
     const { limits } = this.#deps;
+    const read = readDeviceMqttRequest(message.payload, limits.chunkMaxBytes);
     let answer: Answer;
     if (mine >= limits.perDevice || this.#inFlight >= limits.total) {
       answer = problem(new ServerError('MQTT_BUSY', 'too many requests in flight; retry later'));
@@ -124,7 +118,7 @@ export class DeviceMqttResponder {
       this.#perDevice.set(key, mine + 1);
       this.#inFlight += 1;
       try {
-        answer = await this.#answer(tenantId, name, message.payload);
+        answer = await this.#answer(tenantId, name, read.request);
       } finally {
         this.#inFlight -= 1;
         const left = (this.#perDevice.get(key) ?? 1) - 1;
@@ -149,7 +143,7 @@ export class DeviceMqttResponder {
       message.correlationData === undefined
         ? frameAnswer(
             {
-              id: inBandRequestId(message.payload),
+              id: read.id,
               contentType: answer.contentType,
               ...properties,
             },
@@ -163,9 +157,13 @@ export class DeviceMqttResponder {
     );
   }
 
-  async #answer(tenantId: string, name: string, payload: Buffer): Promise<Answer> {
+  async #answer(
+    tenantId: string,
+    name: string,
+    request: DeviceMqttRequest | ServerError,
+  ): Promise<Answer> {
     try {
-      const request = parseDeviceMqttRequest(payload, this.#deps.limits.chunkMaxBytes);
+      if (request instanceof ServerError) throw request;
       const device = await findMqttDevice(this.#deps.db, tenantId, name);
       if (device === undefined) {
         throw new ServerError('MQTT_DEVICE_REFUSED', 'no accepted device has this identity');
