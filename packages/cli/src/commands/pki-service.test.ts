@@ -304,4 +304,16 @@ describe('updraft pki (against a real service)', () => {
     const wrongOnly = await cli([...base, '--ca-file', 'other-ca.pem']);
     expect(wrongOnly.code).not.toBe(EXIT_CODES.ok);
   });
+
+  it('a missing --cert, CA certificate or --ca-file is CLI_FILE_NOT_FOUND (exit 3), nothing sent', async () => {
+    for (const argv of [
+      ['pki', 'ca', 'import', '--cert', 'absent.pem', '--key', 'issuing.key'],
+      ['pki', 'manufacturing-ca', 'add', 'absent.pem', '--device-class', 'pump'],
+      ['pki', 'cert', 'list', '--ca-file', 'absent.pem'],
+    ]) {
+      const r = await cli([...argv, '--json']);
+      expect(r.code, argv.join(' ')).toBe(EXIT_CODES.input);
+      expect(r.json<{ error: { code: string } }>().error.code).toBe('CLI_FILE_NOT_FOUND');
+    }
+  });
 });
