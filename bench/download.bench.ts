@@ -15,15 +15,11 @@ import { promisify } from 'node:util';
 import { buildServer, loadConfig, type UpdraftApp } from '../packages/server/src/index.ts';
 import { freePort } from '../packages/server/src/testing/ports.ts';
 import { insertReleaseAndAction } from '../packages/server/src/testing/release-fixtures.ts';
+import { arg } from './args.ts';
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
 const TENANT = 'ten_default';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

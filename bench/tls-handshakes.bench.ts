@@ -19,14 +19,10 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort, isAccepting } from '../packages/server/src/testing/ports.ts';
+import { arg } from './args.ts';
 
 const self = fileURLToPath(import.meta.url);
 const run = promisify(execFile);
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 interface DriveResult {
   handshakes: number;
