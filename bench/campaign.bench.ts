@@ -38,6 +38,7 @@ import {
   insertCampaign,
   insertCampaignRelease,
 } from '../packages/server/src/testing/campaign-rows.ts';
+import { arg } from './args.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 const PG_URL = process.env.UPDRAFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -45,11 +46,6 @@ const TENANT = 'ten_default';
 const CLASS = 'cls_bench';
 const TICK_SECONDS = 5;
 const STATS_REPEAT = 5;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import pg from 'pg';
 import { buildServer, loadConfig, type UpdraftApp } from '../packages/server/src/index.ts';
+import { arg } from './args.ts';
 
 const self = fileURLToPath(import.meta.url);
 const PG_URL = process.env.UPDRAFT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -23,11 +24,6 @@ const BODY = JSON.stringify({
   components: [{ id: '814100', version: '1.2.0', sequenceNumber: 12 }],
   attributes: { hwRevision: 'B' },
 });
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 interface DriveResult {
   rps: number;

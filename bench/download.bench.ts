@@ -8,38 +8,23 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { buildServer, loadConfig, type UpdraftApp } from '../packages/server/src/index.ts';
+import { freePort } from '../packages/server/src/testing/ports.ts';
 import { insertReleaseAndAction } from '../packages/server/src/testing/release-fixtures.ts';
+import { arg } from './args.ts';
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
 const TENANT = 'ten_default';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** One download with curl to /dev/null: bytes and seconds. */

@@ -21,14 +21,10 @@ import {
   uploadRelease,
 } from '../packages/server/src/testing/release-fixtures.ts';
 import { createTestServer } from '../packages/server/src/testing/test-server.ts';
+import { arg } from './args.ts';
 
 const self = fileURLToPath(import.meta.url);
 const now = () => performance.timeOrigin + performance.now();
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 interface ChildSetup {
   readonly url: string;

@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnUpdraft } from '../e2e/cli-process.js';
 import { type EstFixture, makePki, startEstFixture } from './est-fixture.js';
 
 // `updraft sim fleet --mtls` as a process (its management calls trust the CA through
 // NODE_EXTRA_CA_CERTS, as the CLI does) against the stand-in EST + device API.
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let dir: string;
 let fixture: EstFixture;
 const tokenRequests: string[] = [];
@@ -47,24 +45,8 @@ afterAll(async () => {
 });
 
 const cli = (...args: string[]) =>
-  new Promise<{ code: number; out: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [
-        '--conditions=updraft-source',
-        '--import',
-        'tsx',
-        join(ROOT, 'packages/cli/src/bin.ts'),
-        ...args,
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'root.pem'), XDG_CONFIG_HOME: dir },
-        timeout: 120_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout + stderr }),
-    );
+  spawnUpdraft(args, {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'root.pem'), XDG_CONFIG_HOME: dir },
   });
 
 describe('sim fleet --mtls', () => {

@@ -3,7 +3,6 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type DeviceIdentity,
   EstClient,
@@ -17,13 +16,13 @@ import {
 } from '@updraft/agent';
 import { createRootCa } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnUpdraft } from './cli-process.js';
 import { type SpawnedService, startService } from './service-fixture.js';
 
 // The real service (`updraft server start --tls`, spawned) and the real agent parts, over
 // loopback: enrollment over EST with a token and with a birth certificate, check-ins over mutual
 // TLS, rotation before expiry, the pin, and a simulated fleet enrolling over EST.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let service: SpawnedService;
 let dir: string;
 let pin: PinnedCa;
@@ -282,22 +281,7 @@ describe('agent identity against the real service', () => {
       join(work, 'updraft', 'config.json'),
       JSON.stringify({ server: service.base, token: service.adminToken }),
     );
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number; out: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [
-            '--conditions=updraft-source',
-            '--import',
-            'tsx',
-            join(ROOT, 'packages/cli/src/bin.ts'),
-            ...args,
-          ],
-          { cwd: ROOT, env, timeout: 120_000 },
-          (error, stdout, stderr) =>
-            resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout + stderr }),
-        );
-      });
+    const cli = (...args: string[]) => spawnUpdraft(args, { env });
     expect(
       (await cli('keys', 'generate', '--alg', 'ed25519', '--out', join(work, 'release'))).code,
     ).toBe(0);

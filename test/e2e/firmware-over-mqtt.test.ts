@@ -306,16 +306,25 @@ function image(size: number): Uint8Array {
   return new Uint8Array(randomBytes(size));
 }
 
+/** Slot B holds `expected` and the service recorded the action as a success. */
+async function expectInstalled(
+  slotB: Buffer,
+  expected: Uint8Array,
+  actionId: string,
+): Promise<void> {
+  expect(slotB.subarray(0, expected.length).equals(Buffer.from(expected))).toBe(true);
+  expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
+    'success',
+  );
+}
+
 describe('firmware over MQTT', () => {
   it('updates a device over MQTT only: check-in, envelope, chunked download, install, feedback', async () => {
     const v2 = image(40_000);
     const { actionId } = await deviceWithAction('mqtt-full', await release(v2, '2.0.0'));
     const slotB = await runDevice('mqtt-full', image(20_000));
 
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
     const ops = new Set(bus.seen.filter((r) => r.device === 'mqtt-full').map((r) => r.op));
     expect(ops).toEqual(new Set(['check-in', 'envelope', 'payload', 'feedback']));
     // Sequential chunks of the size the agent chose, from 0 to the end, each asked for once.
@@ -349,10 +358,7 @@ describe('firmware over MQTT', () => {
     const slotB = await runDevice('mqtt-resume', image(20_000));
 
     expect(cut).toBe(true);
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
     const offsets = payloadOffsets('mqtt-resume');
     const at = offsets.indexOf(cutAt);
     const resumedFrom = offsets[at + 1]!;
@@ -396,10 +402,7 @@ describe('firmware over MQTT', () => {
     // retry, holds every sector received before the cut (56 KiB), so it asks from there, not 0.
     expect(after[0]).toBe(cutAt);
     expect(after).not.toContain(0);
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
   }, 60_000);
 
   it('catches a corrupted chunk and fetches it again', async () => {
@@ -421,10 +424,7 @@ describe('firmware over MQTT', () => {
 
     expect(flipped).toBe(2);
     expect(payloadOffsets('mqtt-flip').filter((o) => o === 3 * CHUNK)).toHaveLength(2);
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
   }, 60_000);
 
   it('fails with AGENT_CHUNK_CORRUPT and installs nothing when a chunk stays corrupted', async () => {
@@ -540,10 +540,7 @@ describe('updraft agent run --transport mqtt', () => {
     ]);
     expect(run.code, run.out).toBe(0);
     const slotB = await readFile(join(device.home, 'b.img'));
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
     expect(payloadOffsets('mqtt-cli').length).toBeGreaterThan(0);
   }, 60_000);
 
@@ -599,10 +596,7 @@ describe('delta over MQTT', () => {
     const { actionId } = await deviceWithAction('mqtt-delta', target);
     const slotB = await runDevice('mqtt-delta', v1);
 
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
     const paths = bus.seen
       .filter((r) => r.device === 'mqtt-delta' && r.op === 'payload')
       .map((r) => r.path);
@@ -781,10 +775,7 @@ describe('firmware over MQTT through the embedded broker', () => {
         }),
     });
 
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
-    expect((await api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
-      'success',
-    );
+    await expectInstalled(slotB, v2, actionId);
     const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
     const line = metrics
       .split('\n')

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, isAccepting } from '../../packages/server/src/testing/ports.js';
 
 /** A real `mosquitto` on a free loopback port (plain TCP, anonymous: tests of the API only). */
 export interface Mosquitto {
@@ -14,28 +14,6 @@ export interface Mosquitto {
   start(): Promise<void>;
   close(): Promise<void>;
   output(): string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function accepting(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /** Writes a config to a temp dir and starts `mosquitto -c` on it; resolves once it accepts. */
@@ -70,7 +48,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     });
     for (let i = 0; i < 200; i++) {
       if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${out}`);
-      if (await accepting(port)) return;
+      if (await isAccepting(port)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`mosquitto did not start: ${out}`);

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import type { DeviceClassView, DeviceSummary, Release } from '@updraft/server';
 import { ApiClient } from './api-client.js';
 import { cliConfigPath, readCliConfig } from './cli-config.js';
 import type { CommandArgs } from './command-args.js';
 import type { CommandContext } from './command-context.js';
 import { CliError } from './errors.js';
+import { readInput } from './read-input.js';
 
 /**
  * A management-API client for a service command: `--server`/`--token` (or `UPDRAFT_SERVER`/
@@ -41,12 +41,7 @@ export async function extraCas(ctx: CommandContext, args: CommandArgs): Promise<
   if (nodeExtra !== undefined && nodeExtra !== '') files.push(ctx.path(nodeExtra));
   const pems: string[] = [];
   for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      throw new CliError('CLI_USAGE', `cannot read the CA file ${file}`, { cause: error });
-    }
+    const text = (await readInput(file, 'CA file')).toString('utf8');
     const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
     if (blocks === null)
       throw new CliError('CLI_USAGE', `${file} holds no PEM certificate`, { details: { file } });

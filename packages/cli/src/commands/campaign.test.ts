@@ -6,7 +6,7 @@ import type { RunningServer } from '@updraft/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
 import { type RunResult, run, tempDir } from '../testing/capture-io.js';
-import { startTestService } from '../testing/test-service.js';
+import { type AdminApi, adminApi, startTestService } from '../testing/test-service.js';
 
 // `updraft campaign …` against a real update service (engine included, tick 1 s) on 127.0.0.1:
 // the admin creates and runs campaigns, `alice` (role approver) reviews them. The devices never
@@ -19,7 +19,7 @@ let server: RunningServer;
 let dir: string;
 let cleanup: () => Promise<void>;
 let releaseId: string;
-let token: string;
+let admin: AdminApi;
 
 const cli = (argv: string[], options: { stdin?: string; config?: string } = {}) =>
   run(dir, [...argv, '--config', join(dir, options.config ?? 'admin.json')], options);
@@ -30,19 +30,8 @@ function ok(r: RunResult): RunResult {
   return r;
 }
 
-async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const api = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) =>
+  admin.call<T>(method, path, body);
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
@@ -52,12 +41,7 @@ beforeAll(async () => {
     overrides: { campaigns: { tickSeconds: 1 } },
   });
   ok(await cli(['login', '--server', server.url, '--password-stdin'], { stdin: `${PASSWORD}\n` }));
-  const login = await fetch(`${server.url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-  });
-  token = ((await login.json()) as { token: string }).token;
+  admin = await adminApi(server, PASSWORD);
   ok(
     await cli(['user', 'create', 'alice', '--role', 'approver', '--password-stdin'], {
       stdin: 'alice-password-0123\n',

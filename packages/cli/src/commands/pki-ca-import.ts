@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { TenantCaView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
-import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { readInput } from '../read-input.js';
 import { serviceClient } from '../service.js';
 
 /**
@@ -11,14 +10,8 @@ import { serviceClient } from '../service.js';
  * `issuing.pem`/`issuing.key` from `updraft pki init`, with `root.pem` as chain) the tenant's.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
-  const read = async (option: string) => {
-    const file = ctx.path(args.requiredString(option));
-    try {
-      return await readFile(file, 'utf8');
-    } catch (error) {
-      throw new CliError('CLI_USAGE', `cannot read --${option} ${file}`, { cause: error });
-    }
-  };
+  const read = async (option: string) =>
+    (await readInput(ctx.path(args.requiredString(option)), `--${option} file`)).toString('utf8');
   const certificatePem = await read('cert');
   const privateKeyPem = await read('key');
   const chainPem = args.string('chain') === undefined ? undefined : await read('chain');

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { ManufacturingCaView } from '@updraft/server';
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
-import { CliError } from '../errors.js';
 import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
+import { readInput } from '../read-input.js';
 import { serviceClient } from '../service.js';
 
 /**
@@ -11,13 +10,9 @@ import { serviceClient } from '../service.js';
  * registers a manufacturing CA whose birth certificates may enroll devices of the class.
  */
 export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitCode> {
-  const file = ctx.path(args.requiredString('cert'));
-  let certificatePem: string;
-  try {
-    certificatePem = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliError('CLI_USAGE', `cannot read ${file}`, { cause: error });
-  }
+  const certificatePem = (
+    await readInput(ctx.path(args.requiredString('cert')), 'CA certificate file')
+  ).toString('utf8');
   const api = await serviceClient(ctx, args);
   const name = args.string('name');
   const ca = await api.json<ManufacturingCaView>('/api/v1/pki/manufacturing-cas', {

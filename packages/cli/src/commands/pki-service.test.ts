@@ -13,7 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../exit-codes.js';
 import { type RunResult, run, tempDir } from '../testing/capture-io.js';
-import { startTestService } from '../testing/test-service.js';
+import { type AdminApi, adminApi, startTestService } from '../testing/test-service.js';
 
 // `updraft pki …` and `updraft device accept|reject` against a real update service on
 // 127.0.0.1; `--ca-file` against the same service behind a real TLS listener (node:https).
@@ -23,6 +23,7 @@ let server: RunningServer;
 let dir: string;
 let cleanup: () => Promise<void>;
 let token: string;
+let admin: AdminApi;
 let tlsProxy: Server;
 let tlsUrl: string;
 
@@ -38,19 +39,8 @@ function ok(r: RunResult): RunResult {
   return r;
 }
 
-async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
-}
+const api = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) =>
+  admin.call<T>(method, path, body);
 
 /** Enrolls `device` with `enrollToken` over EST (openssl makes the key and CSR). */
 async function enroll(device: string, enrollToken: string): Promise<void> {
@@ -87,12 +77,8 @@ async function enroll(device: string, enrollToken: string): Promise<void> {
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
   server = await startTestService({ dir, adminPassword: PASSWORD });
-  const login = await fetch(`${server.url}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'admin', password: PASSWORD }),
-  });
-  token = ((await login.json()) as { token: string }).token;
+  admin = await adminApi(server, PASSWORD);
+  token = admin.token;
   await writeFile(join(dir, 'admin.json'), JSON.stringify({ server: server.url, token }), {
     mode: 0o600,
   });
@@ -303,5 +289,17 @@ describe('updraft pki (against a real service)', () => {
     );
     const wrongOnly = await cli([...base, '--ca-file', 'other-ca.pem']);
     expect(wrongOnly.code).not.toBe(EXIT_CODES.ok);
+  });
+
+  it('a missing --cert, CA certificate or --ca-file is CLI_FILE_NOT_FOUND (exit 3), nothing sent', async () => {
+    for (const argv of [
+      ['pki', 'ca', 'import', '--cert', 'absent.pem', '--key', 'issuing.key'],
+      ['pki', 'manufacturing-ca', 'add', 'absent.pem', '--device-class', 'pump'],
+      ['pki', 'cert', 'list', '--ca-file', 'absent.pem'],
+    ]) {
+      const r = await cli([...argv, '--json']);
+      expect(r.code, argv.join(' ')).toBe(EXIT_CODES.input);
+      expect(r.json<{ error: { code: string } }>().error.code).toBe('CLI_FILE_NOT_FOUND');
+    }
   });
 });

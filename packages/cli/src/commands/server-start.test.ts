@@ -15,34 +15,41 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir()));
 afterEach(() => cleanup());
 
+/**
+ * Runs `updraft server <argv>` in-process until `stop` aborts; resolves once the service prints
+ * the address it listens on (watched on stdout).
+ */
+async function startWatched(argv: string[]) {
+  const stop = new AbortController();
+  const io = captureIo(dir, { signal: stop.signal, env: { UPDRAFT_LOG_LEVEL: 'silent' } });
+  let onListening: (url: string) => void = () => {};
+  const listening = new Promise<string>((resolve) => {
+    onListening = resolve;
+  });
+  const watched = {
+    ...io,
+    stdout: {
+      write(chunk: string) {
+        const m = /listening on (https?:\/\/\S+)/.exec(chunk);
+        if (m?.[1] !== undefined) onListening(m[1]);
+        return io.stdout.write(chunk);
+      },
+    },
+  };
+  const exit = runCli(['server', ...argv], watched);
+  return { io, stop, exit, url: await listening };
+}
+
 describe('server start', () => {
   it('runs the service until the stop signal, answering /healthz meanwhile', async () => {
-    const stop = new AbortController();
-    const io = captureIo(dir, { signal: stop.signal, env: { UPDRAFT_LOG_LEVEL: 'silent' } });
-    let url: string | undefined;
-    let onListening: () => void = () => {};
-    const listening = new Promise<void>((resolve) => {
-      onListening = resolve;
-    });
-    // Watch stdout for the address line the service prints once it listens.
-    const watched = {
-      ...io,
-      stdout: {
-        write(chunk: string) {
-          const m = /listening on (http:\/\/\S+)/.exec(chunk);
-          if (m !== null) {
-            url = m[1];
-            onListening();
-          }
-          return io.stdout.write(chunk);
-        },
-      },
-    };
-    const exit = runCli(
-      ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data')],
-      watched,
-    );
-    await listening;
+    const { io, stop, exit, url } = await startWatched([
+      'start',
+      '--port',
+      '0',
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
+    expect(url).toMatch(/^http:\/\//);
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
     stop.abort();
@@ -56,31 +63,15 @@ describe('server start', () => {
   });
 
   it('speaks only TLS with --tls: https URL, ca.pem path and fingerprint printed, curl pinning ca.pem gets through', async () => {
-    const stop = new AbortController();
-    const io = captureIo(dir, { signal: stop.signal, env: { UPDRAFT_LOG_LEVEL: 'silent' } });
-    let url: string | undefined;
-    let onListening: () => void = () => {};
-    const listening = new Promise<void>((resolve) => {
-      onListening = resolve;
-    });
-    const watched = {
-      ...io,
-      stdout: {
-        write(chunk: string) {
-          const m = /listening on (https:\/\/\S+)/.exec(chunk);
-          if (m !== null) {
-            url = m[1];
-            onListening();
-          }
-          return io.stdout.write(chunk);
-        },
-      },
-    };
-    const exit = runCli(
-      ['server', 'start', '--port', '0', '--data-dir', join(dir, 'data'), '--tls'],
-      watched,
-    );
-    await listening;
+    const { io, stop, exit, url } = await startWatched([
+      'start',
+      '--port',
+      '0',
+      '--data-dir',
+      join(dir, 'data'),
+      '--tls',
+    ]);
+    expect(url).toMatch(/^https:\/\//);
     const caFile = join(dir, 'data', 'pki', 'ca.pem');
     const { stdout } = await execFileAsync('openssl', [
       'x509',

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
 import type { CommandArgs } from '../command-args.js';
 import type { CommandContext } from '../command-context.js';
 import { CliError } from '../errors.js';
+import { readInput } from '../read-input.js';
 import { serviceClient } from '../service.js';
 
 /** Enrolled identities of a simulated fleet (`sim fleet --mtls`). */
@@ -40,13 +41,7 @@ export async function enrollSimDevices(
 ): Promise<SimIdentities> {
   const caFile = args.string('ca-file');
   if (caFile === undefined) throw new CliError('CLI_USAGE', '--mtls needs --ca-file');
-  let pem: string;
-  try {
-    pem = await readFile(ctx.path(caFile), 'utf8');
-  } catch (cause) {
-    throw new CliError('CLI_FILE_NOT_FOUND', `cannot read ${caFile}`, { cause });
-  }
-  const pinnedCa = PinnedCa.parse(pem);
+  const pinnedCa = PinnedCa.parse((await readInput(ctx.path(caFile), 'CA file')).toString('utf8'));
   const api = await serviceClient(ctx, args);
   const est = new EstClient({ baseUrl: server, pinnedCa, clock: systemClock });
   const root = await mkdtemp(join(tmpdir(), 'updraft-sim-identities-'));

@@ -33,3 +33,36 @@ export function startTestService(options: {
     logStream: new PassThrough(),
   });
 }
+
+/** The admin's bearer token and a JSON caller of the management API with it (test setup). */
+export interface AdminApi {
+  readonly token: string;
+  call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/** Logs the admin in over HTTP; `call` throws on any non-2xx answer, naming it. */
+export async function adminApi(server: RunningServer, password: string): Promise<AdminApi> {
+  const login = await fetch(`${server.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password }),
+  });
+  if (!login.ok) throw new Error(`admin login: ${login.status} ${await login.text()}`);
+  const { token } = (await login.json()) as { token: string };
+  return {
+    token,
+    async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+      const res = await fetch(`${server.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return JSON.parse(text) as T;
+    },
+  };
+}

@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer, connect as netConnect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, isAccepting } from './ports.js';
 
 /** A CA made by openssl for broker tests, and what it signs. */
 export interface OpensslCa {
@@ -134,16 +134,6 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
   };
 }
 
-/** A free TCP port on 127.0.0.1 (closed again; the broker binds it right after). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** A running mosquitto with the configuration of docs/mqtt.md. */
 export interface Mosquitto {
   readonly port: number;
@@ -210,14 +200,7 @@ export async function startMosquitto(options: {
   child.stderr?.on('data', (d) => (log += String(d)));
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = netConnect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (up) break;
+    if (await isAccepting(port)) break;
     if (child.exitCode !== null || Date.now() > deadline)
       throw new Error(`mosquitto did not start:\n${log}`);
     await new Promise((r) => setTimeout(r, 50));
