@@ -52,15 +52,22 @@ describe('routes', () => {
     expect(screen.queryByRole('navigation')).toBeNull();
   });
 
-  it('shows the shell with the user, their roles and only the pages built', async () => {
+  it('shows the shell with the user, their roles and only the pages their roles may read', async () => {
     stubFetch((request) =>
       new URL(request.url).pathname === '/api/v1/me'
         ? json(me({ roles: ['support'] }))
         : json({ items: [], total: 0, limit: 50, offset: 0 }),
     );
-    renderAt('/');
+    renderAt('/devices');
     const nav = await screen.findByRole('navigation', { name: 'Main' });
-    expect([...nav.querySelectorAll('a')].map((a) => a.textContent)).toEqual(['Devices']);
+    // support: devices, releases and certificates to read; no campaigns, audit, users or settings.
+    expect([...nav.querySelectorAll('a')].map((a) => a.textContent)).toEqual([
+      'Overview',
+      'Devices',
+      'Groups',
+      'Releases',
+      'Certificates',
+    ]);
     expect(screen.getByText('alice')).toBeTruthy();
     expect(screen.getByText('support')).toBeTruthy();
     expect(await screen.findByRole('heading', { name: 'Devices' })).toBeTruthy();

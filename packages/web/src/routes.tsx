@@ -44,17 +44,17 @@ function Protected() {
   );
 }
 
-/**
- * The routes built so far. Issue 12's other paths (/groups, /releases, /campaigns, /certificates,
- * /audit, /users, /settings and the overview) are not routed yet; `/` opens the devices.
- */
+/** Issue 12's URL paths; every page is its own lazily loaded chunk. */
 export const routes: RouteObject[] = [
   { path: '/login', element: <LoginRoute /> },
   {
     path: '/',
     element: <Protected />,
     children: [
-      { index: true, element: <Navigate to="/devices" replace /> },
+      {
+        index: true,
+        lazy: async () => ({ Component: (await import('./pages/OverviewPage')).OverviewPage }),
+      },
       {
         path: 'devices',
         lazy: async () => ({ Component: (await import('./pages/DevicesPage')).DevicesPage }),
@@ -62,6 +62,50 @@ export const routes: RouteObject[] = [
       {
         path: 'devices/:id',
         lazy: async () => ({ Component: (await import('./pages/DevicePage')).DevicePage }),
+      },
+      {
+        path: 'groups',
+        lazy: async () => ({ Component: (await import('./pages/GroupsPage')).GroupsPage }),
+      },
+      {
+        path: 'releases',
+        lazy: async () => ({ Component: (await import('./pages/ReleasesPage')).ReleasesPage }),
+      },
+      {
+        path: 'releases/:id',
+        lazy: async () => ({ Component: (await import('./pages/ReleasePage')).ReleasePage }),
+      },
+      {
+        path: 'campaigns',
+        lazy: async () => ({ Component: (await import('./pages/CampaignsPage')).CampaignsPage }),
+      },
+      {
+        path: 'campaigns/new',
+        lazy: async () => ({
+          Component: (await import('./pages/NewCampaignPage')).NewCampaignPage,
+        }),
+      },
+      {
+        path: 'campaigns/:id',
+        lazy: async () => ({ Component: (await import('./pages/CampaignPage')).CampaignPage }),
+      },
+      {
+        path: 'certificates',
+        lazy: async () => ({
+          Component: (await import('./pages/CertificatesPage')).CertificatesPage,
+        }),
+      },
+      {
+        path: 'audit',
+        lazy: async () => ({ Component: (await import('./pages/AuditPage')).AuditPage }),
+      },
+      {
+        path: 'users',
+        lazy: async () => ({ Component: (await import('./pages/UsersPage')).UsersPage }),
+      },
+      {
+        path: 'settings',
+        lazy: async () => ({ Component: (await import('./pages/SettingsPage')).SettingsPage }),
       },
       { path: '*', element: <NotFound /> },
     ],

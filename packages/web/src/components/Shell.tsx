@@ -3,9 +3,17 @@ import { Outlet, NavLink as RouterLink, useNavigate } from 'react-router';
 import type { Permission } from '../auth/permissions';
 import { useLogout, useSession } from '../auth/session';
 
-/** Pages in the navigation: only those built (docs/web.md lists the rest of issue 12). */
-const NAV: readonly { to: string; label: string; permission: Permission }[] = [
+/** The navigation, each page shown to the roles that may read it. */
+const NAV: readonly { to: string; label: string; permission: Permission; end?: boolean }[] = [
+  { to: '/', label: 'Overview', permission: 'devices:read', end: true },
   { to: '/devices', label: 'Devices', permission: 'devices:read' },
+  { to: '/groups', label: 'Groups', permission: 'devices:read' },
+  { to: '/releases', label: 'Releases', permission: 'releases:read' },
+  { to: '/campaigns', label: 'Campaigns', permission: 'campaigns:read' },
+  { to: '/certificates', label: 'Certificates', permission: 'pki:read' },
+  { to: '/audit', label: 'Audit log', permission: 'audit:read' },
+  { to: '/users', label: 'Users', permission: 'users:read' },
+  { to: '/settings', label: 'Settings', permission: 'settings:read' },
 ];
 
 /** Navigation, the signed-in user with their roles, and log out around every page. */
@@ -45,7 +53,13 @@ export function Shell() {
       <AppShell.Navbar p="xs" component="nav" aria-label="Main">
         {NAV.map((item) =>
           can(item.permission) ? (
-            <NavLink key={item.to} component={RouterLink} to={item.to} label={item.label} />
+            <NavLink
+              key={item.to}
+              component={RouterLink}
+              to={item.to}
+              end={item.end}
+              label={item.label}
+            />
           ) : null,
         )}
       </AppShell.Navbar>
