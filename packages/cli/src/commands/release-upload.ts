@@ -42,7 +42,7 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
   const cls = await resolveClass(api, args.requiredString('class'));
   const configPath = cliConfigPath(ctx.io, optionalPath(ctx, args.string('config')));
 
-  const sent: Array<{ uploadId: string; componentId?: string }> = [];
+  const sent: Array<{ uploadId: string; componentId?: string; fileName: string }> = [];
   const statePaths: string[] = [];
   const report: Array<{
     file: string;
@@ -66,7 +66,11 @@ export async function run(ctx: CommandContext, args: CommandArgs): Promise<ExitC
       chunkBytes,
     );
     statePaths.push(statePath);
-    sent.push({ uploadId: session.id, ...(componentId === undefined ? {} : { componentId }) });
+    sent.push({
+      uploadId: session.id,
+      ...(componentId === undefined ? {} : { componentId }),
+      fileName: payloadFileName(payload.file),
+    });
     report.push({
       file: payload.file,
       uploadId: session.id,
@@ -234,4 +238,17 @@ async function resumeSession(
     if (error instanceof ServiceError && error.status === 404) return undefined;
     throw error;
   }
+}
+
+/**
+ * The file name the service keeps for a payload (the hawkBit and Mender APIs offer artifacts by
+ * it): the path's last segment with characters outside `[A-Za-z0-9._-]` replaced by `_`.
+ */
+export function payloadFileName(path: string): string {
+  const base = path.split(/[\\/]/).pop() ?? '';
+  const safe = base
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^[.-]+/, '')
+    .slice(0, 128);
+  return safe === '' ? 'payload.bin' : safe;
 }

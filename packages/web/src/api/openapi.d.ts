@@ -4121,6 +4121,7 @@ export interface paths {
                                 manifestDigest: string;
                                 payloads: {
                                     componentId: string;
+                                    fileName: string | null;
                                     md5: string;
                                     sha1: string;
                                     sha256: string;
@@ -4157,10 +4158,12 @@ export interface paths {
                         envelope: string;
                         payloads: ({
                             componentId?: string;
+                            fileName?: string;
                             uploadId: string;
                         } | {
                             componentId?: string;
                             data: string;
+                            fileName?: string;
                         })[];
                         version?: string;
                     };
@@ -4189,6 +4192,7 @@ export interface paths {
                             manifestDigest: string;
                             payloads: {
                                 componentId: string;
+                                fileName: string | null;
                                 md5: string;
                                 sha1: string;
                                 sha256: string;
@@ -4254,6 +4258,7 @@ export interface paths {
                             manifestDigest: string;
                             payloads: {
                                 componentId: string;
+                                fileName: string | null;
                                 md5: string;
                                 sha1: string;
                                 sha256: string;

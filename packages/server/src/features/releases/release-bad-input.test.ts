@@ -158,6 +158,32 @@ describeEachDialect('bad input to releases, actions and the device API', (dialec
       expect(await state()).toEqual(before);
     });
 
+    it('keeps the file name a payload was uploaded under, and refuses a path or odd characters', async () => {
+      const before = await state();
+      for (const fileName of ['../etc/passwd', 'a/b.swu', '.hidden', 'fw 1.swu', 'x'.repeat(129)]) {
+        await expectRefused(
+          upload(fleet, await signedEnvelope(fleet, fleet.key, 60, [payload]), [
+            { data: payload.toString('base64'), fileName },
+          ]),
+          400,
+          'HTTP_VALIDATION_FAILED',
+        );
+      }
+      expect(await state()).toEqual(before);
+      const res = await upload(fleet, await signedEnvelope(fleet, fleet.key, 61, [payload]), [
+        { data: payload.toString('base64'), fileName: 'thermo-2.0.swu' },
+      ]);
+      expect(res.status).toBe(201);
+      const created = (await res.json()) as { id: string; payloads: { fileName: string | null }[] };
+      expect(created.payloads.map((p) => p.fileName)).toEqual(['thermo-2.0.swu']);
+      const read = await fetch(`${base}/api/v1/releases/${created.id}`, { headers: admin });
+      expect(((await read.json()) as typeof created).payloads[0]!.fileName).toBe('thermo-2.0.swu');
+      const unnamed = (await (
+        await fetch(`${base}/api/v1/releases/${releaseId}`, { headers: admin })
+      ).json()) as typeof created;
+      expect(unnamed.payloads[0]!.fileName).toBeNull();
+    });
+
     it("refuses another class's envelope and a second release with the same sequence number", async () => {
       const before = await state();
       await expectRefused(

@@ -22,6 +22,8 @@ export interface ReleasePayload {
   readonly sha1: string;
   readonly md5: string;
   readonly size: number;
+  /** The file name it was uploaded under, or null. */
+  readonly fileName: string | null;
 }
 
 /** A release as the API shows it (no envelope bytes). */
@@ -80,6 +82,7 @@ async function payloadsOf(
       sha1: r.sha1,
       md5: r.md5,
       size: Number(r.size),
+      fileName: r.file_name,
     });
     byRelease.set(r.release_id, list);
   }
@@ -207,6 +210,7 @@ export async function insertRelease(
           sha1: p.sha1,
           md5: p.md5,
           size: p.size,
+          file_name: p.fileName,
         })),
       )
       .execute();

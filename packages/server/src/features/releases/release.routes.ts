@@ -16,6 +16,8 @@ export const MAX_INLINE_RELEASE_BYTES = 32 * 1024 * 1024;
 const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' });
 const Id = (prefix: string) => Type.String({ pattern: `^${prefix}_[A-Za-z0-9_-]{1,64}$` });
 const ComponentId = Type.String({ pattern: '^[0-9a-f]{2,256}$' });
+/** A payload's file name: no path, no control or shell characters (clients key formats on it). */
+const FileName = Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$' });
 
 const PayloadSchema = Type.Object({
   componentId: ComponentId,
@@ -23,6 +25,7 @@ const PayloadSchema = Type.Object({
   sha1: Type.String(),
   md5: Type.String(),
   size: Type.Integer(),
+  fileName: Type.Union([Type.String(), Type.Null()]),
 });
 const ComponentSchema = Type.Object({
   id: Type.String(),
@@ -61,11 +64,19 @@ const NewReleaseBody = Type.Object(
     payloads: Type.Array(
       Type.Union([
         Type.Object(
-          { uploadId: Id('upl'), componentId: Type.Optional(ComponentId) },
+          {
+            uploadId: Id('upl'),
+            componentId: Type.Optional(ComponentId),
+            fileName: Type.Optional(FileName),
+          },
           { additionalProperties: false },
         ),
         Type.Object(
-          { data: Base64, componentId: Type.Optional(ComponentId) },
+          {
+            data: Base64,
+            componentId: Type.Optional(ComponentId),
+            fileName: Type.Optional(FileName),
+          },
           { additionalProperties: false },
         ),
       ]),
@@ -114,7 +125,11 @@ export const releaseRoutes: FastifyPluginAsyncTypebox<{
           payloads: request.body.payloads.map((p) =>
             'uploadId' in p
               ? p
-              : { data: Buffer.from(p.data, 'base64'), componentId: p.componentId },
+              : {
+                  data: Buffer.from(p.data, 'base64'),
+                  componentId: p.componentId,
+                  fileName: p.fileName,
+                },
           ),
           version: request.body.version,
         },

@@ -34,6 +34,7 @@ export interface NewRelease {
   readonly payloads: readonly {
     readonly uploadId: string;
     readonly componentId?: string | undefined;
+    readonly fileName?: string | undefined;
   }[];
   /** Overrides the manifest text's version, if any. */
   readonly version?: string | undefined;
@@ -41,8 +42,16 @@ export interface NewRelease {
 
 /** A payload as the release upload names it: a completed upload session, or small bytes inline. */
 export type GivenPayload =
-  | { readonly uploadId: string; readonly componentId?: string | undefined }
-  | { readonly data: Uint8Array; readonly componentId?: string | undefined };
+  | {
+      readonly uploadId: string;
+      readonly componentId?: string | undefined;
+      readonly fileName?: string | undefined;
+    }
+  | {
+      readonly data: Uint8Array;
+      readonly componentId?: string | undefined;
+      readonly fileName?: string | undefined;
+    };
 
 /** Reads a device class's identity and trusted keys (the platform's repository functions). */
 export interface ClassLookup {
@@ -94,7 +103,7 @@ export class ReleaseService {
         const session = await this.uploads.create(uploader, p.data.length);
         inline.push(session.id);
         await this.uploads.putChunk(uploader, session.id, 0, Readable.from([p.data]));
-        payloads.push({ uploadId: session.id, componentId: p.componentId });
+        payloads.push({ uploadId: session.id, componentId: p.componentId, fileName: p.fileName });
       }
       return await this.create(ctx, { ...input, payloads }, uploader);
     } catch (error) {
@@ -148,6 +157,8 @@ export class ReleaseService {
       });
     }
     const matched = matchPayloads(verified.components, uploaded);
+    // matchPayloads keeps the order of `uploaded`, which is the order of `input.payloads`.
+    const fileNames = input.payloads.map((p) => p.fileName ?? null);
 
     const added: string[] = [];
     try {
@@ -180,12 +191,13 @@ export class ReleaseService {
             created_at: at,
             created_by: ctx.actorId,
           },
-          matched.map((p) => ({
+          matched.map((p, i) => ({
             componentId: p.componentId,
             sha256: p.sha256,
             sha1: p.sha1,
             md5: p.md5,
             size: p.size,
+            fileName: fileNames[i] ?? null,
           })),
         );
         await this.uploads.consume(

@@ -30,6 +30,8 @@ export interface ReleasePayloadTable {
   sha1: string;
   md5: string;
   size: number;
+  /** The file name the payload was uploaded under (safe characters only), or null. */
+  file_name: string | null;
 }
 
 declare module '../../db/database.js' {
