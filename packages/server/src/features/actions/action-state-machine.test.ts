@@ -10,6 +10,7 @@ import {
   isFeedbackStatus,
   isTerminal,
   nextActionState,
+  reportPath,
   TERMINAL_STATES,
 } from './action-state-machine.js';
 
@@ -135,5 +136,46 @@ describe('action state machine', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('reportPath', () => {
+  it('replays the states a foreign client skipped, shortest first', () => {
+    expect(reportPath('assigned', 'success')).toEqual(['downloaded', 'installing', 'success']);
+    expect(reportPath('downloading', 'installing')).toEqual(['downloaded', 'installing']);
+    expect(reportPath('assigned', 'failure')).toEqual(['failure']);
+    expect(reportPath('installing', 'installing')).toEqual([]);
+  });
+
+  it('reaches canceled only after a cancel request, and nothing from a closed action', () => {
+    expect(reportPath('downloading', 'canceled')).toBeNull();
+    expect(reportPath('downloading', 'canceled', true)).toEqual(['canceled']);
+    expect(reportPath('installing', 'canceled', true)).toBeNull();
+    expect(reportPath('success', 'failure')).toBeNull();
+    expect(reportPath('rebooting', 'downloading')).toBeNull();
+  });
+
+  it('only ever yields walks the state machine accepts, for every pair of states', () => {
+    for (const from of ACTION_STATES) {
+      for (const to of FEEDBACK_STATUSES) {
+        for (const cancelRequested of [false, true]) {
+          const path = reportPath(from, to, cancelRequested);
+          if (path === null) continue;
+          let state: ActionState = from;
+          for (const status of path) {
+            const verdict = nextActionState(
+              { state, cancelRequested },
+              { status, code: status === 'failure' || status === 'rejected' ? 'X' : null },
+            );
+            expect(verdict, `${from} → ${to} via ${path.join(',')}`).toEqual({
+              ok: true,
+              to: status,
+            });
+            state = status;
+          }
+          expect(state).toBe(path.length === 0 ? from : to);
+        }
+      }
+    }
   });
 });

@@ -111,3 +111,41 @@ export function canRequestCancel(action: ActionSnapshot): boolean {
     ACTION_TRANSITIONS.some((t) => t.from === action.state && t.on === 'canceled')
   );
 }
+
+/**
+ * The shortest sequence of reports that takes an action from `from` to `to` through legal
+ * transitions, or null when there is none. Clients of foreign protocols (hawkBit DDI, Mender)
+ * skip states Updraft's agent reports — e.g. `closed`/success straight after `proceeding` —
+ * and their adapters replay the skipped steps so the action history stays a legal walk.
+ * `canceled` is reachable only when a cancel was requested; the path never passes through a
+ * terminal state. Includes `to` as its last step; empty when `from === to`.
+ */
+export function reportPath(
+  from: ActionState,
+  to: FeedbackStatus,
+  cancelRequested = false,
+): FeedbackStatus[] | null {
+  if (from === to) return [];
+  if (isTerminal(from)) return null;
+  const previous = new Map<ActionState, { state: ActionState; on: FeedbackStatus }>();
+  const queue: ActionState[] = [from];
+  while (queue.length > 0) {
+    const state = queue.shift() as ActionState;
+    for (const t of ACTION_TRANSITIONS) {
+      if (t.from !== state || previous.has(t.on) || t.on === from) continue;
+      if (t.needsCancel === true && !cancelRequested) continue;
+      previous.set(t.on, { state, on: t.on });
+      if (t.on === to) {
+        const path: FeedbackStatus[] = [];
+        for (let at: ActionState = to; at !== from; ) {
+          const step = previous.get(at) as { state: ActionState; on: FeedbackStatus };
+          path.unshift(step.on);
+          at = step.state;
+        }
+        return path;
+      }
+      if (!isTerminal(t.on)) queue.push(t.on);
+    }
+  }
+  return null;
+}
