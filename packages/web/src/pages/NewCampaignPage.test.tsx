@@ -126,7 +126,6 @@ describe('NewCampaignPage', () => {
   it('posts exactly the campaign the user entered and opens its page', {
     timeout: 90_000,
   }, async () => {
-    let posted: unknown;
     const seen = service(() => json({ id: 'cmp_new', state: 'draft' }, 201));
     renderWizard();
     const u = user();
@@ -165,7 +164,7 @@ describe('NewCampaignPage', () => {
     await screen.findByText('campaign page');
 
     const post = seen.find((s) => s.method === 'POST')!;
-    posted = JSON.parse(post.body);
+    const posted: unknown = JSON.parse(post.body);
     expect(new URL(post.url).pathname).toBe('/api/v1/campaigns');
     expect(post.headers.get('x-updraft-client')).toBe('web');
     expect(posted).toEqual({
