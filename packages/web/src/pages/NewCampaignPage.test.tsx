@@ -88,7 +88,9 @@ async function fillReleaseAndTargets(u: ReturnType<typeof user>) {
 }
 
 describe('NewCampaignPage', () => {
-  it('keeps the user on a step until its fields are valid, each error next to its field', async () => {
+  it('keeps the user on a step until its fields are valid, each error next to its field', {
+    timeout: 90_000,
+  }, async () => {
     service(() => json({}, 500));
     renderWizard();
     const u = user();

@@ -99,7 +99,7 @@ function ThresholdInput({
         allowDeselect={false}
         onChange={(kind) => onChange({ ...value, kind: kind === 'count' ? 'count' : 'percent' })}
         description={optional ? ' ' : undefined}
-        w={150}
+        w={200}
       />
     </Group>
   );

@@ -230,5 +230,6 @@ export function sizeText(p: { percent?: number | null; count?: number | null }):
 
 /** A threshold in words. */
 export function errorThresholdText(t: { percent: number } | { count: number }): string {
-  return 'percent' in t ? `more than ${t.percent} % failed` : `${t.count} failed devices`;
+  if ('percent' in t) return `more than ${t.percent} % failed`;
+  return `at least ${t.count} failed device${t.count === 1 ? '' : 's'}`;
 }
