@@ -2,9 +2,9 @@ import {
   Button,
   FileInput,
   Group,
+  NativeSelect,
   Paper,
   Progress,
-  Select,
   Stack,
   Text,
   TextInput,
@@ -128,13 +128,16 @@ export function ReleaseUploadForm({
       </Title>
       <Stack gap="sm" maw={640}>
         <ProblemAlert error={classes.error} title="Device classes not loaded" />
-        <Select
+        <NativeSelect
           label="Device class"
           required
           disabled={busy || started}
-          data={(classes.data?.items ?? []).map((c) => ({ value: c.id, label: c.name }))}
-          value={deviceClassId}
-          onChange={setDeviceClassId}
+          data={[
+            { value: '', label: 'Choose a device class' },
+            ...(classes.data?.items ?? []).map((c) => ({ value: c.id, label: c.name })),
+          ]}
+          value={deviceClassId ?? ''}
+          onChange={(e) => setDeviceClassId(e.currentTarget.value || null)}
         />
         <FileInput
           label="Signed envelope (SUIT)"

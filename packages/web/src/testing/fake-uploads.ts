@@ -5,7 +5,17 @@ import { json, problem, stubFetch } from './render';
  * chunk at any other offset (UPLOAD_OFFSET_MISMATCH, as the service does), and can be told to
  * fail chosen PUTs — before storing, or after storing (the answer lost on the way back).
  */
-export function fakeUploads(fail: (put: number) => 'before' | 'after' | null = () => null) {
+export function fakeUploads(
+  options: {
+    /** Which PUT (0-based) fails, and whether before or after storing its bytes. */
+    fail?: (put: number) => 'before' | 'after' | null;
+    /** Awaited before each PUT is answered (to hold an upload mid-way). */
+    gate?: (put: number) => Promise<void>;
+    /** Answers every request outside /api/v1/uploads. */
+    other?: (request: Request) => Response | Promise<Response>;
+  } = {},
+) {
+  const fail = options.fail ?? (() => null);
   const sessions = new Map<string, { size: number; bytes: number[] }>();
   const puts: number[] = [];
   let n = 0;
@@ -21,6 +31,8 @@ export function fakeUploads(fail: (put: number) => 'before' | 'after' | null = (
   };
   const seen = stubFetch(async (request) => {
     const url = new URL(request.url);
+    if (!url.pathname.startsWith('/api/v1/uploads'))
+      return options.other?.(request) ?? problem(404, { code: 'RESOURCE_NOT_FOUND' });
     const id = url.pathname.split('/')[4];
     if (request.method === 'POST' && url.pathname === '/api/v1/uploads') {
       const { size } = (await request.json()) as { size: number };
@@ -36,7 +48,9 @@ export function fakeUploads(fail: (put: number) => 'before' | 'after' | null = (
     }
     const offset = Number(url.searchParams.get('offset'));
     const body = new Uint8Array(await request.arrayBuffer());
-    const mode = fail(n++);
+    const put = n++;
+    await options.gate?.(put);
+    const mode = fail(put);
     puts.push(offset);
     if (mode === 'before') return problem(503, { code: 'SERVICE_UNAVAILABLE', detail: 'busy' });
     const s = sessions.get(id)!;

@@ -31,7 +31,7 @@ describe('uploadResumable', () => {
 
   it('after a failed chunk continues from the offset the service reports, never resending', async () => {
     // PUT #1 is stored but its answer lost; PUT #3 is refused before storing.
-    const server = fakeUploads((n) => (n === 1 ? 'after' : n === 3 ? 'before' : null));
+    const server = fakeUploads({ fail: (n) => (n === 1 ? 'after' : n === 3 ? 'before' : null) });
     const id = await uploadResumable(file(5000), { chunkBytes: 1000 });
     // 0 ok, 1000 stored-but-lost → GET says 2000, 2000 ok, 3000 refused → GET says 3000, retried.
     expect(server.puts).toEqual([0, 1000, 2000, 3000, 3000, 4000]);
@@ -42,7 +42,7 @@ describe('uploadResumable', () => {
 
   it('gives up with the service error code after repeated failures, then resumes the session', async () => {
     let broken = true;
-    const server = fakeUploads((n) => (n >= 2 && broken ? 'before' : null));
+    const server = fakeUploads({ fail: (n) => (n >= 2 && broken ? 'before' : null) });
     let sessionId = '';
     const error = await uploadResumable(file(5000), {
       chunkBytes: 1000,
