@@ -3,7 +3,7 @@ import { cleanup, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeUploads } from '../testing/fake-uploads';
-import { json, renderWithApp } from '../testing/render';
+import { json, problem, renderWithApp } from '../testing/render';
 import { ReleaseUploadForm } from './ReleaseUploadForm';
 
 afterEach(() => {
@@ -100,7 +100,7 @@ describe('ReleaseUploadForm', () => {
     );
     await fillForm(user, 4000);
     await user.click(screen.getByRole('button', { name: 'Upload' }));
-    const alert = await screen.findByRole('alert');
+    const alert = await screen.findByRole('alert', {}, { timeout: 5000 });
     expect(alert.textContent).toContain('SERVICE_UNAVAILABLE');
     const bar = screen.getByRole('progressbar', { name: 'Upload of fw.bin' });
     expect(bar.getAttribute('aria-valuenow')).toBe('50');
@@ -114,6 +114,39 @@ describe('ReleaseUploadForm', () => {
     expect(server.puts).toEqual([2000, 3000]);
     expect(server.sessions.size).toBe(1);
     expect(releases).toHaveLength(1);
+  });
+
+  it('shows a refused release with its code and sends a corrected envelope without the payloads again', async () => {
+    const user = userEvent.setup();
+    const envelopes: string[] = [];
+    const server = fakeUploads({
+      other: async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === '/api/v1/device-classes') return json(CLASSES);
+        const body = (await request.json()) as { envelope: string };
+        envelopes.push(body.envelope);
+        return envelopes.length === 1
+          ? problem(422, { code: 'RELEASE_KEY_UNTRUSTED', detail: 'signed by an unknown key' })
+          : json({ id: 'rel_10' }, 201);
+      },
+    });
+    const onUploaded = vi.fn();
+    renderWithApp(
+      <ReleaseUploadForm onUploaded={onUploaded} onClose={() => undefined} chunkBytes={1000} />,
+      { roles: ['admin'] },
+    );
+    await fillForm(user, 2500);
+    await user.click(screen.getByRole('button', { name: 'Upload' }));
+    expect((await screen.findByRole('alert', {}, { timeout: 5000 })).textContent).toContain(
+      'RELEASE_KEY_UNTRUSTED',
+    );
+    expect(server.puts).toEqual([0, 1000, 2000]);
+    const envelopeInput = document.querySelector<HTMLInputElement>('input[type=file]')!;
+    await user.upload(envelopeInput, new File([new Uint8Array([9, 9])], 'fixed.suit'));
+    await user.click(screen.getByRole('button', { name: 'Resume upload' }));
+    await waitFor(() => expect(onUploaded).toHaveBeenCalledWith('rel_10'));
+    expect(envelopes).toEqual([btoa('\xd8\x6b\x01\x02'), btoa('\x09\x09')]);
+    expect(server.puts).toEqual([0, 1000, 2000]);
   });
 
   it('abandons the upload sessions when cancelled', async () => {

@@ -144,7 +144,7 @@ export function ReleaseUploadForm({
           description="The signed manifest envelope, e.g. release.suit"
           required
           clearable
-          disabled={busy || started}
+          disabled={busy}
           value={envelope}
           onChange={setEnvelope}
         />
@@ -160,7 +160,7 @@ export function ReleaseUploadForm({
         <TextInput
           label="Version (optional)"
           description="Default: the manifest's component version"
-          disabled={busy || started}
+          disabled={busy}
           value={version}
           onChange={(e) => setVersion(e.currentTarget.value)}
         />
