@@ -102,7 +102,6 @@ export function ReleaseUploadForm({
           },
         }),
       );
-      reset();
       onUploaded(release.id);
     } catch (e) {
       if (!controller.signal.aborted) setError(e);
