@@ -1,4 +1,4 @@
-import { Anchor, Code, Group, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Code, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
@@ -76,7 +76,7 @@ export function ReleasePage() {
           Download the signed envelope ({bytes(r.envelopeSize)})
         </Anchor>
       </Group>
-      <SimpleGrid cols={{ base: 1, md: 2 }} mt="md">
+      <Stack gap={0} mt="md">
         <Rows
           label="Release"
           rows={[
@@ -106,7 +106,7 @@ export function ReleasePage() {
             </Table.Tbody>
           </Table>
         </Section>
-      </SimpleGrid>
+      </Stack>
 
       <Section title="Components">
         <Table aria-label="Components" withTableBorder>
