@@ -24,9 +24,10 @@ const ACTION_WORDS = {
 
 /**
  * The bulk actions of the device list (POST /api/v1/devices/bulk-actions): add or remove tags,
- * add to a static group, decommission (after a confirmation stating the count).
+ * add to a static group, decommission (after a confirmation stating the count). The selection
+ * stays after an action, with its outcome, so several actions can follow one another.
  */
-export function DeviceBulkActions({ target, onDone }: { target: BulkTarget; onDone: () => void }) {
+export function DeviceBulkActions({ target }: { target: BulkTarget }) {
   const { can } = useSession();
   const client = useQueryClient();
   const [tags, setTags] = useState('');
@@ -53,7 +54,6 @@ export function DeviceBulkActions({ target, onDone }: { target: BulkTarget; onDo
       setConfirming(false);
       await client.invalidateQueries({ queryKey: ['devices'] });
       await client.invalidateQueries({ queryKey: ['groups'] });
-      onDone();
     },
   });
   const tagList = tags

@@ -133,7 +133,7 @@ export function DevicesPage() {
           </Button>
         </Group>
       )}
-      {target && <DeviceBulkActions target={target} onDone={clearSelection} />}
+      {target && <DeviceBulkActions target={target} />}
       <Table striped highlightOnHover mt="sm" aria-label="Devices" data-testid="devices-table">
         <Table.Thead>
           <Table.Tr>
