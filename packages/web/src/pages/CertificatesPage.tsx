@@ -274,8 +274,7 @@ function ImportManufacturingCa({ onClose }: { onClose: () => void }) {
         <Textarea
           label="CA certificate (PEM)"
           required
-          autosize
-          minRows={4}
+          rows={6}
           value={pem}
           onChange={(e) => setPem(e.currentTarget.value)}
           styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)' } }}

@@ -80,8 +80,7 @@ function CreateGroup({ onClose }: { onClose: () => void }) {
           <Textarea
             label="Devices"
             description="Ids or names, separated by commas or new lines (optional: add more later from the device list)"
-            autosize
-            minRows={2}
+            rows={3}
             value={devices}
             onChange={(e) => setDevices(e.currentTarget.value)}
           />
