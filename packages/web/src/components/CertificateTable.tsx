@@ -82,7 +82,7 @@ export function CertificateTable({
                 <Table.Td>{day(c.notBefore)}</Table.Td>
                 <Table.Td>{day(c.notAfter)}</Table.Td>
                 <Table.Td>
-                  <Badge color={STATE_COLOURS[c.state] ?? 'gray'} variant="light">
+                  <Badge color={STATE_COLOURS[c.state] ?? 'gray'} variant="default">
                     {c.state}
                   </Badge>
                   {c.revocationReason && (

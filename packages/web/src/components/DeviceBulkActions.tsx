@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Modal, Paper, Select, Stack, Text, TextInput } from '@mantine/core';
+import { Button, Group, Modal, Paper, Select, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, unwrap } from '../api/client';
@@ -124,10 +124,10 @@ export function DeviceBulkActions({ target }: { target: BulkTarget }) {
         </Group>
         {!confirming && <ProblemAlert error={run.error} title="Bulk action failed" />}
         {run.data && (
-          <Alert color="green" role="status" title={ACTION_WORDS[run.data.action]}>
-            {run.data.changed.toLocaleString('en')} changed of{' '}
-            {run.data.matched.toLocaleString('en')} devices addressed.
-          </Alert>
+          <Text role="status" size="sm">
+            <strong>{ACTION_WORDS[run.data.action]}:</strong>{' '}
+            <span>{`${run.data.changed.toLocaleString('en')} changed of ${run.data.matched.toLocaleString('en')} devices addressed.`}</span>
+          </Text>
         )}
       </Stack>
       <Modal

@@ -48,7 +48,7 @@ export function UpdateTimeline({ actions }: { actions: readonly Action[] }) {
               <Text fw={600} size="sm">
                 Release {action.releaseId}
               </Text>
-              <Badge variant="light" color={FINAL_COLOURS[action.state] ?? 'blue'}>
+              <Badge variant="default" color={FINAL_COLOURS[action.state] ?? 'blue'}>
                 {action.state}
               </Badge>
               <Text size="xs" c="dimmed">

@@ -1,10 +1,10 @@
 import {
-  Alert,
   Button,
   Checkbox,
   Code,
   Group,
   Modal,
+  Paper,
   Select,
   Stack,
   Table,
@@ -219,14 +219,17 @@ function EnrollmentTokens() {
       </Group>
       <ProblemAlert error={create.error} title="Token not created" />
       {create.data && (
-        <Alert color="green" role="status" title="Enrollment token (shown only now)">
+        <Paper withBorder p="sm" role="status">
+          <Text fw={600} size="sm" mb="xs">
+            Enrollment token (shown only now)
+          </Text>
           <Code block data-testid="enrollment-token">
             {create.data.token}
           </Code>
           <Text size="sm" mt="xs">
             For device {create.data.deviceId}; expires {create.data.expiresAt}.
           </Text>
-        </Alert>
+        </Paper>
       )}
     </Stack>
   );

@@ -185,7 +185,7 @@ export function GroupsPage() {
         </Text>
       )}
       {items.length > 0 && (
-        <Table aria-label="Groups" withTableBorder striped>
+        <Table aria-label="Groups" withTableBorder>
           <Table.Thead>
             <Table.Tr>
               <Table.Th>Name</Table.Th>
@@ -204,7 +204,7 @@ export function GroupsPage() {
                   <Table.Tr>
                     <Table.Td>{g.name}</Table.Td>
                     <Table.Td>
-                      <Badge variant="light" color={g.kind === 'dynamic' ? 'grape' : 'blue'}>
+                      <Badge variant="default" color={g.kind === 'dynamic' ? 'grape' : 'blue'}>
                         {g.kind}
                       </Badge>
                     </Table.Td>
@@ -219,7 +219,7 @@ export function GroupsPage() {
                     <Table.Td>
                       <Button
                         size="compact-sm"
-                        variant="subtle"
+                        variant="default"
                         aria-expanded={open === g.id}
                         onClick={() => setOpen(open === g.id ? null : g.id)}
                       >
