@@ -53,6 +53,7 @@ export const SERVER_ERROR_CODES = [
   'DEVICE_RANGE_NOT_SATISFIABLE',
   // target filters and groups
   'FILTER_INVALID',
+  'DEVICE_BULK_TOO_MANY',
   'FILTER_UNSUPPORTED',
   // webhooks
   'WEBHOOK_URL_INVALID',
@@ -146,6 +147,7 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   DEVICE_URL_EXPIRED: 403,
   DEVICE_URL_REVOKED: 403,
   DEVICE_RANGE_NOT_SATISFIABLE: 416,
+  DEVICE_BULK_TOO_MANY: 422,
   FILTER_INVALID: 400,
   FILTER_UNSUPPORTED: 422,
   // webhooks

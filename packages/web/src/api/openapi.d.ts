@@ -3201,6 +3201,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/bulk-actions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description One action on many devices, in one transaction with one audit entry: `add-tags`/`remove-tags` (`tags`), `add-to-group` (`group`: a static group’s id or name), `decommission`. The devices are `deviceIds` (every one must exist) or all those matching `filter` (docs/filters.md; at most 10,000, else DEVICE_BULK_TOO_MANY). `matched`: devices addressed; `changed`: tags added/removed, members added, devices decommissioned. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {unknown} */
+                        action: "add-tags" | "remove-tags" | "add-to-group" | "decommission";
+                        deviceIds?: string[];
+                        filter?: string;
+                        group?: string;
+                        tags?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {unknown} */
+                            action: "add-tags" | "remove-tags" | "add-to-group" | "decommission";
+                            changed: number;
+                            matched: number;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/count": {
         parameters: {
             query?: never;

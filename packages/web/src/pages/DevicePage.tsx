@@ -6,8 +6,10 @@ import { api, unwrap } from '../api/client';
 import { useSession } from '../auth/session';
 import { ActionReports } from '../components/ActionReports';
 import { PermittedButton } from '../components/Allowed';
+import { CertificateTable } from '../components/CertificateTable';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
+import { UpdateTimeline } from '../components/UpdateTimeline';
 
 function Pairs({ label, values }: { label: string; values: Record<string, unknown> }) {
   const entries = Object.entries(values);
@@ -34,7 +36,48 @@ function Pairs({ label, values }: { label: string; values: Record<string, unknow
   );
 }
 
-/** One device: attributes, installed components, action history, decommission. */
+/** The device's certificates (newest first), with `pki:read`. */
+function DeviceCertificates({ deviceId }: { deviceId: string }) {
+  const { can } = useSession();
+  const certificates = useQuery({
+    queryKey: ['pki', 'certificates', 'device', deviceId],
+    enabled: can('pki:read'),
+    retry: false,
+    queryFn: () =>
+      unwrap(
+        api.GET('/api/v1/pki/certificates', {
+          params: { query: { device: deviceId, limit: 20 } },
+        }),
+      ),
+  });
+  return (
+    <section aria-label="Certificates">
+      <Title order={2} size="h4" mt="lg" mb="xs">
+        Certificates
+      </Title>
+      {!can('pki:read') ? (
+        <Text c="dimmed">
+          Your roles do not grant <code>pki:read</code>; the certificates are not shown.
+        </Text>
+      ) : certificates.error ? (
+        <ProblemAlert error={certificates.error} title="Certificates not loaded" />
+      ) : !certificates.data ? (
+        <Text>Loading…</Text>
+      ) : certificates.data.items.length === 0 ? (
+        <Text c="dimmed">
+          No certificate issued (the device uses a bearer token or has not enrolled).
+        </Text>
+      ) : (
+        <CertificateTable label="Device certificates" items={certificates.data.items} />
+      )}
+    </section>
+  );
+}
+
+/**
+ * One device: attributes, installed components, certificates, a timeline of its updates, the
+ * action history, decommission.
+ */
 export function DevicePage() {
   const { id = '' } = useParams();
   const { can } = useSession();
@@ -119,6 +162,15 @@ export function DevicePage() {
           </Table>
         )}
       </section>
+      <DeviceCertificates deviceId={d.id} />
+      {d.actions !== undefined && d.actions.length > 0 && (
+        <section aria-label="Updates">
+          <Title order={2} size="h4" mt="lg" mb="xs">
+            Updates
+          </Title>
+          <UpdateTimeline actions={d.actions} />
+        </section>
+      )}
       <section aria-label="Action history">
         <Title order={2} size="h4" mt="lg" mb="xs">
           Action history

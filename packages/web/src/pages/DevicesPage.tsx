@@ -1,9 +1,21 @@
-import { Anchor, Group, Pagination, Table, Text, Title, UnstyledButton } from '@mantine/core';
+import {
+  Anchor,
+  Button,
+  Checkbox,
+  Group,
+  Pagination,
+  Table,
+  Text,
+  Title,
+  UnstyledButton,
+} from '@mantine/core';
 import { useDebouncedValue } from '@mantine/hooks';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { useSession } from '../auth/session';
+import { DeviceBulkActions } from '../components/DeviceBulkActions';
 import { FilterInput } from '../components/FilterInput';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
@@ -23,7 +35,10 @@ function when(value: string | null): string {
   return value ? new Date(value).toLocaleString('en-GB', { timeZone: 'UTC' }) : 'never';
 }
 
-/** The fleet: server-side paged and sorted, narrowed by the filter language. State lives in the URL. */
+/**
+ * The fleet: server-side paged and sorted, narrowed by the filter language (state in the URL);
+ * rows chosen one by one, by page, or as every device matching the filter, for bulk actions.
+ */
 export function DevicesPage() {
   const { can } = useSession();
   const [params, setParams] = useSearchParams();
@@ -32,6 +47,15 @@ export function DevicesPage() {
   const order = params.get('order') === 'desc' ? 'desc' : 'asc';
   const page = Math.max(1, Number(params.get('page')) || 1);
   const [debouncedFilter] = useDebouncedValue(filter.trim(), 250);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [allMatching, setAllMatching] = useState(false);
+  const clearSelection = () => {
+    setSelected(new Set());
+    setAllMatching(false);
+  };
+  // A selection belongs to the filter it was made under.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: reset when the filter changes
+  useEffect(clearSelection, [debouncedFilter]);
   const update = (changes: Record<string, string | null>) =>
     setParams(
       (current) => {
@@ -66,6 +90,26 @@ export function DevicesPage() {
   });
   if (!can('devices:read')) return <NotAllowed permission="devices:read" />;
   const pages = list.data ? Math.max(1, Math.ceil(list.data.total / PAGE_SIZE)) : 1;
+  const items = list.data?.items ?? [];
+  const total = list.data?.total ?? 0;
+  const pageSelected = items.length > 0 && items.every((d) => selected.has(d.id));
+  const someSelected = items.some((d) => selected.has(d.id));
+  const toggle = (ids: readonly string[], on: boolean) => {
+    setAllMatching(false);
+    setSelected((current) => {
+      const next = new Set(current);
+      for (const id of ids) {
+        if (on) next.add(id);
+        else next.delete(id);
+      }
+      return next;
+    });
+  };
+  const target = allMatching
+    ? { kind: 'filter' as const, filter: debouncedFilter || 'true', count: total }
+    : selected.size > 0
+      ? { kind: 'ids' as const, ids: [...selected] }
+      : null;
   return (
     <section aria-labelledby="devices-title">
       <Title id="devices-title" order={1} size="h2" mb="md">
@@ -74,9 +118,38 @@ export function DevicesPage() {
       <FilterInput value={filter} onChange={(value) => update({ filter: value, page: null })} />
       {/* The filter's own errors show under the input; others (paging, permissions) here. */}
       {list.error && !filter && <ProblemAlert error={list.error} />}
+      {pageSelected && !allMatching && total > items.length && (
+        <Group gap="xs" mt="xs">
+          <Text size="sm">All {items.length} devices on this page are selected.</Text>
+          <Button size="compact-sm" variant="subtle" onClick={() => setAllMatching(true)}>
+            {`Select all ${total.toLocaleString('en')} ${debouncedFilter ? 'matching the filter' : 'devices'}`}
+          </Button>
+        </Group>
+      )}
+      {target && (
+        <Group gap="xs" mt="xs">
+          <Button size="compact-sm" variant="subtle" onClick={clearSelection}>
+            Clear selection
+          </Button>
+        </Group>
+      )}
+      {target && <DeviceBulkActions target={target} />}
       <Table striped highlightOnHover mt="sm" aria-label="Devices" data-testid="devices-table">
         <Table.Thead>
           <Table.Tr>
+            <Table.Th w={40}>
+              <Checkbox
+                aria-label="Select every device on this page"
+                checked={allMatching || pageSelected}
+                indeterminate={!allMatching && someSelected && !pageSelected}
+                onChange={(e) =>
+                  toggle(
+                    items.map((d) => d.id),
+                    e.currentTarget.checked,
+                  )
+                }
+              />
+            </Table.Th>
             {COLUMNS.map((column) => (
               <Table.Th
                 key={column.label}
@@ -107,8 +180,21 @@ export function DevicesPage() {
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
-          {list.data?.items.map((device) => (
+          {items.map((device) => (
             <Table.Tr key={device.id}>
+              <Table.Td>
+                <Checkbox
+                  aria-label={`Select ${device.name}`}
+                  checked={allMatching || selected.has(device.id)}
+                  onChange={(e) => {
+                    if (allMatching) {
+                      // Leaving "all matching" keeps this page's rows minus the one unticked.
+                      setAllMatching(false);
+                      setSelected(new Set(items.map((d) => d.id).filter((id) => id !== device.id)));
+                    } else toggle([device.id], e.currentTarget.checked);
+                  }}
+                />
+              </Table.Td>
               <Table.Td>
                 <Anchor component={Link} to={`/devices/${encodeURIComponent(device.id)}`}>
                   {device.name}

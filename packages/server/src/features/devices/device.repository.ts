@@ -575,3 +575,142 @@ export async function touchLastSeen(
     .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)]))
     .execute();
 }
+
+/** Ids per statement of a bulk change (well under every dialect's bound-parameter limit). */
+const BULK_CHUNK = 500;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += BULK_CHUNK) out.push(items.slice(i, i + BULK_CHUNK));
+  return out;
+}
+
+/** Adds tags to many devices (tags they have are skipped); the number of tags added. */
+export async function addTagsToDevices(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceIds: readonly string[],
+  tags: readonly string[],
+): Promise<number> {
+  let added = 0;
+  for (const ids of chunks(deviceIds)) {
+    for (const tag of new Set(tags)) {
+      const result = await trx
+        .insertInto('device_tags')
+        .columns(['tenant_id', 'device_id', 'tag'])
+        .expression((eb) =>
+          eb
+            .selectFrom('devices')
+            .select([
+              eb.val(tenantId).as('tenant_id'),
+              'devices.id as device_id',
+              eb.val(tag).as('tag'),
+            ])
+            .where('devices.tenant_id', '=', tenantId)
+            .where('devices.id', 'in', ids)
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom('device_tags as t')
+                    .select('t.tag')
+                    .where('t.tenant_id', '=', tenantId)
+                    .whereRef('t.device_id', '=', 'devices.id')
+                    .where('t.tag', '=', tag),
+                ),
+              ),
+            ),
+        )
+        .executeTakeFirst();
+      added += Number(result.numInsertedOrUpdatedRows ?? 0);
+    }
+  }
+  return added;
+}
+
+/** Removes tags from many devices; the number of tags removed. */
+export async function removeTagsFromDevices(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceIds: readonly string[],
+  tags: readonly string[],
+): Promise<number> {
+  let removed = 0;
+  for (const ids of chunks(deviceIds)) {
+    const result = await trx
+      .deleteFrom('device_tags')
+      .where('tenant_id', '=', tenantId)
+      .where('device_id', 'in', ids)
+      .where('tag', 'in', [...new Set(tags)])
+      .executeTakeFirst();
+    removed += Number(result.numDeletedRows);
+  }
+  return removed;
+}
+
+/**
+ * Decommissions many devices at once (those already decommissioned are skipped) and revokes
+ * their tokens; the ids it decommissioned.
+ */
+export async function decommissionDevices(
+  trx: Transaction<Database>,
+  tenantId: string,
+  deviceIds: readonly string[],
+  now: string,
+): Promise<string[]> {
+  const done: string[] = [];
+  for (const ids of chunks(deviceIds)) {
+    const rows = await trx
+      .updateTable('devices')
+      .set({ decommissioned_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('id', 'in', ids)
+      .where('decommissioned_at', 'is', null)
+      .returning('id')
+      .execute();
+    const changed = rows.map((r) => r.id);
+    if (changed.length === 0) continue;
+    await trx
+      .updateTable('device_tokens')
+      .set({ revoked_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('device_id', 'in', changed)
+      .where('revoked_at', 'is', null)
+      .execute();
+    done.push(...changed);
+  }
+  return done;
+}
+
+/**
+ * The ids of a bulk change's devices: those of `ids` in this tenant, or those matching a resolved
+ * filter, at most `limit` (callers ask for one more than they allow to detect an overflow).
+ */
+export async function bulkTargetIds(
+  db: Db,
+  tenantId: string,
+  target: { readonly ids: readonly string[] } | { readonly filter: ResolvedFilter },
+  limit: number,
+): Promise<string[]> {
+  if ('ids' in target) {
+    const found: string[] = [];
+    for (const ids of chunks([...new Set(target.ids)])) {
+      const rows = await db
+        .selectFrom('devices')
+        .select('id')
+        .where('tenant_id', '=', tenantId)
+        .where('id', 'in', ids)
+        .execute();
+      found.push(...rows.map((r) => r.id));
+    }
+    return found;
+  }
+  const rows = await db
+    .selectFrom('devices')
+    .select('devices.id')
+    .where('devices.tenant_id', '=', tenantId)
+    .where(filterCondition(tenantId, target.filter))
+    .orderBy('devices.id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}

@@ -6,7 +6,7 @@ import { auditedBy } from '../../http/audit-hook.js';
 import { ActionSchema } from '../actions/action.routes.js';
 import { FILTER_LIMITS } from '../filters/parse-filter.js';
 import { ATTRIBUTE_NAME, DEVICE_SORTS } from './device.repository.js';
-import { type DeviceService, RECENT_ACTIONS } from './device.service.js';
+import { BULK_ACTIONS, type DeviceService, RECENT_ACTIONS } from './device.service.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:@-]+$' });
@@ -112,6 +112,48 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ devices: DeviceService }>
         request.body.devices,
       ),
     }),
+  );
+
+  app.post(
+    '/devices/bulk-actions',
+    {
+      config: { permission: 'devices:write' },
+      schema: {
+        tags: ['devices'],
+        description:
+          'One action on many devices, in one transaction with one audit entry: `add-tags`/`remove-tags` (`tags`), `add-to-group` (`group`: a static group’s id or name), `decommission`. The devices are `deviceIds` (every one must exist) or all those matching `filter` (docs/filters.md; at most 10,000, else DEVICE_BULK_TOO_MANY). `matched`: devices addressed; `changed`: tags added/removed, members added, devices decommissioned.',
+        body: Type.Object(
+          {
+            action: Type.Enum(BULK_ACTIONS),
+            deviceIds: Type.Optional(
+              Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+                minItems: 1,
+                maxItems: 1000,
+              }),
+            ),
+            filter: Type.Optional(
+              Type.String({ minLength: 1, maxLength: FILTER_LIMITS.maxLength }),
+            ),
+            tags: Type.Optional(Type.Array(Tag, { minItems: 1, maxItems: 32 })),
+            group: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            action: Type.Enum(BULK_ACTIONS),
+            matched: Type.Integer(),
+            changed: Type.Integer(),
+          }),
+        },
+      },
+    },
+    async (request) =>
+      devices.bulkAction(
+        auditedBy(request, 'device.bulk-action', 'device'),
+        userOf(request).tenantId,
+        request.body,
+      ),
   );
 
   app.get(

@@ -6,19 +6,24 @@ import type { AuditedRun } from '../../http/audit-hook.js';
 import { type Action, actionsOfDevice } from '../actions/action.service.js';
 import { getDeviceClass } from '../device-classes/device-class.repository.js';
 import type { DeviceFilterService } from '../filters/device-filter.service.js';
+import { addMembers, findGroup } from '../groups/group.repository.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import {
   type AttributeValue,
+  addTagsToDevices,
+  bulkTargetIds,
   createDevices,
   type DeviceDetail,
   type DeviceQuery,
   type DeviceSummary,
   decommissionDevice,
+  decommissionDevices,
   existingDeviceNames,
   findDeviceId,
   getDevice,
   listDevices,
   type NewDevice,
+  removeTagsFromDevices,
   rotateDeviceToken,
   setDeviceTags,
   updateCustomAttributes,
@@ -43,6 +48,29 @@ export type BulkItem =
       readonly code: 'RESOURCE_NOT_FOUND' | 'RESOURCE_CONFLICT';
       readonly detail: string;
     };
+
+/** The most devices one bulk action changes (a filter matching more is refused). */
+export const BULK_ACTION_MAX = 10_000;
+
+/** Bulk actions on many devices (by ids or by a target filter). */
+export const BULK_ACTIONS = ['add-tags', 'remove-tags', 'add-to-group', 'decommission'] as const;
+export type BulkAction = (typeof BULK_ACTIONS)[number];
+
+/** A bulk action's request: the action, its devices (ids or a filter) and its argument. */
+export interface BulkActionInput {
+  readonly action: BulkAction;
+  readonly deviceIds?: readonly string[];
+  readonly filter?: string;
+  readonly tags?: readonly string[];
+  readonly group?: string;
+}
+
+/** What a bulk action did: how many devices it addressed and how many it changed. */
+export interface BulkActionResult {
+  readonly action: BulkAction;
+  readonly matched: number;
+  readonly changed: number;
+}
 
 /** A list filter as the API takes it: repeated `tag`, attributes as `name=value` pairs. */
 export type DeviceListQuery = Omit<DeviceQuery, 'attributes' | 'tags' | 'filter'> & {
@@ -272,6 +300,93 @@ export class DeviceService {
     return this.get(tenantId, device.id);
   }
 
+  /**
+   * One action on many devices, in one transaction with one audit entry: add or remove tags, add
+   * to a static group, decommission. Devices are `deviceIds` (all must exist) or those matching
+   * `filter` (at most {@link BULK_ACTION_MAX}, else `DEVICE_BULK_TOO_MANY`).
+   */
+  async bulkAction(
+    audit: AuditedRun,
+    tenantId: string,
+    input: BulkActionInput,
+  ): Promise<BulkActionResult> {
+    if ((input.deviceIds === undefined) === (input.filter === undefined))
+      throw new ServerError('RESOURCE_INVALID', 'give either deviceIds or filter');
+    const needsTags = input.action === 'add-tags' || input.action === 'remove-tags';
+    if (needsTags && (input.tags ?? []).length === 0)
+      throw new ServerError('RESOURCE_INVALID', `${input.action} needs tags`);
+    if (input.action === 'add-to-group' && input.group === undefined)
+      throw new ServerError('RESOURCE_INVALID', 'add-to-group needs group');
+    const group =
+      input.group === undefined ? undefined : await findGroup(this.db, tenantId, input.group);
+    if (input.action === 'add-to-group') {
+      if (!group) throw new ServerError('RESOURCE_NOT_FOUND', `no group ${input.group}`);
+      if (group.kind !== 'static')
+        throw new ServerError(
+          'RESOURCE_CONFLICT',
+          `group ${group.name} is dynamic: its members are those its filter matches`,
+        );
+    }
+    const target =
+      input.deviceIds !== undefined
+        ? { ids: input.deviceIds }
+        : { filter: await this.filters.resolve(tenantId, input.filter as string) };
+    const at = this.#at();
+    const decommissioned: string[] = [];
+    const result = await audit(async (trx) => {
+      const ids = await bulkTargetIds(trx, tenantId, target, BULK_ACTION_MAX + 1);
+      if ('ids' in target) {
+        const missing = [...new Set(target.ids)].filter((id) => !ids.includes(id));
+        if (missing.length > 0)
+          throw new ServerError(
+            'RESOURCE_NOT_FOUND',
+            `no device ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ` and ${missing.length - 10} more` : ''}`,
+          );
+      }
+      if (ids.length > BULK_ACTION_MAX)
+        throw new ServerError(
+          'DEVICE_BULK_TOO_MANY',
+          `the filter matches more than ${BULK_ACTION_MAX} devices; narrow it`,
+        );
+      let changed: number;
+      switch (input.action) {
+        case 'add-tags':
+          changed = await addTagsToDevices(trx, tenantId, ids, input.tags ?? []);
+          break;
+        case 'remove-tags':
+          changed = await removeTagsFromDevices(trx, tenantId, ids, input.tags ?? []);
+          break;
+        case 'add-to-group': {
+          const groupId = (group as { id: string }).id;
+          const before = await countMembers(trx, tenantId, groupId);
+          for (let i = 0; i < ids.length; i += 500)
+            await addMembers(trx, tenantId, groupId, ids.slice(i, i + 500));
+          changed = (await countMembers(trx, tenantId, groupId)) - before;
+          break;
+        }
+        case 'decommission':
+          decommissioned.push(...(await decommissionDevices(trx, tenantId, ids, at)));
+          changed = decommissioned.length;
+          break;
+      }
+      const outcome: BulkActionResult = { action: input.action, matched: ids.length, changed };
+      return {
+        result: outcome,
+        resourceId: null,
+        change: {
+          action: input.action,
+          ...(input.filter !== undefined ? { filter: input.filter } : {}),
+          ...(input.tags ? { tags: input.tags } : {}),
+          ...(group ? { group: group.name } : {}),
+          matched: ids.length,
+          changed,
+        },
+      };
+    });
+    for (const id of decommissioned) this.changes.announce(tenantId, id);
+    return result;
+  }
+
   async #published(
     trx: Transaction<Database>,
     tenantId: string,
@@ -288,4 +403,18 @@ export class DeviceService {
   #at(): string {
     return this.now().toISOString();
   }
+}
+
+async function countMembers(
+  trx: Transaction<Database>,
+  tenantId: string,
+  groupId: string,
+): Promise<number> {
+  const row = await trx
+    .selectFrom('device_group_members')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .where('group_id', '=', groupId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
