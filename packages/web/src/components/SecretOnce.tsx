@@ -11,7 +11,7 @@ export function SecretOnce({
   onDismiss: () => void;
 }) {
   return (
-    <Alert color="yellow" title={label} role="status" data-testid="secret-once">
+    <Alert color="blue" title={label} role="status" data-testid="secret-once">
       <Text size="sm" mb="xs">
         Copy it now: it is shown only this once and cannot be retrieved later.
       </Text>

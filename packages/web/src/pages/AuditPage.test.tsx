@@ -84,7 +84,7 @@ describe('AuditPage', () => {
     await screen.findByText('50 entries, older ones on the next page');
     expect(screen.getAllByRole('row')).toHaveLength(51);
     await userEvent.click(screen.getByRole('button', { name: 'Older entries' }));
-    await screen.findByText('1 entries');
+    await screen.findByText('1 entry');
     const last = new URL(seen.at(-1)?.url ?? '');
     // Entry 51 of the first answer was only the look-ahead: the cursor is the 50th shown.
     expect(last.searchParams.get('before')).toBe('aud_0051');

@@ -233,7 +233,7 @@ export function AuditPage() {
           {entries.data
             ? rows.length === 0
               ? 'No entries match.'
-              : `${rows.length} entries${more ? ', older ones on the next page' : ''}`
+              : `${rows.length} ${rows.length === 1 ? 'entry' : 'entries'}${more ? ', older ones on the next page' : ''}`
             : 'Loading…'}
         </Text>
         <Group gap="xs">

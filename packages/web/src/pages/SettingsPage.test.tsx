@@ -114,7 +114,7 @@ describe('SettingsPage', () => {
     );
     renderWithApp(<SettingsPage />, { roles: ['admin'] });
     await userEvent.click(
-      await screen.findByRole('button', { name: 'Send a test to https://hooks.example.com/a' }),
+      await screen.findByRole('button', { name: 'Send test to https://hooks.example.com/a' }),
     );
     await screen.findByText('Test delivery queued.');
     expect(seen.find((s) => s.method === 'POST')?.url).toMatch(/\/api\/v1\/webhooks\/wh_1\/test$/);
@@ -166,7 +166,7 @@ describe('SettingsPage', () => {
         permission,
       );
     }
-    for (const name of ['New webhook', 'Send a test to https://hooks.example.com/a']) {
+    for (const name of ['New webhook', 'Send test to https://hooks.example.com/a']) {
       const button = screen.getByRole('button', { name });
       expect(button).toHaveProperty('disabled', true);
       const reason = document.getElementById(button.getAttribute('aria-describedby') ?? '');
@@ -175,7 +175,7 @@ describe('SettingsPage', () => {
     expect(screen.queryByRole('button', { name: /^Delete/ })).toBeNull();
     // Deliveries are readable.
     await userEvent.click(
-      screen.getByRole('button', { name: 'Deliveries of https://hooks.example.com/a' }),
+      screen.getByRole('button', { name: 'Show deliveries of https://hooks.example.com/a' }),
     );
     await screen.findByRole('table', { name: 'Recent deliveries' });
     expect(seen.every((s) => s.method === 'GET')).toBe(true);

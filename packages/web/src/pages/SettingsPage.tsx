@@ -358,7 +358,7 @@ function Webhooks() {
                         size="xs"
                         variant="default"
                         aria-expanded={shown === hook.id}
-                        aria-label={`Deliveries of ${hook.url}`}
+                        aria-label={`${shown === hook.id ? 'Hide' : 'Show'} deliveries of ${hook.url}`}
                         onClick={() => setShown(shown === hook.id ? null : hook.id)}
                       >
                         {shown === hook.id ? 'Hide' : 'Show'}
@@ -370,7 +370,7 @@ function Webhooks() {
                           permission="webhooks:write"
                           size="xs"
                           variant="default"
-                          aria-label={`Send a test to ${hook.url}`}
+                          aria-label={`Send test to ${hook.url}`}
                           onClick={() => test.mutate(hook.id)}
                         >
                           Send test
