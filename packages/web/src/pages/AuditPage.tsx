@@ -75,14 +75,16 @@ export function AuditPage() {
     const value = params.get(param)?.trim();
     if (value) query[name] = value;
   }
-  const [debounced] = useDebouncedValue(query, 250);
+  // Debounced as text: a new object every render would restart the timer forever.
+  const [debouncedText] = useDebouncedValue(JSON.stringify(query), 250);
+  const debounced = JSON.parse(debouncedText) as Record<string, string>;
   const users = useQuery({
     queryKey: ['users'],
     enabled: can('users:read'),
     queryFn: () => unwrap(api.GET('/api/v1/users')),
   });
   const entries = useQuery({
-    queryKey: ['audit', debounced, before],
+    queryKey: ['audit', debouncedText, before],
     enabled: can('audit:read'),
     placeholderData: keepPreviousData,
     retry: false,
