@@ -65,7 +65,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
     afterAll(async () => {
       await browser?.close();
       await service?.close();
-      await new Promise((resolve) => receiver?.close(resolve));
+      if (receiver) await new Promise((resolve) => receiver.close(resolve));
     });
 
     async function signIn(page: Page, username: string, password: string): Promise<void> {
