@@ -745,7 +745,28 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            items: {
+                                action: string;
+                                actorId: string | null;
+                                actorType: "user" | "device" | "anonymous" | "system";
+                                at: string;
+                                change: {
+                                    [key: string]: unknown;
+                                } | null;
+                                id: string;
+                                ip: string | null;
+                                /** @enum {unknown} */
+                                outcome: "success" | "failure" | "denied";
+                                requestId: string | null;
+                                resourceId: string | null;
+                                resourceType: string | null;
+                                status: number;
+                                tenantId: string;
+                            }[];
+                        };
+                    };
                 };
             };
         };

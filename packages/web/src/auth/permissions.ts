@@ -5,7 +5,8 @@ import {
   type Role,
 } from '../../../server/src/auth/permissions.js';
 
-export type { Permission };
+export { ROLE_PERMISSIONS, ROLES } from '../../../server/src/auth/permissions.js';
+export type { Permission, Role };
 
 /** The permissions the user's roles grant (the service's own role table, bundled). */
 export function permissionsOf(roles: readonly string[]): ReadonlySet<Permission> {

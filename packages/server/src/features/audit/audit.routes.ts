@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import { userOf } from '../../http/access-control.js';
+import { AUDIT_OUTCOMES } from './audit.repository.js';
 import type { AuditService } from './audit.service.js';
 
 const IsoTime = Type.String({
@@ -8,6 +9,28 @@ const IsoTime = Type.String({
   pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$',
 });
 const Text = Type.String({ minLength: 1, maxLength: 200 });
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const EntrySchema = Type.Object({
+  id: Type.String(),
+  at: Type.String(),
+  tenantId: Type.String(),
+  actorType: Type.Union([
+    Type.Literal('user'),
+    Type.Literal('device'),
+    Type.Literal('anonymous'),
+    Type.Literal('system'),
+  ]),
+  actorId: Nullable(Type.String()),
+  action: Type.String(),
+  resourceType: Nullable(Type.String()),
+  resourceId: Nullable(Type.String()),
+  // What changed, as recorded (never secrets); its shape depends on the action.
+  change: Nullable(Type.Object({}, { additionalProperties: true })),
+  ip: Nullable(Type.String()),
+  outcome: Type.Enum(AUDIT_OUTCOMES),
+  status: Type.Integer(),
+  requestId: Nullable(Type.String()),
+});
 
 /** The audit log, read-only (there is no route that changes it). At `/api/v1`. */
 export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = async (
@@ -34,6 +57,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
           },
           { additionalProperties: false },
         ),
+        response: { 200: Type.Object({ items: Type.Array(EntrySchema) }) },
       },
     },
     async (request) => ({ items: await audit.query(userOf(request).tenantId, request.query) }),
