@@ -6,10 +6,30 @@
  */
 
 export {
+  GRUB_CASES,
+  type GrubBoot,
+  type GrubCase,
+  simulateGrubBoot,
+} from '../adapters/grub/grub-boot-script.js';
+export {
+  simulateUBootBoot,
+  UBOOT_BOOT_DECISION,
+  UBOOT_COMMANDS,
+  type UBootBoot,
+  type UBootCommand,
+  type UBootDecisionRow,
+} from '../adapters/uboot/uboot-boot-script.js';
+export {
   type BootControlContractOptions,
   type BootControlSubject,
   runBootControlContract,
 } from './boot-control.contract.js';
+export {
+  createFileUBootEnv,
+  createGrubEnv,
+  type FileUBootEnv,
+  missingTools,
+} from './boot-env-fixtures.js';
 export type { ContractRunner } from './contract-runner.js';
 export {
   DeviceApiServer,
