@@ -32,6 +32,18 @@ export {
 } from './adapters/mqtt/mqtt-transport.js';
 export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 export { subscribePush } from './adapters/mqtt/push-subscriber.js';
+export {
+  type RaucBundleInfo,
+  RaucClient,
+  type RaucClientOptions,
+  type RaucImage,
+  type RaucSlotStatus,
+  type RaucStatus,
+} from './adapters/rauc/rauc-client.js';
+export {
+  RaucComponentHandler,
+  type RaucComponentOptions,
+} from './adapters/rauc/rauc-component-handler.js';
 export { systemClock } from './adapters/system/system-clock.js';
 export { UBootEnv, type UBootEnvOptions } from './adapters/uboot/uboot-env.js';
 export {

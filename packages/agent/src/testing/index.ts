@@ -38,6 +38,15 @@ export {
   type TestRelease,
 } from './device-api-server.js';
 export {
+  createRaucBundle,
+  createRaucSigner,
+  type RaucSession,
+  type RaucSigner,
+  type RaucTestSlot,
+  startRaucSession,
+  writeRaucSystemConf,
+} from './rauc-fixtures.js';
+export {
   CLASS,
   RELEASE_KEY,
   signedEnvelope,

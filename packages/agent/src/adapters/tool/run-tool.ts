@@ -15,7 +15,7 @@ export interface RunToolOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Keeps the tail of a tool's stderr for an error's details: enough to read, never unbounded. */
+/** Keeps the tail of a tool's stderr (and stdout) for an error's details: enough to read, never unbounded. */
 const STDERR_TAIL = 2000;
 
 /**
@@ -61,7 +61,13 @@ export function runTool(
         reject(
           new AgentError(options.code, `${file} ${why}`, {
             cause: error,
-            details: { tool: file, args: [...args], exitCode, stderr: tail },
+            details: {
+              tool: file,
+              args: [...args],
+              exitCode,
+              stderr: tail,
+              stdout: stdout.slice(-STDERR_TAIL).trim(),
+            },
           }),
         );
       },
