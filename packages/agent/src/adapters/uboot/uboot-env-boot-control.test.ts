@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,19 @@ describe('the U-Boot boot script decision (pure)', () => {
       ['a', 'b'],
     );
     expect([boot.boots, boot.row.runs]).toEqual(['b', 'bootcmd']);
+  });
+
+  it('is the table docs/agent.md shows, row by row and in order', async () => {
+    const doc = await readFile(new URL('../../../../../docs/agent.md', import.meta.url), 'utf8');
+    const rows = doc
+      .split('\n')
+      .filter((line) => UBOOT_BOOT_DECISION.some((r) => line.endsWith(`| ${r.why} |`)));
+    expect(rows.map((line) => /\| `(bootcmd|altbootcmd)` \|/.exec(line)?.[1])).toEqual(
+      UBOOT_BOOT_DECISION.map((r) => r.runs),
+    );
+    expect(
+      rows.map((line) => UBOOT_BOOT_DECISION.find((r) => line.endsWith(`| ${r.why} |`))),
+    ).toEqual(UBOOT_BOOT_DECISION);
   });
 
   it('has one row per case, every row reachable', () => {
