@@ -1,3 +1,4 @@
+import { BugError } from '@updraft/core';
 import {
   BOOT_TRIAL_EXHAUSTED,
   DEFAULT_UBOOT_VARIABLES,
@@ -78,7 +79,7 @@ export function simulateUBootBoot(
       r.when.trial === trial &&
       (r.when.limitExceeded === 'ANY' || r.when.limitExceeded === limitExceeded),
   );
-  if (row === undefined) throw new Error('unreachable: the decision table covers every case');
+  if (row === undefined) throw new BugError('the decision table covers every case');
   const saved: Record<string, string | null> = {};
   if (row.countsBoot) saved[variables.bootcount] = String(bootcount);
   if (row.runs === 'altbootcmd') {
