@@ -212,6 +212,33 @@ describe.skipIf(skip)('UBootEnvBootControl with the simulated boot script', () =
     expect([next.boot.boots, next.boot.row.runs]).toEqual(['a', 'altbootcmd']);
   });
 
+  it('writes one copy of the redundant environment per call: a torn write leaves the old state', async () => {
+    const dir = await freshDir();
+    const { config, files } = await createFileUBootEnv(dir, FACTORY);
+    const slots = [
+      await openSlot({ name: 'a', path: join(dir, 'a.img'), size: 4096, sectorSize: 4096 }),
+      await openSlot({ name: 'b', path: join(dir, 'b.img'), size: 4096, sectorSize: 4096 }),
+    ] as const;
+    const control = new UBootEnvBootControl({ config, slots });
+    const before = await Promise.all(files.map((f) => readFile(f)));
+    await control.markPending('b');
+    const after = await Promise.all(files.map((f) => readFile(f)));
+    const changed = [0, 1].filter((i) => !before[i]!.equals(after[i]!));
+    expect(changed).toHaveLength(1);
+    expect((await control.status()).pending).toBe('b');
+    // A power cut in the middle of that write: its CRC no longer matches, the tools fall back to
+    // the other copy, which still holds the state before markPending.
+    const torn = Buffer.from(after[changed[0]!]!);
+    torn.fill(0xff, 5, 40);
+    await writeFile(files[changed[0]!]!, torn);
+    expect(await control.status()).toEqual({
+      booted: 'a',
+      trial: false,
+      pending: null,
+      lastFailure: null,
+    });
+  });
+
   it('uses the board script’s own variable names when configured', async () => {
     const d = await device({
       boot_part: 'B',
