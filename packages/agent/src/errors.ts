@@ -31,6 +31,8 @@ export const AGENT_ERROR_CODES = [
   'AGENT_ENROLLMENT_REJECTED',
   'AGENT_ENROLLMENT_PENDING',
   'AGENT_CERTIFICATE_INVALID',
+  'AGENT_BOOT_TOOL_FAILED',
+  'AGENT_INSTALLER_FAILED',
 ] as const;
 /** One agent error code. */
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

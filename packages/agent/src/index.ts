@@ -13,6 +13,12 @@ export { FileDeviceKey, FileDeviceKeyHolder } from './adapters/file/file-device-
 export { FileSlot, type FileSlotOptions } from './adapters/file/file-slot.js';
 export { FileStateStore } from './adapters/file/file-state-store.js';
 export { JsonBootControl, type JsonBootControlOptions } from './adapters/file/json-boot-control.js';
+export { GrubEnv, type GrubEnvOptions } from './adapters/grub/grub-env.js';
+export {
+  GrubEnvBootControl,
+  type GrubEnvBootControlOptions,
+} from './adapters/grub/grub-env-boot-control.js';
+export { DEFAULT_GRUB_VARIABLES, type GrubVariables } from './adapters/grub/grub-variables.js';
 export { HttpTransport, type HttpTransportOptions } from './adapters/http/http-transport.js';
 export {
   type MqttConnectionOptions,
@@ -26,7 +32,29 @@ export {
 } from './adapters/mqtt/mqtt-transport.js';
 export { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
 export { subscribePush } from './adapters/mqtt/push-subscriber.js';
+export {
+  type RaucBundleInfo,
+  RaucClient,
+  type RaucClientOptions,
+  type RaucImage,
+  type RaucSlotStatus,
+  type RaucStatus,
+} from './adapters/rauc/rauc-client.js';
+export {
+  RaucComponentHandler,
+  type RaucComponentOptions,
+} from './adapters/rauc/rauc-component-handler.js';
 export { systemClock } from './adapters/system/system-clock.js';
+export { UBootEnv, type UBootEnvOptions } from './adapters/uboot/uboot-env.js';
+export {
+  UBootEnvBootControl,
+  type UBootEnvBootControlOptions,
+} from './adapters/uboot/uboot-env-boot-control.js';
+export {
+  BOOT_TRIAL_EXHAUSTED,
+  DEFAULT_UBOOT_VARIABLES,
+  type UBootVariables,
+} from './adapters/uboot/uboot-variables.js';
 export { Agent, type RunResult, systemRandom } from './agent.js';
 export { type AgentOptions, DEFAULT_AGENT_OPTIONS } from './agent-options.js';
 export { fullJitterDelay } from './backoff.js';

@@ -23,7 +23,8 @@ export interface BootStatus {
 /**
  * The device's boot control: which slot runs, which slot an update goes to, trial boots.
  * Implementations: the simulator's MCUboot-like bootloader (`@updraft/sim`), the agent's JSON-state
- * file adapter, and (documented in docs/agent.md) U-Boot `fw_setenv` / GRUB environment adapters.
+ * file adapter, and the U-Boot (`fw_setenv`) and GRUB (`grub-editenv`) environment adapters
+ * (docs/agent.md, "Real boot chains").
  */
 export interface BootControl {
   /** What booted, whether it is a trial, what is pending. */

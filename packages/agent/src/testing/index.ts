@@ -6,10 +6,30 @@
  */
 
 export {
+  GRUB_CASES,
+  type GrubBoot,
+  type GrubCase,
+  simulateGrubBoot,
+} from '../adapters/grub/grub-boot-script.js';
+export {
+  simulateUBootBoot,
+  UBOOT_BOOT_DECISION,
+  UBOOT_COMMANDS,
+  type UBootBoot,
+  type UBootCommand,
+  type UBootDecisionRow,
+} from '../adapters/uboot/uboot-boot-script.js';
+export {
   type BootControlContractOptions,
   type BootControlSubject,
   runBootControlContract,
 } from './boot-control.contract.js';
+export {
+  createFileUBootEnv,
+  createGrubEnv,
+  type FileUBootEnv,
+  missingTools,
+} from './boot-env-fixtures.js';
 export type { ContractRunner } from './contract-runner.js';
 export {
   DeviceApiServer,
@@ -17,6 +37,15 @@ export {
   type ServerFaults,
   type TestRelease,
 } from './device-api-server.js';
+export {
+  createRaucBundle,
+  createRaucSigner,
+  type RaucSession,
+  type RaucSigner,
+  type RaucTestSlot,
+  startRaucSession,
+  writeRaucSystemConf,
+} from './rauc-fixtures.js';
 export {
   CLASS,
   RELEASE_KEY,
