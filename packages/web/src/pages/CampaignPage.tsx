@@ -37,14 +37,15 @@ type Status =
 type Counts = Status['totals'];
 type Threshold = Campaign['errorThreshold'];
 
+// Shades with AA contrast for the badge's text (paused: black on yellow, by autoContrast).
 const STATE_COLORS: Record<CampaignState, string> = {
-  draft: 'gray',
-  approved: 'teal',
-  scheduled: 'indigo',
-  running: 'blue',
-  paused: 'orange',
-  finished: 'green',
-  cancelled: 'red',
+  draft: 'gray.7',
+  approved: 'cyan.9',
+  scheduled: 'indigo.8',
+  running: 'blue.8',
+  paused: 'yellow.5',
+  finished: 'teal.9',
+  cancelled: 'red.9',
 };
 
 /** The events of the campaign's stream (docs/campaigns.md, "Event stream"). */
@@ -102,7 +103,9 @@ function CountsBar({ label, counts, testId }: { label: string; counts: Counts; t
 }
 
 function thresholdWords(t: Threshold): string {
-  return 'percent' in t ? `more than ${t.percent} % failed or rejected` : `${t.count} or more`;
+  return 'percent' in t
+    ? `more than ${t.percent} % failed or rejected`
+    : `at least ${t.count} failed or rejected`;
 }
 
 /** Why the campaign is paused, in words; for a tripped threshold: which phase and how far. */
@@ -126,7 +129,7 @@ function PausedAlert({
       ? phase.counts.targets - phase.counts.skipped - phase.counts.cancelled
       : 0;
     return (
-      <Alert color="orange" title="Paused automatically: error threshold exceeded" role="alert">
+      <Alert color="red" title="Paused automatically: error threshold exceeded" role="alert">
         Phase {index + 1}: {failed} of {measured} devices failed or were rejected
         {threshold && <> (its threshold: {thresholdWords(threshold)})</>}. No device of a later
         phase gets the update until the campaign is resumed. See the failure reasons below.
@@ -142,7 +145,7 @@ function PausedAlert({
     'release-revoked': 'Paused automatically: the release is signed by a revoked key.',
   };
   return (
-    <Alert color="orange" title="Paused" role="alert">
+    <Alert color="red" title="Paused" role="alert">
       {(reason && words[reason]) ?? 'Paused.'} {detail}
     </Alert>
   );
@@ -360,6 +363,12 @@ export function CampaignPage() {
       setCancelling(false);
       setComment('');
       client.setQueryData(['campaigns', id], updated);
+      // The bars' document follows at once too (the stream's next progress confirms it).
+      client.setQueryData(['campaigns', id, 'status'], (old: Status | undefined) =>
+        old === undefined
+          ? old
+          : { ...old, state: updated.state, stateReason: updated.stateReason },
+      );
       await client.invalidateQueries({ queryKey: ['campaigns'] });
     },
   });
@@ -392,7 +401,7 @@ export function CampaignPage() {
             {c.name}
           </Title>
           <Group gap="xs">
-            <Badge color={STATE_COLORS[state]} data-testid="campaign-state" size="lg">
+            <Badge color={STATE_COLORS[state]} autoContrast data-testid="campaign-state" size="lg">
               {state}
               {(s?.stateReason ?? c.stateReason) ? ` (${s?.stateReason ?? c.stateReason})` : ''}
             </Badge>
