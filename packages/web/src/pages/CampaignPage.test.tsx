@@ -382,6 +382,29 @@ describe('CampaignPage', () => {
     }
   });
 
+  it('plots the progress samples once there are two (the chart loaded on demand)', async () => {
+    const sample = (at: string, c: Partial<typeof ZERO>) => ({ at, totals: counts(c) });
+    service(campaign(), status(), {
+      'GET /api/v1/campaigns/cmp_1/timeseries': () =>
+        json({
+          items: [
+            sample('2026-12-01T10:00:00.000Z', { installing: 4, scheduled: 36 }),
+            sample('2026-12-01T10:01:00.000Z', { succeeded: 3, failed: 1, scheduled: 36 }),
+          ],
+        }),
+    });
+    renderPage(['rollout-admin']);
+    await screen.findByRole('heading', { name: 'Progress over time' });
+    await vi.waitFor(
+      () => {
+        const section = screen.getByRole('region', { name: 'Progress over time' });
+        if (!section.querySelector('.mantine-AreaChart-root')) throw new Error(section.innerHTML);
+      },
+      { timeout: 10_000 },
+    );
+    expect(screen.queryByText(/sample so far|No samples yet/)).toBeNull();
+  });
+
   it('needs campaigns:read', () => {
     service(campaign(), status());
     renderPage(['repository-admin']);

@@ -1,5 +1,3 @@
-import '@mantine/charts/styles.css';
-import { AreaChart } from '@mantine/charts';
 import {
   Alert,
   Anchor,
@@ -15,7 +13,7 @@ import {
   Title,
 } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import {
   type CampaignOperation,
@@ -27,6 +25,7 @@ import { type StreamEvent, useEventStream } from '../api/event-stream';
 import type { paths } from '../api/openapi';
 import { useSession } from '../auth/session';
 import { PermittedButton } from '../components/Allowed';
+import type { ProgressPoint } from '../components/CampaignProgressChart';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
 
@@ -64,6 +63,10 @@ function split(c: Counts) {
   const other = c.cancelled + c.skipped;
   return { succeeded: c.succeeded, failed, inProgress, waiting: c.scheduled, other };
 }
+
+const CampaignProgressChart = lazy(async () => ({
+  default: (await import('../components/CampaignProgressChart')).CampaignProgressChart,
+}));
 
 const pct = (n: number, of: number) => (of === 0 ? 0 : (n * 100) / of);
 
@@ -207,7 +210,7 @@ function Timeseries({ id, live }: { id: string; live: boolean }) {
   });
   if (series.error) return <ProblemAlert error={series.error} title="Progress over time" />;
   const items = series.data?.items ?? [];
-  const data = items.map((s) => {
+  const data = items.map((s): ProgressPoint => {
     const c = split(s.totals);
     return {
       at: new Date(s.at).toISOString().slice(11, 16),
@@ -227,18 +230,9 @@ function Timeseries({ id, live }: { id: string; live: boolean }) {
           the campaign runs).
         </Text>
       ) : (
-        <AreaChart
-          h={200}
-          data={data}
-          dataKey="at"
-          type="stacked"
-          aria-label="Devices succeeded, failed and in progress over time (UTC)"
-          series={[
-            { name: 'Succeeded', color: 'green.8' },
-            { name: 'Failed', color: 'red.8' },
-            { name: 'In progress', color: 'blue.6' },
-          ]}
-        />
+        <Suspense fallback={<Text c="dimmed">Loading the chart…</Text>}>
+          <CampaignProgressChart data={data} />
+        </Suspense>
       )}
     </section>
   );
