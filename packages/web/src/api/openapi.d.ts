@@ -2139,7 +2139,13 @@ export interface paths {
                             failureReasons: {
                                 code: string;
                                 count: number;
+                                /** @description the example devices' names */
                                 devices: string[];
+                                /** @description the same example devices with their ids */
+                                examples: {
+                                    id: string;
+                                    name: string;
+                                }[];
                             }[];
                             id: string;
                             phases: {

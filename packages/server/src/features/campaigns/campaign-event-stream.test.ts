@@ -5,7 +5,11 @@ import { ServerError } from '../../errors.js';
 import { type CampaignKit, campaignKit } from '../../testing/campaign-fixtures.js';
 import { openSse, type SseBlock } from '../../testing/sse-client.js';
 import { describeEachDialect } from '../../testing/test-database.js';
-import { createTestServer, type TestServer } from '../../testing/test-server.js';
+import {
+  createTestServer,
+  TEST_ADMIN_PASSWORD,
+  type TestServer,
+} from '../../testing/test-server.js';
 import { CampaignEventStreams } from './campaign-event-stream.js';
 import { recordCampaignEvent } from './campaign-events.js';
 
@@ -68,6 +72,34 @@ describeEachDialect('campaign event stream (SSE)', (dialect) => {
     } finally {
       stream.close();
     }
+  });
+
+  it("streams to the dashboard's session cookie (a same-origin EventSource sends no header of its own)", async () => {
+    const id = await approvedAndStarted();
+    const login = await server.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'x-updraft-client': 'web' },
+      payload: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+    });
+    const cookie = [login.headers['set-cookie'] ?? []]
+      .flat()
+      .find((c) => c.startsWith('updraft_session='));
+    expect(cookie).toBeDefined();
+    // What an EventSource sends: the cookie and Accept, no x-updraft-client, no Authorization.
+    const stream = await openSse(`${base}/campaigns/${id}/events`, {
+      cookie: cookie!.slice(0, cookie!.indexOf(';')),
+    });
+    try {
+      expect(stream.status).toBe(200);
+      await expect.poll(() => stateChanges(stream.blocks).length).toBe(2);
+      await expect.poll(() => progress(stream.blocks).length).toBeGreaterThan(0);
+    } finally {
+      stream.close();
+    }
+    const anonymous = await openSse(`${base}/campaigns/${id}/events`, {});
+    expect(anonymous.status).toBe(401);
+    anonymous.close();
   });
 
   it('resumes after Last-Event-ID with only the later events', async () => {

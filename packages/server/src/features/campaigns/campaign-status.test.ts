@@ -153,11 +153,20 @@ describeEachDialect('campaign API over seeded targets', (dialect) => {
       .execute();
     const res = await kit.call('support', 'GET', `/campaigns/${id}/status`);
     expect(res.statusCode).toBe(403);
+    // Names unlike the ids, so the examples show which is which.
+    const nameOf = (deviceId: string) => `name-of-${deviceId}`;
+    for (const i of [1, 2, 3])
+      await db()
+        .updateTable('devices')
+        .set({ name: nameOf(dev(i)) })
+        .where('id', '=', dev(i))
+        .execute();
     const status = (await kit.call('approver', 'GET', `/campaigns/${id}/status`)).json();
     // Examples in rank order (stable from call to call).
     const failedInRank = [dev(1), dev(2)].sort((a, b) =>
       targetRank(id, a) < targetRank(id, b) ? -1 : 1,
     );
+    const example = (deviceId: string) => ({ id: deviceId, name: nameOf(deviceId) });
     expect(status).toEqual({
       id,
       state: 'running',
@@ -189,8 +198,18 @@ describeEachDialect('campaign API over seeded targets', (dialect) => {
         rejected: 1,
       }),
       failureReasons: [
-        { code: 'TRIAL_BOOT_FAILED', count: 2, devices: failedInRank },
-        { code: 'USER_DECLINED', count: 1, devices: [dev(3)] },
+        {
+          code: 'TRIAL_BOOT_FAILED',
+          count: 2,
+          devices: failedInRank.map(nameOf),
+          examples: failedInRank.map(example),
+        },
+        {
+          code: 'USER_DECLINED',
+          count: 1,
+          devices: [nameOf(dev(3))],
+          examples: [example(dev(3))],
+        },
       ],
       bytesSaved: 1500,
     });

@@ -272,17 +272,20 @@ export async function saveCampaignSettings(
     .execute();
 }
 
-/** Failed and rejected targets grouped by code, most frequent first, with example device names. */
+/** Failed and rejected targets grouped by code, most frequent first, with example devices. */
 export interface FailureReason {
   readonly code: string;
   readonly count: number;
+  /** The example devices' names (kept for the CLI and scripts; the same devices as `examples`). */
   readonly devices: string[];
+  /** The example devices with their ids, so a client can link to them. */
+  readonly examples: { readonly id: string; readonly name: string }[];
 }
 
 /**
  * The campaign's failure reasons: one GROUP BY over its failed and rejected targets (a target
  * without a code counts as `UNKNOWN`), the `maxCodes` most frequent, then for each of those up to
- * `examples` device names in rank order (the same ones each time): one short index range read
+ * `examples` devices (id and name) in rank order (the same ones each time): one short index range read
  * per code (`campaign_targets_code`), so the cost does not grow with the failures.
  */
 export async function failureReasons(
@@ -306,7 +309,7 @@ export async function failureReasons(
     const rows = await db
       .selectFrom('campaign_targets as t')
       .innerJoin('devices as d', 'd.id', 't.device_id')
-      .select('d.name')
+      .select(['d.id', 'd.name'])
       .where('t.campaign_id', '=', campaignId)
       .where((eb) =>
         eb.or([
@@ -318,14 +321,18 @@ export async function failureReasons(
       .orderBy('t.rank')
       .limit(examples)
       .execute();
-    return rows.map((r) => r.name);
+    return rows.map((r) => ({ id: r.id, name: r.name }));
   };
   return Promise.all(
-    groups.map(async (g) => ({
-      code: g.code,
-      count: Number(g.n),
-      devices: await examplesOf(g.code),
-    })),
+    groups.map(async (g) => {
+      const examples = await examplesOf(g.code);
+      return {
+        code: g.code,
+        count: Number(g.n),
+        devices: examples.map((e) => e.name),
+        examples,
+      };
+    }),
   );
 }
 

@@ -150,7 +150,14 @@ export const CampaignStatusSchema = Type.Object({
   ),
   totals: Counts,
   failureReasons: Type.Array(
-    Type.Object({ code: Type.String(), count: Type.Integer(), devices: Type.Array(Type.String()) }),
+    Type.Object({
+      code: Type.String(),
+      count: Type.Integer(),
+      devices: Type.Array(Type.String(), { description: "the example devices' names" }),
+      examples: Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
+        description: 'the same example devices with their ids',
+      }),
+    }),
   ),
   bytesSaved: Type.Integer(),
 });
