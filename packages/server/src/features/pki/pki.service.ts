@@ -4,6 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { hashToken, newId } from '../../auth/secrets.js';
 import type { ServerConfig } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
+import type { DialectSupport } from '../../db/dialect-support.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -21,6 +22,7 @@ import {
 import { findTenantByName } from '../../tenants/tenant.repository.js';
 import { appendAudit } from '../audit/audit.repository.js';
 import { findDeviceId } from '../devices/device.repository.js';
+import { isUniqueViolation } from '../releases/release.service.js';
 import {
   countExpiring,
   crlNumber,
@@ -40,6 +42,7 @@ import {
   insertManufacturingCa,
   listCertificates,
   listManufacturingCas,
+  lockDeviceForIssuance,
   nextCrlNumber,
   removeManufacturingCa,
   revokeCertificates,
@@ -71,6 +74,8 @@ const CRL_VALID_HOURS = 24;
 // A cached CRL is reissued once less than this is left before its nextUpdate.
 const CRL_REFRESH_BEFORE_MS = 12 * 3_600_000;
 const ENROLLMENT_TOKEN_PREFIX = 'updraft_enroll_';
+/** Retry-After of {@link issuanceConflict}: the other issuance has committed by then. */
+export const ISSUANCE_CONFLICT_RETRY_AFTER_SECONDS = 5;
 const MAX_CERTIFICATE_PEM = 64 * 1024;
 
 /** Who is enrolling, for the audit entry EST writes (EST routes are not management routes). */
@@ -178,6 +183,27 @@ function reenrollRefused(reason: string): PkiError {
   );
 }
 
+/**
+ * A concurrent issuance for the device stored its certificate first (only reachable when that one
+ * did not take the device lock, e.g. a replica of an older version during a rolling upgrade): a
+ * 503 with Retry-After, which EST clients retry, rather than a 4xx they give up on.
+ */
+function issuanceConflict(deviceId: string): PkiError {
+  return new PkiError(
+    'PKI_CERTIFICATE_ISSUANCE_CONFLICT',
+    'another certificate was issued for this device at the same moment; retry',
+    {
+      details: {
+        reason: 'concurrent-issuance',
+        deviceId,
+        retryAfterSeconds: ISSUANCE_CONFLICT_RETRY_AFTER_SECONDS,
+      },
+      // A 503 that is no fault: the device is told what happened and when to retry.
+      exposable: true,
+    },
+  );
+}
+
 function hashesEqual(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
@@ -208,6 +234,7 @@ export class PkiService {
   constructor(
     private readonly deps: {
       readonly db: Kysely<Database>;
+      readonly support: Pick<DialectSupport, 'supportsConcurrentWriters'>;
       readonly box: CaKeyBox;
       readonly config: ServerConfig['pki'];
       readonly metrics: Metrics;
@@ -528,27 +555,41 @@ export class PkiService {
       revocation_reason: null,
       revoked_by: null,
     };
-    await this.deps.db.transaction().execute(async (trx) => {
-      await inTransaction?.(trx);
-      await insertActiveCertificate(trx, row);
-      await appendAudit(
-        trx,
-        {
-          tenantId,
-          actorType: 'device',
-          actorId: device.id,
-          action: 'pki.certificate.issue',
-          resourceType: 'certificate',
-          resourceId: row.id,
-          change: { deviceId: device.id, serial: row.serial, via, notAfter: row.not_after },
-          ip: caller.ip,
-          outcome: 'success',
-          status: 200,
-          requestId: caller.requestId,
-        },
-        row.issued_at,
-      );
-    });
+    try {
+      await this.deps.db.transaction().execute(async (trx) => {
+        // One issuance per device at a time: the lock is held until commit (docs/pki.md).
+        await lockDeviceForIssuance(trx, this.deps.support, tenantId, device.id);
+        await inTransaction?.(trx);
+        // A concurrent issuance may have certified this key while this one was signing.
+        if ((await usedKeysOfDevice(trx, device.id)).includes(row.spki_fingerprint))
+          throw new PkiError(
+            'PKI_KEY_REUSED',
+            'the request reuses a key that must not be certified again',
+            { details: { fingerprint: row.spki_fingerprint } },
+          );
+        await insertActiveCertificate(trx, row);
+        await appendAudit(
+          trx,
+          {
+            tenantId,
+            actorType: 'device',
+            actorId: device.id,
+            action: 'pki.certificate.issue',
+            resourceType: 'certificate',
+            resourceId: row.id,
+            change: { deviceId: device.id, serial: row.serial, via, notAfter: row.not_after },
+            ip: caller.ip,
+            outcome: 'success',
+            status: 200,
+            requestId: caller.requestId,
+          },
+          row.issued_at,
+        );
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw issuanceConflict(device.id);
+      throw error;
+    }
     this.deps.metrics.pkiEnrollments.inc({ method: ENROLLMENT_METHOD[via] });
     return { kind: 'issued', certificatePem, deviceId: device.id };
   }
