@@ -25,7 +25,6 @@ import { findDeviceId } from '../devices/device.repository.js';
 import { isUniqueViolation } from '../releases/release.service.js';
 import {
   countExpiring,
-  crlNumber,
   type EnrollingDevice,
   expiringCertificates,
   findBirthCertificate,
@@ -64,7 +63,9 @@ import {
   type CaKeyBox,
   certificateFingerprint,
   loadOrCreateTenantCa,
+  loadTenantCaCertificate,
   type TenantCa,
+  type TenantCaCertificate,
 } from './tenant-ca.js';
 
 const DAY_MS = 86_400_000;
@@ -271,6 +272,20 @@ export class PkiService {
     );
   }
 
+  /**
+   * The tenant's issuing CA without its key, for public reads (EST `cacerts`, the CRL when its
+   * cached copy is current, the CA view): the sealed key is neither read nor opened. A tenant
+   * without a CA yet gets one created here (first use), like {@link ca}.
+   */
+  async #caCertificate(tenantId: string): Promise<TenantCaCertificate> {
+    const stored = await loadTenantCaCertificate(this.deps.db, tenantId);
+    if (stored !== undefined) return stored;
+    await this.ca(tenantId);
+    const created = await loadTenantCaCertificate(this.deps.db, tenantId);
+    if (created === undefined) throw new BugError(`tenant ${tenantId}: issuing CA not stored`);
+    return created;
+  }
+
   /** The id of the tenant called `name` (the EST and CRL URL label). */
   async tenantIdByName(name: string): Promise<string> {
     const tenant = await findTenantByName(this.deps.db, name);
@@ -280,7 +295,7 @@ export class PkiService {
 
   /** The CA chain devices pin (issuing CA then up to the root), as PEM and as EST certs-only. */
   async caView(tenantId: string): Promise<TenantCaView> {
-    const ca = await this.ca(tenantId);
+    const ca = await this.#caCertificate(tenantId);
     return {
       certificatePem: ca.certificatePem,
       chainPem: ca.chainPem,
@@ -293,7 +308,7 @@ export class PkiService {
 
   /** EST `cacerts`: the chain as PKCS#7 certs-only (DER). */
   async caCerts(tenantId: string): Promise<Uint8Array> {
-    return certsOnlyPkcs7([(await this.ca(tenantId)).chainPem]);
+    return certsOnlyPkcs7([(await this.#caCertificate(tenantId)).chainPem]);
   }
 
   /** One certificate as PKCS#7 certs-only (DER): what `simpleenroll` answers. */
@@ -808,15 +823,19 @@ export class PkiService {
   /**
    * The tenant's CRL (DER), signed by its issuing CA. Every revocation and CA import moves the
    * tenant's CRL number; the CRL is reissued when the number moved or half its lifetime passed.
+   * Serving the cached DER reads only the CA's public row; the key is unsealed only to sign.
    */
   async crl(tenantId: string): Promise<Uint8Array> {
     const now = this.deps.now();
-    const ca = await this.ca(tenantId);
-    const number = await crlNumber(this.deps.db, tenantId);
+    const published = await this.#caCertificate(tenantId);
+    const number = published.crlNumber;
     const cached = this.#crls.get(tenantId);
     const current =
-      cached !== undefined && cached.number === number && cached.fingerprint === ca.fingerprint;
+      cached !== undefined &&
+      cached.number === number &&
+      cached.fingerprint === published.fingerprint;
     if (current && cached.nextUpdate - now.getTime() > CRL_REFRESH_BEFORE_MS) return cached.der;
+    const ca = await this.ca(tenantId);
     // A new number when this CRL is only getting old (or none was issued yet); a number moved by a
     // revocation, an import or another replica's refresh is issued as it is, so replicas do not
     // keep bumping each other's numbers.
