@@ -290,6 +290,7 @@ export async function buildServer(
       pki: {
         service: new PkiService({
           db: database.db,
+          support: database.support,
           box: caKeys,
           config: config.pki,
           metrics,

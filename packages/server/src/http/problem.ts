@@ -109,7 +109,8 @@ export function installProblemHandlers(
       const status = statusOf(error);
       if (exposable && status !== undefined) {
         const retryAfter = error.details.retryAfterSeconds;
-        if (error.code === 'HTTP_RATE_LIMITED' && typeof retryAfter === 'number')
+        // A 429 or 503 that says when to come back (RFC 9110 §10.2.3).
+        if ((status === 429 || status === 503) && typeof retryAfter === 'number')
           reply.header('retry-after', retryAfter);
         if (status >= 500) request.log.error({ err: error }, 'request failed');
         const position = error.details.position as Problem['position'];

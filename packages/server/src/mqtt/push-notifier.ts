@@ -113,30 +113,54 @@ export class PushNotifier implements PushNotices {
         return;
       }
       const at = this.deps.now().toISOString();
-      const publish = (row: Target) => {
+      // A device whose name (or a tenant whose id) no MQTT identity can carry has no topic: it is
+      // skipped (counted as failed, logged by id only) and every other device is still told.
+      const unaddressable: Target[] = [];
+      const addressed: Array<{ row: Target; topic: string }> = [];
+      for (const row of rows) {
+        try {
+          addressed.push({
+            row,
+            topic: `${deviceTopicRoot(tenantId, row.deviceName)}/${DEVICE_TOPICS.notify}`,
+          });
+        } catch {
+          unaddressable.push(row);
+        }
+      }
+      if (unaddressable.length > 0) {
+        this.deps.counter.inc({ result: 'failed' }, unaddressable.length);
+        this.deps.logger.warn(
+          {
+            type,
+            tenantId,
+            skipped: unaddressable.length,
+            actionIds: unaddressable.slice(0, 10).map((r) => r.actionId),
+          },
+          'push notices skipped: device name or tenant id not usable as an MQTT topic',
+        );
+      }
+      const publish = ({ row, topic }: { row: Target; topic: string }) => {
         const notice: PushNotice = {
           type,
           ...(type === 'campaign-paused' ? {} : { actionId: row.actionId }),
           ...(row.campaignId !== null ? { campaignId: row.campaignId } : {}),
           at,
         };
-        return this.deps.bus.publish(
-          `${deviceTopicRoot(tenantId, row.deviceName)}/${DEVICE_TOPICS.notify}`,
-          JSON.stringify(notice),
-          {
-            qos: 1,
-            contentType: 'application/json',
-            messageExpirySeconds: NOTICE_EXPIRY_SECONDS,
-          },
-        );
+        return this.deps.bus.publish(topic, JSON.stringify(notice), {
+          qos: 1,
+          contentType: 'application/json',
+          messageExpirySeconds: NOTICE_EXPIRY_SECONDS,
+        });
       };
       const results: PromiseSettledResult<unknown>[] = [];
-      for (let i = 0; i < rows.length; i += PUBLISH_BATCH) {
-        results.push(...(await Promise.allSettled(rows.slice(i, i + PUBLISH_BATCH).map(publish))));
+      for (let i = 0; i < addressed.length; i += PUBLISH_BATCH) {
+        const batch = addressed.slice(i, i + PUBLISH_BATCH);
+        // `async`: a bus that throws instead of rejecting fails one notice, not the pass.
+        results.push(...(await Promise.allSettled(batch.map(async (a) => publish(a)))));
       }
       const failed = results.filter((r) => r.status === 'rejected');
-      if (rows.length > failed.length)
-        this.deps.counter.inc({ result: 'published' }, rows.length - failed.length);
+      if (addressed.length > failed.length)
+        this.deps.counter.inc({ result: 'published' }, addressed.length - failed.length);
       if (failed.length > 0) {
         this.deps.counter.inc({ result: 'failed' }, failed.length);
         this.deps.logger.warn(
@@ -144,7 +168,11 @@ export class PushNotifier implements PushNotices {
           'push notices not published (devices learn at their next poll)',
         );
       }
-    })();
+    })().catch((error: unknown) => {
+      // Never an unhandled rejection: a notice is a hint, the process and later notices go on.
+      this.deps.logger.error({ err: error, type }, 'push notice pass failed');
+      this.deps.counter.inc({ result: 'failed' });
+    });
     this.#pending.add(work);
     void work.finally(() => this.#pending.delete(work));
   }

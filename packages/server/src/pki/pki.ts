@@ -25,7 +25,7 @@ export class PkiError extends ServerError {
   constructor(
     code: PkiErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+    options: { cause?: unknown; details?: Record<string, unknown>; exposable?: boolean } = {},
   ) {
     super(code, message, options);
   }

@@ -80,6 +80,17 @@ export async function issueTestDeviceCertificate(
   }
   const described = describeCertificate(certificatePem);
   const id = newId('crt');
+  const state = options.state ?? 'active';
+  // Like enrollment: a new active certificate supersedes the device's active one (a device has at
+  // most one, migration 20261203150000-device-certificates-one-active).
+  if (state === 'active')
+    await db
+      .updateTable('device_certificates')
+      .set({ state: 'superseded', superseded_at: new Date().toISOString() })
+      .where('tenant_id', '=', device.tenantId)
+      .where('device_id', '=', device.deviceId)
+      .where('state', '=', 'active')
+      .execute();
   await db
     .insertInto('device_certificates')
     .values({
@@ -94,7 +105,7 @@ export async function issueTestDeviceCertificate(
       not_after: described.notAfter,
       issued_at: now.toISOString(),
       issued_via: 'est-token',
-      state: options.state ?? 'active',
+      state,
       superseded_at: options.supersededAt ?? null,
       revoked_at: options.state === 'revoked' ? now.toISOString() : null,
       revocation_reason: options.state === 'revoked' ? 'keyCompromise' : null,

@@ -52,9 +52,14 @@ export const estRoutes: FastifyPluginAsyncTypebox<{ pki: PkiService }> = async (
       throw new ServerError('HTTP_UNSUPPORTED_MEDIA_TYPE', 'send the CSR as application/pkcs10');
     return decodeEstCsr(request.body);
   };
-  // Counts a refusal by reason (a bounded set: the service's reasons and error codes).
+  // Counts a refusal by reason (a bounded set: the service's reasons and error codes); a
+  // concurrent-issuance 503 is a refusal the device retries, not a fault.
   const refused = (error: unknown): never => {
-    if (error instanceof ServerError && error.status >= 400 && error.status < 500) {
+    if (
+      error instanceof ServerError &&
+      ((error.status >= 400 && error.status < 500) ||
+        error.code === 'PKI_CERTIFICATE_ISSUANCE_CONFLICT')
+    ) {
       const reason = error.details?.reason;
       metrics.pkiRefusals.inc({
         channel: 'est',

@@ -583,6 +583,7 @@ describeEachDialect('PKI service over EST (real curl and openssl)', (dialect) =>
     const a = server.app.wiring.pki.service;
     const b = new PkiService({
       db: server.app.updraft.db,
+      support: server.app.updraft.dbSupport,
       box: new CaKeyBox(server.app.updraft.deriveKey('pki-ca-key')),
       config: server.config.pki,
       metrics: new Metrics({ defaultMetrics: false }),

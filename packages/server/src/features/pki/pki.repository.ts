@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
+import type { DialectSupport } from '../../db/dialect-support.js';
 import type {
   DeviceAdmission,
   DeviceBirthCertificateTable,
@@ -211,8 +212,31 @@ export async function usedKeysOfDevice(db: Db, deviceId: string): Promise<string
 // ---- operational certificates
 
 /**
+ * Locks the device's row until the transaction ends, so issuances for one device run one after
+ * the other and each supersedes what the previous one stored. Where writers are concurrent
+ * (PostgreSQL) this is `FOR NO KEY UPDATE`, which still lets other rows reference the device;
+ * SQLite serialises write transactions, so the transaction itself is the lock there.
+ */
+export async function lockDeviceForIssuance(
+  trx: Transaction<Database>,
+  support: Pick<DialectSupport, 'supportsConcurrentWriters'>,
+  tenantId: string,
+  deviceId: string,
+): Promise<void> {
+  await trx
+    .selectFrom('devices')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deviceId)
+    .$if(support.supportsConcurrentWriters, (q) => q.forNoKeyUpdate())
+    .execute();
+}
+
+/**
  * Stores a newly issued certificate as the device's `active` one and supersedes its older active
- * ones, in the caller's transaction (issuance is all or nothing).
+ * ones, in the caller's transaction (issuance is all or nothing). Call after
+ * {@link lockDeviceForIssuance}: the unique index `device_certificates_one_active` refuses a
+ * second active row of a device that an unlocked concurrent issuance would leave.
  */
 export async function insertActiveCertificate(
   trx: Transaction<Database>,

@@ -4,6 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { hashToken, newId } from '../../auth/secrets.js';
 import type { ServerConfig } from '../../config/config.js';
 import type { Database } from '../../db/database.js';
+import type { DialectSupport } from '../../db/dialect-support.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -21,9 +22,9 @@ import {
 import { findTenantByName } from '../../tenants/tenant.repository.js';
 import { appendAudit } from '../audit/audit.repository.js';
 import { findDeviceId } from '../devices/device.repository.js';
+import { isUniqueViolation } from '../releases/release.service.js';
 import {
   countExpiring,
-  crlNumber,
   type EnrollingDevice,
   expiringCertificates,
   findBirthCertificate,
@@ -40,6 +41,7 @@ import {
   insertManufacturingCa,
   listCertificates,
   listManufacturingCas,
+  lockDeviceForIssuance,
   nextCrlNumber,
   removeManufacturingCa,
   revokeCertificates,
@@ -61,7 +63,9 @@ import {
   type CaKeyBox,
   certificateFingerprint,
   loadOrCreateTenantCa,
+  loadTenantCaCertificate,
   type TenantCa,
+  type TenantCaCertificate,
 } from './tenant-ca.js';
 
 const DAY_MS = 86_400_000;
@@ -71,6 +75,8 @@ const CRL_VALID_HOURS = 24;
 // A cached CRL is reissued once less than this is left before its nextUpdate.
 const CRL_REFRESH_BEFORE_MS = 12 * 3_600_000;
 const ENROLLMENT_TOKEN_PREFIX = 'updraft_enroll_';
+/** Retry-After of {@link issuanceConflict}: the other issuance has committed by then. */
+export const ISSUANCE_CONFLICT_RETRY_AFTER_SECONDS = 5;
 const MAX_CERTIFICATE_PEM = 64 * 1024;
 
 /** Who is enrolling, for the audit entry EST writes (EST routes are not management routes). */
@@ -178,6 +184,27 @@ function reenrollRefused(reason: string): PkiError {
   );
 }
 
+/**
+ * A concurrent issuance for the device stored its certificate first (only reachable when that one
+ * did not take the device lock, e.g. a replica of an older version during a rolling upgrade): a
+ * 503 with Retry-After, which EST clients retry, rather than a 4xx they give up on.
+ */
+function issuanceConflict(deviceId: string): PkiError {
+  return new PkiError(
+    'PKI_CERTIFICATE_ISSUANCE_CONFLICT',
+    'another certificate was issued for this device at the same moment; retry',
+    {
+      details: {
+        reason: 'concurrent-issuance',
+        deviceId,
+        retryAfterSeconds: ISSUANCE_CONFLICT_RETRY_AFTER_SECONDS,
+      },
+      // A 503 that is no fault: the device is told what happened and when to retry.
+      exposable: true,
+    },
+  );
+}
+
 function hashesEqual(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
@@ -208,6 +235,7 @@ export class PkiService {
   constructor(
     private readonly deps: {
       readonly db: Kysely<Database>;
+      readonly support: Pick<DialectSupport, 'supportsConcurrentWriters'>;
       readonly box: CaKeyBox;
       readonly config: ServerConfig['pki'];
       readonly metrics: Metrics;
@@ -244,6 +272,20 @@ export class PkiService {
     );
   }
 
+  /**
+   * The tenant's issuing CA without its key, for public reads (EST `cacerts`, the CRL when its
+   * cached copy is current, the CA view): the sealed key is neither read nor opened. A tenant
+   * without a CA yet gets one created here (first use), like {@link ca}.
+   */
+  async #caCertificate(tenantId: string): Promise<TenantCaCertificate> {
+    const stored = await loadTenantCaCertificate(this.deps.db, tenantId);
+    if (stored !== undefined) return stored;
+    await this.ca(tenantId);
+    const created = await loadTenantCaCertificate(this.deps.db, tenantId);
+    if (created === undefined) throw new BugError(`tenant ${tenantId}: issuing CA not stored`);
+    return created;
+  }
+
   /** The id of the tenant called `name` (the EST and CRL URL label). */
   async tenantIdByName(name: string): Promise<string> {
     const tenant = await findTenantByName(this.deps.db, name);
@@ -253,7 +295,7 @@ export class PkiService {
 
   /** The CA chain devices pin (issuing CA then up to the root), as PEM and as EST certs-only. */
   async caView(tenantId: string): Promise<TenantCaView> {
-    const ca = await this.ca(tenantId);
+    const ca = await this.#caCertificate(tenantId);
     return {
       certificatePem: ca.certificatePem,
       chainPem: ca.chainPem,
@@ -266,7 +308,7 @@ export class PkiService {
 
   /** EST `cacerts`: the chain as PKCS#7 certs-only (DER). */
   async caCerts(tenantId: string): Promise<Uint8Array> {
-    return certsOnlyPkcs7([(await this.ca(tenantId)).chainPem]);
+    return certsOnlyPkcs7([(await this.#caCertificate(tenantId)).chainPem]);
   }
 
   /** One certificate as PKCS#7 certs-only (DER): what `simpleenroll` answers. */
@@ -528,27 +570,41 @@ export class PkiService {
       revocation_reason: null,
       revoked_by: null,
     };
-    await this.deps.db.transaction().execute(async (trx) => {
-      await inTransaction?.(trx);
-      await insertActiveCertificate(trx, row);
-      await appendAudit(
-        trx,
-        {
-          tenantId,
-          actorType: 'device',
-          actorId: device.id,
-          action: 'pki.certificate.issue',
-          resourceType: 'certificate',
-          resourceId: row.id,
-          change: { deviceId: device.id, serial: row.serial, via, notAfter: row.not_after },
-          ip: caller.ip,
-          outcome: 'success',
-          status: 200,
-          requestId: caller.requestId,
-        },
-        row.issued_at,
-      );
-    });
+    try {
+      await this.deps.db.transaction().execute(async (trx) => {
+        // One issuance per device at a time: the lock is held until commit (docs/pki.md).
+        await lockDeviceForIssuance(trx, this.deps.support, tenantId, device.id);
+        await inTransaction?.(trx);
+        // A concurrent issuance may have certified this key while this one was signing.
+        if ((await usedKeysOfDevice(trx, device.id)).includes(row.spki_fingerprint))
+          throw new PkiError(
+            'PKI_KEY_REUSED',
+            'the request reuses a key that must not be certified again',
+            { details: { fingerprint: row.spki_fingerprint } },
+          );
+        await insertActiveCertificate(trx, row);
+        await appendAudit(
+          trx,
+          {
+            tenantId,
+            actorType: 'device',
+            actorId: device.id,
+            action: 'pki.certificate.issue',
+            resourceType: 'certificate',
+            resourceId: row.id,
+            change: { deviceId: device.id, serial: row.serial, via, notAfter: row.not_after },
+            ip: caller.ip,
+            outcome: 'success',
+            status: 200,
+            requestId: caller.requestId,
+          },
+          row.issued_at,
+        );
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw issuanceConflict(device.id);
+      throw error;
+    }
     this.deps.metrics.pkiEnrollments.inc({ method: ENROLLMENT_METHOD[via] });
     return { kind: 'issued', certificatePem, deviceId: device.id };
   }
@@ -767,15 +823,19 @@ export class PkiService {
   /**
    * The tenant's CRL (DER), signed by its issuing CA. Every revocation and CA import moves the
    * tenant's CRL number; the CRL is reissued when the number moved or half its lifetime passed.
+   * Serving the cached DER reads only the CA's public row; the key is unsealed only to sign.
    */
   async crl(tenantId: string): Promise<Uint8Array> {
     const now = this.deps.now();
-    const ca = await this.ca(tenantId);
-    const number = await crlNumber(this.deps.db, tenantId);
+    const published = await this.#caCertificate(tenantId);
+    const number = published.crlNumber;
     const cached = this.#crls.get(tenantId);
     const current =
-      cached !== undefined && cached.number === number && cached.fingerprint === ca.fingerprint;
+      cached !== undefined &&
+      cached.number === number &&
+      cached.fingerprint === published.fingerprint;
     if (current && cached.nextUpdate - now.getTime() > CRL_REFRESH_BEFORE_MS) return cached.der;
+    const ca = await this.ca(tenantId);
     // A new number when this CRL is only getting old (or none was issued yet); a number moved by a
     // revocation, an import or another replica's refresh is issued as it is, so replicas do not
     // keep bumping each other's numbers.

@@ -71,6 +71,40 @@ export function certificateFingerprint(pem: string): string {
   return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 }
 
+/** The public side of a tenant's issuing CA: everything but the key, and its CRL number. */
+export interface TenantCaCertificate extends Omit<TenantCa, 'privateKeyPem'> {
+  /** The last CRL number issued (`pki_tenant_cas.crl_number`). */
+  readonly crlNumber: number;
+}
+
+/**
+ * The tenant's issuing CA certificate and chain without its key (the sealed key is not even read),
+ * or `undefined` when it has none yet: what public reads (EST `cacerts`, the CRL cache check,
+ * the CA view) need, so they never unseal the key.
+ */
+export async function loadTenantCaCertificate(
+  db: Kysely<Database>,
+  tenantId: string,
+): Promise<TenantCaCertificate | undefined> {
+  const row = await db
+    .selectFrom('pki_tenant_cas')
+    .select(['tenant_id', 'certificate_pem', 'chain_pem', 'fingerprint', 'source', 'not_after'])
+    .select('crl_number')
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  return (
+    row && {
+      tenantId: row.tenant_id,
+      certificatePem: row.certificate_pem,
+      chainPem: row.chain_pem,
+      fingerprint: row.fingerprint,
+      source: row.source === 'imported' ? 'imported' : 'generated',
+      notAfter: row.not_after,
+      crlNumber: Number(row.crl_number),
+    }
+  );
+}
+
 /** The tenant's issuing CA, or `undefined` when it has none yet. */
 export async function loadTenantCa(
   db: Kysely<Database>,
