@@ -10,8 +10,7 @@ export interface ChartRow {
 /**
  * A chart with its text alternative: a visible caption, the drawing hidden from assistive
  * technology, and the same numbers as a visually hidden table that screen readers read instead.
- * Charts inside must not be focusable (recharts: `accessibilityLayer: false`), since hidden
- * content must not take focus.
+ * The drawing is inert, so nothing hidden takes focus.
  */
 export function ChartFigure({
   title,
@@ -31,7 +30,10 @@ export function ChartFigure({
       <Title order={2} size="h4" id={captionId} mb="xs">
         {title}
       </Title>
-      <div aria-hidden="true">{children}</div>
+      {/* inert: nothing in the drawing takes focus (recharts makes parts of it focusable). */}
+      <div aria-hidden="true" inert>
+        {children}
+      </div>
       <VisuallyHidden>
         <Table>
           <caption>{title}</caption>
