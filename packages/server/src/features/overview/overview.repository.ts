@@ -79,7 +79,7 @@ export interface VersionCount {
 
 /**
  * Active devices by installed version: per class and version, the devices reporting that version
- * for any component (`device_components_version` index, then each device by its key). A device
+ * for any component. A device
  * whose components carry different versions counts under each of them. Largest first.
  */
 export async function devicesByVersion(db: Db, tenantId: string): Promise<VersionCount[]> {
@@ -93,17 +93,19 @@ export async function devicesByVersion(db: Db, tenantId: string): Promise<Versio
 
 /** The statement of {@link devicesByVersion} (exported for its query-plan test). */
 export function devicesByVersionQuery(db: Db, tenantId: string) {
+  // Driven from the tenant's active devices (`devices_overview`), each device's versions read
+  // from `device_components_version` (both covering).
   return db
-    .selectFrom('device_components as dc')
-    .innerJoin('devices as d', 'd.id', 'dc.device_id')
+    .selectFrom('devices as d')
+    .innerJoin('device_components as dc', 'dc.device_id', 'd.id')
     .select((eb) => [
       'd.device_class_id',
       'dc.version',
       eb.fn.count<number>('dc.device_id').distinct().as('n'),
     ])
-    .where('dc.tenant_id', '=', tenantId)
-    .where('dc.version', 'is not', null)
+    .where('d.tenant_id', '=', tenantId)
     .where('d.decommissioned_at', 'is', null)
+    .where('dc.version', 'is not', null)
     .groupBy(['d.device_class_id', 'dc.version'])
     .orderBy('n', 'desc')
     .orderBy('dc.version');
