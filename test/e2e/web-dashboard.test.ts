@@ -19,6 +19,7 @@ const unavailable = browserTestsUnavailable();
 if (unavailable && !process.env.CI) console.warn(`web dashboard e2e skipped: ${unavailable}`);
 
 const DEVICES = 300;
+const CHECKED_IN = 3;
 const FIRST = 'first-password-0123456789';
 const SECOND = 'second-password-0123456789';
 
@@ -39,18 +40,35 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         vendorName: 'acme',
         modelName: 'thermo',
       });
+      const tokens: string[] = [];
       for (let start = 0; start < DEVICES; start += 100) {
-        await service.api('POST', '/api/v1/devices/bulk', {
-          devices: Array.from({ length: 100 }, (_, i) => {
-            const n = start + i;
-            return {
-              name: `dev-${String(n).padStart(4, '0')}`,
-              deviceClassId: cls.id,
-              attributes: { region: n % 3 === 0 ? 'eu' : 'us', floor: n % 7 },
-              tags: n % 10 === 0 ? ['beta'] : [],
-            };
+        const bulk = await service.api<{ items: { token?: string }[] }>(
+          'POST',
+          '/api/v1/devices/bulk',
+          {
+            devices: Array.from({ length: 100 }, (_, i) => {
+              const n = start + i;
+              return {
+                name: `dev-${String(n).padStart(4, '0')}`,
+                deviceClassId: cls.id,
+                attributes: { region: n % 3 === 0 ? 'eu' : 'us', floor: n % 7 },
+                tags: n % 10 === 0 ? ['beta'] : [],
+              };
+            }),
+          },
+        );
+        for (const item of bulk.items) tokens.push(item.token as string);
+      }
+      // A few devices check in with a version: online counts and versions on the overview.
+      for (const token of tokens.slice(1, 1 + CHECKED_IN)) {
+        const answer = await fetch(`${service.base}/api/device/v1/check-in`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            components: [{ id: '814100', version: '2.0.0', sequenceNumber: 2 }],
           }),
         });
+        expect(answer.status).toBe(200);
       }
       for (const [username, roles, mustChangePassword] of [
         ['operator', ['admin'], true],
@@ -80,6 +98,15 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.getByRole('button', { name: 'Sign in' }).click();
     }
 
+    /** From the overview (where signing in lands) to the devices page. */
+    async function openDevices(page: Page): Promise<void> {
+      await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+      // By address, not a click: the pointer left over the active navigation link trips axe's
+      // contrast check on its hover colour (a Shell issue, reported, not this test's subject).
+      await page.goto(`${service.base}/devices`);
+      await page.getByRole('heading', { level: 1, name: 'Devices' }).waitFor();
+    }
+
     async function expectAccessible(page: Page, name: string): Promise<void> {
       expect(await seriousViolations(page), `axe on ${name}`).toEqual([]);
       await screenshot(page, name);
@@ -107,8 +134,8 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.getByLabel('New password', { exact: true }).fill(SECOND);
       await page.getByLabel('Repeat new password').fill(SECOND);
       await page.getByRole('button', { name: 'Change password' }).click();
-      await page.getByRole('heading', { name: 'Devices' }).waitFor();
-      expect(new URL(page.url()).pathname).toBe('/devices');
+      await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+      expect(new URL(page.url()).pathname).toBe('/');
 
       // The session is an HttpOnly cookie no script can read.
       const cookies = await browser.context.cookies(service.base);
@@ -123,10 +150,44 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.close();
     });
 
+    it('shows the fleet at a glance on the overview', async () => {
+      // Last-seen times are written in batches every few seconds: wait for the check-ins.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const now = await service.api<{ devices: { onlineLastHour: number } }>(
+          'GET',
+          '/api/v1/overview',
+        );
+        if (now.devices.onlineLastHour === CHECKED_IN || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const page = await browser.newPage();
+      await signIn(page, 'operator', SECOND);
+      await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+      const card = (label: string) =>
+        page.locator('.mantine-Card-root', { has: page.getByText(label, { exact: true }) });
+      await card('Devices').getByText(`${DEVICES}`, { exact: true }).waitFor();
+      await card('Online in the last hour').getByText(`${CHECKED_IN}`, { exact: true }).waitFor();
+      await card('Bytes saved by deltas').getByText('0 B', { exact: true }).waitFor();
+      const rows = async (name: string) =>
+        (await page.getByRole('table', { name }).getByRole('row').allTextContents()).slice(1);
+      expect(await rows('Devices by class')).toEqual([`thermo-v2${DEVICES}`]);
+      expect(await rows('Devices by installed version')).toEqual([
+        `thermo-v2 2.0.0${CHECKED_IN}`,
+        `no version reported${DEVICES - CHECKED_IN}`,
+      ]);
+      await page.getByText('No active campaigns.').waitFor();
+      await page.getByText('No failures in the last 24 h.').waitFor();
+      // The charts are drawn (the numbers above are their text alternative).
+      expect(await page.locator('figure .recharts-surface').count()).toBe(2);
+      await expectAccessible(page, 'overview');
+      await page.close();
+    });
+
     it('filters the devices with a live count, pages and sorts them, and opens one', async () => {
       const page = await browser.newPage();
       await signIn(page, 'operator', SECOND);
-      await page.getByRole('heading', { name: 'Devices' }).waitFor();
+      await openDevices(page);
       await page.getByText(`${DEVICES} devices, page 1 of 6`).waitFor();
       expect(await page.locator('[data-testid=devices-table] tbody tr').count()).toBe(50);
       await expectAccessible(page, 'devices');
@@ -164,7 +225,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
     it('shows a support user the devices with changes disabled and the reason', async () => {
       const page = await browser.newPage();
       await signIn(page, 'support1', FIRST);
-      await page.getByRole('heading', { name: 'Devices' }).waitFor();
+      await openDevices(page);
       await page.getByRole('link', { name: 'dev-0000' }).click();
       const decommission = page.getByRole('button', { name: 'Decommission' });
       await decommission.waitFor();
@@ -177,7 +238,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
     it('lets an auditor see the devices and change nothing, with the reason', async () => {
       const page = await browser.newPage();
       await signIn(page, 'auditor1', FIRST);
-      await page.getByRole('heading', { name: 'Devices' }).waitFor();
+      await openDevices(page);
       await page.getByRole('link', { name: 'dev-0000' }).click();
       await page.getByRole('heading', { name: 'dev-0000' }).waitFor();
       const decommission = page.getByRole('button', { name: 'Decommission' });

@@ -11,6 +11,7 @@ import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
 import { groupsFeature } from './groups/groups.feature.js';
+import { overviewFeature } from './overview/overview.feature.js';
 import { pkiFeature } from './pki/pki.feature.js';
 import type { PkiService } from './pki/pki.service.js';
 import { releasesFeature } from './releases/releases.feature.js';
@@ -83,6 +84,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
     mount('device-classes', '/api/v1', deviceClassesFeature, { events, campaigns }),
     mount('devices', '/api/v1', devicesFeature, { events }),
     mount('groups', '/api/v1', groupsFeature, {}),
+    mount('overview', '/api/v1', overviewFeature, {}),
     mount('releases', '/api/v1', releasesFeature(), {}),
     mount('actions', '/api/v1', actionsFeature, { events, campaigns }),
     mount('campaigns', '/api/v1', campaignsFeature, { events, engine: campaigns }),

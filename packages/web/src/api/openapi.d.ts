@@ -3606,6 +3606,119 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The fleet at a glance
+         * @description Devices by class and installed version, online in the last hour and day, active campaigns with their progress, failures of the last 24 h by code, bytes saved by deltas. Parts the roles do not allow are null: campaigns need `campaigns:read`, failures `actions:read`, deltas `releases:read`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description When the numbers were taken (the service clock). */
+                            at: string;
+                            /** @description Null without `campaigns:read`. */
+                            campaigns: {
+                                /** @description The newest 20 active campaigns. */
+                                items: {
+                                    id: string;
+                                    name: string;
+                                    releaseId: string;
+                                    releaseVersion: string | null;
+                                    /** @enum {unknown} */
+                                    state: "draft" | "approved" | "scheduled" | "running" | "paused" | "finished" | "cancelled";
+                                    stateReason: ("operator" | "error-threshold" | "manual-gate" | "completed" | "filter-invalid" | "release-unavailable" | "release-revoked") | (never | null);
+                                    totals: {
+                                        cancelled: number;
+                                        confirming: number;
+                                        downloading: number;
+                                        failed: number;
+                                        installing: number;
+                                        pending: number;
+                                        rejected: number;
+                                        scheduled: number;
+                                        skipped: number;
+                                        succeeded: number;
+                                        targets: number;
+                                    };
+                                }[];
+                                /** @description Active campaigns in all. */
+                                total: number;
+                            } | null;
+                            /** @description Null without `releases:read`. */
+                            deltas: {
+                                bytesSaved: number;
+                                downloads: number;
+                            } | null;
+                            devices: {
+                                byClass: {
+                                    deviceClassId: string;
+                                    devices: number;
+                                    name: string;
+                                    onlineLastDay: number;
+                                    onlineLastHour: number;
+                                }[];
+                                byVersion: {
+                                    /** @description The 8 largest (class, installed version) groups. */
+                                    items: {
+                                        className: string;
+                                        deviceClassId: string;
+                                        devices: number;
+                                        version: string;
+                                    }[];
+                                    /** @description Devices counted under the remaining versions. */
+                                    other: number;
+                                    /** @description Devices that report no component version. */
+                                    unreported: number;
+                                };
+                                /** @description Of those, last seen within 24 h. */
+                                onlineLastDay: number;
+                                /** @description Of those, last seen within the hour. */
+                                onlineLastHour: number;
+                                /** @description Registered devices not decommissioned. */
+                                total: number;
+                            };
+                            /** @description Null without `actions:read`. */
+                            failures: {
+                                items: {
+                                    code: string | null;
+                                    count: number;
+                                    exampleMessage: string | null;
+                                }[];
+                                since: string;
+                                total: number;
+                            } | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/pki/ca": {
         parameters: {
             query?: never;

@@ -47,3 +47,29 @@ export async function campaignCounts(db: Db, campaignId: string): Promise<Campai
   }
   return { byPhase, totals };
 }
+
+/**
+ * Totals by status of several campaigns at once: one `GROUP BY campaign_id, status` (the index
+ * `campaign_targets_waiting` leads with both). Campaigns without targets get all-zero counts.
+ */
+export async function campaignTotals(
+  db: Db,
+  campaignIds: readonly string[],
+): Promise<ReadonlyMap<string, TargetCounts>> {
+  const totals = new Map<string, TargetCounts>(campaignIds.map((id) => [id, emptyCounts()]));
+  if (campaignIds.length === 0) return totals;
+  const rows = await db
+    .selectFrom('campaign_targets')
+    .select(['campaign_id', 'status', (eb) => eb.fn.countAll().as('n')])
+    .where('campaign_id', 'in', campaignIds)
+    .groupBy(['campaign_id', 'status'])
+    .execute();
+  for (const row of rows) {
+    const counts = totals.get(row.campaign_id);
+    if (!counts) continue;
+    const n = Number(row.n);
+    counts[row.status as TargetStatus] += n;
+    counts.targets += n;
+  }
+  return totals;
+}
