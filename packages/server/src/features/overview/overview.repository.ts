@@ -12,7 +12,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /*
  * The overview's aggregates (docs/web.md, "The overview"): each one set-based statement over one
- * tenant, served by the covering indexes of migration 20261203170000-overview-indexes.
+ * tenant, served by the covering indexes of migration 20261203165000-overview-indexes.
  */
 
 /** Active devices (not decommissioned) of one class, and how many were seen recently. */
