@@ -237,6 +237,28 @@ describe.skipIf(skip)(
       expect(sha256(await slotB())).toBe(sha256(NEW));
     });
 
+    it('refuses to start when grubenv is a folder or a RAUC system.conf is missing', async () => {
+      const folder = await writeConfig({ bootControl: { kind: 'grub', grubenv: '.' } });
+      await expect(
+        runFileAgent(await loadAgentConfig(folder), { until: 'idle' }),
+      ).rejects.toMatchObject({
+        code: 'AGENT_CONFIG_INVALID',
+        details: { problems: [{ path: 'bootControl.grubenv' }] },
+      });
+      await createGrubEnv(join(dir, 'grubenv'), {});
+      const noConf = await writeConfig({
+        bootControl: { kind: 'grub', grubenv: 'grubenv' },
+        components: [{ id: '814102', installer: 'rauc', systemConf: 'system.conf', maxSize: 4096 }],
+      });
+      await expect(
+        runFileAgent(await loadAgentConfig(noConf), { until: 'idle' }),
+      ).rejects.toMatchObject({
+        code: 'AGENT_CONFIG_INVALID',
+        details: { problems: [{ path: 'components[0].systemConf' }] },
+      });
+      expect(server.requests).toEqual([]);
+    });
+
     it('a failing healthCheckCommand: the next boot goes back to saved_entry a', async () => {
       const b = await board({ healthCheckCommand: ['/bin/false'], healthCheckTimeoutSeconds: 5 });
       await offer();

@@ -86,7 +86,9 @@ export async function openFileDevice(
   const components: (ComponentHandler & { close(): Promise<void> })[] = [];
   try {
     chosen = await openBootControl(config, [a, b]);
-    for (const c of config.components) components.push(await openComponent(c));
+    for (const [i, c] of config.components.entries()) {
+      components.push(await openComponent(c, `components[${i}]`));
+    }
   } catch (error) {
     // A refused boot control or installer: nothing stays open behind the error.
     await a.close();
@@ -308,9 +310,10 @@ async function openBootControl(
 /** The handler of a configured component (file or RAUC bundle). */
 async function openComponent(
   c: ComponentConfig,
+  at: string,
 ): Promise<ComponentHandler & { close(): Promise<void> }> {
   if (c.installer === 'file') return new FileComponentHandler(c);
-  await requireFile(c.systemConf, `components[${c.id}].systemConf`, constants.R_OK);
+  await requireFile(c.systemConf, `${at}.systemConf`, constants.R_OK);
   await mkdir(c.dir, { recursive: true, mode: 0o700 });
   return new RaucComponentHandler({
     id: c.id,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isUpdraftError } from '@updraft/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -278,5 +279,22 @@ describe('parseAgentConfig: boot control and installers', () => {
       'components[2].systemConf: unknown setting',
       'components: every id must differ from the others and from mainComponent',
     ]);
+  });
+});
+
+describe('docs/agent.md config examples', () => {
+  const doc = readFileSync(new URL('../../../../docs/agent.md', import.meta.url), 'utf8');
+  const examples = [...doc.matchAll(/```json\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .filter((text) => text.includes('"trustedKeys"'))
+    // The first example's token placeholder is a string like any other.
+    .map((text) => JSON.parse(text) as unknown);
+
+  it('every agent config in the docs parses, with the boot chain it claims', () => {
+    const configs = examples.map((e) => parseAgentConfig(e, '/etc/updraft'));
+    expect(configs.map((c) => c.bootControl.kind)).toEqual(['json', 'uboot', 'grub']);
+    expect(configs[1]!.components.map((c) => c.installer)).toEqual(['rauc']);
+    expect(configs[1]!.bootControl).toMatchObject({ fwEnvConfig: '/etc/fw_env.config' });
+    expect(configs[2]!.bootControl).toMatchObject({ grubenv: '/boot/grub/grubenv' });
   });
 });
