@@ -1,24 +1,31 @@
 import { execFile } from 'node:child_process';
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isUpdraftError } from '@updraft/core';
 import { FileComponentHandler } from './adapters/file/file-component-handler.js';
 import { FileSlot } from './adapters/file/file-slot.js';
 import { FileStateStore } from './adapters/file/file-state-store.js';
 import { JsonBootControl } from './adapters/file/json-boot-control.js';
+import { GrubEnvBootControl } from './adapters/grub/grub-env-boot-control.js';
 import { HttpTransport } from './adapters/http/http-transport.js';
 import { PushChannel, type PushCredentials } from './adapters/mqtt/push-channel.js';
+import { RaucClient } from './adapters/rauc/rauc-client.js';
+import { RaucComponentHandler } from './adapters/rauc/rauc-component-handler.js';
 import { systemClock } from './adapters/system/system-clock.js';
+import { UBootEnvBootControl } from './adapters/uboot/uboot-env-boot-control.js';
 import { Agent, systemRandom } from './agent.js';
-import type { AgentConfig } from './config/agent-config.js';
+import type { AgentConfig, BootControlConfig, ComponentConfig } from './config/agent-config.js';
 import { readDeviceKey } from './config/read-device-key.js';
 import { AgentError } from './errors.js';
 import { type FileIdentity, openFileIdentity } from './identity/file-identity.js';
 import { coreDecryptor } from './install/core-decryptor.js';
 import { coreVerifier } from './install/core-verifier.js';
 import { slotDigest } from './install/slot-digest.js';
+import type { BootControl } from './ports/boot-control.js';
 import type { Clock } from './ports/clock.js';
+import type { ComponentHandler } from './ports/component-handler.js';
 import type { EventSink } from './ports/events.js';
 import type { Logger } from './ports/logger.js';
 import type { Policy } from './ports/policy.js';
@@ -27,7 +34,14 @@ import type { Transport } from './ports/transport.js';
 /** A Linux device assembled from the file adapters. */
 export interface FileDevice {
   readonly agent: Agent;
-  readonly bootControl: JsonBootControl;
+  /** The configured boot control (`bootControl.kind`: JSON file, U-Boot or GRUB environment). */
+  readonly bootControl: BootControl;
+  /**
+   * The boot step at every start: `JsonBootControl.boot()` for `kind: 'json'` (the agent is the
+   * boot loader); for U-Boot and GRUB the boot loader already ran, so it only reads what booted.
+   * Returns the booted slot's name.
+   */
+  boot(): Promise<string>;
   readonly slots: readonly [FileSlot, FileSlot];
   /** The device's certificate identity when the config pins a CA, else null. */
   readonly identity: FileIdentity | null;
@@ -68,12 +82,21 @@ export async function openFileDevice(
     ...config.slots.b,
     sectorSize: config.slots.sectorSize,
   });
-  const bootControl = await JsonBootControl.open({
-    statePath: join(config.stateDir, 'boot-state.json'),
-    slots: [a, b],
-    ...(config.rebootCommand ? { rebootCommand: config.rebootCommand } : {}),
-  });
-  const components = config.components.map((c) => new FileComponentHandler(c));
+  let chosen: Awaited<ReturnType<typeof openBootControl>>;
+  const components: (ComponentHandler & { close(): Promise<void> })[] = [];
+  try {
+    chosen = await openBootControl(config, [a, b]);
+    for (const [i, c] of config.components.entries()) {
+      components.push(await openComponent(c, `components[${i}]`));
+    }
+  } catch (error) {
+    // A refused boot control or installer: nothing stays open behind the error.
+    await a.close();
+    await b.close();
+    for (const c of components) await c.close();
+    throw error;
+  }
+  const { bootControl, boot } = chosen;
   const clock = hooks.clock ?? systemClock;
   // With a pinned CA: enroll on first start, then mutual TLS with rotation before expiry.
   const identity = await openFileIdentity(config, {
@@ -147,6 +170,7 @@ export async function openFileDevice(
   return {
     agent,
     bootControl,
+    boot,
     identity,
     slots: [a, b],
     async close() {
@@ -204,7 +228,7 @@ export async function runFileAgent(
   wake = () => device.agent.wake();
   try {
     for (;;) {
-      const booted = await device.bootControl.boot();
+      const booted = await device.boot();
       log?.info({ slot: booted }, 'booted');
       let result: Awaited<ReturnType<Agent['run']>>;
       try {
@@ -226,6 +250,8 @@ export async function runFileAgent(
       if (result.halted === 'idle' && result.checkInError !== undefined) throw result.checkInError;
       if (result.halted !== 'reboot') return;
       if (config.rebootCommand) {
+        // One pass (`--once`): the reboot is requested, nothing is left to do in this run.
+        if (options.until === 'idle') return;
         // The system is going down; wait for it (or for a stop).
         await (options.clock ?? systemClock).sleep(10 * 60_000, options.signal).catch(() => {});
         return;
@@ -234,6 +260,85 @@ export async function runFileAgent(
   } finally {
     await channel?.close();
     await device.close();
+  }
+}
+
+/** The boot control `config.bootControl` names, over the two slots. */
+async function openBootControl(
+  config: AgentConfig,
+  slots: readonly [FileSlot, FileSlot],
+): Promise<{ bootControl: BootControl; boot: () => Promise<string> }> {
+  const reboot = config.rebootCommand ? { rebootCommand: config.rebootCommand } : {};
+  const chosen: BootControlConfig = config.bootControl;
+  switch (chosen.kind) {
+    case 'json': {
+      const json = await JsonBootControl.open({
+        statePath: join(config.stateDir, 'boot-state.json'),
+        slots,
+        ...reboot,
+      });
+      return { bootControl: json, boot: () => json.boot() };
+    }
+    case 'uboot': {
+      await requireFile(chosen.fwEnvConfig, 'bootControl.fwEnvConfig', constants.R_OK);
+      const uboot = new UBootEnvBootControl({
+        config: chosen.fwEnvConfig,
+        ...(chosen.printenv ? { printenv: chosen.printenv } : {}),
+        ...(chosen.setenv ? { setenv: chosen.setenv } : {}),
+        variables: chosen.variables,
+        slots,
+        ...reboot,
+      });
+      // Read at every start: a broken environment or a missing tool stops the start, not an update.
+      return { bootControl: uboot, boot: async () => (await uboot.status()).booted };
+    }
+    case 'grub': {
+      // grub-editenv renames `<file>.new` over the block: the block must exist, its folder be writable.
+      await requireFile(chosen.grubenv, 'bootControl.grubenv', constants.R_OK | constants.W_OK);
+      const grub = new GrubEnvBootControl({
+        file: chosen.grubenv,
+        ...(chosen.editenv ? { editenv: chosen.editenv } : {}),
+        variables: chosen.variables,
+        slots,
+        ...reboot,
+      });
+      return { bootControl: grub, boot: async () => (await grub.status()).booted };
+    }
+  }
+}
+
+/** The handler of a configured component (file or RAUC bundle). */
+async function openComponent(
+  c: ComponentConfig,
+  at: string,
+): Promise<ComponentHandler & { close(): Promise<void> }> {
+  if (c.installer === 'file') return new FileComponentHandler(c);
+  await requireFile(c.systemConf, `${at}.systemConf`, constants.R_OK);
+  await mkdir(c.dir, { recursive: true, mode: 0o700 });
+  return new RaucComponentHandler({
+    id: c.id,
+    rauc: new RaucClient({
+      conf: c.systemConf,
+      ...(c.rauc ? { rauc: c.rauc } : {}),
+      installTimeoutMs: c.installTimeoutMs,
+    }),
+    dir: c.dir,
+    maxSize: c.maxSize,
+  });
+}
+
+/** A configured file that must exist as a regular file with `mode` access, else AGENT_CONFIG_INVALID. */
+async function requireFile(path: string, setting: string, mode: number): Promise<void> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a regular file');
+    await access(path, mode);
+  } catch (cause) {
+    throw new AgentError(
+      'AGENT_CONFIG_INVALID',
+      `${setting}: ${path} is not a ${mode & constants.W_OK ? 'writable' : 'readable'} file`,
+      { cause, details: { problems: [{ path: setting, message: `cannot use ${path}` }] } },
+    );
   }
 }
 

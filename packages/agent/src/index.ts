@@ -61,6 +61,8 @@ export { fullJitterDelay } from './backoff.js';
 export {
   type AgentConfig,
   type AgentConfigOverrides,
+  type BootControlConfig,
+  type ComponentConfig,
   loadAgentConfig,
   parseAgentConfig,
 } from './config/agent-config.js';

@@ -138,7 +138,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     path: ['agent', 'run'],
-    summary: 'run the update agent of this Linux device (file/block-device A/B slots) as a daemon',
+    summary:
+      'run the update agent of this Linux device (A/B slots switched by a JSON state, U-Boot or GRUB; RAUC bundles) as a daemon',
     options: [
       {
         name: 'config',

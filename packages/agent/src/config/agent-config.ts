@@ -1,6 +1,55 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import type { GrubVariables } from '../adapters/grub/grub-variables.js';
+import type { UBootVariables } from '../adapters/uboot/uboot-variables.js';
 import { AgentError } from '../errors.js';
+
+/**
+ * Which boot control switches the A/B slots (docs/agent.md, "Choosing the boot control").
+ * Tool paths are absolute, or null: the tool found on PATH.
+ */
+export type BootControlConfig =
+  /** `stateDir/boot-state.json`, booted by the agent itself (a launcher; tests). The default. */
+  | { readonly kind: 'json' }
+  /** The U-Boot environment through `fw_printenv`/`fw_setenv -c <fwEnvConfig>`. */
+  | {
+      readonly kind: 'uboot';
+      readonly fwEnvConfig: string;
+      readonly printenv: string | null;
+      readonly setenv: string | null;
+      readonly variables: Partial<UBootVariables>;
+    }
+  /** The GRUB environment block through `grub-editenv <grubenv>`. */
+  | {
+      readonly kind: 'grub';
+      readonly grubenv: string;
+      readonly editenv: string | null;
+      readonly variables: Partial<GrubVariables>;
+    };
+
+/** A component other than the main image, by how it is installed. */
+export type ComponentConfig =
+  /** Written to a file (configuration blob, co-processor image): `FileComponentHandler`. */
+  | {
+      readonly installer: 'file';
+      readonly id: string;
+      readonly path: string;
+      readonly maxSize: number;
+    }
+  /** A signed RAUC bundle handed to `rauc install`: `RaucComponentHandler`. */
+  | {
+      readonly installer: 'rauc';
+      readonly id: string;
+      /** RAUC's `system.conf` (`rauc --conf`). */
+      readonly systemConf: string;
+      /** The `rauc` binary (absolute), or null: found on PATH. */
+      readonly rauc: string | null;
+      /** Largest bundle accepted. */
+      readonly maxSize: number;
+      /** The handler's own folder (staging file, bundle, revert record): `stateDir/rauc-<id>`. */
+      readonly dir: string;
+      readonly installTimeoutMs: number;
+    };
 
 /** The validated configuration of a Linux agent (`updraft agent run --config <file>`). */
 export interface AgentConfig {
@@ -41,12 +90,10 @@ export interface AgentConfig {
     readonly sectorSize: number;
   };
   readonly mainComponent: string;
-  /** Other components installed as files (configuration blobs, co-processor images). */
-  readonly components: readonly {
-    readonly id: string;
-    readonly path: string;
-    readonly maxSize: number;
-  }[];
+  /** How the slots are switched at boot (`bootControl` in the file; default `{ kind: 'json' }`). */
+  readonly bootControl: BootControlConfig;
+  /** Other components: files (configuration blobs, co-processor images) or RAUC bundles. */
+  readonly components: readonly ComponentConfig[];
   /** What runs before the first update. */
   readonly installed: {
     readonly version: string;
@@ -70,6 +117,31 @@ export interface AgentConfig {
   readonly healthCheckTimeoutMs: number;
 }
 
+const ROOT_KEYS = [
+  'server',
+  'enrollment',
+  'renewAtFraction',
+  'device',
+  'trustedKeys',
+  'deviceKeyFile',
+  'stateDir',
+  'slots',
+  'mainComponent',
+  'bootControl',
+  'components',
+  'installed',
+  'rebootCommand',
+  'stallTimeoutSeconds',
+  'pollIntervalSeconds',
+  'checkpointBytes',
+  'healthCheckCommand',
+  'healthCheckTimeoutSeconds',
+];
+const UBOOT_VARIABLES = ['slot', 'upgradeAvailable', 'bootcount', 'bootlimit', 'failure'];
+const GRUB_VARIABLES = ['savedEntry', 'nextEntry', 'trial', 'failure'];
+/** What `fw_setenv` and `grub-editenv` accept as a variable name (the adapters check it too). */
+const UBOOT_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+const GRUB_NAME = /^[A-Za-z0-9_]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HEX = /^(?:[0-9a-f]{2})+$/;
 
@@ -80,11 +152,16 @@ const HEX = /^(?:[0-9a-f]{2})+$/;
 export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   const problems: string[] = [];
   const root = obj(value, 'config', problems);
+  onlyKeys(root, ROOT_KEYS, '', problems);
   const server = obj(root.server, 'server', problems);
   const device = obj(root.device, 'device', problems);
   const slots = obj(root.slots, 'slots', problems);
   const installed = obj(root.installed ?? {}, 'installed', problems);
-  const path = (v: unknown, name: string): string => resolve(baseDir, str(v, name, problems));
+  const path = (v: unknown, name: string): string => {
+    const text = str(v, name, problems);
+    if (text.includes('\0')) problems.push(`${name}: must not contain a NUL character`);
+    return resolve(baseDir, text);
+  };
 
   const url = str(server.url, 'server.url', problems);
   if (url && !/^https?:\/\//.test(url))
@@ -152,18 +229,51 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   const mainComponent = str(root.mainComponent ?? '814100', 'mainComponent', problems);
   if (mainComponent && !HEX.test(mainComponent))
     problems.push('mainComponent: must be lowercase hex');
+  const stateDir = path(root.stateDir, 'stateDir');
+  const bootControl = parseBootControl(root.bootControl, path, problems);
+  const rebootCommand = stringList(root.rebootCommand, 'rebootCommand', problems);
+  if (bootControl.kind !== 'json' && rebootCommand === null) {
+    problems.push(
+      `rebootCommand: needed with bootControl.kind ${bootControl.kind} (only a reboot runs the boot loader)`,
+    );
+  }
   const rawComponents = root.components ?? [];
   if (!Array.isArray(rawComponents)) problems.push('components: must be a list');
-  const components = (Array.isArray(rawComponents) ? rawComponents : []).map((c, i) => {
-    const o = obj(c, `components[${i}]`, problems);
-    const id = str(o.id, `components[${i}].id`, problems);
-    if (id && !HEX.test(id)) problems.push(`components[${i}].id: must be lowercase hex`);
-    return {
-      id,
-      path: path(o.path, `components[${i}].path`),
-      maxSize: int(o.maxSize, `components[${i}].maxSize`, problems, 1),
-    };
-  });
+  const components = (Array.isArray(rawComponents) ? rawComponents : []).map(
+    (c, i): ComponentConfig => {
+      const at = `components[${i}]`;
+      const o = obj(c, at, problems);
+      const id = str(o.id, `${at}.id`, problems);
+      if (id && !HEX.test(id)) problems.push(`${at}.id: must be lowercase hex`);
+      const maxSize = int(o.maxSize, `${at}.maxSize`, problems, 1);
+      const installer = o.installer ?? 'file';
+      if (installer === 'rauc') {
+        onlyKeys(
+          o,
+          ['id', 'installer', 'systemConf', 'rauc', 'maxSize', 'installTimeoutSeconds'],
+          at,
+          problems,
+        );
+        return {
+          installer,
+          id,
+          systemConf: path(o.systemConf, `${at}.systemConf`),
+          rauc: tool(o.rauc, `${at}.rauc`, problems),
+          maxSize,
+          dir: resolve(stateDir || baseDir, `rauc-${id}`),
+          installTimeoutMs:
+            1000 * int(o.installTimeoutSeconds ?? 1800, `${at}.installTimeoutSeconds`, problems, 1),
+        };
+      }
+      if (installer !== 'file') problems.push(`${at}.installer: must be "file" or "rauc"`);
+      onlyKeys(o, ['id', 'installer', 'path', 'maxSize'], at, problems);
+      return { installer: 'file', id, path: path(o.path, `${at}.path`), maxSize };
+    },
+  );
+  const ids = [mainComponent, ...components.map((c) => c.id)].filter(Boolean);
+  if (new Set(ids).size !== ids.length) {
+    problems.push('components: every id must differ from the others and from mainComponent');
+  }
   const config: AgentConfig = {
     server: { url, token, caFile },
     enrollment,
@@ -177,9 +287,10 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     trustedKeyFiles,
     deviceKeyFile:
       root.deviceKeyFile === undefined ? null : path(root.deviceKeyFile, 'deviceKeyFile'),
-    stateDir: path(root.stateDir, 'stateDir'),
+    stateDir,
     slots: { a, b, sectorSize },
     mainComponent,
+    bootControl,
     components,
     installed: {
       version: str(installed.version ?? '0.0.0', 'installed.version', problems),
@@ -187,7 +298,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
       size:
         installed.size === undefined ? null : int(installed.size, 'installed.size', problems, 1),
     },
-    rebootCommand: stringList(root.rebootCommand, 'rebootCommand', problems),
+    rebootCommand,
     stallTimeoutMs: 1000 * int(root.stallTimeoutSeconds ?? 30, 'stallTimeoutSeconds', problems, 1),
     defaultPollIntervalMs:
       1000 * int(root.pollIntervalSeconds ?? 300, 'pollIntervalSeconds', problems, 1),
@@ -249,6 +360,92 @@ export async function loadAgentConfig(
     if (overrides.enrollment !== undefined) root.enrollment = overrides.enrollment;
   }
   return parseAgentConfig(value, dirname(resolve(file)));
+}
+
+function parseBootControl(
+  value: unknown,
+  path: (v: unknown, name: string) => string,
+  problems: string[],
+): BootControlConfig {
+  if (value === undefined) return { kind: 'json' };
+  const o = obj(value, 'bootControl', problems);
+  switch (o.kind) {
+    case 'json':
+      onlyKeys(o, ['kind'], 'bootControl', problems);
+      return { kind: 'json' };
+    case 'uboot':
+      onlyKeys(
+        o,
+        ['kind', 'fwEnvConfig', 'printenv', 'setenv', 'variables'],
+        'bootControl',
+        problems,
+      );
+      return {
+        kind: 'uboot',
+        fwEnvConfig: path(o.fwEnvConfig, 'bootControl.fwEnvConfig'),
+        printenv: tool(o.printenv, 'bootControl.printenv', problems),
+        setenv: tool(o.setenv, 'bootControl.setenv', problems),
+        variables: variables(o.variables, UBOOT_VARIABLES, UBOOT_NAME, problems),
+      };
+    case 'grub':
+      onlyKeys(o, ['kind', 'grubenv', 'editenv', 'variables'], 'bootControl', problems);
+      return {
+        kind: 'grub',
+        grubenv: path(o.grubenv, 'bootControl.grubenv'),
+        editenv: tool(o.editenv, 'bootControl.editenv', problems),
+        variables: variables(o.variables, GRUB_VARIABLES, GRUB_NAME, problems),
+      };
+    default:
+      problems.push('bootControl.kind: must be "json", "uboot" or "grub"');
+      return { kind: 'json' };
+  }
+}
+
+/** Variable names: known roles only, names the tool accepts, no two roles on one variable. */
+function variables(
+  value: unknown,
+  roles: readonly string[],
+  pattern: RegExp,
+  problems: string[],
+): Record<string, string> {
+  if (value === undefined) return {};
+  const o = obj(value, 'bootControl.variables', problems);
+  onlyKeys(o, roles, 'bootControl.variables', problems);
+  const out: Record<string, string> = {};
+  for (const role of roles) {
+    const name = o[role];
+    if (name === undefined) continue;
+    if (typeof name !== 'string' || !pattern.test(name)) {
+      problems.push(`bootControl.variables.${role}: must be a variable name matching ${pattern}`);
+    } else {
+      out[role] = name;
+    }
+  }
+  const names = Object.values(out);
+  if (new Set(names).size !== names.length) {
+    problems.push('bootControl.variables: two roles name the same variable');
+  }
+  return out;
+}
+
+/** A tool's binary: absolute (no PATH search, no relative surprise), or null when not given. */
+function tool(v: unknown, name: string, problems: string[]): string | null {
+  if (v === undefined) return null;
+  if (typeof v === 'string' && isAbsolute(v) && v.length <= 4096 && !v.includes('\0')) return v;
+  problems.push(`${name}: must be an absolute path (leave it out to find the tool on PATH)`);
+  return null;
+}
+
+/** Reports keys of `o` not in `known` (a misspelled setting would otherwise be ignored). */
+function onlyKeys(
+  o: Record<string, unknown>,
+  known: readonly string[],
+  at: string,
+  problems: string[],
+): void {
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) problems.push(`${at ? `${at}.` : ''}${key}: unknown setting`);
+  }
 }
 
 function stringList(v: unknown, name: string, problems: string[]): string[] | null {

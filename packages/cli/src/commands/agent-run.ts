@@ -7,7 +7,8 @@ import { EXIT_CODES, type ExitCode } from '../exit-codes.js';
 /**
  * `updraft agent run --config <file> [--once] [--no-push] [--ca-file <pem>] [--enroll-token <token> |
  * --birth-cert <pem> --birth-key <pem>] [--transport http|mqtt …]`: runs the update agent of a Linux device with
- * file- or block-device-backed slots (docs/agent.md) until SIGINT/SIGTERM, or for one poll with
+ * file- or block-device-backed slots, switched by the boot control the config names (`bootControl`:
+ * JSON state, U-Boot or GRUB environment; RAUC bundles as components; docs/agent.md) until SIGINT/SIGTERM, or for one poll with
  * `--once`. Subscribes to MQTT push notices when the service offers them (docs/mqtt.md) unless
  * `--no-push`. Logs one JSON line per event on stderr (never the device token).
  */
