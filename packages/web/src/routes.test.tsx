@@ -71,5 +71,14 @@ describe('routes', () => {
     expect(screen.getByText('alice')).toBeTruthy();
     expect(screen.getByText('support')).toBeTruthy();
     expect(await screen.findByRole('heading', { name: 'Devices' })).toBeTruthy();
+    // Only the current page's link is marked (Mantine colours it by aria-current); the
+    // overview link matches its path exactly, not every path below '/'.
+    expect([...nav.querySelectorAll('a[aria-current="page"]')].map((a) => a.textContent)).toEqual([
+      'Devices',
+    ]);
+    // theme.css sets the active link's colours on Mantine's static class.
+    expect(nav.querySelector('a[aria-current="page"]')?.classList).toContain(
+      'mantine-NavLink-root',
+    );
   });
 });

@@ -24,7 +24,16 @@ const release = {
   ],
   text: { updateDescription: 'Fixes the sensor drift' },
   envelopeSize: 412,
-  payloads: [{ componentId: '814100', sha256: DIGEST, sha1: 'x', md5: 'y', size: 123456 }],
+  payloads: [
+    {
+      componentId: '814100',
+      sha256: DIGEST,
+      sha1: 'x',
+      md5: 'y',
+      size: 123456,
+      fileName: 'sensor-2.0.bin',
+    },
+  ],
   createdAt: '2026-12-01T10:00:00.000Z',
   createdBy: 'usr_1',
 };
@@ -92,9 +101,9 @@ describe('ReleasePage', () => {
         'Fixes the sensor drift',
       ),
     ).toBeTruthy();
-    expect(
-      within(screen.getByRole('table', { name: 'Payloads' })).getByText('120.6 KiB (123456 B)'),
-    ).toBeTruthy();
+    const payloads = screen.getByRole('table', { name: 'Payloads' });
+    expect(within(payloads).getByText('120.6 KiB (123456 B)')).toBeTruthy();
+    expect(within(payloads).getByText('sensor-2.0.bin')).toBeTruthy();
     expect(screen.getByTestId('delta-savings').textContent).toContain('3 delta deliveries');
     expect(screen.getByTestId('delta-savings').textContent).toContain('300000 B');
     await screen.findByText('Bases: rel_0');

@@ -155,6 +155,7 @@ export function ReleasePage() {
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>Component id</Table.Th>
+                <Table.Th>File name</Table.Th>
                 <Table.Th>SHA-256</Table.Th>
                 <Table.Th>Size</Table.Th>
               </Table.Tr>
@@ -165,6 +166,7 @@ export function ReleasePage() {
                   <Table.Td>
                     <Code>{p.componentId}</Code>
                   </Table.Td>
+                  <Table.Td>{p.fileName ?? <Text c="dimmed">none</Text>}</Table.Td>
                   <Table.Td>
                     <Code>{p.sha256}</Code>
                   </Table.Td>

@@ -38,7 +38,11 @@ function service(releaseBodies: unknown[]) {
   };
 }
 
-async function fillForm(user: ReturnType<typeof userEvent.setup>, payloadSize: number) {
+async function fillForm(
+  user: ReturnType<typeof userEvent.setup>,
+  payloadSize: number,
+  payloadName = 'fw.bin',
+) {
   await screen.findByRole('option', { name: 'sensor-v2' });
   await user.selectOptions(screen.getByRole('combobox', { name: 'Device class' }), 'sensor-v2');
   const [envelopeInput, payloadInput] = Array.from(
@@ -47,7 +51,9 @@ async function fillForm(user: ReturnType<typeof userEvent.setup>, payloadSize: n
   await user.upload(envelopeInput!, new File([new Uint8Array([0xd8, 0x6b, 1, 2])], 'r.suit'));
   await user.upload(
     payloadInput!,
-    new File([new Uint8Array(payloadSize).fill(7)], 'fw.bin', { type: 'application/octet-stream' }),
+    new File([new Uint8Array(payloadSize).fill(7)], payloadName, {
+      type: 'application/octet-stream',
+    }),
   );
 }
 
@@ -80,7 +86,11 @@ describe('ReleaseUploadForm', () => {
     expect(server.puts).toEqual([0, 1000, 2000, 3000]);
     const [id] = [...server.sessions.keys()];
     expect(releases).toEqual([
-      { deviceClassId: 'dc_1', envelope: btoa('\xd8\x6b\x01\x02'), payloads: [{ uploadId: id }] },
+      {
+        deviceClassId: 'dc_1',
+        envelope: btoa('\xd8\x6b\x01\x02'),
+        payloads: [{ uploadId: id, fileName: 'fw.bin' }],
+      },
     ]);
   });
 
@@ -119,12 +129,14 @@ describe('ReleaseUploadForm', () => {
   it('shows a refused release with its code and sends a corrected envelope without the payloads again', async () => {
     const user = userEvent.setup();
     const envelopes: string[] = [];
+    const payloadLists: unknown[] = [];
     const server = fakeUploads({
       other: async (request) => {
         const path = new URL(request.url).pathname;
         if (path === '/api/v1/device-classes') return json(CLASSES);
-        const body = (await request.json()) as { envelope: string };
+        const body = (await request.json()) as { envelope: string; payloads: unknown };
         envelopes.push(body.envelope);
+        payloadLists.push(body.payloads);
         return envelopes.length === 1
           ? problem(422, { code: 'RELEASE_KEY_UNTRUSTED', detail: 'signed by an unknown key' })
           : json({ id: 'rel_10' }, 201);
@@ -135,7 +147,8 @@ describe('ReleaseUploadForm', () => {
       <ReleaseUploadForm onUploaded={onUploaded} onClose={() => undefined} chunkBytes={1000} />,
       { roles: ['admin'] },
     );
-    await fillForm(user, 2500);
+    // A browser file name the service would refuse: sent sanitised as the CLI does.
+    await fillForm(user, 2500, 'fw image (1).bin');
     await user.click(screen.getByRole('button', { name: 'Upload' }));
     expect((await screen.findByRole('alert', {}, { timeout: 5000 })).textContent).toContain(
       'RELEASE_KEY_UNTRUSTED',
@@ -147,6 +160,10 @@ describe('ReleaseUploadForm', () => {
     await waitFor(() => expect(onUploaded).toHaveBeenCalledWith('rel_10'));
     expect(envelopes).toEqual([btoa('\xd8\x6b\x01\x02'), btoa('\x09\x09')]);
     expect(server.puts).toEqual([0, 1000, 2000]);
+    // Both attempts name the one session with the file's sanitised name.
+    const [id] = [...server.sessions.keys()];
+    const sent = [{ uploadId: id, fileName: 'fw_image__1_.bin' }];
+    expect(payloadLists).toEqual([sent, sent]);
   });
 
   it('abandons the upload sessions when cancelled', async () => {

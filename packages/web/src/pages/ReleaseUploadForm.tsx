@@ -14,6 +14,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useRef, useState } from 'react';
 import { api, unwrap } from '../api/client';
 import { ProblemAlert } from '../components/ProblemAlert';
+import { payloadFileName } from '../upload/payload-file-name';
 import { abandonUpload, base64Of, uploadResumable } from '../upload/resumable-upload';
 
 interface FileState {
@@ -28,7 +29,8 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /**
  * Upload a release as the CLI does: each payload through a resumable upload session (a progress
- * bar per file), then the signed envelope and the session ids to `POST /api/v1/releases`, which
+ * bar per file), then the signed envelope and the session ids with each file's name (sanitised as
+ * the CLI does, see payloadFileName) to `POST /api/v1/releases`, which
  * verifies everything before storing anything. A failed upload keeps its sessions: "Resume
  * upload" continues each file from the offset the service acknowledged; "Cancel" abandons them.
  */
@@ -75,11 +77,12 @@ export function ReleaseUploadForm({
     const controller = new AbortController();
     abort.current = controller;
     try {
-      const uploadIds: string[] = [];
+      const sent: { uploadId: string; fileName: string }[] = [];
       for (const [i, file] of payloads.entries()) {
+        const fileName = payloadFileName(file.name);
         const known = sessions.current[i];
         if (known?.done && known.sessionId) {
-          uploadIds.push(known.sessionId);
+          sent.push({ uploadId: known.sessionId, fileName });
           continue;
         }
         const id = await uploadResumable(file, {
@@ -90,14 +93,14 @@ export function ReleaseUploadForm({
           onProgress: (sent, total) => update(i, { sent, total }),
         });
         update(i, { done: true });
-        uploadIds.push(id);
+        sent.push({ uploadId: id, fileName });
       }
       const release = await unwrap(
         api.POST('/api/v1/releases', {
           body: {
             deviceClassId,
             envelope: await base64Of(envelope),
-            payloads: uploadIds.map((uploadId) => ({ uploadId })),
+            payloads: sent,
             ...(version.trim() === '' ? {} : { version: version.trim() }),
           },
         }),
