@@ -42,6 +42,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       for (const [username, role] of [
         ['rollout1', 'rollout-admin'],
         ['approver1', 'approver'],
+        ['auditor1', 'auditor'],
       ] as const) {
         await world.api('POST', '/api/v1/users', {
           username,
@@ -87,8 +88,8 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await screenshot(page, name);
     }
 
-    it('a campaign created by a rollout admin is approved by an approver in the browser, started, and its bars advance live', async () => {
-      await world.addDevices(LIVE_DEVICES, { ring: 'live' }, 'live.txt');
+    it('a campaign approved by an approver is started in the browser by its rollout admin, and its bars advance live; a device page then shows the update in its timeline', async () => {
+      const liveDevices = await world.addDevices(LIVE_DEVICES, { ring: 'live' }, 'live.txt');
       const created = await world.api<{ id: string; state: string }>(
         'POST',
         '/api/v1/campaigns',
@@ -106,24 +107,9 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       // The fleet starts now (its process takes seconds to come up) and idles until the start.
       const fleet = world.fleet('live.txt');
       try {
+        // Approval in the browser (four-eyes) is web-campaign-wizard's subject: here by the API.
+        await world.api('POST', `/api/v1/campaigns/${id}/approve`, {}, tokens.approver1);
         const page = await browser.newPage();
-        // The creator may not approve: the button is disabled with the reason (no campaigns:approve).
-        await openAs(page, 'rollout1', id);
-        await page.getByRole('heading', { level: 1, name: 'live ring' }).waitFor();
-        const approveByCreator = page.getByRole('button', { name: 'Approve' });
-        expect(await approveByCreator.isDisabled()).toBe(true);
-        const reason = await approveByCreator.getAttribute('aria-describedby');
-        expect(await page.locator(`[id="${reason}"]`).textContent()).toContain('campaigns:approve');
-        await page.getByText('It must be approved before it can start.').waitFor();
-
-        // A second user approves it in the browser.
-        await openAs(page, 'approver1', id);
-        await page.getByRole('button', { name: 'Approve' }).click();
-        await page.getByText(/approved by approver1 \(you\)/).waitFor();
-        await stateBadge(page).getByText('approved', { exact: true }).waitFor();
-        // The approver may not start it.
-        expect(await page.getByRole('button', { name: 'Start' }).isDisabled()).toBe(true);
-
         // The rollout admin starts it.
         await openAs(page, 'rollout1', id);
         await page.getByText(/approved by /).waitFor();
@@ -167,6 +153,25 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         );
         await page.getByTestId('campaign-state').getByText('finished (completed)').waitFor();
         expect(await page.getByRole('progressbar', { name: /^Phase 2/ }).count()).toBe(1);
+
+        // One updated device's page: the release in its update timeline, with the reports.
+        await page.goto(`${world.url}/devices/${liveDevices[0]!.id}`);
+        await page.getByRole('heading', { level: 1, name: liveDevices[0]!.name }).waitFor();
+        const timeline = page.getByRole('region', { name: 'Updates' });
+        await timeline.getByText(`Release ${world.releaseId}`).waitFor();
+        await timeline.getByText('success', { exact: true }).first().waitFor();
+        const reports = timeline.getByRole('list', {
+          name: `Reports on release ${world.releaseId}`,
+        });
+        await reports.waitFor();
+        const lines = await reports.getByRole('listitem').allTextContents();
+        expect(lines.length, lines.join('\n')).toBeGreaterThan(1);
+        expect(lines.join('\n')).toMatch(/· device · /);
+        await page
+          .getByRole('table', { name: 'Components' })
+          .getByText('1.1.0', { exact: true })
+          .waitFor();
+        await expectAccessible(page, 'device-timeline');
         await page.close();
       } finally {
         await fleet.stop();
@@ -247,10 +252,119 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         expect(await page.getByRole('button', { name: 'Cancel campaign' }).count()).toBe(0);
         await page.getByRole('link', { name: failing[0]!.name }).click();
         await page.getByRole('heading', { name: failing[0]!.name }).waitFor();
+        // The failed device's timeline: the release, its failed action and the error code.
+        const timeline = page.getByRole('region', { name: 'Updates' });
+        await timeline.getByText(`Release ${world.releaseId}`).waitFor();
+        await timeline.getByText('failure', { exact: true }).first().waitFor();
+        const reports = timeline.getByRole('list', {
+          name: `Reports on release ${world.releaseId}`,
+        });
+        await reports.getByText('SIM_BOOT_TRIAL_REVERTED').waitFor();
+        expect((await seriousViolations(page)).join('\n'), 'axe on the failed device').toBe('');
+        await screenshot(page, 'device-timeline-failed');
         await page.close();
       } finally {
         await fleet.stop();
       }
+    });
+
+    it('an auditor sees the releases and campaigns and can change nothing', async () => {
+      // A draft (approve, reject) and a running campaign (pause, cancel) on two devices whose
+      // simulators never run: the auditor's campaign pages show every operation there is.
+      await world.addDevices(2, { ring: 'audit' }, 'audit.txt');
+      const create = async (name: string) =>
+        (
+          await world.api<{ id: string }>(
+            'POST',
+            '/api/v1/campaigns',
+            {
+              name,
+              releaseId: world.releaseId,
+              filter: 'device.attributes.ring == "audit"',
+              phases: [{ percent: 100 }],
+            },
+            tokens.rollout1,
+          )
+        ).id;
+      const draft = await create('audit draft');
+      const running = await create('audit running');
+      await world.api('POST', `/api/v1/campaigns/${running}/approve`, {}, tokens.approver1);
+      await world.api('POST', `/api/v1/campaigns/${running}/start`, {}, tokens.rollout1);
+
+      const page = await browser.newPage();
+      const unsafe: string[] = [];
+      page.on('request', (request) => {
+        const path = new URL(request.url()).pathname;
+        if (['GET', 'HEAD'].includes(request.method())) return;
+        if (path === '/api/v1/auth/login' || path === '/api/v1/auth/logout') return;
+        unsafe.push(`${request.method()} ${path}`);
+      });
+      const expectRefused = async (name: string | RegExp, permission: string) => {
+        const button = page.getByRole('button', { name, exact: true });
+        await button.waitFor();
+        expect(await button.isDisabled(), String(name)).toBe(true);
+        const reason = await button.getAttribute('aria-describedby');
+        expect(await page.locator(`[id="${reason}"]`).textContent()).toContain(permission);
+        await button.click({ force: true });
+      };
+
+      await browser.context.clearCookies();
+      await page.goto(`${world.url}/login?next=/releases`);
+      await page.getByLabel('Username').fill('auditor1');
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Releases' }).waitFor();
+      await page.getByRole('table', { name: 'Releases' }).getByText('1.1.0').first().waitFor();
+      await expectRefused('Upload release', 'releases:write');
+      expect(await page.getByRole('form').count()).toBe(0);
+      await page.mouse.move(1200, 780);
+      expect((await seriousViolations(page)).join('\n'), 'axe on releases (auditor)').toBe('');
+      await page
+        .getByRole('link', { name: /^1\.1\.0/ })
+        .first()
+        .click();
+      await page.getByRole('heading', { level: 1, name: 'Release 1.1.0' }).waitFor();
+      await page.getByRole('table', { name: 'Components' }).waitFor();
+      expect((await seriousViolations(page)).join('\n'), 'axe on a release (auditor)').toBe('');
+
+      await page.goto(`${world.url}/campaigns`);
+      await page.getByRole('heading', { level: 1, name: 'Campaigns' }).waitFor();
+      for (const name of ['live ring', 'audit draft', 'audit running'])
+        await page.getByRole('row').filter({ hasText: name }).first().waitFor();
+      await expectRefused('New campaign', 'campaigns:write');
+      expect(new URL(page.url()).pathname).toBe('/campaigns');
+      expect((await seriousViolations(page)).join('\n'), 'axe on campaigns (auditor)').toBe('');
+
+      await page.goto(`${world.url}/campaigns/${draft}`);
+      await page.getByRole('heading', { level: 1, name: 'audit draft' }).waitFor();
+      await expectRefused('Approve', 'campaigns:approve');
+      await expectRefused('Reject', 'campaigns:approve');
+      expect(await page.getByRole('dialog').count()).toBe(0);
+      expect((await seriousViolations(page)).join('\n'), 'axe on a draft (auditor)').toBe('');
+
+      await page.goto(`${world.url}/campaigns/${running}`);
+      await page.getByRole('heading', { level: 1, name: 'audit running' }).waitFor();
+      await stateBadge(page).getByText('running').waitFor();
+      await expectRefused('Pause', 'campaigns:write');
+      await expectRefused('Cancel campaign', 'campaigns:write');
+      expect(await page.getByRole('dialog').count()).toBe(0);
+      expect(
+        (await seriousViolations(page)).join('\n'),
+        'axe on a running campaign (auditor)',
+      ).toBe('');
+      await screenshot(page, 'auditor-campaign');
+
+      await page.close();
+
+      // Nothing the auditor's pages did tried a change, and nothing changed.
+      expect(unsafe).toEqual([]);
+      expect((await world.api<{ state: string }>('GET', `/api/v1/campaigns/${draft}`)).state).toBe(
+        'draft',
+      );
+      expect(
+        (await world.api<{ state: string }>('GET', `/api/v1/campaigns/${running}`)).state,
+      ).toBe('running');
+      await world.api('POST', `/api/v1/campaigns/${running}/cancel`, {}, tokens.rollout1);
     });
 
     it('sent no request off the origin and logged no browser errors', () => {

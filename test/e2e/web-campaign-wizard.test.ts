@@ -54,6 +54,8 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
     let browser: Browser;
     let base: string;
     const userIds: Record<string, string> = {};
+    /** The draft the rollout admin made in the wizard (the next test approves it). */
+    let draftId = '';
 
     beforeAll(async () => {
       if (unavailable) throw new Error(`web campaign wizard e2e cannot run: ${unavailable}`);
@@ -178,6 +180,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.getByRole('button', { name: 'Create draft' }).click();
       await page.waitForURL(/\/campaigns\/cmp_[A-Za-z0-9_-]+$/);
       const id = new URL(page.url()).pathname.split('/').at(-1)!;
+      draftId = id;
 
       const made = await world.api<CampaignDoc>('GET', `/api/v1/campaigns/${id}`);
       expect(made).toMatchObject({
@@ -233,6 +236,48 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       expect(await row.textContent()).toContain('1.1.0');
       await expectAccessible(page, 'campaigns', 'campaigns');
       expect(browser.requests.filter((url) => !url.startsWith(base))).toEqual([]);
+      await page.close();
+    });
+
+    it('the draft made in the wizard is approved in the browser by another user, not its creator', async () => {
+      expect(draftId).toMatch(/^cmp_/);
+      const page = await browser.newPage();
+      // The creator (a rollout admin, no campaigns:approve) sees Approve disabled with the reason.
+      await signIn(page, 'rollout1');
+      await page.goto(`${base}/campaigns/${draftId}`);
+      await page.getByRole('heading', { level: 1, name: 'sensor 1.1.0 EU' }).waitFor();
+      await page.getByTestId('campaign-state').getByText('draft', { exact: true }).waitFor();
+      const byCreator = page.getByRole('button', { name: 'Approve' });
+      expect(await byCreator.isDisabled()).toBe(true);
+      const reasonId = await byCreator.getAttribute('aria-describedby');
+      expect(await page.locator(`[id="${reasonId}"]`).textContent()).toContain('campaigns:approve');
+      await byCreator.click({ force: true });
+      expect((await world.api<CampaignDoc>('GET', `/api/v1/campaigns/${draftId}`)).state).toBe(
+        'draft',
+      );
+
+      // The approver signs in, opens the same campaign and approves it.
+      await signIn(page, 'approver1');
+      await page.goto(`${base}/campaigns/${draftId}`);
+      await page.getByRole('heading', { level: 1, name: 'sensor 1.1.0 EU' }).waitFor();
+      // (An approver may not list users: the creator is shown by name or by id.)
+      await page.getByText(new RegExp(`Created by (rollout1|${userIds.rollout1}) at`)).waitFor();
+      await expectAccessible(page, 'campaign page (draft, approver)', 'campaign-draft');
+      const approve = page.getByRole('button', { name: 'Approve' });
+      expect(await approve.isEnabled()).toBe(true);
+      await approve.click();
+      await page.getByTestId('campaign-state').getByText('approved', { exact: true }).waitFor();
+      await page.getByText(/approved by approver1 \(you\)/).waitFor();
+      // Approval done, the button is gone; the approver may not start it.
+      expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+      expect(await page.getByRole('button', { name: 'Start' }).isDisabled()).toBe(true);
+
+      const approved = await world.api<
+        CampaignDoc & { review: { decision: string; by: string } | null }
+      >('GET', `/api/v1/campaigns/${draftId}`);
+      expect(approved.state).toBe('approved');
+      expect(approved.createdBy).toBe(userIds.rollout1);
+      expect(approved.review).toMatchObject({ decision: 'approved', by: userIds.approver1 });
       await page.close();
     });
 

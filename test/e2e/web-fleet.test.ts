@@ -183,7 +183,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       await page.close();
     });
 
-    it('shows a device’s certificate and its updates section, and revokes it on /certificates', async () => {
+    it('shows a device’s certificate on its page, and revokes it on /certificates', async () => {
       const page = await browser.newPage();
       await signIn(page);
       await page.goto(`${service.base}/devices/m-0001`);
@@ -191,7 +191,8 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       const certs = page.getByRole('table', { name: 'Device certificates' });
       await certs.getByText('active').waitFor();
       expect(await certs.textContent()).toContain('CN=m-0001');
-      await expectAccessible(page, 'device-timeline');
+      // (The update timeline with a real update: web-campaign-live.test.ts, screenshot device-timeline.)
+      expect(await seriousViolations(page), 'axe on the device page').toEqual([]);
 
       await page.goto(`${service.base}/certificates`);
       await page.getByRole('heading', { name: 'Certificates', level: 1 }).waitFor();

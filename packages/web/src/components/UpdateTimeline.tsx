@@ -11,9 +11,10 @@ type Action =
     ? A
     : never;
 
+/** By the action's final state (the service's: success, failure, rejected, canceled). */
 const FINAL_COLOURS: Record<string, string> = {
-  succeeded: 'green',
-  failed: 'red',
+  success: 'green',
+  failure: 'red',
   canceled: 'gray',
   rejected: 'orange',
 };

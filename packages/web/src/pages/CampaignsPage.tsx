@@ -13,15 +13,18 @@ type Campaign =
 type CampaignState = Campaign['state'];
 
 const PAGE_SIZE = 50;
-/** Badge colour per state (filled, AA contrast with white text). */
+/**
+ * Badge colour per state, as on the campaign page: AA contrast for the badge's text (checked by
+ * axe in the browser tests; paused: black on yellow, by autoContrast).
+ */
 export const STATE_COLORS: Record<CampaignState, string> = {
   draft: 'gray.7',
-  approved: 'teal.9',
+  approved: 'cyan.9',
   scheduled: 'indigo.8',
   running: 'blue.8',
-  paused: 'orange.9',
-  finished: 'green.9',
-  cancelled: 'red.8',
+  paused: 'yellow.5',
+  finished: 'teal.9',
+  cancelled: 'red.9',
 };
 const STATES = Object.keys(STATE_COLORS) as CampaignState[];
 
@@ -130,7 +133,12 @@ export function CampaignsPage() {
               </Table.Td>
               <Table.Td>{version.get(c.releaseId) ?? c.releaseId}</Table.Td>
               <Table.Td>
-                <Badge color={STATE_COLORS[c.state]} variant="filled" data-testid="campaign-state">
+                <Badge
+                  color={STATE_COLORS[c.state]}
+                  variant="filled"
+                  autoContrast
+                  data-testid="campaign-state"
+                >
                   {c.state}
                   {c.stateReason ? ` · ${c.stateReason}` : ''}
                 </Badge>
