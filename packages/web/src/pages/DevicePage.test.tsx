@@ -15,7 +15,7 @@ const action = {
   id: 'act_1',
   deviceId: 'dev_1',
   releaseId: 'rel_1',
-  state: 'failed',
+  state: 'failure',
   cancelRequested: false,
   type: 'forced',
   downloadOnly: false,
@@ -66,7 +66,7 @@ describe('DevicePage', () => {
             {
               at: '2026-12-01T10:05:00.000Z',
               source: 'device',
-              status: 'failed',
+              status: 'failure',
               progress: null,
               code: 'AGENT_DIGEST_MISMATCH',
               message: 'payload digest differs',
