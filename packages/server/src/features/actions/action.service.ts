@@ -421,7 +421,8 @@ export class ActionService {
     actionId: string,
     steps: (current: { state: ActionState; cancelRequested: boolean }) => readonly DeviceReport[],
   ): Promise<Action> {
-    const at = this.now().toISOString();
+    // One millisecond apart, so the history (ordered by time) keeps the walk's order.
+    const base = this.now().getTime();
     const outcome = await this.db.transaction().execute(async (trx) => {
       const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
       if (row === undefined)
@@ -432,7 +433,8 @@ export class ActionService {
         state: row.state as ActionState,
         cancelRequested: Number(row.cancel_requested) === 1,
       };
-      for (const report of steps(current)) {
+      for (const [i, report] of steps(current).entries()) {
+        const at = new Date(base + i).toISOString();
         result = await this.#apply(trx, principal, actionId, report, at);
         campaignId = result.campaignId ?? campaignId;
       }
