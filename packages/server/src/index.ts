@@ -74,6 +74,7 @@ export type {
 } from './features/devices/device.repository.js';
 export type { DeviceGroup } from './features/groups/group.repository.js';
 export type { GroupView } from './features/groups/group.service.js';
+export type { MenderAuthSetView } from './features/mender/mender.service.js';
 export {
   MENDER_ACTION_ERROR_CODES,
   MENDER_STATUS_MAP,

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
@@ -56,9 +57,7 @@ describeEachDialect('Mender device API', (dialect) => {
     headers?: Record<string, string>;
     payload?: unknown;
   }) =>
-    server.app.inject(
-      o as Parameters<TestServer['app']['inject']>[0] & object,
-    ) as unknown as Promise<{
+    server.app.inject(o as InjectOptions) as unknown as Promise<{
       statusCode: number;
       body: string;
       rawPayload: Buffer;
