@@ -243,11 +243,17 @@ describeEachDialect('Mender device API', (dialect) => {
       });
     });
 
-    it('pre-authorising the same identity and key twice is a conflict', async () => {
+    it('pre-authorising is audited; the same identity and key twice is a conflict', async () => {
       const key = deviceKey('ed25519');
       expect((await preauthorize({ mac: 'twice' }, key)).statusCode).toBe(201);
       const res = await preauthorize({ mac: 'twice' }, key);
       expect(res.statusCode).toBe(409);
+      const entries = await server.app.updraft.db
+        .selectFrom('audit_log')
+        .select(['action', 'outcome', 'status'])
+        .where('action', '=', 'mender.auth-set.preauthorize')
+        .execute();
+      expect(entries.map((e) => e.outcome)).toContain('success');
     });
   });
 

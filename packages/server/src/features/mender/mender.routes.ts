@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { deviceOf, userOf } from '../../http/access-control.js';
+import { auditedBy } from '../../http/audit-hook.js';
 import { ActionId } from '../device-api/device-api.schemas.js';
 import { MENDER_LIMITS, type MenderService } from './mender.service.js';
 import { MENDER_AUTH_SET_STATUSES } from './mender.table.js';
@@ -195,7 +196,11 @@ export const menderRoutes: FastifyPluginAsyncTypebox<{ mender: MenderService }> 
       },
     },
     async (request, reply) => {
-      const view = await mender.preauthorize(userOf(request).tenantId, request.body);
+      const view = await mender.preauthorize(
+        auditedBy(request, 'mender.auth-set.preauthorize', 'mender-auth-set'),
+        userOf(request).tenantId,
+        request.body,
+      );
       return reply.code(201).send(view);
     },
   );

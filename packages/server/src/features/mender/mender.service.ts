@@ -4,6 +4,7 @@ import { newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
+import type { AuditedRun } from '../../http/audit-hook.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, findTenantByName } from '../../tenants/tenant.repository.js';
 import { findAction, insertActionEvent } from '../actions/action.repository.js';
@@ -241,64 +242,60 @@ export class MenderService {
    * (a new key for it — key rotation — is registered this way).
    */
   async preauthorize(
+    audit: AuditedRun,
     tenantId: string,
     input: { idData: string; pubkey: string; deviceClass: string },
   ): Promise<MenderAuthSetView> {
     const identity = canonicalIdData(input.idData);
     const key = readMenderPublicKey(input.pubkey);
     const at = this.deps.now().toISOString();
-    const id = await this.deps.db
-      .transaction()
-      .execute(async (trx) => {
-        const sets = await authSetsOfIdentity(trx, tenantId, identity.digest);
-        if (sets.some((s) => s.public_key_digest === key.digest))
-          throw new ServerError(
-            'RESOURCE_CONFLICT',
-            'this identity and key are registered already',
-          );
-        let deviceId = sets[0]?.device_id;
-        if (deviceId === undefined) {
-          const classId = await findDeviceClassId(trx, tenantId, input.deviceClass);
-          if (classId === undefined)
-            throw new ServerError('RESOURCE_NOT_FOUND', `no device class ${input.deviceClass}`);
-          deviceId = newId('dev');
-          await trx
-            .insertInto('devices')
-            .values({
-              id: deviceId,
-              tenant_id: tenantId,
-              name: menderDeviceName(identity.digest),
-              device_class_id: classId,
-              created_at: at,
-              last_seen_at: null,
-              decommissioned_at: null,
-              admission: 'accepted',
-            })
-            .execute();
-        }
-        const authSetId = newId('mas');
-        await insertAuthSet(trx, {
-          id: authSetId,
-          tenant_id: tenantId,
-          device_id: deviceId,
-          id_data: identity.canonical,
-          id_data_digest: identity.digest,
-          public_key_pem: key.pem,
-          public_key_digest: key.digest,
-          status: 'preauthorized',
-          created_at: at,
-          updated_at: at,
-        });
-        return authSetId;
-      })
-      .catch((error: unknown) => {
-        if (isUniqueViolation(error))
-          throw new ServerError(
-            'RESOURCE_CONFLICT',
-            'a device of that name or this auth set exists',
-          );
-        throw error;
+    const id = await audit(async (trx) => {
+      const sets = await authSetsOfIdentity(trx, tenantId, identity.digest);
+      if (sets.some((s) => s.public_key_digest === key.digest))
+        throw new ServerError('RESOURCE_CONFLICT', 'this identity and key are registered already');
+      let deviceId = sets[0]?.device_id;
+      if (deviceId === undefined) {
+        const classId = await findDeviceClassId(trx, tenantId, input.deviceClass);
+        if (classId === undefined)
+          throw new ServerError('RESOURCE_NOT_FOUND', `no device class ${input.deviceClass}`);
+        deviceId = newId('dev');
+        await trx
+          .insertInto('devices')
+          .values({
+            id: deviceId,
+            tenant_id: tenantId,
+            name: menderDeviceName(identity.digest),
+            device_class_id: classId,
+            created_at: at,
+            last_seen_at: null,
+            decommissioned_at: null,
+            admission: 'accepted',
+          })
+          .execute();
+      }
+      const authSetId = newId('mas');
+      await insertAuthSet(trx, {
+        id: authSetId,
+        tenant_id: tenantId,
+        device_id: deviceId,
+        id_data: identity.canonical,
+        id_data_digest: identity.digest,
+        public_key_pem: key.pem,
+        public_key_digest: key.digest,
+        status: 'preauthorized',
+        created_at: at,
+        updated_at: at,
       });
+      return {
+        result: authSetId,
+        resourceId: authSetId,
+        change: { deviceId, idData: identity.canonical, publicKeyDigest: key.digest },
+      };
+    }, 201).catch((error: unknown) => {
+      if (isUniqueViolation(error))
+        throw new ServerError('RESOURCE_CONFLICT', 'a device of that name or this auth set exists');
+      throw error;
+    });
     const [view] = (await this.list(tenantId, undefined, 500)).filter((v) => v.id === id);
     if (view === undefined) throw new ServerError('RESOURCE_NOT_FOUND', 'auth set vanished');
     return view;
