@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedService, startService } from './service-fixture.js';
 
 // Debian's mender-client 3.4 (a Go program nobody here wrote) in daemon mode against the spawned
-// service: it authenticates with its own key (X-MEN-Signature), polls deployments/next, downloads
+// service over TLS (pinning the service's CA with ServerCertificate): it authenticates with its own key (X-MEN-Signature), polls deployments/next, downloads
 // the .mender artifact written by mender-artifact through the signed URL, installs it with the
 // `single-file` update module and reports statuses; a failing install is reported as failure
 // with its deployment log.
@@ -169,7 +169,9 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         0o755,
       );
       await writeIfAbsent(ARTIFACT_INFO, 'artifact_name=factory-image\n', 0o644);
-      service = await startService();
+      // Over TLS, as a real deployment runs: mender-client pins the service's CA (ServerCertificate).
+      service = await startService({ UPDRAFT_TLS: 'true' });
+      expect(service.base).toMatch(/^https:/);
       deviceClassId = (
         await api<{ id: string }>('POST', '/api/v1/device-classes', {
           name: 'mender-boards',
@@ -229,6 +231,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         config,
         JSON.stringify({
           ServerURL: service.base,
+          ServerCertificate: join(service.dataDir, 'pki', 'ca.pem'),
           UpdatePollIntervalSeconds: 5,
           InventoryPollIntervalSeconds: 5,
           RetryPollIntervalSeconds: 2,
