@@ -428,6 +428,27 @@ describeEachDialect('Mender device API', (dialect) => {
       expect(res.statusCode).toBe(204);
     });
 
+    it.each([
+      ['already-installed', 'success', null],
+      ['noartifact', 'rejected', 'MENDER_NO_ARTIFACT'],
+      ['pause_before_installing', 'downloaded', null],
+      ['pause_before_committing', 'rebooting', null],
+    ] as const)('maps %s from a fresh action to %s', async (status, state, code) => {
+      const { token, deviceId } = await admitted('ec');
+      const actionId = await assign(deviceId, await release(`${status}.mender`));
+      clockMs += 1000;
+      const res = await inject({
+        method: 'PUT',
+        url: `/api/devices/v1/deployments/device/deployments/${actionId}/status`,
+        headers: bearer(token),
+        payload: { status },
+      });
+      expect(res.statusCode).toBe(204);
+      const h = await history(actionId);
+      expect(h.state).toBe(state);
+      expect(h.events.at(-1)).toMatchObject({ status: state, code });
+    });
+
     it('records failure with MENDER_FAILURE and keeps the uploaded log (its tail) in the history', async () => {
       const { token, deviceId } = await admitted('ec');
       const actionId = await assign(deviceId, await release('bad.mender'));
