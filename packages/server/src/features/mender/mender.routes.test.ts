@@ -408,6 +408,9 @@ describeEachDialect('Mender device API', (dialect) => {
       // reportPath's shortest legal walk: assigned → downloaded → installing.
       expect(h.events.map((e) => e.status)).toEqual(['assigned', 'downloaded', 'installing']);
       expect((await put('rebooting')).statusCode).toBe(204);
+      // A stale status (behind the action's state) changes nothing and does not abort.
+      expect((await put('downloading')).statusCode).toBe(204);
+      expect((await history(actionId)).state).toBe('rebooting');
       expect((await put('success')).statusCode).toBe(204);
       // A repeated final status changes nothing.
       expect((await put('success')).statusCode).toBe(204);

@@ -380,11 +380,17 @@ export class MenderService {
     const mapping = MENDER_STATUS_MAP[status];
     let aborted = false;
     await this.deps.actions.reportSteps(device, actionId, (current) => {
-      if (current.cancelRequested || (current.state !== mapping.to && isClosed(current.state))) {
+      if (isClosed(current.state)) {
+        // The same closing status again is a retry (204); anything else is too late.
+        aborted = current.state !== mapping.to;
+        return [];
+      }
+      if (current.cancelRequested) {
         aborted = true;
-        if (!current.cancelRequested) return [];
         return steps(current.state, 'canceled', true, null, 'canceled through the Mender API');
       }
+      // A status behind the action's state (a retry after a restart) changes nothing.
+      if (reportPath(current.state, mapping.to) === null) return [];
       return steps(current.state, mapping.to, false, mapping.code, `mender-client: ${status}`);
     });
     if (aborted)
