@@ -157,6 +157,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
   () => {
     let deviceClassId: string;
     let deviceId: string;
+    let deviceName: string;
     let data: string;
 
     beforeAll(async () => {
@@ -193,7 +194,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         { mode: 0o600 },
       );
       await writeFile(join(data, 'device_type'), `device_type=${DEVICE_TYPE}\n`);
-      const pre = await api<{ deviceId: string; status: string }>(
+      const pre = await api<{ deviceId: string; deviceName: string; status: string }>(
         'POST',
         '/api/v1/mender/auth-sets',
         {
@@ -204,6 +205,7 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       );
       expect(pre.status).toBe('preauthorized');
       deviceId = pre.deviceId;
+      deviceName = pre.deviceName;
     }, 120_000);
 
     afterAll(async () => {
@@ -217,14 +219,20 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
-    it('installs a single-file artifact through an action and reports success; a failing install is reported with its log', async () => {
+    it('installs a single-file artifact through a campaign and reports success; a failing install is reported with its log', async () => {
       const dest = join(dir, 'installed');
       const content = `hello from updraft ${randomUUID()}\n`;
       const good = await writeArtifact('2.0.0', dest, 'app.conf', content);
       const goodRelease = await release(deviceClassId, 2, '2.0.0', good);
-      const first = (
-        await api<{ id: string }>('POST', '/api/v1/actions', { deviceId, releaseId: goodRelease })
-      ).id;
+      // The first update goes out as a campaign (targeting the Mender device by name), the
+      // second as a hand-assigned action: both are plain Updraft actions to the Mender API.
+      await api('PUT', '/api/v1/campaign-settings', { approvalRequired: false });
+      const campaign = await api<{ id: string }>('POST', '/api/v1/campaigns', {
+        name: 'mender rollout',
+        releaseId: goodRelease,
+        filter: `device.name == "${deviceName}"`,
+      });
+      await api('POST', `/api/v1/campaigns/${campaign.id}/start`, {});
 
       const config = join(dir, 'mender.conf');
       await writeFile(
@@ -262,10 +270,25 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
         daemonOut += c.toString();
       });
 
-      let h = await waitForState(first, ['success', 'failure'], 150_000);
+      let first: string | null = null;
+      for (const until = Date.now() + 60_000; first === null && Date.now() < until; ) {
+        const targets = await api<{ items: { actionId: string | null }[] }>(
+          'GET',
+          `/api/v1/campaigns/${campaign.id}/targets`,
+        );
+        first = targets.items[0]?.actionId ?? null;
+        if (first === null) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(first, 'the campaign assigned no action').not.toBeNull();
+      let h = await waitForState(first as string, ['success', 'failure'], 150_000);
       expect(h.state, daemonOut.slice(-4000)).toBe('success');
       expect(await readFile(join(dest, 'app.conf'), 'utf8')).toBe(content);
       expect(h.events.map((e) => e.status)).toContain('installing');
+      const targets = await api<{ items: { status: string }[] }>(
+        'GET',
+        `/api/v1/campaigns/${campaign.id}/targets`,
+      );
+      expect(targets.items.map((t) => t.status)).toEqual(['succeeded']);
 
       // The auth set is accepted now; the inventory reached the device's reported attributes.
       const sets = await api<{ items: { deviceId: string; status: string }[] }>(
