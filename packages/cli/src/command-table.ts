@@ -367,6 +367,28 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./commands/device-reject.js'),
   },
   {
+    path: ['device', 'preauthorize'],
+    summary: "pre-authorise a Mender device's identity and key: its first auth request is accepted",
+    options: [
+      {
+        name: 'id-data',
+        value: 'json',
+        description: 'the identity as mender-client sends it, e.g. {"mac":"02:00:00:00:00:01"}',
+        required: true,
+      },
+      { name: 'pubkey', value: 'pem', description: "the device's public key", required: true },
+      {
+        name: 'device-class',
+        value: 'class',
+        description: 'device class (name or id) of a new device',
+        required: true,
+      },
+      ...SERVICE_OPTIONS,
+    ],
+    help: 'Example: updraft device preauthorize --id-data \'{"mac":"02:00:00:00:00:01"}\' --pubkey dev1.pub.pem --device-class gateway',
+    load: () => import('./commands/device-preauthorize.js'),
+  },
+  {
     path: ['keys', 'show'],
     summary: 'show a key: algorithm, kid (RFC 9679 thumbprint), COSE_Key',
     arguments: [{ name: 'key', description: 'PEM key file (private or public)' }],

@@ -15,6 +15,7 @@ import {
   type DeviceAuthenticator,
 } from './auth/device-authenticator.js';
 import { DeviceSessionCache } from './auth/device-session-cache.js';
+import { FirstDeviceAuthenticator } from './auth/first-device-authenticator.js';
 import { bootstrapAdmin } from './bootstrap.js';
 import type { ServerConfig } from './config/config.js';
 import { prepareDataDir } from './data-dir.js';
@@ -30,6 +31,8 @@ import {
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
+import { MenderJwt } from './features/mender/mender-jwt.js';
+import { MenderJwtAuthenticator } from './features/mender/mender-jwt-authenticator.js';
 import { PkiService } from './features/pki/pki.service.js';
 import { CaKeyBox } from './features/pki/tenant-ca.js';
 import { type ResolveHost, systemResolve } from './features/webhooks/target-guard.js';
@@ -206,11 +209,19 @@ export async function buildServer(
     metrics.setSessionCacheSource(() => sessions);
     if (plaintextCache) metrics.setPlaintextCacheSource(() => plaintextCache);
     const bearer = new BearerDeviceAuthenticator(database.db, sessions);
+    // The Mender device API's tokens (features/mender): a key derived from the master key.
+    const menderJwt = new MenderJwt(
+      deriveKey(masterKey, 'mender-jwt'),
+      config.device.menderTokenTtlSeconds,
+    );
     const deviceAuth =
       deps.deviceAuth ??
       new CertificateDeviceAuthenticator({
         db: database.db,
-        fallback: bearer,
+        fallback: new FirstDeviceAuthenticator([
+          bearer,
+          new MenderJwtAuthenticator(database.db, menderJwt, now),
+        ]),
         now,
         rotationGraceSeconds: config.pki.rotationGraceSeconds,
         onRefusal: (reason) => metrics.pkiRefusals.inc({ channel: 'device-api', reason }),
@@ -287,6 +298,7 @@ export async function buildServer(
           }),
       },
       mqtt,
+      mender: { jwt: menderJwt },
       pki: {
         service: new PkiService({
           db: database.db,

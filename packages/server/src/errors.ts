@@ -92,6 +92,13 @@ export const SERVER_ERROR_CODES = [
   'MQTT_CHUNK_TOO_LARGE',
   'MQTT_DEVICE_REFUSED',
   'MQTT_BUSY',
+  // Mender device API (features/mender, docs/mender-api.md)
+  'MENDER_AUTH_REQUEST_INVALID',
+  'MENDER_KEY_UNSUPPORTED',
+  'MENDER_SIGNATURE_INVALID',
+  'MENDER_DEVICE_NOT_ACCEPTED',
+  'MENDER_IDENTITY_REFUSED',
+  'MENDER_DEPLOYMENT_ABORTED',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -187,6 +194,13 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   MQTT_CHUNK_TOO_LARGE: 413,
   MQTT_DEVICE_REFUSED: 403,
   MQTT_BUSY: 429,
+  // Mender device API (mender-client re-authenticates on 401 and stops a deployment on 409)
+  MENDER_AUTH_REQUEST_INVALID: 400,
+  MENDER_KEY_UNSUPPORTED: 400,
+  MENDER_SIGNATURE_INVALID: 401,
+  MENDER_DEVICE_NOT_ACCEPTED: 401,
+  MENDER_IDENTITY_REFUSED: 401,
+  MENDER_DEPLOYMENT_ABORTED: 409,
 };
 
 /**

@@ -74,6 +74,14 @@ export type {
 } from './features/devices/device.repository.js';
 export type { DeviceGroup } from './features/groups/group.repository.js';
 export type { GroupView } from './features/groups/group.service.js';
+export type { MenderAuthSetView } from './features/mender/mender.service.js';
+export {
+  MENDER_ACTION_ERROR_CODES,
+  MENDER_STATUS_MAP,
+  MENDER_STATUSES,
+  type MenderActionErrorCode,
+  type MenderStatus,
+} from './features/mender/mender-status.js';
 // The PKI service's API shapes, for the CLI's `updraft pki …` commands.
 export type {
   DeviceCertificateView,

@@ -83,6 +83,7 @@ export const ServerConfigSchema = Type.Object(
         downloadUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 604_800 }),
         sessionCacheEntries: Type.Integer({ minimum: 0, maximum: 100_000_000 }),
         sessionCacheMaxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+        menderTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 604_800 }),
       },
       { additionalProperties: false },
     ),
@@ -436,6 +437,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 900,
     doc: 'A cached device session is read again after this many seconds. Changes through Updraft (and, on PostgreSQL, any SQL change) reach every replica at once; this bounds only changes made to a SQLite file by another process.',
+  },
+  {
+    path: 'device.menderTokenTtlSeconds',
+    env: 'UPDRAFT_DEVICE_MENDER_TOKEN_TTL_SECONDS',
+    type: 'integer',
+    default: 3_600,
+    doc: 'Lifetime (seconds) of the token the Mender device API hands a device at `auth_requests` (docs/mender-api.md). Revocation does not wait for it: each request checks the auth set and the device.',
   },
   {
     path: 'webhooks.maxAttempts',

@@ -11,6 +11,8 @@ import { deviceApiFeature } from './device-api/device-api.feature.js';
 import { deviceClassesFeature } from './device-classes/device-classes.feature.js';
 import { devicesFeature } from './devices/devices.feature.js';
 import { groupsFeature } from './groups/groups.feature.js';
+import { menderFeature } from './mender/mender.feature.js';
+import type { MenderJwt } from './mender/mender-jwt.js';
 import { overviewFeature } from './overview/overview.feature.js';
 import { pkiFeature } from './pki/pki.feature.js';
 import type { PkiService } from './pki/pki.service.js';
@@ -46,6 +48,10 @@ export interface FeatureWiring {
   };
   /** MQTT (docs/mqtt.md): the bus, push notices; the embedded broker listens in `startServer`. */
   readonly mqtt: MqttService;
+  /** The Mender device API's token issuer (also read by the device authenticator). */
+  readonly mender: {
+    readonly jwt: MenderJwt;
+  };
   /** Device identity: the PKI service (tenant CAs, enrollment, inventory, CRL). */
   readonly pki: {
     readonly service: PkiService;
@@ -93,6 +99,11 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       events,
       campaigns,
       ...(wiring.mqtt.bus ? { mqtt: wiring.mqtt.bus } : {}),
+    }),
+    mount('mender', '', menderFeature, {
+      jwt: wiring.mender.jwt,
+      events,
+      campaigns,
     }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('pki', '', pkiFeature, { pki: wiring.pki.service }),

@@ -391,77 +391,9 @@ export class ActionService {
   ): Promise<ReportOutcome> {
     const at = this.now().toISOString();
     try {
-      const outcome = await this.db.transaction().execute(async (trx) => {
-        const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
-        if (row === undefined)
-          throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
-        if (await reportSeen(trx, row.id, report.reportId))
-          return { action: toAction(row), replayed: true, campaignId: null };
-        const snapshot = {
-          state: row.state as ActionState,
-          cancelRequested: Number(row.cancel_requested) === 1,
-        };
-        const verdict = nextActionState(snapshot, report);
-        if (!verdict.ok) {
-          throw new ServerError('ACTION_TRANSITION_INVALID', verdict.reason, {
-            details: { state: row.state, status: report.status },
-          });
-        }
-        const updated: ActionTable = {
-          ...row,
-          state: verdict.to,
-          open_key: isTerminal(verdict.to) ? null : row.open_key,
-          revision: Number(row.revision) + 1,
-          updated_at: at,
-        };
-        await this.#update(trx, row, updated);
-        await insertActionEvent(trx, row, at, {
-          source: 'device',
-          status: report.status,
-          progress: report.progress,
-          code: report.code,
-          message: report.message,
-          reportId: report.reportId,
-        });
-        if (row.campaign_id !== null && verdict.to !== row.state) {
-          await followActionState(
-            trx,
-            { id: row.id, campaignId: row.campaign_id, deviceId: row.device_id },
-            targetStatusOfAction(verdict.to),
-            report.code ?? null,
-            at,
-          );
-        }
-        if (verdict.to === 'failure' && row.state !== 'failure') {
-          await this.events.publish(trx, principal.tenantId, 'action.failed', {
-            action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
-            code: report.code ?? null,
-            message: report.message ?? null,
-          });
-        }
-        if (verdict.to === 'success' && row.state !== 'success') {
-          const release = await findRelease(trx, principal.tenantId, row.release_id);
-          if (release === undefined) throw new BugError(`action ${row.id} has no release`);
-          await recordInstalled(
-            trx,
-            principal.tenantId,
-            principal.deviceId,
-            release.components.map((c) => ({
-              componentId: c.id,
-              version: release.version,
-              sequenceNumber: release.sequenceNumber,
-              digest: c.imageDigest,
-            })),
-            at,
-          );
-        }
-        const moved = row.campaign_id !== null && verdict.to !== row.state;
-        return {
-          action: toAction(updated),
-          replayed: false,
-          campaignId: moved ? row.campaign_id : null,
-        };
-      });
+      const outcome = await this.db
+        .transaction()
+        .execute((trx) => this.#apply(trx, principal, actionId, report, at));
       // The device's next check-in (often right away) must see its action closed.
       if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
       if (outcome.campaignId) this.campaigns?.poke(principal.tenantId, outcome.campaignId);
@@ -476,6 +408,120 @@ export class ActionService {
       }
       throw error;
     }
+  }
+
+  /**
+   * Applies several reports of one device in order, in ONE transaction: the steps a foreign
+   * protocol's client skipped (see `reportPath`) land together or not at all. `steps` is
+   * computed from the action's state read in the same transaction, so a concurrent report
+   * cannot slip between the read and the walk. Answers the action after the last step.
+   */
+  async reportSteps(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    steps: (current: { state: ActionState; cancelRequested: boolean }) => readonly DeviceReport[],
+  ): Promise<Action> {
+    // One millisecond apart, so the history (ordered by time) keeps the walk's order.
+    const base = this.now().getTime();
+    const outcome = await this.db.transaction().execute(async (trx) => {
+      const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
+      if (row === undefined)
+        throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
+      let result = { action: toAction(row), replayed: true, campaignId: null as string | null };
+      let campaignId: string | null = null;
+      const current = {
+        state: row.state as ActionState,
+        cancelRequested: Number(row.cancel_requested) === 1,
+      };
+      for (const [i, report] of steps(current).entries()) {
+        const at = new Date(base + i).toISOString();
+        result = await this.#apply(trx, principal, actionId, report, at);
+        campaignId = result.campaignId ?? campaignId;
+      }
+      return { action: result.action, campaignId };
+    });
+    if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
+    if (outcome.campaignId) this.campaigns?.poke(principal.tenantId, outcome.campaignId);
+    return outcome.action;
+  }
+
+  /** One report inside `trx` (see {@link report}); the campaign to poke when the target moved. */
+  async #apply(
+    trx: Transaction<Database>,
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    report: DeviceReport,
+    at: string,
+  ): Promise<{ action: Action; replayed: boolean; campaignId: string | null }> {
+    const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
+    if (row === undefined)
+      throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
+    if (await reportSeen(trx, row.id, report.reportId))
+      return { action: toAction(row), replayed: true, campaignId: null };
+    const snapshot = {
+      state: row.state as ActionState,
+      cancelRequested: Number(row.cancel_requested) === 1,
+    };
+    const verdict = nextActionState(snapshot, report);
+    if (!verdict.ok) {
+      throw new ServerError('ACTION_TRANSITION_INVALID', verdict.reason, {
+        details: { state: row.state, status: report.status },
+      });
+    }
+    const updated: ActionTable = {
+      ...row,
+      state: verdict.to,
+      open_key: isTerminal(verdict.to) ? null : row.open_key,
+      revision: Number(row.revision) + 1,
+      updated_at: at,
+    };
+    await this.#update(trx, row, updated);
+    await insertActionEvent(trx, row, at, {
+      source: 'device',
+      status: report.status,
+      progress: report.progress,
+      code: report.code,
+      message: report.message,
+      reportId: report.reportId,
+    });
+    if (row.campaign_id !== null && verdict.to !== row.state) {
+      await followActionState(
+        trx,
+        { id: row.id, campaignId: row.campaign_id, deviceId: row.device_id },
+        targetStatusOfAction(verdict.to),
+        report.code ?? null,
+        at,
+      );
+    }
+    if (verdict.to === 'failure' && row.state !== 'failure') {
+      await this.events.publish(trx, principal.tenantId, 'action.failed', {
+        action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
+        code: report.code ?? null,
+        message: report.message ?? null,
+      });
+    }
+    if (verdict.to === 'success' && row.state !== 'success') {
+      const release = await findRelease(trx, principal.tenantId, row.release_id);
+      if (release === undefined) throw new BugError(`action ${row.id} has no release`);
+      await recordInstalled(
+        trx,
+        principal.tenantId,
+        principal.deviceId,
+        release.components.map((c) => ({
+          componentId: c.id,
+          version: release.version,
+          sequenceNumber: release.sequenceNumber,
+          digest: c.imageDigest,
+        })),
+        at,
+      );
+    }
+    const moved = row.campaign_id !== null && verdict.to !== row.state;
+    return {
+      action: toAction(updated),
+      replayed: false,
+      campaignId: moved ? row.campaign_id : null,
+    };
   }
 
   async #update(
