@@ -90,6 +90,11 @@ export const SERVER_ERROR_CODES = [
   'MQTT_CHUNK_TOO_LARGE',
   'MQTT_DEVICE_REFUSED',
   'MQTT_BUSY',
+  // hawkBit DDI API (features/ddi, docs/hawkbit-ddi.md)
+  'DDI_CONTROLLER_UNKNOWN',
+  'DDI_ACTION_CLOSED',
+  'DDI_FAILURE',
+  'DDI_REJECTED',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -183,6 +188,12 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   MQTT_CHUNK_TOO_LARGE: 413,
   MQTT_DEVICE_REFUSED: 403,
   MQTT_BUSY: 429,
+  // hawkBit DDI API
+  DDI_CONTROLLER_UNKNOWN: 404,
+  DDI_ACTION_CLOSED: 410,
+  // Report codes written into the action history (never an HTTP answer of their own).
+  DDI_FAILURE: 422,
+  DDI_REJECTED: 422,
 };
 
 /**

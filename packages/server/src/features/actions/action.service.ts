@@ -49,6 +49,7 @@ import {
   canRequestCancel,
   isTerminal,
   nextActionState,
+  reportPath,
 } from './action-state-machine.js';
 
 /** A maintenance window: the device API's wire type. */
@@ -389,77 +390,79 @@ export class ActionService {
     actionId: string,
     report: DeviceReport,
   ): Promise<ReportOutcome> {
-    const at = this.now().toISOString();
+    return this.#reportSteps(principal, actionId, report, () => [report.status]);
+  }
+
+  /**
+   * Applies a report of a foreign protocol (hawkBit DDI, Mender) whose clients skip states:
+   * the legal intermediate steps to `report.status` ({@link reportPath}) are replayed first, all
+   * in one transaction, each as its own event one millisecond apart (so the history keeps their
+   * order); `progress`, `code` and `message` go with the last step only. A report for the state
+   * the action is already in is recorded as that state again when the table allows the
+   * self-loop, else it changes nothing. `ACTION_TRANSITION_INVALID` when no legal path exists.
+   */
+  async reportWalk(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    report: DeviceReport,
+  ): Promise<ReportOutcome> {
+    return this.#reportSteps(principal, actionId, report, (snapshot) => {
+      if (snapshot.state === report.status) {
+        const loop = nextActionState(snapshot, report);
+        return loop.ok ? [report.status] : [];
+      }
+      return reportPath(snapshot.state, report.status, snapshot.cancelRequested);
+    });
+  }
+
+  async #reportSteps(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    report: DeviceReport,
+    plan: (snapshot: {
+      state: ActionState;
+      cancelRequested: boolean;
+    }) => readonly DeviceReport['status'][] | null,
+  ): Promise<ReportOutcome> {
+    const start = this.now().getTime();
     try {
       const outcome = await this.db.transaction().execute(async (trx) => {
-        const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
-        if (row === undefined)
+        const first = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
+        if (first === undefined)
           throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
-        if (await reportSeen(trx, row.id, report.reportId))
-          return { action: toAction(row), replayed: true, campaignId: null };
+        if (await reportSeen(trx, first.id, report.reportId))
+          return { action: toAction(first), replayed: true, campaignId: null };
         const snapshot = {
-          state: row.state as ActionState,
-          cancelRequested: Number(row.cancel_requested) === 1,
+          state: first.state as ActionState,
+          cancelRequested: Number(first.cancel_requested) === 1,
         };
-        const verdict = nextActionState(snapshot, report);
-        if (!verdict.ok) {
-          throw new ServerError('ACTION_TRANSITION_INVALID', verdict.reason, {
-            details: { state: row.state, status: report.status },
-          });
-        }
-        const updated: ActionTable = {
-          ...row,
-          state: verdict.to,
-          open_key: isTerminal(verdict.to) ? null : row.open_key,
-          revision: Number(row.revision) + 1,
-          updated_at: at,
-        };
-        await this.#update(trx, row, updated);
-        await insertActionEvent(trx, row, at, {
-          source: 'device',
-          status: report.status,
-          progress: report.progress,
-          code: report.code,
-          message: report.message,
-          reportId: report.reportId,
-        });
-        if (row.campaign_id !== null && verdict.to !== row.state) {
-          await followActionState(
-            trx,
-            { id: row.id, campaignId: row.campaign_id, deviceId: row.device_id },
-            targetStatusOfAction(verdict.to),
-            report.code ?? null,
-            at,
+        const steps = isTerminal(snapshot.state) ? null : plan(snapshot);
+        if (steps === null) {
+          const verdict = nextActionState(snapshot, report);
+          throw new ServerError(
+            'ACTION_TRANSITION_INVALID',
+            verdict.ok
+              ? `'${report.status}' is not reachable from '${first.state}'`
+              : verdict.reason,
+            { details: { state: first.state, status: report.status } },
           );
         }
-        if (verdict.to === 'failure' && row.state !== 'failure') {
-          await this.events.publish(trx, principal.tenantId, 'action.failed', {
-            action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
-            code: report.code ?? null,
-            message: report.message ?? null,
-          });
+        let row = first;
+        let moved = false;
+        for (const [i, status] of steps.entries()) {
+          const last = i === steps.length - 1;
+          const step: DeviceReport = last
+            ? report
+            : { reportId: report.reportId, status, progress: null, code: null, message: null };
+          const at = new Date(start + i).toISOString();
+          const before = row;
+          row = await this.#applyStep(trx, principal, before, step, last, at);
+          if (before.campaign_id !== null && row.state !== before.state) moved = true;
         }
-        if (verdict.to === 'success' && row.state !== 'success') {
-          const release = await findRelease(trx, principal.tenantId, row.release_id);
-          if (release === undefined) throw new BugError(`action ${row.id} has no release`);
-          await recordInstalled(
-            trx,
-            principal.tenantId,
-            principal.deviceId,
-            release.components.map((c) => ({
-              componentId: c.id,
-              version: release.version,
-              sequenceNumber: release.sequenceNumber,
-              digest: c.imageDigest,
-            })),
-            at,
-          );
-        }
-        const moved = row.campaign_id !== null && verdict.to !== row.state;
         return {
-          action: toAction(updated),
+          action: toAction(row),
           replayed: false,
-          campaignId: moved ? row.campaign_id : null,
+          campaignId: moved ? first.campaign_id : null,
         };
       });
       // The device's next check-in (often right away) must see its action closed.
@@ -476,6 +479,77 @@ export class ActionService {
       }
       throw error;
     }
+  }
+
+  /** One legal step of a report inside the caller's transaction; the updated row. */
+  async #applyStep(
+    trx: Transaction<Database>,
+    principal: { tenantId: string; deviceId: string },
+    row: ActionTable,
+    report: DeviceReport,
+    carriesReportId: boolean,
+    at: string,
+  ): Promise<ActionTable> {
+    const snapshot = {
+      state: row.state as ActionState,
+      cancelRequested: Number(row.cancel_requested) === 1,
+    };
+    // Replayed intermediate steps carry no code: only the report's own last step is checked for one.
+    const verdict = nextActionState(snapshot, report);
+    if (!verdict.ok) {
+      throw new ServerError('ACTION_TRANSITION_INVALID', verdict.reason, {
+        details: { state: row.state, status: report.status },
+      });
+    }
+    const updated: ActionTable = {
+      ...row,
+      state: verdict.to,
+      open_key: isTerminal(verdict.to) ? null : row.open_key,
+      revision: Number(row.revision) + 1,
+      updated_at: at,
+    };
+    await this.#update(trx, row, updated);
+    await insertActionEvent(trx, row, at, {
+      source: 'device',
+      status: report.status,
+      progress: report.progress,
+      code: report.code,
+      message: report.message,
+      reportId: carriesReportId ? report.reportId : null,
+    });
+    if (row.campaign_id !== null && verdict.to !== row.state) {
+      await followActionState(
+        trx,
+        { id: row.id, campaignId: row.campaign_id, deviceId: row.device_id },
+        targetStatusOfAction(verdict.to),
+        report.code ?? null,
+        at,
+      );
+    }
+    if (verdict.to === 'failure' && row.state !== 'failure') {
+      await this.events.publish(trx, principal.tenantId, 'action.failed', {
+        action: { id: row.id, deviceId: row.device_id, releaseId: row.release_id },
+        code: report.code ?? null,
+        message: report.message ?? null,
+      });
+    }
+    if (verdict.to === 'success' && row.state !== 'success') {
+      const release = await findRelease(trx, principal.tenantId, row.release_id);
+      if (release === undefined) throw new BugError(`action ${row.id} has no release`);
+      await recordInstalled(
+        trx,
+        principal.tenantId,
+        principal.deviceId,
+        release.components.map((c) => ({
+          componentId: c.id,
+          version: release.version,
+          sequenceNumber: release.sequenceNumber,
+          digest: c.imageDigest,
+        })),
+        at,
+      );
+    }
+    return updated;
   }
 
   async #update(
