@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
 import './ddi.table.js';
 import '../actions/action.table.js';
@@ -129,7 +129,7 @@ export async function findControllerDevice(db: Db, tenantId: string, name: strin
 }
 
 /**
- * What the root poll shows, in one statement: the device's open action (by the unique
+ * What the root poll shows, in two indexed statements: the device's open action (by the unique
  * `open_key`) with its DDI number, and the newest successful action with its number.
  */
 export async function pollState(db: Db, tenantId: string, deviceId: string) {
@@ -174,7 +174,9 @@ export async function ensureActionNumber(
               s(s.fn.coalesce(s.fn.max('id'), s.lit(0)), '+', s.lit(1)).as('id'),
               s.val(tenantId).as('tenant_id'),
               s.val(actionId).as('action_id'),
-            ]),
+            ])
+            // SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (its parsing ambiguity).
+            .where(sql<boolean>`1 = 1`),
         )
         .onConflict((oc) => oc.column('action_id').doNothing())
         .execute();

@@ -255,6 +255,16 @@ export const ddiRoutes: FastifyPluginAsyncTypebox<DdiRoutesOptions> = async (
     },
     async (request, reply) => {
       const ctl = await controllerOf(request);
+      const bad = Object.keys(request.body.data).filter((name) => !ATTRIBUTE_NAME.test(name));
+      if (bad.length > 0) {
+        throw new ServerError(
+          'HTTP_VALIDATION_FAILED',
+          `attribute names must match ${ATTRIBUTE_NAME.source}`,
+          {
+            details: { names: bad.slice(0, 10) },
+          },
+        );
+      }
       await ddi.configData(ctl, request.body.data, request.body.mode ?? 'merge');
       return reply.code(200).send();
     },
