@@ -137,14 +137,14 @@ describeEachDialect('hawkBit DDI API', (dialect) => {
         status: {
           execution: 'proceeding',
           result: { finished: 'none' },
-          details: Array(101).fill('x'),
+          details: Array(65).fill('x'),
         },
       },
       {
         status: {
           execution: 'proceeding',
           result: { finished: 'none' },
-          details: ['x'.repeat(513)],
+          details: ['x'.repeat(2049)],
         },
       },
       { status: { execution: 'proceeding', result: { finished: 'none', progress: { cnt: -1 } } } },
@@ -163,7 +163,7 @@ describeEachDialect('hawkBit DDI API', (dialect) => {
       method: 'POST',
       url,
       headers: { ...target(2), 'content-type': 'application/json' },
-      payload: JSON.stringify({ ...feedback('proceeding', 'none'), pad: 'x'.repeat(70_000) }),
+      payload: JSON.stringify({ ...feedback('proceeding', 'none'), pad: 'x'.repeat(140_000) }),
     });
     expect(huge.statusCode).toBe(413);
     for (const path of [

@@ -30,8 +30,11 @@ const ActionParams = Type.Object({
   actionId: ActionNumber,
 });
 
-/** Feedback bodies are small: 64 KiB bounds 100 details of 512 characters with room to spare. */
-const BODY_LIMIT = 64 * 1024;
+/**
+ * Feedback bodies are small: SWUpdate sends at most 48 details of at most a log line (2 KiB)
+ * each; 128 KiB bounds that with room to spare.
+ */
+const BODY_LIMIT = 128 * 1024;
 
 const FeedbackBody = Type.Object({
   id: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])),
@@ -55,7 +58,7 @@ const FeedbackBody = Type.Object({
       ),
     }),
     code: Type.Optional(Type.Integer()),
-    details: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 100 })),
+    details: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 64 })),
   }),
 });
 

@@ -344,7 +344,8 @@ export class DdiService {
 
   async #report(ctl: DdiController, actionId: string, state: ActionState, feedback: DdiFeedback) {
     const meaning = DDI_FEEDBACK_TABLE[feedback.execution](feedback.finished);
-    const message = feedback.details.join('\n').slice(0, 4096) || null;
+    // Bounded by the body limit; a client's log batch (SWUpdate sends its installer log) stays whole up to 16 KiB.
+    const message = feedback.details.join('\n').slice(0, 16_384) || null;
     const progress =
       feedback.progress?.of !== undefined && feedback.progress.of > 0
         ? Math.min(100, Math.round((feedback.progress.cnt / feedback.progress.of) * 100))
