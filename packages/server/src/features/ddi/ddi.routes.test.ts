@@ -1,11 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  addDevice,
-  type Fleet,
-  seedFleet,
-  signedEnvelope,
-} from '../../testing/release-fixtures.js';
+import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 import { eventsOfAction } from '../actions/action.service.js';
