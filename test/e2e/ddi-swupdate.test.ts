@@ -239,9 +239,9 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
     };
 
     let deviceCount = 0;
-    const device = async (): Promise<TestDevice> => {
+    const device = async (attributes: Record<string, string> = {}): Promise<TestDevice> => {
       deviceCount += 1;
-      const [d] = await world.addDevices(1, {}, `tokens-${deviceCount}.txt`);
+      const [d] = await world.addDevices(1, attributes, `tokens-${deviceCount}.txt`);
       return d!;
     };
     const assign = (d: TestDevice, releaseId: string) =>
@@ -320,12 +320,33 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       }
     };
 
-    it('installs a signed .swu into a file and reports success after the restart with -c 2', async () => {
+    it('installs a signed .swu from a campaign into a file and reports success after the restart with -c 2', async () => {
       const image = randomBytes(200_000);
       const target = join(world.dir, 'ok-target.img');
       const releaseId = await release(await makeSwu('ok', image, target));
-      const d = await device();
-      const { id } = await assign(d, releaseId);
+      const d = await device({ client: 'swupdate' });
+      await world.ok(['campaign', 'settings', '--approval-required', 'false']);
+      const campaign = await world.ok<{ id: string }>([
+        'campaign',
+        'create',
+        '--name',
+        'swupdate fleet',
+        '--release',
+        releaseId,
+        '--filter',
+        'device.attributes.client == "swupdate"',
+        '--action',
+        'forced',
+      ]);
+      await world.ok(['campaign', 'start', campaign.id]);
+      // The engine (tick 1 s) opens the device's action.
+      const { id } = await until('the campaign action', async () => {
+        const { items } = await world.api<{ items: Array<{ id: string }> }>(
+          'GET',
+          `/api/v1/devices/${d.id}/actions`,
+        );
+        return items[0];
+      });
       const first = swupdate(d);
       // SWUpdate reports "All Chunks Installed." (proceeding) and waits for a restart to confirm.
       await until(
@@ -361,6 +382,12 @@ describe.skipIf(unavailable !== null && !process.env.CI)(
       );
       expect(done.events.at(-1)).toMatchObject({ status: 'success', source: 'device' });
       expect((await readFile(target)).equals(image)).toBe(true);
+      // The campaign counts the DDI device like any other (succeeded, or soaking first).
+      const status = await until('the campaign to count it', async () => {
+        const doc = await world.status(campaign.id);
+        return (doc.totals.succeeded ?? 0) + (doc.totals.soaking ?? 0) >= 1 ? doc : undefined;
+      });
+      expect(status.totals.failed ?? 0).toBe(0);
     });
 
     it('resumes an interrupted download with a Range request', async () => {
