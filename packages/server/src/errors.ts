@@ -99,6 +99,11 @@ export const SERVER_ERROR_CODES = [
   'MENDER_DEVICE_NOT_ACCEPTED',
   'MENDER_IDENTITY_REFUSED',
   'MENDER_DEPLOYMENT_ABORTED',
+  // hawkBit DDI API (features/ddi, docs/hawkbit-ddi.md)
+  'DDI_CONTROLLER_UNKNOWN',
+  'DDI_ACTION_CLOSED',
+  'DDI_FAILURE',
+  'DDI_REJECTED',
 ] as const;
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
@@ -201,6 +206,12 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   MENDER_DEVICE_NOT_ACCEPTED: 401,
   MENDER_IDENTITY_REFUSED: 401,
   MENDER_DEPLOYMENT_ABORTED: 409,
+  // hawkBit DDI API
+  DDI_CONTROLLER_UNKNOWN: 404,
+  DDI_ACTION_CLOSED: 410,
+  // Report codes written into the action history (never an HTTP answer of their own).
+  DDI_FAILURE: 422,
+  DDI_REJECTED: 422,
 };
 
 /**

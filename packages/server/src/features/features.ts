@@ -5,6 +5,7 @@ import { actionsFeature } from './actions/actions.feature.js';
 import { auditFeature } from './audit/audit.feature.js';
 import type { CampaignEngineService } from './campaigns/campaign-engine-port.js';
 import { campaignsFeature } from './campaigns/campaigns.feature.js';
+import { ddiFeature } from './ddi/ddi.feature.js';
 import type { DeltaService } from './deltas/delta.service.js';
 import { deltasFeature } from './deltas/deltas.feature.js';
 import { deviceApiFeature } from './device-api/device-api.feature.js';
@@ -105,6 +106,7 @@ export function featureMounts(wiring: FeatureWiring): readonly FeatureMount[] {
       events,
       campaigns,
     }),
+    mount('ddi', '', ddiFeature, { events, campaigns }),
     mount('deltas', '', deltasFeature, { deltas: wiring.deltas }),
     mount('pki', '', pkiFeature, { pki: wiring.pki.service }),
     mount('webhooks', '/api/v1', webhooksFeature, {

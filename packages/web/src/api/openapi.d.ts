@@ -210,6 +210,420 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/{tenant}/controller/v1/{controllerId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DDI root poll: polling sleep and links to the open action, config data, installed base */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            _links: {
+                                [key: string]: {
+                                    href: string;
+                                };
+                            };
+                            config: {
+                                polling: {
+                                    sleep: string;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/cancelAction/{actionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DDI: the cancel request of an action */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    actionId: string;
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/cancelAction/{actionId}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** DDI: acknowledge (closed/canceled) or reject a cancel request */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    actionId: string;
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        id?: string | number;
+                        status: {
+                            code?: number;
+                            details?: string[];
+                            /** @enum {string} */
+                            execution: "proceeding" | "scheduled" | "resumed" | "downloading" | "downloaded" | "canceled" | "rejected" | "closed";
+                            result: {
+                                /** @enum {string} */
+                                finished: "success" | "failure" | "none";
+                                progress?: {
+                                    cnt: number;
+                                    of?: number;
+                                };
+                            };
+                        };
+                        time?: string;
+                        timestamp?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/configData": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** DDI: the controller's attributes (stored as reported attributes) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        data: {
+                            [key: string]: string;
+                        };
+                        id?: string | number;
+                        /** @enum {string} */
+                        mode?: "merge" | "replace" | "remove";
+                        status?: unknown;
+                        time?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/deploymentBase/{actionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DDI: the open action with its chunks, artifacts and handling */
+        get: {
+            parameters: {
+                query?: {
+                    c?: string;
+                };
+                header?: never;
+                path: {
+                    actionId: string;
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/deploymentBase/{actionId}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** DDI: feedback on the action (execution, result, progress, details) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    actionId: string;
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        id?: string | number;
+                        status: {
+                            code?: number;
+                            details?: string[];
+                            /** @enum {string} */
+                            execution: "proceeding" | "scheduled" | "resumed" | "downloading" | "downloaded" | "canceled" | "rejected" | "closed";
+                            result: {
+                                /** @enum {string} */
+                                finished: "success" | "failure" | "none";
+                                progress?: {
+                                    cnt: number;
+                                    of?: number;
+                                };
+                            };
+                        };
+                        time?: string;
+                        timestamp?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/installedBase/{actionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DDI: the last successfully installed action */
+        get: {
+            parameters: {
+                query?: {
+                    c?: string;
+                };
+                header?: never;
+                path: {
+                    actionId: string;
+                    controllerId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/{tenant}/controller/v1/{controllerId}/softwaremodules/{moduleId}/artifacts/{fileName}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** DDI: download an artifact (Range, HEAD) or its .MD5SUM */
+        get: {
+            parameters: {
+                query?: {
+                    a?: string;
+                    d?: string;
+                    exp?: string;
+                    k?: string;
+                    sig?: string;
+                    t?: string;
+                };
+                header?: never;
+                path: {
+                    controllerId: string;
+                    fileName: string;
+                    moduleId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** DDI: download an artifact (Range, HEAD) or its .MD5SUM */
+        head: {
+            parameters: {
+                query?: {
+                    a?: string;
+                    d?: string;
+                    exp?: string;
+                    k?: string;
+                    sig?: string;
+                    t?: string;
+                };
+                header?: never;
+                path: {
+                    controllerId: string;
+                    fileName: string;
+                    moduleId: string;
+                    tenant: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        patch?: never;
+        trace?: never;
+    };
     "/api/device/v1/actions/{id}/envelope": {
         parameters: {
             query?: never;
@@ -2603,6 +3017,196 @@ export interface paths {
             };
         };
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ddi/gateway-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The tenant's DDI gateway tokens (never the tokens themselves). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                createdAt: string;
+                                createdBy: string | null;
+                                deviceClassId: string | null;
+                                id: string;
+                                name: string;
+                                revokedAt: string | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** @description Create a gateway token (`Authorization: GatewayToken …`): it acts for every controller of the tenant, or of `deviceClassId` only. The token is in this answer only. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        deviceClassId?: string | null;
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            info: {
+                                createdAt: string;
+                                createdBy: string | null;
+                                deviceClassId: string | null;
+                                id: string;
+                                name: string;
+                                revokedAt: string | null;
+                            };
+                            token: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ddi/gateway-tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Revoke a gateway token: the next DDI request with it fails (401). */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ddi/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The tenant's hawkBit DDI settings. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            autoRegister: boolean;
+                            deviceClassId: string | null;
+                            pollingSleepSeconds: number;
+                        };
+                    };
+                };
+            };
+        };
+        /** @description `autoRegister`: controllers unknown to Updraft that poll with a gateway token are registered into `deviceClassId` (plug-and-play); `pollingSleepSeconds`: the `config.polling.sleep` told to controllers. */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        autoRegister: boolean;
+                        deviceClassId: string | null;
+                        pollingSleepSeconds: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            autoRegister: boolean;
+                            deviceClassId: string | null;
+                            pollingSleepSeconds: number;
+                        };
+                    };
+                };
+            };
+        };
         post?: never;
         delete?: never;
         options?: never;

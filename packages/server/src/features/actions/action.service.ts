@@ -45,10 +45,12 @@ import {
   scheduleOfRow,
 } from './action-schedule.js';
 import {
+  type ActionSnapshot,
   type ActionState,
   canRequestCancel,
   isTerminal,
   nextActionState,
+  reportPath,
 } from './action-state-machine.js';
 
 /** A maintenance window: the device API's wire type. */
@@ -389,11 +391,105 @@ export class ActionService {
     actionId: string,
     report: DeviceReport,
   ): Promise<ReportOutcome> {
-    const at = this.now().toISOString();
+    return this.#reportSteps(principal, actionId, report.reportId, () => ({
+      report,
+      steps: [report.status],
+    }));
+  }
+
+  /**
+   * Applies a report of a foreign protocol (hawkBit DDI, Mender) whose clients skip states:
+   * the legal intermediate steps to `report.status` ({@link reportPath}) are replayed first, all
+   * in one transaction, each as its own event one millisecond apart (so the history keeps their
+   * order); `progress`, `code` and `message` go with the last step only. A report for the state
+   * the action is already in is recorded as that state again when the table allows the
+   * self-loop, else it changes nothing. `ACTION_TRANSITION_INVALID` when no legal path exists.
+   */
+  async reportWalk(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    report: DeviceReport,
+  ): Promise<ReportOutcome> {
+    return this.#reportSteps(principal, actionId, report.reportId, (snapshot) => ({
+      report,
+      steps: walkSteps(snapshot, report),
+    }));
+  }
+
+  /**
+   * {@link reportWalk} for a report that depends on the action's state, read in the same
+   * transaction (so a concurrent report cannot slip between the read and the walk): `decide`
+   * answers the report to walk to, or null to record nothing (e.g. a stale status a client
+   * repeats after a restart).
+   */
+  async reportToward(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    decide: (snapshot: ActionSnapshot) => DeviceReport | null,
+  ): Promise<ReportOutcome> {
+    return this.#reportSteps(principal, actionId, null, (snapshot) => {
+      const report = decide(snapshot);
+      return report === null ? null : { report, steps: walkSteps(snapshot, report) };
+    });
+  }
+
+  /**
+   * Walks the action in one transaction through the steps `plan` answers for the state read
+   * there: the last step is the planned report itself, earlier ones carry no code. A null plan
+   * records nothing; null steps are an illegal report. `reportId`, when given, makes a repeat a
+   * replay (checked before planning).
+   */
+  async #reportSteps(
+    principal: { tenantId: string; deviceId: string },
+    actionId: string,
+    reportId: string | null,
+    plan: (
+      snapshot: ActionSnapshot,
+    ) => { report: DeviceReport; steps: readonly DeviceReport['status'][] | null } | null,
+  ): Promise<ReportOutcome> {
+    const start = this.now().getTime();
     try {
-      const outcome = await this.db
-        .transaction()
-        .execute((trx) => this.#apply(trx, principal, actionId, report, at));
+      const outcome = await this.db.transaction().execute(async (trx) => {
+        const first = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
+        if (first === undefined)
+          throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
+        if (reportId !== null && (await reportSeen(trx, first.id, reportId)))
+          return { action: toAction(first), replayed: true, campaignId: null };
+        const snapshot = {
+          state: first.state as ActionState,
+          cancelRequested: Number(first.cancel_requested) === 1,
+        };
+        const planned = plan(snapshot);
+        if (planned === null) return { action: toAction(first), replayed: false, campaignId: null };
+        const { report, steps } = planned;
+        if (steps === null) {
+          const verdict = nextActionState(snapshot, report);
+          throw new ServerError(
+            'ACTION_TRANSITION_INVALID',
+            verdict.ok
+              ? `'${report.status}' is not reachable from '${first.state}'`
+              : verdict.reason,
+            { details: { state: first.state, status: report.status } },
+          );
+        }
+        let row = first;
+        let moved = false;
+        for (const [i, status] of steps.entries()) {
+          const last = i === steps.length - 1;
+          const step: DeviceReport = last
+            ? report
+            : { reportId: report.reportId, status, progress: null, code: null, message: null };
+          const at = new Date(start + i).toISOString();
+          const before = row;
+          row = await this.#applyStep(trx, principal, before, step, last, at);
+          if (before.campaign_id !== null && row.state !== before.state) moved = true;
+        }
+        return {
+          action: toAction(row),
+          replayed: false,
+          campaignId: moved ? first.campaign_id : null,
+        };
+      });
       // The device's next check-in (often right away) must see its action closed.
       if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
       if (outcome.campaignId) this.campaigns?.poke(principal.tenantId, outcome.campaignId);
@@ -402,7 +498,11 @@ export class ActionService {
       // Two copies of one report raced: the loser sees the winner's event and is a replay.
       if (isUniqueViolation(error)) {
         const row = await findAction(this.db, principal.tenantId, actionId);
-        if (row !== undefined && (await reportSeen(this.db, row.id, report.reportId))) {
+        if (
+          row !== undefined &&
+          reportId !== null &&
+          (await reportSeen(this.db, row.id, reportId))
+        ) {
           return { action: toAction(row), replayed: true };
         }
       }
@@ -410,58 +510,20 @@ export class ActionService {
     }
   }
 
-  /**
-   * Applies several reports of one device in order, in ONE transaction: the steps a foreign
-   * protocol's client skipped (see `reportPath`) land together or not at all. `steps` is
-   * computed from the action's state read in the same transaction, so a concurrent report
-   * cannot slip between the read and the walk. Answers the action after the last step.
-   */
-  async reportSteps(
-    principal: { tenantId: string; deviceId: string },
-    actionId: string,
-    steps: (current: { state: ActionState; cancelRequested: boolean }) => readonly DeviceReport[],
-  ): Promise<Action> {
-    // One millisecond apart, so the history (ordered by time) keeps the walk's order.
-    const base = this.now().getTime();
-    const outcome = await this.db.transaction().execute(async (trx) => {
-      const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
-      if (row === undefined)
-        throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
-      let result = { action: toAction(row), replayed: true, campaignId: null as string | null };
-      let campaignId: string | null = null;
-      const current = {
-        state: row.state as ActionState,
-        cancelRequested: Number(row.cancel_requested) === 1,
-      };
-      for (const [i, report] of steps(current).entries()) {
-        const at = new Date(base + i).toISOString();
-        result = await this.#apply(trx, principal, actionId, report, at);
-        campaignId = result.campaignId ?? campaignId;
-      }
-      return { action: result.action, campaignId };
-    });
-    if (!outcome.action.open) this.changes.announce(principal.tenantId, principal.deviceId);
-    if (outcome.campaignId) this.campaigns?.poke(principal.tenantId, outcome.campaignId);
-    return outcome.action;
-  }
-
-  /** One report inside `trx` (see {@link report}); the campaign to poke when the target moved. */
-  async #apply(
+  /** One legal step of a report inside the caller's transaction; the updated row. */
+  async #applyStep(
     trx: Transaction<Database>,
     principal: { tenantId: string; deviceId: string },
-    actionId: string,
+    row: ActionTable,
     report: DeviceReport,
+    carriesReportId: boolean,
     at: string,
-  ): Promise<{ action: Action; replayed: boolean; campaignId: string | null }> {
-    const row = await findAction(trx, principal.tenantId, actionId, principal.deviceId);
-    if (row === undefined)
-      throw new ServerError('RESOURCE_NOT_FOUND', `action ${actionId} not found`);
-    if (await reportSeen(trx, row.id, report.reportId))
-      return { action: toAction(row), replayed: true, campaignId: null };
+  ): Promise<ActionTable> {
     const snapshot = {
       state: row.state as ActionState,
       cancelRequested: Number(row.cancel_requested) === 1,
     };
+    // Replayed intermediate steps carry no code: only the report's own last step is checked for one.
     const verdict = nextActionState(snapshot, report);
     if (!verdict.ok) {
       throw new ServerError('ACTION_TRANSITION_INVALID', verdict.reason, {
@@ -482,7 +544,7 @@ export class ActionService {
       progress: report.progress,
       code: report.code,
       message: report.message,
-      reportId: report.reportId,
+      reportId: carriesReportId ? report.reportId : null,
     });
     if (row.campaign_id !== null && verdict.to !== row.state) {
       await followActionState(
@@ -516,12 +578,7 @@ export class ActionService {
         at,
       );
     }
-    const moved = row.campaign_id !== null && verdict.to !== row.state;
-    return {
-      action: toAction(updated),
-      replayed: false,
-      campaignId: moved ? row.campaign_id : null,
-    };
+    return updated;
   }
 
   async #update(
@@ -563,4 +620,15 @@ export class ActionService {
       at,
     );
   }
+}
+
+/** The steps of {@link ActionService.reportWalk}: null when no legal walk reaches the report. */
+function walkSteps(
+  snapshot: ActionSnapshot,
+  report: DeviceReport,
+): readonly DeviceReport['status'][] | null {
+  if (isTerminal(snapshot.state)) return null;
+  if (snapshot.state === report.status)
+    return nextActionState(snapshot, report).ok ? [report.status] : [];
+  return reportPath(snapshot.state, report.status, snapshot.cancelRequested);
 }

@@ -9,7 +9,7 @@ import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, findTenantByName } from '../../tenants/tenant.repository.js';
 import { findAction, insertActionEvent } from '../actions/action.repository.js';
 import type { ActionService, DeviceReport } from '../actions/action.service.js';
-import { type ActionState, reportPath } from '../actions/action-state-machine.js';
+import { isTerminal, reportPath } from '../actions/action-state-machine.js';
 import { isUniqueViolation } from '../releases/release.service.js';
 import {
   type AuthSetWithDevice,
@@ -379,19 +379,20 @@ export class MenderService {
   async status(device: Principal, actionId: string, status: MenderStatus): Promise<void> {
     const mapping = MENDER_STATUS_MAP[status];
     let aborted = false;
-    await this.deps.actions.reportSteps(device, actionId, (current) => {
-      if (isClosed(current.state)) {
+    await this.deps.actions.reportToward(device, actionId, (current) => {
+      if (isTerminal(current.state)) {
         // The same closing status again is a retry (204); anything else is too late.
         aborted = current.state !== mapping.to;
-        return [];
+        return null;
       }
       if (current.cancelRequested) {
         aborted = true;
-        return steps(current.state, 'canceled', true, null, 'canceled through the Mender API');
+        return closing('canceled', null, 'canceled through the Mender API');
       }
       // A status behind the action's state (a retry after a restart) changes nothing.
-      if (reportPath(current.state, mapping.to) === null) return [];
-      return steps(current.state, mapping.to, false, mapping.code, `mender-client: ${status}`);
+      if (current.state !== mapping.to && reportPath(current.state, mapping.to) === null)
+        return null;
+      return closing(mapping.to, mapping.code, `mender-client: ${status}`);
     });
     if (aborted)
       throw new ServerError(
@@ -468,36 +469,17 @@ export class MenderService {
     code: string | null,
     message: string | null,
   ): Promise<void> {
-    await this.deps.actions.reportSteps(device, actionId, (current) =>
-      steps(current.state, to, current.cancelRequested, code, message),
-    );
+    await this.deps.actions.reportToward(device, actionId, () => closing(to, code, message));
   }
 }
 
-function isClosed(state: ActionState): boolean {
-  return state === 'success' || state === 'failure' || state === 'rejected' || state === 'canceled';
-}
-
-/** The reports that walk `from` to `to`; the code and message go on the last one. */
-function steps(
-  from: ActionState,
-  to: DeviceReport['status'],
-  cancelRequested: boolean,
+/** The report a Mender status walks the action to (the walk's steps: ActionService). */
+function closing(
+  status: DeviceReport['status'],
   code: string | null,
   message: string | null,
-): DeviceReport[] {
-  const path = reportPath(from, to, cancelRequested);
-  if (path === null)
-    throw new ServerError('ACTION_TRANSITION_INVALID', `'${to}' cannot follow '${from}'`, {
-      details: { state: from, status: to },
-    });
-  return path.map((status, i) => ({
-    reportId: newId('mdr'),
-    status,
-    progress: null,
-    code: i === path.length - 1 ? code : null,
-    message: i === path.length - 1 ? message : null,
-  }));
+): DeviceReport {
+  return { reportId: newId('mdr'), status, progress: null, code, message };
 }
 
 function encodeAttribute(name: string, value: unknown): ReportedAttribute {
