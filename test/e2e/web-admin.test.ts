@@ -1,11 +1,11 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollOverEst } from './est-enrollment.js';
 import { type SpawnedService, startService } from './service-fixture.js';
 import {
   type Browser,
@@ -27,14 +27,6 @@ const gate = browserGate('web admin e2e');
 
 const PASSWORD = 'admin-pages-password-0123';
 const NEW_PASSWORD = 'new-operator-password-0123';
-
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile('openssl', args, { cwd }, (error, _out, stderr) =>
-      error ? reject(new Error(stderr)) : resolve(),
-    ),
-  );
-}
 
 describe.skipIf(gate.skip)('the admin pages in chromium', { timeout: 60_000 }, () => {
   let service: SpawnedService;
@@ -78,40 +70,7 @@ describe.skipIf(gate.skip)('the admin pages in chromium', { timeout: 60_000 }, (
       name: 'north-pilot',
       devices: ['a-0000', 'a-0002'],
     });
-    const { token } = await service.api<{ token: string }>(
-      'POST',
-      '/api/v1/pki/enrollment-tokens',
-      { device: 'a-0001' },
-    );
-    await openssl(
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'a.key',
-        '-subj',
-        '/CN=a-0001',
-        '-outform',
-        'DER',
-        '-out',
-        'a.csr',
-      ],
-      dir,
-    );
-    const enrolled = await fetch(`${service.base}/.well-known/est/simpleenroll`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/pkcs10',
-        authorization: `Basic ${Buffer.from(`a-0001:${token}`).toString('base64')}`,
-      },
-      body: (await readFile(join(dir, 'a.csr'))).toString('base64'),
-    });
-    expect(enrolled.status, await enrolled.clone().text()).toBe(200);
+    await enrollOverEst(service, 'a-0001', dir);
     // The webhook's target: a receiver on loopback (allowed by the tenant setting in the test).
     receiver = createServer((request, response) => {
       let body = '';

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollOverEst } from './est-enrollment.js';
 import { type SpawnedService, startService } from './service-fixture.js';
 import {
   type Browser,
@@ -22,14 +22,6 @@ const gate = browserGate('web fleet e2e');
 
 const DEVICES = 120;
 const PASSWORD = 'fleet-password-0123456789';
-
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile('openssl', args, { cwd }, (error, _out, stderr) =>
-      error ? reject(new Error(stderr)) : resolve(),
-    ),
-  );
-}
 
 describe.skipIf(gate.skip)('the fleet pages in chromium', { timeout: 60_000 }, () => {
   let service: SpawnedService;
@@ -61,41 +53,7 @@ describe.skipIf(gate.skip)('the fleet pages in chromium', { timeout: 60_000 }, (
       mustChangePassword: false,
     });
     // m-0001 enrolls over EST with a one-time token: a CSR made by openssl.
-    const { token } = await service.api<{ token: string }>(
-      'POST',
-      '/api/v1/pki/enrollment-tokens',
-      { device: 'm-0001' },
-    );
-    await openssl(
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        'm.key',
-        '-subj',
-        '/CN=m-0001',
-        '-outform',
-        'DER',
-        '-out',
-        'm.csr',
-      ],
-      dir,
-    );
-    const csr = (await readFile(join(dir, 'm.csr'))).toString('base64');
-    const enrolled = await fetch(`${service.base}/.well-known/est/simpleenroll`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/pkcs10',
-        authorization: `Basic ${Buffer.from(`m-0001:${token}`).toString('base64')}`,
-      },
-      body: csr,
-    });
-    expect(enrolled.status, await enrolled.clone().text()).toBe(200);
+    await enrollOverEst(service, 'm-0001', dir);
   }, 120_000);
 
   afterAll(async () => {
