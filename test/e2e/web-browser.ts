@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
@@ -93,4 +94,67 @@ interface AxeResults {
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+}
+
+/**
+ * The gate every browser test file starts with: outside CI, a missing chromium or dashboard
+ * build skips the file with the reason printed; in CI it is a failure, not a skip (call
+ * `assertRunnable()` first thing in the file's beforeAll).
+ */
+export interface BrowserGate {
+  readonly skip: boolean;
+  assertRunnable(): void;
+}
+
+export function browserGate(label: string): BrowserGate {
+  const unavailable = browserTestsUnavailable();
+  if (unavailable && !process.env.CI) console.warn(`${label} skipped: ${unavailable}`);
+  return {
+    skip: unavailable !== null && !process.env.CI,
+    assertRunnable() {
+      if (unavailable) throw new Error(`${label} cannot run: ${unavailable}`);
+    },
+  };
+}
+
+/**
+ * Signs `username` in through the login form of the service at `base` (optionally with
+ * `?next=`), as a fresh session: one browser profile serves every user, so each starts as a
+ * stranger. Returns once "Sign in" is clicked; the caller waits for where it lands.
+ */
+export async function signIn(
+  page: Page,
+  base: string,
+  username: string,
+  password: string,
+  next?: string,
+): Promise<void> {
+  await page.context().clearCookies();
+  await page.goto(next === undefined ? `${base}/login` : `${base}/login?next=${next}`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/**
+ * No serious or critical axe violation on the page as it stands (the failure names `name`),
+ * then a screenshot for review named `shot` (`name` unless given; none when false).
+ */
+export async function expectAccessible(
+  page: Page,
+  name: string,
+  shot: string | false = name,
+): Promise<void> {
+  expect(await seriousViolations(page), `axe on ${name}`).toEqual([]);
+  if (shot !== false) await screenshot(page, shot);
+}
+
+/** The requests the browser made that left the service's origin `base` (to be none). */
+export function requestsOffOrigin(browser: Browser, base: string): string[] {
+  return browser.requests.filter((url) => !url.startsWith(`${base}/`));
+}
+
+/** The browser's console errors but those `expected` matches (to be none). */
+export function unexpectedConsoleErrors(browser: Browser, expected: RegExp): string[] {
+  return browser.consoleErrors.filter((e) => !expected.test(e));
 }

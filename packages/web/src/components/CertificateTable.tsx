@@ -1,11 +1,11 @@
-import { Anchor, Badge, Button, Group, Modal, Stack, Table, Text } from '@mantine/core';
+import { Anchor, Badge, Table, Text } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
 import { api, unwrap } from '../api/client';
 import type { paths } from '../api/openapi';
 import { PermittedButton } from './Allowed';
-import { ProblemAlert } from './ProblemAlert';
+import { ConfirmDialog } from './ConfirmDialog';
 
 /** A device certificate as the PKI API answers it. */
 export type Certificate =
@@ -114,32 +114,22 @@ export function CertificateTable({
           </Table.Tbody>
         </Table>
       </Table.ScrollContainer>
-      <Modal
+      <ConfirmDialog
         opened={revoking !== null}
         onClose={() => setRevoking(null)}
         title="Revoke certificate"
+        error={revoke.error}
+        errorTitle="Not revoked"
+        confirm="Revoke certificate"
+        pending={revoke.isPending}
+        onConfirm={() => revoking && revoke.mutate(revoking)}
       >
-        <Stack>
-          <Text>
-            Revoking certificate <code>{revoking?.serial}</code> of device {revoking?.deviceId}{' '}
-            refuses it at once on the device API, EST and MQTT, and lists it on the CRL. This cannot
-            be undone.
-          </Text>
-          <ProblemAlert error={revoke.error} title="Not revoked" />
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setRevoking(null)}>
-              Keep
-            </Button>
-            <Button
-              color="red"
-              loading={revoke.isPending}
-              onClick={() => revoking && revoke.mutate(revoking)}
-            >
-              Revoke certificate
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+        <Text>
+          Revoking certificate <code>{revoking?.serial}</code> of device {revoking?.deviceId}{' '}
+          refuses it at once on the device API, EST and MQTT, and lists it on the CRL. This cannot
+          be undone.
+        </Text>
+      </ConfirmDialog>
     </>
   );
 }

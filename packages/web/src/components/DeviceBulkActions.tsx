@@ -1,10 +1,11 @@
-import { Button, Group, Modal, Paper, Select, Stack, Text, TextInput } from '@mantine/core';
+import { Group, Paper, Select, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, unwrap } from '../api/client';
 import type { paths } from '../api/openapi';
 import { useSession } from '../auth/session';
 import { PermittedButton } from './Allowed';
+import { ConfirmDialog } from './ConfirmDialog';
 import { ProblemAlert } from './ProblemAlert';
 
 type BulkBody =
@@ -130,31 +131,21 @@ export function DeviceBulkActions({ target }: { target: BulkTarget }) {
           </Text>
         )}
       </Stack>
-      <Modal
+      <ConfirmDialog
         opened={confirming}
         onClose={() => setConfirming(false)}
         title={`Decommission ${noun}`}
+        error={run.error}
+        errorTitle="Not decommissioned"
+        confirm={`Decommission ${noun}`}
+        pending={run.isPending}
+        onConfirm={() => run.mutate({ action: 'decommission' })}
       >
-        <Stack>
-          <Text>
-            Decommissioning {noun} revokes their credentials; their history is kept. This cannot be
-            undone.
-          </Text>
-          <ProblemAlert error={run.error} title="Not decommissioned" />
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setConfirming(false)}>
-              Keep
-            </Button>
-            <Button
-              color="red"
-              loading={run.isPending}
-              onClick={() => run.mutate({ action: 'decommission' })}
-            >
-              {`Decommission ${noun}`}
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+        <Text>
+          Decommissioning {noun} revokes their credentials; their history is kept. This cannot be
+          undone.
+        </Text>
+      </ConfirmDialog>
     </Paper>
   );
 }

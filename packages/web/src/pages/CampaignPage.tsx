@@ -2,9 +2,7 @@ import {
   Alert,
   Anchor,
   Badge,
-  Button,
   Group,
-  Modal,
   Progress,
   Stack,
   Table,
@@ -26,6 +24,7 @@ import type { paths } from '../api/openapi';
 import { useSession } from '../auth/session';
 import { PermittedButton } from '../components/Allowed';
 import type { ProgressPoint } from '../components/CampaignProgressChart';
+import { ConfirmDialog } from '../components/ConfirmDialog';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
 
@@ -520,53 +519,43 @@ export function CampaignPage() {
       )}
       {status.error && <ProblemAlert error={status.error} title="Status not loaded" />}
 
-      <Modal opened={rejecting} onClose={() => setRejecting(false)} title="Reject the campaign">
-        <Stack>
-          <Textarea
-            label="Reason for rejecting"
-            description="Recorded in the review and the audit log."
-            value={comment}
-            onChange={(e) => setComment(e.currentTarget.value)}
-            required
-            rows={3}
-          />
-          {operate.error && rejecting && (
-            <ProblemAlert error={operate.error} title="Not rejected" />
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setRejecting(false)}>
-              Back
-            </Button>
-            <Button
-              color="red"
-              disabled={comment.trim() === ''}
-              loading={operate.isPending}
-              onClick={act('reject')}
-            >
-              Reject
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
-      <Modal opened={cancelling} onClose={() => setCancelling(false)} title="Cancel the campaign?">
-        <Stack>
-          <Text>
-            Open actions are cancelled at the devices' next check-in (a device already installing
-            finishes) and waiting devices get nothing. This cannot be undone.
-          </Text>
-          {operate.error && cancelling && (
-            <ProblemAlert error={operate.error} title="Not cancelled" />
-          )}
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setCancelling(false)}>
-              Keep it
-            </Button>
-            <Button color="red" loading={operate.isPending} onClick={act('cancel')}>
-              Yes, cancel it
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog
+        opened={rejecting}
+        onClose={() => setRejecting(false)}
+        title="Reject the campaign"
+        error={rejecting && operate.error}
+        errorTitle="Not rejected"
+        keep="Back"
+        confirm="Reject"
+        pending={operate.isPending}
+        disabled={comment.trim() === ''}
+        onConfirm={act('reject')}
+      >
+        <Textarea
+          label="Reason for rejecting"
+          description="Recorded in the review and the audit log."
+          value={comment}
+          onChange={(e) => setComment(e.currentTarget.value)}
+          required
+          rows={3}
+        />
+      </ConfirmDialog>
+      <ConfirmDialog
+        opened={cancelling}
+        onClose={() => setCancelling(false)}
+        title="Cancel the campaign?"
+        error={cancelling && operate.error}
+        errorTitle="Not cancelled"
+        keep="Keep it"
+        confirm="Yes, cancel it"
+        pending={operate.isPending}
+        onConfirm={act('cancel')}
+      >
+        <Text>
+          Open actions are cancelled at the devices' next check-in (a device already installing
+          finishes) and waiting devices get nothing. This cannot be undone.
+        </Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

@@ -1,4 +1,4 @@
-import { Anchor, Button, Group, Modal, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Button, Group, Stack, Table, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Fragment, useState } from 'react';
 import { Link, useParams } from 'react-router';
@@ -7,6 +7,7 @@ import { useSession } from '../auth/session';
 import { ActionReports } from '../components/ActionReports';
 import { PermittedButton } from '../components/Allowed';
 import { CertificateTable } from '../components/CertificateTable';
+import { ConfirmDialog } from '../components/ConfirmDialog';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
 import { UpdateTimeline } from '../components/UpdateTimeline';
@@ -227,27 +228,21 @@ export function DevicePage() {
           </Table>
         )}
       </section>
-      <Modal opened={confirming} onClose={() => setConfirming(false)} title="Decommission device">
-        <Stack>
-          <Text>
-            Decommissioning {d.name} revokes its credentials; its history is kept. This cannot be
-            undone.
-          </Text>
-          <ProblemAlert error={decommission.error} title="Not decommissioned" />
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setConfirming(false)}>
-              Keep
-            </Button>
-            <Button
-              color="red"
-              loading={decommission.isPending}
-              onClick={() => decommission.mutate()}
-            >
-              Decommission
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog
+        opened={confirming}
+        onClose={() => setConfirming(false)}
+        title="Decommission device"
+        error={decommission.error}
+        errorTitle="Not decommissioned"
+        confirm="Decommission"
+        pending={decommission.isPending}
+        onConfirm={() => decommission.mutate()}
+      >
+        <Text>
+          Decommissioning {d.name} revokes its credentials; its history is kept. This cannot be
+          undone.
+        </Text>
+      </ConfirmDialog>
     </Stack>
   );
 }

@@ -18,6 +18,7 @@ import { Link } from 'react-router';
 import { api, unwrap } from '../api/client';
 import { useSession } from '../auth/session';
 import { PermittedButton } from '../components/Allowed';
+import { ConfirmDialog } from '../components/ConfirmDialog';
 import { FilterInput } from '../components/FilterInput';
 import { NotAllowed } from '../components/NotAllowed';
 import { ProblemAlert } from '../components/ProblemAlert';
@@ -254,27 +255,21 @@ export function GroupsPage() {
       <Modal opened={creating} onClose={() => setCreating(false)} title="New group" size="lg">
         {creating && <CreateGroup onClose={() => setCreating(false)} />}
       </Modal>
-      <Modal opened={deleting !== null} onClose={() => setDeleting(null)} title="Delete group">
-        <Stack>
-          <Text>
-            Delete group {deleting?.name}? Its devices stay; filters and campaigns naming it stop
-            matching them.
-          </Text>
-          <ProblemAlert error={remove.error} title="Group not deleted" />
-          <Group justify="flex-end">
-            <Button variant="default" onClick={() => setDeleting(null)}>
-              Keep
-            </Button>
-            <Button
-              color="red"
-              loading={remove.isPending}
-              onClick={() => deleting && remove.mutate(deleting.id)}
-            >
-              Delete group
-            </Button>
-          </Group>
-        </Stack>
-      </Modal>
+      <ConfirmDialog
+        opened={deleting !== null}
+        onClose={() => setDeleting(null)}
+        title="Delete group"
+        error={remove.error}
+        errorTitle="Group not deleted"
+        confirm="Delete group"
+        pending={remove.isPending}
+        onConfirm={() => deleting && remove.mutate(deleting.id)}
+      >
+        <Text>
+          Delete group {deleting?.name}? Its devices stay; filters and campaigns naming it stop
+          matching them.
+        </Text>
+      </ConfirmDialog>
     </section>
   );
 }

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { BugError } from '@updraft/core';
 import { AgentError } from '../../errors.js';
 import type { BootControl, BootStatus } from '../../ports/boot-control.js';
 import type { Slot } from '../../ports/slot.js';
+import { SlotPair, spawnReboot } from '../slot-pair.js';
 import { GrubEnv, type GrubEnvOptions } from './grub-env.js';
 import { DEFAULT_GRUB_VARIABLES, type GrubVariables } from './grub-variables.js';
 
@@ -15,8 +15,6 @@ export interface GrubEnvBootControlOptions extends GrubEnvOptions {
   /** Command run by `reboot()` (e.g. `["systemctl", "reboot"]`); without it the host restarts the agent. */
   readonly rebootCommand?: readonly string[];
 }
-
-const SLOT_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * A/B boot control in the GRUB environment block with GRUB's boot-once scheme (docs/agent.md,
@@ -36,14 +34,11 @@ const SLOT_NAME = /^[A-Za-z0-9_.-]+$/;
 export class GrubEnvBootControl implements BootControl {
   readonly #env: GrubEnv;
   readonly #options: GrubEnvBootControlOptions;
+  readonly #slots: SlotPair;
   readonly #vars: GrubVariables;
 
   constructor(options: GrubEnvBootControlOptions) {
-    const [a, b] = options.slots;
-    if (a.name === b.name) throw new BugError('the two slots need distinct names');
-    for (const s of options.slots) {
-      if (!SLOT_NAME.test(s.name)) throw new BugError(`slot name ${s.name} cannot be an entry id`);
-    }
+    this.#slots = new SlotPair(options.slots, 'an entry id');
     this.#options = options;
     this.#vars = { ...DEFAULT_GRUB_VARIABLES, ...options.variables };
     this.#env = new GrubEnv(options);
@@ -52,7 +47,7 @@ export class GrubEnvBootControl implements BootControl {
   async status(): Promise<BootStatus> {
     const env = await this.#env.read();
     const v = this.#vars;
-    const saved = this.#slotVar(env, v.savedEntry) ?? this.#options.slots[0].name;
+    const saved = this.#slotVar(env, v.savedEntry) ?? this.#slots.first.name;
     const trial = this.#slotVar(env, v.trial);
     return {
       booted: trial ?? saved,
@@ -63,13 +58,11 @@ export class GrubEnvBootControl implements BootControl {
   }
 
   async updateSlot(): Promise<Slot> {
-    return this.slot(this.#other((await this.status()).booted));
+    return this.slot(this.#slots.other((await this.status()).booted));
   }
 
   async slot(name: string): Promise<Slot> {
-    const slot = this.#options.slots.find((s) => s.name === name);
-    if (!slot) throw new BugError(`no slot named ${name}`);
-    return slot;
+    return this.#slots.get(name);
   }
 
   async markPending(slotName: string): Promise<void> {
@@ -96,25 +89,17 @@ export class GrubEnvBootControl implements BootControl {
   }
 
   async reboot(): Promise<void> {
-    const command = this.#options.rebootCommand;
-    if (!command || command.length === 0) return;
-    const [file, ...args] = command;
-    spawn(file!, args, { detached: true, stdio: 'ignore' }).unref();
+    spawnReboot(this.#options.rebootCommand);
   }
 
   #slotVar(env: ReadonlyMap<string, string>, name: string): string | null {
     const value = env.get(name);
     if (value === undefined || value === '') return null;
-    if (!this.#options.slots.some((s) => s.name === value)) {
+    if (!this.#slots.has(value)) {
       throw new AgentError('AGENT_BOOT_STATE_INVALID', `${name}=${value} names no known slot`, {
         details: { variable: name, value },
       });
     }
     return value;
-  }
-
-  #other(name: string): string {
-    const [a, b] = this.#options.slots;
-    return name === a.name ? b.name : a.name;
   }
 }

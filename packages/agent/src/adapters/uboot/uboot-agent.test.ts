@@ -2,16 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Agent, type RunResult } from '../../agent.js';
 import type { Policy } from '../../ports/policy.js';
+import { bootChainAgent } from '../../testing/boot-chain-agent.js';
 import { createFileUBootEnv, missingTools } from '../../testing/boot-env-fixtures.js';
 import { DeviceApiServer } from '../../testing/device-api-server.js';
-import { FakeClock, MemoryStateStore, seededRandom } from '../../testing/fakes.js';
-import { image, MAIN, sha256 } from '../../testing/harness.js';
-import { signedEnvelope, testVerifier } from '../../testing/signed-release.js';
+import { image, MAIN } from '../../testing/harness.js';
+import { signedEnvelope } from '../../testing/signed-release.js';
 import { FileSlot } from '../file/file-slot.js';
-import { FileStateStore } from '../file/file-state-store.js';
-import { HttpTransport } from '../http/http-transport.js';
 import { simulateUBootBoot } from './uboot-boot-script.js';
 import { UBootEnv } from './uboot-env.js';
 import { UBootEnvBootControl } from './uboot-env-boot-control.js';
@@ -59,54 +56,19 @@ async function device(policy?: Policy, crashesOn?: string) {
   await pair[0].write(0, FACTORY);
   const env = new UBootEnv({ config });
   const bootControl = new UBootEnvBootControl({ config, slots: pair });
-  const journal = new FileStateStore(join(dir, 'journal'));
-  const floor = new MemoryStateStore(undefined, 'rollback-floor');
-  const clock = new FakeClock();
-  const random = seededRandom(7);
-  const agent = () =>
-    new Agent(
-      {
-        transport: new HttpTransport({ baseUrl: server.url, token: 'device-token' }),
-        bootControl,
-        stateStore: journal,
-        rollbackFloor: floor,
-        clock,
-        random,
-        verifier: testVerifier(),
-        components: [],
-        policy,
-        events: { emit: () => {} },
-      },
-      {
-        initialComponents: [
-          { id: MAIN, version: '1.0.0', sequenceNumber: 1, digest: sha256(FACTORY) },
-        ],
-        mainComponent: MAIN,
-        backoffBaseMs: 10,
-        backoffCapMs: 100,
-        checkpointBytes: 8192,
-        stallTimeoutMs: 300,
-      },
-    );
-  const boots: string[] = [];
-  /** Power-on: the boot script decides; a slot that crashes before the agent starts power-cycles again. */
-  const powerOn = async () => {
-    for (let i = 0; i < 10; i++) {
+  const { boots, runToIdle } = bootChainAgent({
+    server,
+    dir,
+    bootControl,
+    factory: FACTORY,
+    policy,
+    crashesOn,
+    powerOn: async () => {
       const boot = simulateUBootBoot(await env.read(), ['a', 'b']);
       await env.write(boot.saved);
-      boots.push(`${boot.boots}:${boot.row.runs}`);
-      if (boot.boots !== crashesOn) return;
-    }
-    throw new Error('never booted');
-  };
-  const runToIdle = async (): Promise<RunResult> => {
-    for (let i = 0; i < 10; i++) {
-      const result = await agent().run({ until: 'idle' });
-      if (result.halted !== 'reboot') return result;
-      await powerOn();
-    }
-    throw new Error('too many reboots');
-  };
+      return { slot: boot.boots, line: `${boot.boots}:${boot.row.runs}` };
+    },
+  });
   return { env, bootControl, boots, runToIdle, slot: pair };
 }
 

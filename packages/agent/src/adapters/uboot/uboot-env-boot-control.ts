@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { BugError } from '@updraft/core';
 import { AgentError } from '../../errors.js';
 import type { BootControl, BootStatus } from '../../ports/boot-control.js';
 import type { Slot } from '../../ports/slot.js';
+import { SlotPair, spawnReboot } from '../slot-pair.js';
 import { UBootEnv, type UBootEnvOptions } from './uboot-env.js';
 import { DEFAULT_UBOOT_VARIABLES, type UBootVariables } from './uboot-variables.js';
 
@@ -18,8 +18,6 @@ export interface UBootEnvBootControlOptions extends UBootEnvOptions {
   /** Command run by `reboot()` (e.g. `["systemctl", "reboot"]`); without it the host restarts the agent. */
   readonly rebootCommand?: readonly string[];
 }
-
-const SLOT_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * A/B boot control in the U-Boot environment, for boards whose boot script follows U-Boot's
@@ -37,14 +35,11 @@ const SLOT_NAME = /^[A-Za-z0-9_.-]+$/;
 export class UBootEnvBootControl implements BootControl {
   readonly #env: UBootEnv;
   readonly #options: UBootEnvBootControlOptions;
+  readonly #slots: SlotPair;
   readonly #vars: UBootVariables;
 
   constructor(options: UBootEnvBootControlOptions) {
-    const [a, b] = options.slots;
-    if (a.name === b.name) throw new BugError('the two slots need distinct names');
-    for (const s of options.slots) {
-      if (!SLOT_NAME.test(s.name)) throw new BugError(`slot name ${s.name} cannot be an env value`);
-    }
+    this.#slots = new SlotPair(options.slots, 'an env value');
     this.#options = options;
     this.#vars = { ...DEFAULT_UBOOT_VARIABLES, ...options.variables };
     this.#env = new UBootEnv(options);
@@ -56,13 +51,11 @@ export class UBootEnvBootControl implements BootControl {
 
   async updateSlot(): Promise<Slot> {
     const { status } = await this.#read();
-    return this.slot(this.#other(status.booted));
+    return this.slot(this.#slots.other(status.booted));
   }
 
   async slot(name: string): Promise<Slot> {
-    const slot = this.#options.slots.find((s) => s.name === name);
-    if (!slot) throw new BugError(`no slot named ${name}`);
-    return slot;
+    return this.#slots.get(name);
   }
 
   async markPending(slotName: string): Promise<void> {
@@ -113,17 +106,14 @@ export class UBootEnvBootControl implements BootControl {
   }
 
   async reboot(): Promise<void> {
-    const command = this.#options.rebootCommand;
-    if (!command || command.length === 0) return;
-    const [file, ...args] = command;
-    spawn(file!, args, { detached: true, stdio: 'ignore' }).unref();
+    spawnReboot(this.#options.rebootCommand);
   }
 
   async #read(): Promise<{ status: BootStatus; bootlimit: number }> {
     const env = await this.#env.read();
     const v = this.#vars;
-    const slot = env.get(v.slot) ?? this.#options.slots[0].name;
-    if (!this.#options.slots.some((s) => s.name === slot)) {
+    const slot = env.get(v.slot) ?? this.#slots.first.name;
+    if (!this.#slots.has(slot)) {
       throw new AgentError('AGENT_BOOT_STATE_INVALID', `${v.slot}=${slot} names no known slot`, {
         details: { variable: v.slot, value: slot },
       });
@@ -138,16 +128,11 @@ export class UBootEnvBootControl implements BootControl {
     if (bootcount === 0) {
       // Marked, not booted yet: U-Boot has not counted a boot of it.
       return {
-        status: { booted: this.#other(slot), trial: false, pending: slot, lastFailure },
+        status: { booted: this.#slots.other(slot), trial: false, pending: slot, lastFailure },
         bootlimit,
       };
     }
     return { status: { booted: slot, trial: true, pending: null, lastFailure }, bootlimit };
-  }
-
-  #other(name: string): string {
-    const [a, b] = this.#options.slots;
-    return name === a.name ? b.name : a.name;
   }
 }
 
