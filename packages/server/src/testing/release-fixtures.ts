@@ -174,6 +174,8 @@ export async function uploadRelease(
   sequenceNumber: number,
   payloads: readonly Buffer[],
   version = '1.0.0',
+  /** Per payload, the file name it is uploaded under (e.g. `x.mender`, `x.swu`). */
+  fileNames: readonly string[] = [],
 ): Promise<string> {
   const envelope = await signedEnvelope(fleet, fleet.key, sequenceNumber, payloads, version);
   const res = await app.inject({
@@ -183,7 +185,10 @@ export async function uploadRelease(
     payload: {
       deviceClassId: fleet.deviceClassId,
       envelope: Buffer.from(envelope).toString('base64'),
-      payloads: payloads.map((p) => ({ data: p.toString('base64') })),
+      payloads: payloads.map((p, i) => ({
+        data: p.toString('base64'),
+        ...(fileNames[i] !== undefined ? { fileName: fileNames[i] } : {}),
+      })),
     },
   });
   if (res.statusCode !== 201)

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ddiFeedback, targetTokenHeaders } from '../../testing/client-protocols.js';
 import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
@@ -16,7 +17,7 @@ describeEachDialect('hawkBit DDI API', (dialect) => {
   const payload = randomBytes(70_000);
 
   const ctl = (i = 0) => fleet.devices[i]!;
-  const target = (i = 0) => ({ authorization: `TargetToken ${ctl(i).token}` });
+  const target = (i = 0) => targetTokenHeaders(ctl(i).token);
   const root = (i = 0, tenant = 'DEFAULT') => `/${tenant}/controller/v1/${ctl(i).id}`;
   const inject = (o: {
     method?: string;
@@ -50,11 +51,7 @@ describeEachDialect('hawkBit DDI API', (dialect) => {
     };
   };
   const numberOf = (href: string) => Number(href.split('/').at(-1));
-  const feedback = (execution: string, finished: string, details: string[] = []) => ({
-    id: '1',
-    time: '20261203T120000',
-    status: { execution, result: { finished, progress: { cnt: 1, of: 2 } }, details },
-  });
+  const feedback = ddiFeedback;
   const gatewayToken = async (headers: Record<string, string>, body: object = { name: 'gw' }) => {
     const res = await inject({
       method: 'POST',

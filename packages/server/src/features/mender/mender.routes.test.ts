@@ -1,34 +1,15 @@
-import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type MenderDeviceKey as DeviceKey,
+  menderDeviceKey as deviceKey,
+  menderAuthBody,
+  menSignature,
+} from '../../testing/client-protocols.js';
 import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
 import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
-
-interface DeviceKey {
-  readonly privateKey: KeyObject;
-  readonly pem: string;
-  readonly alg: 'rsa' | 'ec' | 'ed25519';
-}
-
-function deviceKey(alg: DeviceKey['alg']): DeviceKey {
-  const pair =
-    alg === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : alg === 'ec'
-        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        : generateKeyPairSync('ed25519');
-  return {
-    privateKey: pair.privateKey,
-    pem: pair.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-    alg,
-  };
-}
-
-/** Signs as mender-client does: RSA PKCS#1 v1.5/SHA-256, ECDSA/SHA-256 (DER), pure Ed25519. */
-function menSignature(key: DeviceKey, body: Buffer): string {
-  return sign(key.alg === 'ed25519' ? null : 'sha256', body, key.privateKey).toString('base64');
-}
 
 // Every Mender route over HTTP: authentication (signature, key types, admission, tokens),
 // deployments mapped onto actions, downloads through signed URLs, status, log and inventory.
@@ -65,15 +46,7 @@ describeEachDialect('Mender device API', (dialect) => {
       json(): Record<string, unknown>;
     }>;
 
-  const authBody = (idData: object, key: DeviceKey, extra: object = {}) =>
-    Buffer.from(
-      JSON.stringify({
-        id_data: JSON.stringify(idData),
-        pubkey: key.pem,
-        tenant_token: '',
-        ...extra,
-      }),
-    );
+  const authBody = menderAuthBody;
   const authRequest = (body: Buffer, signature: string | undefined) =>
     inject({
       method: 'POST',
