@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
 import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
+import { LastSeenTracker } from '../device-api/last-seen-tracker.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { menderRoutes } from './mender.routes.js';
 import { MenderService } from './mender.service.js';
@@ -24,6 +25,17 @@ export const menderFeature: FastifyPluginAsyncTypebox<{
     config.device.downloadUrlTtlSeconds,
   );
   const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
-  const mender = new MenderService({ db, jwt, urls, actions, changes: deviceChanges, now });
+  const lastSeen = new LastSeenTracker(db, now);
+  lastSeen.start();
+  app.addHook('onClose', () => lastSeen.close());
+  const mender = new MenderService({
+    db,
+    jwt,
+    urls,
+    actions,
+    changes: deviceChanges,
+    now,
+    lastSeen,
+  });
   await app.register(menderRoutes, { mender });
 };

@@ -363,6 +363,32 @@ describeEachDialect('Mender device API', (dialect) => {
       expect(res.json().code).toBe('DEVICE_URL_EXPIRED');
     });
 
+    it('counts every deployments poll and status report as the device seen (campaign soak and health)', async () => {
+      const { token, deviceId } = await admitted('ed25519');
+      const db = server.app.updraft.db;
+      const lastSeen = async () =>
+        (
+          await db
+            .selectFrom('devices')
+            .select('last_seen_at')
+            .where('id', '=', deviceId)
+            .executeTakeFirstOrThrow()
+        ).last_seen_at;
+      await db
+        .updateTable('devices')
+        .set({ last_seen_at: null })
+        .where('id', '=', deviceId)
+        .execute();
+      const res = await inject({
+        method: 'GET',
+        url: '/api/devices/v1/deployments/device/deployments/next?device_type=qemux86-64&artifact_name=old',
+        headers: bearer(token),
+      });
+      expect(res.statusCode).toBe(204);
+      // Batched by the last-seen tracker (one write per flush interval, 5 s).
+      await expect.poll(lastSeen, { timeout: 15_000, interval: 250 }).not.toBeNull();
+    }, 30_000);
+
     it('walks statuses onto the action through the legal steps and closes it with success', async () => {
       const { token, deviceId } = await admitted('ed25519');
       const actionId = await assign(deviceId, await release('app.mender'));

@@ -10,6 +10,7 @@ import { DEFAULT_TENANT_ID, findTenantByName } from '../../tenants/tenant.reposi
 import { findAction, insertActionEvent } from '../actions/action.repository.js';
 import type { ActionService, DeviceReport } from '../actions/action.service.js';
 import { isTerminal, reportPath } from '../actions/action-state-machine.js';
+import type { LastSeenTracker } from '../device-api/last-seen-tracker.js';
 import { isUniqueViolation } from '../releases/release.service.js';
 import {
   type AuthSetWithDevice,
@@ -128,6 +129,8 @@ export class MenderService {
       readonly actions: ActionService;
       readonly changes: DeviceChangeFeed;
       readonly now: () => Date;
+      /** Every authenticated poll and report counts as the device seen (campaign soak, health). */
+      readonly lastSeen: LastSeenTracker;
     },
   ) {}
 
@@ -331,6 +334,7 @@ export class MenderService {
     deviceType: string | undefined,
     base: string,
   ): Promise<MenderDeployment | null> {
+    this.deps.lastSeen.touch(device.tenantId, device.deviceId);
     const open = await openMenderAction(this.deps.db, device.tenantId, device.deviceId);
     if (open === undefined) return null;
     if (open.cancelRequested) {
@@ -377,6 +381,7 @@ export class MenderService {
    * cancel request is recorded as `canceled` first when the state allows it.
    */
   async status(device: Principal, actionId: string, status: MenderStatus): Promise<void> {
+    this.deps.lastSeen.touch(device.tenantId, device.deviceId);
     const mapping = MENDER_STATUS_MAP[status];
     let aborted = false;
     await this.deps.actions.reportToward(device, actionId, (current) => {
