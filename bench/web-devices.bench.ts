@@ -36,7 +36,8 @@ try {
   await page.getByLabel('Username').fill('bench');
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Devices' }).waitFor();
+  // Signing in lands on the overview.
+  await page.getByRole('heading', { name: 'Overview', exact: true }).waitFor();
 
   const rows = page.locator('[data-testid=devices-table] tbody tr');
   const samples: { sort: string; ms: number }[] = [];
