@@ -29,6 +29,7 @@ import {
   DeltaService,
 } from './features/deltas/delta.service.js';
 import { type DeltaEncoder, workerEncoder } from './features/deltas/delta-encoder.js';
+import { LastSeenTracker } from './features/device-api/last-seen-tracker.js';
 import { type FeatureWiring, featureMounts } from './features/features.js';
 import { DeviceFilterService } from './features/filters/device-filter.service.js';
 import { MenderJwt } from './features/mender/mender-jwt.js';
@@ -165,6 +166,7 @@ export async function buildServer(
   const database = deps.database ?? (await createDatabase(config.database));
   const blobsOwned = deps.blobs === undefined;
   let mqtt: MqttService | undefined;
+  let lastSeen: LastSeenTracker | undefined;
   try {
     await migrateToLatest(database);
     await database.deviceChanges.start();
@@ -238,6 +240,8 @@ export async function buildServer(
       ...(deps.mqttIdentify ? { identify: deps.mqttIdentify } : {}),
       ...(deps.mqttBus ? { bus: deps.mqttBus } : {}),
     });
+    lastSeen = new LastSeenTracker(database.db, now);
+    lastSeen.start();
     const services: UpdraftServices = {
       config,
       db: database.db,
@@ -253,6 +257,7 @@ export async function buildServer(
       ...(mqtt.endpoints ? { pushEndpoints: mqtt.endpoints } : {}),
       peerCertificates: peerCertificateReader(config),
       ...(serverTls === undefined ? {} : { serverTls }),
+      lastSeen,
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
@@ -322,11 +327,14 @@ export async function buildServer(
       await wiring.webhooks.worker.close();
       // Before the database goes: a running encoding stops and leaves its record `building`.
       await wiring.deltas.close();
+      // Devices seen since the last flush are written before the database goes.
+      await lastSeen?.close();
       if (blobsOwned) await blobs.close();
       if (ownDatabase) await database.close();
     });
   } catch (error) {
     await mqtt?.close().catch(() => undefined);
+    await lastSeen?.close().catch(() => undefined);
     if (ownDatabase) await database.close();
     throw error;
   }

@@ -12,6 +12,7 @@ import type { ServerConfig } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import type { DeviceChangeFeed } from '../db/device-changes.js';
 import type { DialectSupport } from '../db/dialect-support.js';
+import type { LastSeenTracker } from '../features/device-api/last-seen-tracker.js';
 import type { FeatureWiring } from '../features/features.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { PushEndpoints } from '../mqtt/push-endpoints.js';
@@ -46,6 +47,11 @@ export interface UpdraftServices {
   readonly peerCertificates: PeerCertificateReader;
   /** The listener's certificate and the pinned CA file, when `tls.enabled`. */
   readonly serverTls?: ServerTlsMaterial;
+  /**
+   * `devices.last_seen_at`, written behind in batches: ONE for every device protocol (native,
+   * MQTT, hawkBit DDI, Mender), so a device seen on several costs one write per flush.
+   */
+  readonly lastSeen: LastSeenTracker;
 }
 
 declare module 'fastify' {

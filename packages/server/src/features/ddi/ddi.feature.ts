@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
 import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
-import { LastSeenTracker } from '../device-api/last-seen-tracker.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { ddiRoutes } from './ddi.routes.js';
 import { DdiService } from './ddi.service.js';
@@ -22,9 +21,7 @@ export const ddiFeature: FastifyPluginAsyncTypebox<{
     app.updraft.deriveKey('ddi-download-url'),
     config.device.downloadUrlTtlSeconds,
   );
-  const lastSeen = new LastSeenTracker(db, now);
-  lastSeen.start();
-  app.addHook('onClose', () => lastSeen.close());
+  const { lastSeen } = app.updraft;
   const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
   const ddi = new DdiService(
     db,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { ServerError } from '../../errors.js';
 import { userOf } from '../../http/access-control.js';
 import { auditedBy } from '../../http/audit-hook.js';
@@ -10,7 +10,7 @@ import { peerCertificates } from '../../tls/peer-certificate.js';
 import { sendBlob } from '../device-api/send-blob.js';
 import { ATTRIBUTE_NAME } from '../devices/device.repository.js';
 import { CONFIG_DATA_MODES, findControllerDevice } from './ddi.repository.js';
-import type { DdiController, DdiService } from './ddi.service.js';
+import type { DdiController, DdiFeedback, DdiService } from './ddi.service.js';
 import { DDI_EXECUTIONS, DDI_FINISHED } from './ddi-feedback.js';
 
 /** Services the DDI routes run on. */
@@ -61,6 +61,15 @@ const FeedbackBody = Type.Object({
     details: Type.Optional(Type.Array(Type.String({ maxLength: 2048 }), { maxItems: 64 })),
   }),
 });
+/** A feedback body (deployment or cancel) as the service takes it. */
+function feedbackOf({ status }: Static<typeof FeedbackBody>): DdiFeedback {
+  return {
+    execution: status.execution,
+    finished: status.result.finished,
+    progress: status.result.progress,
+    details: status.details ?? [],
+  };
+}
 
 const ConfigDataBody = Type.Object({
   id: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])),
@@ -196,13 +205,7 @@ export const ddiRoutes: FastifyPluginAsyncTypebox<DdiRoutesOptions> = async (
     },
     async (request, reply) => {
       const ctl = await controllerOf(request);
-      const { status } = request.body;
-      await ddi.feedback(ctl, Number(request.params.actionId), {
-        execution: status.execution,
-        finished: status.result.finished,
-        progress: status.result.progress,
-        details: status.details ?? [],
-      });
+      await ddi.feedback(ctl, Number(request.params.actionId), feedbackOf(request.body));
       return reply.code(200).send();
     },
   );
@@ -233,13 +236,7 @@ export const ddiRoutes: FastifyPluginAsyncTypebox<DdiRoutesOptions> = async (
     },
     async (request, reply) => {
       const ctl = await controllerOf(request);
-      const { status } = request.body;
-      await ddi.cancelFeedback(ctl, Number(request.params.actionId), {
-        execution: status.execution,
-        finished: status.result.finished,
-        progress: status.result.progress,
-        details: status.details ?? [],
-      });
+      await ddi.cancelFeedback(ctl, Number(request.params.actionId), feedbackOf(request.body));
       return reply.code(200).send();
     },
   );

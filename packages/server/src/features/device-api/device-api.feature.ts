@@ -11,7 +11,6 @@ import {
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { CheckInService } from './check-in.service.js';
 import { deviceApiRoutes } from './device-api.routes.js';
-import { LastSeenTracker } from './last-seen-tracker.js';
 
 /**
  * The native device API, mounted at `/api/device/v1` (docs/device-api.md). `deltaOffers` is the
@@ -33,9 +32,7 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     app.updraft.deriveKey('download-url'),
     config.device.downloadUrlTtlSeconds,
   );
-  const lastSeen = new LastSeenTracker(db, now);
-  lastSeen.start();
-  app.addHook('onClose', () => lastSeen.close());
+  const { lastSeen } = app.updraft;
   const idle = config.device.pollIntervalSeconds;
   const checkIns = new CheckInService(
     db,

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SignedUrl } from '../../signed-url/signed-url.js';
 import { ActionService } from '../actions/action.service.js';
 import type { CampaignEngineHandle } from '../campaigns/campaign-engine-port.js';
-import { LastSeenTracker } from '../device-api/last-seen-tracker.js';
 import type { WebhookPublisher } from '../webhooks/webhook-outbox.js';
 import { menderRoutes } from './mender.routes.js';
 import { MenderService } from './mender.service.js';
@@ -25,9 +24,7 @@ export const menderFeature: FastifyPluginAsyncTypebox<{
     config.device.downloadUrlTtlSeconds,
   );
   const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
-  const lastSeen = new LastSeenTracker(db, now);
-  lastSeen.start();
-  app.addHook('onClose', () => lastSeen.close());
+  const { lastSeen } = app.updraft;
   const mender = new MenderService({
     db,
     jwt,
