@@ -27,6 +27,7 @@ export const SERVER_ERROR_CODES = [
   'BLOB_SIZE_MISMATCH',
   'BLOB_CORRUPT',
   'BLOB_RANGE_INVALID',
+  'BLOB_STORE_UNAVAILABLE',
   // releases, actions, uploads, device API (server-releases engineer)
   'RELEASE_ENVELOPE_INVALID',
   'RELEASE_SIGNATURE_INVALID',
@@ -136,6 +137,7 @@ export const SERVER_ERROR_STATUS: Readonly<Record<ServerErrorCode, number>> = {
   BLOB_SIZE_MISMATCH: 422,
   BLOB_CORRUPT: 500,
   BLOB_RANGE_INVALID: 416,
+  BLOB_STORE_UNAVAILABLE: 503,
   // releases, actions, uploads, device API
   RELEASE_ENVELOPE_INVALID: 422,
   RELEASE_SIGNATURE_INVALID: 422,

@@ -10,6 +10,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const DATABASE_KINDS = ['sqlite', 'postgres'] as const;
 const TLS_VERSIONS = ['TLSv1.3', 'TLSv1.2'] as const;
 const MQTT_MODES = ['embedded', 'external', 'off'] as const;
+const BLOB_STORES = ['fs', 's3'] as const;
+const S3_SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
+const RATE_LIMIT_STORES = ['auto', 'memory', 'database'] as const;
 
 /** The one schema every server configuration is checked against (all problems reported at once). */
 export const ServerConfigSchema = Type.Object(
@@ -20,6 +23,7 @@ export const ServerConfigSchema = Type.Object(
     logLevel: Type.Enum(LOG_LEVELS),
     trustProxy: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64 }),
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    shutdownDrainMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
     database: Type.Object(
       {
         kind: Type.Enum(DATABASE_KINDS),
@@ -32,11 +36,37 @@ export const ServerConfigSchema = Type.Object(
     ),
     blobs: Type.Object(
       {
+        store: Type.Enum(BLOB_STORES),
         dir: Type.String({ minLength: 1 }),
         masterKeyFile: Type.String({ minLength: 1 }),
         segmentSize: Type.Integer({ minimum: 4096, maximum: 16_777_216 }),
         plaintextCacheBytes: Type.Integer({ minimum: 0, maximum: 1_099_511_627_776 }),
         maxConcurrentDecryptions: Type.Integer({ minimum: 1, maximum: 1024 }),
+      },
+      { additionalProperties: false },
+    ),
+    s3: Type.Object(
+      {
+        endpoint: Type.String({ maxLength: 2048 }),
+        region: Type.String({ minLength: 1, maxLength: 64 }),
+        bucket: Type.String({ maxLength: 63 }),
+        prefix: Type.String({ maxLength: 512, pattern: '^([A-Za-z0-9._/-]*)$' }),
+        accessKeyId: Type.String({ maxLength: 256 }),
+        secretAccessKey: Type.String({ maxLength: 1024 }),
+        forcePathStyle: Type.Boolean(),
+        sse: Type.Enum(S3_SSE_MODES),
+        kmsKeyId: Type.String({ maxLength: 2048 }),
+        partSizeBytes: Type.Integer({ minimum: 5_242_880, maximum: 5_368_709_120 }),
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    downloads: Type.Object(
+      {
+        direct: Type.Boolean(),
+        cdnBaseUrl: Type.String({ maxLength: 2048 }),
+        cdnKeyPairId: Type.String({ maxLength: 256 }),
+        cdnPrivateKeyFile: Type.String({ maxLength: 4096 }),
       },
       { additionalProperties: false },
     ),
@@ -59,6 +89,8 @@ export const ServerConfigSchema = Type.Object(
     rateLimit: Type.Object(
       {
         enabled: Type.Boolean(),
+        store: Type.Enum(RATE_LIMIT_STORES),
+        syncIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
         windowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000 }),
         perToken: Type.Integer({ minimum: 1 }),
         perDevice: Type.Integer({ minimum: 1 }),
@@ -220,6 +252,13 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Milliseconds to drain requests on SIGTERM/SIGINT before exiting.',
   },
   {
+    path: 'shutdownDrainMs',
+    env: 'UPDRAFT_SHUTDOWN_DRAIN_MS',
+    type: 'integer',
+    default: 0,
+    doc: "On SIGTERM/SIGINT, milliseconds during which /readyz already answers 503 while requests are still served, so a load balancer stops sending new ones before the listener closes (set it above the balancer's health-check interval, e.g. 5000, behind one).",
+  },
+  {
     path: 'database.kind',
     env: 'UPDRAFT_DATABASE_KIND',
     type: 'string',
@@ -256,6 +295,13 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'PostgreSQL pool size (connections).',
   },
   {
+    path: 'blobs.store',
+    env: 'UPDRAFT_BLOBS_STORE',
+    type: 'string',
+    default: 'fs',
+    doc: 'Where payloads live: `fs` (encrypted files under `blobs.dir`) or `s3` (an S3-compatible bucket, settings `s3.*`; encrypted at rest by the store, see `s3.sse`).',
+  },
+  {
     path: 'blobs.dir',
     env: 'UPDRAFT_BLOBS_DIR',
     type: 'string',
@@ -289,6 +335,112 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 4,
     doc: 'Segment batches (up to 1 MiB each) decrypted at once by all downloads together; the others wait their turn. Bounds the CPU and memory that many concurrent (or many tiny ranged) downloads can take.',
+  },
+  {
+    path: 's3.endpoint',
+    env: 'UPDRAFT_S3_ENDPOINT',
+    type: 'string',
+    default: '',
+    doc: 'S3 endpoint URL (empty: AWS S3 of `s3.region`; set it for MinIO, Ceph RGW, R2 and others).',
+  },
+  {
+    path: 's3.region',
+    env: 'UPDRAFT_S3_REGION',
+    type: 'string',
+    default: 'us-east-1',
+    doc: 'S3 region (request signing).',
+  },
+  {
+    path: 's3.bucket',
+    env: 'UPDRAFT_S3_BUCKET',
+    type: 'string',
+    default: '',
+    doc: 'Bucket holding payloads, patches and staged uploads (required when `blobs.store` is `s3`). Keep it private: devices read through pre-signed URLs.',
+  },
+  {
+    path: 's3.prefix',
+    env: 'UPDRAFT_S3_PREFIX',
+    type: 'string',
+    default: '',
+    doc: 'Key prefix inside the bucket, e.g. `updraft/` (several installations may share a bucket).',
+  },
+  {
+    path: 's3.accessKeyId',
+    env: 'UPDRAFT_S3_ACCESS_KEY_ID',
+    type: 'string',
+    default: '',
+    doc: "Access key id; empty uses the AWS SDK's default credential chain (AWS_* variables, instance or pod role).",
+  },
+  {
+    path: 's3.secretAccessKey',
+    env: 'UPDRAFT_S3_SECRET_ACCESS_KEY',
+    type: 'string',
+    default: '',
+    doc: 'Secret access key (with `s3.accessKeyId`).',
+    secret: true,
+  },
+  {
+    path: 's3.forcePathStyle',
+    env: 'UPDRAFT_S3_FORCE_PATH_STYLE',
+    type: 'boolean',
+    default: false,
+    doc: 'Path-style addressing (`endpoint/bucket/key`), which most self-hosted S3 servers need.',
+  },
+  {
+    path: 's3.sse',
+    env: 'UPDRAFT_S3_SSE',
+    type: 'string',
+    default: 'AES256',
+    doc: "Server-side encryption of every object written: `AES256` (SSE-S3), `aws:kms` (SSE-KMS with `s3.kmsKeyId`) or `none` (the bucket's default encryption applies).",
+  },
+  {
+    path: 's3.kmsKeyId',
+    env: 'UPDRAFT_S3_KMS_KEY_ID',
+    type: 'string',
+    default: '',
+    doc: "KMS key id or ARN for `s3.sse=aws:kms` (empty: the bucket's AWS-managed key).",
+  },
+  {
+    path: 's3.partSizeBytes',
+    env: 'UPDRAFT_S3_PART_SIZE_BYTES',
+    type: 'integer',
+    default: 16_777_216,
+    doc: 'Multipart upload part size (5 MiB to 5 GiB); a part is buffered in memory while it is sent.',
+  },
+  {
+    path: 's3.timeoutMs',
+    env: 'UPDRAFT_S3_TIMEOUT_MS',
+    type: 'integer',
+    default: 30_000,
+    doc: 'Connect and idle-socket timeout of one S3 request; the readiness probe of the bucket uses a fifth of it.',
+  },
+  {
+    path: 'downloads.direct',
+    env: 'UPDRAFT_DOWNLOADS_DIRECT',
+    type: 'boolean',
+    default: true,
+    doc: 'With `blobs.store=s3`: check-ins answer with pre-signed, short-lived URLs on the object store (or the CDN below), so payload bytes never pass through the service. Off: the service streams them as with `fs`.',
+  },
+  {
+    path: 'downloads.cdnBaseUrl',
+    env: 'UPDRAFT_DOWNLOADS_CDN_BASE_URL',
+    type: 'string',
+    default: '',
+    doc: 'Direct downloads through a CDN in front of the bucket: its base URL (e.g. `https://dxxxx.cloudfront.net`); object keys are appended. Needs `downloads.cdnKeyPairId` and `downloads.cdnPrivateKeyFile`.',
+  },
+  {
+    path: 'downloads.cdnKeyPairId',
+    env: 'UPDRAFT_DOWNLOADS_CDN_KEY_PAIR_ID',
+    type: 'string',
+    default: '',
+    doc: "CloudFront public key id (`Key-Pair-Id`) of the CDN's signed URLs.",
+  },
+  {
+    path: 'downloads.cdnPrivateKeyFile',
+    env: 'UPDRAFT_DOWNLOADS_CDN_PRIVATE_KEY_FILE',
+    type: 'string',
+    default: '',
+    doc: 'PEM file of the RSA private key that signs CDN URLs (CloudFront canned policy).',
   },
   {
     path: 'uploads.maxBytes',
@@ -338,6 +490,20 @@ export const SETTINGS: readonly Setting[] = [
     type: 'boolean',
     default: true,
     doc: 'Rate limiting on or off.',
+  },
+  {
+    path: 'rateLimit.store',
+    env: 'UPDRAFT_RATE_LIMIT_STORE',
+    type: 'string',
+    default: 'auto',
+    doc: 'Where counters live: `memory` (this process), `database` (shared by every replica through PostgreSQL) or `auto` (`database` on PostgreSQL, `memory` on SQLite).',
+  },
+  {
+    path: 'rateLimit.syncIntervalMs',
+    env: 'UPDRAFT_RATE_LIMIT_SYNC_INTERVAL_MS',
+    type: 'integer',
+    default: 250,
+    doc: 'With the `database` store: how often a replica adds its local counts to the shared ones and reads the totals back (a client may exceed a budget by what it sends in one interval to each replica).',
   },
   {
     path: 'rateLimit.windowMs',
@@ -837,6 +1003,56 @@ function semanticProblems(draft: Record<string, unknown>): InputProblem[] {
           message: `"${entry}" is not an IP address, a CIDR or one of ${PROXY_ADDRESS_NAMES.join(', ')}`,
         });
     }
+  }
+  if (getPath(draft, 'blobs.store') === 's3' && !getPath(draft, 's3.bucket')) {
+    problems.push({
+      path: 's3.bucket',
+      message: 'required when blobs.store is s3 (UPDRAFT_S3_BUCKET)',
+    });
+  }
+  const endpoint = getPath(draft, 's3.endpoint');
+  if (
+    typeof endpoint === 'string' &&
+    endpoint !== '' &&
+    !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)
+  ) {
+    problems.push({
+      path: 's3.endpoint',
+      message: 'must be an http(s) URL without a path, e.g. https://minio.example.com:9000',
+    });
+  }
+  const accessKey = getPath(draft, 's3.accessKeyId');
+  const secretKey = getPath(draft, 's3.secretAccessKey');
+  if (Boolean(accessKey) !== Boolean(secretKey)) {
+    problems.push({
+      path: 's3.secretAccessKey',
+      message:
+        's3.accessKeyId and s3.secretAccessKey go together (set both, or neither for the default credential chain)',
+    });
+  }
+  if (
+    getPath(draft, 'rateLimit.store') === 'database' &&
+    getPath(draft, 'database.kind') !== 'postgres'
+  ) {
+    problems.push({
+      path: 'rateLimit.store',
+      message:
+        'database counters need database.kind postgres (a SQLite file is one process: use memory or auto)',
+    });
+  }
+  const cdn = ['cdnBaseUrl', 'cdnKeyPairId', 'cdnPrivateKeyFile'].map((k) =>
+    getPath(draft, `downloads.${k}`),
+  );
+  if (cdn.some(Boolean) && !cdn.every(Boolean)) {
+    problems.push({
+      path: 'downloads.cdnBaseUrl',
+      message:
+        'downloads.cdnBaseUrl, downloads.cdnKeyPairId and downloads.cdnPrivateKeyFile go together',
+    });
+  }
+  const cdnBase = cdn[0];
+  if (typeof cdnBase === 'string' && cdnBase !== '' && !/^https?:\/\/[^?#]+$/.test(cdnBase)) {
+    problems.push({ path: 'downloads.cdnBaseUrl', message: 'must be an http(s) URL' });
   }
   const adminPassword = getPath(draft, 'auth.adminPassword');
   if (

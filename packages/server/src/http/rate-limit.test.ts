@@ -312,6 +312,8 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter(
       {
         enabled: true,
+        store: 'memory',
+        syncIntervalMs: 250,
         windowMs: 60_000,
         perToken: 10,
         perDevice: 10,
