@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
 import { startS3Server, type TestS3Server } from '../../testing/s3-server.js';
@@ -216,6 +216,19 @@ describe('S3BlobStore writes', () => {
       'BLOB_DIGEST_MISMATCH',
     );
     expect((await buffer(await store.read(digest))).equals(data)).toBe(true);
+    client.destroy();
+  });
+
+  it('ends a whole read of an object changed behind its back in BLOB_CORRUPT', async () => {
+    const { store, client, settings: s } = watchedStore();
+    const data = randomBytes(4000);
+    const digest = sha256(data);
+    const tampered = Buffer.from(data);
+    tampered[100] = tampered[100]! ^ 1;
+    await client.send(
+      new PutObjectCommand({ Bucket: s.bucket, Key: `${s.prefix}blobs/${digest}`, Body: tampered }),
+    );
+    expect(await codeOf(buffer(await store.read(digest)))).toBe('BLOB_CORRUPT');
     client.destroy();
   });
 
