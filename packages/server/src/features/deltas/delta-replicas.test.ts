@@ -86,7 +86,8 @@ if (skip) console.warn(`[updraft tests] skipping "delta queue across replicas": 
 
 // Replicas share one PostgreSQL schema and one blob directory (as they share a bucket in
 // production); each has its own encoder loop. PostgreSQL only: SQLite is one process.
-describe.skipIf(skip)('delta queue across replicas [postgres]', () => {
+// Each test starts replicas (migrations, PKI): seconds on a quiet machine, more under load.
+describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_000 }, () => {
   let blobDir: string;
   let set: ReplicaSet;
   let admin: Record<string, string>;
