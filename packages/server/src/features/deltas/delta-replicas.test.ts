@@ -68,6 +68,7 @@ function blockingEncoder() {
   const encoder: DeltaEncoder = (_base, _target, budget) =>
     new Promise((resolve, reject) => {
       began(budget);
+      if (budget.signal?.aborted) return reject(budget.signal.reason);
       budget.signal?.addEventListener('abort', () => reject(budget.signal?.reason), {
         once: true,
       });

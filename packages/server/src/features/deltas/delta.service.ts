@@ -372,6 +372,8 @@ export class DeltaService implements DeltaOfferSource {
       const base = await readBlob(blobs, key.baseDigest, this.limits.maxImageBytes);
       const target = await readBlob(blobs, key.targetDigest, this.limits.maxImageBytes);
       const targetSize = target.length;
+      // Stopped while reading: do not start an encoding only to abort it.
+      stop.throwIfAborted();
       // Off the event loop; the buffers are handed over to the encoder's thread.
       const report = await encoder(base, target, {
         maxMemoryBytes: this.limits.maxMemoryBytes,
