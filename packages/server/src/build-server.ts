@@ -260,6 +260,7 @@ export async function buildServer(
     const wiring: FeatureWiring = {
       deltas: new DeltaService({
         db: database.db,
+        support: database.support,
         blobs,
         metrics,
         urls: new SignedUrl(deriveKey(masterKey, 'delta-url'), config.device.downloadUrlTtlSeconds),
@@ -320,7 +321,7 @@ export async function buildServer(
       await wiring.mqtt.close();
       // Sends in flight are aborted and their rows given back before the database goes.
       await wiring.webhooks.worker.close();
-      // Before the database goes: a running encoding stops and leaves its record `building`.
+      // Before the database goes: a running encoding stops and its job goes back to `queued`.
       await wiring.deltas.close();
       // Devices seen since the last flush are written before the database goes.
       await lastSeen?.close();
@@ -403,5 +404,6 @@ export async function buildServer(
   await app.ready();
   app.wiring.webhooks.worker.start();
   app.wiring.campaigns.engine.start();
+  app.wiring.deltas.start();
   return app as unknown as UpdraftApp;
 }

@@ -7,8 +7,8 @@ import { type EncodeBudget, workerEncoder } from './delta-encoder.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-// A long encoding must not hold up a server's shutdown: closing aborts the encoder and leaves the
-// record to be asked for again after a restart. Bound by events, not by a stopwatch: the
+// A long encoding must not hold up a server's shutdown: closing aborts the encoder and gives the
+// job back to the queue (another replica, or this one after a restart, takes it). Bound by events, not by a stopwatch: the
 // injected encoder never finishes on its own, so only the abort can end it.
 describeEachDialect('delta worker shutdown', (dialect) => {
   let server: TestServer;
@@ -40,7 +40,7 @@ describeEachDialect('delta worker shutdown', (dialect) => {
     await server?.close();
   });
 
-  it('aborts a running encoding on close and keeps its record for later', async () => {
+  it('aborts a running encoding on close and gives its job back to the queue', async () => {
     const deltas = server.app.wiring.deltas;
     const admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
     const old = randomBytes(64 << 10);
@@ -61,24 +61,32 @@ describeEachDialect('delta worker shutdown', (dialect) => {
     expect(res.statusCode).toBe(200);
     const budget = await encoding;
     expect(budget.signal?.aborted).toBe(false);
-    const state = async () =>
-      (
-        await server.app.updraft.db
-          .selectFrom('deltas')
-          .select('state')
-          .where('target_digest', '=', sha(next))
-          .executeTakeFirst()
-      )?.state;
-    expect(await state()).toBe('building');
+    const row = () =>
+      server.app.updraft.db
+        .selectFrom('deltas')
+        .select(['state', 'claimed_by', 'lease_until', 'attempts'])
+        .where('target_digest', '=', sha(next))
+        .executeTakeFirstOrThrow();
+    expect(await row()).toMatchObject({ state: 'building', claimed_by: deltas.owner, attempts: 1 });
+    expect((await row()).lease_until).not.toBeNull();
 
     // close() resolves only once the running job ended; the encoder can end only by the abort.
     await deltas.close();
     expect(settled).toBe('aborted');
     expect(budget.signal?.aborted).toBe(true);
-    expect(await state()).toBe('building');
-    expect(deltas.worker.enqueue('x', { tenantId: 't', baseDigest: 'a', targetDigest: 'b' })).toBe(
-      'closed',
-    );
+    // Given back: queued, no lease, the interrupted claim not counted, for another replica.
+    expect(await row()).toEqual({
+      state: 'queued',
+      claimed_by: null,
+      lease_until: null,
+      attempts: 0,
+    });
+    const key = {
+      tenantId: fleet.tenantId,
+      baseDigest: sha(old),
+      targetDigest: sha(randomBytes(8)),
+    };
+    expect(await deltas.request(key, 10)).toBe('closed');
   });
 });
 

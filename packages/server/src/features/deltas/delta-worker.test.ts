@@ -2,104 +2,172 @@ import { describe, expect, it } from 'vitest';
 import { DeltaWorker } from './delta-worker.js';
 
 /**
- * A job body that waits until released, recording how many ran at once. `startedCount(n)` resolves
- * once `n` jobs have started: tests wait for that event, not for a clock.
+ * A queue held outside the worker (as the `deltas` table is) and job bodies that wait until
+ * released, recording how many ran at once. `startedCount(n)` resolves once `n` jobs started:
+ * tests wait for that event, not for a clock.
  */
-function gatedRunner() {
+function fakeQueue() {
+  const jobs: number[] = [];
   const gates = new Map<number, () => void>();
   const started: number[] = [];
+  const signals = new Map<number, AbortSignal>();
   const waiting = new Map<number, () => void>();
+  let claims = 0;
   let running = 0;
   let peak = 0;
   return {
+    jobs,
     started,
+    signals,
+    claims: () => claims,
     peak: () => peak,
     release: (job: number) => gates.get(job)?.(),
     startedCount: (n: number) =>
       started.length >= n
         ? Promise.resolve()
         : new Promise<void>((resolve) => waiting.set(n, resolve)),
-    run: (job: number) =>
+    claim: async () => {
+      claims += 1;
+      return jobs.shift();
+    },
+    run: (job: number, signal: AbortSignal) =>
       new Promise<void>((resolve) => {
         started.push(job);
-        waiting.get(started.length)?.();
+        signals.set(job, signal);
         running += 1;
         peak = Math.max(peak, running);
-        gates.set(job, () => {
+        waiting.get(started.length)?.();
+        const done = () => {
           running -= 1;
           resolve();
-        });
+        };
+        gates.set(job, done);
+        signal.addEventListener('abort', done, { once: true });
       }),
   };
 }
 
+const HOUR = 3_600_000;
+
 describe('DeltaWorker', () => {
-  it('runs one job at a time and refuses jobs beyond the queue bound', async () => {
-    const gated = gatedRunner();
-    const worker = new DeltaWorker<number>({ maxQueued: 3, run: gated.run, onError: () => {} });
-    expect(worker.enqueue('a', 1)).toBe('queued');
-    await gated.startedCount(1);
-    expect(['b', 'c', 'd'].map((k, i) => worker.enqueue(k, i + 2))).toEqual([
-      'queued',
-      'queued',
-      'queued',
-    ]);
-    expect(worker.queued).toBe(3);
-    expect(worker.enqueue('e', 5)).toBe('full');
-    expect(worker.enqueue('b', 2)).toBe('duplicate');
-    expect(worker.enqueue('a', 1)).toBe('duplicate');
-    expect(worker.has('e')).toBe(false);
-    for (let job = 1; job <= 4; job++) {
-      await gated.startedCount(job);
-      gated.release(job);
+  it('runs the claimed jobs one at a time until none is left, woken at once by wake()', async () => {
+    const q = fakeQueue();
+    // No poll within the test: only wake() and idle() can make it look.
+    const worker = new DeltaWorker<number>({
+      claim: q.claim,
+      run: q.run,
+      onError: () => {},
+      pollIntervalMs: HOUR,
+    });
+    worker.start();
+    await worker.idle();
+    expect(q.started).toEqual([]);
+    q.jobs.push(1, 2, 3);
+    worker.wake();
+    await q.startedCount(1);
+    expect(q.started).toEqual([1]);
+    q.release(1);
+    await q.startedCount(2);
+    // A wake-up while a job runs is not lost: the job queued now runs after the others.
+    q.jobs.push(4);
+    worker.wake();
+    for (const job of [2, 3]) {
+      await q.startedCount(job);
+      q.release(job);
     }
+    await q.startedCount(4);
+    q.release(4);
     await worker.idle();
-    expect(gated.started).toEqual([1, 2, 3, 4]);
-    expect(gated.peak()).toBe(1);
-    // Room again once drained.
-    expect(worker.enqueue('e', 5)).toBe('queued');
-    await gated.startedCount(5);
-    gated.release(5);
-    await worker.idle();
+    expect(q.started).toEqual([1, 2, 3, 4]);
+    expect(q.peak()).toBe(1);
+    await worker.close();
   });
 
-  it('keeps going after a failing job and reports it', async () => {
-    const errors: [unknown, number][] = [];
-    const done: number[] = [];
+  it('finds jobs queued elsewhere (no wake-up) by polling', async () => {
+    const q = fakeQueue();
     const worker = new DeltaWorker<number>({
-      maxQueued: 4,
+      claim: q.claim,
+      run: q.run,
+      onError: () => {},
+      pollIntervalMs: 20,
+    });
+    worker.start();
+    await worker.idle();
+    const before = q.claims();
+    q.jobs.push(7);
+    await q.startedCount(1);
+    expect(q.started).toEqual([7]);
+    expect(q.claims()).toBeGreaterThan(before);
+    q.release(7);
+    await worker.close();
+  });
+
+  it('keeps going after a failing job or a failing claim, and reports both', async () => {
+    const errors: string[] = [];
+    const done: number[] = [];
+    const jobs = [1, 2];
+    let claimFails = true;
+    const worker = new DeltaWorker<number>({
+      claim: async () => {
+        if (claimFails) {
+          claimFails = false;
+          throw new Error('database away');
+        }
+        return jobs.shift();
+      },
       run: async (job) => {
         if (job === 1) throw new Error('boom');
         done.push(job);
       },
-      onError: (error, job) => errors.push([error, job]),
+      onError: (error) => errors.push((error as Error).message),
+      pollIntervalMs: 10,
     });
-    worker.enqueue('1', 1);
-    worker.enqueue('2', 2);
+    worker.start();
+    // The failed claim does not count as a drain: idle() waits for one that found the queue empty.
     await worker.idle();
     expect(done).toEqual([2]);
-    expect(errors.map(([e, j]) => [(e as Error).message, j])).toEqual([['boom', 1]]);
-    expect(worker.has('1')).toBe(false);
+    expect(errors).toEqual(['database away', 'boom']);
+    await worker.close();
   });
 
-  it('on close drops waiting jobs, finishes the running one and refuses new ones', async () => {
-    const gated = gatedRunner();
-    const worker = new DeltaWorker<number>({ maxQueued: 2, run: gated.run, onError: () => {} });
-    worker.enqueue('a', 1);
-    worker.enqueue('b', 2);
-    await gated.startedCount(1);
-    const closed = worker.close();
-    expect(worker.enqueue('c', 3)).toBe('closed');
-    gated.release(1);
-    await closed;
-    expect(gated.started).toEqual([1]);
-    expect(worker.has('b')).toBe(false);
+  it('on close aborts the running job, waits for it, and claims nothing more', async () => {
+    const q = fakeQueue();
+    const worker = new DeltaWorker<number>({
+      claim: q.claim,
+      run: q.run,
+      onError: () => {},
+      pollIntervalMs: 10,
+    });
+    worker.start();
+    q.jobs.push(1, 2);
+    worker.wake();
+    await q.startedCount(1);
+    expect(q.signals.get(1)?.aborted).toBe(false);
+    // The job ends only by the abort (its gate is never opened), so close() resolving proves it.
+    await worker.close();
+    expect(worker.closed).toBe(true);
+    expect(q.signals.get(1)?.aborted).toBe(true);
+    expect(q.started).toEqual([1]);
+    const claims = q.claims();
+    worker.wake();
+    worker.start();
+    await worker.idle();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(q.claims()).toBe(claims);
+    // The job left in the queue is there for another replica.
+    expect(q.jobs).toEqual([2]);
   });
 
-  it('rejects a queue bound that is not a positive integer', () => {
-    for (const maxQueued of [0, -1, 1.5, Number.NaN])
-      expect(() => new DeltaWorker({ maxQueued, run: async () => {}, onError: () => {} })).toThrow(
-        RangeError,
-      );
+  it('rejects a poll interval that is not a positive number', () => {
+    for (const pollIntervalMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(
+        () =>
+          new DeltaWorker({
+            claim: async () => undefined,
+            run: async () => {},
+            onError: () => {},
+            pollIntervalMs,
+          }),
+      ).toThrow(RangeError);
   });
 });

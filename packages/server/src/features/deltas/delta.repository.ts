@@ -1,6 +1,6 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
-import type { DeltaState } from './delta.table.js';
+import type { DeltaState, DeltaTable } from './delta.table.js';
 import './delta.table.js';
 import '../releases/release.table.js';
 import '../actions/action.table.js';
@@ -32,7 +32,7 @@ export interface DeltaKey {
   readonly targetDigest: string;
 }
 
-function toRecord(r: Database['deltas']): DeltaRecord {
+function toRecord(r: Selectable<DeltaTable>): DeltaRecord {
   return {
     baseDigest: r.base_digest,
     targetDigest: r.target_digest,
@@ -121,59 +121,6 @@ export async function deltasForTargets(
     .orderBy('base_digest')
     .execute();
   return rows.map(toRecord);
-}
-
-/** Records a patch as queued unless a record exists; true when this call created it. */
-export async function insertQueuedDelta(
-  db: Db,
-  key: DeltaKey,
-  targetSize: number,
-  at: string,
-): Promise<boolean> {
-  const r = await db
-    .insertInto('deltas')
-    .values({
-      tenant_id: key.tenantId,
-      base_digest: key.baseDigest,
-      target_digest: key.targetDigest,
-      state: 'queued',
-      target_size: targetSize,
-      patch_digest: null,
-      patch_size: null,
-      error_code: null,
-      created_at: at,
-      updated_at: at,
-    })
-    .onConflict((oc) => oc.columns(['tenant_id', 'base_digest', 'target_digest']).doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
-}
-
-/** Moves a patch record to a new state. */
-export async function updateDelta(
-  db: Db,
-  key: DeltaKey,
-  change: {
-    state: DeltaState;
-    patchDigest?: string | null;
-    patchSize?: number | null;
-    errorCode?: string | null;
-  },
-  at: string,
-): Promise<void> {
-  await db
-    .updateTable('deltas')
-    .set({
-      state: change.state,
-      patch_digest: change.patchDigest ?? null,
-      patch_size: change.patchSize ?? null,
-      error_code: change.errorCode ?? null,
-      updated_at: at,
-    })
-    .where('tenant_id', '=', key.tenantId)
-    .where('base_digest', '=', key.baseDigest)
-    .where('target_digest', '=', key.targetDigest)
-    .execute();
 }
 
 /** A ready patch of the tenant by its own digest (what the download route may serve). */

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { isUpdraftError } from '@updraft/core';
 import { DeltaError } from '@updraft/delta';
@@ -6,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import type { DevicePrincipal } from '../../auth/principal.js';
 import type { Database } from '../../db/database.js';
+import type { DialectSupport } from '../../db/dialect-support.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import type { Metrics } from '../../metrics/metrics.js';
@@ -20,7 +22,6 @@ import {
   findPlainPayload,
   findReadyPatch,
   getDeltaBases,
-  insertQueuedDelta,
   installedDigests,
   openActionForPatch,
   payloadDigestsOf,
@@ -28,15 +29,31 @@ import {
   releaseDeltaSavings,
   releaseIdsNamed,
   setDeltaBases,
-  updateDelta,
 } from './delta.repository.js';
 import type { DeltaEncoder } from './delta-encoder.js';
 import type { DeltaOffer, DeltaOfferSource, OfferedPayload } from './delta-offer.js';
-import { DeltaWorker, type EnqueueOutcome } from './delta-worker.js';
+import {
+  claimDelta,
+  countQueuedDeltas,
+  DELTA_ATTEMPTS_EXHAUSTED,
+  type DeltaClaim,
+  failExhaustedDeltas,
+  finishDelta,
+  insertQueuedDelta,
+  releaseDelta,
+  renewDeltaLease,
+} from './delta-queue.repository.js';
+import { DeltaWorker } from './delta-worker.js';
 
-/** Bounds of delta creation. */
+/** What {@link DeltaService.request} did with a patch it was asked for. */
+export type RequestOutcome = 'queued' | 'duplicate' | 'full' | 'closed' | 'exists' | 'no-base';
+
+/** Bounds and timing of delta creation. */
 export interface DeltaLimits {
-  /** Patches waiting to be encoded; more requests are refused until the queue drains. */
+  /**
+   * Patches waiting to be encoded (`queued` rows, all replicas); more requests are refused until
+   * the queue drains, and the next check-in asks again.
+   */
   readonly maxQueued: number;
   /** Largest base or target image the encoder takes (both are held in memory). */
   readonly maxImageBytes: number;
@@ -44,6 +61,14 @@ export interface DeltaLimits {
   readonly maxMemoryBytes: number;
   /** Wall-clock budget of one encoding; over it the patch is recorded as failed. */
   readonly timeBudgetMs: number;
+  /** How long a claimed job stays with its replica without a renewal. */
+  readonly leaseMs: number;
+  /** How often the running job's lease is renewed (well under `leaseMs`). */
+  readonly renewEveryMs: number;
+  /** How often each replica looks for jobs others queued (its own wake it at once). */
+  readonly pollIntervalMs: number;
+  /** Claims of one job whose lease lapsed before it is recorded as failed. */
+  readonly maxAttempts: number;
 }
 
 /** Defaults: one 64 MiB image pair fits the 1 GiB encoder budget of @updraft/delta. */
@@ -52,6 +77,10 @@ export const DEFAULT_DELTA_LIMITS: DeltaLimits = {
   maxImageBytes: 64 * 1024 * 1024,
   maxMemoryBytes: 1024 * 1024 * 1024,
   timeBudgetMs: 5 * 60 * 1000,
+  leaseMs: 60_000,
+  renewEveryMs: 15_000,
+  pollIntervalMs: 2_000,
+  maxAttempts: 3,
 };
 
 /** The slice of a pino logger the service uses. */
@@ -66,6 +95,8 @@ export const PATCH_PATH = '/api/device/v1/deltas';
 /** What a {@link DeltaService} works with; built and passed in by `build-server.ts`. */
 export interface DeltaServiceDeps {
   readonly db: Kysely<Database>;
+  /** Whether claims can skip rows other replicas locked (PostgreSQL). */
+  readonly support: DialectSupport;
   readonly blobs: BlobStore;
   readonly metrics: Metrics;
   /** Signs and checks the patch download URLs. */
@@ -109,31 +140,33 @@ async function readBlob(blobs: BlobStore, digest: string, max: number): Promise<
   return out;
 }
 
-const keyOf = (k: DeltaKey) => `${k.tenantId}|${k.baseDigest}|${k.targetDigest}`;
-
 /**
  * Server-side deltas (docs/delta-format.md, "Delivery"): decides which check-in payloads get a
- * patch offer, creates missing patches in a bounded background worker, serves and counts them.
- * One per app, built in `build-server.ts` and passed to the deltas and device-API features.
+ * patch offer, creates missing patches, serves and counts them. The `deltas` table is the job
+ * queue of every replica: each claims one job at a time under a lease, so a patch is encoded
+ * once whichever replicas ask for it. One per app, built in `build-server.ts` and passed to the
+ * deltas and device-API features.
  */
 export class DeltaService implements DeltaOfferSource {
   readonly urls: SignedUrl;
-  readonly worker: DeltaWorker<DeltaKey>;
+  readonly worker: DeltaWorker<DeltaClaim>;
   readonly limits: DeltaLimits;
+  /** This replica's name in `deltas.claimed_by` (host, process, random). */
+  readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
   readonly #deps: DeltaServiceDeps;
   readonly #bytesSaved: Counter;
   readonly #patches: Counter<'outcome'>;
   readonly #refused: Counter;
-  readonly #closing = new AbortController();
 
   constructor(deps: DeltaServiceDeps) {
     this.#deps = deps;
     this.limits = deps.limits;
     this.urls = deps.urls;
-    this.worker = new DeltaWorker<DeltaKey>({
-      maxQueued: deps.limits.maxQueued,
-      run: (key) => this.build(key),
-      onError: (error, key) => this.#log('delta worker failed', { ...key, error: String(error) }),
+    this.worker = new DeltaWorker<DeltaClaim>({
+      claim: () => this.#claim(),
+      run: (claim, signal) => this.build(claim, signal),
+      onError: (error) => this.#warn('delta worker failed', { err: error }),
+      pollIntervalMs: deps.limits.pollIntervalMs,
     });
     const registers = [deps.metrics.registry];
     this.#bytesSaved = new Counter({
@@ -225,33 +258,65 @@ export class DeltaService implements DeltaOfferSource {
           patchSize: record.patchSize,
           url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
         });
-      } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
-        // A record left queued by a restart is picked up again here.
-        if (!this.worker.has(keyOf(key))) await this.request(key, payload.size);
+      } else if (record === undefined) {
+        // A queued or building record is some replica's job already (a lapsed lease is reclaimed).
+        await this.request(key, payload.size);
       }
     }
     return offers;
   }
 
   /**
-   * Asks for the patch `key` unless it exists: records it as queued and enqueues it. The base
-   * must be an unencrypted payload the tenant holds (its bytes are the device's image).
+   * Asks for the patch `key` unless it exists: records it as queued (the job every replica's
+   * worker can claim) and wakes this replica's worker. The base must be an unencrypted payload
+   * the tenant holds (its bytes are the device's image). Refused (`full`, nothing recorded) while
+   * `maxQueued` patches wait.
    */
-  async request(key: DeltaKey, targetSize: number): Promise<EnqueueOutcome | 'exists' | 'no-base'> {
+  async request(key: DeltaKey, targetSize: number): Promise<RequestOutcome> {
     const { db } = this.#deps;
+    if (this.worker.closed) return 'closed';
     if ((await findPlainPayload(db, key.tenantId, key.baseDigest)) === undefined) return 'no-base';
-    const [existing] = await findDeltas(db, key.tenantId, [key]);
-    if (existing !== undefined && existing.state !== 'queued' && existing.state !== 'building')
-      return 'exists';
-    if (this.worker.has(keyOf(key))) return 'duplicate';
-    if (this.worker.queued >= this.limits.maxQueued) {
-      this.#refused.inc();
-      return 'full';
+    const existing = async () => (await findDeltas(db, key.tenantId, [key]))[0];
+    const before = await existing();
+    if (before !== undefined)
+      return before.state === 'queued' || before.state === 'building' ? 'duplicate' : 'exists';
+    const at = this.#deps.now().toISOString();
+    if (await insertQueuedDelta(db, key, targetSize, at, this.limits.maxQueued)) {
+      this.worker.wake();
+      return 'queued';
     }
-    await insertQueuedDelta(db, key, targetSize, this.#deps.now().toISOString());
-    const outcome = this.worker.enqueue(keyOf(key), key);
-    if (outcome === 'full') this.#refused.inc();
-    return outcome;
+    // Not inserted: another replica recorded it meanwhile, or the queue is full.
+    if ((await existing()) !== undefined) return 'duplicate';
+    this.#refused.inc();
+    return 'full';
+  }
+
+  /** Patches waiting for an encoder (every replica's). */
+  queuedCount(): Promise<number> {
+    return countQueuedDeltas(this.#deps.db);
+  }
+
+  /** Starts this replica's worker (after the app is ready). */
+  start(): void {
+    this.worker.start();
+  }
+
+  /** Gives up jobs out of attempts, then claims the oldest claimable one for this replica. */
+  async #claim(): Promise<DeltaClaim | undefined> {
+    const { db, support, now } = this.#deps;
+    const at = now();
+    const iso = at.toISOString();
+    const given = await failExhaustedDeltas(db, iso, this.limits.maxAttempts);
+    if (given > 0) {
+      this.#patches.inc({ outcome: 'failed' }, given);
+      this.#log('delta jobs given up', { count: given, code: DELTA_ATTEMPTS_EXHAUSTED });
+    }
+    return claimDelta(db, support, {
+      owner: this.owner,
+      now: iso,
+      leaseUntil: new Date(at.getTime() + this.limits.leaseMs).toISOString(),
+      maxAttempts: this.limits.maxAttempts,
+    });
   }
 
   /** Enqueues the patches from every named base release to `releaseId` (eager creation). */
@@ -272,44 +337,84 @@ export class DeltaService implements DeltaOfferSource {
     return queued;
   }
 
-  /** Encodes one patch and records the outcome (the worker's job). */
-  async build(key: DeltaKey): Promise<void> {
+  /**
+   * Encodes one claimed patch and records the outcome if this replica still holds the job (the
+   * worker's job). The lease is renewed while it runs; a lost lease stops the encoding (another
+   * replica has the job). `signal` (shutdown) stops it too and gives the job back.
+   */
+  async build(claim: DeltaClaim, signal: AbortSignal): Promise<void> {
     const { db, blobs, encoder } = this.#deps;
     const at = () => this.#deps.now().toISOString();
-    await updateDelta(db, key, { state: 'building' }, at());
+    const lost = new AbortController();
+    const renew = async () => {
+      const until = new Date(this.#deps.now().getTime() + this.limits.leaseMs).toISOString();
+      try {
+        if (!(await renewDeltaLease(db, claim, until))) lost.abort(new Error('delta lease lost'));
+      } catch (error) {
+        // The database is away: keep encoding; finishing checks the claim anyway.
+        this.#warn('delta lease renewal failed', { err: error });
+      }
+    };
+    const renewal = setInterval(() => void renew(), this.limits.renewEveryMs);
+    renewal.unref();
+    const stop = AbortSignal.any([signal, lost.signal]);
+    const key = {
+      tenantId: claim.tenantId,
+      baseDigest: claim.baseDigest,
+      targetDigest: claim.targetDigest,
+    };
+    const finish = async (outcome: Parameters<typeof finishDelta>[2]) => {
+      const written = await finishDelta(db, claim, outcome, at());
+      if (!written) this.#log('delta lease lost; result dropped', { ...key, state: outcome.state });
+      return written;
+    };
     try {
       const base = await readBlob(blobs, key.baseDigest, this.limits.maxImageBytes);
       const target = await readBlob(blobs, key.targetDigest, this.limits.maxImageBytes);
       const targetSize = target.length;
+      // Stopped while reading: do not start an encoding only to abort it.
+      stop.throwIfAborted();
       // Off the event loop; the buffers are handed over to the encoder's thread.
       const report = await encoder(base, target, {
         maxMemoryBytes: this.limits.maxMemoryBytes,
         timeBudgetMs: this.limits.timeBudgetMs,
-        signal: this.#closing.signal,
+        signal: stop,
       });
+      lost.signal.throwIfAborted();
       if (report.kind !== 'delta' || report.patch.length >= targetSize) {
-        await updateDelta(db, key, { state: 'not_smaller', patchSize: report.patch.length }, at());
-        this.#patches.inc({ outcome: 'not_smaller' });
-        this.#log('delta not smaller than the full image', { ...key, size: report.patch.length });
+        if (await finish({ state: 'not_smaller', patchSize: report.patch.length })) {
+          this.#patches.inc({ outcome: 'not_smaller' });
+          this.#log('delta not smaller than the full image', { ...key, size: report.patch.length });
+        }
         return;
       }
       const digest = createHash('sha256').update(report.patch).digest('hex');
+      // Still ours? Then store the patch (content-addressed: a second copy is the same blob).
+      await renew();
+      lost.signal.throwIfAborted();
       await blobs.put(Readable.from([report.patch]), { digest, size: report.patch.length });
-      await updateDelta(
-        db,
-        key,
-        { state: 'ready', patchDigest: digest, patchSize: report.patch.length },
-        at(),
-      );
-      this.#patches.inc({ outcome: 'ready' });
-      this.#log('delta ready', { ...key, patchDigest: digest, patchSize: report.patch.length });
+      if (await finish({ state: 'ready', patchDigest: digest, patchSize: report.patch.length })) {
+        this.#patches.inc({ outcome: 'ready' });
+        this.#log('delta ready', { ...key, patchDigest: digest, patchSize: report.patch.length });
+      }
     } catch (error) {
-      // Stopped by shutdown: the record stays `building` and is asked for again after a restart.
-      if (this.#closing.signal.aborted) return;
+      if (signal.aborted) {
+        // Shutdown: the job goes back to the queue for another replica (or the next start).
+        await releaseDelta(db, claim, at());
+        this.#log('delta job given back', key);
+        return;
+      }
+      if (lost.signal.aborted) {
+        this.#log('delta lease lost; encoding stopped', key);
+        return;
+      }
       const code = isUpdraftError(error) ? error.code : 'HTTP_INTERNAL';
-      await updateDelta(db, key, { state: 'failed', errorCode: code }, at());
-      this.#patches.inc({ outcome: 'failed' });
-      this.#log('delta failed', { ...key, code, error: String(error) });
+      if (await finish({ state: 'failed', errorCode: code })) {
+        this.#patches.inc({ outcome: 'failed' });
+        this.#log('delta failed', { ...key, code, error: String(error) });
+      }
+    } finally {
+      clearInterval(renewal);
     }
   }
 
@@ -408,9 +513,15 @@ export class DeltaService implements DeltaOfferSource {
     this.#deps.logger?.info(fields, msg);
   }
 
-  /** Stops the worker (drops waiting jobs; their records stay `queued` and are asked for again). */
+  #warn(msg: string, fields: Record<string, unknown>): void {
+    (this.#deps.logger?.warn ?? this.#deps.logger?.info)?.call(this.#deps.logger, fields, msg);
+  }
+
+  /**
+   * Stops claiming and aborts the running encoding, whose job goes back to `queued` for another
+   * replica; waiting jobs stay queued in the database.
+   */
   close(): Promise<void> {
-    this.#closing.abort(new Error('the server is closing'));
     return this.worker.close();
   }
 }

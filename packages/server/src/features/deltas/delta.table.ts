@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /** Which earlier images get a delta to a release (one row per release that names any). */
 export interface ReleaseDeltaBasesTable {
   release_id: string;
@@ -22,6 +24,12 @@ export interface DeltaTable {
   error_code: string | null;
   created_at: string;
   updated_at: string;
+  /** While `building`: until when the claiming replica holds the job (ISO time; renewed). */
+  lease_until: string | null;
+  /** While `building`: the replica encoding it (see `DeltaService.owner`). */
+  claimed_by: string | null;
+  /** How many times the job was claimed (a graceful stop gives its claim back). */
+  attempts: Generated<number>;
 }
 
 /** One completed patch download for an action (bytes saved = target size − patch size). */
@@ -44,8 +52,10 @@ declare module '../../db/database.js' {
 }
 
 /**
- * A cached patch's life: `queued` → `building` → `ready` (offered), `not_smaller` (the full
- * image is sent instead) or `failed` (encoder error or budget; the full image is sent).
+ * A cached patch's life: `queued` → `building` (claimed by one replica under a lease) → `ready`
+ * (offered), `not_smaller` (the full image is sent instead) or `failed` (encoder error, budget or
+ * too many attempts; the full image is sent). A lapsed lease or a graceful stop makes the job
+ * claimable again.
  */
 export const DELTA_STATES = ['queued', 'building', 'ready', 'not_smaller', 'failed'] as const;
 /** One {@link DELTA_STATES} value. */

@@ -140,12 +140,13 @@ describeEachDialect('deltas', (dialect) => {
     await report(1, sha(v1));
     const again = (await offersFor(1, releases.v2!, v2)).get(sha(v2));
     expect(again?.patchDigest).toBe(offer!.patchDigest);
-    expect(deltas.worker.queued).toBe(0);
-    expect(deltas.worker.has(`${fleet.tenantId}|${sha(v1)}|${sha(v2)}`)).toBe(false);
+    expect(await deltas.queuedCount()).toBe(0);
     const rows = await deltaRows();
-    expect(rows.map((r) => [r.base_digest, r.target_digest, r.state])).toEqual([
-      [sha(v1), sha(v2), 'ready'],
-    ]);
+    // Claimed once, and the claim ended with the result.
+    expect(
+      rows.map((r) => [r.base_digest, r.target_digest, r.state, r.attempts, r.claimed_by]),
+    ).toEqual([[sha(v1), sha(v2), 'ready', 1, null]]);
+    expect(rows[0]!.lease_until).toBeNull();
 
     const patch = Buffer.from(await (await fetch(`${base}${offer!.url}`)).arrayBuffer());
     expect(patch.length).toBe(offer!.patchSize);
@@ -239,7 +240,7 @@ describeEachDialect('deltas', (dialect) => {
     expect(patch!.patchSize).toBeGreaterThanOrEqual(v4.length);
     await report(0, sha(v1));
     expect((await offersFor(0, releases.v4, v4)).size).toBe(0);
-    expect(deltas.worker.queued).toBe(0);
+    expect(await deltas.queuedCount()).toBe(0);
   });
 
   it('records a failed encoding (base blob gone) and falls back to the full image', async () => {
