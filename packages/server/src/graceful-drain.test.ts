@@ -27,12 +27,12 @@ const overHttp = (base: string) => ({
   },
 });
 
-/** A raw GET on its own connection whose reader takes `chunkDelayMs` per 64 KiB read. */
+/** A raw GET on its own connection whose reader takes `chunkDelayMs` per chunk read. */
 function slowDownload(url: string, chunkDelayMs: number) {
   let received = 0;
   const done = new Promise<{ status: number; digest: string; bytes: number }>((resolve, reject) => {
     http
-      .get(url, { agent: false, highWaterMark: 64 * 1024 }, (res) => {
+      .get(url, { agent: false }, (res) => {
         const hash = createHash('sha256');
         res.on('data', (chunk: Buffer) => {
           hash.update(chunk);
