@@ -27,12 +27,13 @@ const overHttp = (base: string) => ({
   },
 });
 
-/** A raw GET on its own connection whose reader takes `chunkDelayMs` per chunk read. */
+/** A GET on its own keep-alive connection whose reader takes `chunkDelayMs` per chunk read. */
 function slowDownload(url: string, chunkDelayMs: number) {
   let received = 0;
   const done = new Promise<{ status: number; digest: string; bytes: number }>((resolve, reject) => {
     http
-      .get(url, { agent: false }, (res) => {
+      // A keep-alive connection (as a device's HTTP client keeps): it must not hold the exit up.
+      .get(url, { agent: new http.Agent({ keepAlive: true }) }, (res) => {
         const hash = createHash('sha256');
         res.on('data', (chunk: Buffer) => {
           hash.update(chunk);
@@ -158,10 +159,13 @@ describe('graceful drain on SIGTERM', () => {
     expect(download.received()).toBeLessThan(payload.length);
 
     const result = await download.done;
+    const downloaded = Date.now();
     expect(result.status).toBe(200);
     expect(result.bytes).toBe(payload.length);
     expect(result.digest).toBe(createHash('sha256').update(payload).digest('hex'));
     expect(await exited).toEqual({ code: 0, signal: null });
+    // Well before the 30 s shutdownTimeoutMs: nothing waited for the idle keep-alive connection.
+    expect(Date.now() - downloaded).toBeLessThan(10_000);
     expect(server.output()).not.toContain('timed out');
   }, 90_000);
 });
