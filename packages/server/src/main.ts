@@ -88,14 +88,9 @@ export async function startServer(
         app.server.closeAllConnections();
       }, config.shutdownTimeoutMs);
       timer.unref();
-      // A keep-alive connection whose response was already under way when the drain began goes
-      // idle once it finishes; server.close would wait for its keep-alive timeout (72 s).
-      const reaper = setInterval(() => app.server.closeIdleConnections(), 250);
-      reaper.unref();
       try {
         await app.close();
       } finally {
-        clearInterval(reaper);
         clearTimeout(timer);
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
