@@ -48,6 +48,7 @@ import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { SESSION_COOKIE } from './http/browser-session.js';
 import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
+import { Drain } from './http/drain.js';
 import { installProblemHandlers } from './http/problem.js';
 import { installRateLimits, RateLimiter } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
@@ -253,6 +254,7 @@ export async function buildServer(
       peerCertificates: peerCertificateReader(config),
       ...(serverTls === undefined ? {} : { serverTls }),
       lastSeen,
+      drain: new Drain(),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
@@ -340,8 +342,11 @@ export async function buildServer(
   installProblemHandlers(app, (request, reply) => dashboard?.fallback(request, reply) ?? false);
   installValidators(app);
   // Callback-style (not async) hooks: they run on every request, and a promise per hook shows.
+  const { drain } = app.updraft;
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    // Draining (SIGTERM): the client's next request opens a new connection, via the balancer.
+    if (drain.draining) reply.header('connection', 'close');
     done(null, payload);
   });
   // Labelled children cached by label values (bounded: methods × route patterns × statuses), so

@@ -8,7 +8,10 @@ export interface RunningServer {
   readonly app: UpdraftApp;
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
-  /** Stops accepting connections, drains requests (bounded by `shutdownTimeoutMs`), closes the DB. */
+  /**
+   * Fails readiness for `shutdownDrainMs` while still serving, then stops accepting connections,
+   * lets requests in flight finish (bounded by `shutdownTimeoutMs`) and closes the rest.
+   */
   close(): Promise<void>;
 }
 
@@ -72,6 +75,14 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Readiness fails first; requests are still served for `shutdownDrainMs`, each answered
+      // with `connection: close`, so the balancer and keep-alive clients move elsewhere.
+      app.updraft.drain.begin();
+      if (config.shutdownDrainMs > 0) {
+        app.log.info({ drainMs: config.shutdownDrainMs }, 'draining: /readyz answers 503');
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
+      }
+      // Then the listener closes; requests in flight finish, bounded by `shutdownTimeoutMs`.
       const timer = setTimeout(() => {
         app.log.error('graceful shutdown timed out; closing connections');
         app.server.closeAllConnections();

@@ -249,14 +249,14 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_SHUTDOWN_TIMEOUT_MS',
     type: 'integer',
     default: 10_000,
-    doc: 'Milliseconds to drain requests on SIGTERM/SIGINT before exiting.',
+    doc: 'On SIGTERM/SIGINT, milliseconds requests in flight get to finish once the listener closed (after `shutdownDrainMs`); then their connections are cut and the process exits.',
   },
   {
     path: 'shutdownDrainMs',
     env: 'UPDRAFT_SHUTDOWN_DRAIN_MS',
     type: 'integer',
     default: 0,
-    doc: "On SIGTERM/SIGINT, milliseconds during which /readyz already answers 503 while requests are still served, so a load balancer stops sending new ones before the listener closes (set it above the balancer's health-check interval, e.g. 5000, behind one).",
+    doc: "On SIGTERM/SIGINT, milliseconds during which /readyz already answers 503 while requests are still served (each answered with `connection: close`), so a load balancer stops sending new ones before the listener closes (set it above the balancer's health-check interval, e.g. 5000, behind one).",
   },
   {
     path: 'database.kind',

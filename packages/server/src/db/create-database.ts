@@ -139,6 +139,24 @@ function makePrivate(file: string): void {
   }
 }
 
+/**
+ * `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: replicas starting together on a new
+ * schema race, and the losers fail with a unique violation (23505) or 42P06. Losing that race is
+ * fine when the schema now exists.
+ */
+async function createSchemaIfMissing(db: Kysely<Database>, schema: string): Promise<void> {
+  try {
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== '23505' && code !== '42P06') throw error;
+    const found = await sql<{
+      n: number;
+    }>`select 1 as n from pg_namespace where nspname = ${schema}`.execute(db);
+    if (found.rows.length === 0) throw error;
+  }
+}
+
 /** Opens the configured database (SQLite file or PostgreSQL pool). Run migrations next. */
 export async function createDatabase(config: ServerConfig['database']): Promise<DatabaseHandle> {
   if (config.kind === 'sqlite') {
@@ -175,7 +193,7 @@ export async function createDatabase(config: ServerConfig['database']): Promise<
   pool.on('connect', useNamedStatements);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(config.schema)}`.execute(db);
+    await createSchemaIfMissing(db, config.schema);
   } catch (error) {
     await db.destroy();
     throw error;

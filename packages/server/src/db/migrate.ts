@@ -44,8 +44,38 @@ class FolderMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Applies every pending migration; throws the first failure after reporting each result. */
+/**
+ * Applies every pending migration; throws the first failure after reporting each result.
+ *
+ * Several replicas may call this at once: on PostgreSQL, Kysely's Migrator runs the pending
+ * migrations in one transaction while holding a session advisory lock (`pg_advisory_lock`, one
+ * fixed id for the whole database), and reads which migrations ran only once it holds the lock,
+ * so the first replica migrates and the others wait, then find nothing to do. Its preparation
+ * (creating its two tables) tolerates the same race. SQLite has a single process.
+ *
+ * Before taking the lock the Migrator lists every table of the DATABASE (all schemas), and
+ * PostgreSQL's catalog functions fail with 3F000 ("schema … does not exist") when another schema
+ * is dropped at that moment (another instance sharing the database, or parallel test runs). Only
+ * that case is retried: the same error naming our own schema is real and thrown at once.
+ */
 export async function migrateToLatest(handle: DatabaseHandle): Promise<MigrationResultSet> {
+  const schema = handle.support.migrationTableSchema;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(handle);
+    } catch (error) {
+      const pgError = error as { code?: unknown; message?: unknown };
+      const otherSchema =
+        schema !== undefined &&
+        pgError.code === '3F000' &&
+        typeof pgError.message === 'string' &&
+        !pgError.message.includes(schema);
+      if (!otherSchema || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function migrateOnce(handle: DatabaseHandle): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db: handle.db,
     provider: new FolderMigrationProvider(handle.support),

@@ -22,6 +22,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { Dashboard } from './dashboard.js';
+import type { Drain } from './drain.js';
 import type { RateLimiter } from './rate-limit.js';
 
 /** Shared services, decorated on the root instance and visible to every feature plugin. */
@@ -55,6 +56,8 @@ export interface UpdraftServices {
    * MQTT, hawkBit DDI, Mender), so a device seen on several costs one write per flush.
    */
   readonly lastSeen: LastSeenTracker;
+  /** Set on SIGTERM: /readyz fails and responses close their connection (http/drain.ts). */
+  readonly drain: Drain;
 }
 
 declare module 'fastify' {

@@ -59,28 +59,6 @@ export interface TestDatabase {
   dispose(): Promise<void>;
 }
 
-/**
- * Kysely's migrator lists every table of the database, and PostgreSQL's catalog functions may fail
- * with 3F000 ("schema … does not exist") when ANOTHER test run drops its schema at that moment.
- * That race belongs to parallel test runs sharing one database, so it is retried here; the same
- * error naming our own schema is a real failure and is thrown at once.
- */
-async function migrateAlongsideOtherRuns(handle: DatabaseHandle, schema: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await migrateToLatest(handle);
-      return;
-    } catch (error) {
-      const pgError = error as { code?: unknown; message?: unknown };
-      const otherRun =
-        pgError.code === '3F000' &&
-        typeof pgError.message === 'string' &&
-        !pgError.message.includes(schema);
-      if (!otherRun || attempt >= 5) throw error;
-    }
-  }
-}
-
 /** Opens a fresh, migrated test database. PostgreSQL gets a random schema dropped on dispose. */
 export async function openTestDatabase(dialect: Dialect): Promise<TestDatabase> {
   if (dialect === 'sqlite') {
@@ -114,7 +92,8 @@ export async function openTestDatabase(dialect: Dialect): Promise<TestDatabase> 
     poolMax: 5,
   };
   const handle = await createDatabase(config);
-  await migrateAlongsideOtherRuns(handle, schema);
+  // Retries the catalog race with other runs dropping their schemas (see migrateToLatest).
+  await migrateToLatest(handle);
   await handle.deviceChanges.start();
   return {
     dialect,

@@ -21,6 +21,11 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ system: SystemService }> 
     '/readyz',
     { config: { permission: 'public' }, schema: { hide: true } },
     async (request, reply) => {
+      // Draining before shutdown: out of the balancer at once, without probing anything.
+      if (app.updraft.drain.draining) {
+        const problem = problemOf(request, 'HTTP_INTERNAL', 503, 'not ready: draining');
+        return sendProblem(reply, { ...problem, title: 'Service Unavailable' });
+      }
       const readiness = await system.readiness((error) =>
         request.log.warn({ err: error }, 'readiness: database unavailable'),
       );
