@@ -21,6 +21,7 @@ import {
 } from '../../ports/upload-staging.js';
 import { spoolChunk } from '../fs/spool-chunk.js';
 import { S3_KEYS, type S3Settings } from './s3-client.js';
+import { isS3NotFound, s3Failure } from './s3-failure.js';
 
 /** What {@link S3UploadStaging} needs. */
 export interface S3UploadStagingOptions {
@@ -121,7 +122,7 @@ export class S3UploadStaging implements UploadStaging {
     const keys = (await this.#list(this.#prefix(sessionId))).map((o) => o.key);
     // DeleteObjects takes at most 1,000 keys per request.
     for (let i = 0; i < keys.length; i += 1000) {
-      await this.#call(() =>
+      await this.#call('delete upload chunks', () =>
         this.#client.send(
           new DeleteObjectsCommand({
             Bucket: this.#settings.bucket,
@@ -138,7 +139,7 @@ export class S3UploadStaging implements UploadStaging {
     const ids: string[] = [];
     let token: string | undefined;
     do {
-      const page = await this.#call(() =>
+      const page = await this.#call('list upload sessions', () =>
         this.#client.send(
           new ListObjectsV2Command({
             Bucket: this.#settings.bucket,
@@ -177,7 +178,7 @@ export class S3UploadStaging implements UploadStaging {
 
   async #put(key: string, body: Buffer): Promise<void> {
     const { sse, kmsKeyId } = this.#settings;
-    await this.#call(() =>
+    await this.#call('put upload chunk', () =>
       this.#client.send(
         new PutObjectCommand({
           Bucket: this.#settings.bucket,
@@ -192,7 +193,7 @@ export class S3UploadStaging implements UploadStaging {
   }
 
   async #get(key: string): Promise<AsyncIterable<unknown>> {
-    const out = await this.#call(() =>
+    const out = await this.#call('get upload chunk', () =>
       this.#client.send(new GetObjectCommand({ Bucket: this.#settings.bucket, Key: key })),
     );
     return out.Body as unknown as AsyncIterable<unknown>;
@@ -202,7 +203,7 @@ export class S3UploadStaging implements UploadStaging {
     const objects: { key: string; size: number }[] = [];
     let token: string | undefined;
     do {
-      const page = await this.#call(() =>
+      const page = await this.#call('list upload chunks', () =>
         this.#client.send(
           new ListObjectsV2Command({
             Bucket: this.#settings.bucket,
@@ -218,19 +219,17 @@ export class S3UploadStaging implements UploadStaging {
     return objects;
   }
 
-  /** Runs one S3 call; a chunk that vanished is an incomplete upload, anything else a store fault. */
-  async #call<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one S3 call: a chunk that vanished is an incomplete upload; anything else the bucket
+   * did not do is `BLOB_STORE_UNAVAILABLE` (nothing was acknowledged; the client retries).
+   */
+  async #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      if (error instanceof ServerError) throw error;
-      if ((error as { name?: unknown }).name === 'NoSuchKey')
+      if (!(error instanceof ServerError) && isS3NotFound(error))
         throw new ServerError('UPLOAD_INCOMPLETE', 'a staged chunk is missing', { cause: error });
-      throw new ServerError(
-        'BLOB_STORE_UNAVAILABLE',
-        'the object store did not take the request; nothing was acknowledged, retry',
-        { cause: error, exposable: true, details: { retryAfterSeconds: 5 } },
-      );
+      throw s3Failure(operation, error);
     }
   }
 }
