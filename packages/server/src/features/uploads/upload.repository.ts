@@ -63,6 +63,14 @@ export async function findUploadSession(
     .executeTakeFirst();
 }
 
+/** Session `id` of whichever tenant (for maintenance, never for a request), or undefined. */
+export async function findUploadSessionById(
+  db: Db,
+  id: string,
+): Promise<UploadSessionTable | undefined> {
+  return db.selectFrom('upload_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
 /** Open sessions of one user, and bytes declared by every open session of the server. */
 export async function uploadUsage(
   db: Db,

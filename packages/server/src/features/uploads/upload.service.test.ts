@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,6 +11,8 @@ import {
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
+import { importLegacyUploads } from './import-legacy-uploads.js';
+import { advanceUploadOffset } from './upload.repository.js';
 import { UploadService } from './upload.service.js';
 
 const alice = { tenantId: 'ten_a', userId: 'usr_alice', isAdmin: false };
@@ -126,6 +129,13 @@ describeEachDialect('UploadService', (dialect) => {
     ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect((await uploads.get(me, s.id)).offset).toBe(100);
+    // The acknowledged chunk's bytes are the ones staged, whole.
+    const won = Buffer.alloc(100, results[0]!.status === 'fulfilled' ? 1 : 2);
+    await uploads.putChunk(me, s.id, 100, Readable.from([Buffer.alloc(100, 3)]));
+    const expected = createHash('sha256')
+      .update(Buffer.concat([won, Buffer.alloc(100, 3)]))
+      .digest('hex');
+    expect((await uploads.digests(me, s.id)).sha256).toBe(expected);
     await uploads.remove(me, s.id);
   });
 
@@ -154,5 +164,26 @@ describeEachDialect('UploadService', (dialect) => {
     await orphan.place(0);
     expect(await uploads.sweepOrphans()).toBe(1);
     expect(await stagedBytes('upl_orphanorphanorphan')).toBe(0);
+  });
+
+  it('moves a session an older version staged in <dataDir>/uploads/<id>.part into the staging', async () => {
+    const me = someone();
+    const s = await uploads.create(me, 8);
+    // The old layout: one local file, 5 bytes acknowledged, 2 more written before a crash.
+    const legacy = path.join(dir, 'legacy-uploads');
+    await mkdir(legacy);
+    await writeFile(path.join(legacy, `${s.id}.part`), Buffer.from('hello!!'));
+    await writeFile(path.join(legacy, 'upl_goneawaygoneaway0.part'), Buffer.from('x'));
+    await advanceUploadOffset(t.handle.db, 'ten_a', s.id, 0, 5, now.toISOString());
+    const errors: unknown[] = [];
+    expect(await importLegacyUploads(legacy, uploads, new Set(), (e) => errors.push(e))).toBe(1);
+    expect(errors).toEqual([]);
+    await expect(stat(legacy)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagedBytes(s.id)).toBe(5);
+    // The upload continues where it was acknowledged and completes with the right bytes.
+    await uploads.putChunk(me, s.id, 5, Readable.from([Buffer.from('abc')]));
+    const expected = createHash('sha256').update('helloabc').digest('hex');
+    expect((await uploads.digests(me, s.id)).sha256).toBe(expected);
+    await uploads.remove(me, s.id);
   });
 });

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Kysely, Transaction } from 'kysely';
 import { newId } from '../../auth/secrets.js';
@@ -12,6 +14,7 @@ import {
   deleteUploadSessions,
   existingUploadSessionIds,
   findUploadSession,
+  findUploadSessionById,
   insertUploadSession,
   lockUploadQuota,
   lockUploadSession,
@@ -267,6 +270,30 @@ export class UploadService {
       }
     }
     return removed;
+  }
+
+  /**
+   * Adopts the bytes an older version staged for session `id` in one local file: its first
+   * `received` bytes become the session's chunk at 0 (bytes past it were never acknowledged).
+   * False, changing nothing, when the row is gone, holds nothing, or the file is short.
+   */
+  async adoptLegacyFile(id: string, file: string): Promise<boolean> {
+    const row = await findUploadSessionById(this.db, id);
+    const received = Number(row?.received ?? 0);
+    if (row === undefined || received === 0) return false;
+    if ((await stat(file)).size < received) return false;
+    const bytes = createReadStream(file, { start: 0, end: received - 1 });
+    const chunk = await this.staging.receive(id, bytes, received);
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const locked = await lockUploadSession(trx, this.support, row.tenant_id, id);
+        if (locked === undefined || Number(locked.received) !== received) return false;
+        await chunk.place(0);
+        return true;
+      });
+    } finally {
+      await chunk.discard();
+    }
   }
 
   async #own(owner: Uploader, id: string): Promise<UploadSessionTable> {

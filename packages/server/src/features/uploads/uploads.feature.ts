@@ -1,5 +1,7 @@
+import path from 'node:path';
 import type { UpdraftApp } from '../../http/app-types.js';
 import { createUploadStaging } from './create-upload-staging.js';
+import { importLegacyUploads } from './import-legacy-uploads.js';
 import { uploadRoutes } from './upload.routes.js';
 import { UploadService } from './upload.service.js';
 
@@ -29,6 +31,14 @@ export async function uploadsFeature(app: UpdraftApp): Promise<UploadService> {
     },
     () => app.updraft.now(),
   );
+  // Sessions an older version staged on this replica's own disk move to the staging first.
+  const legacy = await importLegacyUploads(
+    path.join(config.dataDir, 'uploads'),
+    uploads,
+    new Set(await staging.list().catch(() => [])),
+    (error) => app.log.error({ err: error }, 'could not move a legacy upload session'),
+  );
+  if (legacy > 0) app.log.info({ sessions: legacy }, 'moved upload sessions to the staging');
   // Chunks of sessions whose row is gone (a crash between the two) are never read again;
   // sessions untouched for a day are abandoned. Every replica sweeps; the deletes are idempotent.
   const sweep = async () => {
