@@ -468,7 +468,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_UPLOADS_MAX_STAGED_BYTES',
     type: 'integer',
     default: 34_359_738_368,
-    doc: 'Bytes all open upload sessions of the server may declare together (32 GiB): bounds the disk under `<dataDir>/uploads`.',
+    doc: 'Bytes all open upload sessions of the server may declare together (32 GiB): bounds the space staged uploads take beside the blobs (`blobs.dir`, or `uploads/` in the bucket).',
   },
   {
     path: 'limits.bodyBytes',

@@ -9,6 +9,12 @@ export interface DialectSupport {
   readonly supportsSkipLocked: boolean;
   /** More than one connection can write at once (SQLite serialises writers). */
   readonly supportsConcurrentWriters: boolean;
+  /**
+   * SQL taking the lock `key` (an integer naming one critical section) until the transaction
+   * ends, across every replica; undefined where write transactions already run one at a time
+   * (SQLite's single writer), so the transaction itself is the lock.
+   */
+  transactionLockStatement(key: number): string | undefined;
   /** Schema holding Kysely's migration tables, when the backend has schemas. */
   readonly migrationTableSchema: string | undefined;
   /** DDL statements that make `table` reject UPDATE and DELETE. */

@@ -130,13 +130,21 @@ describeEachDialect('kill -9', (dialect) => {
       },
     });
     const interrupted = put(server.url, 4 * MIB, trickle).catch((e: unknown) => e);
-    // Killed once the server has written a whole MiB of the second chunk to the session's file:
-    // those bytes are on disk but were never acknowledged.
-    const part = path.join(dataDir, 'uploads', `${session.id}.part`);
-    await until('a MiB into the second chunk', async () => (await sizeOf(part)) >= 5 * MIB);
+    // Killed once the server has spooled a whole MiB of the second chunk (beside the blobs):
+    // those bytes are on disk but were never placed among the session's chunks nor acknowledged.
+    const spool = path.join(dataDir, 'blobs', 'upload-spool');
+    const spooled = async () => {
+      const names = await readdir(spool).catch(() => [] as string[]);
+      const mine = names.find((n) => n.startsWith(`${session.id}.`));
+      return mine === undefined ? -1 : sizeOf(path.join(spool, mine));
+    };
+    await until('a MiB into the second chunk', async () => (await spooled()) >= MIB);
     await kill9(server);
     expect(await interrupted).toBeInstanceOf(Error);
-    expect(await sizeOf(part)).toBeGreaterThanOrEqual(5 * MIB);
+    expect(await spooled()).toBeGreaterThanOrEqual(MIB);
+    expect(await readdir(path.join(dataDir, 'blobs', 'uploads', session.id))).toEqual([
+      '0000000000000000',
+    ]);
 
     server = await start();
     const resumed = (await (

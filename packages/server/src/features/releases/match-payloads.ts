@@ -1,5 +1,5 @@
 import { ServerError } from '../../errors.js';
-import type { PayloadDigests } from '../uploads/chunk-file.js';
+import type { PayloadDigests } from '../uploads/payload-digests.js';
 
 /** What release verification needs to know of one manifest component. */
 export interface ComponentExpectation {

@@ -229,7 +229,7 @@ export class ReleaseService {
         );
       });
       added.length = 0;
-      for (const p of input.payloads) await this.uploads.discardFile(p.uploadId);
+      for (const p of input.payloads) await this.uploads.discardStaged(p.uploadId);
       const release = await findRelease(this.db, ctx.tenantId, id);
       if (release === undefined)
         throw new ServerError('HTTP_INTERNAL', 'release vanished after insert');

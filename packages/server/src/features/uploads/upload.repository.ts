@@ -1,9 +1,48 @@
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../../db/database.js';
+import type { DialectSupport } from '../../db/dialect-support.js';
 import type { UploadSessionTable } from './upload-session.table.js';
 import './upload-session.table.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+// Names the critical section "check the upload quota, then open a session" (any fixed integer
+// no other lock uses; the ASCII of "upld").
+const UPLOAD_QUOTA_LOCK = 0x75706c64;
+
+/**
+ * Serialises session creation across every replica until `trx` ends, so the quota check and the
+ * insert cannot interleave with another's. The quota spans the whole server (staged bytes of
+ * every tenant), hence one lock rather than a tenant's row. SQLite's single writer already runs
+ * write transactions one at a time.
+ */
+export async function lockUploadQuota(
+  trx: Transaction<Database>,
+  support: Pick<DialectSupport, 'transactionLockStatement'>,
+): Promise<void> {
+  const statement = support.transactionLockStatement(UPLOAD_QUOTA_LOCK);
+  if (statement !== undefined) await sql.raw(statement).execute(trx);
+}
+
+/**
+ * The tenant's session `id`, its row locked until `trx` ends (`FOR UPDATE` where writers are
+ * concurrent; SQLite's transaction is the lock), so one writer at a time places a chunk and
+ * moves the offset, whichever replica it runs on.
+ */
+export async function lockUploadSession(
+  trx: Transaction<Database>,
+  support: Pick<DialectSupport, 'supportsConcurrentWriters'>,
+  tenantId: string,
+  id: string,
+): Promise<UploadSessionTable | undefined> {
+  return trx
+    .selectFrom('upload_sessions')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .$if(support.supportsConcurrentWriters, (q) => q.forUpdate())
+    .executeTakeFirst();
+}
 
 /** Inserts a session row. */
 export async function insertUploadSession(db: Db, row: UploadSessionTable): Promise<void> {
@@ -22,6 +61,14 @@ export async function findUploadSession(
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)
     .executeTakeFirst();
+}
+
+/** Session `id` of whichever tenant (for maintenance, never for a request), or undefined. */
+export async function findUploadSessionById(
+  db: Db,
+  id: string,
+): Promise<UploadSessionTable | undefined> {
+  return db.selectFrom('upload_sessions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 /** Open sessions of one user, and bytes declared by every open session of the server. */
@@ -90,13 +137,18 @@ export async function staleUploadSessionIds(db: Db, cutoff: string): Promise<str
   return rows.map((r) => r.id);
 }
 
-/** Deletes session `id` if it is still untouched since `cutoff`. */
-export async function deleteStaleUploadSession(db: Db, id: string, cutoff: string): Promise<void> {
-  await db
+/** Deletes session `id` if it is still untouched since `cutoff`; false when it was touched. */
+export async function deleteStaleUploadSession(
+  db: Db,
+  id: string,
+  cutoff: string,
+): Promise<boolean> {
+  const r = await db
     .deleteFrom('upload_sessions')
     .where('id', '=', id)
     .where('updated_at', '<', cutoff)
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numDeletedRows) === 1;
 }
 
 /** Which of `ids` name a session row. */

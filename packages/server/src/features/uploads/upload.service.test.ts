@@ -1,15 +1,18 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FsUploadStaging } from '../../adapters/fs/fs-upload-staging.js';
 import { ensureTenant } from '../../tenants/tenant.repository.js';
 import {
   describeEachDialect,
   openTestDatabase,
   type TestDatabase,
 } from '../../testing/test-database.js';
-import { ChunkFile } from './chunk-file.js';
+import { importLegacyUploads } from './import-legacy-uploads.js';
+import { advanceUploadOffset } from './upload.repository.js';
 import { UploadService } from './upload.service.js';
 
 const alice = { tenantId: 'ten_a', userId: 'usr_alice', isAdmin: false };
@@ -23,16 +26,24 @@ describeEachDialect('UploadService', (dialect) => {
   let t: TestDatabase;
   let dir: string;
   let now = new Date('2026-01-01T00:00:00.000Z');
-  let files: ChunkFile;
+  let staging: FsUploadStaging;
   let uploads: UploadService;
+  // Bytes staged for a session (its chunk files), 0 when it has none.
+  const stagedBytes = async (id: string) => {
+    const names = await readdir(path.join(dir, 'uploads', id)).catch(() => [] as string[]);
+    let total = 0;
+    for (const n of names) total += (await stat(path.join(dir, 'uploads', id, n))).size;
+    return total;
+  };
   beforeAll(async () => {
     t = await openTestDatabase(dialect);
     dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-uploads-'));
-    files = new ChunkFile(dir);
-    await files.init();
+    staging = new FsUploadStaging(dir);
+    await staging.init();
     uploads = new UploadService(
       t.handle.db,
-      files,
+      t.handle.support,
+      staging,
       { maxUploadBytes: 1000, maxChunkBytes: 100, maxSessionsPerUser: 3, maxStagedBytes: 2500 },
       () => now,
     );
@@ -55,14 +66,16 @@ describeEachDialect('UploadService', (dialect) => {
       code: 'UPLOAD_TOO_LARGE',
     });
     expect((await uploads.get(me, s.id)).offset).toBe(0);
-    // The refused chunk left nothing in the staging directory.
-    expect(await readdir(dir)).not.toContain(`${s.id}.part`);
-    // A later refused chunk cuts the file back to the acknowledged offset.
+    // The refused chunk left nothing staged, nor in the spool.
+    expect(await readdir(path.join(dir, 'uploads'))).not.toContain(s.id);
+    expect(await readdir(path.join(dir, 'upload-spool'))).toEqual([]);
+    // A later refused chunk leaves the acknowledged bytes as they were.
     await uploads.putChunk(me, s.id, 0, Readable.from([Buffer.alloc(60)]));
     await expect(
       uploads.putChunk(me, s.id, 60, Readable.from([Buffer.alloc(40), Buffer.alloc(70)])),
     ).rejects.toMatchObject({ code: 'UPLOAD_TOO_LARGE' });
-    expect(await files.size(s.id)).toBe(60);
+    expect(await stagedBytes(s.id)).toBe(60);
+    expect(await readdir(path.join(dir, 'upload-spool'))).toEqual([]);
     await uploads.remove(me, s.id);
   });
 
@@ -81,7 +94,7 @@ describeEachDialect('UploadService', (dialect) => {
     await expect(uploads.get(admin, s.id)).rejects.toMatchObject(refused);
     await uploads.remove(admin, s.id);
     await expect(uploads.get(alice, s.id)).rejects.toMatchObject(refused);
-    expect(await readdir(dir)).not.toContain(`${s.id}.part`);
+    expect(await readdir(path.join(dir, 'uploads'))).not.toContain(s.id);
   });
 
   it('bounds the sessions per user and the bytes staged by all sessions', async () => {
@@ -116,6 +129,13 @@ describeEachDialect('UploadService', (dialect) => {
     ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect((await uploads.get(me, s.id)).offset).toBe(100);
+    // The acknowledged chunk's bytes are the ones staged, whole.
+    const won = Buffer.alloc(100, results[0]!.status === 'fulfilled' ? 1 : 2);
+    await uploads.putChunk(me, s.id, 100, Readable.from([Buffer.alloc(100, 3)]));
+    const expected = createHash('sha256')
+      .update(Buffer.concat([won, Buffer.alloc(100, 3)]))
+      .digest('hex');
+    expect((await uploads.digests(me, s.id)).sha256).toBe(expected);
     await uploads.remove(me, s.id);
   });
 
@@ -130,14 +150,40 @@ describeEachDialect('UploadService', (dialect) => {
     await expect(uploads.get(me, old.id)).rejects.toMatchObject({
       code: 'RESOURCE_NOT_FOUND',
     });
-    expect(await files.size(old.id)).toBe(0);
+    expect(await stagedBytes(old.id)).toBe(0);
     expect((await uploads.get(me, fresh.id)).offset).toBe(5);
-    expect(await files.size(fresh.id)).toBe(5);
+    expect(await stagedBytes(fresh.id)).toBe(5);
   });
 
-  it('removes files no session names (a crash between row and file)', async () => {
-    await files.append('upl_orphanorphanorphan', 0, Readable.from([Buffer.alloc(3)]), 10);
+  it('removes chunks no session names (a crash between row and chunks)', async () => {
+    const orphan = await staging.receive(
+      'upl_orphanorphanorphan',
+      Readable.from([Buffer.alloc(3)]),
+      10,
+    );
+    await orphan.place(0);
     expect(await uploads.sweepOrphans()).toBe(1);
-    expect(await files.size('upl_orphanorphanorphan')).toBe(0);
+    expect(await stagedBytes('upl_orphanorphanorphan')).toBe(0);
+  });
+
+  it('moves a session an older version staged in <dataDir>/uploads/<id>.part into the staging', async () => {
+    const me = someone();
+    const s = await uploads.create(me, 8);
+    // The old layout: one local file, 5 bytes acknowledged, 2 more written before a crash.
+    const legacy = path.join(dir, 'legacy-uploads');
+    await mkdir(legacy);
+    await writeFile(path.join(legacy, `${s.id}.part`), Buffer.from('hello!!'));
+    await writeFile(path.join(legacy, 'upl_goneawaygoneaway0.part'), Buffer.from('x'));
+    await advanceUploadOffset(t.handle.db, 'ten_a', s.id, 0, 5, now.toISOString());
+    const errors: unknown[] = [];
+    expect(await importLegacyUploads(legacy, uploads, new Set(), (e) => errors.push(e))).toBe(1);
+    expect(errors).toEqual([]);
+    await expect(stat(legacy)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await stagedBytes(s.id)).toBe(5);
+    // The upload continues where it was acknowledged and completes with the right bytes.
+    await uploads.putChunk(me, s.id, 5, Readable.from([Buffer.from('abc')]));
+    const expected = createHash('sha256').update('helloabc').digest('hex');
+    expect((await uploads.digests(me, s.id)).sha256).toBe(expected);
+    await uploads.remove(me, s.id);
   });
 });

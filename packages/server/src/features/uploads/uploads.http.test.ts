@@ -7,14 +7,18 @@ import { describeEachDialect } from '../../testing/test-database.js';
 import { createTestServer, type TestServer } from '../../testing/test-server.js';
 
 // Upload sessions over HTTP (issue 9: 2.9, 3.9): a session is its creator's, the bounds come
-// from the `uploads.*` settings, and a failed or refused upload leaves the staging dir empty.
+// from the `uploads.*` settings, and a failed or refused upload leaves the staging dirs empty.
 describeEachDialect('upload sessions over HTTP', (dialect) => {
   let server: TestServer;
   let alice: Record<string, string>;
   let bob: Record<string, string>;
   let admin: Record<string, string>;
   let fleet: Fleet;
-  const staged = () => readdir(path.join(server.dataDir, 'uploads'));
+  // Sessions' chunks and chunks being received, both beside the blobs (blobs.dir).
+  const staged = async () => [
+    ...(await readdir(path.join(server.dataDir, 'blobs', 'uploads'))),
+    ...(await readdir(path.join(server.dataDir, 'blobs', 'upload-spool'))),
+  ];
 
   beforeAll(async () => {
     server = await createTestServer(dialect, {

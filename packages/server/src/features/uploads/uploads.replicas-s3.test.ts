@@ -1,0 +1,3 @@
+import { describeUploadsAcrossReplicas } from './uploads.replicas.suite.js';
+
+describeUploadsAcrossReplicas('s3');
