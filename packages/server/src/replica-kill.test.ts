@@ -309,6 +309,18 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(
           .sort(),
       );
 
+      // The audit log holds each operator change once (and none for the device reports).
+      const audit = await q
+        .selectFrom('audit_log')
+        .select('action')
+        .where('resource_id', '=', campaign.id as string)
+        .execute();
+      expect(audit.map((e) => e.action).sort()).toEqual([
+        'campaign.approve',
+        'campaign.create',
+        'campaign.start',
+      ]);
+
       // A restarts on the same schema and serves again.
       const again = await spawnServer(env[0]!);
       children.push(again);
