@@ -48,9 +48,10 @@ import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { SESSION_COOKIE } from './http/browser-session.js';
+import { createRateLimiter } from './http/create-rate-limiter.js';
 import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
 import { installProblemHandlers } from './http/problem.js';
-import { installRateLimits, RateLimiter } from './http/rate-limit.js';
+import { installRateLimits } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
@@ -250,7 +251,7 @@ export async function buildServer(
       metrics,
       deviceAuth,
       deviceChanges: database.deviceChanges,
-      limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
+      limiter: createRateLimiter(config.rateLimit, database, () => now().getTime(), loggerInstance),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
       push: mqtt.push,
@@ -260,6 +261,7 @@ export async function buildServer(
       lastSeen,
     };
     app.decorate('updraft', services);
+    if (services.limiter.shared) metrics.setRateLimitSyncSource(() => services.limiter.syncStats);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {
@@ -329,6 +331,8 @@ export async function buildServer(
       await wiring.deltas.close();
       // Devices seen since the last flush are written before the database goes.
       await lastSeen?.close();
+      // Hits not yet shared with the other replicas too.
+      await services.limiter.close();
       if (blobsOwned) await blobs.close();
       if (ownDatabase) await database.close();
     });
@@ -408,5 +412,6 @@ export async function buildServer(
   await app.ready();
   app.wiring.webhooks.worker.start();
   app.wiring.campaigns.engine.start();
+  app.updraft.limiter.start();
   return app as unknown as UpdraftApp;
 }

@@ -37,6 +37,7 @@ const sqliteSupport: DialectSupport = {
   label: 'sqlite',
   supportsSkipLocked: false,
   supportsConcurrentWriters: false,
+  supportsUnloggedTables: false,
   migrationTableSchema: undefined,
   appendOnlyStatements: (table) => [
     `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
@@ -54,6 +55,7 @@ function postgresSupport(schema: string): DialectSupport {
     label: 'postgres',
     supportsSkipLocked: true,
     supportsConcurrentWriters: true,
+    supportsUnloggedTables: true,
     migrationTableSchema: schema,
     appendOnlyStatements: (table) => [
       `CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,

@@ -9,6 +9,8 @@ export interface DialectSupport {
   readonly supportsSkipLocked: boolean;
   /** More than one connection can write at once (SQLite serialises writers). */
   readonly supportsConcurrentWriters: boolean;
+  /** `CREATE UNLOGGED TABLE` (no write-ahead log: for disposable data such as rate-limit counts). */
+  readonly supportsUnloggedTables: boolean;
   /** Schema holding Kysely's migration tables, when the backend has schemas. */
   readonly migrationTableSchema: string | undefined;
   /** DDL statements that make `table` reject UPDATE and DELETE. */

@@ -219,6 +219,35 @@ describeEachDialect('rate limits', (dialect) => {
     expect((await login('wrong-password-guess', '198.51.100.5', 'someone')).statusCode).toBe(401);
   });
 
+  it('holds the failed-login budget exactly under concurrent guesses', async () => {
+    // Each attempt takes one of the budget before its password is checked, so guesses in
+    // flight together cannot all pass a check made before any of them failed.
+    const codes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        server.app
+          .inject({
+            method: 'POST',
+            url: '/api/v1/auth/login',
+            remoteAddress: '198.51.100.8',
+            payload: { username: 'admin', password: `wrong-guess-${i}` },
+          })
+          .then((r) => r.statusCode),
+      ),
+    );
+    expect(codes.filter((c) => c === 401)).toHaveLength(3);
+    expect(codes.filter((c) => c === 429)).toHaveLength(7);
+    // The right password from elsewhere still works, and gives its attempt back each time.
+    for (let i = 0; i < 5; i++) {
+      const ok = await server.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        remoteAddress: '198.51.100.9',
+        payload: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+      });
+      expect(ok.statusCode).toBe(200);
+    }
+  });
+
   it('writes a bounded number of audit rows for junk logins', async () => {
     const ip = '198.51.100.7';
     const count = async () =>
