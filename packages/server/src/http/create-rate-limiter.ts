@@ -22,6 +22,8 @@ export function createRateLimiter(
     limits,
     clock,
     RATE_LIMIT_MAX_KEYS,
-    shared ? { store: new DatabaseRateLimitStore(database.db), logger } : undefined,
+    shared
+      ? { store: new DatabaseRateLimitStore(database.db, database.support), logger }
+      : undefined,
   );
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDatabase } from '../../db/create-database.js';
 import { RATE_LIMIT_STORE_BATCH } from '../../ports/rate-limit-store.js';
 import {
   describeEachDialect,
@@ -16,7 +17,7 @@ describeEachDialect('DatabaseRateLimitStore', (dialect) => {
   let store: DatabaseRateLimitStore;
   beforeAll(async () => {
     t = await openTestDatabase(dialect);
-    store = new DatabaseRateLimitStore(t.handle.db);
+    store = new DatabaseRateLimitStore(t.handle.db, t.handle.support);
   });
   afterAll(() => t?.dispose());
 
@@ -51,11 +52,9 @@ describeEachDialect('DatabaseRateLimitStore', (dialect) => {
 
   it('loses no increment when several writers add to the same keys at once', async () => {
     // A second handle on the same database: its own connection(s), as another replica.
-    const other = await import('../../db/create-database.js').then((m) =>
-      m.createDatabase(t.config),
-    );
+    const other = await createDatabase(t.config);
     try {
-      const stores = [store, new DatabaseRateLimitStore(other.db)];
+      const stores = [store, new DatabaseRateLimitStore(other.db, other.support)];
       const keys = Array.from({ length: 50 }, (_, i) => `r:ip:10.0.0.${i}`).sort();
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
