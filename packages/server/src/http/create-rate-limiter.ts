@@ -7,7 +7,8 @@ import type { SyncLogger } from './rate-limit-synchroniser.js';
 /**
  * The rate limiter `rateLimit.store` asks for: counts shared by every replica through the
  * database (`database`; `auto` where the database serves several processes at once, i.e.
- * PostgreSQL), or kept in this process (`memory`; `auto` on a SQLite file, one process).
+ * PostgreSQL), or kept in this process (`memory`; `auto` on a SQLite file, one process). With
+ * limits off nothing is counted, so nothing is shared either.
  */
 export function createRateLimiter(
   limits: ServerConfig['rateLimit'],
@@ -16,8 +17,9 @@ export function createRateLimiter(
   logger: SyncLogger,
 ): RateLimiter {
   const shared =
-    limits.store === 'database' ||
-    (limits.store === 'auto' && database.support.supportsConcurrentWriters);
+    limits.enabled &&
+    (limits.store === 'database' ||
+      (limits.store === 'auto' && database.support.supportsConcurrentWriters));
   return new RateLimiter(
     limits,
     clock,

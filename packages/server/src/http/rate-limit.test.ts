@@ -465,5 +465,7 @@ describe('createRateLimiter', () => {
     expect(createRateLimiter(limits('database'), database(true), Date.now, silent).shared).toBe(
       true,
     );
+    const off = { ...limits('database'), enabled: false };
+    expect(createRateLimiter(off, database(true), Date.now, silent).shared).toBe(false);
   });
 });
