@@ -47,10 +47,11 @@ import { installAccessControl } from './http/access-control.js';
 import type { UpdraftApp, UpdraftServices } from './http/app-types.js';
 import { installAuditHook } from './http/audit-hook.js';
 import { SESSION_COOKIE } from './http/browser-session.js';
+import { createRateLimiter } from './http/create-rate-limiter.js';
 import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
 import { Drain } from './http/drain.js';
 import { installProblemHandlers } from './http/problem.js';
-import { installRateLimits, RateLimiter } from './http/rate-limit.js';
+import { installRateLimits } from './http/rate-limit.js';
 import { lazyChildLogger, UpdraftLogController } from './http/request-log.js';
 import { installValidators } from './http/validators.js';
 import { Metrics } from './metrics/metrics.js';
@@ -246,7 +247,7 @@ export async function buildServer(
       metrics,
       deviceAuth,
       deviceChanges: database.deviceChanges,
-      limiter: new RateLimiter(config.rateLimit, () => now().getTime()),
+      limiter: createRateLimiter(config.rateLimit, database, () => now().getTime(), loggerInstance),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
       push: mqtt.push,
@@ -257,6 +258,7 @@ export async function buildServer(
       drain: new Drain(),
     };
     app.decorate('updraft', services);
+    if (services.limiter.shared) metrics.setRateLimitSyncSource(() => services.limiter.syncStats);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {
@@ -327,6 +329,8 @@ export async function buildServer(
       await wiring.deltas.close();
       // Devices seen since the last flush are written before the database goes.
       await lastSeen?.close();
+      // Hits not yet shared with the other replicas too.
+      await services.limiter.close();
       if (blobsOwned) await blobs.close();
       if (ownDatabase) await database.close();
     });
@@ -410,5 +414,6 @@ export async function buildServer(
   app.wiring.webhooks.worker.start();
   app.wiring.campaigns.engine.start();
   app.wiring.deltas.start();
+  app.updraft.limiter.start();
   return app as unknown as UpdraftApp;
 }

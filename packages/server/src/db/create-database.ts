@@ -38,6 +38,8 @@ const sqliteSupport: DialectSupport = {
   supportsSkipLocked: false,
   supportsConcurrentWriters: false,
   transactionLockStatement: () => undefined,
+  supportsUnloggedTables: false,
+  supportsArrayParameters: false,
   migrationTableSchema: undefined,
   appendOnlyStatements: (table) => [
     `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
@@ -56,6 +58,8 @@ function postgresSupport(schema: string): DialectSupport {
     supportsSkipLocked: true,
     supportsConcurrentWriters: true,
     transactionLockStatement: (key) => `SELECT pg_advisory_xact_lock(${Math.trunc(key)})`,
+    supportsUnloggedTables: true,
+    supportsArrayParameters: true,
     migrationTableSchema: schema,
     appendOnlyStatements: (table) => [
       `CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,

@@ -15,6 +15,13 @@ export interface DialectSupport {
    * (SQLite's single writer), so the transaction itself is the lock.
    */
   transactionLockStatement(key: number): string | undefined;
+  /** `CREATE UNLOGGED TABLE` (no write-ahead log: for disposable data such as rate-limit counts). */
+  readonly supportsUnloggedTables: boolean;
+  /**
+   * Parameters may be arrays, expanded in SQL with `unnest` (a batch of any size as one fixed
+   * statement text: prepared once, no per-row parameters to bind or to compile).
+   */
+  readonly supportsArrayParameters: boolean;
   /** Schema holding Kysely's migration tables, when the backend has schemas. */
   readonly migrationTableSchema: string | undefined;
   /** DDL statements that make `table` reject UPDATE and DELETE. */

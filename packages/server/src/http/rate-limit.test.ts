@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServerError } from '../errors.js';
+import { InMemoryRateLimitStore } from '../testing/in-memory-rate-limit-store.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, TEST_ADMIN_PASSWORD, type TestServer } from '../testing/test-server.js';
 import { ANONYMOUS_AUDIT_BUDGET } from './audit-hook.js';
+import { createRateLimiter } from './create-rate-limiter.js';
 import { addressKey, FixedWindowCounter, RateLimiter } from './rate-limit.js';
 
 describe('FixedWindowCounter', () => {
@@ -219,6 +222,35 @@ describeEachDialect('rate limits', (dialect) => {
     expect((await login('wrong-password-guess', '198.51.100.5', 'someone')).statusCode).toBe(401);
   });
 
+  it('holds the failed-login budget exactly under concurrent guesses', async () => {
+    // Each attempt takes one of the budget before its password is checked, so guesses in
+    // flight together cannot all pass a check made before any of them failed.
+    const codes = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        server.app
+          .inject({
+            method: 'POST',
+            url: '/api/v1/auth/login',
+            remoteAddress: '198.51.100.8',
+            payload: { username: 'admin', password: `wrong-guess-${i}` },
+          })
+          .then((r) => r.statusCode),
+      ),
+    );
+    expect(codes.filter((c) => c === 401)).toHaveLength(3);
+    expect(codes.filter((c) => c === 429)).toHaveLength(7);
+    // The right password from elsewhere still works, and gives its attempt back each time.
+    for (let i = 0; i < 5; i++) {
+      const ok = await server.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        remoteAddress: '198.51.100.9',
+        payload: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+      });
+      expect(ok.statusCode).toBe(200);
+    }
+  });
+
   it('writes a bounded number of audit rows for junk logins', async () => {
     const ip = '198.51.100.7';
     const count = async () =>
@@ -331,5 +363,109 @@ describe('RateLimiter', () => {
     // 10 addresses with their own key, the other 9,990 share one overflow budget of 5.
     expect(limiter.size).toBeLessThanOrEqual(11);
     expect(refused).toBe(10_000 - 10 - 5);
+  });
+});
+
+describe('RateLimiter with shared counts', () => {
+  const limits = {
+    enabled: true,
+    store: 'database' as const,
+    syncIntervalMs: 250,
+    windowMs: 60_000,
+    perToken: 10,
+    perDevice: 10,
+    anonymous: 5,
+    failedAuth: 5,
+    failedLogins: 2,
+  };
+  const silent = { warn: () => undefined, info: () => undefined };
+
+  it('keeps limiting on its own counts when the database is unreachable (fails open, never blocks)', async () => {
+    const store = new InMemoryRateLimitStore();
+    store.failing = true;
+    const warnings: string[] = [];
+    const limiter = new RateLimiter(limits, () => 30_000, 100, {
+      store,
+      logger: { warn: (_o, msg) => warnings.push(msg), info: () => undefined },
+    });
+    const codes = [];
+    for (let i = 0; i < 8; i++) {
+      codes.push(limiter.anonymous('192.0.2.1') ? 429 : 200);
+      await limiter.syncNow();
+    }
+    expect(codes).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    expect(limiter.syncStats).toEqual({ ok: 0, failed: 8 });
+    expect(warnings).toHaveLength(1);
+    // Logins need the database anyway: their attempt fails with it (a 500), it is not waved through.
+    await expect(limiter.loginAttempt('192.0.2.1', '/admin')).rejects.toThrow('store unreachable');
+  });
+
+  it('adds two replicas’ hits up through the store', async () => {
+    const store = new InMemoryRateLimitStore();
+    const [a, b] = [1, 2].map(
+      () => new RateLimiter(limits, () => 30_000, 100, { store, logger: silent }),
+    ) as [RateLimiter, RateLimiter];
+    for (let i = 0; i < 3; i++) expect(a.verified({ kind: 'device', id: 'd1' })).toBeUndefined();
+    for (let i = 0; i < 3; i++) expect(b.verified({ kind: 'device', id: 'd1' })).toBeUndefined();
+    await a.syncNow();
+    await b.syncNow();
+    // b learnt a's hits: 4 more of 10 pass there (alone it would allow 7).
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push(b.verified({ kind: 'device', id: 'd1' }) ? 429 : 200);
+    expect(codes).toEqual([200, 200, 200, 200, 429]);
+    // a still decides on what it learnt at its last sync until it syncs again (the slack).
+    expect(a.verified({ kind: 'device', id: 'd1' })).toBeUndefined();
+    await b.syncNow();
+    await a.syncNow();
+    expect(a.verified({ kind: 'device', id: 'd1' })).toMatchObject({ code: 'HTTP_RATE_LIMITED' });
+  });
+
+  it('counts login attempts in the store itself: exact across replicas, right passwords give theirs back', async () => {
+    const store = new InMemoryRateLimitStore();
+    const [a, b] = [1, 2].map(
+      () => new RateLimiter(limits, () => 30_000, 100, { store, logger: silent }),
+    ) as [RateLimiter, RateLimiter];
+    const failure = new ServerError('AUTH_INVALID_CREDENTIALS', 'no');
+    (await a.loginAttempt('192.0.2.2', '/admin')).failed(failure);
+    await (await b.loginAttempt('192.0.2.2', '/admin')).succeeded();
+    (await b.loginAttempt('192.0.2.2', '/admin')).failed(failure);
+    await expect(a.loginAttempt('192.0.2.2', '/admin')).rejects.toMatchObject({
+      code: 'HTTP_RATE_LIMITED',
+    });
+    await expect(b.loginAttempt('192.0.2.2', '/admin')).rejects.toMatchObject({
+      code: 'HTTP_RATE_LIMITED',
+    });
+    // Two failures counted; refusals gave their attempts back.
+    expect(store.count('1970-01-01T00:00:00.000Z', 'l:login:192.0.2.2:/admin')).toBe(2);
+  });
+});
+
+describe('createRateLimiter', () => {
+  const database = (supportsConcurrentWriters: boolean) =>
+    ({ db: {}, support: { supportsConcurrentWriters, supportsArrayParameters: false } }) as never;
+  const limits = (store: 'auto' | 'memory' | 'database') => ({
+    enabled: true,
+    store,
+    syncIntervalMs: 250,
+    windowMs: 60_000,
+    perToken: 1,
+    perDevice: 1,
+    anonymous: 1,
+    failedAuth: 1,
+    failedLogins: 1,
+  });
+  const silent = { warn: () => undefined, info: () => undefined };
+
+  it('shares the counts through the database when asked, or by default where it serves several processes', () => {
+    expect(createRateLimiter(limits('auto'), database(true), Date.now, silent).shared).toBe(true);
+    expect(createRateLimiter(limits('auto'), database(false), Date.now, silent).shared).toBe(false);
+    expect(createRateLimiter(limits('memory'), database(true), Date.now, silent).shared).toBe(
+      false,
+    );
+    expect(createRateLimiter(limits('database'), database(true), Date.now, silent).shared).toBe(
+      true,
+    );
+    const off = { ...limits('database'), enabled: false };
+    expect(createRateLimiter(off, database(true), Date.now, silent).shared).toBe(false);
   });
 });

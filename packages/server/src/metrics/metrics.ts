@@ -43,6 +43,7 @@ export class Metrics {
   private plaintextCacheSource:
     | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
     | undefined;
+  #rateLimitSyncSource: (() => { readonly ok: number; readonly failed: number }) | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -178,6 +179,19 @@ export class Metrics {
         this.inc({ result: 'miss' }, stats.misses);
       },
     });
+    new Counter({
+      name: 'updraft_rate_limit_syncs_total',
+      help: "Passes adding this replica's rate-limit hits to the shared counts, by result (ok, failed: limits then apply per replica).",
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const stats = self.#rateLimitSyncSource?.();
+        if (!stats) return;
+        this.reset();
+        this.inc({ result: 'ok' }, stats.ok);
+        this.inc({ result: 'failed' }, stats.failed);
+      },
+    });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
   }
@@ -190,6 +204,11 @@ export class Metrics {
   /** Lets the device session cache report its counts at scrape time. */
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
+  }
+
+  /** Lets the rate limiter's synchroniser report its passes at scrape time (shared counts only). */
+  setRateLimitSyncSource(source: () => { readonly ok: number; readonly failed: number }): void {
+    this.#rateLimitSyncSource = source;
   }
 
   /** Lets the plaintext cache of the blob store report its counts at scrape time. */

@@ -80,9 +80,10 @@ export class UserService {
     origin: RequestOrigin,
     input: { username: string; password: string; tenant?: string | undefined },
   ): Promise<LoginResult> {
-    const limitKey = `${input.tenant ?? ''}/${input.username}`;
-    const refused = this.limiter.loginRefused(origin.ip, limitKey);
-    if (refused) throw refused;
+    const attempt = await this.limiter.loginAttempt(
+      origin.ip,
+      `${input.tenant ?? ''}/${input.username}`,
+    );
     const tenantId =
       input.tenant === undefined
         ? DEFAULT_TENANT_ID
@@ -93,12 +94,9 @@ export class UserService {
         : await findUserForLogin(this.db, tenantId, input.username);
     const ok = await verifyPassword(input.password, row?.password_hash ?? DUMMY_HASH);
     if (!row || !ok || row.disabled_at !== null || tenantId === undefined) {
-      throw this.limiter.loginFailed(
-        origin.ip,
-        limitKey,
-        new ServerError('AUTH_INVALID_CREDENTIALS', INVALID_CREDENTIALS),
-      );
+      throw attempt.failed(new ServerError('AUTH_INVALID_CREDENTIALS', INVALID_CREDENTIALS));
     }
+    await attempt.succeeded();
     const now = this.now();
     const expiresAt = new Date(now.getTime() + this.options.sessionTtlSeconds * 1000).toISOString();
     const token = await this.#change(
@@ -157,17 +155,14 @@ export class UserService {
     me: UserPrincipal,
     input: { currentPassword: string; newPassword: string },
   ): Promise<{ sessionsRevoked: number }> {
-    const limitKey = `password/${me.userId}`;
-    const refused = this.limiter.loginRefused(origin.ip, limitKey);
-    if (refused) throw refused;
+    const attempt = await this.limiter.loginAttempt(origin.ip, `password/${me.userId}`);
     const stored = await passwordHashOf(this.db, me.tenantId, me.userId);
     if (stored === undefined || !(await verifyPassword(input.currentPassword, stored))) {
-      throw this.limiter.loginFailed(
-        origin.ip,
-        limitKey,
+      throw attempt.failed(
         new ServerError('AUTH_INVALID_CREDENTIALS', 'The current password is wrong.'),
       );
     }
+    await attempt.succeeded();
     if (input.newPassword === input.currentPassword)
       throw new ServerError(
         'RESOURCE_INVALID',
