@@ -59,6 +59,7 @@ import type { MqttBus } from './mqtt/mqtt-bus.js';
 import { createMqttService, type MqttService } from './mqtt/mqtt-service.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
+import { createDownloadLinks } from './signed-url/create-download-links.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
 import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
@@ -201,6 +202,7 @@ export async function buildServer(
         : undefined;
     const blobs = plaintextCache ?? stored;
     await blobs.init();
+    const downloadLinks = await createDownloadLinks(config, stored);
 
     const metrics = new Metrics();
     const sessions = new DeviceSessionCache(database.deviceChanges, {
@@ -258,6 +260,7 @@ export async function buildServer(
       peerCertificates: peerCertificateReader(config),
       ...(serverTls === undefined ? {} : { serverTls }),
       lastSeen,
+      ...(downloadLinks ? { downloadLinks } : {}),
     };
     app.decorate('updraft', services);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { PushEndpoints } from '../mqtt/push-endpoints.js';
 import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { DownloadLinks } from '../ports/download-links.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { Dashboard } from './dashboard.js';
@@ -52,6 +53,11 @@ export interface UpdraftServices {
    * MQTT, hawkBit DDI, Mender), so a device seen on several costs one write per flush.
    */
   readonly lastSeen: LastSeenTracker;
+  /**
+   * Direct download links on the object store or CDN (`blobs.store=s3`, `downloads.direct`);
+   * absent: devices download through the service's own signed URLs.
+   */
+  readonly downloadLinks?: DownloadLinks;
 }
 
 declare module 'fastify' {

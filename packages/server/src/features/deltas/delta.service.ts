@@ -10,6 +10,7 @@ import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { BlobStore } from '../../ports/blob-store.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import {
   type DeltaKey,
@@ -164,9 +165,10 @@ export class DeltaService implements DeltaOfferSource {
     payloads: readonly OfferedPayload[],
     nowMs: number,
     actionId?: string,
+    links?: DownloadLinks,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     try {
-      return await this.#offers(device, releaseId, payloads, nowMs, actionId);
+      return await this.#offers(device, releaseId, payloads, nowMs, actionId, links);
     } catch (error) {
       this.#deps.logger?.warn?.(
         { err: error, releaseId },
@@ -182,6 +184,7 @@ export class DeltaService implements DeltaOfferSource {
     payloads: readonly OfferedPayload[],
     nowMs: number,
     actionId: string | undefined,
+    links: DownloadLinks | undefined,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     const offers = new Map<string, DeltaOffer>();
     const { db } = this.#deps;
@@ -219,11 +222,16 @@ export class DeltaService implements DeltaOfferSource {
         (r) => r.baseDigest === baseDigest && r.targetDigest === payload.digest,
       );
       if (record?.state === 'ready' && record.patchDigest !== null && record.patchSize !== null) {
+        // Direct links only for an open action (a closed one's URLs must stop working).
+        const direct =
+          actionId === undefined ? undefined : await links?.direct(record.patchDigest, nowMs);
         offers.set(payload.digest, {
           baseDigest,
           patchDigest: record.patchDigest,
           patchSize: record.patchSize,
-          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
+          url:
+            direct?.url ??
+            `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
         });
       } else if (record === undefined || record.state === 'queued' || record.state === 'building') {
         // A record left queued by a restart is picked up again here.

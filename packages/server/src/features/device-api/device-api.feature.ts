@@ -43,6 +43,7 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     deviceChanges,
     deltaOffers,
     app.updraft.pushEndpoints,
+    app.updraft.downloadLinks,
   );
   const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
   await app.register(deviceApiRoutes, { checkIns, actions, urls });

@@ -180,7 +180,14 @@ export class DeviceMqttResponder {
     const { checkIns, actions } = this.#deps;
     switch (request.op) {
       case 'check-in': {
-        const answer = await checkIns.checkIn(device, request.report, request.ifNoneMatch);
+        // Chunks are served by the service: the answer carries its own URLs, never direct ones.
+        const answer = await checkIns.checkIn(
+          device,
+          request.report,
+          request.ifNoneMatch,
+          undefined,
+          'mqtt',
+        );
         const counter = this.#deps.metrics.checkIns;
         if (answer.status === 304) {
           counter.inc({ outcome: 'not_modified' });
