@@ -1,15 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { CloudFrontSignedLinks } from '../adapters/cloudfront/cloudfront-signed-links.js';
 import { S3_KEYS } from '../adapters/s3/s3-client.js';
-import { type GetPresigner, S3PresignedLinks } from '../adapters/s3/s3-presigned-links.js';
+import { S3PresignedLinks } from '../adapters/s3/s3-presigned-links.js';
 import type { ServerConfig } from '../config/config.js';
+import type { ObjectStore } from '../ports/object-store.js';
 import { DirectDownloadLinks } from './direct-download-links.js';
 
 type LinkSettings = Pick<ServerConfig, 'blobs' | 's3' | 'downloads' | 'device'>;
 
 /** True when `blobs` can sign GETs of its blobs (the S3 blob store can). */
-export function canPresign(blobs: object): blobs is GetPresigner {
-  return typeof (blobs as Partial<GetPresigner>).presignedGetUrl === 'function';
+export function canPresign(blobs: object): blobs is ObjectStore {
+  return typeof (blobs as Partial<ObjectStore>).presignedGetUrl === 'function';
 }
 
 /**

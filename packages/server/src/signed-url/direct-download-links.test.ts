@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type ServerConfigInput } from '../config/config.js';
 import type { DownloadWindow } from '../ports/download-links.js';
+import type { PresignedGetOptions } from '../ports/object-store.js';
 import { createDownloadLinks } from './create-download-links.js';
 import { DirectDownloadLinks } from './direct-download-links.js';
 import { downloadWindow, MAX_DIRECT_LINK_SECONDS } from './download-window.js';
@@ -14,12 +15,11 @@ function presigner() {
   const calls: { digest: string; expiresInSeconds: number; signingDate: Date }[] = [];
   return {
     calls,
-    presignedGetUrl: async (
-      digest: string,
-      options: { expiresInSeconds: number; signingDate: Date },
-    ) => {
-      calls.push({ digest, ...options });
-      return `https://bucket.s3.example/blobs/${digest}?X-Amz-Date=${options.signingDate.getTime()}&X-Amz-Expires=${options.expiresInSeconds}`;
+    presignedGetUrl: async (digest: string, options: PresignedGetOptions) => {
+      const signingDate = options.signingDate ?? new Date();
+      const expiresInSeconds = (options.expiresAt.getTime() - signingDate.getTime()) / 1000;
+      calls.push({ digest, signingDate, expiresInSeconds });
+      return `https://bucket.s3.example/blobs/${digest}?X-Amz-Date=${signingDate.getTime()}&X-Amz-Expires=${expiresInSeconds}`;
     },
   };
 }
@@ -54,7 +54,7 @@ describe('DirectDownloadLinks', () => {
         url: (digest, w: DownloadWindow) =>
           store.presignedGetUrl(digest, {
             signingDate: new Date(w.startMs),
-            expiresInSeconds: w.expiresAt - w.startMs / 1000,
+            expiresAt: new Date(w.expiresAt * 1000),
           }),
       },
       600,

@@ -1,29 +1,21 @@
 import type { DirectUrlSigner, DownloadWindow } from '../../ports/download-links.js';
-
-/** The one ability of the S3 blob store this signer uses (a local structural type). */
-export interface GetPresigner {
-  /** A pre-signed GET of blob `digest`, signed at `signingDate`, valid `expiresInSeconds` after. */
-  presignedGetUrl(
-    digest: string,
-    options: { readonly expiresInSeconds: number; readonly signingDate: Date },
-  ): Promise<string>;
-}
+import type { ObjectStore } from '../../ports/object-store.js';
 
 /**
- * Direct links on the object store: SigV4 pre-signed GETs of `blobs/<sha256>`. Signed at the
- * window's start with the window's expiry, so a URL is one string for the whole window. The
- * object store answers Range requests on it, so a device resumes as it does on the service.
+ * Direct links on the object store: SigV4 pre-signed GETs of `blobs/<sha256>` (the S3 blob
+ * store's {@link ObjectStore.presignedGetUrl}). Signed at the window's start with the window's
+ * expiry, so a URL is one string for the whole window. The object store answers Range requests
+ * on it, so a device resumes as it does on the service.
  */
 export class S3PresignedLinks implements DirectUrlSigner {
   readonly kind = 's3' as const;
 
-  constructor(private readonly store: GetPresigner) {}
+  constructor(private readonly store: ObjectStore) {}
 
   url(digest: string, window: DownloadWindow): Promise<string> {
-    const signedAt = Math.floor(window.startMs / 1000);
     return this.store.presignedGetUrl(digest, {
       signingDate: new Date(window.startMs),
-      expiresInSeconds: window.expiresAt - signedAt,
+      expiresAt: new Date(window.expiresAt * 1000),
     });
   }
 }
