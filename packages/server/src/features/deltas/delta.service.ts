@@ -325,10 +325,17 @@ export class DeltaService implements DeltaOfferSource {
    * Counts a completed patch download for the device's open action (once per action and patch):
    * bytes saved = target size − patch size.
    */
-  async recordDownload(tenantId: string, deviceId: string, patchDigest: string): Promise<void> {
+  async recordDownload(
+    tenantId: string,
+    deviceId: string,
+    patchDigest: string,
+    /** The action a device's report named: nothing is counted for another one. */
+    reportedActionId?: string,
+  ): Promise<void> {
     const { db } = this.#deps;
     const action = await openActionForPatch(db, tenantId, deviceId, patchDigest);
     if (action === undefined) return;
+    if (reportedActionId !== undefined && action.actionId !== reportedActionId) return;
     const saved = Math.max(0, action.targetSize - action.patchSize);
     const fresh = await recordDelivery(db, {
       action_id: action.actionId,
@@ -343,6 +350,22 @@ export class DeltaService implements DeltaOfferSource {
       this.#bytesSaved.inc(saved);
       this.#log('delta delivered', { actionId: action.actionId, patchDigest, bytesSaved: saved });
     }
+  }
+
+  /**
+   * The patches a device reported it applied (feedback `deltas`, sent with `downloaded`): the
+   * way deliveries are counted when the device fetched them from the object store or a CDN. The
+   * device's word is taken only for a ready patch of its own open action `actionId`, once per
+   * action and patch (as for a download the service served to the last byte).
+   */
+  async recordReported(
+    tenantId: string,
+    deviceId: string,
+    actionId: string,
+    patchDigests: readonly string[],
+  ): Promise<void> {
+    for (const digest of new Set(patchDigests))
+      await this.recordDownload(tenantId, deviceId, digest, actionId);
   }
 
   /** A live release's delta bases, its cached patches and the bytes they saved. */

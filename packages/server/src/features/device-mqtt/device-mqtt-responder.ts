@@ -47,7 +47,10 @@ export interface DeviceMqttResponderDeps {
   /** Signs and checks payload URLs (`/artifacts/…`), the device API's own. */
   readonly payloadUrls: SignedUrl;
   /** Patch URLs (`/deltas/…`): their key, sizes and the delivery count. */
-  readonly deltas: Pick<DeltaService, 'urls' | 'readyPatchSize' | 'recordDownload'>;
+  readonly deltas: Pick<
+    DeltaService,
+    'urls' | 'readyPatchSize' | 'recordDownload' | 'recordReported'
+  >;
   readonly now: () => Date;
   readonly limits: DeviceMqttLimits;
   readonly log: {
@@ -217,6 +220,12 @@ export class DeviceMqttResponder {
           code: r.code ?? null,
           message: r.message ?? null,
         });
+        if (r.deltas !== undefined && r.deltas.length > 0)
+          await this.#deps.deltas
+            .recordReported(device.tenantId, device.deviceId, action.id, r.deltas)
+            .catch((error: unknown) =>
+              this.#deps.log.error({ err: error }, 'could not record reported delta deliveries'),
+            );
         const answer: FeedbackAnswer = {
           id: action.id,
           state: action.state,
