@@ -7,8 +7,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
-import { FsBlobStore } from './adapters/fs/fs-blob-store.js';
-import { Semaphore } from './adapters/fs/semaphore.js';
+import { createBlobStore } from './adapters/create-blob-store.js';
 import { PlaintextCachingBlobStore } from './adapters/plaintext-cache/plaintext-cache.js';
 import {
   BearerDeviceAuthenticator,
@@ -188,21 +187,17 @@ export async function buildServer(
         secureContextOptions(config, serverTls),
       );
     }
-    const stored =
-      deps.blobs ??
-      new FsBlobStore({
-        dir: config.blobs.dir,
-        masterKey,
-        segmentSize: config.blobs.segmentSize,
-        decryptions: new Semaphore(config.blobs.maxConcurrentDecryptions),
-      });
+    const { stored, objectStore } = deps.blobs
+      ? { stored: deps.blobs, objectStore: undefined }
+      : createBlobStore(config, { masterKey });
     const plaintextCache =
       config.blobs.plaintextCacheBytes > 0
         ? new PlaintextCachingBlobStore(stored, config.blobs.plaintextCacheBytes)
         : undefined;
     const blobs = plaintextCache ?? stored;
     await blobs.init();
-    const downloadLinks = await createDownloadLinks(config, stored);
+    // An injected store (tests) may pre-sign too: the S3 one passed as `deps.blobs`.
+    const downloadLinks = await createDownloadLinks(config, objectStore ?? stored);
 
     const metrics = new Metrics();
     const sessions = new DeviceSessionCache(database.deviceChanges, {
@@ -249,6 +244,7 @@ export async function buildServer(
       db: database.db,
       dbSupport: database.support,
       blobs,
+      ...(objectStore ? { objectStore } : {}),
       metrics,
       deviceAuth,
       deviceChanges: database.deviceChanges,

@@ -19,6 +19,7 @@ import type { PushEndpoints } from '../mqtt/push-endpoints.js';
 import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DownloadLinks } from '../ports/download-links.js';
+import type { ObjectStore } from '../ports/object-store.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { Dashboard } from './dashboard.js';
@@ -30,6 +31,8 @@ export interface UpdraftServices {
   readonly db: Kysely<Database>;
   readonly dbSupport: DialectSupport;
   readonly blobs: BlobStore;
+  /** With `blobs.store=s3`: pre-signed GET URLs of blobs on the bucket (direct downloads). */
+  readonly objectStore?: ObjectStore;
   readonly metrics: Metrics;
   readonly deviceAuth: DeviceAuthenticator;
   /** Device changes from every replica; write paths announce theirs after commit. */

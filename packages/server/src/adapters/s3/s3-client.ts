@@ -10,6 +10,10 @@ export type S3Settings = ServerConfig['s3'];
  * AWS SDK's default chain (environment, shared files, instance or pod role).
  */
 export function createS3Client(settings: S3Settings): S3Client {
+  // The SDK warns once per process that its releases after January 2027 need Node 22; AWS's
+  // documented switch (aws/aws-sdk-js-v3#7983) silences it. The SDK version is locked, Node 20
+  // is supported here; an operator's own value of the variable wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint !== '' ? { endpoint: settings.endpoint } : {}),
