@@ -281,6 +281,9 @@ export class Agent {
             progress: extra.progress ?? null,
             code: extra.code ?? null,
             message: extra.message ?? null,
+            ...(extra.deltas !== undefined && extra.deltas.length > 0
+              ? { deltas: [...extra.deltas] }
+              : {}),
           },
         });
       },

@@ -105,6 +105,14 @@ export async function openFileDevice(
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(hooks.once ? { once: true } : {}),
   });
+  const downloadCa =
+    config.server.downloadCaFile === null
+      ? null
+      : await readFile(config.server.downloadCaFile, 'utf8').catch((cause: unknown) => {
+          throw new AgentError('AGENT_CONFIG_INVALID', 'server.downloadCaFile cannot be read', {
+            cause,
+          });
+        });
   const agent = new Agent(
     {
       transport:
@@ -113,6 +121,7 @@ export async function openFileDevice(
           baseUrl: config.server.url,
           ...(config.server.token === null ? {} : { token: config.server.token }),
           ...(identity ? { pinnedCa: identity.pinnedCa, identity: identity.store } : {}),
+          ...(downloadCa === null ? {} : { downloadCa }),
         }),
       ...(identity ? { identityRenewal: identity.rotation } : {}),
       bootControl,

@@ -60,6 +60,7 @@ import type { MqttBus } from './mqtt/mqtt-bus.js';
 import { createMqttService, type MqttService } from './mqtt/mqtt-service.js';
 import type { BlobStore } from './ports/blob-store.js';
 import { deriveKey, loadOrCreateMasterKey } from './secrets/master-key.js';
+import { createDownloadLinks } from './signed-url/create-download-links.js';
 import { SignedUrl } from './signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, ensureTenant } from './tenants/tenant.repository.js';
 import { CertificateDeviceAuthenticator } from './tls/certificate-device-authenticator.js';
@@ -197,6 +198,8 @@ export async function buildServer(
         : undefined;
     const blobs = plaintextCache ?? stored;
     await blobs.init();
+    // An injected store (tests) may pre-sign too: the S3 one passed as `deps.blobs`.
+    const downloadLinks = await createDownloadLinks(config, objectStore ?? stored);
 
     const metrics = new Metrics();
     const sessions = new DeviceSessionCache(database.deviceChanges, {
@@ -256,6 +259,7 @@ export async function buildServer(
       ...(serverTls === undefined ? {} : { serverTls }),
       lastSeen,
       drain: new Drain(),
+      ...(downloadLinks ? { downloadLinks } : {}),
     };
     app.decorate('updraft', services);
     if (services.limiter.shared) metrics.setRateLimitSyncSource(() => services.limiter.syncStats);

@@ -82,7 +82,7 @@ describe('parseAgentConfig: device identity', () => {
     const config = parseAgentConfig(
       {
         ...good,
-        server: { url: 'https://u.example', caFile: 'ca.pem' },
+        server: { url: 'https://u.example', caFile: 'ca.pem', downloadCaFile: 'store-ca.pem' },
         device: { ...good.device, name: 'pump-1' },
         enrollment: { token: 'one-time' },
       },
@@ -92,6 +92,7 @@ describe('parseAgentConfig: device identity', () => {
       url: 'https://u.example',
       token: null,
       caFile: '/etc/updraft/ca.pem',
+      downloadCaFile: '/etc/updraft/store-ca.pem',
     });
     expect(config.enrollment).toEqual({ token: 'one-time' });
     expect(config.renewAtFraction).toBeCloseTo(1 / 3);

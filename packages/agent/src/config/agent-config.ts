@@ -62,6 +62,11 @@ export interface AgentConfig {
      * anchor for the service, at TLS 1.3. With it the device enrolls and then uses mutual TLS.
      */
     readonly caFile: string | null;
+    /**
+     * PEM of the CA for direct downloads on other hosts (object store, CDN); null: the system's
+     * trust store. Never used for the service itself (that is `caFile`, the pin).
+     */
+    readonly downloadCaFile: string | null;
   };
   /** How the device gets its first certificate (EST `simpleenroll`); null: no enrollment. */
   readonly enrollment:
@@ -167,6 +172,10 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
   if (url && !/^https?:\/\//.test(url))
     problems.push('server.url: must start with http:// or https://');
   const caFile = server.caFile === undefined ? null : path(server.caFile, 'server.caFile');
+  const downloadCaFile =
+    server.downloadCaFile === undefined
+      ? null
+      : path(server.downloadCaFile, 'server.downloadCaFile');
   const enrollRaw =
     root.enrollment === undefined ? null : obj(root.enrollment, 'enrollment', problems);
   let enrollment: AgentConfig['enrollment'] = null;
@@ -275,7 +284,7 @@ export function parseAgentConfig(value: unknown, baseDir: string): AgentConfig {
     problems.push('components: every id must differ from the others and from mainComponent');
   }
   const config: AgentConfig = {
-    server: { url, token, caFile },
+    server: { url, token, caFile, downloadCaFile },
     enrollment,
     renewAtFraction: renewAtFraction as number,
     device: {

@@ -72,7 +72,11 @@ function setup(options: { installed?: string; patch?: Uint8Array; cut?: boolean 
 describe('installWithDelta', () => {
   it('rebuilds the image from the active slot and marks the component complete', async () => {
     const { ctx, slots, component, payload } = setup();
-    expect(await installWithDelta(ctx, component, slots.b, payload)).toEqual({ used: true });
+    // The patch is named, for the `downloaded` report (direct downloads count from it).
+    expect(await installWithDelta(ctx, component, slots.b, payload)).toEqual({
+      used: true,
+      patchDigest: payload.delta.patchDigest,
+    });
     expect(component).toMatchObject({ complete: true, written: NEW.length });
     expect(sha(slots.b.data.subarray(0, NEW.length))).toBe(sha(NEW));
   });

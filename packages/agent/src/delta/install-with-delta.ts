@@ -7,7 +7,7 @@ import { deltaOfferOf, installFromDelta } from './delta-install.js';
 
 /** How a component's download went: through its delta, or not (with why, when a delta was offered). */
 export type DeltaAttempt =
-  | { readonly used: true }
+  | { readonly used: true; readonly patchDigest: string }
   | { readonly used: false; readonly fallback: string | null };
 
 /**
@@ -64,5 +64,5 @@ export async function installWithDelta(
   component.written = component.size;
   component.complete = true;
   ctx.log.info({ component: component.id, patchSize: offer.patchSize }, 'installed from delta');
-  return { used: true };
+  return { used: true, patchDigest: offer.patchDigest };
 }

@@ -77,6 +77,8 @@ export interface PlannedComponent {
   written: number;
   /** True once the whole image is written and its digest matched. */
   complete: boolean;
+  /** SHA-256 of the delta patch the image was rebuilt from (reported with `downloaded`). */
+  patchDigest?: string;
 }
 
 /** A journal for a device that has never updated. */

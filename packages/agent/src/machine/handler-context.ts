@@ -62,7 +62,13 @@ export interface HandlerContext {
   /** Queues a feedback report (sent after the next save, retried until accepted). */
   report(
     status: FeedbackStatus,
-    extra?: { code?: string | null; progress?: number | null; message?: string | null },
+    extra?: {
+      code?: string | null;
+      progress?: number | null;
+      message?: string | null;
+      /** Delta patches applied (with `downloaded`). */
+      deltas?: readonly string[];
+    },
   ): void;
   /** Saves the journal as it is (download checkpoints). */
   save(): Promise<void>;

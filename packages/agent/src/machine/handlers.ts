@@ -175,6 +175,8 @@ export const HANDLERS: Handlers = {
         if (!viaDelta.used && viaDelta.fallback !== null)
           fallbacks.push(`${component.id}:${viaDelta.fallback}`);
         if (viaDelta.used) {
+          // Kept in the plan: the service counts the delivery from the `downloaded` report.
+          component.patchDigest = viaDelta.patchDigest;
           record.attempts = 0;
           await ctx.save();
           continue;
@@ -216,10 +218,13 @@ export const HANDLERS: Handlers = {
     } catch (error) {
       return retryOrFail(ctx, error);
     }
-    ctx.report(
-      'downloaded',
-      fallbacks.length > 0 ? { message: `delta fallback ${fallbacks.join(',')}` } : {},
-    );
+    // The patches applied: when they came from an object store or a CDN, this report is how the
+    // service learns of the delivery (docs/device-api.md, "Feedback").
+    const deltas = plan.flatMap((c) => (c.patchDigest === undefined ? [] : [c.patchDigest]));
+    ctx.report('downloaded', {
+      ...(fallbacks.length > 0 ? { message: `delta fallback ${fallbacks.join(',')}` } : {}),
+      ...(deltas.length > 0 ? { deltas } : {}),
+    });
     if (actionTypeOf(record.action) === 'download-only') {
       finish(ctx, record.action.id);
       return 'downloadOnly';

@@ -12,6 +12,12 @@ export interface FeedbackReport {
   /** With `failure`/`rejected`: the core, bootloader or agent error code. */
   readonly code: string | null;
   readonly message: string | null;
+  /**
+   * With `downloaded`: SHA-256 of each delta patch the device applied instead of a full payload.
+   * Direct downloads (object store, CDN) never reach the service, so this is how it counts the
+   * patch deliveries and the bytes they saved (docs/device-api.md, "Feedback").
+   */
+  readonly deltas?: readonly string[];
 }
 
 /** The service's `200` answer to a feedback report. */

@@ -588,7 +588,7 @@ export const SETTINGS: readonly Setting[] = [
     env: 'UPDRAFT_DEVICE_DOWNLOAD_URL_TTL_SECONDS',
     type: 'integer',
     default: 3_600,
-    doc: 'Lifetime of a signed download URL in seconds.',
+    doc: "Window of signed download URLs in seconds (the service's, S3 pre-signed and CDN ones alike): a URL is valid one to two windows and is the same string within one (stable check-in ETags). Keep it short with direct downloads, which cannot be revoked before they expire.",
   },
   {
     path: 'device.sessionCacheEntries',

@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { PushEndpoints } from '../mqtt/push-endpoints.js';
 import type { PushNotices } from '../mqtt/push-notifier.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { DownloadLinks } from '../ports/download-links.js';
 import type { ObjectStore } from '../ports/object-store.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
@@ -58,6 +59,11 @@ export interface UpdraftServices {
   readonly lastSeen: LastSeenTracker;
   /** Set on SIGTERM: /readyz fails and responses close their connection (http/drain.ts). */
   readonly drain: Drain;
+  /**
+   * Direct download links on the object store or CDN (`blobs.store=s3`, `downloads.direct`);
+   * absent: devices download through the service's own signed URLs.
+   */
+  readonly downloadLinks?: DownloadLinks;
 }
 
 declare module 'fastify' {

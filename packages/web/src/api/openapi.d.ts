@@ -683,6 +683,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         code?: string | null;
+                        deltas?: string[];
                         message?: string | null;
                         progress?: number | null;
                         reportId: string;

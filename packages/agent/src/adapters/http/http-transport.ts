@@ -34,6 +34,11 @@ export interface HttpTransportOptions {
    * takes effect on the next request (the connection pool is keyed by certificate and key).
    */
   readonly identity?: { current(): DeviceIdentity | null };
+  /**
+   * PEM of the CA(s) trusted for direct downloads on other hosts (an object store's pre-signed
+   * URL, a CDN); absent: the system's trust store. The service's own origin keeps the pin.
+   */
+  readonly downloadCa?: string;
   /** Timeout of a whole JSON request (check-in, feedback, envelope). */
   readonly requestTimeoutMs?: number;
   /** Largest JSON answer accepted. */
@@ -52,6 +57,7 @@ export class HttpTransport implements Transport {
   readonly #token: string | null;
   readonly #pin: PinnedCa | null;
   readonly #identity: { current(): DeviceIdentity | null } | null;
+  readonly #downloadCa: string | null;
   readonly #timeoutMs: number;
   readonly #maxJson: number;
 
@@ -63,6 +69,7 @@ export class HttpTransport implements Transport {
     this.#token = options.token ?? null;
     this.#pin = options.pinnedCa ?? null;
     this.#identity = options.identity ?? null;
+    this.#downloadCa = options.downloadCa ?? null;
     if (this.#pin !== null && this.#base.protocol !== 'https:') {
       throw new AgentError('AGENT_CONFIG_INVALID', 'a pinned CA needs an https server URL');
     }
@@ -158,13 +165,19 @@ export class HttpTransport implements Transport {
       all.authorization = `Bearer ${this.#token}`;
     }
     if (body !== null) all['content-length'] = String(Buffer.byteLength(body));
+    // Another origin (a direct download) gets no credential, no client certificate and not the
+    // pin: its own CA when configured, else the system's trust store.
     const tls =
-      own && url.protocol === 'https:'
-        ? {
-            ...(this.#pin?.tlsOptions() ?? {}),
-            ...(identity === null ? {} : clientCertificate(identity)),
-          }
-        : {};
+      url.protocol !== 'https:'
+        ? {}
+        : own
+          ? {
+              ...(this.#pin?.tlsOptions() ?? {}),
+              ...(identity === null ? {} : clientCertificate(identity)),
+            }
+          : this.#downloadCa === null
+            ? {}
+            : { ca: this.#downloadCa };
     return new Promise<IncomingMessage>((resolve, reject) => {
       const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
         url,

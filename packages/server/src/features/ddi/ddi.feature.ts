@@ -31,6 +31,7 @@ export const ddiFeature: FastifyPluginAsyncTypebox<{
     lastSeen,
     now,
     config.device.pollIntervalSeconds,
+    app.updraft.downloadLinks,
   );
   await app.register(ddiRoutes, { ddi, urls });
 };

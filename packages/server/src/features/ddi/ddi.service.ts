@@ -7,6 +7,7 @@ import { hashToken, newId } from '../../auth/secrets.js';
 import type { Database } from '../../db/database.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, findTenantByName } from '../../tenants/tenant.repository.js';
 import type { ActionService } from '../actions/action.service.js';
@@ -127,6 +128,8 @@ export class DdiService {
     private readonly now: () => Date,
     /** Polling sleep when a tenant set none (`device.pollIntervalSeconds`). */
     private readonly defaultSleepSeconds: number,
+    /** Direct links on the object store or CDN (absent: downloads go through the service). */
+    private readonly links?: DownloadLinks,
   ) {}
 
   /** The tenant a DDI path segment names: its name, or `DEFAULT` for the default tenant. */
@@ -295,16 +298,23 @@ export class DdiService {
       exp: this.urls.expiryFor(nowMs),
     };
     const https = base.startsWith('https:');
-    const artifacts = payloads.map((p) => {
+    // Direct links only for the open action (installedBase names a closed one): a direct link
+    // cannot be revoked before it expires. The small .MD5SUM files stay on the service.
+    const direct = installed ? undefined : this.links;
+    const directUrls = await Promise.all(
+      payloads.map(async (p) => (await direct?.direct(p.sha256, nowMs))?.url),
+    );
+    const artifacts = payloads.map((p, i) => {
       const filename = p.file_name ?? `${p.component_id}.bin`;
       const url = `${base}/softwaremodules/${row.releaseId}/artifacts/${encodeURIComponent(filename)}`;
       const q = `?${this.urls.sign({ ...grant, digest: p.sha256 })}`;
+      const download = directUrls[i] ?? `${url}${q}`;
       const links: Record<string, { href: string }> = {
-        'download-http': { href: `${url}${q}` },
+        'download-http': { href: download },
         'md5sum-http': { href: `${url}.MD5SUM${q}` },
       };
       if (https) {
-        links.download = { href: `${url}${q}` };
+        links.download = { href: download };
         links.md5sum = { href: `${url}.MD5SUM${q}` };
       }
       return {

@@ -1,5 +1,6 @@
 import type { DeltaOffer } from '@updraft/core';
 import type { DevicePrincipal } from '../../auth/principal.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 
 /** The optional `delta` of a check-in payload entry: the device API's wire type, from core. */
 export type { DeltaOffer } from '@updraft/core';
@@ -23,5 +24,7 @@ export interface DeltaOfferSource {
     nowMs: number,
     /** The open action the offers are for: its signed URLs stop working once it closes. */
     actionId?: string,
+    /** Direct links for the patches (absent: the service's own signed URLs). */
+    links?: DownloadLinks,
   ): Promise<ReadonlyMap<string, DeltaOffer>>;
 }

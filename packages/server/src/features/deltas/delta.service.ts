@@ -12,6 +12,7 @@ import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { BlobStore } from '../../ports/blob-store.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import {
   type DeltaKey,
@@ -197,9 +198,10 @@ export class DeltaService implements DeltaOfferSource {
     payloads: readonly OfferedPayload[],
     nowMs: number,
     actionId?: string,
+    links?: DownloadLinks,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     try {
-      return await this.#offers(device, releaseId, payloads, nowMs, actionId);
+      return await this.#offers(device, releaseId, payloads, nowMs, actionId, links);
     } catch (error) {
       this.#deps.logger?.warn?.(
         { err: error, releaseId },
@@ -215,6 +217,7 @@ export class DeltaService implements DeltaOfferSource {
     payloads: readonly OfferedPayload[],
     nowMs: number,
     actionId: string | undefined,
+    links: DownloadLinks | undefined,
   ): Promise<ReadonlyMap<string, DeltaOffer>> {
     const offers = new Map<string, DeltaOffer>();
     const { db } = this.#deps;
@@ -252,11 +255,16 @@ export class DeltaService implements DeltaOfferSource {
         (r) => r.baseDigest === baseDigest && r.targetDigest === payload.digest,
       );
       if (record?.state === 'ready' && record.patchDigest !== null && record.patchSize !== null) {
+        // Direct links only for an open action (a closed one's URLs must stop working).
+        const direct =
+          actionId === undefined ? undefined : await links?.direct(record.patchDigest, nowMs);
         offers.set(payload.digest, {
           baseDigest,
           patchDigest: record.patchDigest,
           patchSize: record.patchSize,
-          url: `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
+          url:
+            direct?.url ??
+            `${PATCH_PATH}/${record.patchDigest}?${this.urls.sign({ tenantId, deviceId: device.deviceId, digest: record.patchDigest, exp, actionId, credentialId: device.credentialId })}`,
         });
       } else if (record === undefined) {
         // A queued or building record is some replica's job already (a lapsed lease is reclaimed).
@@ -422,10 +430,17 @@ export class DeltaService implements DeltaOfferSource {
    * Counts a completed patch download for the device's open action (once per action and patch):
    * bytes saved = target size − patch size.
    */
-  async recordDownload(tenantId: string, deviceId: string, patchDigest: string): Promise<void> {
+  async recordDownload(
+    tenantId: string,
+    deviceId: string,
+    patchDigest: string,
+    /** The action a device's report named: nothing is counted for another one. */
+    reportedActionId?: string,
+  ): Promise<void> {
     const { db } = this.#deps;
     const action = await openActionForPatch(db, tenantId, deviceId, patchDigest);
     if (action === undefined) return;
+    if (reportedActionId !== undefined && action.actionId !== reportedActionId) return;
     const saved = Math.max(0, action.targetSize - action.patchSize);
     const fresh = await recordDelivery(db, {
       action_id: action.actionId,
@@ -440,6 +455,22 @@ export class DeltaService implements DeltaOfferSource {
       this.#bytesSaved.inc(saved);
       this.#log('delta delivered', { actionId: action.actionId, patchDigest, bytesSaved: saved });
     }
+  }
+
+  /**
+   * The patches a device reported it applied (feedback `deltas`, sent with `downloaded`): the
+   * way deliveries are counted when the device fetched them from the object store or a CDN. The
+   * device's word is taken only for a ready patch of its own open action `actionId`, once per
+   * action and patch (as for a download the service served to the last byte).
+   */
+  async recordReported(
+    tenantId: string,
+    deviceId: string,
+    actionId: string,
+    patchDigests: readonly string[],
+  ): Promise<void> {
+    for (const digest of new Set(patchDigests))
+      await this.recordDownload(tenantId, deviceId, digest, actionId);
   }
 
   /** A live release's delta bases, its cached patches and the bytes they saved. */

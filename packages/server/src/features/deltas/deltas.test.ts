@@ -193,6 +193,55 @@ describeEachDialect('deltas', (dialect) => {
     expect(metrics).toMatch(/updraft_delta_patches_total\{outcome="ready"\} 1/);
   });
 
+  it('counts a patch the device reports it applied (direct downloads), once, and only a real one', async () => {
+    let res = await fetch(`${base}/api/v1/actions`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ deviceId: fleet.devices[1]!.id, releaseId: releases.v2 }),
+    });
+    expect(res.status).toBe(201);
+    const actionId = ((await res.json()) as { id: string }).id;
+    const offer = (await offersFor(1, releases.v2!, v2)).get(sha(v2))!;
+    const before = await view(releases.v2!);
+    const feedback = (body: Record<string, unknown>) =>
+      fetch(`${base}/api/device/v1/actions/${actionId}/feedback`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${fleet.devices[1]!.token}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify(body),
+      });
+    res = await feedback({ reportId: 'rep-downloading-1', status: 'downloading', progress: 0 });
+    expect(res.status).toBe(200);
+    // A digest that is no patch of this action counts nothing; a malformed one is refused.
+    res = await feedback({
+      reportId: 'rep-progress-1',
+      status: 'downloading',
+      progress: 50,
+      deltas: [sha(unrelated)],
+    });
+    expect(res.status).toBe(200);
+    res = await feedback({ reportId: 'rep-bad-1', status: 'downloading', deltas: ['nope'] });
+    expect(res.status).toBe(400);
+    expect(await view(releases.v2!)).toMatchObject({ deliveries: before.deliveries });
+    const downloaded = {
+      reportId: 'rep-downloaded-1',
+      status: 'downloaded',
+      deltas: [offer.patchDigest],
+    };
+    res = await feedback(downloaded);
+    expect(res.status).toBe(200);
+    const after = await view(releases.v2!);
+    expect(after.deliveries).toBe(before.deliveries + 1);
+    expect(after.bytesSaved).toBe(before.bytesSaved + v2.length - offer.patchSize);
+    // A replay, or the patch's last byte served later: still one delivery for this action.
+    expect((await feedback(downloaded)).status).toBe(200);
+    await (await fetch(`${base}${offer.url}`)).arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await view(releases.v2!)).deliveries).toBe(before.deliveries + 1);
+  });
+
   it('offers nothing to a device on another base, and creates nothing for it', async () => {
     const before = await deltaRows();
     await report(2, sha(unrelated));

@@ -16,6 +16,7 @@ import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import type { PushEndpoints } from '../../mqtt/push-endpoints.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { scheduleOfRow } from '../actions/action-schedule.js';
 import type { DeltaOfferSource } from '../deltas/delta-offer.js';
@@ -132,6 +133,8 @@ export class CheckInService {
     private readonly deltas?: DeltaOfferSource,
     /** Tells devices where to subscribe for push notices (absent: MQTT off). */
     private readonly push?: Pick<PushEndpoints, 'of'>,
+    /** Direct links on the object store or CDN (absent: downloads go through the service). */
+    private readonly links?: DownloadLinks,
   ) {
     this.#state = checkInStateQuery(db);
   }
@@ -139,12 +142,15 @@ export class CheckInService {
   /**
    * Records the report (if changed) and answers with the open action or 304. `rawBody`, the
    * report's JSON text when the caller has it, lets a byte-identical repeat skip the digest.
+   * `channel` `mqtt` (the device API over MQTT, which downloads in chunks through the service)
+   * always gets the service's own URLs; `http` gets direct links when they are configured.
    */
   async checkIn(
     device: DevicePrincipal,
     report: CheckInReport,
     ifNoneMatch: string | undefined,
     rawBody?: string,
+    channel: 'http' | 'mqtt' = 'http',
   ): Promise<CheckInAnswer> {
     refuseDuplicateComponents(report);
     const nowMs = this.now().getTime();
@@ -177,7 +183,8 @@ export class CheckInService {
     }
     // An open action: the ETag is the hash of the whole answer (signed URLs are stable within
     // their window, delta offers may appear once a patch is ready), so it is exact.
-    const action = await this.#deviceAction(device, actionId, nowMs);
+    const links = channel === 'http' ? this.links : undefined;
+    const action = await this.#deviceAction(device, actionId, nowMs, links);
     const body = { pollIntervalSeconds, action, ...(push ? { push } : {}) };
     const etag = tagOf(JSON.stringify(body));
     if (etagMatches(ifNoneMatch, etag)) return { status: 304, etag };
@@ -217,9 +224,13 @@ export class CheckInService {
     device: DevicePrincipal,
     actionId: string,
     nowMs: number,
+    links: DownloadLinks | undefined,
   ): Promise<DeviceAction | null> {
     const row = await findActionForDevice(this.db, device.tenantId, actionId);
     if (row === undefined) return null;
+    // A direct link cannot be revoked before it expires: none for an action already closed (the
+    // open action came from a cached session that a close is about to invalidate).
+    const direct = row.open_key === null ? undefined : links;
     const payloads = await listReleasePayloads(this.db, device.tenantId, row.releaseId);
     // The URLs name the action and the credential: serving checks both are still live.
     const grant = {
@@ -235,8 +246,12 @@ export class CheckInService {
       size: Number(p.size),
     }));
     const offers =
-      (await this.deltas?.offers(device, row.releaseId, listed, nowMs, row.id)) ??
+      (await this.deltas?.offers(device, row.releaseId, listed, nowMs, row.id, direct)) ??
       new Map<string, DeltaOffer>();
+    const directUrls =
+      direct === undefined
+        ? undefined
+        : await Promise.all(listed.map(async (p) => (await direct.direct(p.digest, nowMs))?.url));
     return {
       id: row.id,
       state: row.state,
@@ -248,11 +263,13 @@ export class CheckInService {
         sequenceNumber: Number(row.sequence_number),
       },
       envelopeUrl: `${PREFIX}/actions/${row.id}/envelope`,
-      payloads: listed.map((p) => {
+      payloads: listed.map((p, i) => {
         const delta = offers.get(p.digest);
         return {
           ...p,
-          url: `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ ...grant, digest: p.digest })}`,
+          url:
+            directUrls?.[i] ??
+            `${PREFIX}/artifacts/${p.digest}?${this.urls.sign({ ...grant, digest: p.digest })}`,
           ...(delta !== undefined ? { delta } : {}),
         };
       }),

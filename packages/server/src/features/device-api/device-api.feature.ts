@@ -43,9 +43,10 @@ export const deviceApiFeature: FastifyPluginAsyncTypebox<{
     deviceChanges,
     deltaOffers,
     app.updraft.pushEndpoints,
+    app.updraft.downloadLinks,
   );
   const actions = new ActionService(db, now, deviceChanges, events, campaigns, app.updraft.push);
-  await app.register(deviceApiRoutes, { checkIns, actions, urls });
+  await app.register(deviceApiRoutes, { checkIns, actions, urls, deltas: deltaOffers });
   if (mqtt !== undefined) {
     const responder = new DeviceMqttResponder({
       bus: mqtt,

@@ -35,6 +35,7 @@ export async function findActionForDevice(
     .select([
       'a.id',
       'a.state',
+      'a.open_key',
       'a.cancel_requested',
       'a.action_type',
       'a.force_after',

@@ -9,6 +9,7 @@ import {
 } from '../../signed-url/signed-blob-route.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import type { ActionService } from '../actions/action.service.js';
+import type { DeltaService } from '../deltas/delta.service.js';
 import { findServablePayload } from '../releases/release.repository.js';
 import type { CheckInService } from './check-in.service.js';
 import { ActionId, CheckInBody, FeedbackBody } from './device-api.schemas.js';
@@ -19,6 +20,8 @@ export interface DeviceApiOptions {
   readonly checkIns: CheckInService;
   readonly actions: ActionService;
   readonly urls: SignedUrl;
+  /** Counts the delta patches a device reports it applied (direct downloads). */
+  readonly deltas?: Pick<DeltaService, 'recordReported'>;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface DeviceApiOptions {
  */
 export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = async (
   app,
-  { checkIns, actions, urls },
+  { checkIns, actions, urls, deltas },
 ) => {
   const { metrics } = app.updraft;
   // Bound once: prom-client hashes a label set on every inc() otherwise.
@@ -112,6 +115,13 @@ export const deviceApiRoutes: FastifyPluginAsyncTypebox<DeviceApiOptions> = asyn
         code: b.code ?? null,
         message: b.message ?? null,
       });
+      // Deltas are a statistic: a failure to count one is logged, never the device's problem.
+      if (b.deltas !== undefined && b.deltas.length > 0)
+        await deltas
+          ?.recordReported(device.tenantId, device.deviceId, action.id, b.deltas)
+          .catch((error: unknown) =>
+            request.log.error({ err: error }, 'could not record reported delta deliveries'),
+          );
       const answer: FeedbackAnswer = {
         id: action.id,
         state: action.state,

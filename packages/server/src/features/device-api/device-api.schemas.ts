@@ -51,6 +51,8 @@ export const FeedbackBody = Type.Object(
     progress: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 100 }), Type.Null()])),
     code: Type.Optional(Type.Union([Code, Type.Null()])),
     message: Type.Optional(Type.Union([Type.String({ maxLength: 1024 }), Type.Null()])),
+    /** Patches the device applied (counted as delta deliveries; see DeltaService). */
+    deltas: Type.Optional(Type.Array(Sha256, { maxItems: 32 })),
   },
   { additionalProperties: false },
 );

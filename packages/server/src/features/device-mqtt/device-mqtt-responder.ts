@@ -47,7 +47,10 @@ export interface DeviceMqttResponderDeps {
   /** Signs and checks payload URLs (`/artifacts/…`), the device API's own. */
   readonly payloadUrls: SignedUrl;
   /** Patch URLs (`/deltas/…`): their key, sizes and the delivery count. */
-  readonly deltas: Pick<DeltaService, 'urls' | 'readyPatchSize' | 'recordDownload'>;
+  readonly deltas: Pick<
+    DeltaService,
+    'urls' | 'readyPatchSize' | 'recordDownload' | 'recordReported'
+  >;
   readonly now: () => Date;
   readonly limits: DeviceMqttLimits;
   readonly log: {
@@ -180,7 +183,14 @@ export class DeviceMqttResponder {
     const { checkIns, actions } = this.#deps;
     switch (request.op) {
       case 'check-in': {
-        const answer = await checkIns.checkIn(device, request.report, request.ifNoneMatch);
+        // Chunks are served by the service: the answer carries its own URLs, never direct ones.
+        const answer = await checkIns.checkIn(
+          device,
+          request.report,
+          request.ifNoneMatch,
+          undefined,
+          'mqtt',
+        );
         const counter = this.#deps.metrics.checkIns;
         if (answer.status === 304) {
           counter.inc({ outcome: 'not_modified' });
@@ -210,6 +220,12 @@ export class DeviceMqttResponder {
           code: r.code ?? null,
           message: r.message ?? null,
         });
+        if (r.deltas !== undefined && r.deltas.length > 0)
+          await this.#deps.deltas
+            .recordReported(device.tenantId, device.deviceId, action.id, r.deltas)
+            .catch((error: unknown) =>
+              this.#deps.log.error({ err: error }, 'could not record reported delta deliveries'),
+            );
         const answer: FeedbackAnswer = {
           id: action.id,
           state: action.state,

@@ -33,6 +33,7 @@ export const menderFeature: FastifyPluginAsyncTypebox<{
     changes: deviceChanges,
     now,
     lastSeen,
+    ...(app.updraft.downloadLinks ? { links: app.updraft.downloadLinks } : {}),
   });
   await app.register(menderRoutes, { mender });
 };

@@ -5,6 +5,7 @@ import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
 import type { AuditedRun } from '../../http/audit-hook.js';
+import type { DownloadLinks } from '../../ports/download-links.js';
 import type { SignedUrl } from '../../signed-url/signed-url.js';
 import { DEFAULT_TENANT_ID, findTenantByName } from '../../tenants/tenant.repository.js';
 import { findAction, insertActionEvent } from '../actions/action.repository.js';
@@ -131,6 +132,8 @@ export class MenderService {
       readonly now: () => Date;
       /** Every authenticated poll and report counts as the device seen (campaign soak, health). */
       readonly lastSeen: LastSeenTracker;
+      /** Direct links on the object store or CDN (absent: downloads go through the service). */
+      readonly links?: DownloadLinks;
     },
   ) {}
 
@@ -352,7 +355,9 @@ export class MenderService {
       return null;
     }
     const nowMs = this.deps.now().getTime();
-    const exp = this.deps.urls.expiryFor(nowMs);
+    // The open action of an accepted device (the JWT authenticator checked it on this request).
+    const direct = await this.deps.links?.direct(open.sha256, nowMs);
+    const exp = direct?.expiresAt ?? this.deps.urls.expiryFor(nowMs);
     const query = this.deps.urls.sign({
       tenantId: device.tenantId,
       deviceId: device.deviceId,
@@ -365,7 +370,7 @@ export class MenderService {
       artifact: {
         artifact_name: open.version,
         source: {
-          uri: `${base}/api/device/v1/artifacts/${open.sha256}?${query}`,
+          uri: direct?.url ?? `${base}/api/device/v1/artifacts/${open.sha256}?${query}`,
           expire: new Date(exp * 1000).toISOString(),
         },
         // The artifact's own header is what mender-client checks before installing.
