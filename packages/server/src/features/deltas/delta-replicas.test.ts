@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { applyToBuffer } from '@updraft/delta';
@@ -77,6 +78,30 @@ function blockingEncoder() {
   return { encoder, started, answer };
 }
 
+/**
+ * Real HTTP without keep-alive (a kept-alive socket would hold a replica's close open until the
+ * server's keep-alive timeout).
+ */
+function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
 type Answer = {
   action: { payloads: { digest: string; delta?: { patchDigest: string; url: string } }[] };
 };
@@ -110,11 +135,14 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
   afterAll(async () => {
     await set?.close();
     await rm(blobDir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
-  /** Every replica but `keep` closes (gracefully): the next test's replicas start alone. */
-  const closeOthers = (...keep: Replica[]) =>
-    Promise.all(set.replicas.filter((r) => !keep.includes(r)).map((r) => r.close()));
+  /**
+   * The delta workers of the replicas so far stop (no more claims), so the next test's replicas
+   * are the only ones encoding; their apps stay up until the end.
+   */
+  const stopEarlierWorkers = () =>
+    Promise.all(set.replicas.map((r) => r.app.wiring.deltas.close()));
 
   /**
    * A fleet of its own, releases 1.0.0 → 2.0.0 (fresh images) with deltas from 1.0.0, and an
@@ -146,7 +174,7 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
   };
   type Prepared = Awaited<ReturnType<typeof prepare>>;
   const checkIn = async (replica: Replica, p: Prepared, i: number) => {
-    const res = await fetch(`${replica.url}/api/device/v1/check-in`, {
+    const res = await request(`${replica.url}/api/device/v1/check-in`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${p.fleet.devices[i]!.token}`,
@@ -155,7 +183,7 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
       body: JSON.stringify({ components: [{ id: COMPONENT, digest: sha(p.v1) }] }),
     });
     expect(res.status).toBe(200);
-    return ((await res.json()) as Answer).action.payloads[0]!;
+    return (JSON.parse(res.body.toString()) as Answer).action.payloads[0]!;
   };
   const row = (replica: Replica, p: Prepared) =>
     replica.app.updraft.db
@@ -168,9 +196,8 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
   const servesPatch = async (replica: Replica, p: Prepared, i: number) => {
     const payload = await checkIn(replica, p, i);
     expect(payload.delta).toBeDefined();
-    const patch = Buffer.from(
-      await (await fetch(`${replica.url}${payload.delta!.url}`)).arrayBuffer(),
-    );
+    const { status, body: patch } = await request(`${replica.url}${payload.delta!.url}`);
+    expect(status).toBe(200);
     expect(sha(patch)).toBe(payload.delta!.patchDigest);
     expect(Buffer.from(await applyToBuffer(p.v1, patch)).equals(p.v2)).toBe(true);
     return payload.delta!.patchDigest;
@@ -193,7 +220,7 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
   });
 
   it("takes over the job of a replica that stopped renewing its lease (dead or hung), and the stale replica's late result is dropped", async () => {
-    await closeOthers();
+    await stopEarlierWorkers();
     const blocked = blockingEncoder();
     const counting = countingEncoders(0);
     // This replica claims and then never renews: what the others see of a killed replica.
@@ -230,7 +257,7 @@ describe.skipIf(skip)('delta queue across replicas [postgres]', { timeout: 60_00
   });
 
   it('hands the running job of a replica that closes to another at once', async () => {
-    await closeOthers();
+    await stopEarlierWorkers();
     const blocked = blockingEncoder();
     const counting = countingEncoders(0);
     // A lease far longer than the test: only the give-back can free the job.
