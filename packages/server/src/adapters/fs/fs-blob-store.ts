@@ -324,6 +324,13 @@ export class FsBlobStore implements BlobStore {
       // One ciphertext buffer for the whole read: decryption writes fresh plaintext buffers, so
       // it is free again once a batch is decrypted (large allocations cost page faults).
       const readBuffer = Buffer.allocUnsafe(Math.min(perRead, last - first + 1) * stored);
+      let open = true;
+      const close = async () => {
+        if (open) {
+          open = false;
+          await handle.close();
+        }
+      };
       try {
         for (let batch = first; batch <= last; batch += perRead) {
           const upto = Math.min(last, batch + perRead - 1);
@@ -361,10 +368,13 @@ export class FsBlobStore implements BlobStore {
           const plain = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
           const from = batch === first ? start - batch * segmentSize : 0;
           const to = upto === last ? end - batch * segmentSize + 1 : plain.length;
+          // All read: the file closes before the last chunk goes out, so the answer ends (and
+          // counts as finished) as soon as that chunk is sent, not one thread-pool trip later.
+          if (upto === last) await close();
           yield plain.subarray(from, to);
         }
       } finally {
-        await handle.close();
+        await close();
       }
     }
     // Buffers one batch ahead: the next is read and decrypted while the socket drains this one.

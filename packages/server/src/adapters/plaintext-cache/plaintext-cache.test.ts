@@ -153,3 +153,38 @@ describe('PlaintextCachingBlobStore', () => {
     expect(store.bytes).toBe(before);
   });
 });
+
+describe('PlaintextCachingBlobStore keeping a blob of several chunks', () => {
+  it('keeps the chunks the first read streamed (no copy) and serves any range across them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-blobs-'));
+    try {
+      // 64 KiB segments: the store streams 1 MiB batches, so 3.5 MiB arrive as four chunks.
+      const inner = new FsBlobStore({ dir, masterKey: randomBytes(32), segmentSize: 65_536 });
+      const store = new PlaintextCachingBlobStore(inner, 16 * 1_048_576);
+      await store.init();
+      const data = randomBytes(3 * 1_048_576 + 524_288);
+      const digest = sha256(data);
+      await store.put(Readable.from([data]), { digest, size: data.length });
+      const streamed: Buffer[] = [];
+      for await (const chunk of await store.read(digest)) streamed.push(chunk as Buffer);
+      expect(streamed.length).toBe(4);
+      expect(Buffer.concat(streamed).equals(data)).toBe(true);
+      expect(store.bytes).toBe(data.length);
+      // Served from the very memory that was streamed: the cache copied nothing.
+      const served: Buffer[] = [];
+      for await (const chunk of await store.read(digest)) served.push(chunk as Buffer);
+      expect(served.map((c) => c.buffer)).toEqual(streamed.map((c) => c.buffer));
+      expect(store.hits).toBe(1);
+      const MiB = 1_048_576;
+      const edges = [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB, data.length - 1];
+      for (const start of edges)
+        for (const end of edges.filter((e) => e >= start)) {
+          const got = await buffer(await store.read(digest, { start, end }));
+          expect(got.equals(data.subarray(start, end + 1))).toBe(true);
+        }
+      expect(store.misses).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

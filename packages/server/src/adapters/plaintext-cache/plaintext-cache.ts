@@ -20,11 +20,11 @@ const CHUNK_BYTES = 1_048_576;
  * stale; `delete` drops it.
  */
 export class PlaintextCachingBlobStore implements BlobStore {
-  readonly #entries = new Map<string, Buffer>();
+  readonly #entries = new Map<string, Plaintext>();
   /** Blobs being kept by the read that streams them now (one per blob: bounded memory). */
   readonly #filling = new Set<string>();
   /** Whole-blob loads started by ranged misses, shared by every ranged read that waits. */
-  readonly #loading = new Map<string, Promise<Buffer>>();
+  readonly #loading = new Map<string, Promise<Plaintext>>();
   /** Whole blobs decrypted to answer ranged misses (for tests and /metrics). */
   rangeFills = 0;
   #bytes = 0;
@@ -58,7 +58,7 @@ export class PlaintextCachingBlobStore implements BlobStore {
 
   head(digest: string): Promise<BlobInfo | undefined> {
     const cached = this.#entries.get(digest);
-    return cached ? Promise.resolve({ digest, size: cached.length }) : this.inner.head(digest);
+    return cached ? Promise.resolve({ digest, size: cached.size }) : this.inner.head(digest);
   }
 
   ready(): Promise<boolean> {
@@ -80,7 +80,7 @@ export class PlaintextCachingBlobStore implements BlobStore {
     // Most recently read last: eviction takes from the front.
     this.#entries.delete(digest);
     this.#entries.set(digest, plain);
-    const { start, end } = rangeWithin(range, plain.length);
+    const { start, end } = rangeWithin(range, plain.size);
     return Readable.from(chunks(plain, start, end + 1), { objectMode: false });
   }
 
@@ -105,7 +105,7 @@ export class PlaintextCachingBlobStore implements BlobStore {
     const source = await this.inner.read(digest, range);
     if (!whole || !keepable || this.#filling.has(digest)) return source;
     this.#filling.add(digest);
-    const keep = (plain: Buffer) => this.#keep(digest, plain);
+    const keep = (plain: Plaintext) => this.#keep(digest, plain);
     const done = () => this.#filling.delete(digest);
     async function* filling(): AsyncGenerator<Buffer> {
       const parts: Buffer[] = [];
@@ -118,21 +118,22 @@ export class PlaintextCachingBlobStore implements BlobStore {
         complete = true;
       } finally {
         done();
-        if (complete) keep(Buffer.concat(parts));
+        // The streamed chunks themselves (fresh buffers from the store): no copy of the blob.
+        if (complete) keep(plaintextOf(parts));
       }
     }
     return Readable.from(filling(), { objectMode: false });
   }
 
   /** The whole blob, decrypted once and kept, however many ranged misses ask at once. */
-  #load(digest: string): Promise<Buffer> {
+  #load(digest: string): Promise<Plaintext> {
     let loading = this.#loading.get(digest);
     if (loading === undefined) {
       this.rangeFills++;
       loading = (async () => {
         const parts: Buffer[] = [];
         for await (const chunk of await this.inner.read(digest)) parts.push(chunk as Buffer);
-        const plain = Buffer.concat(parts);
+        const plain = plaintextOf(parts);
         this.#keep(digest, plain);
         return plain;
       })().finally(() => this.#loading.delete(digest));
@@ -141,26 +142,62 @@ export class PlaintextCachingBlobStore implements BlobStore {
     return loading;
   }
 
-  #keep(digest: string, plain: Buffer): void {
+  #keep(digest: string, plain: Plaintext): void {
     this.#drop(digest);
-    for (const [oldest, bytes] of this.#entries) {
-      if (this.#bytes + plain.length <= this.maxBytes) break;
+    for (const [oldest, kept] of this.#entries) {
+      if (this.#bytes + plain.size <= this.maxBytes) break;
       this.#entries.delete(oldest);
-      this.#bytes -= bytes.length;
+      this.#bytes -= kept.size;
     }
     this.#entries.set(digest, plain);
-    this.#bytes += plain.length;
+    this.#bytes += plain.size;
   }
 
   #drop(digest: string): void {
     const cached = this.#entries.get(digest);
     if (cached === undefined) return;
     this.#entries.delete(digest);
-    this.#bytes -= cached.length;
+    this.#bytes -= cached.size;
   }
 }
 
-function* chunks(plain: Buffer, from: number, to: number): Generator<Buffer> {
-  for (let at = from; at < to; at += CHUNK_BYTES)
-    yield plain.subarray(at, Math.min(to, at + CHUNK_BYTES));
+/** A kept blob: the chunks it was streamed in, with each chunk's start offset. */
+interface Plaintext {
+  readonly size: number;
+  readonly chunks: readonly Buffer[];
+  readonly starts: readonly number[];
+}
+
+function plaintextOf(parts: readonly Buffer[]): Plaintext {
+  // A small slice of a larger buffer (a stream's pooled chunk) is copied: keeping it would
+  // keep, and miscount, the memory around it.
+  const chunks = parts
+    .filter((part) => part.length > 0)
+    .map((part) => (part.buffer.byteLength > 2 * part.length + 4096 ? Buffer.from(part) : part));
+  const starts: number[] = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    starts.push(size);
+    size += chunk.length;
+  }
+  return { size, chunks, starts };
+}
+
+/** Bytes `from..to` (exclusive) of a kept blob, in pieces of at most {@link CHUNK_BYTES}. */
+function* chunks(plain: Plaintext, from: number, to: number): Generator<Buffer> {
+  // The chunk holding `from`: the last one starting at or before it.
+  let low = 0;
+  let high = plain.chunks.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (plain.starts[mid]! <= from) low = mid;
+    else high = mid - 1;
+  }
+  for (let i = low; i < plain.chunks.length && plain.starts[i]! < to; i++) {
+    const chunk = plain.chunks[i]!;
+    const base = plain.starts[i]!;
+    const stop = Math.min(to, base + chunk.length);
+    for (let at = Math.max(from, base); at < stop; at += CHUNK_BYTES)
+      yield chunk.subarray(at - base, Math.min(stop, at + CHUNK_BYTES) - base);
+  }
 }
