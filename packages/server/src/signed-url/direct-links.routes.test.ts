@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FsBlobStore } from '../adapters/fs/fs-blob-store.js';
 import { BearerDeviceAuthenticator } from '../auth/device-authenticator.js';
 import { DeviceSessionCache } from '../auth/device-session-cache.js';
 import type { CheckInAnswer } from '../features/device-api/check-in.service.js';
@@ -19,6 +18,7 @@ import {
 } from '../testing/client-protocols.js';
 import { verifyCloudFrontUrl } from '../testing/cloudfront-verifier.js';
 import { type Fleet, seedFleet, signedEnvelope } from '../testing/release-fixtures.js';
+import { startS3Server, type TestS3Server } from '../testing/s3-server.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
 import { SignedUrl } from './signed-url.js';
@@ -36,6 +36,7 @@ describeEachDialect('direct download links in device answers', (dialect) => {
   let fleet: Fleet;
   let releaseId: string;
   let dir: string;
+  let s3: TestS3Server;
   let clockMs = Date.parse('2026-12-03T18:00:10Z');
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const payload = randomBytes(50_000);
@@ -60,6 +61,7 @@ describeEachDialect('direct download links in device answers', (dialect) => {
   };
 
   beforeAll(async () => {
+    s3 = await startS3Server();
     dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-direct-links-'));
     const keyFile = path.join(dir, 'cdn.pem');
     await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -67,7 +69,7 @@ describeEachDialect('direct download links in device answers', (dialect) => {
       dialect,
       {
         blobs: { store: 's3' },
-        s3: { bucket: 'fw', prefix: 'fleet/' },
+        s3: { ...s3.config, prefix: 'fleet/' },
         downloads: {
           direct: true,
           cdnBaseUrl: CDN,
@@ -78,8 +80,6 @@ describeEachDialect('direct download links in device answers', (dialect) => {
       },
       {
         now: () => new Date(clockMs),
-        // Uploads need a store; the links under test do not read it (the CDN fronts the bucket).
-        blobs: new FsBlobStore({ dir: path.join(dir, 'blobs'), masterKey: randomBytes(32) }),
       },
     );
     admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
@@ -100,6 +100,7 @@ describeEachDialect('direct download links in device answers', (dialect) => {
   });
   afterAll(async () => {
     await server?.close();
+    await s3?.dispose();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
 import { runBlobStoreContract } from '../../testing/blob-store.contract.js';
-import { FsBlobStore } from './fs-blob-store.js';
+import { FsBlobStore, STALE_TEMP_MS } from './fs-blob-store.js';
 import { Semaphore } from './semaphore.js';
 
 const SEGMENT = 4096;
@@ -178,9 +178,19 @@ describe('FsBlobStore at rest', () => {
   it('removes leftovers of interrupted writes on init, and never shows them', async () => {
     const leftover = path.join(dir, 'tmp', `${sha256(Buffer.from('partial'))}.deadbeef`);
     await writeFile(leftover, 'partial bytes of a write killed midway');
+    const idle = new Date(Date.now() - STALE_TEMP_MS - 1000);
+    await utimes(leftover, idle, idle);
     expect(await store.head(sha256(Buffer.from('partial')))).toBeUndefined();
     await store.init();
     expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('leaves a temp file alone that another replica sharing the directory is still writing', async () => {
+    const live = path.join(dir, 'tmp', `${sha256(Buffer.from('live'))}.cafebabe`);
+    await writeFile(live, 'a write under way in another process');
+    await store.init();
+    expect(await readdir(path.join(dir, 'tmp'))).toEqual([path.basename(live)]);
+    await rm(live);
   });
 
   it('writes blob files with owner-only permissions', async () => {

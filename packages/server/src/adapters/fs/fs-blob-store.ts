@@ -8,6 +8,7 @@ import {
   readdir,
   rename,
   rm,
+  stat,
   unlink,
 } from 'node:fs/promises';
 import path from 'node:path';
@@ -97,6 +98,9 @@ function corrupt(digest: string, why: string, cause?: unknown): ServerError {
 }
 
 /** Filesystem blob store: content-addressed, encrypted at rest in segments, atomic writes. */
+/** A temp file idle this long belongs to a write that died (a live write touches it constantly). */
+export const STALE_TEMP_MS = 60 * 60 * 1000;
+
 export class FsBlobStore implements BlobStore {
   private readonly objectsDir: string;
   private readonly tmpDir: string;
@@ -115,9 +119,15 @@ export class FsBlobStore implements BlobStore {
   async init(): Promise<void> {
     await mkdir(this.objectsDir, { recursive: true, mode: 0o700 });
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
-    // Leftovers of writes interrupted by a crash: never visible, so simply removed.
-    for (const name of await readdir(this.tmpDir))
-      await rm(path.join(this.tmpDir, name), { force: true });
+    // Leftovers of writes interrupted by a crash: never visible, so simply removed. Replicas may
+    // share this directory, so a file another process is still writing (its mtime moves with
+    // every chunk) is left alone: only files untouched for STALE_TEMP_MS go.
+    const staleBefore = Date.now() - STALE_TEMP_MS;
+    for (const name of await readdir(this.tmpDir)) {
+      const file = path.join(this.tmpDir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info !== undefined && info.mtimeMs < staleBefore) await rm(file, { force: true });
+    }
   }
 
   async close(): Promise<void> {}
