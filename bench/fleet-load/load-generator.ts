@@ -96,6 +96,19 @@ function send(
 ): Promise<Answer> {
   const url = new URL(target, base);
   return new Promise((resolve, reject) => {
+    // The deadline runs from the moment the request is issued: time queued for a pooled
+    // socket counts (a device does not care why its answer is late). Cleared once settled: a
+    // finished request's socket already serves the next one and must not be destroyed.
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      fn();
+    };
+    const deadline = setTimeout(() => {
+      if (!settled) req.destroy(new Error('timeout'));
+    }, job.timeoutMs);
     const req = http.request(
       {
         method,
@@ -116,18 +129,19 @@ function send(
         });
         res.on('end', () => {
           const etag = res.headers.etag;
-          resolve({
-            status: res.statusCode ?? 0,
-            ...(etag !== undefined ? { etag } : {}),
-            ...(keep ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
-            bytes,
-          });
+          settle(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              ...(etag !== undefined ? { etag } : {}),
+              ...(keep ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
+              bytes,
+            }),
+          );
         });
-        res.on('error', reject);
+        res.on('error', (error) => settle(() => reject(error)));
       },
     );
-    req.setTimeout(job.timeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on('error', (error) => settle(() => reject(error)));
     req.end(body);
   });
 }
