@@ -15,7 +15,7 @@
 // Prints one `fleet-load …` line; writes bench/results/fleet-load-<dialect>-<n>r-<devices>.json.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,20 +87,40 @@ async function memoryOf(pid: number): Promise<{ rssMiB: number; peakRssMiB: numb
   return { rssMiB: round(kib('VmRSS') / 1024, 1), peakRssMiB: round(kib('VmHWM') / 1024, 1) };
 }
 
-/** PostgreSQL's processes (the shared database's CPU counts too on a 2-core machine). */
-async function postgresPids(): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
-    if (comm.trim() === 'postgres') pids.push(Number(entry));
+/** The PostgreSQL backends serving this run's servers (their `application_name`). */
+async function postgresPids(applicationName: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [applicationName],
+    );
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
   }
-  return pids;
 }
 
 async function cpuOfAll(pids: readonly number[]): Promise<number> {
   let total = 0;
   for (const pid of pids) total += await cpuSecondsOf(pid).catch(() => 0);
+  return total;
+}
+
+/** CPU seconds per process, for a delta over the processes alive at both ends. */
+async function cpuByPid(pids: readonly number[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const cpu = await cpuSecondsOf(pid).catch(() => undefined);
+    if (cpu !== undefined) out.set(pid, cpu);
+  }
+  return out;
+}
+
+function cpuDelta(start: Map<number, number>, end: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, cpu] of end) total += cpu - (start.get(pid) ?? cpu);
   return total;
 }
 
@@ -196,9 +216,10 @@ async function databaseBytes(env: Record<string, string>, schema: string): Promi
     }
   }
   const file = env.UPDRAFT_DATABASE_SQLITE_FILE!;
-  const size = async (f: string) => (await stat(f).catch(() => ({ size: 0 }))).size;
-  return (await size(file)) + (await size(`${file}-wal`));
+  return (await sqliteFileBytes(file)) + (await sqliteFileBytes(`${file}-wal`));
 }
+
+const sqliteFileBytes = async (f: string) => (await stat(f).catch(() => ({ size: 0 }))).size;
 
 // --- setup through the service's own code and API -------------------------------------------------
 async function seed(env: Record<string, string>, schema: string, tokenPrefix: string) {
@@ -312,7 +333,8 @@ async function main(): Promise<void> {
     ...(options.dialect === 'postgres'
       ? {
           UPDRAFT_DATABASE_KIND: 'postgres',
-          UPDRAFT_DATABASE_URL: PG_URL,
+          // Tagged, so that the backends serving this run (and only they) are measured.
+          UPDRAFT_DATABASE_URL: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}application_name=${schema}`,
           UPDRAFT_DATABASE_SCHEMA: schema,
           UPDRAFT_DATABASE_POOL_MAX: String(options.poolMax),
         }
@@ -333,8 +355,13 @@ async function main(): Promise<void> {
     log(`registered in ${seedSeconds} s`);
 
     // 2. The replicas (one shared data directory: the blob store, like a shared volume).
-    const profileDir = options.profile ? path.join(root, 'bench/results/profiles') : undefined;
-    if (profileDir) await mkdir(profileDir, { recursive: true });
+    const profileDir = options.profile
+      ? path.join(os.tmpdir(), 'updraft-fleet-load-profiles')
+      : undefined;
+    if (profileDir) {
+      await mkdir(profileDir, { recursive: true });
+      log(`server CPU profiles (--cpu-prof) go to ${profileDir}`);
+    }
     for (let i = 0; i < options.replicas; i++) servers.push(await startServer(env, profileDir));
     if (options.replicas > 1) {
       lb = await startLoadBalancer(
@@ -382,7 +409,6 @@ async function main(): Promise<void> {
       running.push(run);
       generators.push(run.child);
     }
-    const pgPids = options.dialect === 'postgres' ? await postgresPids() : [];
     const serverPids = servers.map((s) => s.child.pid!);
     const generatorPids = generators.map((c) => c.pid!);
     log(`${k} generators, warm-up ${options.warmupS} s, then ${options.seconds} s measured`);
@@ -413,11 +439,15 @@ async function main(): Promise<void> {
     const measureFrom = startAt + options.warmupS * 1000;
     await sleepUntil(measureFrom - 1_000);
     const sizeStart = await databaseBytes(env, schema);
+    const sqliteMainStart =
+      options.dialect === 'sqlite' ? await sqliteFileBytes(env.UPDRAFT_DATABASE_SQLITE_FILE!) : 0;
     await sleepUntil(measureFrom);
+    // The pool is warm by now: its backends are the ones that serve the window.
+    const pgPids = options.dialect === 'postgres' ? await postgresPids(schema) : [];
     const cpuStart = {
       servers: await Promise.all(serverPids.map(cpuSecondsOf)),
       generators: await cpuOfAll(generatorPids),
-      postgres: await cpuOfAll(pgPids),
+      postgres: await cpuByPid(pgPids),
       haproxy: lb ? await cpuSecondsOf(lb.pid) : 0,
       machine: await machineBusySeconds(),
       loadAverage: os.loadavg()[0]!,
@@ -429,13 +459,15 @@ async function main(): Promise<void> {
     const cpuEnd = {
       servers: await Promise.all(serverPids.map(cpuSecondsOf)),
       generators: await cpuOfAll(generatorPids),
-      postgres: await cpuOfAll(pgPids),
+      postgres: await cpuByPid(pgPids),
       haproxy: lb ? await cpuSecondsOf(lb.pid) : 0,
       machine: await machineBusySeconds(),
       loadAverage: os.loadavg()[0]!,
     };
     const memEnd = await Promise.all(serverPids.map(memoryOf));
     const sizeEnd = await databaseBytes(env, schema);
+    const sqliteMainEnd =
+      options.dialect === 'sqlite' ? await sqliteFileBytes(env.UPDRAFT_DATABASE_SQLITE_FILE!) : 0;
     const results = await Promise.all(running.map((r) => r.done));
     const assignSeconds = await assigned;
 
@@ -518,13 +550,26 @@ async function main(): Promise<void> {
       // and the 1-minute load average at its start and end. Other work on the machine shows here.
       machineBusyCores: round((cpuEnd.machine - cpuStart.machine) / options.seconds),
       loadAverage: [round(cpuStart.loadAverage), round(cpuEnd.loadAverage)],
-      postgresCpuUtilisation: round((cpuEnd.postgres - cpuStart.postgres) / options.seconds),
+      // PostgreSQL's backends serving these servers (application_name), on the same 2 cores.
+      postgresCpuUtilisation: round(cpuDelta(cpuStart.postgres, cpuEnd.postgres) / options.seconds),
+      postgresBackends: pgPids.length,
       haproxyCpuUtilisation: round((cpuEnd.haproxy - cpuStart.haproxy) / options.seconds),
       database: {
         bytesAtStart: sizeStart,
         bytesAtEnd: sizeEnd,
         growthBytesPerDay: Math.round(growthPerDay),
         growthMiBPerDayPer10kDevices: round((growthPerDay / 2 ** 20) * per10k, 1),
+        ...(options.dialect === 'sqlite'
+          ? {
+              // The database file alone (the WAL is checkpointed into it and then reused).
+              mainFileBytesAtStart: sqliteMainStart,
+              mainFileBytesAtEnd: sqliteMainEnd,
+              mainFileGrowthMiBPerDay: round(
+                ((sqliteMainEnd - sqliteMainStart) / options.seconds) * (86_400 / 2 ** 20),
+                1,
+              ),
+            }
+          : {}),
         note:
           options.dialect === 'sqlite'
             ? 'file + WAL; the WAL is reused after checkpoints, so growth is an upper bound'
