@@ -433,7 +433,11 @@ async function main(): Promise<void> {
       log(`campaign: ${campaign.length} actions assigned in ${seconds} s`);
       return seconds;
     })();
-    assigned.catch(() => undefined);
+    // A failed assignment is reported (in the JSON), not fatal: the fleet's numbers still count.
+    const assignment = assigned.then(
+      (seconds) => ({ seconds, error: null as string | null }),
+      (error: Error) => ({ seconds: null, error: error.message.slice(0, 300) }),
+    );
 
     // 5. Warm-up over: the measured window opens.
     const measureFrom = startAt + options.warmupS * 1000;
@@ -469,7 +473,7 @@ async function main(): Promise<void> {
     const sqliteMainEnd =
       options.dialect === 'sqlite' ? await sqliteFileBytes(env.UPDRAFT_DATABASE_SQLITE_FILE!) : 0;
     const results = await Promise.all(running.map((r) => r.done));
-    const assignSeconds = await assigned;
+    const { seconds: assignSeconds, error: assignError } = await assignment;
 
     // 7. Merge.
     const polls = results.reduce((n, r) => n + r.polls, 0);
@@ -523,6 +527,7 @@ async function main(): Promise<void> {
       campaign: {
         devices: campaign.length,
         assignSeconds,
+        assignError,
         requests: count(campaignHistogram),
         p50Ms: percentileMs(campaignHistogram, 50),
         p99Ms: percentileMs(campaignHistogram, 99),

@@ -92,8 +92,8 @@ declare('load balancers from deploy/ in front of two replicas [postgres]', () =>
     const nginx = balancers.get('nginx')!;
     const before = ipsLogged(trusted, 0).length;
     // Right away (HAProxy and nginx retry the refused connection on the other replica) and for
-    // the next 3 s, while the health checks (every 1 s, down after 2) take it out.
-    const until = Date.now() + 3_000;
+    // the next 5 s, while the health checks (every 1 s, down after 3) take it out.
+    const until = Date.now() + 5_000;
     let sent = 0;
     while (Date.now() < until) {
       for (const lb of [haproxy, nginx]) {
