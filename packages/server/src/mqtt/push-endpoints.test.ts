@@ -29,7 +29,7 @@ describe('PushEndpoints', () => {
     const endpoints = new PushEndpoints(
       db,
       () => 'mqtts://broker:8883',
-      { subscribe: () => undefined },
+      { subscribe: () => () => undefined },
       2,
     );
     for (const id of ['a', 'b', 'c']) await endpoints.of('ten', id);
