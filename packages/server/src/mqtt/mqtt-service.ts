@@ -105,6 +105,8 @@ export async function createMqttService(
     deps.db,
     () => (port === undefined ? undefined : publicUrl(config, port)),
     deps.changes,
+    // As many devices as the session cache: both are sized to the fleet by one setting.
+    Math.max(1, config.device.sessionCacheEntries),
   );
   return {
     bus,

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { DeviceChangeFeed } from '../ports/device-change-feed.js';
 
+/** Default bound: the default of `device.sessionCacheEntries`, which sizes it in a server. */
 const MAX_CACHED = 100_000;
 
 /**
@@ -19,6 +20,8 @@ export class PushEndpoints {
     /** The broker URL devices are told; `undefined` while there is none (embedded, not listening). */
     private readonly url: () => string | undefined,
     changes: Pick<DeviceChangeFeed, 'subscribe'>,
+    /** Most devices kept (the oldest go first); a fleet larger than this reads names again. */
+    private readonly maxEntries = MAX_CACHED,
   ) {
     changes.subscribe((change) => {
       if (change === null) this.#endpoints.clear();
@@ -43,7 +46,11 @@ export class PushEndpoints {
         .executeTakeFirst();
       if (row === undefined) return undefined;
       topicRoot = deviceTopicRoot(tenantId, row.name);
-      if (this.#endpoints.size >= MAX_CACHED) this.#endpoints.clear();
+      // The oldest entry goes (a Map iterates in insertion order): one at a time, never the lot.
+      if (this.#endpoints.size >= this.maxEntries) {
+        const oldest = this.#endpoints.keys().next();
+        if (oldest.done !== true) this.#endpoints.delete(oldest.value);
+      }
     }
     const endpoint = { url, topicRoot };
     this.#endpoints.set(key, endpoint);
