@@ -5,7 +5,7 @@ import { TEST_ADMIN_PASSWORD } from '../testing/test-server.js';
 
 // Two replicas on one PostgreSQL schema with `rateLimit.store: auto` (= database there), over
 // real HTTP on loopback. A replica syncs every 50 ms, so a client may exceed a budget by what it
-// sends to each replica in about one interval (docs/deployment-parts/rate-limits.md): the
+// sends to each replica in about one interval (docs/deployment.md, "Rate limits across replicas"): the
 // requests here are paced 20 ms apart, and the bound allowed is that slack with room for a slow
 // machine; the in-memory store would let through twice the budget.
 const unavailable = await postgresUnavailableReason();

@@ -20,7 +20,7 @@ interface Entry {
  * A hit stays O(1) and in memory: it decides on the shared count learnt at the last sync plus
  * this replica's hits since, and {@link sync} (every `rateLimit.syncIntervalMs`) adds those hits
  * to the store and learns the new totals of the same keys. So a client can exceed a budget by
- * what it sends to each replica between two syncs (docs/deployment-parts/rate-limits.md).
+ * what it sends to each replica between two syncs (docs/deployment.md, "Rate limits across replicas").
  *
  * Memory stays bounded as in the in-process counter: `maxKeys` keys per window, further new
  * keys share the overflow key (itself shared across replicas), all dropped when the window turns.

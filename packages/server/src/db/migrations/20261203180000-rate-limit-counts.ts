@@ -2,8 +2,8 @@ import { type Kysely, sql } from 'kysely';
 import type { DialectSupport } from '../dialect-support.js';
 
 /**
- * Rate-limit counts shared by replicas (http/rate-limit-synchroniser.ts, docs/deployment-parts/
- * rate-limits.md). UNLOGGED where the backend has it: the counts are rewritten every few hundred
+ * Rate-limit counts shared by replicas (http/rate-limit-synchroniser.ts, docs/deployment.md
+ * "Rate limits across replicas"). UNLOGGED where the backend has it: the counts are rewritten every few hundred
  * milliseconds and are worth nothing after a crash (a reset only refills budgets for the rest of
  * one window), so they skip the write-ahead log — no WAL traffic, no replication to standbys.
  * Created on every backend so the schema is one; on SQLite the `memory` store never uses it.
