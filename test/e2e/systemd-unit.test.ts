@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // deploy/systemd/updraft.service, as docs/deployment.md tells operators to install it: systemd
 // itself accepts the unit, and its ExecStart (pointed at this checkout) with its Environment
-// starts the service, which stops cleanly on the unit's KillSignal well within TimeoutStopSec.
+// starts the service, which fails /readyz first on the unit's KillSignal (the drain the balancer
+// sees), then stops cleanly well within TimeoutStopSec.
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -97,6 +98,11 @@ describe('the systemd unit', () => {
     const started = Date.now();
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill(value('KillSignal') as NodeJS.Signals);
+    // The unit's drain: the balancer's health check fails at once while requests are still served.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const draining = await fetch(`${url}/readyz`);
+    expect(draining.status).toBe(503);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const code = await exited;
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(stopBudgetMs);

@@ -6,26 +6,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueToken } from './features/users/token.repository.js';
 import { createUser } from './features/users/user.repository.js';
-import { type Fleet, seedFleet, uploadRelease } from './testing/release-fixtures.js';
+import {
+  type Fleet,
+  injectOverHttp,
+  seedFleet,
+  uploadRelease,
+} from './testing/release-fixtures.js';
 import { type SpawnedServer, spawnServer } from './testing/spawn-server.js';
 import { openTestDatabase, type TestDatabase } from './testing/test-database.js';
 
 const DRAIN_MS = 1500;
 const MIB = 1024 * 1024;
-
-/** `uploadRelease`'s `app.inject` over real HTTP. */
-const overHttp = (base: string) => ({
-  inject: async (o: object) => {
-    const { method, url, headers, payload } = o as {
-      method: string;
-      url: string;
-      headers: Record<string, string>;
-      payload: unknown;
-    };
-    const res = await fetch(`${base}${url}`, { method, headers, body: JSON.stringify(payload) });
-    return { statusCode: res.status, body: await res.text() };
-  },
-});
 
 /** A GET on its own keep-alive connection whose reader takes `chunkDelayMs` per chunk read. */
 function slowDownload(url: string, chunkDelayMs: number) {
@@ -109,7 +100,7 @@ describe('graceful drain on SIGTERM', () => {
     const base = server.url;
     const payload = randomBytes(4 * MIB);
     const releaseId = await uploadRelease(
-      overHttp(base),
+      injectOverHttp(base),
       { ...admin, 'content-type': 'application/json' },
       fleet,
       1,

@@ -8,7 +8,12 @@ import { issueToken } from './features/users/token.repository.js';
 import { createUser } from './features/users/user.repository.js';
 import { WebhookSecretBox } from './features/webhooks/webhook-secret-box.js';
 import { deriveKey } from './secrets/master-key.js';
-import { type Fleet, seedFleet, uploadRelease } from './testing/release-fixtures.js';
+import {
+  type Fleet,
+  injectOverHttp,
+  seedFleet,
+  uploadRelease,
+} from './testing/release-fixtures.js';
 import { type SpawnedServer, spawnServer } from './testing/spawn-server.js';
 import {
   openTestDatabase,
@@ -24,20 +29,6 @@ if (unavailable !== undefined && process.env.CI !== 'true')
   console.warn(`[updraft tests] skipping replica kill -9: ${unavailable} (CI would fail here)`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** `uploadRelease`'s `app.inject` over real HTTP. */
-const overHttp = (base: string) => ({
-  inject: async (o: object) => {
-    const { method, url, headers, payload } = o as {
-      method: string;
-      url: string;
-      headers: Record<string, string>;
-      payload: unknown;
-    };
-    const res = await fetch(`${base}${url}`, { method, headers, body: JSON.stringify(payload) });
-    return { statusCode: res.status, body: await res.text() };
-  },
-});
 
 type CheckIn = {
   action: null | {
@@ -137,7 +128,7 @@ describe.skipIf(unavailable !== undefined && process.env.CI !== 'true')(
       const [a, b] = children as [SpawnedServer, SpawnedServer];
       const urls = [a.url, b.url];
       const payload = randomBytes(512 * 1024);
-      const releaseId = await uploadRelease(overHttp(b.url), headers[0]!, fleet, SEQUENCE, [
+      const releaseId = await uploadRelease(injectOverHttp(b.url), headers[0]!, fleet, SEQUENCE, [
         payload,
       ]);
       const call = async (

@@ -166,6 +166,22 @@ export async function signedEnvelope(
   return signEnvelope(unsigned, createKeySigner(signer.privateKey));
 }
 
+/** An `app.inject` look-alike over real HTTP to `base`, for {@link uploadRelease} against a spawned server. */
+export function injectOverHttp(base: string) {
+  return {
+    inject: async (o: object) => {
+      const { method, url, headers, payload } = o as {
+        method: string;
+        url: string;
+        headers: Record<string, string>;
+        payload: unknown;
+      };
+      const res = await fetch(`${base}${url}`, { method, headers, body: JSON.stringify(payload) });
+      return { statusCode: res.status, body: await res.text() };
+    },
+  };
+}
+
 /** Signs a release of `fleet`'s class and uploads it inline through the API; returns its id. */
 export async function uploadRelease(
   app: { inject: (o: object) => Promise<{ statusCode: number; body: string }> },

@@ -1,16 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import {
-  access,
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { access, type FileHandle, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BugError } from '@updraft/core';
@@ -23,6 +13,7 @@ import {
   isSha256Hex,
   rangeWithin,
 } from '../../ports/blob-store.js';
+import { removeIdleFiles } from './remove-idle-files.js';
 import { Semaphore } from './semaphore.js';
 
 /*
@@ -122,12 +113,7 @@ export class FsBlobStore implements BlobStore {
     // Leftovers of writes interrupted by a crash: never visible, so simply removed. Replicas may
     // share this directory, so a file another process is still writing (its mtime moves with
     // every chunk) is left alone: only files untouched for STALE_TEMP_MS go.
-    const staleBefore = Date.now() - STALE_TEMP_MS;
-    for (const name of await readdir(this.tmpDir)) {
-      const file = path.join(this.tmpDir, name);
-      const info = await stat(file).catch(() => undefined);
-      if (info !== undefined && info.mtimeMs < staleBefore) await rm(file, { force: true });
-    }
+    await removeIdleFiles(this.tmpDir, STALE_TEMP_MS);
   }
 
   async close(): Promise<void> {}

@@ -12,6 +12,7 @@ import {
   type ReceivedChunk,
   type UploadStaging,
 } from '../../ports/upload-staging.js';
+import { removeIdleFiles } from './remove-idle-files.js';
 import { spoolChunk } from './spool-chunk.js';
 
 /**
@@ -92,19 +93,9 @@ export class FsUploadStaging implements UploadStaging {
     return names.filter(isSessionId);
   }
 
-  async sweepSpool(maxAgeMs: number): Promise<number> {
-    const cutoff = Date.now() - maxAgeMs;
-    let removed = 0;
-    for (const name of await readdir(this.#spool).catch(() => [] as string[])) {
-      const file = path.join(this.#spool, name);
-      // Other replicas spool here too: only files untouched for maxAgeMs are abandoned.
-      const info = await stat(file).catch(() => undefined);
-      if (info !== undefined && info.mtimeMs < cutoff) {
-        await rm(file, { force: true });
-        removed++;
-      }
-    }
-    return removed;
+  sweepSpool(maxAgeMs: number): Promise<number> {
+    // Other replicas spool here too: only files untouched for maxAgeMs are abandoned.
+    return removeIdleFiles(this.#spool, maxAgeMs);
   }
 
   #dir(sessionId: string): string {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -19,6 +19,7 @@ import {
   type ReceivedChunk,
   type UploadStaging,
 } from '../../ports/upload-staging.js';
+import { removeIdleFiles } from '../fs/remove-idle-files.js';
 import { spoolChunk } from '../fs/spool-chunk.js';
 import { S3_KEYS, type S3Settings } from './s3-client.js';
 import { isS3NotFound, s3Failure } from './s3-failure.js';
@@ -158,18 +159,9 @@ export class S3UploadStaging implements UploadStaging {
     return ids;
   }
 
-  async sweepSpool(maxAgeMs: number): Promise<number> {
-    const cutoff = Date.now() - maxAgeMs;
-    let removed = 0;
-    for (const name of await readdir(this.#spool).catch(() => [] as string[])) {
-      const file = path.join(this.#spool, name);
-      const info = await stat(file).catch(() => undefined);
-      if (info !== undefined && info.mtimeMs < cutoff) {
-        await rm(file, { force: true });
-        removed++;
-      }
-    }
-    return removed;
+  sweepSpool(maxAgeMs: number): Promise<number> {
+    // Other replicas spool here too: only files untouched for maxAgeMs are abandoned.
+    return removeIdleFiles(this.#spool, maxAgeMs);
   }
 
   #prefix(sessionId: string): string {
