@@ -1,3 +1,3 @@
-import { describeUploadsAcrossReplicas } from './uploads.replicas.suite.js';
+import { describeUploadsAcrossReplicas } from '../../testing/uploads-across-replicas.suite.js';
 
 describeUploadsAcrossReplicas('s3');

@@ -5,12 +5,12 @@ import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../adapters/s3/s3-client.js';
-import { loadConfig } from '../../config/config.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../../testing/release-fixtures.js';
-import { type ReplicaSet, startReplicas } from '../../testing/replicas.js';
-import { startS3Server, type TestS3Server } from '../../testing/s3-server.js';
-import { postgresUnavailableReason } from '../../testing/test-database.js';
+import { createS3Client } from '../adapters/s3/s3-client.js';
+import { loadConfig } from '../config/config.js';
+import { type Fleet, seedFleet, signedEnvelope } from './release-fixtures.js';
+import { type ReplicaSet, startReplicas } from './replicas.js';
+import { startS3Server, type TestS3Server } from './s3-server.js';
+import { postgresUnavailableReason } from './test-database.js';
 
 // Issue 14: an upload started on one replica finishes on another; two replicas writing the same
 // chunk at once give one acknowledgement and intact bytes; the session quota holds across
