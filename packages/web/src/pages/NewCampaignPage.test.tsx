@@ -64,13 +64,19 @@ function setText(input: HTMLElement, value: string) {
   fireEvent.change(input, { target: { value } });
 }
 
+// jsdom renders Mantine's dropdown slowly on a busy CI machine: the default 1 s wait for it
+// failed once there, with the page behaving correctly.
+const DROPDOWN_WAIT = { timeout: 15_000 };
+
 /** Opens a Mantine select and clicks one of its options (mid-transition, so `hidden`). */
 async function pick(u: ReturnType<typeof user>, select: string | RegExp, option: string | RegExp) {
   const box = screen.getByRole('combobox', { name: select });
   await u.click(box);
-  await waitFor(() => expect(box.getAttribute('aria-controls')).toBeTruthy());
+  await waitFor(() => expect(box.getAttribute('aria-controls')).toBeTruthy(), DROPDOWN_WAIT);
   const list = document.getElementById(box.getAttribute('aria-controls')!)!;
-  await u.click(await within(list).findByRole('option', { name: option, hidden: true }));
+  await u.click(
+    await within(list).findByRole('option', { name: option, hidden: true }, DROPDOWN_WAIT),
+  );
 }
 
 /** Steps 1 and 2 filled: name, release 3.7.0, a filter. */
