@@ -90,7 +90,10 @@ async function fillReleaseAndTargets(u: ReturnType<typeof user>) {
   });
   expect((await screen.findByTestId('filter-count')).textContent).toBe('42 matching devices');
   await next();
-  await screen.findByRole('heading', { name: /Step 3 of 5: Phases/ });
+  const phases = await screen.findByRole('heading', { name: /Step 3 of 5: Phases/ });
+  // The page focuses the new step's heading on the next animation frame; a select opened
+  // before that focus lands would close again.
+  await waitFor(() => expect(document.activeElement).toBe(phases));
 }
 
 describe('NewCampaignPage', () => {
@@ -107,6 +110,9 @@ describe('NewCampaignPage', () => {
     // The message is the name input's description (Mantine's error wiring).
     const name = screen.getByRole('textbox', { name: /^Name/ });
     expect(name.getAttribute('aria-invalid')).toBe('true');
+    // The page moves focus to the first invalid field on the next animation frame. Waiting for
+    // it matters: a focus that lands after the release select opens closes its dropdown.
+    await waitFor(() => expect(document.activeElement).toBe(name));
 
     setText(name, 'x');
     await pick(u, /^Release/, /3\.7\.0/);
