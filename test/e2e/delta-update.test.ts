@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coreVerifier, HttpTransport, parseAgentConfig, runFileAgent } from '@updraft/agent';
-import { componentIdFromHex, createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import {
   AgentApplication,
   buildImage,
@@ -12,7 +11,12 @@ import {
   SimFleet,
 } from '@updraft/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SpawnedService, startService } from './service-fixture.js';
+import {
+  createDeviceClass,
+  publishRelease,
+  type SpawnedService,
+  startService,
+} from './service-fixture.js';
 
 // Server-generated deltas end to end: the real service (spawned `updraft server start`) is told
 // that a release gets deltas from 1.0.0, creates the patch in its background worker, offers it at
@@ -31,50 +35,14 @@ let service: SpawnedService;
 let deviceClassId: string;
 let dir: string;
 
-async function release(seq: number, version: string, image: Uint8Array): Promise<string> {
-  const unsigned = createEnvelope({
-    vendorId,
-    classId,
-    sequenceNumber: seq,
-    components: [
-      {
-        id: MAIN,
-        digest: new Uint8Array(createHash('sha256').update(image).digest()),
-        size: image.length,
-        uri: `https://fw.example/${version}.bin`,
-      },
-    ],
-    text: {
-      en: {
-        fields: { updateDescription: `release ${version}` },
-        components: [{ id: componentIdFromHex(MAIN), fields: { componentVersion: version } }],
-      },
-    },
-  });
-  const envelope = await signEnvelope(unsigned, createKeySigner(releaseKey.privateKey));
-  const created = await service.api<{ id: string }>('POST', '/api/v1/releases', {
-    deviceClassId,
-    version,
-    envelope: Buffer.from(envelope).toString('base64'),
-    payloads: [{ data: Buffer.from(image).toString('base64') }],
-  });
-  return created.id;
-}
+const identity = { vendorId, classId, releaseKey };
+const release = (seq: number, version: string, image: Uint8Array) =>
+  publishRelease(service, identity, { deviceClassId, componentId: MAIN, seq, version, image });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'updraft-e2e-delta-'));
   service = await startService({ UPDRAFT_LOG_LEVEL: 'info' });
-  deviceClassId = (
-    await service.api<{ id: string }>('POST', '/api/v1/device-classes', {
-      name: 'delta-mcu',
-      vendorId,
-      classId,
-    })
-  ).id;
-  await service.api('POST', `/api/v1/device-classes/${deviceClassId}/keys`, {
-    format: 'pem',
-    key: releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-  });
+  deviceClassId = await createDeviceClass(service, identity, 'delta-mcu');
 }, 60_000);
 
 afterAll(async () => {

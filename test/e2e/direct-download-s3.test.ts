@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig, runFileAgent } from '@updraft/agent';
-import { componentIdFromHex, createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCdnEdge, type TestCdnEdge } from '../../packages/server/src/testing/cdn-edge.js';
 import {
@@ -11,7 +10,12 @@ import {
   startCuttingProxy,
 } from '../../packages/server/src/testing/cutting-proxy.js';
 import { startS3Server, type TestS3Server } from '../../packages/server/src/testing/s3-server.js';
-import { type SpawnedService, startService } from './service-fixture.js';
+import {
+  createDeviceClass,
+  publishRelease,
+  type SpawnedService,
+  startService,
+} from './service-fixture.js';
 
 // Direct downloads end to end: the real service (spawned) keeps payloads in a real S3-protocol
 // server (s3rver, its own process) and answers check-ins with pre-signed URLs on it; real file
@@ -31,54 +35,16 @@ let s3: TestS3Server;
 let proxy: CuttingProxy;
 let dir: string;
 
-async function setUpClass(service: SpawnedService): Promise<string> {
-  const { id } = await service.api<{ id: string }>('POST', '/api/v1/device-classes', {
-    name: `direct-${randomBytes(3).toString('hex')}`,
-    vendorId,
-    classId,
-  });
-  await service.api('POST', `/api/v1/device-classes/${id}/keys`, {
-    format: 'pem',
-    key: releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-  });
-  return id;
-}
-
-async function release(
+const identity = { vendorId, classId, releaseKey };
+const setUpClass = (service: SpawnedService) =>
+  createDeviceClass(service, identity, `direct-${randomBytes(3).toString('hex')}`);
+const release = (
   service: SpawnedService,
   deviceClassId: string,
   seq: number,
   version: string,
   image: Uint8Array,
-): Promise<string> {
-  const unsigned = createEnvelope({
-    vendorId,
-    classId,
-    sequenceNumber: seq,
-    components: [
-      {
-        id: MAIN,
-        digest: new Uint8Array(createHash('sha256').update(image).digest()),
-        size: image.length,
-        uri: `https://fw.example/${version}.bin`,
-      },
-    ],
-    text: {
-      en: {
-        fields: { updateDescription: `release ${version}` },
-        components: [{ id: componentIdFromHex(MAIN), fields: { componentVersion: version } }],
-      },
-    },
-  });
-  const envelope = await signEnvelope(unsigned, createKeySigner(releaseKey.privateKey));
-  const created = await service.api<{ id: string }>('POST', '/api/v1/releases', {
-    deviceClassId,
-    version,
-    envelope: Buffer.from(envelope).toString('base64'),
-    payloads: [{ data: Buffer.from(image).toString('base64') }],
-  });
-  return created.id;
-}
+) => publishRelease(service, identity, { deviceClassId, componentId: MAIN, seq, version, image });
 
 /** A file-backed device with `factory` in slot a, updated by one `runFileAgent` until idle. */
 async function device(

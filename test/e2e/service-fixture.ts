@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { componentIdFromHex, createEnvelope, createKeySigner, signEnvelope } from '@updraft/core';
 
 /** A spawned `updraft server start` on loopback, signed in as its first admin. */
 export interface SpawnedService {
@@ -141,4 +142,78 @@ export async function startService(env: Record<string, string> = {}): Promise<Sp
     },
     close,
   };
+}
+
+/** Who a test's releases are for and who signs them: a device class's SUIT ids and release key. */
+export interface ReleaseIdentity {
+  readonly vendorId: string;
+  readonly classId: string;
+  /** An Ed25519 key pair: the public half is trusted by the device class, the private signs. */
+  readonly releaseKey: { readonly publicKey: KeyObject; readonly privateKey: KeyObject };
+}
+
+/** Creates a device class named `name` for `identity` and trusts its release key; returns its id. */
+export async function createDeviceClass(
+  service: SpawnedService,
+  identity: ReleaseIdentity,
+  name: string,
+): Promise<string> {
+  const { id } = await service.api<{ id: string }>('POST', '/api/v1/device-classes', {
+    name,
+    vendorId: identity.vendorId,
+    classId: identity.classId,
+  });
+  await service.api('POST', `/api/v1/device-classes/${id}/keys`, {
+    format: 'pem',
+    key: identity.releaseKey.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  });
+  return id;
+}
+
+/**
+ * Uploads `image` as release `version` of the device class: a signed SUIT envelope with one
+ * component `componentId` (hex) at sequence number `seq`, and the image as its payload.
+ * Returns the release's id.
+ */
+export async function publishRelease(
+  service: SpawnedService,
+  identity: ReleaseIdentity,
+  release: {
+    readonly deviceClassId: string;
+    readonly componentId: string;
+    readonly seq: number;
+    readonly version: string;
+    readonly image: Uint8Array;
+  },
+): Promise<string> {
+  const { deviceClassId, componentId, seq, version, image } = release;
+  const unsigned = createEnvelope({
+    vendorId: identity.vendorId,
+    classId: identity.classId,
+    sequenceNumber: seq,
+    components: [
+      {
+        id: componentId,
+        digest: new Uint8Array(createHash('sha256').update(image).digest()),
+        size: image.length,
+        uri: `https://fw.example/${version}.bin`,
+      },
+    ],
+    text: {
+      en: {
+        fields: { updateDescription: `release ${version}` },
+        components: [
+          { id: componentIdFromHex(componentId), fields: { componentVersion: version } },
+        ],
+      },
+    },
+  });
+  const envelope = await signEnvelope(unsigned, createKeySigner(identity.releaseKey.privateKey));
+  const created = await service.api<{ id: string }>('POST', '/api/v1/releases', {
+    deviceClassId,
+    version,
+    envelope: Buffer.from(envelope).toString('base64'),
+    payloads: [{ data: Buffer.from(image).toString('base64') }],
+  });
+  return created.id;
 }
