@@ -15,6 +15,10 @@ export default defineConfig({
       })),
       { find: /^@updraft\/core\/fs$/, replacement: `${root}packages/core/src/fs/index.ts` },
       {
+        find: /^@updraft\/core\/testing$/,
+        replacement: `${root}packages/core/src/testing/index.ts`,
+      },
+      {
         find: /^@updraft\/agent\/testing$/,
         replacement: `${root}packages/agent/src/testing/index.ts`,
       },

@@ -1,15 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { deviceTopicRoot } from '@updraft/core';
+import { createOpensslCa, type OpensslCa } from '@updraft/core/testing';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT_ID } from '../tenants/tenant.repository.js';
-import {
-  createOpensslCa,
-  type Mosquitto,
-  type OpensslCa,
-  startMosquitto,
-} from '../testing/mosquitto.js';
+import { type Mosquitto, startMosquitto } from '../testing/mosquitto.js';
 import { type Fleet, seedFleet, uploadRelease } from '../testing/release-fixtures.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
 

@@ -1,21 +1,15 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { createOpensslCa, type OpensslCa } from '@updraft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpTransport } from './http-transport.js';
-
-const run = promisify(execFile);
 
 // Direct downloads: a payload URL on another host (an object store's pre-signed URL, a CDN)
 // over TLS from a CA of its own, with Range resume and never the device's credential.
 describe('HttpTransport, direct downloads on another host', () => {
-  let dir: string;
-  let caPem: string;
+  let ca: OpensslCa;
   let service: Server;
   let store: Server;
   let serviceBase: string;
@@ -29,62 +23,12 @@ describe('HttpTransport, direct downloads on another host', () => {
   };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'updraft-direct-tls-'));
-    const f = (n: string) => join(dir, n);
     // A private CA and a certificate for 127.0.0.1 (an object store with its own PKI).
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      f('ca.key'),
-      '-out',
-      f('ca.pem'),
-      '-days',
-      '2',
-      '-subj',
-      '/CN=store CA',
-    ]);
-    await run('openssl', [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      f('leaf.key'),
-      '-out',
-      f('leaf.csr'),
-      '-subj',
-      '/CN=127.0.0.1',
-    ]);
-    await run('sh', ['-c', `printf 'subjectAltName=IP:127.0.0.1\\n' > ${f('ext')}`]);
-    await run('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      f('leaf.csr'),
-      '-CA',
-      f('ca.pem'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      f('leaf.pem'),
-      '-days',
-      '2',
-      '-extfile',
-      f('ext'),
-    ]);
-    caPem = await readFile(f('ca.pem'), 'utf8');
+    ca = await createOpensslCa('store CA');
+    const leaf = ca.issue('leaf', '/CN=127.0.0.1', 'serverAuth');
     service = createHttpServer((_req, res) => res.writeHead(500).end());
     store = createHttpsServer(
-      { key: await readFile(f('leaf.key')), cert: await readFile(f('leaf.pem')) },
+      { key: await readFile(leaf.keyFile), cert: await readFile(leaf.certFile) },
       (req, res) => {
         seen.push(req.headers);
         const m = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
@@ -106,7 +50,7 @@ describe('HttpTransport, direct downloads on another host', () => {
     (store as Server | undefined)?.closeAllConnections();
     await new Promise((r) => service?.close(r));
     await new Promise((r) => store?.close(r));
-    await rm(dir, { recursive: true, force: true });
+    if (ca) await rm(ca.dir, { recursive: true, force: true });
   });
 
   const drain = async (body: AsyncIterable<Uint8Array>) => {
@@ -119,7 +63,7 @@ describe('HttpTransport, direct downloads on another host', () => {
     const transport = new HttpTransport({
       baseUrl: serviceBase,
       token: 'device-secret',
-      downloadCa: caPem,
+      downloadCa: ca.certificatePem,
     });
     seen.length = 0;
     const url = `${storeBase}/bucket/blobs/x?X-Amz-Signature=abc`;
