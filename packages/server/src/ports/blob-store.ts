@@ -49,6 +49,29 @@ export function isSha256Hex(value: unknown): value is string {
 }
 
 /**
+ * Refuses anything but a lowercase hex SHA-256 digest as `BLOB_NOT_FOUND` (no blob is stored
+ * under another name). Adapters check a digest here before it becomes a path or an object key.
+ */
+export function assertBlobDigest(digest: string): void {
+  if (!isSha256Hex(digest))
+    throw new ServerError('BLOB_NOT_FOUND', 'not a SHA-256 digest', {
+      details: { digest: String(digest).slice(0, 80) },
+    });
+}
+
+/** `BLOB_NOT_FOUND` for a well-formed digest the store does not hold. */
+export function blobNotFound(digest: string): ServerError {
+  return new ServerError('BLOB_NOT_FOUND', `no blob ${digest}`, { details: { digest } });
+}
+
+/** Refuses an expected size that no blob can have (`BLOB_SIZE_MISMATCH`) before a `put` reads. */
+export function assertExpectedSize(expected: BlobInfo): void {
+  if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
+    throw new ServerError('BLOB_SIZE_MISMATCH', 'expected size must be a non-negative integer');
+  }
+}
+
+/**
  * The inclusive range a read covers (the whole blob when none is given); `BLOB_RANGE_INVALID`
  * unless `0 ≤ start ≤ end < size`. Every adapter checks ranges the same way.
  */

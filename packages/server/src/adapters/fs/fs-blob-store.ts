@@ -7,9 +7,12 @@ import { BugError } from '@updraft/core';
 import { syncDirectory } from '@updraft/core/fs';
 import { ServerError } from '../../errors.js';
 import {
+  assertBlobDigest,
+  assertExpectedSize,
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  blobNotFound,
   isSha256Hex,
   rangeWithin,
 } from '../../ports/blob-store.js';
@@ -130,18 +133,13 @@ export class FsBlobStore implements BlobStore {
 
   private pathOf(digest: string): string {
     // Only 64 lowercase hex characters ever reach the filesystem: no path tricks possible.
-    if (!isSha256Hex(digest))
-      throw new ServerError('BLOB_NOT_FOUND', 'not a SHA-256 digest', {
-        details: { digest: String(digest).slice(0, 80) },
-      });
+    assertBlobDigest(digest);
     return path.join(this.objectsDir, digest.slice(0, 2), digest);
   }
 
   async put(source: Readable | AsyncIterable<Uint8Array>, expected: BlobInfo): Promise<BlobInfo> {
     const finalPath = this.pathOf(expected.digest);
-    if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
-      throw new ServerError('BLOB_SIZE_MISMATCH', 'expected size must be a non-negative integer');
-    }
+    assertExpectedSize(expected);
     const digestBytes = Buffer.from(expected.digest, 'hex');
     const segmentSize = this.segmentSize;
     const totalSegments = segmentCount(expected.size, segmentSize);
@@ -243,7 +241,7 @@ export class FsBlobStore implements BlobStore {
       handle = await open(this.pathOf(digest), 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ServerError('BLOB_NOT_FOUND', `no blob ${digest}`, { details: { digest } });
+        throw blobNotFound(digest);
       }
       throw error;
     }

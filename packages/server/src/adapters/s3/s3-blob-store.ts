@@ -14,9 +14,12 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BugError } from '@updraft/core';
 import { ServerError } from '../../errors.js';
 import {
+  assertBlobDigest,
+  assertExpectedSize,
   type BlobInfo,
   type BlobStore,
   type ByteRange,
+  blobNotFound,
   isSha256Hex,
   rangeWithin,
 } from '../../ports/blob-store.js';
@@ -117,10 +120,7 @@ export class S3BlobStore implements BlobStore, ObjectStore {
 
   private keyOf(digest: string): string {
     // Only 64 lowercase hex characters ever become a key: nothing else reaches the bucket.
-    if (!isSha256Hex(digest))
-      throw new ServerError('BLOB_NOT_FOUND', 'not a SHA-256 digest', {
-        details: { digest: String(digest).slice(0, 80) },
-      });
+    assertBlobDigest(digest);
     return S3_KEYS.blob(this.options.settings.prefix, digest);
   }
 
@@ -136,9 +136,7 @@ export class S3BlobStore implements BlobStore, ObjectStore {
 
   async put(source: Readable | AsyncIterable<Uint8Array>, expected: BlobInfo): Promise<BlobInfo> {
     const key = this.keyOf(expected.digest);
-    if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
-      throw new ServerError('BLOB_SIZE_MISMATCH', 'expected size must be a non-negative integer');
-    }
+    assertExpectedSize(expected);
     let failure: unknown;
     const bytes = verified(source, expected, (error) => {
       failure = error;
@@ -209,13 +207,11 @@ export class S3BlobStore implements BlobStore, ObjectStore {
 
   async read(digest: string, range?: ByteRange): Promise<Readable> {
     const key = this.keyOf(digest);
-    const notFound = () =>
-      new ServerError('BLOB_NOT_FOUND', `no blob ${digest}`, { details: { digest } });
     // The range is checked against the blob's size (BLOB_RANGE_INVALID as every store answers
     // it): a malformed range or one starting past the end costs a HEAD, a good one none.
     const checkAgainstSize = async (): Promise<never> => {
       const size = await this.sizeOf(key, 'read');
-      if (size === undefined) throw notFound();
+      if (size === undefined) throw blobNotFound(digest);
       rangeWithin(range, size);
       throw new BugError('S3 refused a range that fits the blob');
     };
@@ -230,7 +226,7 @@ export class S3BlobStore implements BlobStore, ObjectStore {
         }),
       );
     } catch (error) {
-      if (isS3NotFound(error)) throw notFound();
+      if (isS3NotFound(error)) throw blobNotFound(digest);
       if (range !== undefined && isInvalidRange(error)) await checkAgainstSize();
       throw s3Failure('read', error);
     }
