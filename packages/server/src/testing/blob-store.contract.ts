@@ -1,33 +1,16 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerError } from '../errors.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import { chunked, codeOf, sha256 } from './blob-test-helpers.js';
 
 /** How the contract suite gets a fresh, initialised store, and disposes of it. */
 export interface BlobStoreContractOptions {
   create(): Promise<{ store: BlobStore; dispose(): Promise<void> }>;
   /** Segment or part size of the implementation, to test ranges around its boundaries. */
   readonly blockSize: number;
-}
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-function chunked(data: Buffer, size: number): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += size) parts.push(data.subarray(i, i + size));
-  return Readable.from(parts);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return error instanceof ServerError ? error.code : `not a ServerError: ${String(error)}`;
-  }
 }
 
 /**

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ServerError } from '../errors.js';
 import type { UploadStaging } from '../ports/upload-staging.js';
+import { codeOf } from './blob-test-helpers.js';
 
 /** How the contract suite gets a fresh, initialised staging, and disposes of it. */
 export interface UploadStagingContractOptions {
@@ -17,15 +17,6 @@ export const newSessionId = () =>
 
 function body(...parts: Buffer[]): Readable {
   return Readable.from(parts);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return error instanceof ServerError ? error.code : `not a ServerError: ${String(error)}`;
-  }
 }
 
 /**

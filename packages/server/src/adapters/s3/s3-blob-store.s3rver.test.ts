@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { buffer } from 'node:stream/consumers';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServerError } from '../../errors.js';
+import { codeOf, sha256 } from '../../testing/blob-test-helpers.js';
 import { startS3Server, type TestS3Server } from '../../testing/s3-server.js';
 import { S3BlobStore } from './s3-blob-store.js';
 import { createS3Client, type S3Settings } from './s3-client.js';
@@ -16,7 +17,6 @@ import { createS3Client, type S3Settings } from './s3-client.js';
 // s3rver process (s3rver itself echoes no SSE header, so the request is where it shows).
 
 const PART = 5_242_880;
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 interface Sent {
   readonly command: string;
@@ -51,15 +51,6 @@ function watch(client: S3Client): Sent[] {
 }
 
 const commands = (sent: readonly Sent[]) => sent.map((s) => s.command);
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return error instanceof ServerError ? error.code : `not a ServerError: ${String(error)}`;
-  }
-}
 
 let s3: TestS3Server;
 beforeAll(async () => {
