@@ -17,7 +17,7 @@ import {
   targetTokenHeaders,
 } from '../testing/client-protocols.js';
 import { verifyCloudFrontUrl } from '../testing/cloudfront-verifier.js';
-import { type Fleet, seedFleet, signedEnvelope } from '../testing/release-fixtures.js';
+import { type Fleet, seedFleet, uploadRelease } from '../testing/release-fixtures.js';
 import { startS3Server, type TestS3Server } from '../testing/s3-server.js';
 import { describeEachDialect } from '../testing/test-database.js';
 import { createTestServer, type TestServer } from '../testing/test-server.js';
@@ -84,19 +84,9 @@ describeEachDialect('direct download links in device answers', (dialect) => {
     );
     admin = { ...(await server.adminHeaders()), 'content-type': 'application/json' };
     fleet = await seedFleet(server.app.updraft.db, { deviceCount: 3, className: 'gateway' });
-    const envelope = await signedEnvelope(fleet, fleet.key, 5, [payload], '2.0.0');
-    const res = await inject({
-      method: 'POST',
-      url: '/api/v1/releases',
-      headers: admin,
-      payload: {
-        deviceClassId: fleet.deviceClassId,
-        envelope: Buffer.from(envelope).toString('base64'),
-        payloads: [{ data: payload.toString('base64'), fileName: 'rootfs.mender' }],
-      },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    releaseId = res.json().id as string;
+    releaseId = await uploadRelease(server.app, admin, fleet, 5, [payload], '2.0.0', [
+      'rootfs.mender',
+    ]);
   });
   afterAll(async () => {
     await server?.close();
