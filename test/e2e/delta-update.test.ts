@@ -1,8 +1,8 @@
-import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coreVerifier, HttpTransport, parseAgentConfig, runFileAgent } from '@updraft/agent';
+import { coreVerifier, HttpTransport } from '@updraft/agent';
 import {
   AgentApplication,
   buildImage,
@@ -11,8 +11,10 @@ import {
   SimFleet,
 } from '@updraft/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFileDevice } from './file-device.js';
 import {
   createDeviceClass,
+  newReleaseIdentity,
   publishRelease,
   type SpawnedService,
   startService,
@@ -25,9 +27,7 @@ import {
 // against the factory image in its slot a. Only public entry points are imported.
 
 const MAIN = '814100';
-const vendorId = randomUUID();
-const classId = randomUUID();
-const releaseKey = generateKeyPairSync('ed25519');
+const identity = newReleaseIdentity();
 const imageKey = generateTestKey();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -35,7 +35,6 @@ let service: SpawnedService;
 let deviceClassId: string;
 let dir: string;
 
-const identity = { vendorId, classId, releaseKey };
 const release = (seq: number, version: string, image: Uint8Array) =>
   publishRelease(service, identity, { deviceClassId, componentId: MAIN, seq, version, image });
 
@@ -109,9 +108,9 @@ describe('server-generated delta, end to end', () => {
         new AgentApplication({
           transport: new HttpTransport({ baseUrl: service.base, token: device.token }),
           verifier: coreVerifier({
-            trust: { keys: [{ key: releaseKey.publicKey }] },
-            vendorId,
-            classId,
+            trust: { keys: [{ key: identity.releaseKey.publicKey }] },
+            vendorId: identity.vendorId,
+            classId: identity.classId,
           }),
           initialComponents: [{ id: MAIN, version: '1.0.0', sequenceNumber: 1, digest: sha(v1) }],
           agentOptions: { mainComponent: MAIN, backoffBaseMs: 10, backoffCapMs: 100 },
@@ -160,47 +159,30 @@ describe('server-generated delta, end to end', () => {
       .poll(async () => (await view()).patches[0]?.state, { timeout: 30_000 })
       .toBe('ready');
 
-    const device = await service.api<{ device: { id: string }; token: string }>(
-      'POST',
-      '/api/v1/devices',
-      { name: 'gateway-delta', deviceClassId },
-    );
+    // The factory image, as flashed at manufacturing: slot a's file holds exactly 3.0.0.
+    const device = await createFileDevice(service, identity, {
+      deviceClassId,
+      name: 'gateway-delta',
+      home: dir,
+      factory: v1,
+      installed: { version: '3.0.0', sequenceNumber: 3 },
+      sectorSize: 65536,
+    });
     const actionId = (
       await service.api<{ id: string }>('POST', '/api/v1/actions', {
-        deviceId: device.device.id,
+        deviceId: device.id,
         releaseId: target,
       })
     ).id;
-    // The factory image, as flashed at manufacturing: slot a's file holds exactly 3.0.0.
-    await writeFile(join(dir, 'a.img'), v1);
-    await writeFile(
-      join(dir, 'release.pub'),
-      releaseKey.publicKey.export({ type: 'spki', format: 'pem' }),
-    );
-    const config = parseAgentConfig(
-      {
-        server: { url: service.base, token: device.token },
-        device: { vendorId, classId },
-        trustedKeys: ['release.pub'],
-        stateDir: 'state',
-        slots: {
-          a: { path: 'a.img', size: 1 << 20 },
-          b: { path: 'b.img', size: 1 << 20 },
-          sectorSize: 65536,
-        },
-        installed: { version: '3.0.0', sequenceNumber: 3 },
-      },
-      dir,
-    );
     const fullBefore = await service.metric('updraft_downloads_total{kind="full"}');
-    await runFileAgent(config, { until: 'idle' });
+    await device.run();
     expect((await service.api<{ state: string }>('GET', `/api/v1/actions/${actionId}`)).state).toBe(
       'success',
     );
     // Through the patch: no full download of the image.
     expect(await service.metric('updraft_downloads_total{kind="full"}')).toBe(fullBefore);
     await expect.poll(async () => (await view()).deliveries).toBe(1);
-    const slotB = await readFile(join(dir, 'b.img'));
-    expect(slotB.subarray(0, v2.length).equals(Buffer.from(v2))).toBe(true);
+    const slotB = await device.slotB(v2.length);
+    expect(slotB.equals(Buffer.from(v2))).toBe(true);
   }, 90_000);
 });

@@ -1,8 +1,7 @@
-import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAgentConfig, runFileAgent } from '@updraft/agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCdnEdge, type TestCdnEdge } from '../../packages/server/src/testing/cdn-edge.js';
 import {
@@ -10,8 +9,10 @@ import {
   startCuttingProxy,
 } from '../../packages/server/src/testing/cutting-proxy.js';
 import { startS3Server, type TestS3Server } from '../../packages/server/src/testing/s3-server.js';
+import { createFileDevice } from './file-device.js';
 import {
   createDeviceClass,
+  newReleaseIdentity,
   publishRelease,
   type SpawnedService,
   startService,
@@ -26,16 +27,13 @@ import {
 
 const MAIN = '814100';
 const SECTOR = 4096;
-const vendorId = randomUUID();
-const classId = randomUUID();
-const releaseKey = generateKeyPairSync('ed25519');
+const identity = newReleaseIdentity();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 let s3: TestS3Server;
 let proxy: CuttingProxy;
 let dir: string;
 
-const identity = { vendorId, classId, releaseKey };
 const setUpClass = (service: SpawnedService) =>
   createDeviceClass(service, identity, `direct-${randomBytes(3).toString('hex')}`);
 const release = (
@@ -47,46 +45,21 @@ const release = (
 ) => publishRelease(service, identity, { deviceClassId, componentId: MAIN, seq, version, image });
 
 /** A file-backed device with `factory` in slot a, updated by one `runFileAgent` until idle. */
-async function device(
+const device = (
   service: SpawnedService,
   deviceClassId: string,
   name: string,
   factory: Uint8Array,
   installed: { version: string; sequenceNumber: number },
-) {
-  const { device: d, token } = await service.api<{ device: { id: string }; token: string }>(
-    'POST',
-    '/api/v1/devices',
-    { name, deviceClassId },
-  );
-  const home = join(dir, name);
-  await mkdir(home, { recursive: true });
-  await writeFile(join(home, 'a.img'), factory);
-  await writeFile(
-    join(home, 'release.pub'),
-    releaseKey.publicKey.export({ type: 'spki', format: 'pem' }),
-  );
-  const config = parseAgentConfig(
-    {
-      server: { url: service.base, token },
-      device: { vendorId, classId },
-      trustedKeys: ['release.pub'],
-      stateDir: 'state',
-      slots: {
-        a: { path: 'a.img', size: 1 << 20 },
-        b: { path: 'b.img', size: 1 << 20 },
-        sectorSize: SECTOR,
-      },
-      installed,
-    },
-    home,
-  );
-  return {
-    id: d.id,
-    run: () => runFileAgent(config, { until: 'idle' }),
-    slotB: async (length: number) => (await readFile(join(home, 'b.img'))).subarray(0, length),
-  };
-}
+) =>
+  createFileDevice(service, identity, {
+    deviceClassId,
+    name,
+    home: join(dir, name),
+    factory,
+    installed,
+    sectorSize: SECTOR,
+  });
 
 /** Payload bytes the service itself sent to devices (every kind: full, range, head, delta). */
 async function servedBytes(service: SpawnedService): Promise<number> {

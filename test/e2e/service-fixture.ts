@@ -1,5 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, type KeyObject, randomBytes } from 'node:crypto';
+import {
+  createHash,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  randomUUID,
+} from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -150,6 +156,15 @@ export interface ReleaseIdentity {
   readonly classId: string;
   /** An Ed25519 key pair: the public half is trusted by the device class, the private signs. */
   readonly releaseKey: { readonly publicKey: KeyObject; readonly privateKey: KeyObject };
+}
+
+/** A fresh identity: random vendor-id and class-id, a new Ed25519 release key. */
+export function newReleaseIdentity(): ReleaseIdentity {
+  return {
+    vendorId: randomUUID(),
+    classId: randomUUID(),
+    releaseKey: generateKeyPairSync('ed25519'),
+  };
 }
 
 /** Creates a device class named `name` for `identity` and trusts its release key; returns its id. */
