@@ -21,7 +21,7 @@ describeEachDialect('BearerDeviceAuthenticator', (dialect) => {
   const authenticate = (token: string) =>
     auth.authenticate({ headers: { authorization: `Bearer ${token}` } });
 
-  it('reads the check-in state with the credential: last report digest and open action', async () => {
+  it('reads the check-in state with the credential: last report digest, open action and name', async () => {
     const [dev] = fleet.devices;
     const before = await authenticate(dev!.token);
     expect(before).toEqual({
@@ -31,7 +31,12 @@ describeEachDialect('BearerDeviceAuthenticator', (dialect) => {
       deviceClassId: fleet.deviceClassId,
       credentialId: dev!.credentialId,
     });
-    expect(prefetchedCheckInState(before!)).toEqual({ reportDigest: null, actionId: null });
+    // seedFleet names each device by its id.
+    expect(prefetchedCheckInState(before!)).toEqual({
+      reportDigest: null,
+      actionId: null,
+      deviceName: dev!.id,
+    });
 
     await t.handle.db
       .insertInto('device_reports')
@@ -43,10 +48,18 @@ describeEachDialect('BearerDeviceAuthenticator', (dialect) => {
       })
       .execute();
     const after = await authenticate(dev!.token);
-    expect(prefetchedCheckInState(after!)).toEqual({ reportDigest: 'digest-1', actionId: null });
+    expect(prefetchedCheckInState(after!)).toEqual({
+      reportDigest: 'digest-1',
+      actionId: null,
+      deviceName: dev!.id,
+    });
     // Another device's state is its own.
     const other = await authenticate(fleet.devices[1]!.token);
-    expect(prefetchedCheckInState(other!)).toEqual({ reportDigest: null, actionId: null });
+    expect(prefetchedCheckInState(other!)).toEqual({
+      reportDigest: null,
+      actionId: null,
+      deviceName: fleet.devices[1]!.id,
+    });
   });
 
   it('refuses a revoked token on the very next request (no cache)', async () => {

@@ -40,6 +40,11 @@ export interface PrefetchedCheckInState {
   readonly reportDigest: string | null;
   /** The device's open action, if any. */
   readonly actionId: string | null;
+  /**
+   * The device's name (its MQTT topic root), when read with the credential: a first poll then
+   * needs one statement, not a second one for the push endpoint.
+   */
+  readonly deviceName?: string;
 }
 
 // Kept beside the principal (not in it) so principals stay plain {kind, tenantId, deviceId, ...}.
@@ -87,6 +92,7 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
           'd.id as deviceId',
           'd.tenant_id as tenantId',
           'd.device_class_id as deviceClassId',
+          'd.name as deviceName',
           't.id as credentialId',
           'r.report_digest as reportDigest',
           'a.id as actionId',
@@ -119,7 +125,11 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
       deviceClassId: row.deviceClassId,
       credentialId: row.credentialId,
     };
-    const state = { reportDigest: row.reportDigest ?? null, actionId: row.actionId ?? null };
+    const state = {
+      reportDigest: row.reportDigest ?? null,
+      actionId: row.actionId ?? null,
+      deviceName: row.deviceName,
+    };
     // No settings row: the default, bearer tokens allowed.
     const forbidden = row.bearerTokensAllowed === 0;
     this.sessions?.store(

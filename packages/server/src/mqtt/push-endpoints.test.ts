@@ -44,3 +44,18 @@ describe('PushEndpoints', () => {
     expect(a?.topicRoot).toContain('name-a');
   });
 });
+
+describe('PushEndpoints with the name already read', () => {
+  it('builds the endpoint from a name the caller read with the credential, with no lookup', async () => {
+    const { db, seen } = countingDb();
+    const endpoints = new PushEndpoints(db, () => 'mqtts://broker:8883', {
+      subscribe: () => () => undefined,
+    });
+    const known = await endpoints.of('ten', 'a', 'thermostat-7');
+    expect(seen).toEqual([]);
+    expect(known?.topicRoot).toContain('thermostat-7');
+    // Kept like a looked-up one: the next poll gets the same object (its memoised idle ETag).
+    expect(await endpoints.of('ten', 'a')).toBe(known);
+    expect(seen).toEqual([]);
+  });
+});

@@ -29,8 +29,15 @@ export class PushEndpoints {
     });
   }
 
-  /** The device's endpoint; `undefined` when the device is gone or no broker is up. */
-  async of(tenantId: string, deviceId: string): Promise<PushEndpoint | undefined> {
+  /**
+   * The device's endpoint; `undefined` when the device is gone or no broker is up. `knownName`,
+   * the device's name when the caller read it already (with the credential), saves the lookup.
+   */
+  async of(
+    tenantId: string,
+    deviceId: string,
+    knownName?: string,
+  ): Promise<PushEndpoint | undefined> {
     const url = this.url();
     if (url === undefined) return undefined;
     const key = `${tenantId}/${deviceId}`;
@@ -38,12 +45,15 @@ export class PushEndpoints {
     if (cached?.url === url) return cached;
     let topicRoot = cached?.topicRoot;
     if (topicRoot === undefined) {
-      const row = await this.db
-        .selectFrom('devices')
-        .select('name')
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', deviceId)
-        .executeTakeFirst();
+      const row =
+        knownName !== undefined
+          ? { name: knownName }
+          : await this.db
+              .selectFrom('devices')
+              .select('name')
+              .where('tenant_id', '=', tenantId)
+              .where('id', '=', deviceId)
+              .executeTakeFirst();
       if (row === undefined) return undefined;
       topicRoot = deviceTopicRoot(tenantId, row.name);
       // The oldest entry goes (a Map iterates in insertion order): one at a time, never the lot.

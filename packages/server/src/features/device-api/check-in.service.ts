@@ -169,7 +169,7 @@ export class CheckInService {
 
     const actionId = state?.actionId ?? null;
     const pollIntervalSeconds = actionId === null ? this.poll.idle : this.poll.active;
-    const push = await this.push?.of(device.tenantId, device.deviceId);
+    const push = await this.push?.of(device.tenantId, device.deviceId, prefetched?.deviceName);
     if (actionId === null) {
       // Idle: the answer is a constant (per device with push), so the ETag needs no other query.
       const etag =
