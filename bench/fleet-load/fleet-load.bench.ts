@@ -484,10 +484,12 @@ async function main(): Promise<void> {
     );
     const errors = {
       status: results.reduce((n, r) => n + r.errors.status, 0),
+      shed: results.reduce((n, r) => n + r.errors.shed, 0),
       timeout: results.reduce((n, r) => n + r.errors.timeout, 0),
       connection: results.reduce((n, r) => n + r.errors.connection, 0),
     };
-    const errorCount = errors.status + errors.timeout + errors.connection;
+    // A shed poll is an error too: the device did not get its answer in this interval.
+    const errorCount = errors.status + errors.shed + errors.timeout + errors.connection;
     const serverCpu = cpuEnd.servers.map((c, i) => round(c - cpuStart.servers[i]!));
     const serverCpuTotal = serverCpu.reduce((a, b) => a + b, 0);
     const rssMiB = round(

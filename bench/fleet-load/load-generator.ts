@@ -46,7 +46,8 @@ export interface GeneratorResult {
   downloads: number;
   downloadBytes: number;
   campaignDevicesDone: number;
-  errors: { status: number; timeout: number; connection: number };
+  /** `shed`: 503 DEVICE_SERVICE_BUSY (the device would come back after its Retry-After). */
+  errors: { status: number; shed: number; timeout: number; connection: number };
   /** Error samples (first few), for the report. */
   errorSamples: string[];
   warmupErrors: number;
@@ -77,7 +78,7 @@ const result: GeneratorResult = {
   downloads: 0,
   downloadBytes: 0,
   campaignDevicesDone: 0,
-  errors: { status: 0, timeout: 0, connection: 0 },
+  errors: { status: 0, shed: 0, timeout: 0, connection: 0 },
   errorSamples: [],
   warmupErrors: 0,
   lateStarts: 0,
@@ -166,7 +167,7 @@ async function timed(
     if (!ok(answer.status)) {
       fail(
         inWindow,
-        'status',
+        answer.status === 503 && answer.body?.includes('DEVICE_SERVICE_BUSY') ? 'shed' : 'status',
         `${kind} answered ${answer.status}: ${answer.body?.slice(0, 200) ?? ''}`,
       );
       return undefined;
@@ -191,7 +192,11 @@ async function timed(
   }
 }
 
-function fail(inWindow: boolean, kind: 'status' | 'timeout' | 'connection', sample: string): void {
+function fail(
+  inWindow: boolean,
+  kind: 'status' | 'shed' | 'timeout' | 'connection',
+  sample: string,
+): void {
   if (!inWindow) {
     result.warmupErrors++;
     if (result.errorSamples.length < 5) result.errorSamples.push(`(warm-up) ${sample}`);

@@ -49,6 +49,7 @@ import { installAuditHook } from './http/audit-hook.js';
 import { SESSION_COOKIE } from './http/browser-session.js';
 import { createRateLimiter } from './http/create-rate-limiter.js';
 import { type Dashboard, DEFAULT_DASHBOARD_DIR, mountDashboard } from './http/dashboard.js';
+import { DeviceLoadShedder } from './http/device-load-shedding.js';
 import { Drain } from './http/drain.js';
 import { installProblemHandlers } from './http/problem.js';
 import { installRateLimits } from './http/rate-limit.js';
@@ -250,6 +251,10 @@ export async function buildServer(
       metrics,
       deviceAuth,
       deviceChanges: database.deviceChanges,
+      deviceLoad: new DeviceLoadShedder({
+        maxPending: config.device.maxPendingRequests,
+        maxRetryAfterSeconds: config.device.pollIntervalSeconds,
+      }),
       limiter: createRateLimiter(config.rateLimit, database, () => now().getTime(), loggerInstance),
       deriveKey: (purpose) => deriveKey(masterKey, purpose),
       now,
@@ -385,6 +390,8 @@ export async function buildServer(
   // Parses lazily: only the access check reads the session cookie (hook: false), so requests
   // without one (devices, bearer callers) pay nothing; the plugin also writes Set-Cookie.
   await app.register(cookie, { hook: false });
+  // Before the rate limits and the access check: a device refused for load costs no work.
+  app.updraft.deviceLoad.install(app);
   // Rate limits run first (global onRequest hooks precede the routes' access check).
   installRateLimits(app, app.updraft.limiter);
   installAccessControl(app);

@@ -115,6 +115,7 @@ export const ServerConfigSchema = Type.Object(
         downloadUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 604_800 }),
         sessionCacheEntries: Type.Integer({ minimum: 0, maximum: 100_000_000 }),
         sessionCacheMaxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+        maxPendingRequests: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
         menderTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 604_800 }),
       },
       { additionalProperties: false },
@@ -603,6 +604,13 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: 900,
     doc: 'A cached device session is read again after this many seconds. Changes through Updraft (and, on PostgreSQL, any SQL change) reach every replica at once; this bounds only changes made to a SQLite file by another process.',
+  },
+  {
+    path: 'device.maxPendingRequests',
+    env: 'UPDRAFT_DEVICE_MAX_PENDING_REQUESTS',
+    type: 'integer',
+    default: 1_000,
+    doc: 'Most device requests (check-ins, reports, envelopes; not payload downloads) one process works on at once. Past it a device gets `DEVICE_SERVICE_BUSY` (503) at once with a Retry-After spread at random over 5 s to one poll interval, so a fleet coming back together (a restart with cold caches, the end of a network outage) is spread out instead of queueing until every device times out. 0 turns the bound off.',
   },
   {
     path: 'device.menderTokenTtlSeconds',

@@ -23,6 +23,7 @@ import type { ObjectStore } from '../ports/object-store.js';
 import type { PeerCertificateReader } from '../tls/peer-certificate.js';
 import type { ServerTlsMaterial } from '../tls/server-tls.js';
 import type { Dashboard } from './dashboard.js';
+import type { DeviceLoadShedder } from './device-load-shedding.js';
 import type { Drain } from './drain.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -38,6 +39,8 @@ export interface UpdraftServices {
   readonly deviceAuth: DeviceAuthenticator;
   /** Device changes from every replica; write paths announce theirs after commit. */
   readonly deviceChanges: DeviceChangeFeed;
+  /** Bounds the device requests worked on at once (`device.maxPendingRequests`). */
+  readonly deviceLoad: DeviceLoadShedder;
   /** Request and failed-authentication budgets (see http/rate-limit.ts). */
   readonly limiter: RateLimiter;
   /** Key material derived from the master key for a named purpose (e.g. `download-url`). */
