@@ -283,6 +283,95 @@ async function api(base: string, admin: string, method: string, url: string, bod
   return JSON.parse(text) as { id: string };
 }
 
+/** What the servers' /metrics say: request-duration buckets by `METHOD route`, GC, loop lag. */
+interface Scrape {
+  readonly routes: Map<string, Map<string, number>>;
+  /** Cumulative GC pauses by kind (major, minor, incremental, weakcb): count and seconds. */
+  readonly gc: Map<string, { count: number; seconds: number }>;
+  /** Event-loop delay since the previous scrape (prom-client resets it): worst server. */
+  readonly loopLagP99Ms: number;
+  readonly loopLagMaxMs: number;
+}
+
+async function scrape(urls: readonly string[], admin: string): Promise<Scrape> {
+  const routes = new Map<string, Map<string, number>>();
+  const gc = new Map<string, { count: number; seconds: number }>();
+  let loopLagP99Ms = 0;
+  let loopLagMaxMs = 0;
+  for (const url of urls) {
+    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${admin}` } });
+    if (!res.ok) continue;
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^(\w+)(?:\{(.*)\})? ([\d.e+-]+)$/.exec(line);
+      if (m === null) continue;
+      const [, name, labelText, value] = m as unknown as [
+        string,
+        string,
+        string | undefined,
+        string,
+      ];
+      const labels = Object.fromEntries(
+        [...(labelText ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]),
+      );
+      if (name === 'updraft_http_request_duration_seconds_bucket') {
+        const key = `${labels.method} ${labels.route}`;
+        const buckets = routes.get(key) ?? new Map<string, number>();
+        buckets.set(labels.le!, (buckets.get(labels.le!) ?? 0) + Number(value));
+        routes.set(key, buckets);
+      } else if (
+        name === 'nodejs_gc_duration_seconds_count' ||
+        name === 'nodejs_gc_duration_seconds_sum'
+      ) {
+        const entry = gc.get(labels.kind!) ?? { count: 0, seconds: 0 };
+        if (name.endsWith('_count')) entry.count += Number(value);
+        else entry.seconds += Number(value);
+        gc.set(labels.kind!, entry);
+      } else if (name === 'nodejs_eventloop_lag_p99_seconds') {
+        loopLagP99Ms = Math.max(loopLagP99Ms, Number(value) * 1000);
+      } else if (name === 'nodejs_eventloop_lag_max_seconds') {
+        loopLagMaxMs = Math.max(loopLagMaxMs, Number(value) * 1000);
+      }
+    }
+  }
+  return { routes, gc, loopLagP99Ms, loopLagMaxMs };
+}
+
+/** GC pauses in the window by kind, from two scrapes. */
+function gcWindow(start: Scrape, end: Scrape): Record<string, { count: number; seconds: number }> {
+  const out: Record<string, { count: number; seconds: number }> = {};
+  for (const [kind, e] of end.gc) {
+    const s = start.gc.get(kind) ?? { count: 0, seconds: 0 };
+    out[kind] = { count: e.count - s.count, seconds: round(e.seconds - s.seconds, 3) };
+  }
+  return out;
+}
+
+/**
+ * Server-side durations in the window, per route: requests, and the share answered within
+ * 10 ms, 100 ms and 1 s (from the servers' own histograms: time in the server, no client queue).
+ */
+function routeWindow(
+  start: Map<string, Map<string, number>>,
+  end: Map<string, Map<string, number>>,
+): Record<string, { requests: number; within10ms: number; within100ms: number; within1s: number }> {
+  const out: Record<
+    string,
+    { requests: number; within10ms: number; within100ms: number; within1s: number }
+  > = {};
+  for (const [route, buckets] of end) {
+    const diff = (le: string) => (buckets.get(le) ?? 0) - (start.get(route)?.get(le) ?? 0);
+    const requests = diff('+Inf');
+    if (requests <= 0) continue;
+    out[route] = {
+      requests,
+      within10ms: round(diff('0.01') / requests, 4),
+      within100ms: round(diff('0.1') / requests, 4),
+      within1s: round(diff('1') / requests, 4),
+    };
+  }
+  return out;
+}
+
 // --- generators ---------------------------------------------------------------------------------
 function runGenerator(jobFile: string): { child: ChildProcess; done: Promise<GeneratorResult> } {
   const child = spawn(
@@ -457,6 +546,8 @@ async function main(): Promise<void> {
       loadAverage: os.loadavg()[0]!,
     };
     const memStart = await Promise.all(serverPids.map(memoryOf));
+    const serverUrls = servers.map((server) => server.url);
+    const scrapeStart = await scrape(serverUrls, admin);
     // 6. Window closed: CPU, memory, database size.
     const measureTo = measureFrom + options.seconds * 1000;
     await sleepUntil(measureTo);
@@ -469,6 +560,7 @@ async function main(): Promise<void> {
       loadAverage: os.loadavg()[0]!,
     };
     const memEnd = await Promise.all(serverPids.map(memoryOf));
+    const scrapeEnd = await scrape(serverUrls, admin);
     const sizeEnd = await databaseBytes(env, schema);
     const sqliteMainEnd =
       options.dialect === 'sqlite' ? await sqliteFileBytes(env.UPDRAFT_DATABASE_SQLITE_FILE!) : 0;
@@ -523,6 +615,13 @@ async function main(): Promise<void> {
       maxMs: percentileMs(pollHistogram, 100),
       errors: errorCount,
       errorKinds: errors,
+      // Time inside the servers (their own histograms), apart from any queue in the clients.
+      serverRoutes: routeWindow(scrapeStart.routes, scrapeEnd.routes),
+      serverGcInWindow: gcWindow(scrapeStart, scrapeEnd),
+      serverEventLoopLagInWindowMs: {
+        p99: round(scrapeEnd.loopLagP99Ms, 1),
+        max: round(scrapeEnd.loopLagMaxMs, 1),
+      },
       errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 10),
       warmupErrors: results.reduce((n, r) => n + r.warmupErrors, 0),
       lateStarts: results.reduce((n, r) => n + r.lateStarts, 0),
