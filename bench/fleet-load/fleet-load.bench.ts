@@ -319,16 +319,16 @@ async function scrape(urls: readonly string[], admin: string): Promise<Scrape> {
         buckets.set(labels.le!, (buckets.get(labels.le!) ?? 0) + Number(value));
         routes.set(key, buckets);
       } else if (
-        name === 'nodejs_gc_duration_seconds_count' ||
-        name === 'nodejs_gc_duration_seconds_sum'
+        name === 'updraft_nodejs_gc_duration_seconds_count' ||
+        name === 'updraft_nodejs_gc_duration_seconds_sum'
       ) {
         const entry = gc.get(labels.kind!) ?? { count: 0, seconds: 0 };
         if (name.endsWith('_count')) entry.count += Number(value);
         else entry.seconds += Number(value);
         gc.set(labels.kind!, entry);
-      } else if (name === 'nodejs_eventloop_lag_p99_seconds') {
+      } else if (name === 'updraft_nodejs_eventloop_lag_p99_seconds') {
         loopLagP99Ms = Math.max(loopLagP99Ms, Number(value) * 1000);
-      } else if (name === 'nodejs_eventloop_lag_max_seconds') {
+      } else if (name === 'updraft_nodejs_eventloop_lag_max_seconds') {
         loopLagMaxMs = Math.max(loopLagMaxMs, Number(value) * 1000);
       }
     }

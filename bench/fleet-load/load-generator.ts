@@ -192,11 +192,7 @@ async function timed(
   }
 }
 
-function fail(
-  inWindow: boolean,
-  kind: 'status' | 'shed' | 'timeout' | 'connection',
-  sample: string,
-): void {
+function fail(inWindow: boolean, kind: keyof GeneratorResult['errors'], sample: string): void {
   if (!inWindow) {
     result.warmupErrors++;
     if (result.errorSamples.length < 5) result.errorSamples.push(`(warm-up) ${sample}`);

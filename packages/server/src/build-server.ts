@@ -268,6 +268,7 @@ export async function buildServer(
     };
     app.decorate('updraft', services);
     if (services.limiter.shared) metrics.setRateLimitSyncSource(() => services.limiter.syncStats);
+    metrics.setDeviceLoadSource(() => services.deviceLoad);
     const webhookSecrets = new WebhookSecretBox(deriveKey(masterKey, 'webhook-secret'));
     const webhookOutbox = new WebhookOutbox(now);
     const wiring: FeatureWiring = {

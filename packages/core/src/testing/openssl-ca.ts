@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,17 @@ function openssl(dir: string, args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 }
 
+/** `openssl req` arguments for a new unencrypted P-256 key with `subject`. */
+const newP256Key = (subject: string) => [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-nodes',
+  '-subj',
+  subject,
+];
+
 /** A throwaway CA under a new temp dir (readable by a broker that drops root). */
 export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'updraft-ca-'));
@@ -32,13 +44,7 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
   openssl(dir, [
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    `/CN=${commonName}`,
+    ...newP256Key(`/CN=${commonName}`),
     '-keyout',
     'ca.key',
     '-out',
@@ -69,7 +75,6 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
     ].join('\n'),
   );
   const certificatePem = await readFile(path.join(dir, 'ca.pem'), 'utf8');
-  const issued = new Set<string>();
   const crl = (name: string) => {
     openssl(dir, ['ca', '-config', 'ca.cnf', '-gencrl', '-out', name]);
     return path.join(dir, name);
@@ -82,13 +87,7 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
     issue(name, subject, usage) {
       openssl(dir, [
         'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        subject,
+        ...newP256Key(subject),
         '-keyout',
         `${name}.key`,
         '-out',
@@ -98,9 +97,7 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
         usage === 'serverAuth'
           ? 'extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n'
           : 'extendedKeyUsage=clientAuth\n';
-      execFileSync('sh', ['-c', `printf '${ext}basicConstraints=CA:FALSE\\n' > ${name}.ext`], {
-        cwd: dir,
-      });
+      writeFileSync(path.join(dir, `${name}.ext`), `${ext}basicConstraints=CA:FALSE\n`);
       openssl(dir, [
         'x509',
         '-req',
@@ -118,8 +115,8 @@ export async function createOpensslCa(commonName: string): Promise<OpensslCa> {
         '-out',
         `${name}.pem`,
       ]);
-      execFileSync('chmod', ['644', `${name}.key`, `${name}.pem`], { cwd: dir });
-      issued.add(name);
+      // Readable by a broker that drops root.
+      for (const file of [`${name}.key`, `${name}.pem`]) chmodSync(path.join(dir, file), 0o644);
       return { certFile: path.join(dir, `${name}.pem`), keyFile: path.join(dir, `${name}.key`) };
     },
     revoke(certFile) {

@@ -91,6 +91,9 @@ describe('device load shedding', () => {
     expect(server.app.updraft.deviceLoad.pending).toBe(0);
     expect((await checkIn(c!.token)).status).toBe(200);
     expect(server.app.updraft.deviceLoad.shed).toBe(1);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^updraft_device_requests_shed_total 1$/m);
+    expect(metrics).toMatch(/^updraft_device_requests_pending 0$/m);
   });
 
   it('frees the slot of a device that hangs up before its body arrived', async () => {

@@ -44,6 +44,7 @@ export class Metrics {
     | (() => { readonly bytes: number; readonly hits: number; readonly misses: number })
     | undefined;
   #rateLimitSyncSource: (() => { readonly ok: number; readonly failed: number }) | undefined;
+  #deviceLoadSource: (() => { readonly pending: number; readonly shed: number }) | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -192,6 +193,26 @@ export class Metrics {
         this.inc({ result: 'failed' }, stats.failed);
       },
     });
+    new Gauge({
+      name: 'updraft_device_requests_pending',
+      help: 'Device requests being worked on now (bounded by device.maxPendingRequests).',
+      registers,
+      collect() {
+        const load = self.#deviceLoadSource?.();
+        if (load) this.set(load.pending);
+      },
+    });
+    new Counter({
+      name: 'updraft_device_requests_shed_total',
+      help: 'Device requests refused with 503 DEVICE_SERVICE_BUSY because device.maxPendingRequests were being worked on.',
+      registers,
+      collect() {
+        const load = self.#deviceLoadSource?.();
+        if (!load) return;
+        this.reset();
+        this.inc(load.shed);
+      },
+    });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'updraft_' });
   }
@@ -204,6 +225,11 @@ export class Metrics {
   /** Lets the device session cache report its counts at scrape time. */
   setSessionCacheSource(source: () => SessionCacheStats): void {
     this.sessionCacheSource = source;
+  }
+
+  /** Lets the device load shedder report its pending and refused requests at scrape time. */
+  setDeviceLoadSource(source: () => { readonly pending: number; readonly shed: number }): void {
+    this.#deviceLoadSource = source;
   }
 
   /** Lets the rate limiter's synchroniser report its passes at scrape time (shared counts only). */

@@ -45,17 +45,18 @@ export class PushEndpoints {
     if (cached?.url === url) return cached;
     let topicRoot = cached?.topicRoot;
     if (topicRoot === undefined) {
-      const row =
-        knownName !== undefined
-          ? { name: knownName }
-          : await this.db
-              .selectFrom('devices')
-              .select('name')
-              .where('tenant_id', '=', tenantId)
-              .where('id', '=', deviceId)
-              .executeTakeFirst();
-      if (row === undefined) return undefined;
-      topicRoot = deviceTopicRoot(tenantId, row.name);
+      const name =
+        knownName ??
+        (
+          await this.db
+            .selectFrom('devices')
+            .select('name')
+            .where('tenant_id', '=', tenantId)
+            .where('id', '=', deviceId)
+            .executeTakeFirst()
+        )?.name;
+      if (name === undefined) return undefined;
+      topicRoot = deviceTopicRoot(tenantId, name);
       // The oldest entry goes (a Map iterates in insertion order): one at a time, never the lot.
       if (this.#endpoints.size >= this.maxEntries) {
         const oldest = this.#endpoints.keys().next();
