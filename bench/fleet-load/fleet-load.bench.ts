@@ -372,6 +372,88 @@ function routeWindow(
   return out;
 }
 
+/**
+ * PostgreSQL over the window, sampled every 250 ms: per second, the most of this run's backends
+ * active and idle in a transaction, what active ones waited on, and any autovacuum or checkpoint
+ * at work. Lines a slow second in the generators' timelines up with what the database was doing.
+ */
+interface PostgresSecond {
+  active: number;
+  idleInTransaction: number;
+  waits: Record<string, number>;
+  autovacuum: string[];
+  checkpoint: boolean;
+}
+
+function samplePostgres(applicationName: string, from: number, seconds: number) {
+  const timeline: PostgresSecond[] = Array.from({ length: seconds }, () => ({
+    active: 0,
+    idleInTransaction: 0,
+    waits: {},
+    autovacuum: [],
+    checkpoint: false,
+  }));
+  const client = new pg.Client({ connectionString: PG_URL });
+  let stop = false;
+  const done = (async () => {
+    await client.connect();
+    const checkpoints = async () =>
+      Number(
+        (
+          await client.query<{ n: string }>(
+            'SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter',
+          )
+        ).rows[0]!.n,
+      );
+    let lastCheckpoints = await checkpoints();
+    while (!stop) {
+      const second = timeline[Math.floor((Date.now() - from) / 1000)];
+      const { rows } = await client.query<{
+        application_name: string;
+        backend_type: string;
+        state: string | null;
+        wait: string | null;
+        query: string;
+      }>(
+        `SELECT application_name, backend_type, state, query,
+                CASE WHEN wait_event IS NULL THEN NULL ELSE wait_event_type || ':' || wait_event END AS wait
+         FROM pg_stat_activity WHERE application_name = $1 OR backend_type IN ('autovacuum worker', 'checkpointer')`,
+        [applicationName],
+      );
+      const now = await checkpoints();
+      if (second !== undefined) {
+        let active = 0;
+        let idleInTransaction = 0;
+        for (const r of rows) {
+          if (r.backend_type === 'autovacuum worker' && r.query) {
+            const table =
+              /VACUUM[^"]*?(\w+\.)?"?(\w+)"?/i.exec(r.query)?.[2] ?? r.query.slice(0, 40);
+            if (!second.autovacuum.includes(table)) second.autovacuum.push(table);
+          }
+          if (r.application_name !== applicationName) continue;
+          if (r.state === 'active') {
+            active++;
+            if (r.wait) second.waits[r.wait] = (second.waits[r.wait] ?? 0) + 1;
+          } else if (r.state?.startsWith('idle in transaction')) idleInTransaction++;
+        }
+        second.active = Math.max(second.active, active);
+        second.idleInTransaction = Math.max(second.idleInTransaction, idleInTransaction);
+        if (now !== lastCheckpoints) second.checkpoint = true;
+      }
+      lastCheckpoints = now;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await client.end();
+  })();
+  return {
+    timeline,
+    stop: async () => {
+      stop = true;
+      await done;
+    },
+  };
+}
+
 // --- generators ---------------------------------------------------------------------------------
 function runGenerator(jobFile: string): { child: ChildProcess; done: Promise<GeneratorResult> } {
   const child = spawn(
@@ -548,9 +630,14 @@ async function main(): Promise<void> {
     const memStart = await Promise.all(serverPids.map(memoryOf));
     const serverUrls = servers.map((server) => server.url);
     const scrapeStart = await scrape(serverUrls, admin);
+    const postgresSampler =
+      options.dialect === 'postgres'
+        ? samplePostgres(schema, measureFrom, options.seconds)
+        : undefined;
     // 6. Window closed: CPU, memory, database size.
     const measureTo = measureFrom + options.seconds * 1000;
     await sleepUntil(measureTo);
+    await postgresSampler?.stop();
     const cpuEnd = {
       servers: await Promise.all(serverPids.map(cpuSecondsOf)),
       generators: await cpuOfAll(generatorPids),
@@ -622,6 +709,18 @@ async function main(): Promise<void> {
         p99: round(scrapeEnd.loopLagP99Ms, 1),
         max: round(scrapeEnd.loopLagMaxMs, 1),
       },
+      // Per second of the window: polls issued, those answered after more than 100 ms, the
+      // slowest (all generators), beside what PostgreSQL was doing then.
+      timeline: Array.from({ length: options.seconds }, (_, i) => {
+        const seconds = results.map((r) => r.timeline[i]!);
+        return {
+          second: i,
+          polls: seconds.reduce((n, t) => n + t.polls, 0),
+          over100ms: seconds.reduce((n, t) => n + t.over100ms, 0),
+          maxMs: Math.max(...seconds.map((t) => t.maxMs)),
+          ...(postgresSampler ? { postgres: postgresSampler.timeline[i] } : {}),
+        };
+      }),
       errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 10),
       warmupErrors: results.reduce((n, r) => n + r.warmupErrors, 0),
       lateStarts: results.reduce((n, r) => n + r.lateStarts, 0),

@@ -54,6 +54,8 @@ export interface GeneratorResult {
   /** Polls that could not start on time (scheduler lag > 1 s: the generator is saturated). */
   lateStarts: number;
   cpuSeconds: number;
+  /** Per second of the window (by the second a poll was issued): polls, those over 100 ms, worst. */
+  timeline: { polls: number; over100ms: number; maxMs: number }[];
 }
 
 interface Answer {
@@ -83,6 +85,7 @@ const result: GeneratorResult = {
   warmupErrors: 0,
   lateStarts: 0,
   cpuSeconds: 0,
+  timeline: Array.from({ length: job.measureS }, () => ({ polls: 0, over100ms: 0, maxMs: 0 })),
 };
 
 function address(i: number): string {
@@ -177,6 +180,12 @@ async function timed(
         result.polls++;
         if (answer.status === 304) result.notModified++;
         record(result.pollHistogram, micros);
+        const second = result.timeline[Math.floor((at - measureFrom) / 1000)];
+        if (second !== undefined) {
+          second.polls++;
+          if (micros > 100_000) second.over100ms++;
+          second.maxMs = Math.max(second.maxMs, Math.round(micros / 1000));
+        }
       } else {
         result.campaignRequests++;
         record(result.campaignHistogram, micros);

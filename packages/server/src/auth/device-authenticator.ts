@@ -5,6 +5,7 @@ import { preparedQuery } from '../features/device-api/prepared-query.js';
 import type { DeviceSessionCache } from './device-session-cache.js';
 import type { DevicePrincipal } from './principal.js';
 import { hashToken } from './secrets.js';
+import { SharedStrings } from './shared-strings.js';
 
 /** The parts of a request a device authenticator may look at. */
 export interface DeviceCredentialSource {
@@ -71,6 +72,7 @@ export function prefetchedCheckInState(
 export class BearerDeviceAuthenticator implements DeviceAuthenticator {
   // Compiled once: every device request runs this lookup, so skip Kysely's per-call build.
   private readonly lookup;
+  readonly #shared = new SharedStrings(10_000);
 
   constructor(
     db: Kysely<Database>,
@@ -121,12 +123,14 @@ export class BearerDeviceAuthenticator implements DeviceAuthenticator {
     const principal: DevicePrincipal = {
       kind: 'device',
       deviceId: row.deviceId,
-      tenantId: row.tenantId,
-      deviceClassId: row.deviceClassId,
+      // Every row brings its own copy of these few distinct values; a cached session keeps one.
+      tenantId: this.#shared.of(row.tenantId),
+      deviceClassId: this.#shared.of(row.deviceClassId),
       credentialId: row.credentialId,
     };
     const state = {
-      reportDigest: row.reportDigest ?? null,
+      // Devices on the same firmware report alike: their digests are few distinct strings.
+      reportDigest: row.reportDigest ? this.#shared.of(row.reportDigest) : null,
       actionId: row.actionId ?? null,
       deviceName: row.deviceName,
     };

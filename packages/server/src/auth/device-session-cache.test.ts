@@ -137,4 +137,28 @@ describe('DeviceSessionCache', () => {
     feed.announce('ten_a', 'dev_1');
     expect(cache.size).toBe(0);
   });
+
+  it('keeps the index of a device exact as its credentials come and go one by one', () => {
+    const { cache, feed, advance } = setup({ maxAgeMs: 1_000 });
+    cache.store('tok-a', session('dev_1'), cache.generation);
+    advance(600);
+    cache.store('tok-b', session('dev_1'), cache.generation);
+    cache.store('tok-other', session('dev_2'), cache.generation);
+    // tok-a ages out alone: tok-b stays the device's credential, indexed.
+    advance(600);
+    expect(cache.get('tok-a')).toBeUndefined();
+    expect(cache.get('tok-b')).toBeDefined();
+    // A third credential after that: a change still drops every one of them, and only them.
+    cache.store('tok-c', session('dev_1'), cache.generation);
+    feed.announce('ten_a', 'dev_1');
+    expect(cache.get('tok-b')).toBeUndefined();
+    expect(cache.get('tok-c')).toBeUndefined();
+    expect(cache.get('tok-other')).toBeDefined();
+    expect(cache.size).toBe(1);
+    // Nothing of dev_1 is left indexed: stored again, it is cached and dropped as new.
+    cache.store('tok-d', session('dev_1'), cache.generation);
+    expect(cache.size).toBe(2);
+    feed.announce('ten_a', 'dev_1');
+    expect(cache.size).toBe(1);
+  });
 });

@@ -43,7 +43,8 @@ const TRACKED_CHANGES = 10_000;
  */
 export class DeviceSessionCache {
   readonly #entries = new Map<string, Entry>();
-  readonly #tokensOfDevice = new Map<string, Set<string>>();
+  /** The credentials cached per device: one string (nearly every device), a set beyond that. */
+  readonly #tokensOfDevice = new Map<string, string | Set<string>>();
   readonly #clock: () => number;
   #generation = 0;
   /** Generation of each device's latest change, for the latest {@link TRACKED_CHANGES} devices. */
@@ -109,12 +110,11 @@ export class DeviceSessionCache {
       this.#drop(oldestKey, oldest);
     }
     this.#entries.set(credential, { session, deviceKey: key, loadedAt: this.#clock() });
-    let tokens = this.#tokensOfDevice.get(key);
-    if (tokens === undefined) {
-      tokens = new Set();
-      this.#tokensOfDevice.set(key, tokens);
-    }
-    tokens.add(credential);
+    const tokens = this.#tokensOfDevice.get(key);
+    if (tokens === undefined) this.#tokensOfDevice.set(key, credential);
+    else if (typeof tokens === 'string')
+      this.#tokensOfDevice.set(key, new Set([tokens, credential]));
+    else tokens.add(credential);
   }
 
   /** Drops every session of one device. */
@@ -133,7 +133,8 @@ export class DeviceSessionCache {
     }
     const tokens = this.#tokensOfDevice.get(key);
     if (tokens === undefined) return;
-    for (const token of tokens) this.#entries.delete(token);
+    if (typeof tokens === 'string') this.#entries.delete(tokens);
+    else for (const token of tokens) this.#entries.delete(token);
     this.#tokensOfDevice.delete(key);
   }
 
@@ -149,7 +150,11 @@ export class DeviceSessionCache {
   #drop(credential: string, entry: Entry): void {
     this.#entries.delete(credential);
     const tokens = this.#tokensOfDevice.get(entry.deviceKey);
-    tokens?.delete(credential);
-    if (tokens?.size === 0) this.#tokensOfDevice.delete(entry.deviceKey);
+    if (tokens === credential) this.#tokensOfDevice.delete(entry.deviceKey);
+    else if (typeof tokens === 'object') {
+      tokens.delete(credential);
+      if (tokens.size === 1)
+        this.#tokensOfDevice.set(entry.deviceKey, tokens.values().next().value!);
+    }
   }
 }

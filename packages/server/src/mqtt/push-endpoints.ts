@@ -29,6 +29,14 @@ export class PushEndpoints {
     });
   }
 
+  #lastUrl: string | undefined;
+
+  /** One instance of the broker URL for every cached endpoint (not a copy per device). */
+  #sharedUrl(url: string | undefined): string | undefined {
+    if (url !== this.#lastUrl) this.#lastUrl = url;
+    return this.#lastUrl;
+  }
+
   /**
    * The device's endpoint; `undefined` when the device is gone or no broker is up. `knownName`,
    * the device's name when the caller read it already (with the credential), saves the lookup.
@@ -38,7 +46,7 @@ export class PushEndpoints {
     deviceId: string,
     knownName?: string,
   ): Promise<PushEndpoint | undefined> {
-    const url = this.url();
+    const url = this.#sharedUrl(this.url());
     if (url === undefined) return undefined;
     const key = `${tenantId}/${deviceId}`;
     const cached = this.#endpoints.get(key);

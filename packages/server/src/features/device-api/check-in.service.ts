@@ -12,6 +12,7 @@ import {
   prefetchedCheckInState,
 } from '../../auth/device-authenticator.js';
 import type { DevicePrincipal } from '../../auth/principal.js';
+import { SharedStrings } from '../../auth/shared-strings.js';
 import type { Database } from '../../db/database.js';
 import type { DeviceChangeFeed } from '../../db/device-changes.js';
 import { ServerError } from '../../errors.js';
@@ -97,12 +98,18 @@ function idleTag(pollIntervalSeconds: number): string {
 
 // With push, the idle answer also holds the device's endpoint: its tag is kept with the endpoint
 // object, which PushEndpoints returns unchanged while URL and topic root hold.
-const idlePushTags = new WeakMap<PushEndpoint, { readonly poll: number; readonly tag: string }>();
+const idlePushTags = new Map<number, WeakMap<PushEndpoint, string>>();
 function idlePushTag(pollIntervalSeconds: number, push: PushEndpoint): string {
-  const known = idlePushTags.get(push);
-  if (known?.poll === pollIntervalSeconds) return known.tag;
-  const tag = tagOf(`v1|${pollIntervalSeconds}|none|${push.url}|${push.topicRoot}`);
-  idlePushTags.set(push, { poll: pollIntervalSeconds, tag });
+  let tags = idlePushTags.get(pollIntervalSeconds);
+  if (tags === undefined) {
+    tags = new WeakMap();
+    idlePushTags.set(pollIntervalSeconds, tags);
+  }
+  let tag = tags.get(push);
+  if (tag === undefined) {
+    tag = tagOf(`v1|${pollIntervalSeconds}|none|${push.url}|${push.topicRoot}`);
+    tags.set(push, tag);
+  }
   return tag;
 }
 
@@ -206,6 +213,7 @@ export class CheckInService {
 
   // The last raw report and its digest, per cached device session (gone with the session).
   readonly #lastReports = new WeakMap<PrefetchedCheckInState, { raw: string; digest: string }>();
+  readonly #shared = new SharedStrings(10_000);
 
   #digest(
     session: PrefetchedCheckInState | undefined,
@@ -216,7 +224,12 @@ export class CheckInService {
     const last = this.#lastReports.get(session);
     if (last !== undefined && last.raw === raw) return last.digest;
     const digest = reportDigest(report);
-    this.#lastReports.set(session, { raw, digest });
+    // Kept per cached session: devices on the same firmware send the same text, so one copy of
+    // each (the stored digest is usually this one already).
+    this.#lastReports.set(session, {
+      raw: raw.length <= 1024 ? this.#shared.of(raw) : raw,
+      digest: digest === session.reportDigest ? session.reportDigest : this.#shared.of(digest),
+    });
     return digest;
   }
 
