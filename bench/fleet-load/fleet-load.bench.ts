@@ -3,6 +3,7 @@
 // Run: npm run bench:fleet-load -- [--devices 100000] [--interval 60] [--dialect sqlite|postgres]
 //      [--replicas 1|2] [--seconds 60] [--warmup <interval>] [--generators 2]
 //      [--campaign-fraction 0.01] [--sockets 64] [--pool-max 10] [--session-cache <n>] [--profile]
+//      [--replica-cpu <cores>]
 //
 // Registers N devices in set-based SQL (seed-devices.ts), starts the real `updraft server start`
 // (1 process, or 2 behind HAProxy running deploy/haproxy/haproxy.cfg) with production defaults
@@ -15,7 +16,7 @@
 // Prints one `fleet-load …` line; writes bench/results/fleet-load-<dialect>-<n>r-<devices>.json.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,8 @@ const options = {
   poolMax: Number(arg('pool-max', '10')),
   sessionCacheEntries: arg('session-cache', ''),
   profile: process.argv.includes('--profile'),
+  /** Caps each server process at this many cores (a cgroup of its own; 0: no cap). */
+  replicaCpu: Number(arg('replica-cpu', '0')),
 };
 if (options.dialect !== 'sqlite' && options.dialect !== 'postgres')
   throw new Error('--dialect is sqlite or postgres');
@@ -120,7 +123,8 @@ async function cpuByPid(pids: readonly number[]): Promise<Map<number, number>> {
 
 function cpuDelta(start: Map<number, number>, end: Map<number, number>): number {
   let total = 0;
-  for (const [pid, cpu] of end) total += cpu - (start.get(pid) ?? cpu);
+  // A process missing at the start was born in the window (a pool reconnected): all its CPU counts.
+  for (const [pid, cpu] of end) total += cpu - (start.get(pid) ?? 0);
   return total;
 }
 
@@ -197,6 +201,38 @@ async function startServer(env: Record<string, string>, profileDir?: string): Pr
       await exited;
     },
   };
+}
+
+// --- CPU caps ---------------------------------------------------------------------------------
+/**
+ * Caps a process at `cores` of CPU with a cgroup of its own (v1 `cpu` controller, or v2): on a
+ * 2-core machine that shares its cores with PostgreSQL and the load generators, capped replicas
+ * are what shows throughput adding up with replicas. Needs root (or a delegated cgroup).
+ */
+async function capCpu(pid: number, cores: number, name: string): Promise<() => Promise<void>> {
+  const v1 = '/sys/fs/cgroup/cpu';
+  const v2 = '/sys/fs/cgroup';
+  const isV1 = await stat(`${v1}/cgroup.procs`).then(
+    () => true,
+    () => false,
+  );
+  const dir = isV1 ? `${v1}/${name}` : `${v2}/${name}`;
+  const period = 100_000;
+  const quota = Math.max(1_000, Math.round(cores * period));
+  try {
+    await mkdir(dir);
+    if (isV1) {
+      await writeFile(`${dir}/cpu.cfs_period_us`, String(period));
+      await writeFile(`${dir}/cpu.cfs_quota_us`, String(quota));
+    } else {
+      await writeFile(`${dir}/cpu.max`, `${quota} ${period}`);
+    }
+    await writeFile(`${dir}/cgroup.procs`, String(pid));
+  } catch (error) {
+    throw new Error(`--replica-cpu needs a writable cgroup (${dir}): ${(error as Error).message}`);
+  }
+  // The group can go once its process has exited.
+  return () => rmdir(dir).catch(() => undefined);
 }
 
 // --- database size ------------------------------------------------------------------------------
@@ -516,6 +552,7 @@ async function main(): Promise<void> {
   };
   const servers: Server[] = [];
   const generators: ChildProcess[] = [];
+  const uncap: (() => Promise<void>)[] = [];
   let lb: LoadBalancer | undefined;
   try {
     // 1. Migrate (a first start), then register the fleet with the service stopped.
@@ -534,6 +571,12 @@ async function main(): Promise<void> {
       log(`server CPU profiles (--cpu-prof) go to ${profileDir}`);
     }
     for (let i = 0; i < options.replicas; i++) servers.push(await startServer(env, profileDir));
+    // Capped once listening: start-up (migrations, module loading) runs at full speed.
+    if (options.replicaCpu > 0) {
+      for (const [i, server] of servers.entries())
+        uncap.push(await capCpu(server.child.pid!, options.replicaCpu, `${schema}-${i}`));
+      log(`each server capped at ${options.replicaCpu} of a core`);
+    }
     if (options.replicas > 1) {
       lb = await startLoadBalancer(
         'haproxy',
@@ -583,6 +626,14 @@ async function main(): Promise<void> {
     const serverPids = servers.map((s) => s.child.pid!);
     const generatorPids = generators.map((c) => c.pid!);
     log(`${k} generators, warm-up ${options.warmupS} s, then ${options.seconds} s measured`);
+    // The figures are only as good as the machine is quiet: other work on these cores shows up
+    // as queueing in the warm-up and as a tail in the window (a busy core alone turned p99 8 ms
+    // into 3.9 s at 100,000 devices).
+    const [load] = os.loadavg();
+    if (load! > os.cpus().length)
+      log(
+        `warning: load average ${load!.toFixed(1)} on ${os.cpus().length} cores before the run: other work shares the machine`,
+      );
     // The campaign starts with the warm-up (its actions assigned through the API while the
     // fleet polls): its devices pick their action up at their next poll, in the warm-up or the
     // measured window, download the payload and report.
@@ -641,7 +692,12 @@ async function main(): Promise<void> {
     const cpuEnd = {
       servers: await Promise.all(serverPids.map(cpuSecondsOf)),
       generators: await cpuOfAll(generatorPids),
-      postgres: await cpuByPid(pgPids),
+      // Again by name: a backend the pool opened in the window counts too.
+      postgres: await cpuByPid(
+        options.dialect === 'postgres'
+          ? [...new Set([...pgPids, ...(await postgresPids(schema))])]
+          : [],
+      ),
       haproxy: lb ? await cpuSecondsOf(lb.pid) : 0,
       machine: await machineBusySeconds(),
       loadAverage: os.loadavg()[0]!,
@@ -783,7 +839,7 @@ async function main(): Promise<void> {
     };
     const file = path.join(
       root,
-      `bench/results/fleet-load-${options.dialect}-${options.replicas}r-${options.devices}.json`,
+      `bench/results/fleet-load-${options.dialect}-${options.replicas}r-${options.devices}${options.replicaCpu > 0 ? `-cpu${options.replicaCpu}` : ''}.json`,
     );
     await writeFile(file, `${JSON.stringify(out, null, 2)}\n`);
     console.log(
@@ -793,6 +849,7 @@ async function main(): Promise<void> {
     for (const g of generators) if (g.exitCode === null) g.kill('SIGKILL');
     await lb?.stop();
     await Promise.all(servers.map((s) => s.stop()));
+    for (const remove of uncap) await remove();
     if (options.dialect === 'postgres') {
       const client = new pg.Client({ connectionString: PG_URL });
       await client.connect();
