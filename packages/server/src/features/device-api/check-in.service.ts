@@ -96,8 +96,9 @@ function idleTag(pollIntervalSeconds: number): string {
   return tag;
 }
 
-// With push, the idle answer also holds the device's endpoint: its tag is kept with the endpoint
-// object, which PushEndpoints returns unchanged while URL and topic root hold.
+// With push, the idle answer also holds the device's endpoint: its tag is kept per poll interval,
+// weakly by the endpoint object, which PushEndpoints returns unchanged while URL and topic root
+// hold (a map of tags, not a record per endpoint: a million cached endpoints share it).
 const idlePushTags = new Map<number, WeakMap<PushEndpoint, string>>();
 function idlePushTag(pollIntervalSeconds: number, push: PushEndpoint): string {
   let tags = idlePushTags.get(pollIntervalSeconds);
