@@ -372,8 +372,10 @@ describe('S3BlobStore when the bucket is unreachable', () => {
       settings: settings({ accessKeyId: 'NOT-AN-ACCOUNT', secretAccessKey: secret }),
     });
     try {
-      for (const attempt of [store.init(), store.head(sha256(Buffer.from('a')))]) {
-        const error = await attempt.then(
+      // One at a time: a second call started at once could reject before the first settles,
+      // unobserved (an unhandled rejection).
+      for (const attempt of [() => store.init(), () => store.head(sha256(Buffer.from('a')))]) {
+        const error = await attempt().then(
           () => undefined,
           (e: unknown) => e,
         );
