@@ -13,16 +13,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { reportDigest } from '../packages/server/src/features/device-api/check-in.service.ts';
-import { semverKey } from '../packages/server/src/features/filters/semver-key.ts';
 import { buildServer, loadConfig } from '../packages/server/src/index.ts';
 import { seedFleet } from '../packages/server/src/testing/release-fixtures.ts';
 import { arg } from './args.ts';
-import { seedSqlite } from './fleet-load/seed-devices.ts';
+import { type SeedReport, seedSpecOf, seedSqlite } from './fleet-load/seed-devices.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TENANT = 'ten_default';
-const REPORT = { components: [{ id: '814100', version: '1.2.0', sequenceNumber: 12 }] };
+const REPORT: SeedReport = { components: [{ id: '814100', version: '1.2.0', sequenceNumber: 12 }] };
 const BODY = JSON.stringify(REPORT);
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -61,17 +59,13 @@ async function main(): Promise<void> {
       deviceCount: 0,
       className: 'session-memory',
     });
-    seedSqlite(config.database.sqliteFile, {
-      count: devices,
-      tenantId: TENANT,
-      deviceClassId: fleet.deviceClassId,
-      tokenPrefix,
-      componentId: REPORT.components[0]!.id,
-      version: '1.2.0',
-      versionKey: semverKey('1.2.0') ?? null,
-      sequenceNumber: 12,
-      reportDigest: reportDigest(REPORT),
-    });
+    seedSqlite(
+      config.database.sqliteFile,
+      seedSpecOf(
+        { count: devices, tenantId: TENANT, deviceClassId: fleet.deviceClassId, tokenPrefix },
+        REPORT,
+      ),
+    );
     // The cache's own count, as /metrics reports it.
     const cachedSessions = async () => {
       const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;

@@ -23,8 +23,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../packages/server/src/config/config.ts';
 import { createDatabase } from '../../packages/server/src/db/create-database.ts';
-import { reportDigest } from '../../packages/server/src/features/device-api/check-in.service.ts';
-import { semverKey } from '../../packages/server/src/features/filters/semver-key.ts';
 import { issueToken } from '../../packages/server/src/features/users/token.repository.ts';
 import { createUser } from '../../packages/server/src/features/users/user.repository.ts';
 import {
@@ -219,6 +217,8 @@ async function capCpu(pid: number, cores: number, name: string): Promise<() => P
   const dir = isV1 ? `${v1}/${name}` : `${v2}/${name}`;
   const period = 100_000;
   const quota = Math.max(1_000, Math.round(cores * period));
+  // The group can go once its process has exited (or when setting it up failed half-way).
+  const remove = () => rmdir(dir).catch(() => undefined);
   try {
     await mkdir(dir);
     if (isV1) {
@@ -229,10 +229,10 @@ async function capCpu(pid: number, cores: number, name: string): Promise<() => P
     }
     await writeFile(`${dir}/cgroup.procs`, String(pid));
   } catch (error) {
+    await remove();
     throw new Error(`--replica-cpu needs a writable cgroup (${dir}): ${(error as Error).message}`);
   }
-  // The group can go once its process has exited.
-  return () => rmdir(dir).catch(() => undefined);
+  return remove;
 }
 
 // --- database size ------------------------------------------------------------------------------
@@ -285,19 +285,17 @@ async function seed(env: Record<string, string>, schema: string, tokenPrefix: st
       ).token;
     });
     const started = performance.now();
-    const spec = {
-      count: options.devices,
-      tenantId: TENANT,
-      deviceClassId: fleet.deviceClassId,
-      tokenPrefix,
-      componentId: REPORT_BEFORE.components[0]!.id,
-      version: '1.2.0',
-      versionKey: semverKey('1.2.0') ?? null,
-      sequenceNumber: 12,
-      reportDigest: reportDigest(REPORT_BEFORE),
-    };
     await handle.close();
-    const { seedPostgres, seedSqlite } = await import('./seed-devices.ts');
+    const { seedPostgres, seedSpecOf, seedSqlite } = await import('./seed-devices.ts');
+    const spec = seedSpecOf(
+      {
+        count: options.devices,
+        tenantId: TENANT,
+        deviceClassId: fleet.deviceClassId,
+        tokenPrefix,
+      },
+      REPORT_BEFORE,
+    );
     if (options.dialect === 'postgres') await seedPostgres(PG_URL, schema, spec);
     else seedSqlite(env.UPDRAFT_DATABASE_SQLITE_FILE!, spec);
     const seedSeconds = round((performance.now() - started) / 1000, 1);

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import Sqlite from 'better-sqlite3';
 import pg from 'pg';
+import { reportDigest } from '../../packages/server/src/features/device-api/check-in.service.ts';
+import { semverKey } from '../../packages/server/src/features/filters/semver-key.ts';
 
 export interface SeedSpec {
   readonly count: number;
@@ -19,6 +21,28 @@ export interface SeedSpec {
   readonly versionKey: string | null;
   readonly sequenceNumber: number;
   readonly reportDigest: string;
+}
+
+/** A stored report, as a device sends it: the fixture stores its first component. */
+export interface SeedReport {
+  readonly components: readonly { id: string; version: string; sequenceNumber: number }[];
+}
+
+/** The spec of a fleet whose devices all stored `report` (its version key and digest derived). */
+export function seedSpecOf(
+  fleet: Pick<SeedSpec, 'count' | 'tenantId' | 'deviceClassId' | 'tokenPrefix'>,
+  report: SeedReport,
+): SeedSpec {
+  const component = report.components[0];
+  if (component === undefined) throw new Error('a seed report needs a component');
+  return {
+    ...fleet,
+    componentId: component.id,
+    version: component.version,
+    versionKey: semverKey(component.version) ?? null,
+    sequenceNumber: component.sequenceNumber,
+    reportDigest: reportDigest(report),
+  };
 }
 
 // Same statements on both dialects: `$n` parameters; `sha256hex` and the series differ.

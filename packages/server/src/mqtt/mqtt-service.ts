@@ -100,10 +100,11 @@ export async function createMqttService(
     counter: deps.metrics.mqttNotices,
   });
   // Embedded: devices are told of the broker once it listens (`start`), with its real port.
-  let port: number | undefined = broker === undefined ? mqtt.port : undefined;
+  // Built once: every cached push endpoint then holds this one string, not a copy per device.
+  let deviceUrl = broker === undefined ? publicUrl(config, mqtt.port) : undefined;
   const endpoints = new PushEndpoints(
     deps.db,
-    () => (port === undefined ? undefined : publicUrl(config, port)),
+    () => deviceUrl,
     deps.changes,
     // As many devices as the session cache: both are sized to the fleet by one setting.
     Math.max(1, config.device.sessionCacheEntries),
@@ -116,12 +117,13 @@ export async function createMqttService(
     async start() {
       if (broker === undefined) return undefined;
       const { certificatePem, privateKeyPem } = await serverCertificate(config, deps);
-      port = await broker.listen({
+      const port = await broker.listen({
         host: mqtt.host,
         port: mqtt.port,
         certificatePem,
         privateKeyPem,
       });
+      deviceUrl = publicUrl(config, port);
       deps.logger.info({ port }, 'embedded MQTT broker listening (TLS)');
       return port;
     },

@@ -17,7 +17,10 @@ export class PushEndpoints {
 
   constructor(
     private readonly db: Kysely<Database>,
-    /** The broker URL devices are told; `undefined` while there is none (embedded, not listening). */
+    /**
+     * The broker URL devices are told; `undefined` while there is none (embedded, not listening).
+     * Return the same string each time: every cached endpoint keeps what it returns.
+     */
     private readonly url: () => string | undefined,
     changes: Pick<DeviceChangeFeed, 'subscribe'>,
     /** Most devices kept (the oldest go first); a fleet larger than this reads names again. */
@@ -29,14 +32,6 @@ export class PushEndpoints {
     });
   }
 
-  #lastUrl: string | undefined;
-
-  /** One instance of the broker URL for every cached endpoint (not a copy per device). */
-  #sharedUrl(url: string | undefined): string | undefined {
-    if (url !== this.#lastUrl) this.#lastUrl = url;
-    return this.#lastUrl;
-  }
-
   /**
    * The device's endpoint; `undefined` when the device is gone or no broker is up. `knownName`,
    * the device's name when the caller read it already (with the credential), saves the lookup.
@@ -46,7 +41,7 @@ export class PushEndpoints {
     deviceId: string,
     knownName?: string,
   ): Promise<PushEndpoint | undefined> {
-    const url = this.#sharedUrl(this.url());
+    const url = this.url();
     if (url === undefined) return undefined;
     const key = `${tenantId}/${deviceId}`;
     const cached = this.#endpoints.get(key);
